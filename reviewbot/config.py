@@ -1,0 +1,212 @@
+"""Typed settings read from config.yaml; secrets come only from the environment.
+
+Lookup: ``--config FILE``, else ``$REVIEWBOT_CONFIG``, else ``./config.yaml`` when it exists,
+else the defaults below (which config.yaml at the top of the project mirrors, documented).
+Paths may use ``~`` and ``$VARS``; ``{data}``, ``{state}`` and ``{cache}`` expand to the XDG
+directories of reviewbot, so that nothing is written into the checkout by default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reviewbot.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    max_message_bytes: int = 20 * 1024 * 1024  # one mail; larger ones are refused
+    max_patch_lines: int = 100_000  # one patch's diff
+    max_series_patches: int = 200
+    unthreaded_window_hours: float = 24.0  # unthreaded patches of one author grouped within this
+    compute_patch_id: bool = True  # runs `git patch-id --stable` per patch
+
+
+@dataclass(frozen=True)
+class TreeSettings:
+    path: str = "{data}/linux"  # git repository made by `reviewbot tree init`
+    source_tarball: str = "/usr/src/linux-source-6.1.tar.xz"  # Debian's linux-source-6.1
+    bases: tuple[str, ...] = ()  # candidate bases tried in order (empty: the tree's tag/HEAD)
+    worktrees: str = "{cache}/worktrees"  # one reusable worktree per base
+    lock_timeout_s: float = 600.0
+    max_series_bytes: int = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RulesSettings:
+    path: str = ""  # folder of rule YAML files; empty: the rules/ shipped with reviewbot
+    coccinelle: bool = True  # run `coccinelle` rules when spatch is installed
+    min_severity: str = "info"  # findings below this are dropped from reports
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    build_root: str = "{cache}/build"  # one O= directory per base
+    ccache_dir: str = "{cache}/ccache"
+    ccache_max_size: str = "5G"
+    jobs: int = 0  # 0: number of CPUs
+    timeout_s: int = 3600
+    memory_limit_mb: int = 8192
+    fragments: tuple[str, ...] = ()  # extra Kconfig fragments on top of the memcg one
+    allow_unsandboxed: bool = False  # build without bubblewrap (never for untrusted mail)
+
+
+@dataclass(frozen=True)
+class VmSettings:
+    qemu: str = "qemu-system-x86_64"
+    accel: str = "auto"  # auto: KVM only after a probe boot proved it works; else tcg|kvm
+    memory_mb: int = 512
+    cpus: int = 2
+    boot_timeout_s: int = 300
+    kvm_probe_timeout_s: int = 20
+    suite_repeats: int = 1  # base runs of the suite, to catch flaky tests
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    host: str = "127.0.0.1"
+    port: int = 8750
+    state_dir: str = "{state}"  # database, queue, outbox, scan positions
+    database_url: str = ""  # empty: SQLite in state_dir; postgresql://... for several machines
+    redis_url: str = ""  # empty: SqliteHuey in state_dir; redis://... shares work across machines
+    max_mail_bytes: int = 10 * 1024 * 1024
+    replay_window_s: int = 300
+    require_signature: bool = True  # False only for local use without REVIEWBOT_WEBHOOK_SECRET
+    series_wait_s: int = 1800  # review an incomplete series after this long
+    lease_s: int = 3600  # a run whose worker died is retried after this
+    boot: bool = False  # run build+boot stages for webhook mail
+    smtp_enabled: bool = False
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_from: str = "reviewbot <reviewbot@localhost>"
+    nightly_scan_hour: int = 2
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    public_inbox_url: str = "https://lore.kernel.org/all"  # {base}/{message-id}/t.mbox.gz
+    timeout_s: float = 30.0
+    retries: int = 3
+
+
+@dataclass(frozen=True)
+class Settings:
+    mail: MailSettings = field(default_factory=MailSettings)
+    tree: TreeSettings = field(default_factory=TreeSettings)
+    rules: RulesSettings = field(default_factory=RulesSettings)
+    build: BuildSettings = field(default_factory=BuildSettings)
+    vm: VmSettings = field(default_factory=VmSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    source: str = "<defaults>"  # the file these settings came from
+
+    def path(self, template: str) -> Path:
+        """Expand a path setting ({data}, {state}, {cache}, ~, $VARS)."""
+        return expand_path(template)
+
+
+def xdg_dirs() -> dict[str, Path]:
+    home = Path.home()
+    return {
+        "data": Path(os.environ.get("XDG_DATA_HOME") or home / ".local/share") / "reviewbot",
+        "state": Path(os.environ.get("XDG_STATE_HOME") or home / ".local/state") / "reviewbot",
+        "cache": Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "reviewbot",
+    }
+
+
+def expand_path(template: str) -> Path:
+    dirs = xdg_dirs()
+    text = template.format(**{k: str(v) for k, v in dirs.items()})
+    return Path(os.path.expandvars(os.path.expanduser(text)))
+
+
+def project_root() -> Path:
+    """The checkout (or installed package parent) that holds rules/ and corpus/."""
+    return Path(__file__).resolve().parent.parent
+
+
+def find_config_file(explicit: str | None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("REVIEWBOT_CONFIG")
+    if env:
+        return Path(env)
+    local = Path("config.yaml")
+    return local if local.is_file() else None
+
+
+def load_settings(explicit: str | None = None) -> Settings:
+    """Read settings; unknown keys and wrong types are errors that name the key and file.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or does not fit the schema.
+    """
+    path = find_config_file(explicit)
+    if path is None:
+        return Settings()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", source=str(path)) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", source=str(path)) from exc
+    if not isinstance(raw, Mapping):
+        raise ConfigError("top level must be a mapping of sections", source=str(path))
+    return settings_from_mapping(raw, source=str(path))
+
+
+def settings_from_mapping(raw: Mapping[str, Any], source: str = "<mapping>") -> Settings:
+    sections: dict[str, Any] = {}
+    hints = typing.get_type_hints(Settings)
+    for key, value in raw.items():
+        if key == "source" or key not in hints:
+            raise ConfigError(f"unknown section {key!r}", source=source)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"section {key!r} must be a mapping", source=source)
+        sections[key] = _build_section(hints[key], value, f"{key}", source)
+    return Settings(**sections, source=source)
+
+
+def _build_section(cls: type, values: Mapping[str, Any], where: str, source: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(
+                f"unknown key {where}.{key} (known: {', '.join(sorted(names))})", source=source
+            )
+        kwargs[key] = _coerce(hints[key], value, f"{where}.{key}", source)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str, source: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if value is None:
+            return ()
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} must be a list", source=source)
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        return tuple(_coerce(item, v, where, source) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool):
+        if isinstance(value, bool) != (hint is bool) or not isinstance(value, hint):
+            raise ConfigError(
+                f"{where} must be {hint.__name__}, got {type(value).__name__} {value!r}",
+                source=source,
+            )
+        return value
+    return value

@@ -1,0 +1,195 @@
+"""Data model shared by every stage: frozen, typed, and explicit about guesses.
+
+A value that was inferred rather than read carries a flag (``version_inferred``,
+``counters_inferred``), in the manner of b4's ``LoreSubject``. In a :class:`Series`,
+``slots[0]`` is the cover letter and a missing patch is an explicit ``None``, so an
+incomplete series is visible in the type rather than in a side list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Where a trailer came from: the patch mail itself, a reply to it, or the cover letter
+# (b4 am writes all three into the commit message, in that order).
+TRAILER_FROM_PATCH = "patch"
+TRAILER_FROM_REPLY = "reply"
+TRAILER_FROM_COVER = "cover"
+
+
+@dataclass(frozen=True)
+class Trailer:
+    """One ``Key: value`` line at the end of a commit message or review reply."""
+
+    name: str  # canonical capitalisation ("Signed-off-by"), unknown keys kept as written
+    value: str
+    origin: str = TRAILER_FROM_PATCH  # TRAILER_FROM_* constant
+    origin_message_id: str | None = None  # the reply or cover that carried it
+
+    @property
+    def line(self) -> str:
+        return f"{self.name}: {self.value}"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A parsed ``Subject:`` header of a patch mail."""
+
+    raw: str
+    subject: str  # the subject with every prefix and the counter removed
+    prefixes: tuple[str, ...]  # free-form prefix words, e.g. ("RFC", "net-next")
+    version: int
+    version_inferred: bool  # no "vN" was present: v1 assumed
+    index: int
+    total: int
+    counters_inferred: bool  # no "N/M" was present: 1/1 assumed
+    is_reply: bool  # starts with Re:/Aw:/Fwd:...
+    is_rfc: bool
+    is_resend: bool
+    is_patch: bool  # carried a PATCH-like prefix at all
+
+
+@dataclass(frozen=True)
+class Message:
+    """One decoded mail. Pure data: produced by :func:`reviewbot.mail.parse.parse_message`."""
+
+    message_id: str  # without angle brackets; synthesised from position when absent
+    subject: Subject
+    author_name: str
+    author_email: str
+    date: datetime | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    body: str  # decoded text/plain body (attachments that carry a diff appended)
+    commit_message: str  # body up to the first "---" separator or the diff
+    diff: str | None  # unified diff text, None when the mail carries none
+    trailers: tuple[Trailer, ...]  # trailers found in this mail's own text
+    base_commit: str | None = None
+    change_id: str | None = None
+    prerequisite_patch_ids: tuple[str, ...] = ()
+    position: int = 0  # 0-based position in the input it was read from
+    source: str = ""  # file (and, for mbox, position) it was read from
+    warnings: tuple[str, ...] = ()
+    message_id_synthesised: bool = False
+
+    @property
+    def author(self) -> str:
+        return f"{self.author_name} <{self.author_email}>" if self.author_name else self.author_email
+
+    @property
+    def parent_id(self) -> str | None:
+        """The message this one replies to: In-Reply-To, else the last References entry."""
+        if self.in_reply_to:
+            return self.in_reply_to
+        return self.references[-1] if self.references else None
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A patch mail in its slot of a series, with the trailers collected for it."""
+
+    message: Message
+    index: int
+    trailers: tuple[Trailer, ...]  # own, then from replies, then from the cover letter
+    patch_id: str | None  # `git patch-id --stable` of the diff; None when git is unavailable
+
+    @property
+    def message_id(self) -> str:
+        return self.message.message_id
+
+
+@dataclass(frozen=True)
+class Series:
+    """One version of one patch series.
+
+    ``slots[0]`` is the cover letter (or ``None``), ``slots[1..expected]`` the patches, with
+    ``None`` for a slot that never arrived.
+    """
+
+    series_id: str  # stable: the cover's (else first patch's) Message-ID
+    version: int
+    subject: str
+    author: str
+    expected: int
+    slots: tuple[Patch | Message | None, ...]
+    base_commit: str | None = None
+    superseded_by: str | None = None  # series_id of a newer version found in the same input
+    supersedes: tuple[str, ...] = ()
+    threaded: bool = True  # False: grouped by author/version/total within a time window
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def cover(self) -> Message | None:
+        first = self.slots[0]
+        return first if isinstance(first, Message) else None
+
+    @property
+    def patches(self) -> tuple[Patch, ...]:
+        """The patches that arrived, in order."""
+        return tuple(p for p in self.slots[1:] if isinstance(p, Patch))
+
+    @property
+    def missing(self) -> tuple[int, ...]:
+        return tuple(i for i, p in enumerate(self.slots) if i > 0 and p is None)
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    @property
+    def latest(self) -> bool:
+        return self.superseded_by is None
+
+
+@dataclass(frozen=True)
+class InputError:
+    """A message that could not be used, with enough context to find it."""
+
+    source: str
+    position: int
+    message_id: str | None
+    error: str
+
+
+SEVERITIES = ("error", "warning", "info")
+CONFIDENCES = ("high", "moderate", "low")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found by a rule, a build (new warning) or a boot (splat).
+
+    ``fingerprint`` ignores line numbers, so "introduced by this series" and "new since last
+    night" are set differences.
+    """
+
+    rule: str
+    severity: str  # one of SEVERITIES
+    confidence: str  # one of CONFIDENCES
+    file: str
+    line: int | None  # post-image line number
+    function: str | None
+    message: str
+    fingerprint: str
+    evidence: tuple[str, ...] = ()  # the flagged source lines
+    partial: bool = False  # analysis saw only what the hunks show
+    preexisting: bool = False  # the base function has the same problem
+    patch_index: int | None = None  # 1..N, None for series-level findings
+    category: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "confidence": self.confidence,
+            "category": self.category,
+            "file": self.file,
+            "line": self.line,
+            "function": self.function,
+            "message": self.message,
+            "evidence": list(self.evidence),
+            "partial": self.partial,
+            "preexisting": self.preexisting,
+            "fingerprint": self.fingerprint,
+        }
