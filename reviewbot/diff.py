@@ -1,0 +1,194 @@
+"""The diff model every stage shares: files, hunks and lines with both line numbers.
+
+Built on :mod:`unidiff`, with the checks a bot that reads untrusted mail needs: a size
+limit (lines and bytes) and path safety (no absolute paths, no ``..`` components, no NUL),
+so that nothing downstream ever writes or reads outside a worktree because of a diff.
+All failures are :class:`~reviewbot.errors.BadInputError` naming the offending input.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+import unidiff
+from unidiff.errors import UnidiffParseError
+
+from reviewbot.config import MailSettings
+from reviewbot.errors import BadInputError
+
+DEV_NULL = "/dev/null"
+_SIGNATURE = re.compile(r"^-- \n(?:.*\n?){0,4}\Z", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    kind: str  # '+', '-' or ' '
+    text: str  # without the trailing newline
+    old_lineno: int | None  # pre-image line number (None for '+')
+    new_lineno: int | None  # post-image line number (None for '-')
+
+
+@dataclass(frozen=True, slots=True)
+class Hunk:
+    old_start: int
+    old_len: int
+    new_start: int
+    new_len: int
+    section: str  # text after the second @@: usually the enclosing function's signature
+    lines: tuple[Line, ...]
+
+    @property
+    def added(self) -> tuple[Line, ...]:
+        return tuple(ln for ln in self.lines if ln.kind == "+")
+
+    @property
+    def removed(self) -> tuple[Line, ...]:
+        return tuple(ln for ln in self.lines if ln.kind == "-")
+
+    @property
+    def function(self) -> str | None:
+        """The function named in the ``@@`` header, when the header names one."""
+        return function_name(self.section)
+
+
+@dataclass(frozen=True, slots=True)
+class FileDiff:
+    old_path: str | None  # None for a new file
+    new_path: str | None  # None for a deleted file
+    is_new: bool
+    is_deleted: bool
+    is_rename: bool
+    old_mode: str | None
+    new_mode: str | None
+    is_binary: bool
+    hunks: tuple[Hunk, ...]
+
+    @property
+    def path(self) -> str:
+        """The path the change is about: the post-image path, else the pre-image one."""
+        return self.new_path or self.old_path or ""
+
+    @property
+    def mode_changed(self) -> bool:
+        return bool(self.old_mode and self.new_mode and self.old_mode != self.new_mode)
+
+
+_IDENT_BEFORE_PAREN = re.compile(r"([A-Za-z_]\w*)\s*\(")
+_NOT_FUNCTIONS = frozenset({"if", "for", "while", "switch", "return", "sizeof", "defined"})
+
+
+def function_name(section: str) -> str | None:
+    """Name of the function in a hunk header section such as ``static int foo(void)``.
+
+    The last identifier followed by ``(`` before the first ``(`` of the parameter list wins;
+    macros such as ``SYSCALL_DEFINE3(name, ...)`` keep their macro name, which is what git
+    shows too.
+    """
+    text = section.strip()
+    if not text or text.startswith(("#", "struct ", "union ", "enum ")) and "(" not in text:
+        return None
+    match = _IDENT_BEFORE_PAREN.search(text)
+    if match is None or match.group(1) in _NOT_FUNCTIONS:
+        return None
+    return match.group(1)
+
+
+def check_path(path: str, source: str = "diff") -> str:
+    """Return ``path`` when it is a safe relative path inside a tree, else raise."""
+    if "\0" in path:
+        raise BadInputError(f"path {path!r} contains a NUL byte", source=source)
+    if path.startswith("/"):
+        raise BadInputError(f"absolute path {path!r} refused", source=source)
+    parts = PurePosixPath(path).parts
+    if ".." in parts:
+        raise BadInputError(f"path {path!r} contains '..'", source=source)
+    if not parts:
+        raise BadInputError("empty path in diff", source=source)
+    return path
+
+
+def _strip_prefix(name: str) -> str | None:
+    if name == DEV_NULL:
+        return None
+    # git's default a/ b/ prefixes; --no-prefix diffs keep the bare path.
+    if name.startswith(("a/", "b/")):
+        return name[2:]
+    return name
+
+
+def parse_diff(
+    text: str, settings: MailSettings | None = None, *, source: str = "diff"
+) -> tuple[FileDiff, ...]:
+    """Parse a unified (git) diff into :class:`FileDiff` objects.
+
+    Args:
+        text: the diff, e.g. ``Message.diff``; a trailing mail signature (``-- ``) is ignored.
+        settings: limits (``max_patch_lines``, ``max_message_bytes``); defaults when None.
+        source: named in error messages (file or Message-ID).
+    Raises:
+        BadInputError: the diff is too large, malformed, or names an unsafe path.
+    """
+    limits = settings or MailSettings()
+    if len(text.encode("utf-8", errors="replace")) > limits.max_message_bytes:
+        raise BadInputError(
+            f"diff is larger than mail.max_message_bytes ({limits.max_message_bytes})",
+            source=source,
+        )
+    nlines = text.count("\n")
+    if nlines > limits.max_patch_lines:
+        raise BadInputError(
+            f"diff has {nlines} lines, more than mail.max_patch_lines ({limits.max_patch_lines})",
+            source=source,
+        )
+    text = _SIGNATURE.sub("", text)
+    if text and not text.endswith("\n"):
+        text += "\n"
+    try:
+        patchset = unidiff.PatchSet(text)
+    except UnidiffParseError as exc:
+        raise BadInputError(f"malformed diff: {exc}", source=source) from exc
+    files: list[FileDiff] = []
+    for pf in patchset:
+        old = _strip_prefix(pf.source_file or DEV_NULL)
+        new = _strip_prefix(pf.target_file or DEV_NULL)
+        for p in (old, new):
+            if p is not None:
+                check_path(p, source)
+        hunks = tuple(
+            Hunk(
+                old_start=h.source_start,
+                old_len=h.source_length,
+                new_start=h.target_start,
+                new_len=h.target_length,
+                section=(h.section_header or "").strip(),
+                lines=tuple(
+                    Line(
+                        kind=ln.line_type,
+                        text=ln.value.rstrip("\n").rstrip("\r"),
+                        old_lineno=ln.source_line_no,
+                        new_lineno=ln.target_line_no,
+                    )
+                    for ln in h
+                    if ln.line_type in ("+", "-", " ")
+                ),
+            )
+            for h in pf
+        )
+        files.append(
+            FileDiff(
+                old_path=old,
+                new_path=new,
+                is_new=old is None,
+                is_deleted=new is None,
+                is_rename=bool(pf.is_rename),
+                old_mode=pf.source_mode,
+                new_mode=pf.target_mode,
+                is_binary=bool(pf.is_binary_file),
+                hunks=hunks,
+            )
+        )
+    if text.strip() and not files:
+        raise BadInputError("no file changes found in diff", source=source)
+    return tuple(files)
