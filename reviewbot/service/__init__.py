@@ -1,0 +1,1 @@
+"""The service: HTTP webhook, store, queue, workers and the mailer."""
