@@ -109,13 +109,23 @@ def check_path(path: str, source: str = "diff") -> str:
     return path
 
 
+_QUILT_BACKUP = re.compile(r"~[\w.-]+$")
+
+
 def _strip_prefix(name: str) -> str | None:
+    """Strip one leading component, as ``git am`` and ``patch -p1`` do.
+
+    git's ``a/`` ``b/`` are the common case; 2008-era mails carry tree names instead
+    (``--- linux-2.6.25-rc8/fs/exec.c~memory-controller-add-mm-owner``, akpm's quilt
+    backup suffix included), and both must land on ``fs/exec.c``.
+    """
     if name == DEV_NULL:
         return None
-    # git's default a/ b/ prefixes; --no-prefix diffs keep the bare path.
-    if name.startswith(("a/", "b/")):
-        return name[2:]
-    return name
+    if name.startswith("/"):
+        return name  # refused by check_path, never silently made relative
+    if "/" in name:
+        name = name.split("/", 1)[1]
+    return _QUILT_BACKUP.sub("", name)
 
 
 def parse_diff(

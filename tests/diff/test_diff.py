@@ -117,3 +117,16 @@ def test_malformed_and_empty() -> None:
 )
 def test_function_name(section: str, name: str | None) -> None:
     assert function_name(section) == name
+
+
+def test_quilt_style_paths_stripped_like_patch_p1() -> None:
+    text = (
+        "--- linux-2.6.25-rc8/fs/exec.c~memory-controller-add-mm-owner\t2008-04-03\n"
+        "+++ linux-2.6.25-rc8-balbir/fs/exec.c\t2008-04-03\n"
+        "@@ -1 +1,2 @@ static int exec_mmap(struct mm_struct *m\n"
+        " a\n"
+        "+b\n"
+    )
+    (f,) = parse_diff(text)
+    assert f.old_path == f.new_path == "fs/exec.c"
+    assert f.hunks[0].function == "exec_mmap"
