@@ -26,7 +26,7 @@ from reviewbot.errors import ConfigError
 class MailSettings:
     max_message_bytes: int = 20 * 1024 * 1024  # one mail; larger ones are refused
     max_patch_lines: int = 100_000  # one patch's diff
-    max_series_patches: int = 200
+    max_series_patches: int = 1000
     unthreaded_window_hours: float = 24.0  # unthreaded patches of one author grouped within this
     compute_patch_id: bool = True  # runs `git patch-id --stable` per patch
 
@@ -84,6 +84,9 @@ class ServiceSettings:
     series_wait_s: int = 1800  # review an incomplete series after this long
     lease_s: int = 3600  # a run whose worker died is retried after this
     boot: bool = False  # run build+boot stages for webhook mail
+    use_tree: bool = True  # apply on tree.path when it exists; False: rules on hunks only
+    sweep_interval_s: float = 10.0  # how often each worker re-enqueues lost work
+    worker_threads: int = 1  # reviews one worker process runs at once
     smtp_enabled: bool = False
     smtp_host: str = "localhost"
     smtp_port: int = 25

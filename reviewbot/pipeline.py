@@ -121,9 +121,9 @@ def review_series(series: Series, settings: Settings, options: ReviewOptions) ->
     try:
         for name, module, func, needs in STAGES:
             off = _enabled(name, options)
-            if off is None and needs and needs in state.outcomes:
-                if state.outcomes[needs].status in ("fail", "error"):
-                    off = f"{needs} stage did not succeed"
+            failed = needs in state.outcomes and state.outcomes[needs].status in ("fail", "error")
+            if off is None and needs and failed:
+                off = f"{needs} stage did not succeed"
             if off is None and needs and needs not in state.outcomes:
                 off = f"needs the {needs} stage"
             stage = _load_stage(module, func) if off is None else None
@@ -135,7 +135,7 @@ def review_series(series: Series, settings: Settings, options: ReviewOptions) ->
                 start = time.monotonic()
                 try:
                     outcome = stage(series, state, settings, options)
-                except ReviewbotError as exc:
+                except ReviewbotError:
                     # Infrastructure errors end the whole review (exit 3); a stage that
                     # merely failed returns a "fail" outcome instead of raising.
                     raise

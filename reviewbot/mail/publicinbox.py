@@ -1,0 +1,212 @@
+"""Read a public-inbox v2 inbox (or one epoch of it) as a stream of raw messages.
+
+Layout (public-inbox-v2-format(5)): ``INBOX/git/0.git``, ``INBOX/git/1.git``... are bare
+git repositories ("epochs"), each commit adds, replaces or removes one message stored as the
+file ``m`` at the root of the tree; lore.kernel.org mirrors are exactly this. A commit that
+removes ``m`` is a deletion (public-inbox-learn/purge) and yields nothing.
+
+Reading is streamed: ``git log --reverse --format=%H`` lists the commits after the last one
+scanned and one long-lived ``git cat-file --batch`` returns each blob, so memory does not
+depend on the size of the archive.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from reviewbot import proc
+from reviewbot.errors import BadInputError, InfraError
+
+log = logging.getLogger(__name__)
+
+_EPOCH_NAME = re.compile(r"^(\d+)\.git$")
+_GIT_TIMEOUT_S = 600.0
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One bare git repository of an inbox; ``number`` is N of ``git/N.git`` (0 if alone)."""
+
+    path: Path
+    number: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.number}.git"
+
+
+@dataclass(frozen=True)
+class InboxMessage:
+    """A message as stored: the raw bytes and where they came from."""
+
+    epoch: Epoch
+    commit: str
+    raw: bytes
+
+    @property
+    def locator(self) -> str:
+        return f"{self.epoch.path}@{self.commit}"
+
+
+def is_bare_epoch(path: Path) -> bool:
+    """A bare git directory (HEAD, objects/, refs/) - what one lore epoch clone is."""
+    return (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir()
+
+
+def is_public_inbox(path: Path) -> bool:
+    """True for a v2 inbox folder (``git/N.git`` inside) or a single bare epoch."""
+    return path.is_dir() and (bool(_epoch_dirs(path / "git")) or is_bare_epoch(path))
+
+
+def find_epochs(source: Path) -> list[Epoch]:
+    """The epochs of an inbox folder in order, or the bare epoch itself.
+
+    Raises:
+        BadInputError: SOURCE is neither a v2 inbox nor a bare git directory.
+    """
+    epochs = _epoch_dirs(source / "git")
+    if epochs:
+        return epochs
+    if is_bare_epoch(source):
+        match = _EPOCH_NAME.match(source.name)
+        return [Epoch(source, int(match.group(1)) if match else 0)]
+    raise BadInputError(
+        "not a public-inbox v2 inbox (no git/N.git inside) nor a bare git epoch",
+        source=str(source),
+    )
+
+
+def _epoch_dirs(git_dir: Path) -> list[Epoch]:
+    if not git_dir.is_dir():
+        return []
+    found = []
+    for child in git_dir.iterdir():
+        match = _EPOCH_NAME.match(child.name)
+        if match and is_bare_epoch(child):
+            found.append(Epoch(child, int(match.group(1))))
+    # Numeric order: "10.git" comes after "9.git", not after "1.git".
+    return sorted(found, key=lambda e: e.number)
+
+
+def _git(epoch: Epoch, *args: str) -> list[str]:
+    return ["git", f"--git-dir={epoch.path}", *args]
+
+
+def head_commit(epoch: Epoch) -> str | None:
+    """The newest commit of the epoch, None for an empty repository."""
+    res = proc.run(_git(epoch, "rev-parse", "--verify", "-q", "HEAD^{commit}"), timeout=60)
+    if res.timed_out:
+        raise InfraError(f"git rev-parse timed out in {epoch.path}", output=res.stderr)
+    return res.stdout.strip() or None if res.ok else None
+
+
+def resolve(epoch: Epoch, ref: str) -> str:
+    """Resolve a user-given commit-ish (``--since``) in this epoch.
+
+    Raises:
+        BadInputError: the ref does not name a commit there.
+    """
+    res = proc.run(_git(epoch, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"), timeout=60)
+    if not res.ok or not res.stdout.strip():
+        raise BadInputError(f"--since {ref!r} is not a commit of {epoch.path}")
+    return res.stdout.strip()
+
+
+def is_ancestor(epoch: Epoch, older: str, newer: str) -> bool:
+    """False when history was rewritten (public-inbox-purge) or the commit is gone."""
+    res = proc.run(_git(epoch, "merge-base", "--is-ancestor", older, newer), timeout=120)
+    return res.returncode == 0
+
+
+def count_commits(epoch: Epoch, after: str | None, head: str) -> int:
+    rev = f"{after}..{head}" if after else head
+    res = proc.run(_git(epoch, "rev-list", "--count", rev), timeout=_GIT_TIMEOUT_S)
+    if not res.ok:
+        raise InfraError(f"git rev-list failed in {epoch.path}", output=res.stderr)
+    return int(res.stdout.strip() or 0)
+
+
+def iter_messages(epoch: Epoch, after: str | None, head: str) -> Iterator[InboxMessage]:
+    """Yield the messages of commits ``after..head`` oldest first (all when ``after`` is None).
+
+    Two long-lived git processes, read line by line: ``proc.run`` captures the whole output,
+    which is what streaming must avoid for an epoch of several hundred thousand commits.
+
+    Raises:
+        InfraError: git failed or died mid-stream.
+    """
+    rev = f"{after}..{head}" if after else head
+    log_cmd = _git(epoch, "log", "--reverse", "--format=%H", rev)
+    cat_cmd = _git(epoch, "cat-file", "--batch")
+    with subprocess.Popen(
+        log_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+    ) as lister, subprocess.Popen(
+        cat_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as cat:
+        assert lister.stdout is not None and cat.stdin is not None and cat.stdout is not None
+        try:
+            for line in lister.stdout:
+                commit = line.decode("ascii").strip()
+                if not commit:
+                    continue
+                raw = _cat_blob(cat.stdin, cat.stdout, f"{commit}:m")
+                if raw is None:
+                    continue  # a deletion commit: `m` was removed (spam purge)
+                yield InboxMessage(epoch, commit, raw)
+        finally:
+            # Close our ends first so that an early stop (consumer broke the loop) ends both.
+            cat.stdin.close()
+            if lister.poll() is None:
+                lister.kill()
+        err = lister.stderr.read().decode(errors="replace") if lister.stderr else ""
+        if lister.wait() not in (0, -9):
+            raise InfraError(f"git log failed in {epoch.path}", command=log_cmd, output=err)
+
+
+def read_blob_batch(epoch: Epoch, specs: list[str]) -> dict[str, bytes]:
+    """Read several ``<rev>:<path>`` objects in one git call (pending threads on resume)."""
+    out: dict[str, bytes] = {}
+    if not specs:
+        return out
+    with subprocess.Popen(
+        _git(epoch, "cat-file", "--batch"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as cat:
+        assert cat.stdin is not None and cat.stdout is not None
+        for spec in specs:
+            raw = _cat_blob(cat.stdin, cat.stdout, spec)
+            if raw is not None:
+                out[spec] = raw
+        cat.stdin.close()
+    return out
+
+
+def _cat_blob(stdin: IO[bytes], stdout: IO[bytes], spec: str) -> bytes | None:
+    """One request/answer of ``git cat-file --batch``: ``<oid> <type> <size>\\n<data>\\n``."""
+    try:
+        stdin.write(spec.encode() + b"\n")
+        stdin.flush()
+    except BrokenPipeError as exc:
+        raise InfraError(f"git cat-file died while reading {spec}") from exc
+    header = stdout.readline()
+    if not header:
+        raise InfraError(f"git cat-file ended while reading {spec}")
+    parts = header.split()
+    if len(parts) == 2 and parts[1] == b"missing":
+        return None
+    if len(parts) != 3:
+        raise InfraError(f"unexpected git cat-file answer for {spec}: {header!r}")
+    size = int(parts[2])
+    data = stdout.read(size)
+    stdout.read(1)  # the newline after the contents
+    if parts[1] != b"blob":
+        return None  # `m` is a tree or similar: not a public-inbox message
+    return data

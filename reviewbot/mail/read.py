@@ -1,0 +1,160 @@
+"""Read raw messages from every input kind: one RFC 822 file, mbox (mboxrd or mboxo),
+maildir, a folder of .eml/.patch/.mbox files, stdin, and gzip-compressed versions of each.
+
+Messages are yielded one at a time so that a year of a list never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import sys
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from reviewbot.errors import BadInputError
+from reviewbot.model import InputError
+
+# An mbox separator: "From " at the start of a line, after a blank line or at the start of
+# the file. git format-patch writes "From <sha> Mon Sep 17 00:00:00 2001"; public-inbox
+# writes "From mboxrd@z Thu Jan  1 00:00:00 1970".
+_FROM_LINE_RE = re.compile(rb"^From \S*")
+# mboxrd quotes every ">*From " line with one more ">"; mboxo only "From " itself. Undoing
+# one ">" of ">From " is right in both; ">>From " is only unquoted in mboxrd.
+_MBOXRD_QUOTED_RE = re.compile(rb"^>(>*From )", re.MULTILINE)
+_MBOXO_QUOTED_RE = re.compile(rb"^>(From )", re.MULTILINE)
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    data: bytes
+    position: int  # 0-based position within its source
+    source: str  # file name (or "<stdin>")
+
+
+def _open(path: Path) -> BinaryIO:
+    raw = path.open("rb")
+    if raw.read(2) == _GZIP_MAGIC:
+        raw.seek(0)
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    raw.seek(0)
+    return raw
+
+
+def _looks_like_mbox(head: bytes) -> bool:
+    return bool(_FROM_LINE_RE.match(head))
+
+
+_CHUNK = 1 << 20
+
+
+def _find_separator(buf: bytes, start: int) -> tuple[int, int] | None:
+    """(end of previous message, start of next) for the next "From " line that follows an
+    empty line; bytes.find is memchr-fast, a regex with an alternation was not."""
+    pos = buf.find(b"\n\nFrom ", start)
+    # CRLF mboxes are rare: look for them only before the LF candidate, so that a missing
+    # CRLF separator never costs a scan to the end of the buffer per message.
+    crlf = buf.find(b"\r\n\r\nFrom ", start, pos + 8 if pos >= 0 else len(buf))
+    if crlf >= 0 and (pos < 0 or crlf < pos):
+        pos, skip = crlf, 4
+    elif pos >= 0:
+        skip = 2
+    else:
+        return None
+    eol = buf.find(b"\n", pos + skip)
+    if eol < 0:
+        return None  # separator line not complete in this chunk yet
+    return pos, eol + 1
+
+
+def iter_stream(stream: BinaryIO, source: str) -> Iterator[RawMessage]:
+    """Yield the messages of one stream: an mbox when it starts with "From ", else one mail.
+
+    The mbox is read in 1 MiB chunks and split on separator lines with one regex search
+    per message; iterating line by line through gzip was the slowest part of reading a
+    list archive (1.7 s of 4 s for the 2020 cgroups year).
+    """
+    buf = stream.read(_CHUNK)
+    if not _looks_like_mbox(buf[:64]):
+        data = buf + stream.read()
+        if data.strip():
+            yield RawMessage(data, 0, source)
+        return
+    unquote = _MBOXRD_QUOTED_RE if buf.startswith(b"From mboxrd@z") else _MBOXO_QUOTED_RE
+    position = 0
+    start = buf.find(b"\n") + 1  # past the first separator line
+    eof = False
+    while True:
+        match = _find_separator(buf, start)
+        if match is None and not eof:
+            more = stream.read(_CHUNK)
+            if more:
+                buf = buf[start:] + more
+                start = 0
+                continue
+            eof = True
+            continue
+        end = match[0] if match else len(buf)
+        data = buf[start:end]
+        if b"From " in data and b">" in data:
+            data = unquote.sub(rb"\1", data)
+        if data.strip():
+            yield RawMessage(data if data.endswith(b"\n") else data + b"\n", position, source)
+            position += 1
+        if match is None:
+            return
+        start = match[1]
+
+
+def _is_maildir(path: Path) -> bool:
+    return (path / "cur").is_dir() and (path / "new").is_dir()
+
+
+def _folder_files(path: Path) -> list[Path]:
+    if _is_maildir(path):
+        return sorted(
+            [p for sub in ("new", "cur") for p in (path / sub).iterdir() if p.is_file()],
+            key=lambda p: p.name,
+        )
+    # A folder of mails or patches; hidden files (.git, editor swap files) are skipped.
+    return sorted(
+        p for p in path.rglob("*") if p.is_file() and not any(
+            part.startswith(".") for part in p.relative_to(path).parts
+        )
+    )
+
+
+def iter_path(path: Path | str) -> Iterator[RawMessage | InputError]:
+    """Yield raw messages from a path (file, mbox, maildir, folder) or "-" for stdin.
+
+    A file that cannot be read (truncated gzip, permissions) yields an InputError naming it
+    and the rest of a folder is still read.
+
+    Raises:
+        BadInputError: the path itself does not exist.
+    """
+    if str(path) == "-":
+        stdin = sys.stdin.buffer
+        head = stdin.peek(2)[:2] if hasattr(stdin, "peek") else b""
+        stream: BinaryIO = gzip.GzipFile(fileobj=stdin) if head == _GZIP_MAGIC else stdin  # type: ignore[assignment]
+        yield from iter_stream(stream, "<stdin>")
+        return
+    path = Path(path)
+    if not path.exists():
+        raise BadInputError("no such file or directory", source=str(path))
+    files = _folder_files(path) if path.is_dir() else [path]
+    if path.is_dir() and not files:
+        raise BadInputError("folder holds no mail files", source=str(path))
+    for file in files:
+        position = 0
+        try:
+            with _open(file) as stream:
+                for raw in iter_stream(stream, str(file)):
+                    position = raw.position + 1
+                    yield raw
+        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            yield InputError(str(file), position, None, f"cannot read: {exc}")

@@ -1,0 +1,452 @@
+"""Series assembly: messages -> versions of patch series with their review trailers.
+
+States of a message, decided once when it is read:
+  patch   carries a diff and is not a reply ("Re:" subject)
+  cover   no diff, not a reply, counter 0/N (or the non-reply parent of a patch)
+  reply   everything else; kept only as (parent links, trailers), its body is dropped
+
+Series are keyed by (thread root, version, total, author). The thread root is the first
+References entry (present in the input or not, so patches replying to a cover that is
+missing from the input still group), else In-Reply-To, else the message itself. Patches
+sent without threading (no References) are grouped by author, version and total within a
+time window. Trailers in replies walk up the reply chain to the patch or cover they answer
+(b4's rule: tags in intermediate replies are collected on the way).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from reviewbot.config import MailSettings, Settings
+from reviewbot.errors import BadInputError
+from reviewbot.mail.parse import parse_message
+from reviewbot.mail.patchid import patch_id
+from reviewbot.mail.read import RawMessage, iter_path
+from reviewbot.model import (
+    TRAILER_FROM_COVER,
+    TRAILER_FROM_REPLY,
+    InputError,
+    Message,
+    Patch,
+    Series,
+    Trailer,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SeriesSet:
+    """Everything found in an input: series, unusable messages, and counts."""
+
+    series: list[Series] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
+    messages: int = 0  # messages read, usable or not
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_messages(paths: Iterable[Path | str], settings: MailSettings) -> Iterator[Message | InputError]:
+    """Parse every message of every path; unusable ones become InputError, never exceptions."""
+    for path in paths:
+        for raw in iter_path(path):
+            if isinstance(raw, InputError):
+                yield raw
+                continue
+            yield _parse_one(raw, settings)
+
+
+def _parse_one(raw: RawMessage, settings: MailSettings) -> Message | InputError:
+    if len(raw.data) > settings.max_message_bytes:
+        return InputError(
+            raw.source, raw.position, None,
+            f"message is {len(raw.data)} bytes, over mail.max_message_bytes "
+            f"({settings.max_message_bytes})",
+        )
+    try:
+        msg = parse_message(raw.data, raw.position, raw.source)
+    except BadInputError as exc:
+        return InputError(raw.source, raw.position, None, exc.message)
+    if msg.diff is not None and msg.diff.count("\n") > settings.max_patch_lines:
+        return InputError(
+            raw.source, raw.position, msg.message_id,
+            f"diff has {msg.diff.count(chr(10))} lines, over mail.max_patch_lines "
+            f"({settings.max_patch_lines})",
+        )
+    return msg
+
+
+def read_series(paths: Iterable[Path | str], settings: Settings) -> SeriesSet:
+    """Read mail from paths and assemble every series in it.
+
+    Raises:
+        BadInputError: a path does not exist.
+    """
+    return assemble(read_messages(paths, settings.mail), settings.mail)
+
+
+@dataclass
+class _Group:
+    key: tuple[str, ...]
+    version: int
+    total: int
+    cover: Message | None = None
+    slots: dict[int, Message] = field(default_factory=dict)
+    threaded: bool = True
+    warnings: list[str] = field(default_factory=list)
+
+    def first_date(self) -> datetime | None:
+        dates = [m.date for m in self.messages() if m.date is not None]
+        return min(dates) if dates else None
+
+    def messages(self) -> list[Message]:
+        head = [self.cover] if self.cover else []
+        return head + [self.slots[i] for i in sorted(self.slots)]
+
+
+def _root(msg: Message) -> str:
+    if msg.references:
+        return msg.references[0]
+    return msg.in_reply_to or msg.message_id
+
+
+def _is_patch(msg: Message) -> bool:
+    return msg.diff is not None and not msg.subject.is_reply
+
+
+def _is_cover(msg: Message) -> bool:
+    s = msg.subject
+    return msg.diff is None and not s.is_reply and not s.counters_inferred and s.index == 0
+
+
+def _slim(msg: Message) -> Message:
+    """Drop the body of a message that only matters for its links and trailers."""
+    return dataclasses.replace(msg, body="", commit_message="", diff=None)
+
+
+class _Assembler:
+    def __init__(self, settings: MailSettings) -> None:
+        self.settings = settings
+        self.groups: dict[tuple[str, ...], _Group] = {}
+        self.by_id: dict[str, Message] = {}  # every usable message, bodies of replies dropped
+        self.kind: dict[str, str] = {}  # message-id -> patch|cover|reply
+        self.followups: list[Message] = []  # replies (and covers) with trailers, in input order
+        self.result = SeriesSet()
+
+    def add(self, msg: Message) -> None:
+        if msg.message_id in self.by_id:
+            self.result.warnings.append(
+                f"duplicate Message-ID <{msg.message_id}> at {msg.source}#{msg.position}: ignored"
+            )
+            return
+        if _is_patch(msg):
+            self.kind[msg.message_id] = "patch"
+            self.by_id[msg.message_id] = dataclasses.replace(msg, body="")
+            self._place_patch(self.by_id[msg.message_id])
+        elif _is_cover(msg):
+            self.kind[msg.message_id] = "cover"
+            self.by_id[msg.message_id] = msg
+            self._place_cover(msg)
+        else:
+            self.kind[msg.message_id] = "reply"
+            self.by_id[msg.message_id] = _slim(msg)
+        if msg.trailers and self.kind[msg.message_id] != "patch":
+            self.followups.append(self.by_id[msg.message_id])
+
+    def _key(self, msg: Message, root: str | None = None) -> tuple[str, ...]:
+        s = msg.subject
+        return (root or _root(msg), str(s.version), str(s.total), msg.author_email.lower())
+
+    def _group(self, key: tuple[str, ...], msg: Message) -> _Group:
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = _Group(key, msg.subject.version, msg.subject.total)
+        return group
+
+    def _place_cover(self, msg: Message) -> None:
+        # Patches reply to the cover, so their root is the cover's own root: a cover that
+        # starts a thread is its own root.
+        key = self._key(msg, _root(msg))
+        group = self._group(key, msg)
+        if group.cover is None:
+            group.cover = msg
+        else:
+            # Same thread, same version, two covers (a RESEND inside the thread): split.
+            self._group(key + (msg.message_id,), msg).cover = msg
+
+    def _place_patch(self, msg: Message) -> None:
+        s = msg.subject
+        limit = self.settings.max_series_patches
+        if s.total > limit or s.index > limit:
+            self.result.errors.append(
+                InputError(msg.source, msg.position, msg.message_id,
+                           f"counter {s.index}/{s.total} is out of range")
+            )
+            return
+        index = max(s.index, 1)
+        if index > s.total:
+            # "[PATCH 6/5]" is real (a patch added after the count was written): keep it.
+            msg = dataclasses.replace(msg, warnings=(*msg.warnings, f"counter {index}/{s.total}"))
+        if not msg.references and not msg.in_reply_to:
+            key: tuple[str, ...] = ("unthreaded", msg.message_id)
+            group = self._group(key, msg)
+            group.threaded = False
+        else:
+            key = self._key(msg)
+            if s.total == 1:
+                # A lone patch in a discussion thread is its own series unless it answers
+                # a 0/1 cover of the same author.
+                parent = self.by_id.get(msg.parent_id or "")
+                if parent is None or self.kind.get(parent.message_id) != "cover":
+                    key = key + (msg.message_id,)
+            group = self._group(key, msg)
+        if index in group.slots:
+            # Two different mails for one slot: keep the first, put the other in its own
+            # series so that nothing is silently dropped.
+            group.warnings.append(f"second mail for slot {index}: <{msg.message_id}>")
+            group = self._group(key + (msg.message_id,), msg)
+        group.slots[index] = msg
+
+    def finish(self) -> SeriesSet:
+        self._merge_unthreaded()
+        self._adopt_covers()
+        followups = self._collect_followups()
+        series = [self._build(g, followups) for g in self.groups.values() if g.slots]
+        series = _link_versions(series, self.groups)
+        series.sort(key=lambda s: (s.subject.lower(), s.version))
+        self.result.series = _carry_over_trailers(series, followups, self.by_id)
+        return self.result
+
+    def _merge_unthreaded(self) -> None:
+        """Group unthreaded patches by author, version and total within the time window."""
+        window = timedelta(hours=self.settings.unthreaded_window_hours)
+        lone = [g for g in self.groups.values() if not g.threaded and g.total > 1]
+        lone.sort(key=lambda g: _stamp(g.first_date()))
+        merged: list[_Group] = []
+        for group in lone:
+            msg = next(iter(group.slots.values()))
+            for target in merged:
+                tmsg = next(iter(target.slots.values()))
+                same = (
+                    tmsg.author_email.lower() == msg.author_email.lower()
+                    and target.version == group.version
+                    and target.total == group.total
+                    and not set(target.slots) & set(group.slots)
+                )
+                if same and _within(target.first_date(), group.first_date(), window):
+                    target.slots.update(group.slots)
+                    del self.groups[group.key]
+                    break
+            else:
+                merged.append(group)
+
+    def _adopt_covers(self) -> None:
+        """A patch whose parent is a non-reply mail without a diff: that mail is the cover
+        letter even without "0/N" in its subject (seen with hand-written covers)."""
+        for group in self.groups.values():
+            if group.cover is not None or not group.slots:
+                continue
+            first = group.slots[min(group.slots)]
+            parent = self.by_id.get(first.parent_id or "")
+            if parent is not None and parent.diff is None and not parent.subject.is_reply:
+                group.cover = self.by_id[parent.message_id]
+
+    def _collect_followups(self) -> dict[str, list[Trailer]]:
+        """Map patch/cover Message-ID -> trailers given in replies, b4's walk up the chain."""
+        result: dict[str, list[Trailer]] = defaultdict(list)
+        for reply in self.followups:
+            if not reply.subject.is_reply and self.kind.get(reply.message_id) == "cover":
+                continue  # a cover's own tags are not review tags
+            parent = self._parent(reply)
+            if parent is None:
+                continue
+            trailers = [_origin(t, TRAILER_FROM_REPLY, reply.message_id) for t in reply.trailers]
+            seen: set[str] = {reply.message_id}
+            while parent is not None and parent.message_id not in seen:
+                seen.add(parent.message_id)
+                kind = self.kind.get(parent.message_id)
+                if kind == "patch" or not parent.subject.is_reply:
+                    result[parent.message_id].extend(trailers)
+                    break
+                trailers.extend(
+                    _origin(t, TRAILER_FROM_REPLY, parent.message_id) for t in parent.trailers
+                )
+                parent = self.by_id.get(parent.in_reply_to or "")
+        return result
+
+    def _parent(self, msg: Message) -> Message | None:
+        if msg.in_reply_to:
+            return self.by_id.get(msg.in_reply_to)
+        # No In-Reply-To: b4 takes the first References entry it knows.
+        return next((self.by_id[r] for r in msg.references if r in self.by_id), None)
+
+    def _build(self, group: _Group, followups: dict[str, list[Trailer]]) -> Series:
+        cover = group.cover
+        cover_trailers = [
+            _origin(t, TRAILER_FROM_COVER, t.origin_message_id)
+            for t in followups.get(cover.message_id, [])
+        ] if cover else []
+        slots: list[Patch | Message | None] = [cover]
+        expected = max([group.total, *group.slots])
+        for index in range(1, expected + 1):
+            msg = group.slots.get(index)
+            if msg is None:
+                slots.append(None)
+                continue
+            trailers = _merge(list(msg.trailers), followups.get(msg.message_id, []), cover_trailers)
+            pid = patch_id(msg.diff or "") if self.settings.compute_patch_id else None
+            slots.append(Patch(msg, index, tuple(trailers), pid))
+        first = cover or group.slots[min(group.slots)]
+        base = next((m.base_commit for m in group.messages() if m.base_commit), None)
+        warnings = list(group.warnings)
+        if cover is None and expected > 1:
+            warnings.append("no cover letter")
+        for msg in group.messages():
+            warnings.extend(f"<{msg.message_id}>: {w}" for w in msg.warnings)
+        return Series(
+            series_id=first.message_id,
+            version=group.version,
+            subject=first.subject.subject,
+            author=first.author,
+            expected=expected,
+            slots=tuple(slots),
+            base_commit=base,
+            threaded=group.threaded,
+            warnings=tuple(warnings),
+        )
+
+
+def _stamp(date: datetime | None) -> float:
+    try:
+        return date.timestamp() if date is not None else 0.0
+    except (OverflowError, OSError, ValueError):
+        return 0.0
+
+
+def _within(a: datetime | None, b: datetime | None, window: timedelta) -> bool:
+    if a is None or b is None:
+        return True
+    try:
+        return abs(a - b) <= window
+    except TypeError:  # naive vs aware dates from broken Date headers
+        return abs(a.replace(tzinfo=None) - b.replace(tzinfo=None)) <= window
+
+
+def _origin(trailer: Trailer, origin: str, message_id: str | None) -> Trailer:
+    return dataclasses.replace(trailer, origin=origin, origin_message_id=message_id)
+
+
+def _merge(*lists: list[Trailer]) -> list[Trailer]:
+    """Concatenate trailer lists, dropping repeats of the same name and value."""
+    seen: set[tuple[str, str]] = set()
+    out: list[Trailer] = []
+    for trailers in lists:
+        for trailer in trailers:
+            key = (trailer.name.lower(), trailer.value.strip().lower())
+            if key not in seen:
+                seen.add(key)
+                out.append(trailer)
+    return out
+
+
+_WS = re.compile(r"\s+")
+
+
+def _topic(series: Series) -> list[tuple[str, ...]]:
+    """Keys under which two versions of one series meet."""
+    author = series.author.lower()
+    keys: list[tuple[str, ...]] = [("subject", author, _WS.sub(" ", series.subject.lower()))]
+    first = series.patches[0] if series.patches else None
+    if first is not None:
+        keys.append(("patch1", author, _WS.sub(" ", first.message.subject.subject.lower())))
+    for msg in [series.cover, *(p.message for p in series.patches)]:
+        if msg is not None and msg.change_id:
+            keys.append(("change-id", msg.change_id))
+    return keys
+
+
+def _link_versions(series: list[Series], groups: dict[tuple[str, ...], _Group]) -> list[Series]:
+    """Mark older versions superseded by the newest one of the same topic."""
+    parent = list(range(len(series)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    seen: dict[tuple[str, ...], int] = {}
+    for i, s in enumerate(series):
+        for key in _topic(s):
+            if key in seen:
+                parent[find(i)] = find(seen[key])
+            else:
+                seen[key] = i
+    families: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(series)):
+        families[find(i)].append(i)
+    out = list(series)
+    for members in families.values():
+        if len(members) < 2:
+            continue
+        members.sort(key=lambda i: (series[i].version, _first_date(series[i])))
+        newest = series[members[-1]]
+        older = [series[i].series_id for i in members[:-1]]
+        out[members[-1]] = dataclasses.replace(newest, supersedes=tuple(older))
+        for i in members[:-1]:
+            out[i] = dataclasses.replace(series[i], superseded_by=newest.series_id)
+    return out
+
+
+def _first_date(series: Series) -> float:
+    dates = [p.message.date for p in series.patches if p.message.date is not None]
+    if series.cover is not None and series.cover.date is not None:
+        dates.append(series.cover.date)
+    return min((_stamp(d) for d in dates), default=0.0)
+
+
+def _carry_over_trailers(
+    series: list[Series], followups: dict[str, list[Trailer]], by_id: dict[str, Message]
+) -> list[Series]:
+    """Trailers given to an older version carry over when the patch did not change
+    (same patch-id), as b4 am does."""
+    by_patch_id: dict[str, list[Trailer]] = defaultdict(list)
+    for s in series:
+        if s.superseded_by is None:
+            continue
+        for p in s.patches:
+            if p.patch_id:
+                by_patch_id[p.patch_id].extend(followups.get(p.message_id, []))
+    if not by_patch_id:
+        return series
+    out = []
+    for s in series:
+        if s.superseded_by is not None or not s.supersedes:
+            out.append(s)
+            continue
+        slots: list[Patch | Message | None] = [s.slots[0]]
+        for slot in s.slots[1:]:
+            if isinstance(slot, Patch) and slot.patch_id in by_patch_id:
+                extra = by_patch_id[slot.patch_id]
+                slot = dataclasses.replace(slot, trailers=tuple(_merge(list(slot.trailers), extra)))
+            slots.append(slot)
+        out.append(dataclasses.replace(s, slots=tuple(slots)))
+    return out
+
+
+def assemble(items: Iterable[Message | InputError], settings: MailSettings) -> SeriesSet:
+    """Assemble series from parsed messages (and pass InputErrors through)."""
+    assembler = _Assembler(settings)
+    for item in items:
+        assembler.result.messages += 1
+        if isinstance(item, InputError):
+            assembler.result.errors.append(item)
+        else:
+            assembler.add(item)
+    return assembler.finish()

@@ -1,0 +1,161 @@
+"""Trailers: ``Key: value`` lines in a commit message or in a review reply.
+
+The acceptance rules for replies follow b4 (``LoreMessage.find_trailers(followup=True)``), so
+that reviewbot collects the same set that ``b4 am`` writes into a patch: a person trailer must
+carry an e-mail address, a URL only counts in link trailers, ``Fixes:`` needs a hash, text
+below the ``-- `` signature is ignored, and a person trailer in a reply must name the sender.
+"""
+
+from __future__ import annotations
+
+import re
+
+from reviewbot.model import TRAILER_FROM_PATCH, Trailer
+
+KNOWN = {
+    name.lower(): name
+    for name in (
+        "Signed-off-by",
+        "Acked-by",
+        "Reviewed-by",
+        "Tested-by",
+        "Reported-by",
+        "Suggested-by",
+        "Co-developed-by",
+        "Fixes",
+        "Closes",
+        "Link",
+        "Cc",
+        "Reported-and-tested-by",
+        "Requested-by",
+        "Originally-by",
+        "Debugged-by",
+        "Analyzed-by",
+        "Message-ID",
+        "BugLink",
+    )
+}
+LINK_TRAILERS = {"link", "buglink", "closes"}
+NON_PERSON = LINK_TRAILERS | {"fixes", "subject", "date", "obsoleted-by", "change-id", "base-commit"}
+# Lines that look like trailers but are not (b4's ignore list).
+_IGNORED = {"phone", "mail", "email", "e-mail", "prerequisite-message-id"}
+_HEADERS = {"subject", "date", "from"}
+# In replies these are patch metadata, not review tags (b4's "badtrailers").
+_NOT_FROM_REPLIES = {
+    "from",
+    "author",
+    "cc",
+    "to",
+    "date",
+    "subject",
+    "subscribe",
+    "unsubscribe",
+    "base-commit",
+    "change-id",
+    "message-id",
+}
+
+_TRAILER_RE = re.compile(r"^\s*(\w\S+):\s+(\S.*)")
+# "Fixes: abcd0123 (foo bar\n baz)" and "Signed-off-by: Long Name\n<mail>" wrapped by mailers.
+_WRAPPED_FIXES_RE = re.compile(r"^(\S+:\s+[\da-f]+\s+\([^)]+)\n([^\n]+\))", re.MULTILINE)
+_WRAPPED_ADDR_RE = re.compile(r"^(\S+:\s+[^<\n]+)\n(<[^>\n]+>)$", re.MULTILINE)
+_TRAILER_SCAN_RE = re.compile(r"^[ \t]*(\w[^\s:]*\S*?):[ \t]+(\S[^\n]*)", re.MULTILINE)
+_EMAIL_RE = re.compile(r"\S+@\S+\.\S+")
+_HASH_RE = re.compile(r"^[0-9a-f]{6,}")
+_SIGNATURE = "\n-- \n"
+
+
+def canonical_name(name: str) -> str:
+    """``signed-off-by`` -> ``Signed-off-by``; unknown keys are kept as written."""
+    return KNOWN.get(name.lower(), name)
+
+
+def find_trailers(text: str, *, followup: bool = False) -> list[Trailer]:
+    """Find trailer lines in a body.
+
+    Args:
+        text: a commit message (followup=False) or the body of a reply (followup=True).
+        followup: apply b4's stricter filters for review replies.
+    Returns:
+        The trailers in order of appearance, with canonical names.
+    """
+    body = text.split(_SIGNATURE, 1)[0].strip() + "\n"
+    if "(" in body:
+        body = _WRAPPED_FIXES_RE.sub(r"\1 \2", body)
+    if "\n<" in body:
+        body = _WRAPPED_ADDR_RE.sub(r"\1 \2", body)
+    found: list[Trailer] = []
+    # One regex pass finds the candidate lines; most of a reply is quoted text.
+    for match in _TRAILER_SCAN_RE.finditer(body):
+        name, value = match.group(1), match.group(2).rstrip()
+        lname = name.lower()
+        if lname in _IGNORED:
+            continue
+        if lname in _HEADERS and _prose_before(body, match.start()):
+            continue
+        if followup:
+            if not lname.isascii():
+                continue
+            if not _EMAIL_RE.search(value) and lname not in NON_PERSON:
+                continue
+            if re.search(r"https?://", value) and lname not in LINK_TRAILERS:
+                continue
+        if lname == "fixes" and not _HASH_RE.match(value):
+            continue
+        # "Acked-by: X <x@y> # for the foo bits": b4 keeps the hashtag as extra info
+        value = re.sub(r"(.*\S)\s+#[^#]+$", r"\1", value)
+        found.append(Trailer(canonical_name(name), value, TRAILER_FROM_PATCH))
+    return found
+
+
+def _prose_before(body: str, pos: int) -> bool:
+    """b4 takes Subject:/Date:/From: lines only before any other content."""
+    return any(
+        ln.strip() and not _TRAILER_RE.match(ln) for ln in body[:pos].split("\n")
+    )
+
+
+def commit_trailers(commit_message: str) -> list[Trailer]:
+    """Trailers of a commit message: the ``Key: value`` lines of its last paragraph."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", commit_message.strip()) if p.strip()]
+    if not paragraphs:
+        return []
+    last = paragraphs[-1]
+    trailers = find_trailers(last)
+    # A last paragraph that is mostly prose is not a trailer block ("Note: this is ...").
+    lines = [ln for ln in last.splitlines() if ln.strip()]
+    if trailers and len(trailers) * 2 < len(lines):
+        return []
+    return trailers
+
+
+def reply_trailers(body: str, sender_name: str, sender_email: str) -> list[Trailer]:
+    """Review trailers given in a reply, restricted as b4 does.
+
+    Quoted lines (``> Acked-by: ...``) never match because the pattern requires a word
+    character at the start. Person trailers count only when they name the sender (by e-mail,
+    or by exact name), so that a reply quoting someone else's tag unquoted is not taken.
+    """
+    result: list[Trailer] = []
+    for trailer in find_trailers(body, followup=True):
+        lname = trailer.name.lower()
+        if lname in _NOT_FROM_REPLIES:
+            continue
+        if lname not in NON_PERSON:
+            from reviewbot.mail.parse import parse_address  # parse imports this module
+
+            name, addr = parse_address(trailer.value)
+            if addr and "@" in addr and not _names_sender(name, addr, sender_name, sender_email):
+                continue
+        result.append(trailer)
+    return result
+
+
+def _names_sender(name: str, addr: str, sender_name: str, sender_email: str) -> bool:
+    if addr.lower() == sender_email.lower():
+        return True
+    hname = sender_name.lower()
+    if name and name.lower() == hname:
+        return True
+    # "Last, First" in the From header: every part must occur (b4's fuzzy match)
+    return "," in hname and all(part.strip() in hname for part in hname.split(","))
