@@ -1,23 +1,428 @@
-"""Nightly corpus scan (work in progress; the signature is the contract)."""
+"""Nightly corpus scan: stream a mail archive, review the series in it, diff with last night.
+
+SOURCE is a public-inbox v2 inbox (folder with ``git/N.git`` epochs, or one bare epoch),
+or a folder of mbox/.eml/.patch files (or one such file). Only what arrived since the last
+scan is read: the last commit of every epoch, or size/mtime/message count of every file,
+is remembered in the per-source state (:mod:`reviewbot.scanstate`).
+
+Memory stays flat however large the archive: messages are never all held. They are
+grouped per thread (the first References entry, as series assembly does; unthreaded patches
+per author/version/total) in a buffer of *open* threads. A thread closes when the archive's
+clock (the newest plausible Date seen) has moved one thread window past its last message;
+closed threads are assembled into series, reviewed and dropped. Threads still open at the
+end are reviewed as they are and kept (raw, compressed) in the state, so that patches
+arriving tomorrow join their series instead of starting a new one. A hard cap on buffered
+messages closes the oldest threads first when dates are missing or absurd.
+
+A reply's body is dropped on arrival (only its links and trailers matter to assembly), and
+a reply to a thread that is not open (no patch in it, or closed long ago) is not kept.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import logging
+import os
+import time
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from reviewbot.config import Settings
-from reviewbot.pipeline import ReviewOptions
+from reviewbot import __version__
+from reviewbot.config import Settings, project_root
+from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, BadInputError
+from reviewbot.mail import publicinbox
+from reviewbot.model import InputError, Message, Series
+from reviewbot.pipeline import ReviewOptions, SeriesReview, review_series
+from reviewbot.scanstate import ScanState, finding_record, series_key, state_file
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "reviewbot/scan/v1"
+FUTURE_SLACK_S = 7 * 86400  # a Date this far past the clock is a broken mailer, not time
+CHECK_EVERY = 64  # messages between two looks for threads to close
+MAX_ERRORS_LISTED = 20
+
+Reviewer = Callable[[Series], SeriesReview]
+
+
+class Progress(Protocol):
+    def start(self, total: int | None, what: str) -> None: ...
+    def advance(self, done: int, series: int, findings: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int | None, what: str) -> None:
+        pass
+
+    def advance(self, done: int, series: int, findings: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """Knobs of one scan. Defaults suit a mailing-list archive."""
+
+    window_hours: float | None = None  # None: settings.mail.unthreaded_window_hours
+    max_buffered: int = 5000  # messages held in open threads before the oldest close
+    review: ReviewOptions = field(default_factory=lambda: ReviewOptions(use_tree=False))
 
 
 @dataclass
 class ScanReport:
+    """What one scan did and found. ``to_json()`` is the ``reviewbot/scan/v1`` document."""
+
     source: str
-    data: dict[str, Any] = field(default_factory=dict)
+    kind: str
+    scan_id: int
+    previous_scan_id: int | None
+    started: float
+    seconds: float = 0.0
+    full: bool = False
+    since: str | None = None
+    messages: int = 0  # messages read in this scan (pending ones re-read not counted)
+    parse_errors: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    series_assembled: int = 0
+    series_reviewed: int = 0
+    series_known: int = 0  # same content reviewed by an earlier scan: skipped
+    series_open: int = 0  # threads still open at the end, carried to the next scan
+    stage_errors: int = 0
+    positions_before: dict[str, Any] = field(default_factory=dict)
+    positions_after: dict[str, Any] = field(default_factory=dict)
+    rules_changed: bool = False
+    new: list[dict[str, Any]] = field(default_factory=list)
+    disappeared: list[dict[str, Any]] = field(default_factory=list)
+    by_rule: dict[str, dict[str, int]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    state_path: str = ""
+
+    @property
+    def messages_per_second(self) -> float:
+        return round(self.messages / self.seconds, 1) if self.seconds > 0 else 0.0
+
+    @property
+    def total_findings(self) -> int:
+        return sum(c["total"] for c in self.by_rule.values())
 
     @property
     def exit_code(self) -> int:
-        return 0
+        """1 when the scan found new warnings or errors that the base does not have."""
+        serious = [
+            f for f in self.new
+            if f.get("severity") in ("error", "warning") and not f.get("preexisting")
+        ]
+        return EXIT_FINDINGS if serious else EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "reviewbot": __version__,
+            "source": self.source,
+            "kind": self.kind,
+            "scan_id": self.scan_id,
+            "previous_scan_id": self.previous_scan_id,
+            "started": datetime.fromtimestamp(self.started, UTC).isoformat(),
+            "seconds": round(self.seconds, 3),
+            "full": self.full,
+            "since": self.since,
+            "position": {"before": self.positions_before, "after": self.positions_after},
+            "messages": {
+                "read": self.messages,
+                "per_second": self.messages_per_second,
+                "unusable": self.parse_errors,
+                "errors": self.errors,
+            },
+            "series": {
+                "assembled": self.series_assembled,
+                "reviewed": self.series_reviewed,
+                "already_reviewed": self.series_known,
+                "open": self.series_open,
+                "stage_errors": self.stage_errors,
+            },
+            "rules_changed": self.rules_changed,
+            "findings": {
+                "total": self.total_findings,
+                "new": self.new,
+                "disappeared": self.disappeared,
+                "by_rule": self.by_rule,
+            },
+            "warnings": self.warnings,
+            "state": self.state_path,
+        }
+
+
+# -- reading the source -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Raw:
+    data: bytes
+    source: str
+    position: int
+
+
+class _Reader(Protocol):
+    kind: str
+    total: int | None
+
+    def positions(self) -> dict[str, Any]: ...
+    def __iter__(self) -> Iterator[_Raw]: ...
+
+
+class _InboxReader:
+    """Commits after the remembered one, epoch by epoch, oldest first."""
+
+    kind = "public-inbox"
+    total: int | None
+
+    def __init__(self, path: Path, known: dict[str, Any], since: str | None,
+                 warnings: list[str]) -> None:
+        self.epochs = publicinbox.find_epochs(path)
+        self.after: dict[str, str | None] = {}
+        self.heads: dict[str, str | None] = {}
+        self._positions = {k: v for k, v in known.items() if k.startswith("epoch:")}
+        start_epoch = self._since_epoch(since) if since else None
+        for epoch in self.epochs:
+            key = f"epoch:{epoch.number}"
+            head = publicinbox.head_commit(epoch)
+            self.heads[key] = head
+            after = known.get(key)
+            if since is not None and start_epoch is not None:
+                if epoch.number < start_epoch[0]:
+                    after = head  # older epochs: nothing before --since is wanted
+                elif epoch.number == start_epoch[0]:
+                    after = start_epoch[1]
+                else:
+                    after = None
+            if after and head and after != head and not publicinbox.is_ancestor(epoch, after, head):
+                # public-inbox-purge/-edit rewrite history: the old position is gone.
+                warnings.append(
+                    f"{epoch.path}: history was rewritten since commit {after[:12]}; "
+                    "rescanning this epoch (reviewed series are not reviewed again)"
+                )
+                after = None
+            self.after[key] = after
+        self.total = sum(
+            publicinbox.count_commits(e, self.after[f"epoch:{e.number}"], h)
+            for e in self.epochs
+            if (h := self.heads[f"epoch:{e.number}"]) and h != self.after[f"epoch:{e.number}"]
+        )
+
+    def _since_epoch(self, since: str) -> tuple[int, str]:
+        for epoch in self.epochs:
+            try:
+                return epoch.number, publicinbox.resolve(epoch, since)
+            except BadInputError:
+                continue
+        raise BadInputError(f"--since {since!r} is not a commit of any epoch")
+
+    def positions(self) -> dict[str, Any]:
+        return dict(self._positions)
+
+    def __iter__(self) -> Iterator[_Raw]:
+        for epoch in self.epochs:
+            key = f"epoch:{epoch.number}"
+            head, after = self.heads[key], self.after[key]
+            if head is None or head == after:
+                continue
+            for n, item in enumerate(publicinbox.iter_messages(epoch, after, head)):
+                yield _Raw(item.raw, f"{epoch.name}@{item.commit[:12]}", n)
+                self._positions[key] = item.commit
+            self._positions[key] = head
+
+
+class _FolderReader:
+    """Files of a folder (or one file); a grown mbox continues after its last message."""
+
+    kind = "mail"
+    total: int | None
+
+    def __init__(self, path: Path, known: dict[str, Any]) -> None:
+        from reviewbot.mail.read import iter_path  # noqa: F401  (fail early if missing)
+
+        self.root = path
+        self.files = [path] if path.is_file() else _mail_files(path)
+        if not self.files:
+            raise BadInputError("folder holds no mail files", source=str(path))
+        self.known = known
+        self._positions = {k: v for k, v in known.items() if k.startswith("file:")}
+        self.total = None
+
+    def positions(self) -> dict[str, Any]:
+        return dict(self._positions)
+
+    def __iter__(self) -> Iterator[_Raw]:
+        from reviewbot.mail.read import iter_path
+
+        for file in self.files:
+            rel = file.name if file == self.root else str(file.relative_to(self.root))
+            key = f"file:{rel}"
+            try:
+                st = file.stat()
+            except OSError:
+                continue  # removed while we scan
+            old = self.known.get(key)
+            skip = 0
+            if isinstance(old, dict):
+                if old.get("size") == st.st_size and old.get("mtime_ns") == st.st_mtime_ns:
+                    continue  # unchanged since the last scan
+                if st.st_size > int(old.get("size", 0)):
+                    skip = int(old.get("messages", 0))  # appended to: continue after those
+            count = 0
+            for raw in iter_path(file):
+                if isinstance(raw, InputError):
+                    yield _Raw(b"", f"{raw.source}: {raw.error}", raw.position)
+                    continue
+                count += 1
+                if count <= skip:
+                    continue
+                yield _Raw(raw.data, raw.source, raw.position)
+            self._positions[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                                    "messages": count}
+
+
+def _mail_files(path: Path) -> list[Path]:
+    # Same selection as `reviewbot series FOLDER`: hidden files (.git, swap files) skipped.
+    return sorted(
+        p for p in path.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
+
+
+def open_source(path: Path, known: dict[str, Any], since: str | None,
+                warnings: list[str]) -> _Reader:
+    """Pick the reader for SOURCE.
+
+    Raises:
+        BadInputError: SOURCE does not exist or holds no mail.
+    """
+    if not path.exists():
+        raise BadInputError("no such file or directory", source=str(path))
+    if publicinbox.is_public_inbox(path):
+        return _InboxReader(path, known, since, warnings)
+    if since is not None:
+        raise BadInputError("--since REF needs a public-inbox source (a git commit)",
+                            source=str(path))
+    return _FolderReader(path, known)
+
+
+# -- open threads -------------------------------------------------------------------------
+
+
+@dataclass
+class _Thread:
+    messages: list[Message] = field(default_factory=list)
+    raws: list[tuple[str, bytes]] = field(default_factory=list)  # (source, zlib(raw))
+    last: float = 0.0  # newest plausible date in the thread (POSIX seconds)
+    seq: int = 0  # arrival number of its newest message
+
+
+def _bucket(msg: Message) -> str:
+    if msg.references:
+        return msg.references[0]
+    if msg.in_reply_to:
+        return msg.in_reply_to
+    s = msg.subject
+    if msg.diff is not None and not s.is_reply and s.total > 1:
+        # Unthreaded patches of one series: same author, version and count (assembly
+        # groups them within the same window, so they must close together).
+        return f"unthreaded:{msg.author_email.lower()}:v{s.version}:{s.total}"
+    return msg.message_id
+
+
+def _starts_thread(msg: Message) -> bool:
+    """Worth opening a thread for: a patch, or a mail that may be its cover letter."""
+    s = msg.subject
+    return not s.is_reply and (msg.diff is not None or s.is_patch)
+
+
+def _slim(msg: Message) -> Message:
+    if msg.diff is None and msg.subject.is_reply:
+        return dataclasses.replace(msg, body="", commit_message="")
+    return msg
+
+
+class _Threads:
+    """The bounded buffer of open threads."""
+
+    def __init__(self, window_s: float, max_buffered: int) -> None:
+        self.window_s = window_s
+        self.max_buffered = max_buffered
+        self.threads: dict[str, _Thread] = {}
+        self.buffered = 0
+        self.clock: float | None = None
+        self.seq = 0
+
+    def add(self, msg: Message, source: str, raw: bytes) -> None:
+        bucket = _bucket(msg)
+        thread = self.threads.get(bucket)
+        if thread is None:
+            if not _starts_thread(msg):
+                return  # a reply to a closed or patch-less thread: nothing to review
+            thread = self.threads[bucket] = _Thread()
+        self.seq += 1
+        stamp = _stamp(msg)
+        if stamp is not None and (self.clock is None or stamp <= self.clock + FUTURE_SLACK_S):
+            self.clock = stamp if self.clock is None else max(self.clock, stamp)
+        thread.messages.append(_slim(msg))
+        thread.raws.append((source, zlib.compress(raw, 1)))
+        thread.last = max(thread.last, stamp if stamp is not None else (self.clock or 0.0))
+        thread.seq = self.seq
+        self.buffered += 1
+
+    def close_due(self) -> list[_Thread]:
+        """Threads the clock has left behind, plus the oldest ones over the cap."""
+        due: list[str] = []
+        if self.clock is not None:
+            limit = self.clock - self.window_s
+            due = [b for b, t in self.threads.items() if t.last < limit]
+        closed = [self._pop(b) for b in due]
+        if self.buffered > self.max_buffered:
+            for bucket in sorted(self.threads, key=lambda b: self.threads[b].seq):
+                closed.append(self._pop(bucket))
+                if self.buffered <= self.max_buffered // 2:
+                    break
+        return closed
+
+    def close_all(self) -> list[_Thread]:
+        return [self._pop(b) for b in list(self.threads)]
+
+    def _pop(self, bucket: str) -> _Thread:
+        thread = self.threads.pop(bucket)
+        self.buffered -= len(thread.messages)
+        return thread
+
+
+def _stamp(msg: Message) -> float | None:
+    try:
+        return msg.date.timestamp() if msg.date is not None else None
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+# -- the scan -----------------------------------------------------------------------------
+
+
+def rules_hash(settings: Settings, options: ReviewOptions) -> str:
+    """Hash of the rule files and reviewbot's version: a change means old verdicts may differ."""
+    folder = options.rules_dir or (
+        settings.path(settings.rules.path) if settings.rules.path else project_root() / "rules"
+    )
+    digest = hashlib.sha256(__version__.encode())
+    if folder.is_dir():
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path.suffix in (".yaml", ".yml", ".cocci"):
+                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def run_scan(
@@ -26,9 +431,199 @@ def run_scan(
     *,
     since: str | None = None,
     full: bool = False,
-    options: ReviewOptions | None = None,
-    progress: Any = None,
+    options: ScanOptions | None = None,
+    progress: Progress | None = None,
     state_dir: Path | None = None,
+    reviewer: Reviewer | None = None,
 ) -> ScanReport:
-    """Scan SOURCE incrementally, review new series (rules only) and diff with last scan."""
-    raise NotImplementedError("run_scan arrives shortly")
+    """Scan SOURCE from where the last scan stopped, review new series, diff the findings.
+
+    Args:
+        source: a public-inbox inbox/epoch, a folder of mail files, or one mail file.
+        settings: mail limits, the thread window, rules, and ``service.state_dir``.
+        since: a commit of the inbox to start after instead of the remembered position.
+        full: forget the position and re-review everything; findings not produced again
+            are reported as disappeared (use after changing rules).
+        options: window, buffer cap and the review options (rules only by default).
+        progress: receives progress; :class:`NoProgress` when None.
+        state_dir: where the per-source state lives (default ``{state_dir}``).
+        reviewer: reviews one series (default: :func:`review_series` with
+            ``options.review``); tests and the service may pass their own.
+    Returns:
+        The scan report (new/disappeared findings, counts per rule, positions).
+    Raises:
+        BadInputError: SOURCE is missing, empty or not a mail source; bad ``--since``.
+        InfraError: git failed, the state is unusable or another scan holds its lock.
+    """
+    opts = options or ScanOptions()
+    path = Path(source).expanduser()
+    shown = progress or NoProgress()
+    review_fn = reviewer or (lambda s: review_series(s, settings, opts.review))
+    root = state_dir or settings.path(settings.service.state_dir)
+    window_h = opts.window_hours if opts.window_hours is not None \
+        else settings.mail.unthreaded_window_hours
+    started = time.time()
+    clock_start = time.monotonic()
+
+    with ScanState(state_file(root, path)) as state:
+        known = {} if full else state.positions()
+        warnings: list[str] = []
+        reader = open_source(path, known, since, warnings)
+        previous = state.previous_scan()
+        rhash = rules_hash(settings, opts.review)
+        scan_id = state.begin_scan(full=full, since=since, rules_hash=rhash)
+        report = ScanReport(
+            source=str(path), kind=reader.kind, scan_id=scan_id,
+            previous_scan_id=previous["id"] if previous else None, started=started,
+            full=full, since=since, positions_before=reader.positions(),
+            state_path=str(state.path), warnings=warnings,
+        )
+        report.rules_changed = bool(previous and previous["rules_hash"] != rhash)
+        if report.rules_changed and not full:
+            warnings.append("rules changed since the previous scan: only new mail is "
+                            "reviewed with them; run with --full to re-check older series")
+        threads = _Threads(window_h * 3600.0, opts.max_buffered)
+        worker = _Reviewing(state, scan_id, settings, review_fn, full, report, shown)
+
+        if not full:
+            for bucket, src, raw in state.pending():
+                msg = _parse(raw, src, 0, settings, report)
+                if msg is not None:
+                    threads.add(msg, src, raw)
+                else:
+                    log.debug("dropping pending mail of %s", bucket)
+
+        shown.start(reader.total, "messages")
+        for n, item in enumerate(reader, 1):
+            report.messages += 1
+            if not item.data:
+                _note_error(report, item.source, item.position, None, "unreadable")
+            else:
+                msg = _parse(item.data, item.source, item.position, settings, report)
+                if msg is not None:
+                    threads.add(msg, item.source, item.data)
+            if n % CHECK_EVERY == 0:
+                worker.review(threads.close_due())
+                shown.advance(report.messages, report.series_reviewed, worker.new)
+        worker.review(threads.close_due())
+        # What is still open is reviewed as it stands and kept for the next scan.
+        still_open = threads.close_all()
+        report.series_open = sum(1 for t in still_open if any(
+            m.diff is not None and not m.subject.is_reply for m in t.messages))
+        worker.review(still_open)
+        shown.advance(report.messages, report.series_reviewed, worker.new)
+        shown.finish()
+
+        pending = [
+            (_bucket(m), src, zlib.decompress(blob))
+            for t in still_open for m, (src, blob) in zip(t.messages, t.raws, strict=True)
+        ]
+        report.positions_after = reader.positions()
+        state.finish_scan(scan_id, full=full, positions=report.positions_after,
+                          pending=pending, messages=report.messages,
+                          reviewed=report.series_reviewed)
+        new, gone = state.changes(scan_id)
+        report.new = [c.record for c in new]
+        report.disappeared = [c.record for c in gone]
+        report.by_rule = state.counts_by_rule(scan_id)
+    report.seconds = time.monotonic() - clock_start
+    return report
+
+
+class _Reviewing:
+    """Assembles closed threads into series and reviews the ones not reviewed yet."""
+
+    def __init__(self, state: ScanState, scan_id: int, settings: Settings, review_fn: Reviewer,
+                 full: bool, report: ScanReport, progress: Progress) -> None:
+        self.state = state
+        self.scan_id = scan_id
+        self.settings = settings
+        self.review_fn = review_fn
+        self.full = full
+        self.report = report
+        self.progress = progress
+        self.new = 0
+        self.done_this_scan: set[str] = set()
+
+    def review(self, threads: list[_Thread]) -> None:
+        if not threads:
+            return
+        from reviewbot.mail.series import assemble
+
+        found = assemble((m for t in threads for m in t.messages), self.settings.mail)
+        for err in found.errors:
+            _note_error(self.report, err.source, err.position, err.message_id, err.error)
+        for series in found.series:
+            self.report.series_assembled += 1
+            key = series_key(series)
+            if key in self.done_this_scan or (not self.full and self.state.reviewed(key)):
+                self.report.series_known += 1
+                continue
+            review = self.review_fn(series)
+            for outcome in review.outcomes:
+                if outcome.status == "error":
+                    self.report.stage_errors += 1
+                    self.report.warnings.append(
+                        f"<{series.series_id}>: stage {outcome.name}: {outcome.reason}")
+            records = [finding_record(series, f) for f in review.findings]
+            new, _gone = self.state.record_review(self.scan_id, series, key, records)
+            self.new += new
+            self.done_this_scan.add(key)
+            self.report.series_reviewed += 1
+
+
+def _parse(raw: bytes, source: str, position: int, settings: Settings,
+           report: ScanReport) -> Message | None:
+    from reviewbot.mail.parse import parse_message
+
+    if len(raw) > settings.mail.max_message_bytes:
+        _note_error(report, source, position, None,
+                    f"message is {len(raw)} bytes, over mail.max_message_bytes")
+        return None
+    try:
+        msg = parse_message(raw, position, source)
+    except BadInputError as exc:
+        _note_error(report, source, position, None, exc.message)
+        return None
+    if msg.diff is not None and msg.diff.count("\n") > settings.mail.max_patch_lines:
+        _note_error(report, source, position, msg.message_id,
+                    "diff over mail.max_patch_lines")
+        return None
+    return msg
+
+
+def _note_error(report: ScanReport, source: str, position: int, message_id: str | None,
+                error: str) -> None:
+    report.parse_errors += 1
+    if len(report.errors) < MAX_ERRORS_LISTED:
+        report.errors.append({"source": source, "position": position,
+                              "message_id": message_id, "error": error})
+
+
+def configured_sources(path: Path | None = None) -> list[dict[str, Any]]:
+    """Entries of corpus/sources.yaml: ``{name, path, since?, enabled}``; paths expanded.
+
+    Raises:
+        BadInputError: the file is not valid YAML or an entry lacks ``name``/``path``.
+    """
+    import yaml
+
+    file = path or project_root() / "corpus" / "sources.yaml"
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise BadInputError(f"cannot read: {exc.strerror}", source=str(file)) from exc
+    except yaml.YAMLError as exc:
+        raise BadInputError(f"not valid YAML: {exc}", source=str(file)) from exc
+    entries = data.get("sources", []) if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise BadInputError("expected a mapping with a 'sources' list", source=str(file))
+    out = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not entry.get("name") or not entry.get("path"):
+            raise BadInputError(f"entry {i} needs 'name' and 'path'", source=str(file))
+        expanded = os.path.expandvars(os.path.expanduser(str(entry["path"])))
+        if not os.path.isabs(expanded):
+            expanded = str((file.parent / expanded).resolve())
+        out.append({**entry, "path": expanded, "enabled": bool(entry.get("enabled", True))})
+    return out

@@ -1,13 +1,382 @@
-"""Kernel-reviewer-style reply mails for one SeriesReview (work in progress)."""
+"""Kernel-reviewer-style reply mails for one :class:`SeriesReview`.
+
+One reply per patch that has findings, threaded under that patch (In-Reply-To and
+References), with ``Re: <subject>``; the flagged lines are quoted from the patch with ``> ``
+and each finding is written below the lines it is about, as a human reviewer on LKML would.
+Series-level results (findings without a patch, a failed apply/build/boot) go in one reply
+to the cover letter (to patch 1 when there is no cover). Prose is wrapped at 72 columns;
+quoted code is never re-wrapped, since that would change what it says.
+
+A clean review produces no mail: like 0-day, the bot speaks only when it has something to say.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import textwrap
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
 
+from reviewbot import __version__
 from reviewbot.config import Settings
-from reviewbot.pipeline import SeriesReview
+from reviewbot.model import SEVERITIES, Finding, Message, Patch, Series
+from reviewbot.pipeline import SeriesReview, StageOutcome
+
+WIDTH = 72
 
 
 def render_replies(review: SeriesReview, settings: Settings) -> list[EmailMessage]:
-    """One reply per patch with findings, one to the cover for series-level results."""
-    raise NotImplementedError("render_replies arrives shortly")
+    """Build the reply mails for REVIEW (nothing when there is nothing to say).
+
+    Args:
+        review: the stages' outcomes for one series.
+        settings: ``service.smtp_from`` (From: and the Message-ID domain),
+            ``rules.min_severity`` (findings below it are left out).
+    Returns:
+        Messages ready for :class:`reviewbot.service.mailer.Mailer`, patch replies in patch
+        order, then the series-level reply.
+    """
+    series = review.series
+    findings = _reportable(review.findings, settings.rules.min_severity)
+    by_patch: dict[int, list[Finding]] = {}
+    series_level: list[Finding] = []
+    patches = {p.index: p for p in series.patches}
+    for finding in findings:
+        if finding.patch_index is not None and finding.patch_index in patches:
+            by_patch.setdefault(finding.patch_index, []).append(finding)
+        else:
+            series_level.append(finding)
+
+    replies: list[EmailMessage] = []
+    for index in sorted(by_patch):
+        patch = patches[index]
+        body = _patch_body(patch, by_patch[index], review)
+        replies.append(_envelope(patch.message, series, body, by_patch[index], settings))
+
+    failed = [o for o in review.outcomes if o.status in ("fail", "error")]
+    if series_level or failed or series.missing and by_patch:
+        target = series.cover or (series.patches[0].message if series.patches else None)
+        if target is not None:
+            body = _series_body(target, series_level, review)
+            replies.append(_envelope(target, series, body, series_level, settings))
+    return replies
+
+
+def _reportable(findings: Iterable[Finding], min_severity: str) -> list[Finding]:
+    limit = SEVERITIES.index(min_severity) if min_severity in SEVERITIES else len(SEVERITIES)
+    return [f for f in findings if SEVERITIES.index(f.severity) <= limit]
+
+
+# -- bodies -----------------------------------------------------------------------------
+
+
+def _patch_body(patch: Patch, findings: list[Finding], review: SeriesReview) -> str:
+    msg = patch.message
+    lines = [_greeting(msg), "", _attribution(msg)]
+    plan: QuotePlan = plan_quotes(msg.diff or "", findings)
+    for block in plan.blocks:
+        lines.extend(block.quoted)
+        lines.append("")
+        for finding in block.findings:
+            lines.extend(_finding_text(finding))
+            lines.append("")
+    if plan.unplaced:
+        lines.append(_wrap("These could not be matched to a line of the patch:"))
+        lines.append("")
+        for finding in plan.unplaced:
+            lines.extend(f"> {e}" for e in finding.evidence)
+            lines.extend(_finding_text(finding))
+            lines.append("")
+    lines.extend(_footer(review))
+    return "\n".join(lines) + "\n"
+
+
+def _series_body(target: Message, findings: list[Finding], review: SeriesReview) -> str:
+    series = review.series
+    lines = [_greeting(target), "", _attribution(target)]
+    lines.append(f"> {_one_line(target.subject.raw)}")
+    lines.append("")
+    if series.missing:
+        lines.append(
+            _wrap(
+                f"Patches {', '.join(str(i) for i in series.missing)} of {series.expected} "
+                "never arrived, so this review covers only the patches that did."
+            )
+        )
+        lines.append("")
+    for outcome in review.outcomes:
+        if outcome.status in ("fail", "error"):
+            lines.append(_wrap(f"The {outcome.name} stage {_verb(outcome)}: {outcome.reason}"))
+            excerpt = outcome.data.get("log_excerpt") or outcome.data.get("excerpt")
+            if isinstance(excerpt, str) and excerpt.strip():
+                lines.append("")
+                lines.extend(f"    {x}" for x in excerpt.strip().splitlines()[-15:])
+            lines.append("")
+    for finding in findings:
+        lines.extend(f"> {e}" for e in finding.evidence)
+        lines.extend(_finding_text(finding))
+        lines.append("")
+    lines.extend(_footer(review))
+    return "\n".join(lines) + "\n"
+
+
+def _verb(outcome: StageOutcome) -> str:
+    return "failed" if outcome.status == "fail" else "hit an internal error"
+
+
+def _greeting(msg: Message) -> str:
+    first = msg.author_name.split()[0] if msg.author_name.strip() else ""
+    return f"Hi {first}," if first else "Hello,"
+
+
+def _attribution(msg: Message) -> str:
+    who = msg.author_name or msg.author_email
+    when = format_datetime(msg.date) if msg.date else ""
+    return _wrap(f"On {when}, {who} wrote:" if when else f"{who} wrote:")
+
+
+def _finding_text(finding: Finding) -> list[str]:
+    where = f"{finding.file}:{finding.line}" if finding.line else finding.file
+    if finding.function:
+        where += f" in {finding.function}()"
+    head = f"[{finding.severity}] {finding.rule} ({finding.confidence} confidence), {where}:"
+    out = [_wrap(head), _wrap(finding.message)]
+    if finding.preexisting:
+        out.append(_wrap("(The base tree has the same problem here; not introduced by this patch.)"))
+    if finding.partial:
+        out.append(_wrap("(Only the lines shown in the patch were analysed; the whole "
+                         "function was not available.)"))
+    return out
+
+
+def _footer(review: SeriesReview) -> list[str]:
+    series = review.series
+    lines = ["-- ", _wrap(f"Summary for \"{series.subject}\" (v{series.version}, "
+                          f"{len(series.patches)}/{series.expected} patches):")]
+    for outcome in review.outcomes:
+        lines.extend(_stage_lines(outcome))
+    lines.append("")
+    lines.append("To reproduce:")
+    lines.append("")
+    lines.extend(f"  {cmd}" for cmd in _reproduce(review))
+    lines.append("")
+    lines.append(_wrap(f"reviewbot {__version__}, an automated reviewer for memcg and "
+                       "mm->owner patches. Findings can be wrong; reply if one is."))
+    return lines
+
+
+def _stage_lines(outcome: StageOutcome) -> list[str]:
+    detail = outcome.reason
+    if outcome.name == "rules" and outcome.status != "skipped":
+        detail = detail or f"{len(outcome.findings)} finding(s)"
+    text = f"  {outcome.name}: {outcome.status}" + (f" ({detail})" if detail else "")
+    out = [textwrap.fill(text, WIDTH, subsequent_indent="    ")]
+    # Sub-results a stage reports in its data, e.g. boot's {"build": {...}, "tests": {...}}.
+    for key, value in outcome.data.items():
+        if isinstance(value, dict) and "status" in value:
+            sub = f"    {key}: {value['status']}"
+            summary = value.get("summary") or value.get("reason")
+            if summary:
+                sub += f" ({summary})"
+            out.append(textwrap.fill(sub, WIDTH, subsequent_indent="      "))
+    return out
+
+
+def _reproduce(review: SeriesReview) -> list[str]:
+    series = review.series
+    target = series.cover or (series.patches[0].message if series.patches else None)
+    msgid = target.message_id if target else series.series_id
+    args = ["reviewbot", "review", f"'<{msgid}>'"]
+    apply = review.outcome("apply")
+    if apply is None or apply.status == "skipped":
+        args.append("--no-tree")
+    elif review.state.base_ref:
+        args.extend(["--base", review.state.base_ref])
+    boot = review.outcome("boot")
+    if boot is not None and boot.status != "skipped":
+        args.append("--boot")
+    return [" ".join(args)]
+
+
+# -- headers ----------------------------------------------------------------------------
+
+
+def _envelope(
+    target: Message, series: Series, body: str, findings: list[Finding], settings: Settings
+) -> EmailMessage:
+    msg = EmailMessage()
+    sender = settings.service.smtp_from
+    msg["From"] = sender
+    msg["To"] = _address(target.author_name, target.author_email)
+    msg["Subject"] = _reply_subject(target.subject.raw)
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = _reply_id(target, series, findings, sender)
+    msg["In-Reply-To"] = f"<{target.message_id}>"
+    refs = [*target.references, target.message_id]
+    msg["References"] = " ".join(f"<{r}>" for r in dict.fromkeys(refs))
+    msg["X-Reviewbot-Series"] = f"<{series.series_id}>"
+    msg["X-Mailer"] = f"reviewbot {__version__}"
+    # 8bit, not quoted-printable: kernel people read and quote replies as plain text.
+    msg.set_content(body, charset="utf-8", cte="8bit")
+    return msg
+
+
+def _address(name: str, email: str) -> str:
+    if not email:
+        return name
+    try:
+        return str(Address(display_name=name, addr_spec=email))
+    except (ValueError, IndexError):
+        return email
+
+
+def _reply_subject(raw: str) -> str:
+    subject = _one_line(raw)
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}"
+
+
+def _reply_id(target: Message, series: Series, findings: list[Finding], sender: str) -> str:
+    # Deterministic: the same review of the same content gives the same Message-ID, so a
+    # retried delivery is recognised (outbox, MTA duplicate suppression) instead of resent.
+    key = "\n".join([series.series_id, str(series.version), target.message_id,
+                     *sorted(f.fingerprint for f in findings)])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "reviewbot.invalid"
+    return f"<reviewbot-{digest}@{domain}>"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, WIDTH, break_long_words=False, break_on_hyphens=False)
+
+
+
+# -- quoting ----------------------------------------------------------------------------
+
+CONTEXT_LINES = 6  # diff lines quoted above a flagged line, as reviewers trim with [...]
+
+
+@dataclass
+class QuoteBlock:
+    quoted: list[str]  # "> "-prefixed lines of the patch
+    findings: list[Finding]
+
+
+@dataclass
+class QuotePlan:
+    blocks: list[QuoteBlock] = field(default_factory=list)
+    unplaced: list[Finding] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _DiffLine:
+    text: str
+    file: str  # post-image path ("b/" stripped)
+    new_line: int | None  # post-image line number; None for removed and header lines
+    hunk: int  # index of the hunk header line in the diff, -1 outside hunks
+    file_header: int  # index of the "diff --git" line
+
+
+def plan_quotes(diff: str, findings: list[Finding]) -> QuotePlan:
+    """Decide which diff lines to quote before each finding.
+
+    A finding is placed on the diff line of its file whose post-image number is
+    ``finding.line``; failing that, on the first added line equal to its first evidence
+    line. Quotes run in diff order and never repeat a line: a second finding in the same
+    hunk quotes only what follows the previous quote.
+    """
+    lines = _index_diff(diff)
+    placed: list[tuple[int, Finding]] = []
+    plan = QuotePlan()
+    for finding in findings:
+        pos = _locate(lines, finding)
+        if pos is None:
+            plan.unplaced.append(finding)
+        else:
+            placed.append((pos, finding))
+    placed.sort(key=lambda item: item[0])
+    last = -1  # index of the last quoted diff line
+    raw = diff.splitlines()
+    for pos, finding in placed:
+        if pos <= last and plan.blocks:
+            plan.blocks[-1].findings.append(finding)  # same line(s) as the previous finding
+            continue
+        here = lines[pos]
+        end = pos + max(0, len(finding.evidence) - 1)
+        end = min(end, _hunk_end(lines, pos))
+        start = max(here.hunk + 1, pos - CONTEXT_LINES, last + 1)
+        quoted: list[str] = []
+        if last < here.file_header:
+            quoted.append(f"> {raw[here.file_header]}")
+            if here.hunk > here.file_header + 1:
+                quoted.append("[...]")
+        if last < here.hunk:
+            quoted.append(f"> {raw[here.hunk]}")
+            if start > here.hunk + 1:
+                quoted.append("[...]")
+        elif start > last + 1:
+            quoted.append("[...]")
+        quoted.extend(f"> {raw[i]}".rstrip() for i in range(start, end + 1))
+        plan.blocks.append(QuoteBlock(quoted, [finding]))
+        last = end
+    return plan
+
+
+def _index_diff(diff: str) -> list[_DiffLine]:
+    out: list[_DiffLine] = []
+    path = ""
+    new_line: int | None = None
+    hunk = -1
+    header = 0
+    for i, text in enumerate(diff.splitlines()):
+        if text.startswith("diff --git "):
+            header, hunk, new_line = i, -1, None
+            path = text.rsplit(" b/", 1)[-1]
+        elif text.startswith("+++ ") and new_line is None:
+            target = text[4:].split("\t")[0].strip()
+            if target != "/dev/null":
+                path = target[2:] if target.startswith("b/") else target
+        elif text.startswith("@@"):
+            hunk = i
+            try:
+                new_line = int(text.split("+", 1)[1].split(" ", 1)[0].split(",")[0])
+            except (IndexError, ValueError):
+                new_line = None  # a mangled hunk header: no line numbers in this hunk
+            out.append(_DiffLine(text, path, None, hunk, header))
+            continue
+        elif hunk >= 0 and new_line is not None and text[:1] in (" ", "+", ""):
+            out.append(_DiffLine(text, path, new_line, hunk, header))
+            new_line += 1
+            continue
+        out.append(_DiffLine(text, path, None, hunk, header))
+    return out
+
+
+def _locate(lines: list[_DiffLine], finding: Finding) -> int | None:
+    if finding.line is not None:
+        for i, dl in enumerate(lines):
+            if dl.new_line == finding.line and dl.file == finding.file and dl.hunk >= 0:
+                return i
+    wanted = finding.evidence[0].strip() if finding.evidence else ""
+    if wanted:
+        for i, dl in enumerate(lines):
+            if (dl.file == finding.file and dl.text.startswith("+")
+                    and dl.text[1:].strip() == wanted):
+                return i
+    return None
+
+
+def _hunk_end(lines: list[_DiffLine], pos: int) -> int:
+    """Index of the last line of the hunk that holds line POS."""
+    end = pos
+    while end + 1 < len(lines) and lines[end + 1].hunk == lines[pos].hunk \
+            and not lines[end + 1].text.startswith(("diff --git ", "@@", "-- ")):
+        end += 1
+    return end
