@@ -572,24 +572,32 @@ class _Reviewing:
             self.report.series_reviewed += 1
 
 
-def _parse(raw: bytes, source: str, position: int, settings: Settings,
-           report: ScanReport) -> Message | None:
+def parse_raw(raw: bytes, settings: Settings, *, source: str = "", position: int = 0) -> Message:
+    """Parse one raw mail under the ``mail`` limits (size, diff length).
+
+    Raises:
+        BadInputError: the mail is unusable or over a limit; the message names it.
+    """
     from reviewbot.mail.parse import parse_message
 
+    where = f"{source}#{position}"
     if len(raw) > settings.mail.max_message_bytes:
-        _note_error(report, source, position, None,
-                    f"message is {len(raw)} bytes, over mail.max_message_bytes")
-        return None
-    try:
-        msg = parse_message(raw, position, source)
-    except BadInputError as exc:
-        _note_error(report, source, position, None, exc.message)
-        return None
+        raise BadInputError(f"message is {len(raw)} bytes, over mail.max_message_bytes "
+                            f"({settings.mail.max_message_bytes})", source=where)
+    msg = parse_message(raw, position, source)
     if msg.diff is not None and msg.diff.count("\n") > settings.mail.max_patch_lines:
-        _note_error(report, source, position, msg.message_id,
-                    "diff over mail.max_patch_lines")
-        return None
+        raise BadInputError(f"<{msg.message_id}>: diff over mail.max_patch_lines "
+                            f"({settings.mail.max_patch_lines})", source=where)
     return msg
+
+
+def _parse(raw: bytes, source: str, position: int, settings: Settings,
+           report: ScanReport) -> Message | None:
+    try:
+        return parse_raw(raw, settings, source=source, position=position)
+    except BadInputError as exc:
+        _note_error(report, source, position, None, getattr(exc, "reason", exc.message))
+        return None
 
 
 def _note_error(report: ScanReport, source: str, position: int, message_id: str | None,

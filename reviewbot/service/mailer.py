@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import smtplib
-import socket
 import time
 from collections.abc import Iterable
 from email.message import EmailMessage
@@ -102,7 +101,7 @@ class Mailer:
                     if refused:
                         log.warning("smtp: %s refused %s", msg["Message-ID"], refused)
                     sent.append(str(msg["Message-ID"]))
-        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             raise InfraError(
                 f"SMTP delivery to {svc.smtp_host}:{svc.smtp_port} failed after "
                 f"{len(sent)} of {len(msgs)} replies: {exc}",
