@@ -1,0 +1,154 @@
+"""The service's HTML page: recent series and runs with their status and findings.
+
+One self-contained page (inline CSS, no JavaScript, no external assets: the service often
+runs where the browser cannot reach a CDN). Every value from mail is escaped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from html import escape
+from typing import Any
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
+table{border-collapse:collapse;width:100%;font-size:.92em}
+th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
+th{background:#f4f4f4}
+.st{font-weight:600;padding:.1em .45em;border-radius:.3em;white-space:nowrap}
+.queued,.waiting{background:#eef;color:#336}.running{background:#ffd;color:#650}
+.finished,.reviewed{background:#dfd;color:#141}.failed{background:#fdd;color:#811}
+.superseded{background:#eee;color:#666}
+.sev-error{color:#a00;font-weight:600}.sev-warning{color:#a60}.sev-info{color:#555}
+code,pre{font-family:ui-monospace,monospace;font-size:.9em}
+ul.f{margin:.2em 0;padding-left:1.2em}
+"""
+
+
+def _ago(ts: float | None, now: float) -> str:
+    if not ts:
+        return "-"
+    secs = max(0, int(now - ts))
+    if secs < 120:
+        return f"{secs} s ago"
+    if secs < 7200:
+        return f"{secs // 60} min ago"
+    if secs < 172800:
+        return f"{secs // 3600} h ago"
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts))
+
+
+def _state(state: str) -> str:
+    return f'<span class="st {escape(state)}">{escape(state)}</span>'
+
+
+def findings_of(result: Any) -> Iterator[Mapping[str, Any]]:
+    """Every finding in a review JSON document, wherever the schema nests them."""
+    if isinstance(result, Mapping):
+        for key, value in result.items():
+            if key == "findings" and isinstance(value, list):
+                for item in value:
+                    if isinstance(item, Mapping) and "rule" in item:
+                        yield item
+            else:
+                yield from findings_of(value)
+    elif isinstance(result, list):
+        for item in result:
+            yield from findings_of(item)
+
+
+def _finding(f: Mapping[str, Any]) -> str:
+    sev = str(f.get("severity", "info"))
+    where = escape(str(f.get("file", "")))
+    if f.get("line"):
+        where += f":{int(f['line'])}"
+    return (
+        f'<li><span class="sev-{escape(sev)}">{escape(sev)}</span> '
+        f"<code>{escape(str(f.get('rule', '')))}</code> <code>{where}</code> "
+        f"{escape(str(f.get('message', '')))}</li>"
+    )
+
+
+def render_index(
+    series: Sequence[Mapping[str, Any]],
+    runs: Sequence[Mapping[str, Any]],
+    *,
+    now: float | None = None,
+    title: str = "reviewbot",
+    max_findings: int = 20,
+) -> str:
+    """The page served at ``GET /``.
+
+    Args:
+        series: rows as :meth:`reviewbot.service.store.Store.series_rows` returns them.
+        runs: rows as ``Store.run_rows(result=True)`` returns them.
+    """
+    now = time.time() if now is None else now
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape(title)}: recent series and runs</h1>",
+        '<p>JSON: <a href="/v1/runs">/v1/runs</a> · <a href="/openapi.json">OpenAPI</a>'
+        ' · <a href="/metrics">metrics</a></p>',
+        f'<h2 id="series">Series ({len(series)})</h2>',
+    ]
+    if not series:
+        out.append("<p>No series received yet.</p>")
+    else:
+        out.append(
+            "<table><thead><tr><th>Series</th><th>Author</th><th>Patches</th>"
+            "<th>State</th><th>Run</th><th>Updated</th></tr></thead><tbody>"
+        )
+        for s in series:
+            missing = s.get("missing") or []
+            patches = f"{s['present']}/{s['expected']}"
+            if missing:
+                patches += f" (missing {', '.join(str(i) for i in missing)})"
+            run = (
+                f'<a href="/v1/runs/{int(s["run_id"])}">#{int(s["run_id"])}</a>'
+                if s.get("run_id")
+                else "-"
+            )
+            reason = f"<br><small>{escape(str(s['reason']))}</small>" if s.get("reason") else ""
+            out.append(
+                f'<tr><td><a href="/v1/series/{int(s["id"])}">'
+                f"[v{int(s['version'])}] {escape(str(s['subject']))}</a><br>"
+                f"<small><code>{escape(str(s['series_id']))}</code></small></td>"
+                f"<td>{escape(str(s['author']))}</td><td>{escape(patches)}</td>"
+                f"<td>{_state(str(s['state']))}{reason}</td><td>{run}</td>"
+                f"<td>{_ago(s.get('updated_at'), now)}</td></tr>"
+            )
+        out.append("</tbody></table>")
+    out.append(f'<h2 id="runs">Runs ({len(runs)})</h2>')
+    if not runs:
+        out.append("<p>No runs yet.</p>")
+    else:
+        out.append(
+            "<table><thead><tr><th>Run</th><th>Series</th><th>State</th><th>Findings</th>"
+            "<th>Worker</th><th>Finished</th></tr></thead><tbody>"
+        )
+        for r in runs:
+            found = list(findings_of(r.get("result")))
+            if found:
+                items = "".join(_finding(f) for f in found[:max_findings])
+                more = len(found) - max_findings
+                extra = f"<li>… {more} more</li>" if more > 0 else ""
+                cell = f'<ul class="f">{items}{extra}</ul>'
+            elif r.get("state") == "finished":
+                cell = "none"
+            else:
+                cell = escape(str(r.get("error") or "-"))[:300]
+            partial = " (partial)" if r.get("partial") else ""
+            out.append(
+                f'<tr><td><a href="/v1/runs/{int(r["id"])}">#{int(r["id"])}</a></td>'
+                f"<td><code>{escape(str(r['series_id']))}</code>{partial}</td>"
+                f"<td>{_state(str(r['state']))}</td><td>{cell}</td>"
+                f"<td>{escape(str(r.get('worker') or '-'))}</td>"
+                f"<td>{_ago(r.get('finished_at'), now)}</td></tr>"
+            )
+        out.append("</tbody></table>")
+    out.append("</body></html>")
+    return "\n".join(out)

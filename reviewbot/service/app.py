@@ -1,0 +1,209 @@
+"""The HTTP webhook (FastAPI): mail intake, series and run status, HTML page, health, metrics.
+
+``POST /v1/mail`` answers:
+
+- 202 ``{"id", "message_id", "status": "stored"}`` once the mail is committed and fsynced;
+- 200 ``{"id", "message_id", "status": "duplicate"}`` for a Message-ID already stored.
+  We chose 200 over 409 so that an MTA retrying after a lost answer sees success and stops
+  (``reviewbot deliver`` treats both as delivered);
+- 401 missing or malformed signature headers, 403 wrong signature, stale timestamp or a
+  replayed signature; 413 body above ``service.max_mail_bytes``; 415 not
+  ``message/rfc822``; 400 empty or unparseable mail.
+
+The request is handled in a worker thread (SQLite and psycopg block); the mail is parsed once
+to find its Message-ID and thread, then the intake task is enqueued. Enqueueing may fail
+(Redis down): the mail is stored, and a worker's sweep assembles it later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from reviewbot import __version__
+from reviewbot.config import Settings
+from reviewbot.errors import BadInputError
+from reviewbot.report.html import render_index
+from reviewbot.service.assemble import mail_meta
+from reviewbot.service.auth import SIGNATURE_HEADER, verify
+from reviewbot.service.metrics import CONTENT_TYPE, Metrics
+from reviewbot.service.store import ReplayError, Store
+from reviewbot.service.tasks import TaskQueue
+
+log = logging.getLogger(__name__)
+
+MAIL_TYPES = ("message/rfc822",)
+
+
+def _reject(metrics: Metrics, status: int, result: str, detail: str) -> JSONResponse:
+    metrics.mail(result)
+    return JSONResponse({"error": detail}, status_code=status)
+
+
+def create_app(
+    settings: Settings,
+    store: Store,
+    queue: TaskQueue | None,
+    secret: bytes | None,
+    metrics: Metrics | None = None,
+) -> FastAPI:
+    """Build the app. ``secret`` None means unauthenticated (only when the config says so)."""
+    svc = settings.service
+    metrics = metrics or Metrics()
+    app = FastAPI(
+        title="reviewbot",
+        version=__version__,
+        description="Webhook and status API of the reviewbot kernel patch reviewer.",
+        docs_url=None,  # the Swagger UI loads assets from a CDN; /openapi.json is enough
+        redoc_url=None,
+    )
+
+    def store_mail(raw: bytes, signature: str | None) -> tuple[int, dict[str, Any]]:
+        try:
+            msg = parse_message_checked(raw)
+        except BadInputError as exc:
+            metrics.mail("malformed")
+            return 400, {"error": f"unparseable mail: {exc}"}
+        meta = mail_meta(msg)
+        try:
+            added = store.add_mail(
+                raw, meta, hashlib.sha256(raw).hexdigest(), signature=signature
+            )
+        except ReplayError as exc:
+            metrics.mail("replayed")
+            return 403, {"error": str(exc)}
+        if not added.created:
+            metrics.mail("duplicate")
+            return 200, {"id": added.mail_id, "message_id": meta.message_id, "status": "duplicate"}
+        metrics.mail("accepted")
+        if queue is not None:
+            try:
+                queue.enqueue_intake(added.mail_id)
+            except Exception as exc:  # stored is what counts; the sweep assembles it later
+                log.warning("mail %d stored, intake not enqueued: %r", added.mail_id, exc)
+        return 202, {"id": added.mail_id, "message_id": meta.message_id, "status": "stored"}
+
+    @app.post(
+        "/v1/mail",
+        status_code=202,
+        summary="Submit one raw RFC 822 mail (Content-Type: message/rfc822), signed",
+        responses={
+            200: {"description": "Message-ID already stored (idempotent)"},
+            400: {"description": "empty or unparseable mail"},
+            401: {"description": "missing signature headers"},
+            403: {"description": "bad signature, stale timestamp or replay"},
+            413: {"description": "mail larger than service.max_mail_bytes"},
+            415: {"description": "Content-Type is not message/rfc822"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
+    async def post_mail(request: Request) -> JSONResponse:
+        start = time.perf_counter()
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in MAIL_TYPES:
+            return _reject(metrics, 415, "unsupported", "Content-Type must be message/rfc822")
+        limit = svc.max_mail_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            return _reject(metrics, 413, "too_large", f"mail larger than {limit} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:  # chunked uploads have no Content-Length to check first
+                return _reject(metrics, 413, "too_large", f"mail larger than {limit} bytes")
+        raw = bytes(body)
+        signature: str | None = None
+        if secret is not None:
+            verdict = verify(secret, request.headers, raw, window_s=svc.replay_window_s)
+            if not verdict.ok:
+                return _reject(metrics, verdict.status, "unauthorized", verdict.reason)
+            signature = request.headers.get(SIGNATURE_HEADER, "").strip()
+        if not raw.strip():
+            return _reject(metrics, 400, "malformed", "empty body")
+        status, payload = await run_in_threadpool(store_mail, raw, signature)
+        if status in (200, 202):
+            metrics.ack(time.perf_counter() - start)
+        return JSONResponse(payload, status_code=status)
+
+    @app.get("/v1/series/{key:path}", summary="One series by row id or Message-ID, with runs")
+    def get_series(key: str) -> dict[str, Any]:
+        row = store.get_series(key)
+        if row is None:
+            raise HTTPException(404, f"no series {key!r}")
+        row["runs"] = store.run_rows("series_row = ?", (row["id"],), limit=50)
+        return row
+
+    @app.get("/v1/runs", summary="Recent runs (state: queued, running, finished, failed)")
+    def list_runs(state: str | None = None, limit: int = 50) -> dict[str, Any]:
+        limit = max(1, min(limit, 1000))
+        if state:
+            runs = store.run_rows("state = ?", (state,), limit=limit)
+        else:
+            runs = store.run_rows(limit=limit)
+        return {"runs": runs}
+
+    @app.get("/v1/runs/{run_id}", summary="One run with its review (JSON report)")
+    def get_run(run_id: int) -> dict[str, Any]:
+        run = store.get_run(run_id)
+        if run is None:
+            raise HTTPException(404, f"no run {run_id}")
+        return run
+
+    @app.get("/", response_class=HTMLResponse, summary="HTML page of recent series and runs")
+    def index(limit: int = 50) -> HTMLResponse:
+        limit = max(1, min(limit, 500))
+        runs = store.run_rows(limit=limit, result=True)
+        return HTMLResponse(render_index(store.series_rows(limit=limit), runs))
+
+    @app.get("/healthz", summary="Liveness: the store answers")
+    def healthz() -> Response:
+        try:
+            version = store.schema_version()
+        except Exception as exc:  # a health check reports, it does not raise
+            return JSONResponse({"status": "error", "error": repr(exc)}, status_code=503)
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": __version__,
+                "store": store.dialect,
+                "schema": version,
+                "queue": queue.backend if queue else None,
+                "signatures": secret is not None,
+            }
+        )
+
+    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+    def prometheus() -> Response:
+        pending: int | None = None
+        if queue is not None:
+            try:
+                pending = queue.pending()
+            except Exception:  # the queue being down is what the other gauges will show
+                pending = None
+        text = metrics.render(store.counts(), pending)
+        return Response(text, media_type=CONTENT_TYPE)
+
+    return app
+
+
+def parse_message_checked(raw: bytes) -> Any:
+    """parse_message, with mail-module problems of any kind reported as bad input."""
+    from reviewbot.mail.parse import parse_message
+
+    try:
+        return parse_message(raw, source="POST /v1/mail")
+    except BadInputError:
+        raise
+    except (ValueError, UnicodeError, LookupError) as exc:
+        raise BadInputError(str(exc), source="POST /v1/mail") from exc

@@ -1,0 +1,272 @@
+"""Deciding, from the mails stored so far, which series are complete, waiting or superseded.
+
+Mails arrive one by one and in any order (the cover letter after its patches is common when
+a list delays one message). Each stored mail carries a *thread key*: the first References
+entry, else In-Reply-To, else its own Message-ID; git-send-email threads every patch under
+the cover (or under patch 1 without a cover), so the key names the whole posting. When a
+mail arrives, every mail of its thread is read back, :func:`reviewbot.mail.series.assemble`
+builds the series, and for each series:
+
+- complete (patches 1..N present): a run is queued at once;
+- incomplete: it waits; after ``service.series_wait_s`` from the first mail it is reviewed
+  anyway, and the run records the missing slots;
+- an older version than one already seen (same b4 change-id, or same author and subject):
+  superseded, and its queued run is dropped.
+
+A run is keyed by the hash of the patches' content (subject, commit message, diff), not by
+Message-IDs: a late cover letter, a reply with a Reviewed-by, or a RESEND of the same
+patches never queues a second review.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.utils import parseaddr
+from typing import Any
+
+from reviewbot.config import Settings
+from reviewbot.model import Message, Patch, Series
+from reviewbot.service.store import MailMeta, SeriesRecord, Store, StoredMail
+
+log = logging.getLogger(__name__)
+
+EnqueueReview = Callable[[int], None]
+
+
+def thread_key(msg: Message) -> str:
+    """The Message-ID that roots this mail's thread (see module docstring)."""
+    if msg.references:
+        return msg.references[0]
+    if msg.in_reply_to:
+        return msg.in_reply_to
+    return msg.message_id
+
+
+def mail_meta(msg: Message) -> MailMeta:
+    return MailMeta(
+        message_id=msg.message_id,
+        subject=msg.subject.raw,
+        author_email=msg.author_email,
+        thread_key=thread_key(msg),
+        is_root=msg.parent_id is None,
+        is_patch=msg.subject.is_patch and not msg.subject.is_reply,
+        version=msg.subject.version,
+        total=msg.subject.total,
+    )
+
+
+def content_hash(series: Series) -> str:
+    """Hash of what a review looks at: each present patch's subject, message and diff."""
+    h = hashlib.sha256()
+    h.update(f"expected={series.expected}\n".encode())
+    for slot in series.slots[1:]:
+        if isinstance(slot, Patch):
+            m = slot.message
+            part = json.dumps([slot.index, m.subject.subject, m.commit_message, m.diff or ""])
+        else:
+            part = "null"
+        h.update(hashlib.sha256(part.encode("utf-8", "replace")).digest())
+    return h.hexdigest()
+
+
+def subject_key(series: Series) -> str:
+    """What two versions of one series share: b4's change-id, else author + subject."""
+    change = change_id(series)
+    if change:
+        return f"change-id:{change}"
+    email = parseaddr(series.author)[1].lower() or series.author.lower()
+    subject = re.sub(r"\s+", " ", series.subject).strip().lower()
+    return f"{email}|{subject}"
+
+
+def change_id(series: Series) -> str | None:
+    for slot in series.slots:
+        msg = slot.message if isinstance(slot, Patch) else slot
+        if isinstance(msg, Message) and msg.change_id:
+            return msg.change_id
+    return None
+
+
+def series_message_ids(series: Series) -> tuple[str, ...]:
+    out = []
+    for slot in series.slots:
+        msg = slot.message if isinstance(slot, Patch) else slot
+        if isinstance(msg, Message):
+            out.append(msg.message_id)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Decision:
+    series_row: int
+    action: str  # "queued" | "waiting" | "superseded" | "known"
+    run_id: int | None = None
+    reason: str = ""
+
+
+def load_series(mails: Sequence[StoredMail], settings: Settings) -> list[Series]:
+    """Parse stored mails and assemble them; unusable mails are logged and left out."""
+    from reviewbot.errors import BadInputError
+    from reviewbot.mail.parse import parse_message
+    from reviewbot.mail.series import assemble
+
+    messages: list[Message] = []
+    for pos, mail in enumerate(mails):
+        try:
+            messages.append(parse_message(mail.raw, position=pos, source=f"mail:{mail.id}"))
+        except BadInputError as exc:
+            log.warning("stored mail %d <%s> no longer parses: %s", mail.id, mail.message_id, exc)
+    return list(assemble(messages, settings.mail).series)
+
+
+class SeriesTracker:
+    """Turns stored mails into series rows and queued runs (idempotent; safe to repeat).
+
+    Args:
+        store: the service store.
+        settings: ``service.series_wait_s`` and the mail settings are read.
+        enqueue_review: called with a run id once a run is queued (the Huey task).
+        clock: seconds since the epoch (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        enqueue_review: EnqueueReview,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.enqueue_review = enqueue_review
+        self.clock = clock
+
+    def on_mail(self, mail_id: int) -> list[Decision]:
+        """Assemble the thread that ``mail_id`` belongs to and act on each series in it."""
+        mail = self.store.get_mail(mail_id)
+        if mail is None:
+            log.warning("intake: mail %d is not in the store", mail_id)
+            return []
+        keys = {mail.thread_key}
+        meta = self.store.mail_meta(mail_id)
+        if meta is not None:
+            author, version, total, is_root, is_patch, received = meta
+            if is_root and is_patch and total > 1:
+                # An unthreaded series (no cover, no In-Reply-To): its siblings are roots
+                # too; let the assembler group them by author, version and total.
+                window = self.settings.mail.unthreaded_window_hours * 3600
+                keys.update(
+                    self.store.unthreaded_siblings(author, version, total, received - window)
+                )
+        mails = self.store.mails_in_threads(sorted(keys))
+        decisions = self._decide(mails)
+        self.store.mark_assembled([m.id for m in mails])
+        return decisions
+
+    def expire_waiting(self) -> list[Decision]:
+        """Review series that waited ``series_wait_s`` for missing patches."""
+        deadline = self.clock() - self.settings.service.series_wait_s
+        out: list[Decision] = []
+        for row in self.store.waiting_series(deadline):
+            mails = self.store.mails_in_threads([row["thread_key"]])
+            out.extend(self._decide(mails))
+        return out
+
+    def _decide(self, mails: Sequence[StoredMail]) -> list[Decision]:
+        if not mails:
+            return []
+        first_seen = {m.message_id: m.received_at for m in mails}
+        thread_of = {m.message_id: m.thread_key for m in mails}
+        out = []
+        for series in load_series(mails, self.settings):
+            ids = series_message_ids(series)
+            if not ids or not series.patches:
+                continue  # a cover letter alone, or replies: nothing to review yet
+            seen = min(first_seen.get(i, self.clock()) for i in ids)
+            key = min(thread_of.get(i, ids[0]) for i in ids) if not series.threaded else (
+                thread_of.get(ids[0], ids[0])
+            )
+            record = SeriesRecord(
+                series_id=series.series_id,
+                thread_key=key,
+                version=series.version,
+                subject=series.subject,
+                subject_key=subject_key(series),
+                author=series.author,
+                change_id=change_id(series),
+                expected=series.expected,
+                present=len(series.patches),
+                missing=series.missing,
+                message_ids=ids,
+                content_hash=content_hash(series),
+                first_seen=seen,
+            )
+            out.append(self._act(series, record))
+        return out
+
+    def _act(self, series: Series, record: SeriesRecord) -> Decision:
+        row_id = self.store.upsert_series(record)
+        row = self.store.series_rows("id = ?", (row_id,), limit=1)[0]
+        if row["state"] == "superseded":
+            return Decision(row_id, "known", row["run_id"], "already superseded")
+        newer = self._newer_version(record, row_id)
+        if newer is not None:
+            if self.store.set_series_state(
+                row_id, "superseded", reason=f"v{newer['version']} arrived",
+                superseded_by=newer["id"], only_from=("waiting", "queued"),
+            ):
+                self.store.supersede_runs(row_id)
+                return Decision(row_id, "superseded", None, f"superseded by series {newer['id']}")
+        else:
+            self._supersede_older(record, row_id)
+        earlier = self.store.run_rows("id = ?", (row["run_id"],), limit=1) if row["run_id"] else []
+        if earlier and earlier[0]["content_hash"] == record.content_hash:
+            return Decision(row_id, "known", row["run_id"], f"run {row['run_id']} has it")
+        if record.missing:
+            if earlier:
+                # Reviewed (or queued) once already with slots missing; more of the same
+                # incomplete series is not worth a second review - the complete one is.
+                return Decision(row_id, "known", row["run_id"], "still incomplete")
+            if self.clock() - record.first_seen < self.settings.service.series_wait_s:
+                return Decision(row_id, "waiting", None, f"missing {list(record.missing)}")
+        run_id, created = self.store.create_run(
+            row_id, record.series_id, record.content_hash, record.message_ids,
+            missing=record.missing,
+        )
+        if created:
+            log.info(
+                "queued run %d for series %s v%d (%d/%d patches)", run_id, record.series_id,
+                record.version, record.present, record.expected,
+            )
+            self.enqueue_review(run_id)
+            return Decision(row_id, "queued", run_id)
+        # Same patches as an earlier run (a RESEND, or another thread carrying them).
+        return Decision(row_id, "known", run_id, "same content as an earlier run")
+
+    def _newer_version(self, record: SeriesRecord, row_id: int) -> dict[str, Any] | None:
+        rows = self.store.series_rows(
+            "subject_key = ? AND version > ? AND id <> ?",
+            (record.subject_key, record.version, row_id), limit=1,
+        )
+        return rows[0] if rows else None
+
+    def _supersede_older(self, record: SeriesRecord, row_id: int) -> None:
+        for old in self.store.series_rows(
+            "subject_key = ? AND version < ? AND state IN ('waiting', 'queued')",
+            (record.subject_key, record.version), limit=100,
+        ):
+            if self.store.set_series_state(
+                old["id"], "superseded", reason=f"v{record.version} arrived",
+                superseded_by=row_id, only_from=("waiting", "queued"),
+            ):
+                dropped = self.store.supersede_runs(old["id"])
+                log.info(
+                    "series %s v%d superseded by v%d (%d queued run(s) dropped)",
+                    old["series_id"], old["version"], record.version, dropped,
+                )

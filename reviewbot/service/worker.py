@@ -1,0 +1,270 @@
+"""What a worker process does: assemble intake, run reviews under a lease, sweep, scan.
+
+Reliability comes from the store, not the queue: every task is idempotent (``claim_run``
+lets one worker at a time hold a run, ``finish_run`` accepts only the current lease holder),
+and :meth:`ServiceWorker.sweep`, run every ``service.sweep_interval_s`` by each worker,
+re-enqueues whatever a killed process left behind: mails stored but not assembled, series
+whose wait for missing patches ran out, runs whose lease expired.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reviewbot.config import Settings
+from reviewbot.errors import ReviewbotError
+from reviewbot.model import Series
+from reviewbot.pipeline import ReviewOptions, SeriesReview, review_series
+from reviewbot.service.assemble import SeriesTracker, content_hash, load_series
+from reviewbot.service.store import Store
+from reviewbot.service.tasks import TaskQueue
+
+log = logging.getLogger(__name__)
+
+# A mail still unassembled this long after it was stored lost its intake task.
+INTAKE_GRACE_S = 2.0
+
+
+def review_options(settings: Settings) -> ReviewOptions:
+    """Options for webhook reviews: the tree when one is configured and exists, boot if set."""
+    svc = settings.service
+    tree = settings.path(settings.tree.path)
+    use_tree = svc.use_tree and tree.is_dir()
+    if svc.use_tree and not use_tree:
+        log.warning("service.use_tree is on but %s is not a directory: rules only", tree)
+    rules = Path(settings.path(settings.rules.path)) if settings.rules.path else None
+    return ReviewOptions(
+        tree=tree if use_tree else None, use_tree=use_tree, boot=svc.boot, rules_dir=rules
+    )
+
+
+@dataclass
+class SweepReport:
+    assembled: int = 0
+    expired: int = 0
+    requeued: list[int] = field(default_factory=list)
+
+
+class ServiceWorker:
+    """Executes the queue's tasks against the store.
+
+    Args:
+        store: shared with every other worker and the HTTP service.
+        settings: the service, mail, tree and rules sections are read.
+        queue: to enqueue reviews that intake queues.
+        name: recorded on runs this worker takes (host:pid by default).
+        clock: seconds since the epoch.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        queue: TaskQueue,
+        *,
+        name: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.queue = queue
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.clock = clock
+        self.tracker = SeriesTracker(store, settings, queue.enqueue_review, clock)
+        self._options: ReviewOptions | None = None
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def intake(self, mail_id: int) -> int:
+        """Assemble the thread of one new mail; returns how many runs were queued."""
+        return sum(1 for d in self.tracker.on_mail(mail_id) if d.action == "queued")
+
+    def review(self, run_id: int) -> str:
+        """Review one run if it can be claimed; returns the run's state afterwards."""
+        lease_s = float(self.settings.service.lease_s)
+        token = self.store.claim_run(run_id, self.name, lease_s, now=self.clock())
+        if token is None:
+            log.debug("run %d: not claimable (taken, done or dropped)", run_id)
+            return "skipped"
+        beat = _Heartbeat(self.store, run_id, token, lease_s)
+        beat.start()
+        try:
+            review, result = self._review_claimed(run_id)
+        except ReviewbotError as exc:
+            log.error("run %d failed: %s", run_id, exc)
+            beat.stop()
+            error = f"{exc}\n{exc.detail}".strip()
+            self.store.finish_run(run_id, token, state="failed", result=None, error=error)
+            return "failed"
+        except Exception as exc:  # the worker loop is an edge: record, never crash the worker
+            log.exception("run %d crashed", run_id)
+            beat.stop()
+            self.store.finish_run(
+                run_id, token, state="failed", result=None, error=f"internal error: {exc!r}"
+            )
+            return "failed"
+        beat.stop()
+        if not self.store.finish_run(
+            run_id,
+            token,
+            state="finished",
+            result=result,
+            findings=len(review.findings),
+            exit_code=review.exit_code,
+            replies="pending",
+        ):
+            # Our lease expired and another worker took the run: its result counts, not ours.
+            log.warning("run %d: lease lost before finishing; result discarded", run_id)
+            return "lost"
+        self._deliver_replies(run_id, review)
+        return "finished"
+
+    def sweep(self) -> SweepReport:
+        """Pick up what killed processes left behind (see module docstring)."""
+        now = self.clock()
+        report = SweepReport()
+        for mail_id in self.store.unassembled_mails(now - INTAKE_GRACE_S):
+            self.tracker.on_mail(mail_id)
+            report.assembled += 1
+        report.expired = sum(1 for d in self.tracker.expire_waiting() if d.action == "queued")
+        lease_s = float(self.settings.service.lease_s)
+        report.requeued = self.store.runs_to_requeue(now, now - lease_s)
+        if report.requeued:
+            self.store.touch_enqueued(report.requeued, now)
+            for run_id in report.requeued:
+                self.queue.enqueue_review(run_id)
+            log.info("sweep: re-enqueued runs %s", report.requeued)
+        self.store.prune_nonces(now - 2 * self.settings.service.replay_window_s)
+        return report
+
+    def nightly_scan(self) -> object:
+        """The periodic scan of the configured sources (reviewbot.scan owns the logic)."""
+        try:
+            scan: Any = importlib.import_module("reviewbot.scan")
+        except ImportError as exc:
+            log.error("nightly scan: reviewbot.scan is not available: %s", exc)
+            return None
+        runner = getattr(scan, "run_configured_scans", None)
+        if runner is None:
+            log.error("nightly scan: reviewbot.scan has no run_configured_scans(settings)")
+            return None
+        return runner(self.settings)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _review_claimed(self, run_id: int) -> tuple[SeriesReview, dict[str, Any]]:
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise ReviewbotError(f"run {run_id} vanished from the store")
+        series = self._series_of(run)
+        if self._options is None:
+            self._options = review_options(self.settings)
+        review = review_series(series, self.settings, self._options)
+        return review, _review_json(review, run)
+
+    def _series_of(self, run: dict[str, Any]) -> Series:
+        rows = self.store.series_rows("id = ?", (run["series_row"],), limit=1)
+        keys = [rows[0]["thread_key"]] if rows else []
+        mails = self.store.mails_in_threads(keys)
+        have = {m.message_id for m in mails}
+        extra = [i for i in run["message_ids"] if i not in have]
+        if extra:  # unthreaded series: each patch is its own thread
+            mails += self.store.mails_in_threads(extra)
+        candidates = load_series(mails, self.settings)
+        for series in candidates:
+            if content_hash(series) == run["content_hash"]:
+                return series
+        for series in candidates:
+            if series.series_id == run["series_id"]:
+                log.warning("run %d: series content changed since queued", run["id"])
+                return series
+        raise ReviewbotError(
+            f"run {run['id']}: series {run['series_id']} no longer assembles from the store"
+        )
+
+    def _deliver_replies(self, run_id: int, review: SeriesReview) -> None:
+        try:
+            from reviewbot.report.mail import render_replies
+            from reviewbot.service.mailer import Mailer
+        except ImportError as exc:
+            self.store.set_replies(run_id, "unavailable", f"reply mailer not installed: {exc}")
+            return
+        try:
+            msgs = render_replies(review, self.settings)
+            done = Mailer(self.settings).deliver(msgs)
+        except NotImplementedError as exc:
+            self.store.set_replies(run_id, "unavailable", str(exc))
+            return
+        except Exception as exc:  # mail trouble must not turn a finished review into a crash
+            log.exception("run %d: delivering replies failed", run_id)
+            self.store.set_replies(run_id, "error", repr(exc))
+            return
+        self.store.set_replies(run_id, "sent" if done else "none", "\n".join(map(str, done)))
+
+
+def _review_json(review: SeriesReview, run: dict[str, Any]) -> dict[str, Any]:
+    try:
+        from reviewbot.report.json import review_json
+    except ImportError:
+        return _fallback_json(review, run)
+    data: dict[str, Any] = review_json([review], [])
+    return data
+
+
+def _fallback_json(review: SeriesReview, run: dict[str, Any]) -> dict[str, Any]:
+    """Minimal report when reviewbot.report.json is not installed (same top-level keys)."""
+    series = review.series
+    return {
+        "schema": "reviewbot/review/v1",
+        "series": [
+            {
+                "series_id": series.series_id,
+                "subject": series.subject,
+                "version": series.version,
+                "missing": list(series.missing),
+                "stages": [
+                    {"name": o.name, "status": o.status, "reason": o.reason} for o in review.outcomes
+                ],
+                "findings": [f.to_json() for f in review.findings],
+            }
+        ],
+        "errors": [],
+        "run": run["id"],
+    }
+
+
+class _Heartbeat:
+    """Renews a run's lease every third of it while the review runs (boots take minutes)."""
+
+    def __init__(self, store: Store, run_id: int, token: str, lease_s: float) -> None:
+        self._store = store
+        self._run_id = run_id
+        self._token = token
+        self._lease_s = lease_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"lease-{run_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._lease_s / 3):
+            try:
+                if not self._store.renew_lease(self._run_id, self._token, self._lease_s):
+                    log.warning("run %d: lease no longer ours", self._run_id)
+                    return
+            except Exception:  # the store is down for a moment: the next beat retries
+                log.exception("run %d: renewing the lease failed", self._run_id)
