@@ -39,6 +39,8 @@ class TreeSettings:
     worktrees: str = "{cache}/worktrees"  # one reusable worktree per base
     lock_timeout_s: float = 600.0
     max_series_bytes: int = 50 * 1024 * 1024
+    worktrees_per_base: int = 1  # >1: a second review on a busy base uses another slot
+    am_timeout_s: float = 1800.0  # git am of one series on one base
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ class BadInputError(ReviewbotError):
     def __init__(self, message: str, *, source: str = "", detail: str = "") -> None:
         super().__init__(f"{source}: {message}" if source else message, detail=detail)
         self.source = source
+        self.reason = message  # without the source prefix
 
 
 class ConfigError(BadInputError):

@@ -33,6 +33,9 @@ _DIFF_START_RE = re.compile(
 _HUNK_RE = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@", re.MULTILINE)
 _GIT_BINARY_RE = re.compile(r"^(?:GIT binary patch|Binary files )", re.MULTILINE)
 _SEPARATOR_RE = re.compile(r"^---\s*$", re.MULTILINE)
+_DIFFSTAT_TAIL_RE = re.compile(
+    r"(?:^ \S[^\n]*\|[^\n]*\n)+^ \d+ files? changed[^\n]*\n\s*\Z", re.MULTILINE
+)
 _BASE_COMMIT_RE = re.compile(r"^base-commit:\s*([0-9a-f]{7,64})\s*$", re.MULTILINE)
 _CHANGE_ID_RE = re.compile(r"^change-id:\s*(\S+)\s*$", re.MULTILINE)
 _PREREQ_RE = re.compile(r"^prerequisite-patch-id:\s*([0-9a-f]{40,64})\s*$", re.MULTILINE)
@@ -207,7 +210,9 @@ def split_body(body: str) -> tuple[str, str | None]:
         return body, None
     head = body[: match.start()]
     sep = _SEPARATOR_RE.search(head)
-    commit_message = head[: sep.start()] if sep else head
+    # Without a "---" line (patches pasted or attached by hand) a diffstat may still sit
+    # right above the diff; it is not part of the commit message.
+    commit_message = head[: sep.start()] if sep else _DIFFSTAT_TAIL_RE.sub("", head)
     diff = body[match.start() :]
     sig = diff.find("\n-- \n")
     if sig >= 0:

@@ -72,7 +72,7 @@ def _parse_one(raw: RawMessage, settings: MailSettings) -> Message | InputError:
     try:
         msg = parse_message(raw.data, raw.position, raw.source)
     except BadInputError as exc:
-        return InputError(raw.source, raw.position, None, exc.message)
+        return InputError(raw.source, raw.position, None, exc.reason)
     if msg.diff is not None and msg.diff.count("\n") > settings.max_patch_lines:
         return InputError(
             raw.source, raw.position, msg.message_id,

@@ -1,0 +1,116 @@
+"""``reviewbot review PATH|MESSAGE-ID``: series assembly, then every pipeline stage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from reviewbot.config import Settings
+from reviewbot.errors import EXIT_BAD_INPUT, EXIT_OK, BadInputError
+from reviewbot.mail import SeriesSet, read_series
+from reviewbot.pipeline import ReviewOptions, SeriesReview, review_series
+from reviewbot.report.json import review_json
+from reviewbot.report.text import render_errors, render_review
+
+_MSGID_RE = re.compile(r"^<?[^<>\s/]+@[^<>\s/]+>?$")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "review",
+        help="review patch series: apply, rules, and (with --boot) build, boot, charge tests",
+        description="Review every series in PATH (mbox, maildir, .eml/.patch file or folder, "
+        "gzip, - for stdin) or the thread of MESSAGE-ID fetched from the configured "
+        "public-inbox. Exit 0: nothing to report; 1: findings, no apply or regressions; "
+        "2: bad input; 3: infrastructure failure.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="PATH|MESSAGE-ID")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--tree", type=Path, metavar="DIR", help="kernel tree (tree init)")
+    where.add_argument("--no-tree", action="store_true", help="skip applying (rules only)")
+    parser.add_argument("--base", metavar="REF", help="base to try after base-commit:")
+    parser.add_argument("--boot", action="store_true", help="build, boot and run charge tests")
+    parser.add_argument("--rules", type=Path, metavar="DIR", help="rules folder to use")
+    parser.add_argument("--format", choices=("text", "json", "mail"), default="text")
+    parser.add_argument(
+        "--all-versions", action="store_true",
+        help="also review versions superseded by a newer one in the input",
+    )
+    parser.set_defaults(func=run)
+
+
+def _looks_like_msgid(arg: str) -> bool:
+    return not Path(arg).exists() and bool(_MSGID_RE.match(arg))
+
+
+def load_inputs(inputs: list[str], settings: Settings) -> SeriesSet:
+    """Read paths, fetching Message-IDs from the public-inbox first."""
+    paths: list[str | Path] = []
+    with tempfile.TemporaryDirectory(prefix="reviewbot-fetch-") as tmp:
+        for arg in inputs:
+            if _looks_like_msgid(arg):
+                from reviewbot.mail.fetch import fetch_thread
+
+                data = fetch_thread(arg.strip("<>"), settings)
+                target = Path(tmp) / f"{len(paths)}.mbox"
+                target.write_bytes(data)
+                paths.append(target)
+            else:
+                paths.append(arg)
+        return read_series(paths, settings)
+
+
+def options_from_args(args: argparse.Namespace) -> ReviewOptions:
+    return ReviewOptions(
+        tree=args.tree,
+        use_tree=not args.no_tree,
+        base=args.base,
+        boot=args.boot,
+        rules_dir=args.rules,
+    )
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    found = load_inputs(args.inputs, settings)
+    if not found.series:
+        if found.errors:
+            print(render_errors(found.errors), file=sys.stderr)
+        raise BadInputError(
+            f"no patch series found ({found.messages} messages read)",
+            source=", ".join(args.inputs),
+        )
+    selected = found.series if args.all_versions else [s for s in found.series if s.latest]
+    options = options_from_args(args)
+    reviews: list[SeriesReview] = []
+    for series in selected:
+        if args.format == "text":
+            print(f"reviewing [v{series.version}] {series.subject} ...", file=sys.stderr)
+        reviews.append(review_series(series, settings, options))
+    _print(reviews, found, args.format, settings)
+    code = max((r.exit_code for r in reviews), default=EXIT_OK)
+    return code if code else (EXIT_OK if not found.errors or reviews else EXIT_BAD_INPUT)
+
+
+def _print(reviews: list[SeriesReview], found: SeriesSet, fmt: str, settings: Settings) -> None:
+    if fmt == "json":
+        json.dump(review_json(reviews, found.errors), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    if fmt == "mail":
+        from reviewbot.report.mail import render_replies
+
+        for review in reviews:
+            for msg in render_replies(review, settings):
+                sys.stdout.write("From reviewbot Thu Jan  1 00:00:00 1970\n")
+                sys.stdout.write(msg.as_string())
+                sys.stdout.write("\n")
+        return
+    for review in reviews:
+        print(render_review(review))
+        print()
+    if found.errors:
+        print(render_errors(found.errors))

@@ -1,0 +1,115 @@
+"""Plain-text rendering for the terminal: series listings and review results."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from reviewbot.model import InputError, Patch, Series
+
+_MARK = {"success": "ok", "warning": "WARN", "fail": "FAIL", "skipped": "skip", "error": "ERROR"}
+
+
+def _series_head(series: Series) -> list[str]:
+    state = "latest" if series.latest else f"superseded by <{series.superseded_by}>"
+    present = len(series.patches)
+    lines = [
+        f"[v{series.version}] {series.subject}",
+        f"  author: {series.author}",
+        f"  patches: {present}/{series.expected} present"
+        + (f", missing {', '.join(map(str, series.missing))}" if series.missing else "")
+        + ("" if series.cover else ", no cover letter")
+        + ("" if series.threaded else ", unthreaded (grouped by author/version/time)"),
+        f"  id: <{series.series_id}>  ({state})",
+    ]
+    if series.base_commit:
+        lines.append(f"  base-commit: {series.base_commit}")
+    lines.extend(f"  warning: {w}" for w in series.warnings)
+    return lines
+
+
+def render_series(series: Series) -> str:
+    lines = _series_head(series)
+    if series.cover:
+        lines.append(f"  0/{series.expected} cover <{series.cover.message_id}>")
+    for index, slot in enumerate(series.slots[1:], start=1):
+        if not isinstance(slot, Patch):
+            lines.append(f"  {index}/{series.expected} MISSING")
+            continue
+        pid = (slot.patch_id or "-")[:12]
+        lines.append(f"  {index}/{series.expected} {slot.message.subject.subject}")
+        lines.append(f"      <{slot.message_id}> patch-id {pid}")
+        for t in slot.trailers:
+            via = f" <{t.origin_message_id}>" if t.origin_message_id else ""
+            lines.append(f"      {t.line}  [{t.origin}{via}]")
+    return "\n".join(lines)
+
+
+def render_errors(errors: list[InputError]) -> str:
+    return "\n".join(
+        f"error: {e.source}#{e.position}"
+        + (f" <{e.message_id}>" if e.message_id else "")
+        + f": {e.error}"
+        for e in errors
+    )
+
+
+def render_series_set(series: list[Series], errors: list[InputError]) -> str:
+    blocks = [render_series(s) for s in series]
+    if errors:
+        blocks.append(render_errors(errors))
+    blocks.append(f"{len(series)} series, {len(errors)} unusable messages")
+    return "\n\n".join(blocks) + "\n"
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(text, 88, initial_indent=indent, subsequent_indent=indent) or [indent]
+
+
+def render_review(review: Any) -> str:
+    """A SeriesReview as text: series head, stage table, findings per patch."""
+    series: Series = review.series
+    lines = _series_head(series)
+    lines.append("  stages:")
+    for o in review.outcomes:
+        reason = f" - {o.reason}" if o.reason else ""
+        lines.append(f"    {o.name:<6} {_MARK.get(o.status, o.status):<5}{reason}")
+        lines.extend(_stage_details(o))
+    findings = sorted(
+        review.findings,
+        key=lambda f: (f.patch_index or 0, f.file, f.line or 0, f.rule),
+    )
+    if not findings:
+        lines.append("  findings: none")
+    for f in findings:
+        where = f"{f.file}:{f.line}" if f.line else f.file
+        patch = f"patch {f.patch_index}" if f.patch_index else "series"
+        extra = ", pre-existing" if f.preexisting else ""
+        extra += ", partial" if f.partial else ""
+        lines.append(
+            f"  [{f.severity}/{f.confidence}{extra}] {f.rule} ({patch}) {where}"
+            + (f" in {f.function}()" if f.function else "")
+        )
+        lines.extend(_wrap(f.message, "      "))
+        lines.extend(f"      > {ev}" for ev in f.evidence[:6])
+    return "\n".join(lines)
+
+
+def _stage_details(outcome: Any) -> list[str]:
+    data = outcome.data
+    out: list[str] = []
+    if outcome.name == "apply" and data:
+        if data.get("base"):
+            out.append(f"           base {data['base']} ({data.get('base_reason', '')})")
+        for t in data.get("tried", []):
+            msg = (t.get("message") or "").strip().splitlines()
+            out.append(f"           tried {t['ref']}: {t['outcome']}" + (f": {msg[0]}" if msg else ""))
+        for p in data.get("patches", []):
+            commit = (p.get("commit") or "")[:12]
+            out.append(f"           {p['index']}: {p['status']} {commit}")
+            for c in p.get("conflicts") or []:
+                out.append(f"              conflict: {c}")
+    if outcome.name == "boot" and data:
+        for t in data.get("tests", []):
+            out.append(f"           {t['name']:<32} base {t['base']:<5} patched {t['patched']:<5} {t['status']}")
+    return out

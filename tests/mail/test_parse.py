@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reviewbot.errors import BadInputError
+from reviewbot.mail.parse import parse_message, split_body
+
+
+def load(mail_data: Path, name: str):  # type: ignore[no-untyped-def]
+    return parse_message((mail_data / name).read_bytes(), 0, name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["plain.eml", "crlf.eml", "quoted-printable.eml", "base64.eml", "latin1-8bit.eml",
+     "undeclared-8bit.eml", "alternative.eml", "flowed.eml", "encoded-words.eml",
+     "folded-duplicate-headers.eml"],
+)
+def test_every_encoding_yields_the_same_diff(mail_data: Path, name: str) -> None:
+    msg = load(mail_data, name)
+    assert msg.diff is not None
+    assert msg.diff.startswith("diff --git a/mm/memcontrol.c b/mm/memcontrol.c\n")
+    assert "\r" not in msg.diff
+    assert "-\t\tmemcg = mem_cgroup_from_task(rcu_dereference(mm->owner));\n" in msg.diff
+    assert msg.diff.rstrip().endswith("} while (!css_tryget(&memcg->css));")  # signature cut
+    assert msg.commit_message.startswith("memcg: fold the owner lookup")
+
+
+def test_plain_patch_fields(mail_data: Path) -> None:
+    msg = load(mail_data, "plain.eml")
+    assert msg.message_id == "plain-1@example.org"
+    assert msg.author == "Ann Author <ann@example.org>"
+    assert msg.subject.subject == "memcg: fold the owner lookup into get_mem_cgroup_from_mm"
+    assert [t.line for t in msg.trailers] == ["Signed-off-by: Ann Author <ann@example.org>"]
+    assert msg.date is not None and msg.date.year == 2026
+
+
+def test_quoted_printable_non_ascii_decoded(mail_data: Path) -> None:
+    assert "(struct mm_struct *mm) été=" in (load(mail_data, "quoted-printable.eml").diff or "")
+
+
+def test_declared_and_undeclared_latin1(mail_data: Path) -> None:
+    for name in ("latin1-8bit.eml", "undeclared-8bit.eml"):
+        msg = load(mail_data, name)
+        assert "Jörg Müller" in msg.commit_message, name
+
+
+def test_attachment_patch_is_found(mail_data: Path) -> None:
+    msg = load(mail_data, "attachment.eml")
+    assert msg.diff is not None and "mm/memcontrol.c" in msg.diff
+    assert [t.name for t in msg.trailers] == ["Signed-off-by"]
+
+
+def test_alternative_prefers_text(mail_data: Path) -> None:
+    assert "<html>" not in load(mail_data, "alternative.eml").body
+
+
+def test_flowed_is_warned(mail_data: Path) -> None:
+    assert any("format=flowed" in w for w in load(mail_data, "flowed.eml").warnings)
+
+
+def test_html_only_is_a_clear_error(mail_data: Path) -> None:
+    with pytest.raises(BadInputError, match=r"html-1@example.org.*HTML-only"):
+        load(mail_data, "html-only.eml")
+
+
+def test_encoded_words(mail_data: Path) -> None:
+    msg = load(mail_data, "encoded-words.eml")
+    assert msg.author_name == "Jörg Müller"
+    assert msg.subject.raw == "[PATCH v2] memcg: über owner lookup"
+    assert msg.subject.version == 2
+
+
+def test_folded_and_duplicated_headers(mail_data: Path) -> None:
+    msg = load(mail_data, "folded-duplicate-headers.eml")
+    assert msg.author_email == "ann@example.org"
+    assert msg.subject.subject == "memcg: folded subject line"
+    assert (msg.subject.index, msg.subject.total, msg.subject.version) == (2, 5, 3)
+    assert msg.message_id == "folded-1@example.org"
+    assert msg.references == ("cover-x@example.org", "other@example.org")
+    assert msg.parent_id == "cover-x@example.org"
+
+
+def test_missing_message_id_is_synthesised_and_flagged(mail_data: Path) -> None:
+    msg = load(mail_data, "no-message-id.eml")
+    assert msg.message_id_synthesised
+    assert msg.message_id.startswith("reviewbot-")
+
+
+def test_not_a_mail() -> None:
+    with pytest.raises(BadInputError, match="no mail headers"):
+        parse_message(b"just some text\nwith lines\n", 3, "x.txt")
+
+
+def test_quoted_diff_is_not_a_diff() -> None:
+    body = "> diff --git a/x b/x\n> --- a/x\n> +++ b/x\n> @@ -1 +1 @@\n> -a\n> +b\n"
+    assert split_body(body)[1] is None
+
+
+def test_plain_diff_u_without_git_header() -> None:
+    body = "fix\n\nSigned-off-by: A <a@b.c>\n---\n--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-a\n+b\n"
+    message, diff = split_body(body)
+    assert diff is not None and diff.startswith("--- a/x.c")
+    assert message.strip().endswith("Signed-off-by: A <a@b.c>")
+
+
+def test_base_commit_and_change_id() -> None:
+    raw = (
+        b"From: A <a@b.c>\nSubject: [PATCH 0/2] x\nMessage-ID: <c@b.c>\n\ncover text\n\n"
+        b"---\nbase-commit: 0123456789abcdef0123456789abcdef01234567\nchange-id: 20260101-x-1234\n"
+        b"prerequisite-patch-id: " + b"ab" * 20 + b"\n"
+    )
+    msg = parse_message(raw)
+    assert msg.base_commit == "0123456789abcdef0123456789abcdef01234567"
+    assert msg.change_id == "20260101-x-1234"
+    assert msg.prerequisite_patch_ids == ("ab" * 20,)

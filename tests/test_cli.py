@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reviewbot.cli import main
+
+
+def test_series_json_schema(mail_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["series", "--json", str(mail_data / "series-thread.mboxrd")]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "reviewbot/series/v1"
+    v1 = next(s for s in doc["series"] if s["version"] == 1)
+    assert v1["cover"] == "v1-cover@example.org"
+    assert v1["superseded_by"] == "v2-cover@example.org"
+    assert v1["expected"] == 3 and v1["missing"] == []
+    patch2 = v1["patches"][1]
+    assert set(patch2) >= {"index", "message_id", "subject", "author", "date", "patch_id", "trailers"}
+    assert {"name": "Reviewed-by", "value": "Rita Reviewer <rita@example.org>",
+            "from": "reply", "via": "rev-2@example.org"} in patch2["trailers"]
+    assert doc["errors"] == []
+
+
+def test_series_errors_listed_with_position(mail_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["series", "--json", str(mail_data / "html-only.eml"), str(mail_data / "plain.eml")]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["errors"][0]["message_id"] is None or "html" in doc["errors"][0]["error"].lower()
+    assert doc["errors"][0]["position"] == 0
+
+
+def test_nothing_usable_exits_2(mail_data: Path) -> None:
+    assert main(["series", str(mail_data / "html-only.eml")]) == 2
+
+
+def test_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["series", str(tmp_path / "none.mbox")]) == 2
+    assert "none.mbox: no such file" in capsys.readouterr().err
+
+
+def test_usage_error_exits_2() -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["series"])
+    assert exc.value.code == 2
+
+
+def test_bad_config_exits_2(tmp_path: Path, mail_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("mail:\n  max_message_byte: 3\n")
+    assert main(["--config", str(cfg), "series", str(mail_data / "plain.eml")]) == 2
+    assert "unknown key mail.max_message_byte" in capsys.readouterr().err
