@@ -96,6 +96,7 @@ class ScanReport:
     series_known: int = 0  # same content reviewed by an earlier scan: skipped
     series_open: int = 0  # threads still open at the end, carried to the next scan
     stage_errors: int = 0
+    buffer_peak: int = 0  # most messages held in open threads at once (memory check)
     positions_before: dict[str, Any] = field(default_factory=dict)
     positions_after: dict[str, Any] = field(default_factory=dict)
     rules_changed: bool = False
@@ -147,6 +148,7 @@ class ScanReport:
                 "already_reviewed": self.series_known,
                 "open": self.series_open,
                 "stage_errors": self.stage_errors,
+                "buffer_peak": self.buffer_peak,
             },
             "rules_changed": self.rules_changed,
             "findings": {
@@ -359,6 +361,7 @@ class _Threads:
         self.max_buffered = max_buffered
         self.threads: dict[str, _Thread] = {}
         self.buffered = 0
+        self.peak = 0
         self.clock: float | None = None
         self.seq = 0
 
@@ -378,6 +381,7 @@ class _Threads:
         thread.last = max(thread.last, stamp if stamp is not None else (self.clock or 0.0))
         thread.seq = self.seq
         self.buffered += 1
+        self.peak = max(self.peak, self.buffered)
 
     def close_due(self) -> list[_Thread]:
         """Threads the clock has left behind, plus the oldest ones over the cap."""
@@ -513,6 +517,7 @@ def run_scan(
         worker.review(still_open)
         shown.advance(report.messages, report.series_reviewed, worker.new)
         shown.finish()
+        report.buffer_peak = threads.peak
 
         pending = [
             (_bucket(m), src, zlib.decompress(blob))

@@ -323,7 +323,8 @@ class ScanState:
             (scan_id, scan_id),
         ):
             if total or new or gone:
-                out[rule] = {"total": int(total), "new": int(new), "disappeared": int(gone)}
+                out[rule] = {"total": int(total or 0), "new": int(new or 0),
+                             "disappeared": int(gone or 0)}
         return out
 
 

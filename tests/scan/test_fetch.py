@@ -1,0 +1,129 @@
+"""Fetching a thread by Message-ID from a real public-inbox-httpd on loopback."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from scanfixtures import Httpd, Inbox, free_port, reply_mail, series_v1
+
+from reviewbot.config import FetchSettings, Settings
+from reviewbot.errors import BadInputError, InfraError
+from reviewbot.mail.fetch import fetch_thread, normalise_message_id, thread_url
+from reviewbot.mail.read import iter_stream
+from reviewbot.mail.series import assemble
+from reviewbot.scan import parse_raw
+
+
+def _settings(url: str, retries: int = 2, timeout: float = 5.0) -> Settings:
+    return Settings(fetch=FetchSettings(public_inbox_url=url, timeout_s=timeout,
+                                        retries=retries))
+
+
+@pytest.fixture
+def served(inbox: Inbox) -> Iterator[tuple[Inbox, Httpd]]:
+    cover, p1, p2 = series_v1()
+    reply = reply_mail("rev@example.org", "v1-p1@example.org",
+                       ["v1-cover@example.org", "v1-p1@example.org"],
+                       "Re: [PATCH 1/2] mm: memcg: add a counter",
+                       "Reviewed-by: Rick Reviewer <rick@example.org>\n", minutes=10)
+    inbox.deliver(cover, p1, p2, reply)
+    httpd = Httpd(inbox)
+    try:
+        yield inbox, httpd
+    finally:
+        httpd.stop()
+
+
+def test_fetching_a_patch_returns_its_whole_thread(served: tuple[Inbox, Httpd]) -> None:
+    _, httpd = served
+    settings = _settings(httpd.url)
+    mbox = fetch_thread("<v1-p2@example.org>", settings)
+    msgs = [parse_raw(r.data, settings) for r in iter_stream(io.BytesIO(mbox), "t.mbox")]
+    assert {m.message_id for m in msgs} == {"v1-cover@example.org", "v1-p1@example.org",
+                                            "v1-p2@example.org", "rev@example.org"}
+    (series,) = assemble(msgs, settings.mail).series
+    assert series.complete and len(series.patches) == 2
+    assert any(t.name == "Reviewed-by" for t in series.patches[0].trailers)
+
+
+def test_unknown_message_id_is_bad_input(served: tuple[Inbox, Httpd]) -> None:
+    _, httpd = served
+    with pytest.raises(BadInputError, match="not found"):
+        fetch_thread("nobody@example.org", _settings(httpd.url))
+
+
+def test_no_server_is_an_infrastructure_error_after_retries() -> None:
+    url = f"http://127.0.0.1:{free_port()}/test"
+    with pytest.raises(InfraError, match="after 2 attempt"):
+        fetch_thread("x@example.org", _settings(url, retries=1, timeout=1.0))
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    """Answers 503 to the first request and the thread to the next, like an overloaded lore."""
+
+    calls = 0
+    body = gzip.compress(b"From mboxrd@z Thu Jan  1 00:00:00 1970\n" + series_v1()[1] + b"\n")
+
+    def do_GET(self) -> None:
+        type(self).calls += 1
+        if type(self).calls == 1:
+            self.send_response(503)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/gzip")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_server_errors_are_retried() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/all"
+        mbox = fetch_thread("v1-p1@example.org", _settings(url, retries=2))
+        assert b"v1-p1@example.org" in mbox
+        assert _Flaky.calls == 2
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("given", [
+    "<a.b@example.org>", "a.b@example.org", "id:a.b@example.org",
+    "https://lore.kernel.org/all/a.b@example.org/", "https://lore.kernel.org/r/a.b@example.org",
+])
+def test_message_id_spellings(given: str) -> None:
+    assert normalise_message_id(given) == "a.b@example.org"
+
+
+def test_slash_in_message_id_is_escaped() -> None:
+    url = thread_url("a/b@example.org", _settings("https://lore.kernel.org/all/"))
+    assert url == "https://lore.kernel.org/all/a%2Fb@example.org/t.mbox.gz"
+
+
+def test_not_a_message_id() -> None:
+    with pytest.raises(BadInputError):
+        normalise_message_id("mm/memcontrol.c")
+
+
+def test_scan_of_the_served_inbox_folder(served: tuple[Inbox, Httpd], tmp_path: Path) -> None:
+    # The same inbox that httpd serves is a scan source: both read the same git epochs.
+    from conftest import token_reviewer
+
+    from reviewbot.scan import run_scan
+
+    inbox, _ = served
+    report = run_scan(inbox.root, Settings(), state_dir=tmp_path,
+                      reviewer=token_reviewer({"css_get(": "fake"}))
+    assert report.messages == 4 and report.series_reviewed == 1 and len(report.new) == 1
