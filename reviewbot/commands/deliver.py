@@ -87,7 +87,9 @@ def deliver(
     delay = backoff
     for attempt in range(retries + 1):
         if attempt:
-            time.sleep(delay)
+            # At least a second: the timestamp (unix seconds) must change, or the server
+            # refuses the identical signature as a replay.
+            time.sleep(max(delay, 1.0))
             delay = min(delay * 2, 60.0)
         headers = {"Content-Type": "message/rfc822"}
         if secret is not None:

@@ -153,11 +153,21 @@ class ServiceWorker:
         except ImportError as exc:
             log.error("nightly scan: reviewbot.scan is not available: %s", exc)
             return None
-        runner = getattr(scan, "run_configured_scans", None)
-        if runner is None:
-            log.error("nightly scan: reviewbot.scan has no run_configured_scans(settings)")
-            return None
-        return runner(self.settings)
+        reports = []
+        for entry in scan.configured_sources():
+            path = Path(entry["path"])
+            if not entry.get("enabled", True):
+                continue
+            if not path.exists():
+                log.warning("nightly scan: source %s: %s does not exist", entry["name"], path)
+                continue
+            try:
+                # Incremental: run_scan remembers where the previous scan stopped.
+                reports.append(scan.run_scan(path, self.settings))
+            except ReviewbotError as exc:  # one broken source must not stop the others
+                log.error("nightly scan: source %s failed: %s", entry["name"], exc)
+        log.info("nightly scan: %d source(s) scanned", len(reports))
+        return reports
 
     # -- internals ------------------------------------------------------------------------
 

@@ -161,3 +161,139 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield st
     finally:
         st.close()
+
+
+# -- real processes: `reviewbot serve` and `reviewbot worker` ------------------------------
+
+
+class Service:
+    """The service's processes for one test: a config, a state folder, servers, workers."""
+
+    def __init__(self, tmp: Path, config: dict[str, Any], secret: str | None = SECRET) -> None:
+        self.tmp = tmp
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.config_path = write_config(tmp, config)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dict(os.environ)
+        self.env.update(
+            REVIEWBOT_CONFIG=str(self.config_path),
+            XDG_STATE_HOME=str(tmp / "state"),
+            XDG_CACHE_HOME=str(tmp / "cache"),
+            XDG_DATA_HOME=str(tmp / "data"),
+            PYTHONUNBUFFERED="1",
+        )
+        self.env.pop("REVIEWBOT_WEBHOOK_SECRET", None)
+        if secret is not None:
+            self.env["REVIEWBOT_WEBHOOK_SECRET"] = secret
+        self.secret = secret.encode() if secret else None
+        self.server: subprocess.Popen[bytes] | None = None
+        self.workers: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: list[Any] = []
+        self.state = tmp / "state" / "reviewbot"
+
+    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        log = open(self.tmp / log_name, "ab")  # noqa: SIM115 - closed in stop()
+        self._logs.append(log)
+        return subprocess.Popen(
+            [sys.executable, "-m", "reviewbot", *args],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp,
+        )
+
+    def start_server(self, wait: bool = True) -> subprocess.Popen[bytes]:
+        self.server = self._spawn(["serve", "--port", str(self.port)], "server.log")
+        if wait:
+            self.wait_healthy()
+        return self.server
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        import requests
+
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.server is not None and self.server.poll() is not None:
+                raise RuntimeError(f"server exited {self.server.returncode}:\n{self.log('server')}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not healthy after {timeout} s:\n{self.log('server')}")
+
+    def start_worker(self, name: str = "w1", *extra: str) -> subprocess.Popen[bytes]:
+        proc = self._spawn(["-v", "worker", "--name", name, *extra], f"worker-{name}.log")
+        self.workers[name] = proc
+        return proc
+
+    def kill9(self, proc: subprocess.Popen[bytes] | None) -> None:
+        if proc is not None and proc.poll() is None:
+            proc.kill()  # SIGKILL: no cleanup, no graceful shutdown
+            proc.wait(timeout=10)
+
+    def log(self, name: str) -> str:
+        path = self.tmp / (f"{name}.log" if name == "server" else f"worker-{name}.log")
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def post(self, raw: bytes, *, headers: dict[str, str] | None = None,
+             timeout: float = 10.0, skew: float = 0.0) -> Any:
+        import requests
+
+        from reviewbot.service.auth import signed_headers
+
+        hdrs = {"Content-Type": "message/rfc822"}
+        if self.secret is not None:
+            hdrs.update(signed_headers(self.secret, raw, now=time.time() + skew))
+        hdrs.update(headers or {})
+        return requests.post(self.url + "/v1/mail", data=raw, headers=hdrs, timeout=timeout)
+
+    def get(self, path: str) -> Any:
+        import requests
+
+        return requests.get(self.url + path, timeout=10)
+
+    def store(self) -> Store:
+        return Store(f"sqlite:///{self.state / 'reviewbot.db'}")
+
+    def wait_runs(self, n: int, timeout: float = 60.0, states: tuple[str, ...] = ("finished",)
+                  ) -> list[dict[str, Any]]:
+        deadline = time.time() + timeout
+        runs: list[dict[str, Any]] = []
+        while time.time() < deadline:
+            runs = self.get("/v1/runs?limit=1000").json()["runs"]
+            if sum(1 for r in runs if r["state"] in states) >= n:
+                return runs
+            if "failed" not in states and any(r["state"] == "failed" for r in runs):
+                break  # no point waiting: say why at once
+            time.sleep(0.3)
+        raise AssertionError(
+            f"{n} runs not {states}: {[(r['id'], r['state'], r['error']) for r in runs]}"
+            f"\n--- worker logs ---\n" + "\n".join(self.log(w) for w in self.workers)
+        )
+
+    def stop(self) -> None:
+        for proc in [self.server, *self.workers.values()]:
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        for log in self._logs:
+            log.close()
+
+
+@pytest.fixture
+def service_factory(tmp_path: Path) -> Iterator[Any]:
+    made: list[Service] = []
+
+    def make(secret: str | None = SECRET, **svc: Any) -> Service:
+        service = Service(tmp_path / f"svc{len(made)}", service_config(tmp_path, **svc), secret)
+        service.tmp.mkdir(parents=True, exist_ok=True)
+        made.append(service)
+        return service
+
+    yield make
+    for service in made:
+        service.stop()

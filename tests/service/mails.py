@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import datetime, timezone
 
-BASE_DATE = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+BASE_DATE = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
-def _diff(tag: str, index: int) -> str:
-    # Each (tag, index) gets its own added line, so content hashes differ between series.
-    func = f"memcg_{tag.replace('-', '_')}_{index}"
+def _diff(tag: str, index: int, version: int) -> str:
+    # Each (tag, index, version) gets its own added line, so content hashes differ.
+    func = f"memcg_{tag.replace('-', '_')}_{index}_v{version}"
     return (
         "diff --git a/mm/memcontrol.c b/mm/memcontrol.c\n"
         "index 1111111..2222222 100644\n"
@@ -63,7 +63,7 @@ def series_mails(
         body = (
             f"Patch {i} of {tag}: keep the css reference balanced.\n\n"
             f"Signed-off-by: {author}\n---\n mm/memcontrol.c | 5 +++++\n\n"
-            + _diff(tag, i)
+            + _diff(tag, i, version)
             + "-- \n2.39.5\n"
         )
         mails.append(

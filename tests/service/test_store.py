@@ -105,7 +105,7 @@ def test_concurrent_intake_threads_lose_nothing(store: Store) -> None:
             for i in range(start, start + 25):
                 store.add_mail(f"m{i}".encode(), _meta(f"m{i}@x"), "h")
                 store.add_mail(f"m{i}".encode(), _meta(f"m{i}@x"), "h")  # retried
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=post, args=(k * 25,)) for k in range(4)]

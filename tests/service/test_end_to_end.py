@@ -1,0 +1,57 @@
+"""Mail in through the webhook, review by a worker, results out: JSON, HTML, outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mails import reply_mail, series_mails
+
+
+def test_series_posted_in_any_order_is_reviewed_once_and_reported(service_factory: Any) -> None:
+    svc = service_factory()
+    svc.start_server()
+    svc.start_worker("w1")
+    mails = series_mails("e2e-a", 3)
+    for raw in [mails[2], mails[0], mails[3], mails[1]]:
+        assert svc.post(raw).status_code == 202
+    runs = svc.wait_runs(1)
+    assert len(runs) == 1
+    run = svc.get(f"/v1/runs/{runs[0]['id']}").json()
+    assert run["state"] == "finished" and not run["partial"]
+    assert run["worker"] == "w1" and run["attempts"] == 1
+    assert run["result"]["schema"] == "reviewbot/review/v1"
+    series = svc.get("/v1/series/e2e-a-v1-0@example.org").json()
+    assert series["state"] == "reviewed" and series["present"] == 3
+    assert [r["id"] for r in series["runs"]] == [run["id"]]
+    # Any of the series' Message-IDs finds it too.
+    assert svc.get("/v1/series/<e2e-a-v1-2@example.org>").json()["id"] == series["id"]
+    page = svc.get("/").text
+    assert "mm: memcg: fix e2e-a" in page and "reviewed" in page
+    # A late reply with a trailer is stored but does not cause a second review.
+    assert svc.post(reply_mail("e2e-a", "e2e-a-v1-1@example.org", "e2e-a-v1-0@example.org")
+                    ).status_code == 202
+    svc.post(series_mails("e2e-b", 1, cover=False)[0])
+    runs = svc.wait_runs(2)
+    assert sorted(r["series_id"] for r in runs) == ["e2e-a-v1-0@example.org",
+                                                    "e2e-b-v1-1@example.org"]
+    metrics = svc.get("/metrics").text
+    assert 'reviewbot_runs{state="finished"} 2' in metrics
+
+
+def test_replies_are_written_to_the_outbox_not_sent(service_factory: Any) -> None:
+    svc = service_factory()
+    svc.start_server()
+    svc.start_worker("w1")
+    for raw in series_mails("e2e-c", 2):
+        svc.post(raw)
+    [run] = svc.wait_runs(1)
+    run = svc.get(f"/v1/runs/{run['id']}").json()
+    assert run["replies"] in ("sent", "none", "unavailable"), run
+    outbox = svc.state / "outbox"
+    if run["replies"] == "sent":
+        files = sorted(outbox.glob("*.eml"))
+        assert files and all(str(f) in run["replies_detail"] for f in files)
+        text = files[0].read_text()
+        assert "In-Reply-To: <e2e-c-v1-" in text and "Subject: Re: [PATCH" in text
+    elif run["replies"] == "none":
+        assert not list(outbox.glob("*.eml")) if outbox.exists() else True
