@@ -1,0 +1,297 @@
+"""The ``ast`` engine: tree-sitter-c queries over a function, with kernel-aware predicates.
+
+A rule gives a tree-sitter query and names the capture to report. Predicates narrow the
+matches; each is a question a memcg reviewer asks of a line:
+
+* ``where`` / ``where-not``: a capture's text matches (or not) a regex;
+* ``inside-loop``: the match sits in the body of an iterator macro (``macros``), uses its
+  task variable (``var-arg``/``var-in``), and no guard (``unless-guard``, e.g.
+  ``thread_group_leader({var})``) precedes it in the body;
+* ``unless-function`` / ``requires-function``: regexes over the whole function, with
+  ``{capture}`` placeholders (``if (!{task}->mm)`` is the NULL check rule 13 looks for);
+* ``under-rcu``: between ``rcu_read_lock()`` and ``rcu_read_unlock()`` in source order;
+* ``assigned-under-rcu``: the captured pointer was loaded inside that same RCU section;
+* ``stored-before``: the captured field was stored earlier in the function, directly or
+  through a setter defined in the same patch, and the loaded value is then released (the
+  "puts the new memcg" bug of R05);
+* ``rcu-fields``: the captured field is ``__rcu`` (known fields, or declared so by the
+  patch) and is accessed without an RCU accessor.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tree_sitter import Node, Query, QueryCursor
+
+from reviewbot.engine.cfunc import _LANGUAGE, FunctionView, node_text
+from reviewbot.engine.refcount import normalize
+from reviewbot.engine.types import PatchContext, RawFinding
+from reviewbot.errors import BadInputError
+
+_QUERIES: dict[str, Query] = {}
+
+
+def compile_query(text: str, source: str = "rule") -> Query:
+    if text not in _QUERIES:
+        try:
+            _QUERIES[text] = Query(_LANGUAGE, text)
+        except Exception as exc:  # tree-sitter raises QueryError (and others by version)
+            raise BadInputError(f"invalid tree-sitter query: {exc}", source=source) from exc
+    return _QUERIES[text]
+
+
+def _fill(template: str, captures: dict[str, str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        return re.escape(captures[name]) if name in captures else m.group(0)
+
+    return re.sub(r"\{(\w+)\}", sub, template)
+
+
+def _fn_text(view: FunctionView, start_byte: int | None = None, end_byte: int | None = None) -> str:
+    raw = view.node.text or b""
+    base = view.node.start_byte
+    lo = 0 if start_byte is None else max(0, start_byte - base)
+    hi = len(raw) if end_byte is None else max(0, end_byte - base)
+    return raw[lo:hi].decode("utf-8", errors="replace")
+
+
+def _enclosing_loop(node: Node, macros: re.Pattern[str]) -> tuple[Node, Node] | None:
+    parent = node.parent
+    while parent is not None and parent.type != "function_definition":
+        if parent.type == "while_statement":
+            cond = parent.child_by_field_name("condition")
+            call = cond.named_children[0] if cond is not None and cond.named_children else None
+            if call is not None and call.type == "call_expression":
+                fn = call.child_by_field_name("function")
+                if fn is not None and macros.match(node_text(fn)):
+                    return parent, call
+        parent = parent.parent
+    return None
+
+
+def _rcu_depth_before(view: FunctionView, node: Node) -> tuple[int, int]:
+    """RCU nesting in source order before ``node``, and the byte where the section began."""
+    text = _fn_text(view, end_byte=node.start_byte)
+    depth, start = 0, 0
+    for m in re.finditer(r"\brcu_read_(lock|unlock)\s*\(\s*\)", text):
+        if m.group(1) == "lock":
+            depth += 1
+            if depth == 1:
+                start = m.end()
+        else:
+            depth = max(0, depth - 1)
+    return depth, view.node.start_byte + start
+
+
+def setters_of(views: list[FunctionView]) -> dict[str, set[str]]:
+    """field -> names of functions (in the patch) that store into ``param->field``."""
+    out: dict[str, set[str]] = {}
+    for view in views:
+        params = _params(view.node)
+        text = _fn_text(view)
+        for p in params:
+            for m in re.finditer(
+                rf"(?:rcu_assign_pointer\(\s*|WRITE_ONCE\(\s*|xchg\(\s*&|\b){re.escape(p)}->(\w+)"
+                rf"(?:\s*,|\s*=[^=])",
+                text,
+            ):
+                out.setdefault(m.group(1), set()).add(view.name)
+    return out
+
+
+def _params(fn: Node) -> list[str]:
+    decl = fn.child_by_field_name("declarator")
+    while decl is not None and decl.type != "function_declarator":
+        decl = decl.child_by_field_name("declarator")
+    params = decl.child_by_field_name("parameters") if decl is not None else None
+    names = []
+    for p in params.named_children if params is not None else []:
+        d = p.child_by_field_name("declarator")
+        while d is not None and d.type != "identifier":
+            d = d.child_by_field_name("declarator")
+        if d is not None:
+            names.append(node_text(d))
+    return names
+
+
+def _rcu_declared(ctx: PatchContext) -> set[str]:
+    names: set[str] = set()
+    for fc in ctx.files:
+        for h in fc.diff.hunks:
+            for ln in h.lines:
+                if ln.kind == "+":
+                    names.update(re.findall(r"__rcu\s*\*\s*(\w+)\s*;", ln.text))
+    return names
+
+
+_FIELD_ACCESS = re.compile(r"^(?P<base>.+?)(?:->|\.)(?P<field>\w+)$")
+
+
+def _bare_rcu_access(node: Node, accessors: re.Pattern[str]) -> bool:
+    """True when a field expression is read or written without an RCU accessor."""
+    child, parent = node, node.parent
+    while parent is not None and parent.type not in (
+        "expression_statement",
+        "declaration",
+        "return_statement",
+        "if_statement",
+        "function_definition",
+    ):
+        if parent.type == "call_expression":
+            fn = parent.child_by_field_name("function")
+            if fn is not None and accessors.match(node_text(fn)):
+                return False
+        if parent.type == "pointer_expression" and node_text(parent).startswith("&"):
+            return False  # &mm->owner handed to a helper
+        if parent.type in ("sizeof_expression", "offsetof_expression"):
+            return False
+        if parent.type == "assignment_expression" and parent.child_by_field_name("left") == child:
+            right = parent.child_by_field_name("right")
+            if right is not None and node_text(right).strip() in ("NULL", "0"):
+                return False  # a NULL store needs no barrier (RCU_INIT_POINTER semantics)
+        child, parent = parent, parent.parent
+    return True
+
+
+def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, source: str) -> list[RawFinding]:
+    query = compile_query(params["query"], source)
+    if params.get("functions") and not re.search(params["functions"], view.name):
+        return []
+    if params.get("not-functions") and re.search(params["not-functions"], view.name):
+        return []
+    report = params["report"]
+    where = {k: re.compile(v) for k, v in (params.get("where") or {}).items()}
+    where_not = {k: re.compile(v) for k, v in (params.get("where-not") or {}).items()}
+    loop = params.get("inside-loop")
+    loop_macros = re.compile(f"^(?:{loop['macros']})$") if loop else None
+    fn_text = _fn_text(view)
+    out: list[RawFinding] = []
+    seen: set[int] = set()
+    for _, caps in QueryCursor(query).matches(view.node):
+        nodes = {k: v[0] for k, v in caps.items() if v}
+        if report not in nodes:
+            continue
+        texts = {k: node_text(n) for k, n in nodes.items()}
+        if any(k not in texts or not rx.search(texts[k]) for k, rx in where.items()):
+            continue
+        if any(k in texts and rx.search(texts[k]) for k, rx in where_not.items()):
+            continue
+        target = nodes[report]
+        extra: dict[str, str] = {}
+        if loop and loop_macros is not None:
+            found = _enclosing_loop(target, loop_macros)
+            if found is None:
+                continue
+            loop_node, call = found
+            args = call.child_by_field_name("arguments")
+            arg_nodes = args.named_children if args is not None else []
+            var_arg = loop.get("var-arg", 0)
+            var = node_text(arg_nodes[var_arg]) if var_arg < len(arg_nodes) else ""
+            extra = {"var": var, "loop": node_text(call.child_by_field_name("function") or call)}
+            if loop.get("var-in") and not (
+                var and re.search(rf"\b{re.escape(var)}\b", texts.get(loop["var-in"], ""))
+            ):
+                continue
+            if loop.get("unless-guard"):
+                body = loop_node.child_by_field_name("body")
+                before = _fn_text(view, body.start_byte if body else loop_node.start_byte, target.start_byte)
+                if re.search(_fill(loop["unless-guard"], {**texts, **extra}), before):
+                    continue
+        all_caps = {**texts, **extra}
+        if any(re.search(_fill(rx, all_caps), fn_text) for rx in params.get("unless-function") or []):
+            continue
+        if not all(re.search(_fill(rx, all_caps), fn_text) for rx in params.get("requires-function") or []):
+            continue
+        if params.get("under-rcu") or params.get("assigned-under-rcu"):
+            depth, section_start = _rcu_depth_before(view, target)
+            if depth <= 0:
+                continue
+            spec = params.get("assigned-under-rcu")
+            if spec:
+                obj = normalize(texts.get(spec["capture"], ""))
+                section = _fn_text(view, section_start, target.start_byte)
+                loads = re.findall(rf"\b{re.escape(obj)}\s*=(?!=)\s*([^;]+);", section)
+                if not loads:
+                    continue
+                if spec.get("exclude") and re.search(spec["exclude"], loads[-1]):
+                    continue
+                all_caps["source"] = loads[-1].strip()
+        spec = params.get("stored-before")
+        if spec:
+            hit = _stored_before(view, ctx, nodes, texts, spec, all_caps)
+            if hit is None:
+                continue
+            all_caps.update(hit)
+        rcu = params.get("rcu-fields")
+        if rcu:
+            if not _is_rcu_field(target, rcu, ctx):
+                continue
+            if not _bare_rcu_access(target, re.compile(f"^(?:{rcu.get('accessors', _ACCESSORS)})$")):
+                continue
+        if target.start_byte in seen:
+            continue
+        seen.add(target.start_byte)
+        line = view.line(target)
+        all_caps.setdefault("detail", "")
+        all_caps["function"] = view.name
+        out.append(RawFinding(line, view.name, all_caps, (line,) if line else ()))
+    return out
+
+
+_ACCESSORS = (
+    r"rcu_dereference\w*|rcu_access_pointer|rcu_assign_pointer|RCU_INIT_POINTER|"
+    r"rcu_replace_pointer|READ_ONCE|WRITE_ONCE|xchg|cmpxchg|rcu_pointer_handoff|"
+    r"unrcu_pointer|smp_load_acquire|smp_store_release"
+)
+
+
+def _is_rcu_field(node: Node, spec: dict[str, Any], ctx: PatchContext) -> bool:
+    m = _FIELD_ACCESS.match(re.sub(r"\s+", "", node_text(node)))
+    if m is None:
+        return False
+    base, field = m.group("base"), m.group("field")
+    for known in spec.get("known") or []:
+        if known["field"] == field and re.search(known["base"], base):
+            return True
+    return bool(spec.get("declared-in-patch")) and field in _rcu_declared(ctx)
+
+
+def _stored_before(
+    view: FunctionView,
+    ctx: PatchContext,
+    nodes: dict[str, Node],
+    texts: dict[str, str],
+    spec: dict[str, Any],
+    caps: dict[str, str],
+) -> dict[str, str] | None:
+    src = texts.get(spec["capture"], "")
+    inner = re.sub(r"^\s*(?:rcu_dereference\w*|READ_ONCE|rcu_access_pointer)\s*\((.*?)(?:,[^,()]*)?\)\s*$", r"\1", src)
+    m = _FIELD_ACCESS.match(re.sub(r"\s+", "", inner))
+    if m is None:
+        return None
+    base, field = m.group("base"), m.group("field")
+    node = nodes[spec["capture"]]
+    before = _fn_text(view, end_byte=node.start_byte)
+    after = _fn_text(view, start_byte=node.end_byte)
+    b, f = re.escape(base), re.escape(field)
+    direct = re.search(
+        rf"(?:rcu_assign_pointer\(\s*{b}->{f}\s*,|WRITE_ONCE\(\s*{b}->{f}\s*,|xchg\(\s*&{b}->{f}\s*,|"
+        rf"\b{b}->{f}\s*=(?!=))",
+        before,
+    )
+    setter = None
+    if direct is None:
+        for name in sorted(setters_of(ctx.all_post_views()).get(field, ())):
+            if name != view.name and re.search(rf"\b{re.escape(name)}\s*\(\s*{b}\s*,", before):
+                setter = name
+                break
+        if setter is None:
+            return None
+    release = spec.get("release")
+    if release and not re.search(_fill(release, caps), after):
+        return None
+    how = f"{setter}()" if setter else "the store above"
+    return {"stored_by": how, "field_expr": f"{base}->{field}"}

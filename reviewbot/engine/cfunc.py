@@ -1,0 +1,290 @@
+"""C functions as the rule engines see them: tree-sitter-c over kernel C, without cpp.
+
+Kernel C is parsed without a preprocessor, so two rewrites keep the tree usable while
+preserving every line number:
+
+* annotations such as ``__init`` or ``__rcu`` are blanked (same length), because
+  tree-sitter otherwise takes ``static void __init foo(void)`` for a declaration;
+* loop macros (``for_each_mem_cgroup(memcg) {``, ``cgroup_taskset_for_each(t, css, tset)``,
+  ``do_each_thread(g, t)``) become ``while (for_each_mem_cgroup(memcg)) {``. Without it
+  tree-sitter-c 0.24 parses ``for_each_mem_cgroup(memcg) { ... }`` as a K&R *function
+  definition* nested in the function (seen on mm/memcontrol.c), and the loop is lost.
+
+A :class:`FunctionView` is one function with its post-image line numbers, the lines the
+patch added, and ``partial`` when only what the hunks show was available.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import tree_sitter_c
+from tree_sitter import Language, Node, Parser
+
+from reviewbot.diff import FileDiff, Hunk, Line
+
+_LANGUAGE = Language(tree_sitter_c.language())
+
+# Annotations that confuse a parser without cpp; blanked, not removed, to keep columns.
+_ANNOTATIONS = re.compile(
+    r"\b(?:__init|__exit|__always_inline|noinline|__cold|__must_check|__rcu|__user|__iomem|"
+    r"__percpu|__maybe_unused|notrace|asmlinkage|__sched|__ref|__meminit|__read_mostly|"
+    r"__ro_after_init|__weak|__latent_entropy|__acquires\([^)]*\)|__releases\([^)]*\)|"
+    r"__must_hold\([^)]*\))"
+)
+# Statement-position macros that take a body: kernel iterators.
+LOOP_MACRO = re.compile(
+    r"^(?:\w*for_each\w*|do_each_thread|while_each_thread_never|"
+    r"list_for_each\w*|hlist_for_each\w*)$"
+)
+_LOOP_HEAD = re.compile(r"^([ \t]*)([A-Za-z_]\w*)[ \t]*\(", re.MULTILINE)
+
+
+def parser() -> Parser:
+    return Parser(_LANGUAGE)
+
+
+def prepare_source(text: str) -> str:
+    """Rewrite kernel idioms so tree-sitter sees plain C; line numbers are unchanged."""
+    text = _ANNOTATIONS.sub(lambda m: " " * len(m.group(0)), text)
+    out: list[str] = []
+    pos = 0
+    for match in _LOOP_HEAD.finditer(text):
+        name = match.group(2)
+        if not LOOP_MACRO.match(name) or match.start() < pos:
+            continue
+        open_paren = match.end() - 1
+        close = _matching_paren(text, open_paren)
+        if close is None:
+            continue
+        rest = text[close + 1 : close + 200].lstrip()
+        if not rest or rest[0] == ";" or rest[0] == ",":
+            continue  # a call, or a declaration, not a loop head
+        out.append(text[pos : match.start(2)])
+        out.append("while (" + text[match.start(2) : close + 1] + ")")
+        pos = close + 1
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _matching_paren(text: str, open_pos: int) -> int | None:
+    depth = 0
+    for i in range(open_pos, min(len(text), open_pos + 2000)):
+        ch = text[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        elif ch in ";{}":
+            return None
+    return None
+
+
+def node_text(node: Node) -> str:
+    return (node.text or b"").decode("utf-8", errors="replace")
+
+
+def function_name(fn: Node) -> str | None:
+    """Name declared by a function_definition node (through pointer declarators)."""
+    decl = fn.child_by_field_name("declarator")
+    while decl is not None and decl.type != "function_declarator":
+        decl = decl.child_by_field_name("declarator")
+    if decl is None:
+        return None
+    inner = decl.child_by_field_name("declarator")
+    while inner is not None and inner.type not in ("identifier", "field_identifier"):
+        inner = inner.child_by_field_name("declarator") or (
+            inner.named_children[0] if inner.named_children else None
+        )
+    return node_text(inner) if inner is not None else None
+
+
+def iter_functions(root: Node) -> Iterator[Node]:
+    """Top-level function definitions, also those nested under #ifdef blocks."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for child in reversed(node.children):
+            if child.type == "function_definition":
+                yield child
+            elif child.type in (
+                "translation_unit",
+                "preproc_if",
+                "preproc_ifdef",
+                "preproc_else",
+                "preproc_elif",
+                "ERROR",
+                "linkage_specification",
+                "declaration_list",
+            ):
+                stack.append(child)
+
+
+def has_error(node: Node) -> bool:
+    return bool(node.has_error)
+
+
+@dataclass
+class FunctionView:
+    """One function, post-image or base, with enough to map findings back to the patch."""
+
+    file: str
+    name: str
+    node: Node
+    first_row: int  # 0-based row of the node's source where the function starts
+    rows: dict[int, int]  # 0-based source row -> file line number (post- or pre-image)
+    added: frozenset[int]  # file line numbers the patch added (post-image views only)
+    partial: bool  # only the lines shown by a hunk were available
+    parse_errors: bool  # tree-sitter recovered from errors inside this function
+    text_lines: list[str] = field(default_factory=list)  # source lines of the whole input
+
+    def line(self, node: Node) -> int | None:
+        """File line number of a node (its first row)."""
+        return self.rows.get(node.start_point[0])
+
+    def row_text(self, line: int) -> str:
+        for row, ln in self.rows.items():
+            if ln == line and row < len(self.text_lines):
+                return self.text_lines[row]
+        return ""
+
+    def lines(self) -> list[int]:
+        start, end = self.node.start_point[0], self.node.end_point[0]
+        return [ln for row, ln in sorted(self.rows.items()) if start <= row <= end]
+
+    @property
+    def touched(self) -> bool:
+        return any(ln in self.added for ln in self.lines())
+
+
+def views_from_text(
+    file: str, text: str, *, added: frozenset[int] = frozenset(), wanted: set[int] | None = None
+) -> list[FunctionView]:
+    """Functions of a whole file; only those containing a line of ``wanted`` when given."""
+    src = prepare_source(text)
+    tree = parser().parse(src.encode("utf-8", errors="replace"))
+    lines = src.split("\n")
+    views = []
+    for fn in iter_functions(tree.root_node):
+        name = function_name(fn)
+        if not name:
+            continue
+        start, end = fn.start_point[0], fn.end_point[0]
+        if wanted is not None and not any(start + 1 <= w <= end + 1 for w in wanted):
+            continue
+        views.append(
+            FunctionView(
+                file=file,
+                name=name,
+                node=fn,
+                first_row=start,
+                rows={r: r + 1 for r in range(start, end + 1)},
+                added=added,
+                partial=False,
+                parse_errors=has_error(fn),
+                text_lines=lines,
+            )
+        )
+    return views
+
+
+_COMMENT_OR_STRING = re.compile(r'//.*$|/\*.*?\*/|"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'')
+
+
+def _brace_delta(line: str, in_comment: bool) -> tuple[int, bool]:
+    if in_comment:
+        end = line.find("*/")
+        if end < 0:
+            return 0, True
+        line = line[end + 2 :]
+    line = _COMMENT_OR_STRING.sub("", line)
+    start = line.find("/*")
+    still = False
+    if start >= 0:
+        line, still = line[:start], True
+    if line.lstrip().startswith("#"):
+        return 0, still
+    return line.count("{") - line.count("}"), still
+
+
+def _starts_indented(body: list[Line]) -> bool:
+    for ln in body:
+        text = ln.text
+        if not text.strip():
+            continue
+        stripped = text.lstrip()
+        if stripped.startswith(("*", "/*", "//", "#")):
+            continue  # comments and preprocessor lines say nothing about the depth
+        return text[0] in "\t " and not text.startswith(" *")
+    return False
+
+
+def views_from_hunks(fd: FileDiff, *, post: bool = True) -> list[FunctionView]:
+    """Rebuild what the hunks show (post-image: context and added lines; pre-image: context
+    and removed lines) into parseable C, one fragment per hunk, and return its functions.
+
+    A hunk that starts inside a function is wrapped in a synthetic definition named after the
+    function in its ``@@`` header; such a function is ``partial``. Functions whose header and
+    closing brace are both inside the hunk (new functions) are complete.
+    """
+    views: list[FunctionView] = []
+    added_all = frozenset(
+        ln.new_lineno for h in fd.hunks for ln in h.lines if ln.kind == "+" and ln.new_lineno
+    )
+    for hunk in fd.hunks:
+        views.extend(_hunk_views(fd.path, hunk, post, added_all if post else frozenset()))
+    return views
+
+
+def _hunk_views(path: str, hunk: Hunk, post: bool, added: frozenset[int]) -> list[FunctionView]:
+    keep = (" ", "+") if post else (" ", "-")
+    body = [ln for ln in hunk.lines if ln.kind in keep]
+    if not body:
+        return []
+    depth, low, in_comment = 0, 0, False
+    for ln in body:
+        delta, in_comment = _brace_delta(ln.text, in_comment)
+        depth += delta
+        low = min(low, depth)
+    outer = hunk.function or "__hunk"
+    opened = -low
+    if opened == 0 and _starts_indented(body):
+        # Kernel style: code inside a function is indented, top-level code is not. The
+        # @@ header names the last function *before* the hunk, which the hunk may have
+        # already left (it then starts between functions and must not be wrapped).
+        opened = 1
+    header = (f"void {outer}(void) " + "{" * opened) if opened else ""
+    closing = "}" * max(0, depth + opened)
+    src_lines = [header] + [ln.text for ln in body] + [closing]
+    rows = {
+        i + 1: (ln.new_lineno if post else ln.old_lineno) or 0 for i, ln in enumerate(body)
+    }
+    rows = {r: ln for r, ln in rows.items() if ln}
+    src = prepare_source("\n".join(src_lines))
+    tree = parser().parse(src.encode("utf-8", errors="replace"))
+    lines = src.split("\n")
+    last_row = len(src_lines) - 1
+    views = []
+    for fn in iter_functions(tree.root_node):
+        name = function_name(fn)
+        if not name:
+            continue
+        synthetic = fn.start_point[0] == 0 or fn.end_point[0] >= last_row
+        views.append(
+            FunctionView(
+                file=path,
+                name=name,
+                node=fn,
+                first_row=fn.start_point[0],
+                rows=rows,
+                added=added,
+                partial=synthetic,
+                parse_errors=has_error(fn),
+                text_lines=lines,
+            )
+        )
+    return views

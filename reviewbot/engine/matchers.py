@@ -1,0 +1,231 @@
+"""The ``pattern`` engine: regular expressions over the lines a patch adds or removes.
+
+An anchor line (``match``, on added or removed lines) is qualified by ``all`` / ``any`` /
+``none`` conditions, each a regex over a region (the hunk, the enclosing function, the
+file, the patch) and a kind of line (added, removed, context, post = context + added).
+Named groups of the anchor and of ``all`` conditions fill the rule's message.
+
+Moved code is not new code: with ``moved-is-preexisting`` (the default) an added anchor
+is pre-existing when the file's removed lines match the anchor as often (a loop moved into
+a helper, as in Oleg Nesterov's 2024 mm_update_next_owner() series, is not a new scan).
+The ``series`` scope looks at what the whole series leaves behind (leftover users of a
+removed field), including, when the series applied, ``git grep`` over the worktree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from reviewbot import proc
+from reviewbot.diff import FileDiff, Hunk, Line
+from reviewbot.engine.loader import Rule
+from reviewbot.engine.types import FileContext, PatchContext, RawFinding
+
+_KINDS = {
+    "added": ("+",),
+    "removed": ("-",),
+    "context": (" ",),
+    "post": (" ", "+"),
+    "any": (" ", "+", "-"),
+}
+
+
+def _lines_of(hunks: Iterable[Hunk], kinds: tuple[str, ...]) -> list[Line]:
+    return [ln for h in hunks for ln in h.lines if ln.kind in kinds]
+
+
+def _function_of(fc: FileContext, hunk: Hunk, line: Line) -> tuple[str | None, set[int]]:
+    """Enclosing function name and its post-image line numbers (empty when unknown)."""
+    lineno = line.new_lineno
+    if lineno is not None:
+        for view in fc.post_views:
+            lines = view.lines()
+            if lines and lines[0] <= lineno <= lines[-1] and lineno in set(lines):
+                return view.name, set(lines)
+    return hunk.function, set()
+
+
+def _region(
+    cond: dict[str, Any],
+    fc: FileContext,
+    ctx: PatchContext,
+    hunk: Hunk,
+    fn_lines: set[int],
+    function: str | None = None,
+) -> list[str]:
+    kinds = _KINDS[cond.get("lines", "post")]
+    where = cond.get("in", "function")
+    if where == "hunk":
+        return [ln.text for ln in _lines_of([hunk], kinds)]
+    if where == "function":
+        # The function's name is part of the function (a hunk rarely shows its header).
+        named = [f"{function}("] if function else []
+        return named + _function_region(kinds, fc, hunk, fn_lines)
+    if where == "file":
+        return [ln.text for ln in _lines_of(fc.diff.hunks, kinds)]
+    return [ln.text for f in ctx.files for ln in _lines_of(f.diff.hunks, kinds)]
+
+
+def _function_region(
+    kinds: tuple[str, ...], fc: FileContext, hunk: Hunk, fn_lines: set[int]
+) -> list[str]:
+    if not fn_lines:
+        return [ln.text for ln in _lines_of([hunk], kinds)]
+    # Lines of every hunk that overlaps the function (removed lines have no post-image
+    # number, so the hunk is the unit).
+    texts = [
+        ln.text
+        for h in fc.diff.hunks
+        if any(x.new_lineno in fn_lines for x in h.lines)
+        for ln in h.lines
+        if ln.kind in kinds
+    ]
+    if fc.post_text is not None and kinds != ("-",):
+        # The whole post-image function is known: use it, not only the hunks.
+        post = fc.post_text.split("\n")
+        texts += [post[n - 1] for n in sorted(fn_lines) if 0 < n <= len(post)]
+    return texts
+
+
+def _conditions_hold(
+    params: dict[str, Any],
+    fc: FileContext,
+    ctx: PatchContext,
+    hunk: Hunk,
+    fn_lines: set[int],
+    function: str | None,
+) -> tuple[bool, dict[str, str]]:
+    captures: dict[str, str] = {}
+    for cond in params.get("all") or []:
+        rx = re.compile(cond["regex"])
+        hit = next((m for t in _region(cond, fc, ctx, hunk, fn_lines, function) if (m := rx.search(t))), None)
+        if hit is None:
+            return False, {}
+        captures.update({k: v for k, v in hit.groupdict().items() if v is not None})
+    anys = params.get("any") or []
+    if anys and not any(
+        re.search(c["regex"], t) for c in anys for t in _region(c, fc, ctx, hunk, fn_lines, function)
+    ):
+        return False, {}
+    for cond in params.get("none") or []:
+        if any(re.search(cond["regex"], t) for t in _region(cond, fc, ctx, hunk, fn_lines, function)):
+            return False, {}
+    return True, captures
+
+
+def run_pattern(rule: Rule, ctx: PatchContext) -> list[tuple[str, RawFinding]]:
+    params = rule.params
+    if rule.scope == "series":
+        return _run_series(rule, ctx)
+    anchor = re.compile(params["match"])
+    on = _KINDS[params.get("on-lines", "added")]
+    fn_rx = re.compile(params["functions"]) if params.get("functions") else None
+    not_fn_rx = re.compile(params["not-functions"]) if params.get("not-functions") else None
+    out: list[tuple[str, RawFinding]] = []
+    for fc in ctx.files:
+        if not rule.applies_to(fc.path):
+            continue
+        moved_budget = 0
+        if params.get("moved-is-preexisting", True) and on == ("+",):
+            moved_budget = sum(1 for ln in _lines_of(fc.diff.hunks, ("-",)) if anchor.search(ln.text))
+        for hunk in fc.diff.hunks:
+            for line in hunk.lines:
+                if line.kind not in on:
+                    continue
+                match = anchor.search(line.text)
+                if match is None:
+                    continue
+                function, fn_lines = _function_of(fc, hunk, line)
+                if fn_rx and not (function and fn_rx.search(function)):
+                    continue
+                if not_fn_rx and function and not_fn_rx.search(function):
+                    continue
+                ok, captures = _conditions_hold(params, fc, ctx, hunk, fn_lines, function)
+                if not ok:
+                    continue
+                moved = moved_budget > 0
+                moved_budget -= 1
+                captures = {
+                    **captures,
+                    **{k: v for k, v in match.groupdict().items() if v is not None},
+                    "match": match.group(0),
+                    "function": function or "?",
+                    "detail": "",
+                }
+                lineno = line.new_lineno if line.kind != "-" else line.old_lineno
+                out.append(
+                    (
+                        fc.path,
+                        RawFinding(
+                            line=lineno,
+                            function=function,
+                            captures=captures,
+                            evidence=(lineno,) if lineno else (),
+                            preexisting=moved,
+                        ),
+                    )
+                )
+    return out
+
+
+def _run_series(rule: Rule, ctx: PatchContext) -> list[tuple[str, RawFinding]]:
+    """Leftovers: the series removes something (trigger), yet users of it remain."""
+    params = rule.params
+    if not ctx.is_last:
+        return []
+    trigger = params.get("trigger")
+    if trigger is not None:
+        rx = re.compile(trigger["regex"])
+        if not any(rx.search(text) for _, text in ctx.series_removed):
+            return []
+    anchor = re.compile(params["match"])
+    out: list[tuple[str, RawFinding]] = []
+    seen: set[tuple[str, int | None, str]] = set()
+
+    def add(path: str, lineno: int | None, text: str, function: str | None) -> None:
+        key = (path, lineno, text.strip())
+        if key in seen or not rule.applies_to(path):
+            return
+        seen.add(key)
+        match = anchor.search(text)
+        assert match is not None
+        captures = {
+            **{k: v for k, v in match.groupdict().items() if v is not None},
+            "match": match.group(0),
+            "function": function or "?",
+            "detail": f"{path}:{lineno}: {text.strip()}" if lineno else text.strip(),
+        }
+        out.append((path, RawFinding(lineno, function, captures, (lineno,) if lineno else ())))
+
+    for fc in ctx.files:
+        for hunk in fc.diff.hunks:
+            for line in hunk.lines:
+                if line.kind in (" ", "+") and anchor.search(line.text):
+                    add(fc.path, line.new_lineno, line.text, _function_of(fc, hunk, line)[0])
+    if params.get("search-tree") and ctx.worktree is not None:
+        for path, lineno, text in _git_grep(ctx.worktree, params["match"]):
+            add(path, lineno, text, None)
+    return out
+
+
+def _git_grep(worktree: Path, regex: str) -> list[tuple[str, int, str]]:
+    # git grep -P understands the Python-style patterns used in rule files.
+    result = proc.run(
+        ["git", "grep", "-n", "-I", "-P", regex, "--", "*.c", "*.h", "Kconfig*", "*/Kconfig*"],
+        cwd=worktree,
+        timeout=120,
+    )
+    hits = []
+    for row in result.stdout.splitlines()[:200]:
+        path, _, rest = row.partition(":")
+        num, _, text = rest.partition(":")
+        if num.isdigit():
+            hits.append((path, int(num), text))
+    return hits
+
+
+def files_of(diffs: Iterable[FileDiff]) -> list[str]:
+    return [d.path for d in diffs]

@@ -1,0 +1,605 @@
+"""The ``refcount`` engine: acquire/release pairs along every path of a function.
+
+Pairs, iterators and ownership transfers come from the rule file, so a new pair
+(``obj_cgroup_get``/``obj_cgroup_put``, ``rcu_read_lock``/``rcu_read_unlock``) is YAML only.
+The analysis walks the :mod:`cfg` graph with a set of abstract states per node; a state is
+the multiset of references held (object, pair, line of the acquire), the objects already
+released on this path (for double releases), and the last jump taken (to explain a leak
+reached through ``goto unlock`` or ``break``).
+
+Semantics, each forced by real memcg code:
+
+* an object is named by its expression with ``&`` and a trailing ``->css``/``.css``
+  stripped, so ``css_get(&memcg->css)`` pairs with ``mem_cgroup_put(memcg)``;
+* local aliases (``a = b``) are unified;
+* a conditional acquire (``css_tryget``) holds the reference only on the branch where it
+  succeeded: ``if (!css_tryget(&memcg->css)) return`` is not a leak;
+* a NULL or IS_ERR check on a held pointer drops it on the branch where it is NULL
+  (``mem_cgroup_iter()`` returns NULL at the end of a walk);
+* ownership moves out by a store into a field or global, by ``return``, by the store
+  helpers (``rcu_assign_pointer``, ``WRITE_ONCE``, ``xchg``...), or by a consumer the rule
+  names;
+* falling off the end of a partial function (only a hunk was visible) is not a return.
+
+The ``field-stores`` analysis is the cross-function view: a field that one function of the
+patch fills with a counted reference (store + get) and another fills without one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tree_sitter import Node
+
+from reviewbot.engine import cfg
+from reviewbot.engine.cfunc import FunctionView, node_text
+from reviewbot.engine.types import RawFinding
+
+_STORE_CALLS = re.compile(
+    r"^(rcu_assign_pointer|RCU_INIT_POINTER|WRITE_ONCE|xchg|cmpxchg|rcu_replace_pointer|"
+    r"smp_store_release|atomic_long_set|list_add\w*|hlist_add\w*)$"
+)
+_NULL = re.compile(r"^(NULL|0)$")
+
+
+def normalize(expr: str) -> str:
+    """Object name of an expression: ``&memcg->css`` -> ``memcg``; ``(x)`` -> ``x``."""
+    text = re.sub(r"\s+", "", expr)
+    changed = True
+    while changed:
+        before = text
+        if text.startswith("(") and text.endswith(")"):
+            text = text[1:-1]
+        text = re.sub(r"^\(\s*(struct\w+\*|\w+\*)\)", "", text)  # a cast
+        if text.startswith("&"):
+            text = text[1:]
+        text = re.sub(r"(->|\.)css$", "", text)
+        changed = text != before
+    return text
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    call: re.Pattern[str]
+    arg: int | None
+    returns: bool
+    conditional: bool
+
+    @staticmethod
+    def of(raw: dict[str, Any]) -> CallSpec:
+        return CallSpec(
+            re.compile(f"^(?:{raw['call']})$"),
+            raw.get("arg"),
+            bool(raw.get("returns")),
+            bool(raw.get("conditional")),
+        )
+
+
+@dataclass(frozen=True)
+class Pair:
+    name: str
+    acquire: tuple[CallSpec, ...]
+    release: tuple[CallSpec, ...]
+    keyless: bool
+
+
+@dataclass(frozen=True)
+class Iterator:
+    macro: re.Pattern[str]
+    var: int
+    brk: CallSpec
+    pair: str
+
+
+@dataclass(frozen=True)
+class Held:
+    key: str
+    pair: str
+    line: int  # where it was acquired
+    call: str
+
+
+@dataclass(frozen=True)
+class State:
+    held: tuple[Held, ...] = ()
+    released: frozenset[tuple[str, str]] = frozenset()
+    via: str = ""  # last jump on this path ("goto unlock at line 412")
+    escaped: frozenset[str] = frozenset()  # stored/handed on before any get on this path
+
+    def add(self, h: Held) -> State:
+        if h.key and h.key in self.escaped:
+            # `nrg->css = rg->css; css_get(rg->css);`: the get is for the stored copy.
+            return self
+        if sum(1 for x in self.held if (x.key, x.pair) == (h.key, h.pair)) >= 3:
+            return self  # enough to prove a leak; keeps the state space finite in loops
+        released = self.released - {(h.key, h.pair)}
+        held = tuple(sorted((*self.held, h), key=_held_order))
+        return State(held, released, self.via, self.escaped)
+
+    def drop(self, key: str, pair: str | None = None) -> tuple[State, Held | None]:
+        for i, h in enumerate(self.held):
+            if h.key == key and (pair is None or h.pair == pair):
+                rest = self.held[:i] + self.held[i + 1 :]
+                return State(rest, self.released | {(h.key, h.pair)}, self.via, self.escaped), h
+        return self, None
+
+    def escape(self, key: str) -> State:
+        return State(self.held, self.released, self.via, self.escaped | {key})
+
+    def jumped(self, via: str) -> State:
+        return State(self.held, self.released, via, self.escaped)
+
+
+def _held_order(h: Held) -> tuple[str, str, int]:
+    return (h.key, h.pair, h.line)
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # leak | double-release
+    held: Held | None
+    key: str
+    pair: str
+    line: int | None
+    exit_line: int | None
+    via: str
+
+
+class Config:
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.pairs = tuple(
+            Pair(
+                p["name"],
+                tuple(CallSpec.of(a) for a in p["acquire"]),
+                tuple(CallSpec.of(r) for r in p["release"]),
+                bool(p.get("keyless")),
+            )
+            for p in params["pairs"]
+        )
+        self.iterators = tuple(
+            Iterator(re.compile(f"^(?:{i['macro']})$"), i["var"], CallSpec.of(i["break"]), i["pair"])
+            for i in params.get("iterators") or []
+        )
+        transfer = params.get("transfer") or {}
+        self.transfer_store = transfer.get("store", True)
+        self.transfer_return = transfer.get("return", True)
+        self.consumers = tuple(CallSpec.of(c) for c in transfer.get("consumers") or [])
+        self.report = set(params.get("report") or ["leak", "double-release"])
+        self.max_states = int(params.get("max-states", 20000))
+
+
+def _call_name(call: Node) -> str:
+    fn = call.child_by_field_name("function")
+    return node_text(fn) if fn is not None else ""
+
+
+def _args(call: Node) -> list[Node]:
+    args = call.child_by_field_name("arguments")
+    return [a for a in (args.named_children if args else []) if a.type != "comment"]
+
+
+def _calls_in(node: Node) -> list[Node]:
+    """Calls in evaluation order (arguments before the call that uses them)."""
+    out: list[Node] = []
+
+    def walk(n: Node) -> None:
+        for c in n.named_children:
+            walk(c)
+        if n.type == "call_expression":
+            out.append(n)
+
+    walk(node)
+    return out
+
+
+def _assigned_to(call: Node) -> Node | None:
+    """The left side that receives a call's result: ``x = f()``, ``T *x = f()``."""
+    node = call
+    parent = node.parent
+    while parent is not None and parent.type in ("parenthesized_expression", "cast_expression"):
+        node, parent = parent, parent.parent
+    if parent is None:
+        return None
+    if parent.type == "assignment_expression" and parent.child_by_field_name("right") == node:
+        return parent.child_by_field_name("left")
+    if parent.type == "init_declarator" and parent.child_by_field_name("value") == node:
+        decl = parent.child_by_field_name("declarator")
+        while decl is not None and decl.type == "pointer_declarator":
+            decl = decl.child_by_field_name("declarator")
+        return decl
+    return None
+
+
+class _Aliases:
+    """Union-find over local names joined by plain ``a = b`` assignments."""
+
+    def __init__(self, fn: Node, locals_: set[str]) -> None:
+        self.parent: dict[str, str] = {}
+        stack = [fn]
+        while stack:
+            n = stack.pop()
+            stack.extend(n.named_children)
+            left = right = None
+            if n.type == "assignment_expression" and node_text(n.children[1]) == "=":
+                left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+            elif n.type == "init_declarator":
+                left, right = n.child_by_field_name("declarator"), n.child_by_field_name("value")
+                while left is not None and left.type == "pointer_declarator":
+                    left = left.child_by_field_name("declarator")
+            if left is None or right is None:
+                continue
+            a, b = normalize(node_text(left)), normalize(node_text(right))
+            if a in locals_ and re.fullmatch(r"\w+", b) and b in locals_:
+                self.union(a, b)
+
+    def find(self, x: str) -> str:
+        while self.parent.get(x, x) != x:
+            x = self.parent[x]
+        return x
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[ra] = rb
+
+
+def _locals(fn: Node) -> set[str]:
+    names: set[str] = set()
+    stack = [fn]
+    while stack:
+        n = stack.pop()
+        stack.extend(n.named_children)
+        if n.type in ("init_declarator", "parameter_declaration", "declaration"):
+            decl = n.child_by_field_name("declarator")
+            while decl is not None and decl.type in ("pointer_declarator", "init_declarator"):
+                decl = decl.child_by_field_name("declarator")
+            if decl is not None and decl.type == "identifier":
+                names.add(node_text(decl))
+            if n.type == "declaration":
+                for d in n.named_children:
+                    if d.type == "identifier":
+                        names.add(node_text(d))
+    return names
+
+
+Ops = list[tuple[str, Any]]  # ("acquire", Held) | ("release", (key, pair, line)) | ("drop"|"transfer", key)
+
+
+class Analysis:
+    def __init__(self, config: Config, view: FunctionView) -> None:
+        self.c = config
+        self.view = view
+        self.locals = _locals(view.node)
+        self.alias = _Aliases(view.node, self.locals)
+        self.events: dict[tuple[str, str, str, int | None, int | None], Event] = {}
+        self.truncated = False
+
+    def key(self, expr: Node) -> str:
+        return self.alias.find(normalize(node_text(expr)))
+
+    def line(self, node: Node | None) -> int | None:
+        return self.view.line(node) if node is not None else None
+
+    # --- effects of one expression -------------------------------------------------
+    def effects(self, node: Node | None) -> Ops:
+        if node is None:
+            return []
+        ops: Ops = []
+        for call in _calls_in(node):
+            ops.extend(self.call_ops(call))
+        ops.extend(self.store_ops(node))
+        return ops
+
+    def call_ops(self, call: Node, in_condition: bool = False) -> Ops:
+        name = _call_name(call)
+        args = _args(call)
+        ops: Ops = []
+        for pair in self.c.pairs:
+            for spec in pair.release:
+                if spec.call.match(name):
+                    if pair.keyless:
+                        ops.append(("release", ("", pair.name, self.line(call))))
+                    elif spec.arg is not None and spec.arg < len(args):
+                        ops.append(("release", (self.key(args[spec.arg]), pair.name, self.line(call))))
+            for spec in pair.acquire:
+                if not spec.call.match(name) or (spec.conditional and in_condition):
+                    continue
+                held_key = None
+                if pair.keyless:
+                    held_key = ""
+                elif spec.returns:
+                    # A result stored straight into a field or global is handed on.
+                    target = _assigned_to(call)
+                    if (
+                        target is not None
+                        and target.type == "identifier"
+                        and node_text(target) in self.locals
+                    ):
+                        held_key = self.key(target)
+                elif spec.arg is not None and spec.arg < len(args):
+                    held_key = self.key(args[spec.arg])
+                if held_key is not None and not _NULL.match(held_key):
+                    ops.append(("acquire", Held(held_key, pair.name, self.line(call) or 0, name)))
+        for spec in self.c.consumers:
+            if spec.call.match(name) and spec.arg is not None and spec.arg < len(args):
+                ops.append(("transfer", self.key(args[spec.arg])))
+        if self.c.transfer_store and _STORE_CALLS.match(name) and len(args) >= 2:
+            ops.append(("transfer", self.key(args[1])))
+        return ops
+
+    def store_ops(self, node: Node) -> Ops:
+        """``obj->field = x``: the reference in x now belongs to obj (a transfer)."""
+        if not self.c.transfer_store:
+            return []
+        ops: Ops = []
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            stack.extend(n.named_children)
+            if n.type != "assignment_expression":
+                continue
+            left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+            if left is None or right is None:
+                continue
+            target = normalize(node_text(left))
+            if left.type != "identifier" or target not in self.locals:
+                ops.append(("transfer", self.key(right)))
+        return ops
+
+    # --- conditions -----------------------------------------------------------------
+    def cond(self, expr: Node | None) -> tuple[list[Ops], list[Ops]]:
+        """Alternative effect lists for the true and the false branch of a condition."""
+        if expr is None:
+            return [[]], [[]]
+        while expr.type == "parenthesized_expression" and expr.named_children:
+            expr = expr.named_children[0]
+        if expr.type == "call_expression" and _call_name(expr) in ("likely", "unlikely"):
+            args = _args(expr)
+            if args:
+                return self.cond(args[0])
+        if expr.type == "unary_expression" and node_text(expr.children[0]) == "!":
+            t, f = self.cond(expr.child_by_field_name("argument"))
+            return f, t
+        if expr.type == "binary_expression":
+            op = node_text(expr.children[1])
+            left, right = expr.child_by_field_name("left"), expr.child_by_field_name("right")
+            if op in ("&&", "||"):
+                lt, lf = self.cond(left)
+                rt, rf = self.cond(right)
+                if op == "&&":
+                    return [a + b for a in lt for b in rt], lf + [a + b for a in lt for b in rf]
+                return lt + [a + b for a in lf for b in rt], [a + b for a in lf for b in rf]
+            if op in ("==", "!=") and left is not None and right is not None:
+                for var, other in ((left, right), (right, left)):
+                    if _NULL.match(node_text(other).strip()):
+                        base = self.effects(var)
+                        null = base + [("drop", self.key(var))]
+                        return ([null], [base]) if op == "==" else ([base], [null])
+        if expr.type == "identifier":
+            return [[]], [[("drop", self.key(expr))]]
+        if expr.type == "call_expression" and _call_name(expr) in ("IS_ERR", "IS_ERR_OR_NULL"):
+            args = _args(expr)
+            if args:
+                return [[("drop", self.key(args[0]))]], [[]]
+        if expr.type == "call_expression":
+            # A conditional acquire holds the reference only when it succeeded.
+            inner = [op for c in _calls_in(expr)[:-1] for op in self.call_ops(c)]
+            own = self.call_ops(expr, in_condition=True)
+            cond_acq = [
+                ("acquire", Held(self.key(_args(expr)[spec.arg]) if spec.arg is not None and
+                                 spec.arg < len(_args(expr)) else "", pair.name,
+                                 self.line(expr) or 0, _call_name(expr)))
+                for pair in self.c.pairs
+                for spec in pair.acquire
+                if spec.conditional and spec.call.match(_call_name(expr))
+            ]
+            if cond_acq:
+                return [inner + own + cond_acq], [inner + own]
+        ops = self.effects(expr)
+        return [ops], [ops]
+
+    # --- the walk -------------------------------------------------------------------
+    def apply(self, state: State, ops: Ops) -> State:
+        for kind, arg in ops:
+            if kind == "acquire":
+                state = state.add(arg)
+            elif kind == "release":
+                key, pair, line = arg
+                state, held = state.drop(key, pair)
+                if held is None and (key, pair) in state.released and "double-release" in self.c.report:
+                    self.event(Event("double-release", None, key, pair, line, None, state.via))
+            elif kind == "drop":  # NULL/IS_ERR branch: nothing is held
+                state, _ = state.drop(arg)
+            elif kind == "transfer":  # stored or handed on: no longer ours to put
+                state, held = state.drop(arg)
+                if held is None:
+                    state = state.escape(arg)
+        return state
+
+    def event(self, ev: Event) -> None:
+        acq = ev.held.line if ev.held else None
+        self.events.setdefault((ev.kind, ev.key, ev.pair, acq, ev.exit_line or ev.line), ev)
+
+    def run(self) -> list[Event]:
+        graph = cfg.build(self.view.node, self.view.partial)
+        seen: set[tuple[int, State]] = set()
+        work: list[tuple[cfg.CNode, State]] = [(graph.entry, State())]
+        while work:
+            node, state = work.pop()
+            if (node.ident, state) in seen:
+                continue
+            seen.add((node.ident, state))
+            if len(seen) > self.c.max_states:
+                self.truncated = True
+                break
+            for nxt, st in self.step(node, state, graph):
+                work.append((nxt, st))
+        return list(self.events.values())
+
+    def step(self, node: cfg.CNode, state: State, graph: cfg.Graph) -> list[tuple[cfg.CNode, State]]:
+        if node.kind in ("unknown",):
+            return []
+        if node.kind == "end":
+            self.exit(state, None)
+            return []
+        if node.kind == "return":
+            value = node.ast.named_children[0] if node.ast is not None and node.ast.named_children else None
+            state = self.apply(state, self.effects(value))
+            if value is not None and self.c.transfer_return:
+                for ident in _identifiers(value):
+                    state, _ = state.drop(self.alias.find(ident))
+                state, _ = state.drop(self.key(value))
+            self.exit(state, self.line(node.ast))
+            return []
+        if node.kind == "nop":
+            if node.jump and node.ast is not None:
+                state = state.jumped(f"{node.jump} at line {self.line(node.ast)}")
+            return [(s, state) for s in node.succ]
+        if node.kind == "effect":
+            return [(s, self.apply(state, self.effects(node.ast))) for s in node.succ]
+        if node.kind == "iter":
+            return self.iterate(node, state)
+        # branch
+        t_alts, f_alts = self.cond(node.ast)
+        out = []
+        if node.succ:
+            out += [(node.succ[0], self.apply(state, ops)) for ops in t_alts]
+        if len(node.succ) > 1:
+            out += [(node.succ[1], self.apply(state, ops)) for ops in f_alts]
+        return out
+
+    def iterate(self, node: cfg.CNode, state: State) -> list[tuple[cfg.CNode, State]]:
+        assert node.ast is not None
+        name = _call_name(node.ast)
+        args = _args(node.ast)
+        it = next((i for i in self.c.iterators if i.macro.match(name)), None)
+        if it is None or it.var >= len(args):
+            return [(node.succ[0], state), (node.succ[1], state)]
+        key = self.key(args[it.var])
+        # Stepping the iterator drops the reference on the previous position.
+        state, _ = state.drop(key, it.pair)
+        body = state.add(Held(key, it.pair, self.line(node.ast) or 0, name))
+        return [(node.succ[0], body), (node.succ[1], state)]
+
+    def exit(self, state: State, line: int | None) -> None:
+        if "leak" not in self.c.report:
+            return
+        for h in state.held:
+            self.event(Event("leak", h, h.key, h.pair, h.line, line, state.via))
+
+
+def _identifiers(node: Node) -> list[str]:
+    if node.type == "identifier":
+        return [node_text(node)]
+    return [i for c in node.named_children for i in _identifiers(c)]
+
+
+def run_paths(params: dict[str, Any], view: FunctionView) -> list[RawFinding]:
+    config = Config(params)
+    # Iterator breaks release the iterator's pair.
+    extra = tuple(
+        Pair(it.pair, (), (it.brk,), False) for it in config.iterators
+    )
+    config.pairs = config.pairs + extra
+    analysis = Analysis(config, view)
+    events = analysis.run()
+    out = []
+    for ev in sorted(events, key=lambda e: (e.line or 0, e.exit_line or 0, e.key)):
+        obj = f"`{ev.key}`" if ev.key else ev.pair
+        if ev.kind == "leak" and ev.held is not None:
+            where = f"returns at line {ev.exit_line}" if ev.exit_line else "falls off its end"
+            via = f" (reached by {ev.via})" if ev.via else ""
+            detail = (
+                f"the {ev.pair} reference on {obj} taken by {ev.held.call}() at line "
+                f"{ev.held.line} is still held when {view.name}() {where}{via}"
+            )
+            evidence = tuple(x for x in (ev.held.line, _via_line(ev.via), ev.exit_line) if x)
+            line: int | None = ev.exit_line or ev.held.line
+        else:
+            detail = (
+                f"{obj} is released a second time at line {ev.line} on a path where its "
+                f"{ev.pair} reference was already dropped"
+            )
+            evidence = tuple(x for x in (_via_line(ev.via), ev.line) if x)
+            line = ev.line
+        out.append(
+            RawFinding(
+                line=line,
+                function=view.name,
+                captures={"detail": detail, "object": ev.key, "pair": ev.pair, "kind": ev.kind},
+                evidence=evidence,
+            )
+        )
+    return out
+
+
+def _via_line(via: str) -> int | None:
+    m = re.search(r"at line (\d+)$", via)
+    return int(m.group(1)) if m else None
+
+
+# --- field-stores: a field filled with and without a reference -------------------------
+_FIELD_STORE = re.compile(r"^\s*(?P<base>[\w>.\[\]-]+?)(?:->|\.)(?P<field>\w+)\s*=\s*(?P<value>[^=;][^;]*);")
+
+
+def run_field_stores(params: dict[str, Any], views: list[FunctionView]) -> list[RawFinding]:
+    """Flag stores of a counted pointer into ``X->field`` without taking a reference when
+    another function of the patch stores into the same field *with* one.
+
+    Real case: hugetlb_cgroup 2020 (075a61d07a8e): copy_hugetlb_cgroup_uncharge_info() did
+    ``nrg->css = rg->css; css_get(rg->css)`` while record_hugetlb_cgroup_uncharge_info()
+    did ``nrg->css = &h_cg->css`` without a get; fixed by 014 (d85aecf2844f).
+    """
+    config = Config(params)
+    acquire_names = [s.call for p in config.pairs for s in p.acquire if not p.keyless]
+    counted: dict[str, list[tuple[FunctionView, int]]] = {}
+    uncounted: dict[str, list[tuple[FunctionView, int, str]]] = {}
+    for view in views:
+        fn_start, fn_end = view.node.start_point[0], view.node.end_point[0]
+        body = [
+            (ln, view.text_lines[row])
+            for row, ln in sorted(view.rows.items())
+            if fn_start <= row <= fn_end and row < len(view.text_lines)
+        ]
+        fn_text = "\n".join(t for _, t in body)
+        for ln, text in body:
+            m = _FIELD_STORE.match(text)
+            if not m or _NULL.match(m.group("value").strip()):
+                continue
+            value = normalize(m.group("value"))
+            if not re.fullmatch(r"[\w>.-]+", value):
+                continue
+            field = m.group("field")
+            got = any(
+                rx.search(call_text)
+                for rx in acquire_names
+                for call_text in re.findall(rf"(\w+)\s*\(\s*&?\(?\s*{re.escape(value)}\b", fn_text)
+            )
+            if got:
+                counted.setdefault(field, []).append((view, ln))
+            elif ln in view.added:
+                uncounted.setdefault(field, []).append((view, ln, m.group("value").strip()))
+    out = []
+    for field, stores in uncounted.items():
+        if field not in counted:
+            continue
+        ref_view, ref_line = counted[field][0]
+        for view, ln, value in stores:
+            if view is ref_view:
+                continue
+            detail = (
+                f"{view.name}() stores `{value}` into ->{field} without taking a reference, "
+                f"but {ref_view.name}() (line {ref_line}) takes one for every pointer it stores "
+                f"there, so the field's reference count depends on which path filled it"
+            )
+            out.append(
+                RawFinding(
+                    line=ln,
+                    function=view.name,
+                    captures={"detail": detail, "field": field, "value": value},
+                    evidence=(ln, ref_line),
+                )
+            )
+    return out

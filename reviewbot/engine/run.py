@@ -1,0 +1,251 @@
+"""Run rules over one patch: build the functions it touches, compare with the base, and
+turn engine hits into :class:`reviewbot.model.Finding` objects.
+
+Base versus patch: every function-level rule runs on the post-image function *and* on the
+same function before the patch (from ``git show <parent>:<path>`` when the series applied,
+else rebuilt from the hunks' pre-image). A hit whose line-independent signature is also
+found in the base is pre-existing: reported as ``info`` and never blamed on the patch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reviewbot import proc
+from reviewbot.diff import FileDiff
+from reviewbot.engine.astq import run_ast
+from reviewbot.engine.cfunc import FunctionView, views_from_hunks, views_from_text
+from reviewbot.engine.coccinelle import run_coccinelle
+from reviewbot.engine.fingerprint import fingerprint, normalize_message
+from reviewbot.engine.loader import Rule
+from reviewbot.engine.matchers import run_pattern
+from reviewbot.engine.refcount import run_field_stores, run_paths
+from reviewbot.engine.types import FileContext, PatchContext, RawFinding
+from reviewbot.model import SEVERITIES, Finding
+
+log = logging.getLogger(__name__)
+
+C_SUFFIXES = (".c", ".h")
+
+
+@dataclass
+class RunResult:
+    findings: list[Finding] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    partial_functions: list[str] = field(default_factory=list)  # "file:function"
+    parse_errors: list[str] = field(default_factory=list)  # functions tree-sitter recovered
+    rules_run: int = 0
+    seconds: float = 0.0
+
+
+class _SafeDict(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render_message(rule: Rule, captures: dict[str, str]) -> str:
+    text = rule.message.strip().format_map(_SafeDict(captures))
+    return " ".join(text.split())
+
+
+def _changed_post_lines(fd: FileDiff) -> set[int]:
+    """Post-image lines added, plus the lines around a pure removal (its function changed)."""
+    lines: set[int] = set()
+    for h in fd.hunks:
+        prev_new = h.new_start
+        for ln in h.lines:
+            if ln.kind == "+" and ln.new_lineno:
+                lines.add(ln.new_lineno)
+            elif ln.kind == "-":
+                lines.add(max(1, prev_new))
+            if ln.new_lineno:
+                prev_new = ln.new_lineno
+    return lines
+
+
+def git_show(worktree: Path, rev: str, path: str) -> str | None:
+    result = proc.run(["git", "show", f"{rev}:{path}"], cwd=worktree, timeout=60)
+    return result.stdout if result.ok else None
+
+
+def build_file_context(
+    fd: FileDiff, worktree: Path | None, post_rev: str | None, base_rev: str | None
+) -> FileContext:
+    """Functions touched by one file of a patch, post-image and base.
+
+    With ``worktree`` and revisions, whole functions come from git; otherwise (or when the
+    file cannot be read) from the hunks, marked partial.
+    """
+    if fd.is_binary or not fd.path.endswith(C_SUFFIXES):
+        return FileContext(fd, [], [])
+    added = frozenset(
+        ln.new_lineno for h in fd.hunks for ln in h.lines if ln.kind == "+" and ln.new_lineno
+    )
+    if worktree is not None and fd.new_path is not None:
+        post_text = (
+            git_show(worktree, post_rev, fd.new_path)
+            if post_rev
+            else _read(worktree / fd.new_path)
+        )
+        if post_text is not None:
+            post = views_from_text(fd.path, post_text, added=added, wanted=_changed_post_lines(fd))
+            base_text = None
+            base: list[FunctionView] = []
+            if fd.old_path is not None and base_rev:
+                base_text = git_show(worktree, base_rev, fd.old_path)
+                if base_text is not None:
+                    names = {v.name for v in post}
+                    base = [v for v in views_from_text(fd.old_path, base_text) if v.name in names]
+            return FileContext(fd, post, base, post_text, base_text)
+    post = [v for v in views_from_hunks(fd, post=True) if v.touched or _removal_inside(fd, v)]
+    base = views_from_hunks(fd, post=False)
+    return FileContext(fd, post, base)
+
+
+def _removal_inside(fd: FileDiff, view: FunctionView) -> bool:
+    lines = set(view.lines())
+    return bool(lines & _changed_post_lines(fd))
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _signature(rule: Rule, function: str | None, raw: RawFinding) -> tuple[str, str, str]:
+    return (rule.id, function or "", normalize_message(render_message(rule, raw.captures)))
+
+
+def _function_hits(rule: Rule, view: FunctionView, ctx: PatchContext) -> list[RawFinding]:
+    if rule.engine == "refcount":
+        return run_paths(rule.params, view)
+    return run_ast(rule.params, view, ctx, str(rule.path))
+
+
+def run_rules(rules: list[Rule], ctx: PatchContext, *, coccinelle: bool = True) -> RunResult:
+    """Every rule over one patch; engine failures become notices, not crashes."""
+    start = time.monotonic()
+    result = RunResult()
+    for fc in ctx.files:
+        for v in fc.post_views:
+            if v.partial:
+                result.partial_functions.append(f"{fc.path}:{v.name}")
+            if v.parse_errors:
+                result.parse_errors.append(f"{fc.path}:{v.name}")
+    for rule in rules:
+        result.rules_run += 1
+        hits: list[tuple[FileContext | None, str, RawFinding, bool, bool]] = []
+        try:
+            if rule.engine == "pattern":
+                by_path = {fc.path: fc for fc in ctx.files}
+                for path, raw in run_pattern(rule, ctx):
+                    pfc = by_path.get(path)
+                    hits.append((pfc, path, raw, raw.preexisting, pfc.partial if pfc else False))
+            elif rule.engine == "coccinelle":
+                if not coccinelle:
+                    result.notices.append(f"{rule.id}: skipped, Coccinelle disabled (rules.coccinelle)")
+                    continue
+                found, notice = run_coccinelle(rule, ctx)
+                if notice:
+                    result.notices.append(notice)
+                by_path = {fc.path: fc for fc in ctx.files}
+                for path, raw in found:
+                    hits.append((by_path.get(path), path, raw, raw.preexisting, False))
+            elif rule.engine == "refcount" and rule.params.get("analysis") == "field-stores":
+                hits.extend(_field_store_hits(rule, ctx))
+            else:
+                for fc in ctx.files:
+                    if not rule.applies_to(fc.path):
+                        continue
+                    for view in fc.post_views:
+                        raws = _function_hits(rule, view, ctx)
+                        if not raws:
+                            continue
+                        base_sigs = Counter(
+                            _signature(rule, b.name, r)
+                            for b in fc.base_named(view.name)
+                            for r in _function_hits(rule, b, ctx)
+                        )
+                        for raw in raws:
+                            sig = _signature(rule, view.name, raw)
+                            pre = base_sigs[sig] > 0
+                            if pre:
+                                base_sigs[sig] -= 1
+                            hits.append((fc, fc.path, raw, pre, view.partial))
+        except Exception as exc:  # one broken rule must not hide the others' findings
+            log.exception("rule %s failed", rule.id)
+            result.notices.append(f"{rule.id}: engine error: {exc!r}")
+            continue
+        for hfc, path, raw, pre, partial in hits:
+            result.findings.append(_finding(rule, hfc, path, raw, pre, partial, ctx.patch_index))
+    result.findings.sort(key=lambda f: (f.file, f.line or 0, SEVERITIES.index(f.severity), f.rule))
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def _field_store_hits(
+    rule: Rule, ctx: PatchContext
+) -> list[tuple[FileContext | None, str, RawFinding, bool, bool]]:
+    files = [fc for fc in ctx.files if rule.applies_to(fc.path)]
+    views = [v for fc in files for v in fc.post_views]
+    base_views = [v for fc in files for v in fc.base_views]
+    raws = run_field_stores(rule.params, views)
+    base = Counter(_signature(rule, r.function, r) for r in run_field_stores(rule.params, base_views))
+    by_name = {(v.name, v.file): fc for fc in files for v in fc.post_views}
+    out = []
+    for raw in raws:
+        fc = next((f for (name, _), f in by_name.items() if name == raw.function), None)
+        pre = base[_signature(rule, raw.function, raw)] > 0
+        view = next((v for v in views if v.name == raw.function), None)
+        out.append((fc, fc.path if fc else "", raw, pre, bool(view and view.partial)))
+    return out
+
+
+def _evidence_text(fc: FileContext | None, lines: tuple[int, ...]) -> tuple[str, ...]:
+    if fc is None:
+        return ()
+    texts = []
+    post = fc.post_text.split("\n") if fc.post_text is not None else None
+    hunk_lines = {ln.new_lineno: ln.text for h in fc.diff.hunks for ln in h.lines if ln.new_lineno}
+    for n in lines:
+        if post is not None and 0 < n <= len(post):
+            texts.append(post[n - 1].rstrip())
+        elif n in hunk_lines:
+            texts.append(hunk_lines[n].rstrip())
+    return tuple(texts)
+
+
+def _finding(
+    rule: Rule,
+    fc: FileContext | None,
+    path: str,
+    raw: RawFinding,
+    preexisting: bool,
+    partial: bool,
+    patch_index: int,
+) -> Finding:
+    message = render_message(rule, raw.captures)
+    if preexisting:
+        message = f"pre-existing (also in the base code): {message}"
+    evidence = _evidence_text(fc, raw.evidence)
+    return Finding(
+        rule=rule.id,
+        severity="info" if preexisting else rule.severity,
+        confidence=rule.confidence,
+        file=path,
+        line=raw.line,
+        function=raw.function,
+        message=message,
+        fingerprint=fingerprint(rule.id, path, raw.function, render_message(rule, raw.captures), evidence),
+        evidence=evidence,
+        partial=partial,
+        preexisting=preexisting,
+        patch_index=patch_index,
+        category=rule.category,
+    )

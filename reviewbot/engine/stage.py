@@ -1,0 +1,139 @@
+"""The ``rules`` stage of the pipeline: every rule over every present patch of a series.
+
+When the apply stage left a worktree (``state.applied``), whole functions come from git:
+the post-image of patch N from its commit (``state.patch_commits[N]``, else the worktree
+file) and its base from the commit before it (else ``state.base_commit``). Otherwise the
+functions are rebuilt from the hunks and findings are marked partial.
+
+``StageOutcome.data``::
+
+    {"rules_run": 14, "rules_dir": "...", "patches": 3,
+     "skipped": ["coccinelle-css-get-put: skipped, spatch ... not installed", ...],
+     "partial_functions": ["mm/memcontrol.c:mem_cgroup_attach", ...],
+     "parse_errors": ["mm/memcontrol.c:mem_cgroup_alloc", ...],
+     "findings_by_severity": {"error": 0, "warning": 2, "info": 1},
+     "mode": "tree" | "hunks"}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reviewbot.config import Settings
+from reviewbot.diff import parse_diff
+from reviewbot.engine.loader import default_rules_dir, load_rules
+from reviewbot.engine.run import build_file_context, run_rules
+from reviewbot.engine.types import PatchContext
+from reviewbot.errors import BadInputError
+from reviewbot.model import SEVERITIES, Finding, Patch, Series
+from reviewbot.pipeline import ReviewOptions, ReviewState, StageOutcome
+
+
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+def patch_context(
+    patch: Patch,
+    settings: Settings,
+    *,
+    worktree: Path | None = None,
+    post_rev: str | None = None,
+    base_rev: str | None = None,
+    series_removed: list[tuple[str, str]] | None = None,
+    series_added: list[tuple[str, str]] | None = None,
+    is_last: bool = True,
+) -> PatchContext:
+    """Files and functions of one patch (BadInputError when its diff is unusable)."""
+    diff = patch.message.diff or ""
+    files = parse_diff(diff, settings.mail, source=patch.message.source or patch.message_id)
+    return PatchContext(
+        patch_index=patch.index,
+        files=[build_file_context(fd, worktree, post_rev, base_rev) for fd in files],
+        worktree=worktree,
+        series_removed=series_removed or [],
+        series_added=series_added or [],
+        is_last=is_last,
+    )
+
+
+def _series_lines(series: Series, settings: Settings) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    removed: list[tuple[str, str]] = []
+    added: list[tuple[str, str]] = []
+    for patch in series.patches:
+        try:
+            files = parse_diff(patch.message.diff or "", settings.mail)
+        except BadInputError:
+            continue
+        for fd in files:
+            for h in fd.hunks:
+                for ln in h.lines:
+                    if ln.kind == "-":
+                        removed.append((fd.path, ln.text))
+                    elif ln.kind == "+":
+                        added.append((fd.path, ln.text))
+    return removed, added
+
+
+def rules_stage(
+    series: Series, state: ReviewState, settings: Settings, options: ReviewOptions
+) -> StageOutcome:
+    rules_dir = options.rules_dir or default_rules_dir(settings)
+    rules = load_rules(rules_dir)
+    use_tree = state.applied and state.worktree is not None
+    removed, added = _series_lines(series, settings)
+    findings: list[Finding] = []
+    skipped: list[str] = []
+    partial: list[str] = []
+    parse_errors: list[str] = []
+    bad_patches: list[str] = []
+    patches = series.patches
+    for n, patch in enumerate(patches):
+        post_rev = state.patch_commits.get(patch.index) if use_tree else None
+        base_rev = None
+        if use_tree:
+            base_rev = f"{post_rev}^" if post_rev else state.base_commit
+        try:
+            ctx = patch_context(
+                patch,
+                settings,
+                worktree=state.worktree if use_tree else None,
+                post_rev=post_rev,
+                base_rev=base_rev,
+                series_removed=removed,
+                series_added=added,
+                is_last=n == len(patches) - 1,
+            )
+        except BadInputError as exc:
+            bad_patches.append(f"patch {patch.index}: {exc}")
+            continue
+        result = run_rules(rules, ctx, coccinelle=settings.rules.coccinelle)
+        findings.extend(result.findings)
+        skipped.extend(s for s in result.notices if s not in skipped)
+        partial.extend(result.partial_functions)
+        parse_errors.extend(result.parse_errors)
+    floor = _rank(settings.rules.min_severity)
+    findings = [f for f in findings if _rank(f.severity) <= floor]
+    counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
+    blocking = any(f.severity in ("error", "warning") and not f.preexisting for f in findings)
+    status = "warning" if blocking else "success"
+    reason = f"{counts['error'] + counts['warning']} finding(s) at warning or above" if blocking else ""
+    if bad_patches:
+        status, reason = "fail", "; ".join(bad_patches)
+    return StageOutcome(
+        name="rules",
+        status=status,
+        reason=reason,
+        data={
+            "rules_run": len(rules),
+            "rules_dir": str(rules_dir),
+            "patches": len(patches),
+            "mode": "tree" if use_tree else "hunks",
+            "skipped": skipped,
+            "partial_functions": sorted(set(partial)),
+            "parse_errors": sorted(set(parse_errors)),
+            "findings_by_severity": counts,
+            "bad_patches": bad_patches,
+        },
+        findings=findings,
+    )

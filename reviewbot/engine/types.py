@@ -1,0 +1,55 @@
+"""What the engines receive (a patch's files with their functions) and what they return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reviewbot.diff import FileDiff
+from reviewbot.engine.cfunc import FunctionView
+
+
+@dataclass(frozen=True)
+class RawFinding:
+    """An engine's hit before it becomes a :class:`reviewbot.model.Finding`."""
+
+    line: int | None  # post-image line (base line when found in a base view)
+    function: str | None
+    captures: dict[str, str]  # fill the rule's message template; 'detail' by convention
+    evidence: tuple[int, ...] = ()  # line numbers of the flagged lines, in order
+    preexisting: bool = False  # the engine itself knows the problem predates the patch
+
+
+@dataclass
+class FileContext:
+    diff: FileDiff
+    post_views: list[FunctionView]  # functions touched by the patch, post-image
+    base_views: list[FunctionView]  # the same functions in the base (or pre-image hunks)
+    post_text: str | None = None  # whole post-image file when the series applied
+    base_text: str | None = None
+
+    @property
+    def path(self) -> str:
+        return self.diff.path
+
+    @property
+    def partial(self) -> bool:
+        return self.post_text is None
+
+    def base_named(self, name: str) -> list[FunctionView]:
+        return [v for v in self.base_views if v.name == name]
+
+
+@dataclass
+class PatchContext:
+    """One patch of a series, plus what the series as a whole removes and adds."""
+
+    patch_index: int
+    files: list[FileContext]
+    worktree: Path | None = None
+    series_removed: list[tuple[str, str]] = field(default_factory=list)  # (path, text)
+    series_added: list[tuple[str, str]] = field(default_factory=list)
+    is_last: bool = True  # series-scope rules run once, on the last patch
+
+    def all_post_views(self) -> list[FunctionView]:
+        return [v for f in self.files for v in f.post_views]
