@@ -56,8 +56,10 @@ def check_results(review: SeriesReview, patch_index: int | None = None,
             entry["srcline"] = f.evidence[0].strip()
         entries.append(entry)
     for outcome in review.outcomes:
+        # A stage's "warning" only summarises its findings, listed above; a failed or
+        # crashed stage is a result of its own.
         status = _STAGE_STATUS.get(outcome.status, "fail")
-        if status != "pass":
+        if status == "fail":
             worst = max(worst, status, key=_ORDER.__getitem__)
             entries.append({"status": status,
                             "description": f"{outcome.name}: {outcome.status}: {outcome.reason}"})

@@ -315,7 +315,8 @@ def plan_quotes(diff: str, findings: list[Finding]) -> QuotePlan:
         quoted: list[str] = []
         if last < here.file_header:
             quoted.append(f"> {raw[here.file_header]}")
-            if here.hunk > here.file_header + 1:
+            # index/---/+++ lines are left out silently; earlier hunks are marked as cut.
+            if any(raw[i].startswith("@@") for i in range(here.file_header + 1, here.hunk)):
                 quoted.append("[...]")
         if last < here.hunk:
             quoted.append(f"> {raw[here.hunk]}")

@@ -1,0 +1,124 @@
+"""Reply mails in kernel reviewer style: threading, quoting, wrapping, summary."""
+
+from __future__ import annotations
+
+from conftest import make_finding, make_review
+
+from reviewbot.config import ServiceSettings, Settings
+from reviewbot.model import Series
+from reviewbot.pipeline import StageOutcome
+from reviewbot.report.mail import plan_quotes, render_replies
+
+SETTINGS = Settings(service=ServiceSettings(smtp_from="reviewbot <bot@ci.example.org>"))
+
+
+def _body(msg: object) -> str:
+    return msg.get_content()  # type: ignore[attr-defined,no-any-return]
+
+
+def test_a_patch_finding_is_a_reply_to_that_patch(series: Series) -> None:
+    review = make_review(series, [make_finding(2705, "\tcss_get(&memcg->css);")])
+    (reply,) = render_replies(review, SETTINGS)
+    assert reply["Subject"] == "Re: [PATCH v2 1/2] mm: memcg: pin the css while charging"
+    assert reply["In-Reply-To"] == "<p1.v2@example.org>"
+    assert reply["References"] == "<cover.v2@example.org> <p1.v2@example.org>"
+    assert reply["To"] == "Ann Author <ann@example.org>"
+    assert reply["From"] == "reviewbot <bot@ci.example.org>"
+    assert reply["Message-ID"].endswith("@ci.example.org>")
+
+
+def test_flagged_line_is_quoted_and_the_finding_follows_it(series: Series) -> None:
+    review = make_review(series, [make_finding(2705, "\tcss_get(&memcg->css);")])
+    lines = _body(render_replies(review, SETTINGS)[0]).splitlines()
+    flagged = lines.index("> +\tcss_get(&memcg->css);")
+    assert lines[flagged + 1] == ""
+    comment = " ".join(lines[flagged + 2:flagged + 4])
+    assert comment.startswith("[error] css-get-leak (high confidence), "
+                              "mm/memcontrol.c:2705 in try_charge():")
+    assert "> diff --git a/mm/memcontrol.c b/mm/memcontrol.c" in lines
+    assert any(x.startswith("> @@ -2700,9 +2700,14 @@") for x in lines)
+    # The quote stops at the flagged line: what follows is the reviewer's text.
+    assert "> \tif (consume_stock(memcg, nr_pages))" not in lines[:flagged]
+
+
+def test_two_findings_in_one_hunk_quote_each_line_once(series: Series) -> None:
+    review = make_review(series, [
+        make_finding(2710, "\t\treturn 0; /* this return leaks the css reference taken just "
+                     "above it */", rule="early-return"),
+        make_finding(2705, "\tcss_get(&memcg->css);"),
+    ])
+    body = _body(render_replies(review, SETTINGS)[0])
+    lines = body.splitlines()
+    assert lines.count("> +\tcss_get(&memcg->css);") == 1
+    assert lines.index("> +\tcss_get(&memcg->css);") < next(
+        i for i, x in enumerate(lines) if x.startswith("[error] early-return"))
+    assert sum(1 for x in lines if x.startswith("> @@")) == 1
+
+
+def test_prose_fits_72_columns_and_code_is_not_rewrapped(series: Series) -> None:
+    review = make_review(series, [make_finding(2707, "\t\treturn 0; /* this return leaks "
+                                               "the css reference taken just above it */")])
+    body = _body(render_replies(review, SETTINGS)[0])
+    for line in body.splitlines():
+        if not line.startswith(">") and not line.startswith("  reviewbot review"):
+            assert len(line) <= 72, line
+    assert "> +\t\treturn 0; /* this return leaks the css reference taken just above it */" \
+        in body.splitlines()
+
+
+def test_summary_and_how_to_reproduce(series: Series) -> None:
+    review = make_review(series, [make_finding(2705, "\tcss_get(&memcg->css);")])
+    body = _body(render_replies(review, SETTINGS)[0])
+    assert "  apply: skipped (--no-tree)" in body
+    assert "  boot: skipped (not requested (use --boot))" in body
+    assert "  reviewbot review '<cover.v2@example.org>' --no-tree" in body
+    assert body.splitlines().count("-- ") == 1
+
+
+def test_series_level_results_go_to_the_cover(series: Series) -> None:
+    boot = StageOutcome("boot", "fail", "charge test memcg_stock_leak failed",
+                        data={"build": {"status": "success"},
+                              "tests": {"status": "fail", "summary": "1 of 12 failed"}})
+    review = make_review(series, [make_finding(None, "", patch_index=None,
+                                               rule="series-order", severity="warning",
+                                               message="patch 2 depends on patch 1")],
+                         extra=[boot])
+    (reply,) = render_replies(review, SETTINGS)
+    assert reply["In-Reply-To"] == "<cover.v2@example.org>"
+    assert reply["Subject"] == "Re: [PATCH v2 0/2] mm: memcg: tidy the charge path"
+    body = _body(reply)
+    assert "The boot stage failed: charge test memcg_stock_leak failed" in body
+    assert "    tests: fail (1 of 12 failed)" in body
+    assert "--boot" in body
+
+
+def test_a_clean_review_sends_nothing(series: Series) -> None:
+    assert render_replies(make_review(series, []), SETTINGS) == []
+
+
+def test_findings_below_min_severity_are_left_out(series: Series) -> None:
+    from reviewbot.config import RulesSettings
+
+    settings = Settings(rules=RulesSettings(min_severity="warning"))
+    info = make_finding(2705, "\tcss_get(&memcg->css);", severity="info")
+    assert render_replies(make_review(series, [info]), settings) == []
+
+
+def test_message_id_is_stable_for_the_same_review(series: Series) -> None:
+    review = make_review(series, [make_finding(2705, "\tcss_get(&memcg->css);")])
+    first = render_replies(review, SETTINGS)[0]["Message-ID"]
+    assert render_replies(review, SETTINGS)[0]["Message-ID"] == first
+
+
+def test_a_finding_off_the_diff_is_still_reported(series: Series) -> None:
+    review = make_review(series, [make_finding(9999, "\tsomething_else();")])
+    body = _body(render_replies(review, SETTINGS)[0])
+    assert "could not be matched to a line" in body
+    assert "> \tsomething_else();" in body
+
+
+def test_quote_plan_places_by_evidence_when_line_is_unknown(series: Series) -> None:
+    plan = plan_quotes(series.patches[0].message.diff or "",
+                       [make_finding(None, "\tcss_put(&memcg->css);")])
+    assert not plan.unplaced
+    assert plan.blocks[0].quoted[-1] == "> +\tcss_put(&memcg->css);"
