@@ -31,6 +31,35 @@ def _diff(tag: str, index: int, version: int) -> str:
     )
 
 
+def _buggy_diff(tag: str, index: int, version: int) -> str:
+    # A whole new function that returns early inside an RCU read-side section: the
+    # rcu-lock-imbalance rule flags it, so the review has a finding to report.
+    func = f"memcg_{tag.replace('-', '_')}_{index}_v{version}_busy"
+    return (
+        "diff --git a/mm/memcontrol.c b/mm/memcontrol.c\n"
+        "index 1111111..2222222 100644\n"
+        "--- a/mm/memcontrol.c\n"
+        "+++ b/mm/memcontrol.c\n"
+        "@@ -100,5 +100,16 @@ static void memcg_example(struct mem_cgroup *memcg)\n"
+        " }\n"
+        " \n"
+        f"+static bool {func}(struct mem_cgroup *memcg)\n"
+        "+{\n"
+        "+\tbool busy;\n"
+        "+\n"
+        "+\trcu_read_lock();\n"
+        "+\tif (!memcg)\n"
+        "+\t\treturn false;\n"
+        "+\tbusy = memcg->busy;\n"
+        "+\trcu_read_unlock();\n"
+        "+\treturn busy;\n"
+        "+}\n"
+        " \n"
+        " static void memcg_other(void)\n"
+        " {\n"
+    )
+
+
 def series_mails(
     tag: str,
     total: int = 3,
@@ -40,6 +69,7 @@ def series_mails(
     author: str = "Ada Dev <ada@example.org>",
     subject: str | None = None,
     domain: str = "example.org",
+    buggy: bool = False,
 ) -> list[bytes]:
     """The cover letter (if any) and patches 1..total of one series, in sending order."""
     subject = subject or f"mm: memcg: fix {tag}"
@@ -63,7 +93,7 @@ def series_mails(
         body = (
             f"Patch {i} of {tag}: keep the css reference balanced.\n\n"
             f"Signed-off-by: {author}\n---\n mm/memcontrol.c | 5 +++++\n\n"
-            + _diff(tag, i, version)
+            + (_buggy_diff if buggy else _diff)(tag, i, version)
             + "-- \n2.39.5\n"
         )
         mails.append(

@@ -38,20 +38,23 @@ def test_series_posted_in_any_order_is_reviewed_once_and_reported(service_factor
     assert 'reviewbot_runs{state="finished"} 2' in metrics
 
 
-def test_replies_are_written_to_the_outbox_not_sent(service_factory: Any) -> None:
+def test_findings_reach_the_run_the_page_and_the_outbox_not_smtp(service_factory: Any) -> None:
     svc = service_factory()
     svc.start_server()
     svc.start_worker("w1")
-    for raw in series_mails("e2e-c", 2):
-        svc.post(raw)
+    for raw in series_mails("e2e-c", 2, buggy=True):
+        assert svc.post(raw).status_code == 202
     [run] = svc.wait_runs(1)
     run = svc.get(f"/v1/runs/{run['id']}").json()
-    assert run["replies"] in ("sent", "none", "unavailable"), run
-    outbox = svc.state / "outbox"
-    if run["replies"] == "sent":
-        files = sorted(outbox.glob("*.eml"))
-        assert files and all(str(f) in run["replies_detail"] for f in files)
-        text = files[0].read_text()
-        assert "In-Reply-To: <e2e-c-v1-" in text and "Subject: Re: [PATCH" in text
-    elif run["replies"] == "none":
-        assert not list(outbox.glob("*.eml")) if outbox.exists() else True
+    assert run["findings"] >= 2 and run["exit_code"] == 1
+    rules = {f["rule"] for p in run["result"]["series"][0]["patches"] for f in p["findings"]}
+    assert "rcu-lock-imbalance" in rules
+    page = svc.get("/").text
+    assert "rcu-lock-imbalance" in page and "mm/memcontrol.c:108" in page
+    # SMTP is off by default: one reply per flagged patch lands in the outbox as .eml.
+    assert run["replies"] == "sent", run
+    files = sorted((svc.state / "outbox").glob("*.eml"))
+    assert len(files) >= 2 and all(str(f) in run["replies_detail"] for f in files)
+    text = "\n".join(f.read_text() for f in files)
+    assert "In-Reply-To: <e2e-c-v1-1@example.org>" in text
+    assert "Subject: Re: [PATCH 1/2]" in text and "> +\trcu_read_lock();" in text
