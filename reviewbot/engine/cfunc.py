@@ -66,7 +66,11 @@ def prepare_source(text: str) -> str:
         out.append("while (" + text[match.start(2) : close + 1] + ")")
         pos = close + 1
     out.append(text[pos:])
-    return "".join(out)
+    # `} while_each_thread(g, t);` closes a do_each_thread() loop: make it a do-while.
+    return _WHILE_EACH.sub(lambda m: f"{m.group(1)}while ({m.group(2)})", "".join(out))
+
+
+_WHILE_EACH = re.compile(r"(\}\s*)(while_each_thread\s*\([^;{}]*\))")
 
 
 def _matching_paren(text: str, open_pos: int) -> int | None:

@@ -99,6 +99,7 @@ class Held:
     pair: str
     line: int  # where it was acquired
     call: str
+    owned: bool = True  # the function is responsible for releasing it (see _owned)
 
 
 @dataclass(frozen=True)
@@ -275,6 +276,31 @@ class Analysis:
         self.alias = _Aliases(view.node, self.locals)
         self.events: dict[tuple[str, str, str, int | None, int | None], Event] = {}
         self.truncated = False
+        self.released_keys = self._released_keys()
+
+    def _released_keys(self) -> set[tuple[str, str]]:
+        keys = set()
+        for call in _calls_in(self.view.node):
+            name, args = _call_name(call), _args(call)
+            for pair in self.c.pairs:
+                for spec in pair.release:
+                    if spec.call.match(name):
+                        key = "" if pair.keyless else (
+                            self.key(args[spec.arg]) if spec.arg is not None and spec.arg < len(args) else None
+                        )
+                        if key is not None:
+                            keys.add((key, pair.name))
+        return keys
+
+    def _owned(self, key: str, pair: Pair, spec: CallSpec) -> bool:
+        """Whether a leak of this reference is the function's fault.
+
+        A `css_get(param)` in a function that never puts that object is a function whose
+        job is to take a reference for someone else (cgroup_get_live(), kill_css()); the
+        base tree has dozens. A reference the function asked for itself (a lookup that
+        returns it, a tryget) or puts on some other path is its own.
+        """
+        return spec.returns or spec.conditional or pair.keyless or (key, pair.name) in self.released_keys
 
     def key(self, expr: Node) -> str:
         return self.alias.find(normalize(node_text(expr)))
@@ -321,7 +347,11 @@ class Analysis:
                 elif spec.arg is not None and spec.arg < len(args):
                     held_key = self.key(args[spec.arg])
                 if held_key is not None and not _NULL.match(held_key):
-                    ops.append(("acquire", Held(held_key, pair.name, self.line(call) or 0, name)))
+                    owned = self._owned(held_key, pair, spec)
+                    ops.append(
+                        ("acquire", Held(held_key, pair.name, self.line(call) or 0, name, owned))
+                    )
+                break  # one acquire per call and pair, however many specs match
         for spec in self.c.consumers:
             if spec.call.match(name) and spec.arg is not None and spec.arg < len(args):
                 ops.append(("transfer", self.key(args[spec.arg])))
@@ -345,7 +375,9 @@ class Analysis:
                 continue
             target = normalize(node_text(left))
             if left.type != "identifier" or target not in self.locals:
+                # `page->memcg_data = (unsigned long)objcg | FLAG` stores objcg too.
                 ops.append(("transfer", self.key(right)))
+                ops.extend(("transfer", self.alias.find(i)) for i in _identifiers(right))
         return ops
 
     # --- conditions -----------------------------------------------------------------
@@ -362,6 +394,13 @@ class Analysis:
         if expr.type == "unary_expression" and node_text(expr.children[0]) == "!":
             t, f = self.cond(expr.child_by_field_name("argument"))
             return f, t
+        if expr.type == "assignment_expression":
+            # `while ((memcg = mem_cgroup_iter(NULL, memcg, NULL)))`: effects, then truth.
+            left = expr.child_by_field_name("left")
+            ops = self.effects(expr)
+            if left is not None:
+                return [ops], [ops + [("drop", self.key(left))]]
+            return [ops], [ops]
         if expr.type == "binary_expression":
             op = node_text(expr.children[1])
             left, right = expr.child_by_field_name("left"), expr.child_by_field_name("right")
@@ -375,7 +414,12 @@ class Analysis:
                 for var, other in ((left, right), (right, left)):
                     if _NULL.match(node_text(other).strip()):
                         base = self.effects(var)
-                        null = base + [("drop", self.key(var))]
+                        inner = var
+                        while inner.type == "parenthesized_expression" and inner.named_children:
+                            inner = inner.named_children[0]
+                        if inner.type == "assignment_expression":
+                            inner = inner.child_by_field_name("left") or inner
+                        null = base + [("drop", self.key(inner))]
                         return ([null], [base]) if op == "==" else ([base], [null])
         if expr.type == "identifier":
             return [[]], [[("drop", self.key(expr))]]
@@ -449,7 +493,10 @@ class Analysis:
             state = self.apply(state, self.effects(value))
             if value is not None and self.c.transfer_return:
                 for ident in _identifiers(value):
-                    state, _ = state.drop(self.alias.find(ident))
+                    root = self.alias.find(ident)
+                    # `return mz;` also hands on a reference held through mz->memcg.
+                    for h in [h for h in state.held if h.key == root or h.key.startswith((f"{root}->", f"{root}."))]:
+                        state, _ = state.drop(h.key, h.pair)
                 state, _ = state.drop(self.key(value))
             self.exit(state, self.line(node.ast))
             return []
@@ -487,7 +534,8 @@ class Analysis:
         if "leak" not in self.c.report:
             return
         for h in state.held:
-            self.event(Event("leak", h, h.key, h.pair, h.line, line, state.via))
+            if h.owned:
+                self.event(Event("leak", h, h.key, h.pair, h.line, line, state.via))
 
 
 def _identifiers(node: Node) -> list[str]:
@@ -497,6 +545,8 @@ def _identifiers(node: Node) -> list[str]:
 
 
 def run_paths(params: dict[str, Any], view: FunctionView) -> list[RawFinding]:
+    if params.get("not-functions") and re.search(params["not-functions"], view.name):
+        return []
     config = Config(params)
     # Iterator breaks release the iterator's pair.
     extra = tuple(

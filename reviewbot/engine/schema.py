@@ -102,6 +102,7 @@ _REFCOUNT: Spec = {
         },
         "report": {"list": {"type": str, "choices": ("leak", "double-release")}},
         "max-states": {"type": int},
+        "not-functions": _REGEX,  # functions that hand the lock/reference to the caller
     }
 }
 
