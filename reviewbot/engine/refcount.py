@@ -414,12 +414,12 @@ class Analysis:
                 for var, other in ((left, right), (right, left)):
                     if _NULL.match(node_text(other).strip()):
                         base = self.effects(var)
-                        inner = var
-                        while inner.type == "parenthesized_expression" and inner.named_children:
-                            inner = inner.named_children[0]
-                        if inner.type == "assignment_expression":
-                            inner = inner.child_by_field_name("left") or inner
-                        null = base + [("drop", self.key(inner))]
+                        target = var
+                        while target.type == "parenthesized_expression" and target.named_children:
+                            target = target.named_children[0]
+                        if target.type == "assignment_expression":
+                            target = target.child_by_field_name("left") or target
+                        null = base + [("drop", self.key(target))]
                         return ([null], [base]) if op == "==" else ([base], [null])
         if expr.type == "identifier":
             return [[]], [[("drop", self.key(expr))]]
