@@ -1,0 +1,118 @@
+"""Reliability: kill -9 the server and the workers at random moments while 200 mails arrive.
+
+Afterwards every mail that was acknowledged is stored, and every complete series has
+exactly one finished review. Set REVIEWBOT_KILL_SEED to replay one schedule of kills.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import requests
+from mails import series_mails
+
+from reviewbot.service.auth import signed_headers
+
+SERIES = 40
+PATCHES = 4  # + cover letter: 5 mails each, 200 in all
+
+
+def test_kill9_of_server_and_workers_loses_no_mail_and_reviews_each_series_once(
+    service_factory: Any,
+) -> None:
+    seed = int(os.environ.get("REVIEWBOT_KILL_SEED", random.randrange(1 << 30)))
+    print(f"REVIEWBOT_KILL_SEED={seed}")
+    rng = random.Random(seed)
+    svc = service_factory(lease_s=3, sweep_interval_s=0.5, worker_threads=1)
+    svc.start_server()
+    svc.start_worker("w1")
+    svc.start_worker("w2")
+
+    tags = [f"k9-{i:02d}" for i in range(SERIES)]
+    mails: list[tuple[str, bytes]] = []
+    for tag in tags:
+        for n, raw in enumerate(series_mails(tag, PATCHES, buggy=(hash(tag) % 3 == 0))):
+            mails.append((f"{tag}-v1-{n}@example.org", raw))
+    rng.shuffle(mails)  # series interleaved, patches out of order
+    assert len(mails) == 200
+
+    acked: dict[str, int] = {}  # Message-ID -> status of the acknowledgement
+    refused: list[tuple[str, int, str]] = []
+    posting_done = threading.Event()
+    kills = Counter[str]()
+
+    def poster() -> None:
+        pending = list(mails)
+        last_ts: dict[str, int] = {}
+        deadline = time.time() + 240
+        while pending and time.time() < deadline:
+            msgid, raw = pending.pop(0)
+            # A new timestamp per attempt: an identical signature is refused as a replay.
+            ts = max(int(time.time()), last_ts.get(msgid, 0) + 1)
+            last_ts[msgid] = ts
+            headers = {"Content-Type": "message/rfc822", **signed_headers(svc.secret, raw, ts)}
+            try:
+                resp = requests.post(svc.url + "/v1/mail", data=raw, headers=headers, timeout=5)
+            except requests.RequestException:
+                pending.append((msgid, raw))  # server down: try again later
+                time.sleep(0.05)
+                continue
+            if resp.status_code in (200, 202):
+                acked[msgid] = resp.status_code
+            elif resp.status_code >= 500:
+                pending.append((msgid, raw))
+            else:
+                refused.append((msgid, resp.status_code, resp.text))
+            time.sleep(rng.uniform(0.0, 0.06))
+        posting_done.set()
+
+    def killer() -> None:
+        while not posting_done.is_set():
+            time.sleep(rng.uniform(0.3, 1.2))
+            victim = rng.choice(["server", "w1", "w2", "w1", "w2"])
+            if victim == "server":
+                svc.kill9(svc.server)
+                kills["server"] += 1
+                time.sleep(rng.uniform(0.0, 0.5))
+                svc.start_server(wait=False)
+            else:
+                svc.kill9(svc.workers[victim])
+                kills[victim] += 1
+                time.sleep(rng.uniform(0.0, 0.5))
+                svc.start_worker(victim)
+
+    threads = [threading.Thread(target=poster), threading.Thread(target=killer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert posting_done.is_set()
+    print(f"kills: {dict(kills)}")
+    assert sum(kills.values()) >= 5, "the schedule killed too little to mean anything"
+    assert not refused, refused[:5]
+    assert len(acked) == len(mails)
+
+    svc.wait_healthy()
+    runs = svc.wait_runs(SERIES, timeout=180)
+
+    store = svc.store()
+    stored = {r[0] for r in store.query("SELECT message_id FROM mails")}
+    assert stored == set(acked)  # every acknowledged mail survived the kills
+    assert len(runs) == SERIES  # one run per complete series, never a second
+    assert all(r["state"] == "finished" and not r["partial"] for r in runs)
+    assert len({r["content_hash"] for r in runs}) == SERIES
+    rows = store.series_rows(limit=1000)
+    # One series row per posting (the cover, even when it came last, joined its patches),
+    # each pointing at its own finished run.
+    assert sorted(s["series_id"] for s in rows) == sorted(f"{t}-v1-0@example.org" for t in tags)
+    assert Counter(s["state"] for s in rows) == Counter({"reviewed": SERIES})
+    assert sorted(s["run_id"] for s in rows) == sorted(r["id"] for r in runs)
+    unassembled = store.query("SELECT COUNT(*) FROM mails WHERE assembled_at IS NULL")[0][0]
+    assert unassembled == 0
+    print(f"attempts per run: {Counter(r['attempts'] for r in runs)}")
+    store.close()
