@@ -31,7 +31,7 @@ def run_coccinelle(rule: Rule, ctx: PatchContext) -> tuple[list[tuple[str, RawFi
         return [], f"{rule.id}: skipped, spatch (Debian package coccinelle) is not installed"
     if ctx.worktree is None:
         return [], f"{rule.id}: skipped, Coccinelle needs the applied tree (--no-tree given)"
-    cocci = rule.path.parent / rule.params["file"]
+    cocci = (rule.path.parent / rule.params["file"]).resolve()
     files = [
         fc.path
         for fc in ctx.files

@@ -15,6 +15,7 @@ removed field), including, when the series applied, ``git grep`` over the worktr
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,10 @@ def _conditions_hold(
     return True, captures
 
 
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
 def run_pattern(rule: Rule, ctx: PatchContext) -> list[tuple[str, RawFinding]]:
     params = rule.params
     if rule.scope == "series":
@@ -128,9 +133,13 @@ def run_pattern(rule: Rule, ctx: PatchContext) -> list[tuple[str, RawFinding]]:
     for fc in ctx.files:
         if not rule.applies_to(fc.path):
             continue
-        moved_budget = 0
+        # Matches on removed lines, by matched text: an added match with the same text is
+        # the same construct moved (a loop moved into a helper), not a new one.
+        moved: Counter[str] = Counter()
         if params.get("moved-is-preexisting", True) and on == ("+",):
-            moved_budget = sum(1 for ln in _lines_of(fc.diff.hunks, ("-",)) if anchor.search(ln.text))
+            for ln in _lines_of(fc.diff.hunks, ("-",)):
+                for m in anchor.finditer(ln.text):
+                    moved[_norm(m.group(0))] += 1
         for hunk in fc.diff.hunks:
             for line in hunk.lines:
                 if line.kind not in on:
@@ -146,8 +155,10 @@ def run_pattern(rule: Rule, ctx: PatchContext) -> list[tuple[str, RawFinding]]:
                 ok, captures = _conditions_hold(params, fc, ctx, hunk, fn_lines, function)
                 if not ok:
                     continue
-                moved = moved_budget > 0
-                moved_budget -= 1
+                key = _norm(match.group(0))
+                was_moved = moved[key] > 0
+                if was_moved:
+                    moved[key] -= 1
                 captures = {
                     **captures,
                     **{k: v for k, v in match.groupdict().items() if v is not None},
@@ -164,7 +175,7 @@ def run_pattern(rule: Rule, ctx: PatchContext) -> list[tuple[str, RawFinding]]:
                             function=function,
                             captures=captures,
                             evidence=(lineno,) if lineno else (),
-                            preexisting=moved,
+                            preexisting=was_moved,
                         ),
                     )
                 )

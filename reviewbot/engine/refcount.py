@@ -302,6 +302,11 @@ class Analysis:
         """
         return spec.returns or spec.conditional or pair.keyless or (key, pair.name) in self.released_keys
 
+    def is_local(self, name: str) -> bool:
+        # A hunk rarely shows the declarations at the top of the function: in a partial
+        # view an undeclared lower-case identifier is most likely a local variable.
+        return name in self.locals or (self.view.partial and bool(re.fullmatch(r"[a-z_]\w*", name)))
+
     def key(self, expr: Node) -> str:
         return self.alias.find(normalize(node_text(expr)))
 
@@ -341,7 +346,7 @@ class Analysis:
                     if (
                         target is not None
                         and target.type == "identifier"
-                        and node_text(target) in self.locals
+                        and self.is_local(node_text(target))
                     ):
                         held_key = self.key(target)
                 elif spec.arg is not None and spec.arg < len(args):
@@ -374,7 +379,7 @@ class Analysis:
             if left is None or right is None:
                 continue
             target = normalize(node_text(left))
-            if left.type != "identifier" or target not in self.locals:
+            if left.type != "identifier" or not self.is_local(target):
                 # `page->memcg_data = (unsigned long)objcg | FLAG` stores objcg too.
                 ops.append(("transfer", self.key(right)))
                 ops.extend(("transfer", self.alias.find(i)) for i in _identifiers(right))
@@ -622,14 +627,17 @@ def run_field_stores(params: dict[str, Any], views: list[FunctionView]) -> list[
             if not re.fullmatch(r"[\w>.-]+", value):
                 continue
             field = m.group("field")
+            stored = f"{m.group('base')}->{field}"
             got = any(
                 rx.search(call_text)
                 for rx in acquire_names
-                for call_text in re.findall(rf"(\w+)\s*\(\s*&?\(?\s*{re.escape(value)}\b", fn_text)
+                for target in (value, stored)
+                for call_text in re.findall(rf"(\w+)\s*\(\s*&?\(?\s*{re.escape(target)}\b", fn_text)
             )
             if got:
                 counted.setdefault(field, []).append((view, ln))
-            elif ln in view.added:
+            else:
+                # Pre-existing uncounted stores are filtered by the base comparison.
                 uncounted.setdefault(field, []).append((view, ln, m.group("value").strip()))
     out = []
     for field, stores in uncounted.items():

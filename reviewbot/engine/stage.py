@@ -57,7 +57,7 @@ def patch_context(
     )
 
 
-def _series_lines(series: Series, settings: Settings) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def series_lines(series: Series, settings: Settings) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     removed: list[tuple[str, str]] = []
     added: list[tuple[str, str]] = []
     for patch in series.patches:
@@ -81,7 +81,7 @@ def rules_stage(
     rules_dir = options.rules_dir or default_rules_dir(settings)
     rules = load_rules(rules_dir)
     use_tree = state.applied and state.worktree is not None
-    removed, added = _series_lines(series, settings)
+    removed, added = series_lines(series, settings)
     findings: list[Finding] = []
     skipped: list[str] = []
     partial: list[str] = []
