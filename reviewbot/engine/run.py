@@ -177,7 +177,9 @@ def run_rules(rules: list[Rule], ctx: PatchContext, *, coccinelle: bool = True) 
                             pre = base_sigs[sig] > 0
                             if pre:
                                 base_sigs[sig] -= 1
-                            hits.append((fc, fc.path, raw, pre, view.partial))
+                            # Without a tree the analysis saw only the hunks: partial,
+                            # even when a whole new function was visible.
+                            hits.append((fc, fc.path, raw, pre, view.partial or fc.partial))
         except Exception as exc:  # one broken rule must not hide the others' findings
             log.exception("rule %s failed", rule.id)
             result.notices.append(f"{rule.id}: engine error: {exc!r}")
@@ -203,7 +205,8 @@ def _field_store_hits(
         fc = next((f for (name, _), f in by_name.items() if name == raw.function), None)
         pre = base[_signature(rule, raw.function, raw)] > 0
         view = next((v for v in views if v.name == raw.function), None)
-        out.append((fc, fc.path if fc else "", raw, pre, bool(view and view.partial)))
+        partial = bool(view and view.partial) or bool(fc and fc.partial)
+        out.append((fc, fc.path if fc else "", raw, pre, partial))
     return out
 
 
