@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 _EPOCH_NAME = re.compile(r"^(\d+)\.git$")
 _GIT_TIMEOUT_S = 600.0
+# Requests written to `git cat-file --batch` before reading the answers: one round trip
+# per message costs a context switch each (measured: 2 s of 16 s for a year of cgroups@).
+# 64 requests (~2.6 KB) always fit in the pipe, so git never blocks on a full stdin while
+# we have not started reading its stdout.
+_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -151,14 +156,15 @@ def iter_messages(epoch: Epoch, after: str | None, head: str) -> Iterator[InboxM
     ) as cat:
         assert lister.stdout is not None and cat.stdin is not None and cat.stdout is not None
         try:
+            batch: list[str] = []
             for line in lister.stdout:
                 commit = line.decode("ascii").strip()
-                if not commit:
-                    continue
-                raw = _cat_blob(cat.stdin, cat.stdout, f"{commit}:m")
-                if raw is None:
-                    continue  # a deletion commit: `m` was removed (spam purge)
-                yield InboxMessage(epoch, commit, raw)
+                if commit:
+                    batch.append(commit)
+                if len(batch) >= _BATCH:
+                    yield from _cat_batch(epoch, batch, cat.stdin, cat.stdout)
+                    batch = []
+            yield from _cat_batch(epoch, batch, cat.stdin, cat.stdout)
         finally:
             # Close our ends first so that an early stop (consumer broke the loop) ends both.
             cat.stdin.close()
@@ -167,6 +173,21 @@ def iter_messages(epoch: Epoch, after: str | None, head: str) -> Iterator[InboxM
         err = lister.stderr.read().decode(errors="replace") if lister.stderr else ""
         if lister.wait() not in (0, -9):
             raise InfraError(f"git log failed in {epoch.path}", command=log_cmd, output=err)
+
+
+def _cat_batch(epoch: Epoch, commits: list[str], stdin: IO[bytes],
+               stdout: IO[bytes]) -> Iterator[InboxMessage]:
+    if not commits:
+        return
+    try:
+        stdin.write(b"".join(f"{c}:m\n".encode() for c in commits))
+        stdin.flush()
+    except BrokenPipeError as exc:
+        raise InfraError(f"git cat-file died in {epoch.path}") from exc
+    for commit in commits:
+        raw = _read_answer(stdout, f"{commit}:m")
+        if raw is not None:  # None: a deletion commit, `m` was removed (spam purge)
+            yield InboxMessage(epoch, commit, raw)
 
 
 def read_blob_batch(epoch: Epoch, specs: list[str]) -> dict[str, bytes]:
@@ -196,6 +217,10 @@ def _cat_blob(stdin: IO[bytes], stdout: IO[bytes], spec: str) -> bytes | None:
         stdin.flush()
     except BrokenPipeError as exc:
         raise InfraError(f"git cat-file died while reading {spec}") from exc
+    return _read_answer(stdout, spec)
+
+
+def _read_answer(stdout: IO[bytes], spec: str) -> bytes | None:
     header = stdout.readline()
     if not header:
         raise InfraError(f"git cat-file ended while reading {spec}")

@@ -137,7 +137,29 @@ class _Assembler:
         self.by_id: dict[str, Message] = {}  # every usable message, bodies of replies dropped
         self.kind: dict[str, str] = {}  # message-id -> patch|cover|reply
         self.followups: list[Message] = []  # replies (and covers) with trailers, in input order
+        self.order: list[str] = []  # message-ids in input order
+        self.roots: dict[str, str] = {}
         self.result = SeriesSet()
+
+    def _root_of(self, msg: Message) -> str:
+        """The thread root: walk up the parents present in the input, then take the first
+        References entry of the topmost one (present or not). Walking matters because some
+        mailers cut References down to the direct parent (seen: "[PATCH 4/4]" referencing
+        only 3/4, not the cover)."""
+        chain: list[str] = []
+        current: Message | None = msg
+        root = msg.message_id
+        while current is not None and current.message_id not in chain:
+            known = self.roots.get(current.message_id)
+            if known is not None:
+                root = known
+                break
+            chain.append(current.message_id)
+            root = _root(current)
+            current = self.by_id.get(current.parent_id or "")
+        for mid in chain:
+            self.roots[mid] = root
+        return root
 
     def add(self, msg: Message) -> None:
         if msg.message_id in self.by_id:
@@ -145,23 +167,22 @@ class _Assembler:
                 f"duplicate Message-ID <{msg.message_id}> at {msg.source}#{msg.position}: ignored"
             )
             return
+        self.order.append(msg.message_id)
         if _is_patch(msg):
             self.kind[msg.message_id] = "patch"
             self.by_id[msg.message_id] = dataclasses.replace(msg, body="")
-            self._place_patch(self.by_id[msg.message_id])
         elif _is_cover(msg):
             self.kind[msg.message_id] = "cover"
             self.by_id[msg.message_id] = msg
-            self._place_cover(msg)
         else:
             self.kind[msg.message_id] = "reply"
             self.by_id[msg.message_id] = _slim(msg)
         if msg.trailers and self.kind[msg.message_id] != "patch":
             self.followups.append(self.by_id[msg.message_id])
 
-    def _key(self, msg: Message, root: str | None = None) -> tuple[str, ...]:
+    def _key(self, msg: Message) -> tuple[str, ...]:
         s = msg.subject
-        return (root or _root(msg), str(s.version), str(s.total), msg.author_email.lower())
+        return (self._root_of(msg), str(s.version), str(s.total), msg.author_email.lower())
 
     def _group(self, key: tuple[str, ...], msg: Message) -> _Group:
         group = self.groups.get(key)
@@ -172,7 +193,7 @@ class _Assembler:
     def _place_cover(self, msg: Message) -> None:
         # Patches reply to the cover, so their root is the cover's own root: a cover that
         # starts a thread is its own root.
-        key = self._key(msg, _root(msg))
+        key = self._key(msg)
         group = self._group(key, msg)
         if group.cover is None:
             group.cover = msg
@@ -193,19 +214,17 @@ class _Assembler:
         if index > s.total:
             # "[PATCH 6/5]" is real (a patch added after the count was written): keep it.
             msg = dataclasses.replace(msg, warnings=(*msg.warnings, f"counter {index}/{s.total}"))
-        if not msg.references and not msg.in_reply_to:
-            key: tuple[str, ...] = ("unthreaded", msg.message_id)
-            group = self._group(key, msg)
-            group.threaded = False
-        else:
-            key = self._key(msg)
-            if s.total == 1:
-                # A lone patch in a discussion thread is its own series unless it answers
-                # a 0/1 cover of the same author.
-                parent = self.by_id.get(msg.parent_id or "")
-                if parent is None or self.kind.get(parent.message_id) != "cover":
-                    key = key + (msg.message_id,)
-            group = self._group(key, msg)
+        # Patches 2..N often reply to patch 1 (send-email without a cover), so patch 1 is
+        # the thread root: a patch without References is keyed by its own Message-ID and
+        # the others find it. Groups that stay a lone unthreaded patch are merged later.
+        key: tuple[str, ...] = self._key(msg)
+        if s.total == 1 and (msg.references or msg.in_reply_to):
+            # A lone patch in a discussion thread is its own series unless it answers
+            # a 0/1 cover of the same author.
+            parent = self.by_id.get(msg.parent_id or "")
+            if parent is None or self.kind.get(parent.message_id) != "cover":
+                key = key + (msg.message_id,)
+        group = self._group(key, msg)
         if index in group.slots:
             # Two different mails for one slot: keep the first, put the other in its own
             # series so that nothing is silently dropped.
@@ -214,6 +233,13 @@ class _Assembler:
         group.slots[index] = msg
 
     def finish(self) -> SeriesSet:
+        # Placed only now, when every parent is known, so that mail order does not matter.
+        for mid in self.order:
+            if self.kind[mid] == "cover":
+                self._place_cover(self.by_id[mid])
+        for mid in self.order:
+            if self.kind[mid] == "patch":
+                self._place_patch(self.by_id[mid])
         self._merge_unthreaded()
         self._adopt_covers()
         followups = self._collect_followups()
@@ -226,7 +252,13 @@ class _Assembler:
     def _merge_unthreaded(self) -> None:
         """Group unthreaded patches by author, version and total within the time window."""
         window = timedelta(hours=self.settings.unthreaded_window_hours)
-        lone = [g for g in self.groups.values() if not g.threaded and g.total > 1]
+        lone = [
+            g for g in self.groups.values()
+            if g.total > 1 and g.cover is None and len(g.slots) == 1
+            and not any(m.references or m.in_reply_to for m in g.slots.values())
+        ]
+        for group in lone:
+            group.threaded = False
         lone.sort(key=lambda g: _stamp(g.first_date()))
         merged: list[_Group] = []
         for group in lone:
@@ -342,11 +374,12 @@ def _origin(trailer: Trailer, origin: str, message_id: str | None) -> Trailer:
     return dataclasses.replace(trailer, origin=origin, origin_message_id=message_id)
 
 
-def _merge(*lists: list[Trailer]) -> list[Trailer]:
-    """Concatenate trailer lists, dropping repeats of the same name and value."""
-    seen: set[tuple[str, str]] = set()
-    out: list[Trailer] = []
-    for trailers in lists:
+def _merge(own: list[Trailer], *more: list[Trailer]) -> list[Trailer]:
+    """The patch's own trailers as written (a repeated Signed-off-by stays, as in b4), then
+    those from replies and the cover that are not there yet."""
+    seen = {(t.name.lower(), t.value.strip().lower()) for t in own}
+    out = list(own)
+    for trailers in more:
         for trailer in trailers:
             key = (trailer.name.lower(), trailer.value.strip().lower())
             if key not in seen:

@@ -102,10 +102,36 @@ def find_trailers(text: str, *, followup: bool = False) -> list[Trailer]:
                 continue
         if lname == "fixes" and not _HASH_RE.match(value):
             continue
-        # "Acked-by: X <x@y> # for the foo bits": b4 keeps the hashtag as extra info
-        value = re.sub(r"(.*\S)\s+#[^#]+$", r"\1", value)
-        found.append(Trailer(canonical_name(name), value, TRAILER_FROM_PATCH))
+        found.append(Trailer(canonical_name(name), normalize_value(lname, value), TRAILER_FROM_PATCH))
     return found
+
+
+_UTILITY = {"fixes", "link", "buglink", "closes", "obsoleted-by", "message-id", "change-id",
+            "base-commit", "based-on"}
+_EXTINFO_RE = re.compile(r"(.*\S)(\s+#[^#]+)$")
+_NAME_ADDR_RE = re.compile(r"^(.*?)\s*<([^>]+)>\s*$")
+
+
+def normalize_value(lname: str, value: str) -> str:
+    """Normalise a person trailer as b4 does: ``<mailto:..>`` dropped, ``Name <addr>``
+    rebuilt, anything after the address ("[5.4+]") dropped; a ``# comment`` is kept."""
+    if lname in _UTILITY or "://" in value or not _EMAIL_RE.search(value):
+        return value
+    extinfo = ""
+    ext = _EXTINFO_RE.match(value)
+    if ext:
+        value, extinfo = ext.group(1), ext.group(2)
+    value = re.sub(r"<mailto:[^>]+>", "", value)
+    match = _NAME_ADDR_RE.match(value)
+    if match:
+        name, addr = match.group(1).strip(), match.group(2).strip()
+    else:
+        from email.utils import parseaddr
+
+        name, addr = parseaddr(value)
+    if not (name or addr):
+        return value + extinfo
+    return (f"{name} <{addr}>" if name else addr) + extinfo
 
 
 def _prose_before(body: str, pos: int) -> bool:
@@ -116,17 +142,13 @@ def _prose_before(body: str, pos: int) -> bool:
 
 
 def commit_trailers(commit_message: str) -> list[Trailer]:
-    """Trailers of a commit message: the ``Key: value`` lines of its last paragraph."""
-    paragraphs = [p for p in re.split(r"\n\s*\n", commit_message.strip()) if p.strip()]
-    if not paragraphs:
-        return []
-    last = paragraphs[-1]
-    trailers = find_trailers(last)
-    # A last paragraph that is mostly prose is not a trailer block ("Note: this is ...").
-    lines = [ln for ln in last.splitlines() if ln.strip()]
-    if trailers and len(trailers) * 2 < len(lines):
-        return []
-    return trailers
+    """Trailers of a commit message: the ``Key: value`` lines of its last paragraph.
+
+    As in b4, other lines in that paragraph do not disqualify it: "Signed-off-by: X" followed
+    by "--" and a changelog (no blank line between) is common, and its sign-off counts.
+    """
+    paragraphs = [p for p in re.split(r"\n[ \t]*\n", commit_message.strip("\n")) if p.strip()]
+    return find_trailers(paragraphs[-1]) if paragraphs else []
 
 
 def reply_trailers(body: str, sender_name: str, sender_email: str) -> list[Trailer]:
