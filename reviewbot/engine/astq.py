@@ -118,12 +118,16 @@ def _params(fn: Node) -> list[str]:
 
 
 def _rcu_declared(ctx: PatchContext) -> set[str]:
+    cached = ctx.memo.get("rcu_declared")
+    if isinstance(cached, set):
+        return cached
     names: set[str] = set()
     for fc in ctx.files:
         for h in fc.diff.hunks:
             for ln in h.lines:
                 if ln.kind == "+":
                     names.update(re.findall(r"__rcu\s*\*\s*(\w+)\s*;", ln.text))
+    ctx.memo["rcu_declared"] = names
     return names
 
 

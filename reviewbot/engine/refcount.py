@@ -549,15 +549,30 @@ def _identifiers(node: Node) -> list[str]:
     return [i for c in node.named_children for i in _identifiers(c)]
 
 
+_CONFIGS: dict[int, tuple[dict[str, Any], Config, re.Pattern[str]]] = {}
+
+
+def _config(params: dict[str, Any]) -> tuple[Config, re.Pattern[str]]:
+    """Parsed pairs, and a regex of every call name they use (to skip functions fast)."""
+    cached = _CONFIGS.get(id(params))
+    if cached is not None and cached[0] is params:
+        return cached[1], cached[2]
+    config = Config(params)
+    # Iterator breaks release the iterator's pair.
+    config.pairs = config.pairs + tuple(Pair(it.pair, (), (it.brk,), False) for it in config.iterators)
+    names = [s.call.pattern[4:-2] for p in config.pairs for s in (*p.acquire, *p.release)]
+    names += [it.macro.pattern[4:-2] for it in config.iterators]
+    needle = re.compile(r"\b(?:" + "|".join(f"(?:{n})" for n in names) + r")\s*\(")
+    _CONFIGS[id(params)] = (params, config, needle)
+    return config, needle
+
+
 def run_paths(params: dict[str, Any], view: FunctionView) -> list[RawFinding]:
     if params.get("not-functions") and re.search(params["not-functions"], view.name):
         return []
-    config = Config(params)
-    # Iterator breaks release the iterator's pair.
-    extra = tuple(
-        Pair(it.pair, (), (it.brk,), False) for it in config.iterators
-    )
-    config.pairs = config.pairs + extra
+    config, needle = _config(params)
+    if not needle.search(node_text(view.node)):
+        return []  # no call of any pair: nothing to track
     analysis = Analysis(config, view)
     events = analysis.run()
     out = []

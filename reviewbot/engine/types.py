@@ -50,6 +50,7 @@ class PatchContext:
     series_removed: list[tuple[str, str]] = field(default_factory=list)  # (path, text)
     series_added: list[tuple[str, str]] = field(default_factory=list)
     is_last: bool = True  # series-scope rules run once, on the last patch
+    memo: dict[str, object] = field(default_factory=dict)  # per-patch caches of the engines
 
     def all_post_views(self) -> list[FunctionView]:
         return [v for f in self.files for v in f.post_views]
