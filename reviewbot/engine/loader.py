@@ -152,11 +152,9 @@ def load_rules(directory: Path, only: str | None = None) -> list[Rule]:
         raise BadInputError("rules folder does not exist", source=str(directory))
     paths = sorted(directory.glob("*.yaml"))
     stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
-    rules = _load_cached(str(directory.resolve()), stamp)
+    rules = list(_load_cached(str(directory.resolve()), stamp))
     if only is not None:
         rules = [r for r in rules if r.id == only]
-    else:
-        rules = list(rules)
         if not rules:
             raise BadInputError(f"no rule with id {only!r}", source=str(directory))
     return rules
