@@ -1,0 +1,7 @@
+"""The kernel tree: import (``tree init``), base selection, worktrees and applying series.
+
+Modules: :mod:`git` (the one way git runs), :mod:`repo` (init/open), :mod:`bases`
+(which base, and why), :mod:`worktree` (reusable per-base worktrees with locks),
+:mod:`safety` (untrusted diffs), :mod:`apply` (``git am --3way``), :mod:`stage` (the
+pipeline stage).
+"""

@@ -1,0 +1,103 @@
+"""Running git on untrusted patches: one place that fixes the environment and options.
+
+Every git command of the tree stage goes through :func:`git`. It runs with no system or
+global configuration (a user's ``filter.lfs.smudge`` or ``core.fsmonitor`` would otherwise
+run programs on files a patch wrote), hooks pointed at /dev/null (``git am`` runs
+``applypatch-msg`` and ``post-applypatch`` hooks), automatic gc off (a repack of the 500 MB
+kernel repository in the middle of a review is minutes), and ``LC_ALL=C`` so that the
+messages we parse and quote are git's English ones.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from reviewbot.errors import InfraError
+from reviewbot.proc import ProcResult, run
+
+# Fixed identity for commits the bot makes, so that applying the same series on the same base
+# gives the same commit ids on every machine (with --committer-date-is-author-date).
+COMMITTER_NAME = "reviewbot"
+COMMITTER_EMAIL = "reviewbot@localhost"
+
+SAFE_CONFIG: tuple[str, ...] = (
+    "core.hooksPath=/dev/null",
+    "core.fsmonitor=false",
+    "core.autocrlf=false",
+    "gc.auto=0",
+    "maintenance.auto=false",
+    "advice.detachedHead=false",
+    "advice.mergeConflict=false",
+    "init.defaultBranch=master",
+)
+
+
+def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every git child: ours without GIT_*, plus the safe settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(
+        {
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_COMMITTER_NAME": COMMITTER_NAME,
+            "GIT_COMMITTER_EMAIL": COMMITTER_EMAIL,
+            "GIT_AUTHOR_NAME": COMMITTER_NAME,
+            "GIT_AUTHOR_EMAIL": COMMITTER_EMAIL,
+            "LC_ALL": "C",
+            "LANG": "C",
+        }
+    )
+    if extra:
+        env.update(extra)
+    return env
+
+
+def git(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = 600,
+    input_bytes: bytes | None = None,
+) -> ProcResult:
+    """Run ``git -c ... ARGS`` in ``cwd``; the result is returned whatever the exit code."""
+    argv: list[str | os.PathLike[str]] = ["git"]
+    for item in SAFE_CONFIG:
+        argv += ["-c", item]
+    argv += list(args)
+    return run(argv, cwd=cwd, env=git_env(env), timeout=timeout, input_bytes=input_bytes)
+
+
+def git_ok(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = 600,
+    input_bytes: bytes | None = None,
+    what: str = "",
+) -> str:
+    """Like :func:`git` but an exit code other than 0 is an :class:`InfraError`.
+
+    Returns:
+        stdout of the command.
+    """
+    res = git(args, cwd=cwd, env=env, timeout=timeout, input_bytes=input_bytes)
+    if not res.ok:
+        cmd = " ".join(str(a) for a in args)
+        reason = "timed out" if res.timed_out else f"exit {res.returncode}"
+        raise InfraError(
+            f"{what or 'git ' + cmd} failed in {cwd} ({reason})",
+            command=list(res.argv),
+            output=res.stderr or res.stdout,
+        )
+    return res.stdout
+
+
+def git_dir(worktree: Path) -> Path:
+    """The private git directory of a (linked) worktree, e.g. repo/.git/worktrees/NAME."""
+    out = git_ok(["rev-parse", "--absolute-git-dir"], cwd=worktree).strip()
+    return Path(out)

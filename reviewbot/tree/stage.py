@@ -1,0 +1,266 @@
+"""The apply stage: choose a base, apply the series in a locked worktree, say what happened.
+
+``StageOutcome.data`` (schema reviewbot/review/v1, the ``apply`` object)::
+
+    {"base": ref | null, "base_commit": sha | null, "base_reason": str,
+     "tried": [{"ref", "commit", "reason", "outcome", "message"}],
+     "patches": [{"index", "status", "commit", "conflicts": [{"file", "hunks", "reason"}],
+                  "message", "subject", "message_id"}],
+     "worktree": path | null, "tree": path, "issues": [{"index", "kind", "path",
+     "message", "refused"}], "series_bytes": int}
+
+``tried[].outcome`` is applied | conflict | not-found | duplicate | refused;
+``patches[].status`` is applied | conflict | already-present | skipped | refused.
+A series that applies on no base is status "fail" with reason "does not apply" (review
+exits 1); only a broken tree or git is an :class:`~reviewbot.errors.InfraError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import git as gitpython
+
+from reviewbot.config import Settings
+from reviewbot.model import Finding, Patch, Series
+from reviewbot.pipeline import ReviewOptions, ReviewState, StageOutcome
+from reviewbot.tree.apply import (
+    ALREADY_PRESENT,
+    CONFLICT,
+    REFUSED,
+    SKIPPED,
+    ApplyRun,
+    PatchItem,
+    PatchResult,
+    apply_series,
+)
+from reviewbot.tree.bases import Candidate, candidates
+from reviewbot.tree.git import git
+from reviewbot.tree.mails import patch_mail
+from reviewbot.tree.repo import open_tree
+from reviewbot.tree.safety import SafetyIssue, check_patch
+from reviewbot.tree.worktree import Worktree, acquire_worktree, reset_to, worktree_key
+
+log = logging.getLogger(__name__)
+
+STAGE = "apply"
+
+
+@dataclass
+class _Attempt:
+    candidate: Candidate
+    run: ApplyRun
+
+
+def series_items(series: Series) -> list[PatchItem]:
+    """One :class:`PatchItem` per slot 1..N, with the mail ``git am`` will read."""
+    items: list[PatchItem] = []
+    total = series.expected
+    for index, slot in enumerate(series.slots[1:], start=1):
+        if not isinstance(slot, Patch):
+            items.append(PatchItem(index, None, None,
+                                   skip_reason=f"patch {index}/{total} is missing from the series"))
+            continue
+        msg = slot.message
+        if not msg.diff:
+            items.append(PatchItem(index, None, None, msg.subject.subject, msg.message_id,
+                                   skip_reason="the mail carries no diff"))
+            continue
+        items.append(PatchItem(index, patch_mail(slot), msg.diff, msg.subject.subject,
+                               msg.message_id))
+    return items
+
+
+def _symlink_checker(repo: gitpython.Repo, commit: str) -> functools._lru_cache_wrapper[bool]:
+    tree = repo.commit(commit).tree
+
+    @functools.lru_cache(maxsize=4096)
+    def is_symlink(path: str) -> bool:
+        try:
+            obj = tree / path
+        except KeyError:
+            return False
+        return bool(obj.mode == 0o120000)
+
+    return is_symlink
+
+
+def safety_issues(repo_path: Path, commit: str, items: list[PatchItem]) -> list[SafetyIssue]:
+    """Every safety issue of the series against the base ``commit``."""
+    repo = gitpython.Repo(repo_path)
+    try:
+        is_symlink = _symlink_checker(repo, commit)
+        created: set[str] = set()
+        issues: list[SafetyIssue] = []
+        for it in items:
+            if it.diff:
+                issues += check_patch(it.index, it.diff, is_symlink, created)
+        return issues
+    finally:
+        repo.close()
+
+
+def _finding(issue: SafetyIssue) -> Finding:
+    digest = hashlib.sha256(f"tree-unsafe-patch|{issue.kind}|{issue.path}".encode()).hexdigest()
+    return Finding(
+        rule="tree-unsafe-patch" if issue.refused else "tree-binary-patch",
+        severity="error" if issue.refused else "warning",
+        confidence="high",
+        file=issue.path,
+        line=None,
+        function=None,
+        message=issue.message,
+        fingerprint=digest[:16],
+        patch_index=issue.index,
+        category="tree",
+    )
+
+
+def apply_stage(
+    series: Series, state: ReviewState, settings: Settings, options: ReviewOptions
+) -> StageOutcome:
+    """Apply ``series`` on the first base where it applies; keep that worktree locked.
+
+    On success ``state`` gets the worktree, base and commits, and ``state.release`` the
+    unlock (the pipeline calls it after the last stage). Raises only InfraError.
+    """
+    cfg = settings.tree
+    tree = open_tree(options.tree or settings.path(cfg.path))
+    items = series_items(series)
+    size = sum(len(it.mail or b"") for it in items)
+    data: dict[str, object] = {
+        "base": None, "base_commit": None, "base_reason": "", "tried": [], "patches": [],
+        "worktree": None, "tree": str(tree.path), "issues": [], "series_bytes": size,
+    }
+    patches_json = [PatchResult(it.index, SKIPPED, message=it.skip_reason or "not tried",
+                                subject=it.subject, message_id=it.message_id).to_json()
+                    for it in items]
+    data["patches"] = patches_json
+    if size > cfg.max_series_bytes:
+        data["base_reason"] = "not applied: series too large"
+        return StageOutcome(STAGE, "fail",
+                            f"series too large: {size} bytes of mail, more than "
+                            f"tree.max_series_bytes ({cfg.max_series_bytes})", data)
+    cands = candidates(tree.path, series.base_commit, options.base, cfg.bases,
+                       tree.default_base)
+    tried: list[dict[str, object]] = []
+    data["tried"] = tried
+    attempts: list[_Attempt] = []
+    seen: dict[str, str] = {}
+    issues: list[SafetyIssue] = []
+    for cand in cands:
+        entry: dict[str, object] = {"ref": cand.ref, "commit": cand.commit,
+                                    "reason": cand.reason}
+        tried.append(entry)
+        if cand.commit is None:
+            entry.update(outcome="not-found", message=cand.message)
+            continue
+        if cand.commit in seen:
+            entry.update(outcome="duplicate",
+                         message=f"same commit as {seen[cand.commit]}, already tried")
+            continue
+        seen[cand.commit] = cand.ref
+        issues = safety_issues(tree.path, cand.commit, items)
+        data["issues"] = [i.to_json() for i in issues]
+        refused = [i for i in issues if i.refused]
+        if refused:
+            entry.update(outcome="refused", message=refused[0].message)
+            return _refused(data, items, refused, issues)
+        wt = acquire_worktree(tree.path, settings.path(cfg.worktrees),
+                              _key(tree.path, cand, tree.default_base), cand.commit,
+                              slots=cfg.worktrees_per_base, timeout_s=cfg.lock_timeout_s)
+        run = _apply_in(wt, cand.commit, items, cfg.am_timeout_s)
+        attempts.append(_Attempt(cand, run))
+        if run.ok:
+            entry.update(outcome="applied", message=_applied_message(run))
+            return _success(series, state, data, cand, wt, run, issues)
+        wt.release()
+        failed = run.first_failure()
+        entry.update(outcome="conflict",
+                     message=failed.message if failed else "git am failed")
+    # Nothing applied anywhere: report the attempt that got furthest (first on a tie).
+    best = max(attempts, key=lambda a: a.run.n_applied, default=None)
+    if best is not None:
+        for r in best.run.results:  # commits of a failed attempt are on no branch: drop
+            r.commit = None
+        data["patches"] = [r.to_json() for r in best.run.results]
+    n = len([c for c in cands if c.commit])
+    data["base_reason"] = (f"does not apply on any of {n} base(s)" if n
+                           else "no base found in the tree")
+    return StageOutcome(STAGE, "fail", "does not apply", data,
+                        [_finding(i) for i in issues])
+
+
+def _key(repo: Path, cand: Candidate, default_base: str | None) -> str:
+    """Worktree name of a base: a sha given as base-commit: reuses the worktree of the tag
+    that points at it (each worktree of the full tree is ~1.5 GB and ~20 s to make)."""
+    assert cand.commit is not None
+    if cand.ref != cand.commit[: len(cand.ref)]:
+        return worktree_key(cand.ref, cand.commit)
+    names = git(["tag", "--points-at", cand.commit], cwd=repo).stdout.split()
+    if default_base in names:
+        return worktree_key(default_base or "", cand.commit)
+    return worktree_key(sorted(names)[0] if names else cand.ref, cand.commit)
+
+
+def _apply_in(wt: Worktree, base: str, items: list[PatchItem], timeout_s: float) -> ApplyRun:
+    try:
+        return apply_series(wt.path, base, items, timeout_s)
+    except BaseException:
+        # Ctrl-C or a crash in the middle of git am: put the worktree back before unlocking,
+        # so that the next run finds it clean (a SIGKILL is repaired by the next holder).
+        try:
+            reset_to(wt.path, base)
+        finally:
+            wt.release()
+        raise
+
+
+def _applied_message(run: ApplyRun) -> str:
+    done = sum(r.status != SKIPPED for r in run.results)
+    present = sum(r.status == ALREADY_PRESENT for r in run.results)
+    text = f"git am --3way applied {done} patch(es)"
+    return text + (f", {present} already present" if present else "")
+
+
+def _success(series: Series, state: ReviewState, data: dict[str, object], cand: Candidate,
+             wt: Worktree, run: ApplyRun, issues: list[SafetyIssue]) -> StageOutcome:
+    state.worktree = wt.path
+    state.base_ref = cand.ref
+    state.base_commit = cand.commit
+    state.applied = True
+    state.patch_commits = {r.index: r.commit for r in run.results if r.commit}
+    state.release.append(wt.release)  # the build and boot stages use the worktree too
+    data.update(base=cand.ref, base_commit=cand.commit, base_reason=cand.reason,
+                worktree=str(wt.path), patches=[r.to_json() for r in run.results])
+    if wt.recovered_from is not None:
+        data["recovered_from_pid"] = wt.recovered_from
+    notes = [f"{sum(r.status == s for r in run.results)} {s}"
+             for s in (ALREADY_PRESENT, SKIPPED) if any(r.status == s for r in run.results)]
+    if any(not i.refused for i in issues):
+        notes.append("binary patch(es)")
+    status = "warning" if notes else "success"
+    reason = f"applied on {cand.ref}" + (f" ({', '.join(notes)})" if notes else "")
+    return StageOutcome(STAGE, status, reason, data, [_finding(i) for i in issues])
+
+
+def _refused(data: dict[str, object], items: list[PatchItem], refused: list[SafetyIssue],
+             issues: list[SafetyIssue]) -> StageOutcome:
+    bad = {i.index: i.message for i in refused}
+    data["patches"] = [
+        PatchResult(it.index, REFUSED if it.index in bad else SKIPPED,
+                    message=bad.get(it.index, "not tried: the series was refused"),
+                    subject=it.subject, message_id=it.message_id).to_json()
+        for it in items
+    ]
+    data["base_reason"] = "not applied: unsafe patch"
+    first = refused[0]
+    return StageOutcome(STAGE, "fail", f"refused: patch {first.index}: {first.message}", data,
+                        [_finding(i) for i in issues])
+
+
+__all__ = ["CONFLICT", "apply_stage", "series_items"]

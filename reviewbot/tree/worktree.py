@@ -1,0 +1,286 @@
+"""Reusable per-base worktrees, each guarded by a lock file.
+
+Layout under ``tree.worktrees`` (default ~/.cache/reviewbot/worktrees)::
+
+    <tree-id>/<key>/         a linked worktree (git worktree add --detach)
+    <tree-id>/<key>.lock     fcntl lock; holds "pid host start-time" while in use
+    <tree-id>/<key>.ready    written once the checkout finished (a killed `worktree add`
+                             leaves no .ready, and the directory is made again)
+    <tree-id>/.admin.lock    serialises `git worktree add/prune` on the main repository
+
+``tree-id`` is a short hash of the main repository's path, ``key`` the name of the base
+(the tag or branch, else the commit's first 12 hex digits); ``key-1``, ``key-2`` are extra
+slots when ``tree.worktrees_per_base`` allows more than one.
+
+The lock is ``flock``: the kernel drops it when its holder dies, even by SIGKILL, so a lock
+is never stuck. A holder that died without releasing leaves its pid in the file; the next
+holder sees that pid is gone and repairs the worktree (aborts the half-done ``git am``,
+removes git's own stale ``index.lock``, resets and cleans) before use.
+
+Resetting to the base uses ``git reset --hard``: git rewrites only files whose content
+differs from the index or whose stat data changed, so unchanged files keep their
+modification times and an out-of-tree kernel build (O=) in the build directory of that
+base stays incremental.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import re
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from reviewbot.errors import InfraError
+from reviewbot.tree.git import git, git_dir, git_ok
+
+log = logging.getLogger(__name__)
+
+_UNSAFE_KEY = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def tree_id(repo: Path) -> str:
+    """Short stable name for a main repository, so several trees can share one cache."""
+    resolved = str(repo.resolve())
+    return f"{Path(resolved).name}-{hashlib.sha256(resolved.encode()).hexdigest()[:8]}"
+
+
+def worktree_key(ref: str, commit: str) -> str:
+    """File-name-safe key of a base: the ref name, or the commit's short id for a sha."""
+    if re.fullmatch(r"[0-9a-fA-F]{7,64}", ref) or not ref:
+        return commit[:12]
+    key = _UNSAFE_KEY.sub("_", ref.removeprefix("refs/").replace("/", "_")).strip("._")
+    return key or commit[:12]
+
+
+@dataclass
+class WorktreeLock:
+    """An exclusive lock on one worktree slot; ``stale_pid`` is set when it was recovered."""
+
+    path: Path
+    fd: int
+    stale_pid: int | None = None
+    stale_host: str | None = None
+    released: bool = field(default=False)
+
+    def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        try:
+            os.ftruncate(self.fd, 0)  # an empty file means "released cleanly"
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+
+    def __enter__(self) -> WorktreeLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def try_lock(path: Path) -> WorktreeLock | None:
+    """Take the lock at ``path`` without waiting; None when another process holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return None
+        raise
+    previous = os.pread(fd, 256, 0).decode("utf-8", errors="replace").split()
+    lock = WorktreeLock(path, fd)
+    if previous:
+        # We hold the flock, yet the file still names a holder: that holder died (killed,
+        # power loss) without releasing, so its worktree may be half-way through `git am`.
+        try:
+            lock.stale_pid = int(previous[0])
+        except ValueError:
+            lock.stale_pid = -1
+        lock.stale_host = previous[1] if len(previous) > 1 else ""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {socket.gethostname()} {int(time.time())}\n".encode(), 0)
+    return lock
+
+
+def holder_of(path: Path) -> str:
+    """Who holds a lock file, as written in it (for messages and `tree status`)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").split()
+    except OSError:
+        return ""
+    return f"pid {text[0]} on {text[1]}" if len(text) >= 2 else ""
+
+
+def lock_slot(
+    paths: list[Path], timeout_s: float, out: TextIO | None = None, poll_s: float = 0.2
+) -> tuple[int, WorktreeLock]:
+    """Lock the first free slot of ``paths``, waiting up to ``timeout_s`` for one.
+
+    Returns:
+        (slot index, lock)
+    Raises:
+        InfraError: no slot became free in time (names the holders).
+    """
+    deadline = time.monotonic() + timeout_s
+    told = False
+    while True:
+        for i, path in enumerate(paths):
+            lock = try_lock(path)
+            if lock is not None:
+                return i, lock
+        if time.monotonic() >= deadline:
+            holders = ", ".join(f"{p.name}: {holder_of(p) or '?'}" for p in paths)
+            raise InfraError(
+                f"worktree still locked after {timeout_s:.0f}s (tree.lock_timeout_s): {holders}"
+            )
+        if not told:
+            print(f"reviewbot: waiting for worktree lock ({holder_of(paths[0])})",
+                  file=out or sys.stderr, flush=True)
+            told = True
+        time.sleep(poll_s)
+
+
+class _AdminLock:
+    """Blocking lock around `git worktree add/prune` on the main repository."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    def __enter__(self) -> _AdminLock:
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+@dataclass
+class Worktree:
+    """A locked worktree checked out at some commit; release() unlocks it."""
+
+    path: Path
+    key: str
+    lock: WorktreeLock
+    created: bool = False
+    recovered_from: int | None = None  # pid of a dead holder whose leftovers were repaired
+
+    def release(self) -> None:
+        self.lock.release()
+
+
+def acquire_worktree(
+    repo: Path,
+    root: Path,
+    key: str,
+    commit: str,
+    *,
+    slots: int = 1,
+    timeout_s: float = 600.0,
+) -> Worktree:
+    """Lock a worktree slot for ``key``, make it if needed, and reset it to ``commit``.
+
+    Raises:
+        InfraError: the lock timed out or git failed; the lock is released first.
+    """
+    base_dir = root / tree_id(repo)
+    names = [key] + [f"{key}-{i}" for i in range(1, max(1, slots))]
+    idx, lock = lock_slot([base_dir / f"{n}.lock" for n in names], timeout_s)
+    path = base_dir / names[idx]
+    try:
+        created = _ensure(repo, base_dir, path, commit)
+        if lock.stale_pid is not None and not created:
+            log.warning("recovering worktree %s left by dead pid %s", path, lock.stale_pid)
+            repair(path)
+        reset_to(path, commit)
+    except BaseException:
+        lock.release()
+        raise
+    return Worktree(path, names[idx], lock, created, lock.stale_pid)
+
+
+def _ensure(repo: Path, base_dir: Path, path: Path, commit: str) -> bool:
+    ready = path.with_name(path.name + ".ready")
+    if ready.exists() and (path / ".git").is_file():
+        return False
+    with _AdminLock(base_dir / ".admin.lock"):
+        if path.exists():
+            shutil.rmtree(path)  # a checkout that never finished
+        git(["worktree", "prune"], cwd=repo)
+        git_ok(["worktree", "add", "--detach", "--force", str(path), commit], cwd=repo,
+               timeout=3600, what=f"git worktree add {path}")
+    ready.write_text(f"{commit}\n", encoding="utf-8")
+    return True
+
+
+def repair(path: Path) -> None:
+    """Undo what a killed run may have left: a git am in progress, git's index.lock."""
+    gdir = git_dir(path)
+    for leftover in ("rebase-apply", "rebase-merge"):
+        if (gdir / leftover).exists():
+            shutil.rmtree(gdir / leftover)
+    for stale in ("index.lock", "HEAD.lock", "ORIG_HEAD.lock"):
+        (gdir / stale).unlink(missing_ok=True)
+    # Files a killed `git am` wrote but never committed: ignored by the tarball's "/*"
+    # .gitignore, so -x is needed; builds live out of tree (O=), nothing else is here.
+    git_ok(["clean", "-ffdxq"], cwd=path)
+
+
+def reset_to(path: Path, commit: str) -> None:
+    """Put the worktree at ``commit`` rewriting only files that differ (mtimes survive)."""
+    gdir = git_dir(path)
+    if (gdir / "rebase-apply").exists():
+        git(["am", "--abort"], cwd=path)
+        if (gdir / "rebase-apply").exists():
+            shutil.rmtree(gdir / "rebase-apply")
+    # Refresh first: a file whose stat data changed but whose content did not (touched,
+    # or checked out in the same second as the index was written) is then known clean
+    # and `reset --hard` leaves it alone instead of rewriting it with a new mtime.
+    git(["update-index", "-q", "--refresh"], cwd=path, timeout=1800)
+    git_ok(["reset", "-q", "--hard", commit], cwd=path, timeout=1800)
+
+
+def list_worktrees(repo: Path, root: Path) -> list[dict[str, str]]:
+    """Worktrees of ``repo`` under ``root`` with their HEAD and lock holder."""
+    base_dir = root / tree_id(repo)
+    res = git(["worktree", "list", "--porcelain"], cwd=repo)
+    rows: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for line in res.stdout.splitlines() + [""]:
+        if not line:
+            if current.get("worktree", "").startswith(str(base_dir)):
+                wt = Path(current["worktree"])
+                lockf = wt.with_name(wt.name + ".lock")
+                current["lock"] = holder_of(lockf) if lockf.exists() else ""
+                current["in_use"] = "yes" if lockf.exists() and try_is_locked(lockf) else "no"
+                rows.append(current)
+            current = {}
+            continue
+        name, _, value = line.partition(" ")
+        current[name] = value
+    return rows
+
+
+def try_is_locked(path: Path) -> bool:
+    """True when some live process holds the lock file (probe without keeping it)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
