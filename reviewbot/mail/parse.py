@@ -228,6 +228,16 @@ def split_body(body: str) -> tuple[str, str | None]:
     return commit_message.rstrip() + "\n", diff
 
 
+def _trailer_region(body: str, commit_message: str) -> str:
+    """The text b4 looks for trailers in: above the ``---`` line, else above the diff."""
+    match = _DIFF_START_RE.search(body)
+    if not match:
+        return commit_message
+    head = body[: match.start()]
+    sep = _SEPARATOR_RE.search(head)
+    return head[: sep.start()] if sep else head
+
+
 def synthetic_message_id(raw: bytes) -> str:
     return "reviewbot-" + hashlib.sha1(raw).hexdigest()[:20] + "@localhost"
 
@@ -279,7 +289,10 @@ def parse_message(raw: bytes, position: int = 0, source: str = "") -> Message:
     # letter, whose tags count only under b4's stricter rules for follow-ups (a maintainer's
     # "applied, thanks" reply often carries the whole patch with its Cc: lines).
     if diff is not None and not subject.is_reply:
-        own_trailers = commit_trailers(commit_message)
+        # Trailers come from the last paragraph above the diff as b4 sees it, diffstat
+        # included: in a pull request the shortlog above the diffstat ("cgroup: fix x")
+        # would otherwise look like trailers.
+        own_trailers = commit_trailers(_trailer_region(body, commit_message))
     else:
         own_trailers = reply_trailers(body, name, addr)
     # These lines are rare; a substring test first keeps regexes off most bodies.

@@ -50,7 +50,11 @@ def test_declared_and_undeclared_latin1(mail_data: Path) -> None:
 def test_attachment_patch_is_found(mail_data: Path) -> None:
     msg = load(mail_data, "attachment.eml")
     assert msg.diff is not None and "mm/memcontrol.c" in msg.diff
-    assert [t.name for t in msg.trailers] == ["Signed-off-by"]
+    assert "Signed-off-by: Ann Author" in msg.commit_message
+    assert " 1 file changed" not in msg.commit_message
+    # As in b4 am: a diffstat paragraph right above the diff is the last paragraph, so the
+    # sign-off above it is not taken as a trailer.
+    assert msg.trailers == ()
 
 
 def test_alternative_prefers_text(mail_data: Path) -> None:
