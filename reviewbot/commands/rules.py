@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 from reviewbot.config import Settings, project_root
-from reviewbot.engine.docs import explain, update_rules_md
-from reviewbot.engine.fixtures import discover, linux_source, run_fixture
 from reviewbot.engine.loader import default_rules_dir, load_rules
 from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, BadInputError
+
+# The fixture runner and the docs renderer are imported when used: `reviewbot --help`
+# and the other commands should not pay for them at start-up.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "list":
         return _list(rules_dir, args.json)
     if args.action == "explain":
+        from reviewbot.engine.docs import explain
+
         (rule,) = load_rules(rules_dir, only=args.rule_id)
         sys.stdout.write(explain(rule))
         return EXIT_OK
@@ -70,6 +73,8 @@ def _list(rules_dir: Path, as_json: bool) -> int:
 
 
 def _test(rules_dir: Path, args: argparse.Namespace, settings: Settings) -> int:
+    from reviewbot.engine.fixtures import discover, linux_source, run_fixture
+
     rules = {r.id: r for r in load_rules(rules_dir, only=args.rule_id)}
     fixtures, problems = discover(rules_dir)
     linux = args.linux or linux_source()
@@ -114,6 +119,8 @@ def _test(rules_dir: Path, args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _docs(rules_dir: Path, args: argparse.Namespace) -> int:
+    from reviewbot.engine.docs import update_rules_md
+
     target = args.output or project_root() / "docs" / "rules.md"
     rules = load_rules(rules_dir)
     new = update_rules_md(target, rules, rules_dir)

@@ -1,0 +1,151 @@
+"""Speed and memory of the rules next to checkpatch.pl, on the real corpus, in one run.
+
+Three figures, printed side by side:
+
+1. per patch, in process: the rules stage (hunks mode, Coccinelle off) on each patch of
+   ../shared/corpus/real, best of --repeat runs, next to
+   ``scripts/checkpatch.pl --no-tree -q --terse`` of the 6.1 tree on the same file;
+2. whole processes: ``reviewbot review --no-tree --format json DIR`` once over a folder of
+   the patches, against checkpatch.pl run once per patch (what a CI does with each);
+3. peak memory (max RSS) of ``reviewbot review --no-tree DIR`` over folders of 1x and 4x
+   the corpus (copies with distinct Message-IDs): it must not grow with the folder.
+
+Usage: python bench/rules.py [CORPUS_DIR] [--linux DIR] [--repeat N] [--copies N]
+Target (issue 4): rules at most a tenth of checkpatch's time per patch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from reviewbot.config import RulesSettings, Settings  # noqa: E402
+from reviewbot.engine.stage import rules_stage  # noqa: E402
+from reviewbot.mail import read_series  # noqa: E402
+from reviewbot.pipeline import ReviewOptions, ReviewState  # noqa: E402
+
+DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "real"
+DEFAULT_LINUX = Path(os.environ.get("REVIEWBOT_LINUX_SRC", "/work/ref/linux-source-6.1"))
+
+
+def _checkpatch(linux: Path, patch: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [str(linux / "scripts" / "checkpatch.pl"), "--no-tree", "-q", "--terse", str(patch)],
+        cwd=tempfile.gettempdir(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+    )
+    return time.perf_counter() - start
+
+
+def _child_run(argv: list[str]) -> tuple[float, int]:
+    """Wall time and max RSS (KiB) of one child process, measured by a fresh helper."""
+    helper = (
+        "import resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", helper, *argv], capture_output=True, text=True,
+                         check=True, cwd=REPO)
+    seconds, rss = out.stdout.split()
+    return float(seconds), int(rss)
+
+
+def _copy_corpus(patches: list[Path], dest: Path, copies: int) -> None:
+    """Copies with distinct Message-IDs, so that series assembly keeps them apart."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for n in range(copies):
+        for p in patches:
+            text = p.read_text(encoding="utf-8", errors="replace")
+            if re.search(r"(?im)^message-id:", text):
+                text = re.sub(r"(?im)^(message-id:\s*<)([^>]+)>", rf"\g<1>bench{n}.\g<2>>", text, count=1)
+            else:
+                text = f"Message-ID: <bench{n}.{p.stem}@bench.invalid>\n" + text
+            (dest / f"{n:02d}-{p.name}").write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--linux", type=Path, default=DEFAULT_LINUX)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--copies", type=int, default=4, help="size of the large folder for memory")
+    args = ap.parse_args(argv)
+    patches = sorted(args.corpus.glob("*.patch"))
+    if not patches:
+        print(f"bench: no patches in {args.corpus} (needs ../shared/corpus/real); skipped")
+        return 0
+    checkpatch = args.linux / "scripts" / "checkpatch.pl"
+    if not checkpatch.is_file():
+        print(f"bench: {checkpatch} not found; skipped")
+        return 0
+    settings = Settings(rules=RulesSettings(coccinelle=False))
+    options = ReviewOptions(use_tree=False)
+    series = {p: read_series([p], settings).series for p in patches}
+    for ss in series.values():  # warm up: rule loading, tree-sitter, regex caches
+        for s in ss:
+            rules_stage(s, ReviewState(), settings, options)
+
+    print(f"{'patch':44} {'rules ms':>9} {'checkpatch ms':>14} {'ratio':>7}")
+    rules_ms: list[float] = []
+    cp_ms: list[float] = []
+    for p in patches:
+        best = min(
+            _timed(lambda s=s: [rules_stage(x, ReviewState(), settings, options) for x in s])
+            for s in [series[p]] * args.repeat
+        )
+        cp = min(_checkpatch(args.linux, p) for _ in range(args.repeat))
+        rules_ms.append(best * 1000)
+        cp_ms.append(cp * 1000)
+        print(f"{p.name[:44]:44} {best * 1000:9.1f} {cp * 1000:14.1f} {cp / best if best else 0:6.0f}x")
+    print(f"{'mean':44} {statistics.mean(rules_ms):9.1f} {statistics.mean(cp_ms):14.1f} "
+          f"{statistics.mean(cp_ms) / statistics.mean(rules_ms):6.0f}x")
+    print(f"{'median':44} {statistics.median(rules_ms):9.1f} {statistics.median(cp_ms):14.1f}")
+    print(f"rules per patch = {statistics.mean(rules_ms) / statistics.mean(cp_ms):.1%} of checkpatch"
+          " (target <= 10%)")
+
+    with tempfile.TemporaryDirectory(prefix="reviewbot-bench-") as tmp:
+        small, large = Path(tmp) / "x1", Path(tmp) / f"x{args.copies}"
+        _copy_corpus(patches, small, 1)
+        _copy_corpus(patches, large, args.copies)
+        # --all-versions: the copies look like newer versions of each other; review them all.
+        cmd = [sys.executable, "-m", "reviewbot", "review", "--no-tree", "--all-versions", "--format", "json"]
+        t1, rss1 = _child_run([*cmd, str(small)])
+        tn, rssn = _child_run([*cmd, str(large)])
+        cp_total = sum(_checkpatch(args.linux, p) for p in sorted(small.iterdir()))
+        n1, nn = len(patches), len(patches) * args.copies
+        print()
+        print("whole processes (one `reviewbot review --no-tree DIR` vs checkpatch once per patch):")
+        print(f"  reviewbot review, {n1} patches: {t1:6.2f} s ({t1 / n1 * 1000:6.1f} ms/patch)")
+        print(f"  checkpatch.pl x{n1}:            {cp_total:6.2f} s ({cp_total / n1 * 1000:6.1f} ms/patch)"
+              f"  -> reviewbot = {t1 / cp_total:.1%}")
+        print(f"  reviewbot review, {nn} patches: {tn:6.2f} s ({tn / nn * 1000:6.1f} ms/patch)")
+        print("peak memory (max RSS) of reviewbot review --no-tree DIR:")
+        print(f"  {n1:4d} patches: {rss1 / 1024:6.1f} MiB")
+        print(f"  {nn:4d} patches: {rssn / 1024:6.1f} MiB  (growth {(rssn - rss1) / 1024:+.1f} MiB)")
+        shutil.rmtree(tmp, ignore_errors=True)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"(this benchmark process: max RSS {own / 1024:.1f} MiB)")
+    return 0
+
+
+def _timed(fn: object) -> float:
+    start = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
