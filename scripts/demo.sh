@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job on the embedded defaults: import the Debian 6.1 kernel tree (once), then
+# review an example series from corpus/ with every stage. Exit 1 from `review` means
+# "findings", which is the expected outcome for this deliberately risky series.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+R=.venv/bin/reviewbot
+[ -x "$R" ] || R=reviewbot
+SERIES=corpus/04-memcg-replace-mm-owner-with-mm-memcg.mbox
+$R tree init
+rc=0
+$R review --boot "$SERIES" || rc=$?
+if [ "$rc" -gt 1 ]; then
+  echo "demo: review failed with exit code $rc" >&2
+  exit "$rc"
+fi
+echo "demo: done (review exit code $rc: 0 = nothing to report, 1 = findings)"
