@@ -108,7 +108,11 @@ def function_name(fn: Node) -> str | None:
 
 
 def iter_functions(root: Node) -> Iterator[Node]:
-    """Top-level function definitions, also those nested under #ifdef blocks."""
+    """Top-level function definitions in source order, also those under #ifdef blocks."""
+    return iter(sorted(_function_nodes(root), key=lambda n: n.start_byte))
+
+
+def _function_nodes(root: Node) -> Iterator[Node]:
     stack = [root]
     while stack:
         node = stack.pop()

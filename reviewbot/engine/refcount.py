@@ -327,13 +327,20 @@ class Analysis:
         name = _call_name(call)
         args = _args(call)
         ops: Ops = []
+        released: set[tuple[str, str]] = set()  # one release per call, pair and object
         for pair in self.c.pairs:
             for spec in pair.release:
-                if spec.call.match(name):
-                    if pair.keyless:
-                        ops.append(("release", ("", pair.name, self.line(call))))
-                    elif spec.arg is not None and spec.arg < len(args):
-                        ops.append(("release", (self.key(args[spec.arg]), pair.name, self.line(call))))
+                if not spec.call.match(name):
+                    continue
+                if pair.keyless:
+                    key = ""
+                elif spec.arg is not None and spec.arg < len(args):
+                    key = self.key(args[spec.arg])
+                else:
+                    continue
+                if (key, pair.name) not in released:
+                    released.add((key, pair.name))
+                    ops.append(("release", (key, pair.name, self.line(call))))
             for spec in pair.acquire:
                 if not spec.call.match(name) or (spec.conditional and in_condition):
                     continue

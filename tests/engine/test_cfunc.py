@@ -1,0 +1,87 @@
+"""tree-sitter functions of kernel C, whole files and hunks."""
+
+from __future__ import annotations
+
+from reviewbot.diff import parse_diff
+from reviewbot.engine.cfunc import prepare_source, views_from_hunks, views_from_text
+
+SRC = """\
+static int __init setup(void)
+{
+\treturn 0;
+}
+
+int walk(struct mem_cgroup *root)
+{
+\tstruct mem_cgroup *iter;
+
+\tfor_each_mem_cgroup_tree(iter, root) {
+\t\tif (iter->oom_lock)
+\t\t\tbreak;
+\t}
+\tdo_each_thread(g, t) {
+\t\tcount++;
+\t} while_each_thread(g, t);
+\tlist_for_each_entry(c, &p->children, sibling);
+\treturn 0;
+}
+"""
+
+
+def test_prepare_source_keeps_lines_and_rewrites_loops() -> None:
+    out = prepare_source(SRC)
+    assert out.count("\n") == SRC.count("\n")
+    assert "while (for_each_mem_cgroup_tree(iter, root)) {" in out
+    assert "while (do_each_thread(g, t)) {" in out
+    assert "} while (while_each_thread(g, t));" in out
+    # A call followed by ';' is not a loop head.
+    assert "\tlist_for_each_entry(c, &p->children, sibling);" in out
+    assert "static int        setup(void)" in out  # __init blanked, same length
+
+
+def test_views_from_text_finds_functions_with_line_numbers() -> None:
+    views = views_from_text("mm/x.c", SRC)
+    assert [v.name for v in views] == ["setup", "walk"]
+    walk = views[1]
+    assert walk.lines()[0] == 6 and walk.lines()[-1] == 19
+    assert not walk.partial and not walk.parse_errors
+    assert [v.name for v in views_from_text("mm/x.c", SRC, wanted={11})] == ["walk"]
+
+
+HUNKS = """\
+--- a/mm/x.c
++++ b/mm/x.c
+@@ -10,6 +10,7 @@ static void first(struct mem_cgroup *memcg)
+ \tcss_get(&memcg->css);
+ \tif (!ok)
+ \t\treturn;
++\tfoo();
+ \tcss_put(&memcg->css);
+ }
+{SP}
+@@ -40,3 +41,9 @@ static void second(void)
+ }
+{SP}
+ /* new helper */
++static int third(int a)
++{
++\treturn a;
++}
++
++int x;
+""".replace("{SP}", " ")
+
+
+def test_views_from_hunks_wrap_partial_and_keep_new_functions_whole() -> None:
+    (fd,) = parse_diff(HUNKS)
+    views = views_from_hunks(fd)
+    by_name = {v.name: v for v in views}
+    # The first hunk starts inside first(): wrapped, partial, post-image lines kept.
+    assert by_name["first"].partial
+    assert by_name["first"].lines()[:2] == [10, 11]
+    assert 13 in by_name["first"].added
+    # The second hunk starts *after* second() ended: third() is a complete function.
+    assert not by_name["third"].partial
+    assert by_name["third"].lines() == [44, 45, 46, 47]
+    pre = views_from_hunks(fd, post=False)
+    assert "third" not in {v.name for v in pre}

@@ -1,0 +1,126 @@
+"""The refcount engine along paths: returns, gotos, loops, trygets, NULL checks, transfers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reviewbot.engine.cfunc import views_from_text
+from reviewbot.engine.refcount import normalize, run_paths
+
+PARAMS: dict[str, Any] = {
+    "pairs": [
+        {
+            "name": "css",
+            "acquire": [
+                {"call": "css_get", "arg": 0},
+                {"call": "css_tryget", "arg": 0, "conditional": True},
+                {"call": "get_mem_cgroup_from_mm", "returns": True},
+            ],
+            "release": [{"call": "css_put", "arg": 0}, {"call": "mem_cgroup_put", "arg": 0}],
+        },
+        {"name": "rcu", "keyless": True, "acquire": [{"call": "rcu_read_lock"}],
+         "release": [{"call": "rcu_read_unlock"}]},
+        {"name": "iter", "acquire": [{"call": "mem_cgroup_iter", "returns": True}],
+         "release": [{"call": "mem_cgroup_iter", "arg": 1}, {"call": "mem_cgroup_iter_break", "arg": 1}]},
+    ],
+    "iterators": [{"macro": "for_each_mem_cgroup", "var": 0, "pair": "iter",
+                   "break": {"call": "mem_cgroup_iter_break", "arg": 1}}],
+    "transfer": {"store": True, "return": True, "consumers": [{"call": "hand_on", "arg": 0}]},
+}
+
+
+def hits(body: str, params: dict[str, Any] = PARAMS) -> list[str]:
+    src = f"int f(struct mm_struct *mm, struct obj *o)\n{{\n{body}\n}}\n"
+    (view,) = views_from_text("mm/x.c", src)
+    return [h.captures["detail"] for h in run_paths(params, view)]
+
+
+def test_normalize_names_the_object() -> None:
+    assert normalize("&memcg->css") == normalize("memcg") == "memcg"
+    assert normalize("(&(pos)->css)") == "pos"
+
+
+def test_leak_on_early_return_and_not_on_released_path() -> None:
+    found = hits("\tstruct mem_cgroup *memcg = get_mem_cgroup_from_mm(mm);\n"
+                 "\tif (!o)\n\t\treturn -EINVAL;\n\tcss_put(&memcg->css);\n\treturn 0;")
+    assert len(found) == 1
+    assert "taken by get_mem_cgroup_from_mm() at line 3" in found[0]
+    assert "returns at line 5" in found[0]
+
+
+def test_goto_to_error_label_that_releases_is_fine() -> None:
+    assert hits("\tstruct mem_cgroup *memcg = get_mem_cgroup_from_mm(mm);\n"
+                "\tif (!o)\n\t\tgoto out;\n\tuse(memcg);\nout:\n\tcss_put(&memcg->css);\n\treturn 0;") == []
+
+
+def test_goto_past_the_release_leaks_and_names_the_jump() -> None:
+    (found,) = hits("\tstruct mem_cgroup *memcg = get_mem_cgroup_from_mm(mm);\n"
+                    "\tif (!o)\n\t\tgoto out;\n\tcss_put(&memcg->css);\nout:\n\treturn 0;")
+    assert "reached by goto out at line 5" in found
+
+
+def test_tryget_holds_only_when_it_succeeded() -> None:
+    assert hits("\tif (!css_tryget(&o->memcg->css))\n\t\treturn -EBUSY;\n"
+                "\tcss_put(&o->memcg->css);\n\treturn 0;") == []
+    assert len(hits("\tif (!css_tryget(&o->memcg->css))\n\t\treturn -EBUSY;\n\treturn 0;")) == 1
+
+
+def test_null_check_drops_the_pointer() -> None:
+    assert hits("\tstruct mem_cgroup *m = get_mem_cgroup_from_mm(mm);\n"
+                "\tif (!m)\n\t\treturn 0;\n\tmem_cgroup_put(m);\n\treturn 1;") == []
+
+
+@pytest.mark.parametrize(
+    "handoff",
+    ["\to->memcg = memcg;\n\treturn 0;", "\treturn memcg ? 1 : 0;", "\thand_on(memcg);\n\treturn 0;",
+     "\trcu_assign_pointer(o->memcg, memcg);\n\treturn 0;"],
+)
+def test_transfers_end_ownership(handoff: str) -> None:
+    assert hits(f"\tstruct mem_cgroup *memcg = get_mem_cgroup_from_mm(mm);\n{handoff}") == []
+
+
+def test_get_for_someone_else_is_not_a_leak_but_get_and_put_elsewhere_is() -> None:
+    # css_get(param) with no put anywhere: the function's job is to take a reference.
+    assert hits("\tcss_get(&o->memcg->css);\n\treturn 0;") == []
+    found = hits("\tcss_get(&o->memcg->css);\n\tif (o->dead)\n\t\treturn -1;\n"
+                 "\tcss_put(&o->memcg->css);\n\treturn 0;")
+    assert len(found) == 1
+
+
+def test_double_release() -> None:
+    (found,) = hits("\tstruct mem_cgroup *m = get_mem_cgroup_from_mm(mm);\n"
+                    "\tcss_put(&m->css);\n\tif (o)\n\t\tcss_put(&m->css);\n\treturn 0;")
+    assert "released a second time at line 6" in found
+
+
+def test_iterator_goto_out_of_walk_leaks_and_break_call_fixes_it() -> None:
+    body = ("\tstruct mem_cgroup *memcg;\n\tint ret = 0;\n\tfor_each_mem_cgroup(memcg) {\n"
+            "\t\tret = grow(memcg);\n\t\tif (ret) {\n\t\t\t{BREAK}goto unlock;\n\t\t}\n\t}\nunlock:\n\treturn ret;")
+    (found,) = hits(body.replace("{BREAK}", ""))
+    assert "iter reference on `memcg`" in found and "goto unlock" in found
+    assert hits(body.replace("{BREAK}", "mem_cgroup_iter_break(NULL, memcg);\n\t\t\t")) == []
+
+
+def test_manual_iter_loop_with_assignment_in_condition() -> None:
+    assert hits("\tstruct mem_cgroup *memcg = mem_cgroup_iter(NULL, NULL, NULL);\n\tdo {\n"
+                "\t\twork(memcg);\n\t} while ((memcg = mem_cgroup_iter(NULL, memcg, NULL)) != NULL);\n"
+                "\treturn 0;") == []
+
+
+def test_rcu_keyless_pair() -> None:
+    (found,) = hits("\trcu_read_lock();\n\tif (!o)\n\t\treturn 0;\n\trcu_read_unlock();\n\treturn 1;")
+    assert "rcu reference on rcu" in found or "rcu reference" in found
+
+
+def test_partial_view_end_is_not_a_return() -> None:
+    from reviewbot.diff import parse_diff
+    from reviewbot.engine.cfunc import views_from_hunks
+
+    diff = ("--- a/mm/x.c\n+++ b/mm/x.c\n@@ -10,3 +10,4 @@ int f(void)\n"
+            " \trcu_read_lock();\n+\tx = 1;\n \ty = 2;\n \tz = 3;\n")
+    (fd,) = parse_diff(diff)
+    (view,) = views_from_hunks(fd)
+    assert view.partial
+    assert run_paths(PARAMS, view) == []
