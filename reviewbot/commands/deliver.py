@@ -2,7 +2,7 @@
 
 Meant for an MTA: Postfix ``pipe``, procmail, fetchmail's ``--mda``, public-inbox-watch.
 Exit codes follow sysexits(3), which these programs understand, instead of the review
-commands' 0/1/2/3: 0 delivered (202 stored, or 200 already stored); 75 EX_TEMPFAIL when the
+commands' 0/1/2/3: 0 delivered (202 stored; 200 or 409 already stored); 75 EX_TEMPFAIL when the
 service could not be reached or answered 5xx after every retry (the MTA keeps the mail and
 tries later); 65 EX_DATAERR when the service refused the mail itself (400, 413, 415);
 77 EX_NOPERM for 401/403 (wrong secret or clock skew); 78 EX_CONFIG without a secret.
@@ -103,7 +103,8 @@ def deliver(
             log.warning("%s", last)
             continue
         text = resp.text.strip()[:300]
-        if resp.status_code in (200, 202):
+        if resp.status_code in (200, 202, 409):
+            # 409: the same signed request already arrived (a retry within the second).
             return EX_OK, f"{resp.status_code} {text}"
         if resp.status_code in (401, 403):
             return EX_NOPERM, f"{resp.status_code} signature refused: {text}"

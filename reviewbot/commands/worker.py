@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import threading
 
 from reviewbot.config import Settings
@@ -38,6 +39,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from reviewbot.service.tasks import TaskQueue, make_huey
     from reviewbot.service.worker import ServiceWorker
 
+    if settings.service.worker_nice > 0:
+        # Reviews are CPU-bound (tree-sitter, builds); intake must not wait behind them.
+        os.nice(settings.service.worker_nice)
     store = Store.from_settings(settings)
     holder: list[ServiceWorker] = []
     queue = TaskQueue(make_huey(settings), settings, handlers=lambda: holder[0])

@@ -6,13 +6,16 @@
 - 200 ``{"id", "message_id", "status": "duplicate"}`` for a Message-ID already stored.
   We chose 200 over 409 so that an MTA retrying after a lost answer sees success and stops
   (``reviewbot deliver`` treats both as delivered);
-- 401 missing or malformed signature headers, 403 wrong signature, stale timestamp or a
-  replayed signature; 413 body above ``service.max_mail_bytes``; 415 not
+- 409 for a replayed request (the very same timestamp and signature seen before): nothing
+  is stored twice, and a captured request can never be replayed after the window either;
+- 401 missing or malformed signature headers, 403 wrong signature or a timestamp outside
+  the replay window; 413 body above ``service.max_mail_bytes``; 415 not
   ``message/rfc822``; 400 empty or unparseable mail.
 
 The request is handled in a worker thread (SQLite and psycopg block); the mail is parsed once
-to find its Message-ID and thread, then the intake task is enqueued. Enqueueing may fail
-(Redis down): the mail is stored, and a worker's sweep assembles it later.
+to find its Message-ID and thread, and the intake task is enqueued after the answer went
+out. Enqueueing may fail (Redis down, or the server killed right after answering): the mail
+is stored, and a worker's sweep assembles it a few seconds later.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from reviewbot import __version__
@@ -76,18 +80,23 @@ def create_app(
                 raw, meta, hashlib.sha256(raw).hexdigest(), signature=signature
             )
         except ReplayError as exc:
+            # Same body and signature as an earlier request: it changes nothing (that mail
+            # is stored); 409 tells a replay apart from an MTA's fresh retry (200).
             metrics.mail("replayed")
-            return 403, {"error": str(exc)}
+            return 409, {"error": f"replayed request: {exc}", "message_id": meta.message_id}
         if not added.created:
             metrics.mail("duplicate")
             return 200, {"id": added.mail_id, "message_id": meta.message_id, "status": "duplicate"}
         metrics.mail("accepted")
-        if queue is not None:
-            try:
-                queue.enqueue_intake(added.mail_id)
-            except Exception as exc:  # stored is what counts; the sweep assembles it later
-                log.warning("mail %d stored, intake not enqueued: %r", added.mail_id, exc)
         return 202, {"id": added.mail_id, "message_id": meta.message_id, "status": "stored"}
+
+    def enqueue_intake(mail_id: int) -> None:
+        if queue is None:
+            return
+        try:
+            queue.enqueue_intake(mail_id)
+        except Exception as exc:  # stored is what counts; the sweep assembles it later
+            log.warning("mail %d stored, intake not enqueued: %r", mail_id, exc)
 
     @app.post(
         "/v1/mail",
@@ -97,7 +106,8 @@ def create_app(
             200: {"description": "Message-ID already stored (idempotent)"},
             400: {"description": "empty or unparseable mail"},
             401: {"description": "missing signature headers"},
-            403: {"description": "bad signature, stale timestamp or replay"},
+            403: {"description": "bad signature or timestamp outside the replay window"},
+            409: {"description": "replayed request (same signature seen before)"},
             413: {"description": "mail larger than service.max_mail_bytes"},
             415: {"description": "Content-Type is not message/rfc822"},
         },
@@ -134,7 +144,10 @@ def create_app(
         status, payload = await run_in_threadpool(store_mail, raw, signature)
         if status in (200, 202):
             metrics.ack(time.perf_counter() - start)
-        return JSONResponse(payload, status_code=status)
+        # Enqueue after the answer is sent: the 202 promises storage, not queueing, and a
+        # second SQLite/Redis write would double the acknowledgement time.
+        background = BackgroundTask(enqueue_intake, payload["id"]) if status == 202 else None
+        return JSONResponse(payload, status_code=status, background=background)
 
     @app.get("/v1/series/{key:path}", summary="One series by row id or Message-ID, with runs")
     def get_series(key: str) -> dict[str, Any]:

@@ -55,10 +55,18 @@ def mail_meta(msg: Message) -> MailMeta:
         author_email=msg.author_email,
         thread_key=thread_key(msg),
         is_root=msg.parent_id is None,
-        is_patch=msg.subject.is_patch and not msg.subject.is_reply,
+        is_patch=_is_patch_or_cover(msg),
         version=msg.subject.version,
         total=msg.subject.total,
     )
+
+
+def _is_patch_or_cover(msg: Message) -> bool:
+    """What the assembler may put in a slot: a mail with a diff, or an "N/M" with N = 0."""
+    s = msg.subject
+    if s.is_reply:
+        return False
+    return msg.diff is not None or (s.index == 0 and not s.counters_inferred)
 
 
 def content_hash(series: Series) -> str:
@@ -157,16 +165,21 @@ class SeriesTracker:
         meta = self.store.mail_meta(mail_id)
         if meta is not None:
             author, version, total, is_root, is_patch, received = meta
-            if is_root and is_patch and total > 1:
+            if not is_patch:
+                # A reply (review, Acked-by) changes neither completeness nor the content
+                # hash; its trailers are read when the series is reviewed.
+                self.store.mark_assembled([mail_id])
+                return []
+            if is_root and total > 1:
                 # An unthreaded series (no cover, no In-Reply-To): its siblings are roots
                 # too; let the assembler group them by author, version and total.
                 window = self.settings.mail.unthreaded_window_hours * 3600
                 keys.update(
                     self.store.unthreaded_siblings(author, version, total, received - window)
                 )
-        mails = self.store.mails_in_threads(sorted(keys))
+        mails = self.store.mails_in_threads(sorted(keys), patches_only=True)
         decisions = self._decide(mails)
-        self.store.mark_assembled([m.id for m in mails])
+        self.store.mark_assembled([mail_id, *(m.id for m in mails)])
         return decisions
 
     def expire_waiting(self) -> list[Decision]:
@@ -174,7 +187,7 @@ class SeriesTracker:
         deadline = self.clock() - self.settings.service.series_wait_s
         out: list[Decision] = []
         for row in self.store.waiting_series(deadline):
-            mails = self.store.mails_in_threads([row["thread_key"]])
+            mails = self.store.mails_in_threads([row["thread_key"]], patches_only=True)
             out.extend(self._decide(mails))
         return out
 

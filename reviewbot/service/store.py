@@ -367,14 +367,21 @@ class Store:
     def mail_count(self) -> int:
         return int(self.query("SELECT COUNT(*) FROM mails")[0][0])
 
-    def mails_in_threads(self, thread_keys: Sequence[str]) -> list[StoredMail]:
-        """Every mail of these threads (a thread key is also the root's own Message-ID)."""
+    def mails_in_threads(
+        self, thread_keys: Sequence[str], *, patches_only: bool = False
+    ) -> list[StoredMail]:
+        """Every mail of these threads (a thread key is also the root's own Message-ID).
+
+        ``patches_only`` leaves out replies: deciding what to review needs only patches
+        and cover letters, and a long discussion would otherwise be parsed again and again.
+        """
         if not thread_keys:
             return []
         marks = ", ".join("?" for _ in thread_keys)
+        only = " AND is_patch = 1" if patches_only else ""
         rows = self.query(
             "SELECT id, message_id, received_at, raw, thread_key FROM mails"
-            f" WHERE thread_key IN ({marks}) OR message_id IN ({marks}) ORDER BY id",
+            f" WHERE (thread_key IN ({marks}) OR message_id IN ({marks})){only} ORDER BY id",
             (*thread_keys, *thread_keys),
         )
         return [_stored_mail(r) for r in rows]
