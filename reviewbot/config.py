@@ -89,6 +89,7 @@ class ServiceSettings:
     use_tree: bool = True  # apply on tree.path when it exists; False: rules on hunks only
     sweep_interval_s: float = 10.0  # how often each worker re-enqueues lost work
     worker_threads: int = 1  # reviews one worker process runs at once
+    worker_nice: int = 10  # the worker lowers its CPU priority so intake stays responsive
     smtp_enabled: bool = False
     smtp_host: str = "localhost"
     smtp_port: int = 25
