@@ -1,0 +1,309 @@
+"""The apply stage on a real git tree: bases and their order, per-patch results, commits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from treehelp import (
+    AUTHORS,
+    MEMCONTROL_C,
+    TAG,
+    make_mbox,
+    replace,
+    series_from,
+    settings_for,
+    sh,
+    write,
+)
+
+from reviewbot.config import Settings
+from reviewbot.pipeline import ReviewOptions, ReviewState, StageOutcome, review_series
+from reviewbot.tree.stage import apply_stage
+from reviewbot.tree.worktree import try_lock
+
+COMMENT_FIX = replace("mm/memcontrol.c", "move a owner of the mm", "move the owner of the mm")
+RETRY_NOTE = replace("mm/memcontrol.c", "\trcu_read_lock();\n\tdo {",
+                     "\t/* css_tryget() fails only while the memcg is released */\n"
+                     "\trcu_read_lock();\n\tdo {")
+DOC = replace("Documentation/admin-guide/cgroup-v1/memory.rst", "a leader of a thread group.",
+              "a leader of a thread group, or the task that took over the mm.")
+READ_ONCE_OWNER = replace("kernel/exit.c", "\tif (mm->owner != p)\n",
+                          "\tif (READ_ONCE(mm->owner) != p)\n")
+OWNER_NOTE = replace("kernel/exit.c", "\tif (READ_ONCE(mm->owner) != p)\n\t\treturn;\n",
+                     "\tif (READ_ONCE(mm->owner) != p)\n\t\treturn; /* not ours */\n")
+EXIT_SKIP = replace("kernel/exit.c", "\t\tif (c->mm == mm)\n", "\t\tif (c->mm == mm && !(c->flags & PF_EXITING))\n")
+
+
+def run_apply(series_path: Path, settings: Settings, **opts: object) -> tuple[StageOutcome, ReviewState]:
+    state = ReviewState()
+    outcome = apply_stage(series_from(series_path), state, settings, ReviewOptions(**opts))  # type: ignore[arg-type]
+    return outcome, state
+
+
+def release(state: ReviewState) -> None:
+    for fn in reversed(state.release):
+        fn()
+
+
+def _patch_id(cwd: Path, diff: str) -> str:
+    import subprocess
+
+    res = subprocess.run(["git", "patch-id", "--stable"], cwd=cwd, input=diff, text=True,
+                         capture_output=True, check=True)
+    return res.stdout.split()[0]
+
+
+def test_clean_series_applies_with_one_commit_per_patch(tmp_path: Path, kernel_tree: Path,
+                                                        settings: Settings) -> None:
+    mbox = make_mbox(kernel_tree, tmp_path, [("mm: memcontrol: fix a comment", [COMMENT_FIX]),
+                                            ("mm: memcontrol: explain the loop", [RETRY_NOTE]),
+                                            ("Documentation: say who moves", [DOC])])
+    main_head = sh(["git", "rev-parse", "HEAD"], kernel_tree)
+    out, state = run_apply(mbox, settings)
+    try:
+        assert out.status == "success", out.reason
+        d = out.data
+        assert d["base"] == TAG and d["base_reason"].startswith("the tree's imported base")
+        assert [t["outcome"] for t in d["tried"]] == ["applied"]
+        assert [p["status"] for p in d["patches"]] == ["applied"] * 3
+        commits = [p["commit"] for p in d["patches"]]
+        wt = Path(d["worktree"])
+        assert state.worktree == wt and state.applied
+        assert state.base_commit == sh(["git", "rev-parse", TAG], kernel_tree).strip()
+        assert state.patch_commits == {1: commits[0], 2: commits[1], 3: commits[2]}
+        assert sh(["git", "rev-list", "--reverse", f"{TAG}..HEAD"], wt).split() == commits
+        # Each commit carries exactly the diff of its mail, with the mail's author.
+        series = series_from(mbox)
+        for i, (patch, commit) in enumerate(zip(series.patches, commits, strict=True)):
+            assert _patch_id(wt, patch.message.diff or "") == _patch_id(
+                wt, sh(["git", "show", "--format=", commit], wt))
+            # Ada sends all three; patch 2 is Jörg's, named by an in-body From: line.
+            name, email = AUTHORS[i % 2]
+            author = sh(["git", "log", "-1", "--format=%an <%ae>|%cn", commit], wt).strip()
+            assert author == f"{name} <{email}>|reviewbot"
+        assert "move the owner of the mm" in (wt / "mm/memcontrol.c").read_text()
+        # The main repository never moves and never gets dirty.
+        assert sh(["git", "rev-parse", "HEAD"], kernel_tree) == main_head
+        assert sh(["git", "status", "--porcelain", "--ignored"], kernel_tree) == ""
+    finally:
+        release(state)
+
+
+def test_same_series_same_base_gives_same_commit_ids(tmp_path: Path, kernel_tree: Path) -> None:
+    mbox = make_mbox(kernel_tree, tmp_path, [("a", [COMMENT_FIX]), ("b", [DOC])])
+    ids = []
+    for run in range(2):
+        out, state = run_apply(mbox, settings_for(tmp_path / f"run{run}", kernel_tree))
+        ids.append([p["commit"] for p in out.data["patches"]])
+        release(state)
+    assert ids[0] == ids[1] and all(ids[0])
+
+
+def test_conflict_3way_reports_files_hunks_and_falls_back_to_next_base(
+        tmp_path: Path, kernel_tree: Path, settings: Settings) -> None:
+    # mm-next changed the comment; the series was written on mm-next and edits that line
+    # again, so on mm-next's parent... it is the tag that conflicts, with a 3-way merge.
+    clone = tmp_path / "dev"
+    sh(["git", "clone", "-q", str(kernel_tree), str(clone)], tmp_path)
+    replace("mm/memcontrol.c", "move a owner of the mm", "move an owner of the mm")(clone)
+    sh(["git", "-c", "user.name=m", "-c", "user.email=m@x", "commit", "-qam", "mm-next"], clone)
+    sh(["git", "push", "-q", str(kernel_tree), "HEAD:refs/heads/mm-next"], clone)
+    mbox = make_mbox(kernel_tree, tmp_path, [
+        ("mm: memcontrol: doc", [DOC]),
+        ("mm: memcontrol: reword", [replace("mm/memcontrol.c", "move an owner of the mm",
+                                            "move the mm owner")]),
+    ], base="mm-next")
+    out, state = run_apply(mbox, settings_for(tmp_path, kernel_tree, bases=(TAG, "mm-next")))
+    try:
+        tried = out.data["tried"]
+        assert [(t["ref"], t["outcome"]) for t in tried] == [(TAG, "conflict"),
+                                                             ("mm-next", "applied")]
+        assert "CONFLICT (content): Merge conflict in mm/memcontrol.c" in tried[0]["message"]
+        assert out.status == "success" and out.data["base"] == "mm-next"
+        assert out.data["base_reason"] == "tree.bases[1] in config.yaml"
+    finally:
+        release(state)
+    # Only the tag: the series applies nowhere, and the report says exactly why.
+    out, state = run_apply(mbox, settings_for(tmp_path / "b", kernel_tree))
+    assert out.status == "fail" and out.reason == "does not apply"
+    assert state.worktree is None and not state.applied and state.release == []
+    p1, p2 = out.data["patches"]
+    assert p1["status"] == "applied" and p2["status"] == "conflict"
+    (conflict,) = p2["conflicts"]
+    assert conflict["file"] == "mm/memcontrol.c"
+    assert conflict["reason"].startswith("content conflict")
+    assert conflict["hunks"] and conflict["hunks"][0].startswith("@@ -")
+    assert "mem_cgroup_can_attach" in conflict["hunks"][0]
+    assert "Merge conflict in mm/memcontrol.c" in p2["message"]
+    assert "git am --continue" not in p2["message"]  # instructions for humans are dropped
+
+
+def test_missing_prerequisite_is_a_conflict_without_3way(tmp_path: Path, kernel_tree: Path,
+                                                         settings: Settings) -> None:
+    mbox = make_mbox(kernel_tree, tmp_path, [
+        ("exit: say why", [OWNER_NOTE]),
+        ("exit: skip exiting tasks", [EXIT_SKIP]),
+        ("mm: memcontrol: fix a comment", [COMMENT_FIX]),
+    ], prerequisites=[("exit: unsent prerequisite", [READ_ONCE_OWNER])])
+    out, state = run_apply(mbox, settings)
+    assert out.status == "fail"
+    p1, p2, p3 = out.data["patches"]
+    assert p1["status"] == "conflict"
+    assert p1["conflicts"][0]["file"] == "kernel/exit.c"
+    assert "sha1 information is lacking or useless (kernel/exit.c)" in p1["message"]
+    assert "error: patch failed: kernel/exit.c:" in p1["message"]
+    assert p1["conflicts"][0]["hunks"] == [p1["conflicts"][0]["hunks"][0]]
+    assert p2["status"] == p3["status"] == "skipped"
+    assert p2["message"] == "not tried: patch 1 did not apply"
+    assert "if (READ_ONCE(mm->owner) != p)" not in p1["conflicts"][0]["hunks"][0]
+    # The worktree is back at the base and free for the next run.
+    lock_dir = tmp_path / "worktrees"
+    locks = list(lock_dir.rglob("*.lock"))
+    assert locks and all(try_lock(p) is not None for p in locks if p.name != ".admin.lock")
+
+
+def test_base_commit_is_tried_first_and_unknown_one_is_recorded(
+        tmp_path: Path, kernel_tree: Path, settings: Settings) -> None:
+    base_sha = sh(["git", "rev-parse", TAG], kernel_tree).strip()
+    mbox = make_mbox(kernel_tree, tmp_path, [("a", [COMMENT_FIX]), ("b", [DOC])],
+                     base_commit=base_sha, name="known")
+    out, state = run_apply(mbox, settings, base="no-such-branch")
+    try:
+        assert [(t["ref"], t["outcome"]) for t in out.data["tried"]] == [(base_sha, "applied")]
+        assert out.data["base_reason"] == "base-commit: in the series"
+        # A sha given as base-commit reuses the worktree of the tag that points at it.
+        assert Path(out.data["worktree"]).name == TAG
+    finally:
+        release(state)
+    unknown = "0123456789abcdef0123456789abcdef01234567"
+    mbox = make_mbox(kernel_tree, tmp_path, [("a", [COMMENT_FIX]), ("b", [DOC])],
+                     base_commit=unknown, name="unknown")
+    out, state = run_apply(mbox, settings, base="no-such-branch")
+    try:
+        tried = [(t["ref"], t["outcome"], t["message"]) for t in out.data["tried"]]
+        assert tried[0][:2] == (unknown, "not-found") and "fatal:" in tried[0][2]
+        assert tried[1][:2] == ("no-such-branch", "not-found") and "fatal:" in tried[1][2]
+        assert tried[2][:2] == (TAG, "applied")
+        assert out.data["base"] == TAG and out.status == "success"
+    finally:
+        release(state)
+
+
+def test_duplicate_base_is_not_applied_twice(tmp_path: Path, kernel_tree: Path) -> None:
+    mbox = make_mbox(kernel_tree, tmp_path, [("exit", [OWNER_NOTE])],
+                     prerequisites=[("pre", [READ_ONCE_OWNER])])
+    out, _ = run_apply(mbox, settings_for(tmp_path, kernel_tree, bases=(TAG, "HEAD")),
+                       base="master")
+    outcomes = [(t["ref"], t["outcome"]) for t in out.data["tried"]]
+    assert outcomes == [("master", "conflict"), (TAG, "duplicate"), ("HEAD", "duplicate")]
+    assert out.data["tried"][1]["message"] == "same commit as master, already tried"
+
+
+def test_already_present_patch(tmp_path: Path, kernel_tree: Path, settings: Settings) -> None:
+    clone = tmp_path / "dev"
+    sh(["git", "clone", "-q", str(kernel_tree), str(clone)], tmp_path)
+    COMMENT_FIX(clone)
+    sh(["git", "-c", "user.name=m", "-c", "user.email=m@x", "commit", "-qam", "merged"], clone)
+    sh(["git", "push", "-q", str(kernel_tree), "HEAD:refs/heads/stable"], clone)
+    mbox = make_mbox(kernel_tree, tmp_path, [("fix", [COMMENT_FIX]), ("doc", [DOC])])
+    out, state = run_apply(mbox, settings, base="stable")
+    try:
+        assert out.status == "warning" and "already-present" in out.reason
+        p1, p2 = out.data["patches"]
+        assert (p1["status"], p1["commit"]) == ("already-present", None)
+        assert "Patch already applied" in p1["message"]
+        assert p2["status"] == "applied" and state.patch_commits == {2: p2["commit"]}
+    finally:
+        release(state)
+
+
+def test_missing_slot_is_skipped_and_rest_applied(tmp_path: Path, kernel_tree: Path,
+                                                  settings: Settings) -> None:
+    mbox = make_mbox(kernel_tree, tmp_path, [("a", [COMMENT_FIX]), ("b", [RETRY_NOTE]),
+                                            ("c", [DOC])])
+    mails = mbox.read_text().split("\nFrom ")
+    assert len(mails) == 4  # cover + 3
+    mbox.write_text("\nFrom ".join(mails[:2] + mails[3:]))  # drop patch 2/3
+    out, state = run_apply(mbox, settings)
+    try:
+        statuses = [(p["index"], p["status"]) for p in out.data["patches"]]
+        assert statuses == [(1, "applied"), (2, "skipped"), (3, "applied")]
+        assert "missing" in out.data["patches"][1]["message"]
+        assert out.status == "warning"
+    finally:
+        release(state)
+
+
+def test_reset_keeps_mtimes_of_unchanged_files(tmp_path: Path, kernel_tree: Path,
+                                               settings: Settings) -> None:
+    """Series A then series B on the same base: only files A or B touch get new mtimes."""
+    a = make_mbox(kernel_tree, tmp_path, [("a", [COMMENT_FIX])], name="a")
+    b = make_mbox(kernel_tree, tmp_path, [("b", [EXIT_SKIP])], name="b")
+    out, state = run_apply(a, settings)
+    wt = Path(out.data["worktree"])
+    release(state)
+    old = 1_000_000_000  # make every file old, so a rewrite is visible
+    for f in sh(["git", "ls-files"], wt).split():
+        if not (wt / f).is_symlink():
+            os.utime(wt / f, (old, old))
+    out, state = run_apply(b, settings)
+    try:
+        assert out.data["worktree"] == str(wt)
+        touched = {f for f in sh(["git", "ls-files"], wt).split()
+                   if not (wt / f).is_symlink() and (wt / f).stat().st_mtime != old}
+        assert touched == {"mm/memcontrol.c", "kernel/exit.c"}
+        assert (wt / "mm/memcontrol.c").read_text() == MEMCONTROL_C  # A is gone
+    finally:
+        release(state)
+
+
+def test_no_hooks_or_filters_run(tmp_path: Path, kernel_tree: Path, settings: Settings,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "pwned"
+    for hook in ("applypatch-msg", "pre-applypatch", "post-applypatch", "post-checkout",
+                 "post-commit", "pre-commit", "commit-msg"):
+        h = kernel_tree / ".git/hooks" / hook
+        h.write_text(f"#!/bin/sh\necho {hook} >> {marker}\n")
+        h.chmod(0o755)
+    # A user's global config with a filter driver that a patch's .gitattributes names.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(f"[filter \"evil\"]\n\tsmudge = sh -c 'echo smudge >> {marker}; cat'\n"
+                                     f"\tclean = sh -c 'echo clean >> {marker}; cat'\n")
+    monkeypatch.setenv("HOME", str(home))
+    mbox = make_mbox(kernel_tree, tmp_path, [
+        ("attrs", [write(".gitattributes", "* filter=evil\n"), COMMENT_FIX]),
+        ("more", [DOC])])
+    out, state = run_apply(mbox, settings)
+    release(state)
+    assert out.status == "success"
+    assert not marker.exists(), marker.read_text()
+
+
+def test_pipeline_releases_the_worktree_after_the_last_stage(tmp_path: Path, kernel_tree: Path,
+                                                             settings: Settings) -> None:
+    mbox = make_mbox(kernel_tree, tmp_path, [("a", [COMMENT_FIX]), ("b", [DOC])])
+    review = review_series(series_from(mbox), settings, ReviewOptions())
+    apply = review.outcome("apply")
+    assert apply is not None and apply.status == "success"
+    lock = Path(apply.data["worktree"] + ".lock")
+    got = try_lock(lock)
+    assert got is not None and got.stale_pid is None  # released cleanly, not left behind
+    got.release()
+
+
+def test_no_tree_is_an_infra_error(tmp_path: Path) -> None:
+    from reviewbot.errors import InfraError
+
+    mbox_dir = tmp_path
+    settings = settings_for(tmp_path, tmp_path / "absent")
+    series = _tiny_series(mbox_dir)
+    with pytest.raises(InfraError, match="tree init"):
+        apply_stage(series, ReviewState(), settings, ReviewOptions())
+
+
+def _tiny_series(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from treehelp import hand_series
+    return hand_series(["diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"])
