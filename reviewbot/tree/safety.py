@@ -121,7 +121,10 @@ def _split_files(diff: str) -> list[tuple[_FileHeader, list[str]]]:
                 new_left -= 1
             continue
         m = _DIFF_GIT.match(line)
-        if m or (line.startswith("--- ") and (not files or files[-1][1])):
+        # "--- " opens a new file only after the current one had content (hunks or a
+        # binary patch): before that it is the current file's own header ("index" and
+        # "new file mode" lines come first).
+        if m or (line.startswith("--- ") and (not files or _has_content(files[-1][1]))):
             files.append((_FileHeader([]), []))
         if not files:
             continue
@@ -139,7 +142,7 @@ def _split_files(diff: str) -> list[tuple[_FileHeader, list[str]]]:
                     head.paths.append(p)
             continue
         h = _HEADER.match(line)
-        if h and not body:
+        if h and not _has_content(body):
             kind, raw = h.group("kind"), h.group("path")
             p = _strip_p1(raw) if kind in ("--- ", "+++ ") else unquote(raw)
             if p is not None:
@@ -148,12 +151,16 @@ def _split_files(diff: str) -> list[tuple[_FileHeader, list[str]]]:
                     head.new_path = p
             continue
         mm = _MODE.match(line)
-        if mm and not body:
+        if mm and not _has_content(body):
             if not line.startswith(("deleted", "old")):
                 head.new_mode = mm.group("mode")
             continue
         body.append(line)
     return files
+
+
+def _has_content(body: list[str]) -> bool:
+    return any(ln.startswith(("@@", "GIT binary patch", "Binary files ")) for ln in body)
 
 
 def check_patch(
