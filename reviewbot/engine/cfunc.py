@@ -219,6 +219,10 @@ def _brace_delta(line: str, in_comment: bool) -> tuple[int, bool]:
     return line.count("{") - line.count("}"), still
 
 
+def _first_code(body: list[Line]) -> str:
+    return next((ln.text.strip() for ln in body if ln.text.strip()), "")
+
+
 def _starts_indented(body: list[Line]) -> bool:
     for ln in body:
         text = ln.text
@@ -266,6 +270,9 @@ def _hunk_views(path: str, hunk: Hunk, post: bool, added: frozenset[int]) -> lis
         # already left (it then starts between functions and must not be wrapped).
         opened = 1
     header = (f"void {outer}(void) " + "{" * opened) if opened else ""
+    if not opened and _first_code(body) == "{":
+        # The hunk starts at the body's opening brace: only the signature is missing.
+        header = f"void {outer}(void)"
     closing = "}" * max(0, depth + opened)
     src_lines = [header] + [ln.text for ln in body] + [closing]
     rows = {
