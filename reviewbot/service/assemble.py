@@ -224,7 +224,7 @@ class SeriesTracker:
         return out
 
     def _act(self, series: Series, record: SeriesRecord) -> Decision:
-        row_id = self.store.upsert_series(record)
+        row_id = self.store.upsert_series(record, now=self.clock())
         row = self.store.series_rows("id = ?", (row_id,), limit=1)[0]
         if row["state"] == "superseded":
             return Decision(row_id, "known", row["run_id"], "already superseded")
@@ -250,7 +250,7 @@ class SeriesTracker:
                 return Decision(row_id, "waiting", None, f"missing {list(record.missing)}")
         run_id, created = self.store.create_run(
             row_id, record.series_id, record.content_hash, record.message_ids,
-            missing=record.missing,
+            missing=record.missing, now=self.clock(),
         )
         if created:
             log.info(

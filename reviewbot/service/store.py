@@ -417,6 +417,10 @@ class Store:
         )
         return [int(r[0]) for r in rows]
 
+    def is_assembled(self, mail_id: int) -> bool:
+        rows = self.query("SELECT assembled_at FROM mails WHERE id = ?", (mail_id,))
+        return bool(rows) and rows[0][0] is not None
+
     def mark_assembled(self, mail_ids: Sequence[int], now: float | None = None) -> None:
         if not mail_ids:
             return

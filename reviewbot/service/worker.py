@@ -133,6 +133,8 @@ class ServiceWorker:
         now = self.clock()
         report = SweepReport()
         for mail_id in self.store.unassembled_mails(now - INTAKE_GRACE_S):
+            if self.store.is_assembled(mail_id):
+                continue  # assembled with an earlier mail of its thread in this loop
             self.tracker.on_mail(mail_id)
             report.assembled += 1
         report.expired = sum(1 for d in self.tracker.expire_waiting() if d.action == "queued")

@@ -58,3 +58,38 @@ def test_findings_reach_the_run_the_page_and_the_outbox_not_smtp(service_factory
     text = "\n".join(f.read_text() for f in files)
     assert "In-Reply-To: <e2e-c-v1-1@example.org>" in text
     assert "Subject: Re: [PATCH 1/2]" in text and "> +\trcu_read_lock();" in text
+
+
+def test_incomplete_series_is_reviewed_after_the_wait_with_missing_slots(
+    service_factory: Any,
+) -> None:
+    svc = service_factory(series_wait_s=2)
+    svc.start_server()
+    svc.start_worker("w1")
+    mails = series_mails("e2e-w", 3)
+    for raw in mails[:3]:  # cover, 1, 2: patch 3 is lost on the way
+        assert svc.post(raw).status_code == 202
+    [run] = svc.wait_runs(1, timeout=30)
+    assert run["partial"] and run["missing"] == [3]
+    series = svc.get("/v1/series/e2e-w-v1-0@example.org").json()
+    assert series["state"] == "reviewed" and series["missing"] == [3]
+    assert [r["id"] for r in svc.get("/v1/runs?state=finished").json()["runs"]] == [run["id"]]
+    assert svc.get("/v1/runs?state=queued").json()["runs"] == []
+
+
+def test_worker_once_drains_the_queue_and_exits(service_factory: Any) -> None:
+    import subprocess
+    import sys
+
+    svc = service_factory()
+    svc.start_server()
+    for raw in series_mails("e2e-o", 2):
+        svc.post(raw)
+    done = subprocess.run(
+        [sys.executable, "-m", "reviewbot", "worker", "--once"], env=svc.env,
+        capture_output=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = svc.get("/v1/runs").json()["runs"]
+    assert [(r["series_id"], r["state"]) for r in runs] == [("e2e-o-v1-0@example.org",
+                                                             "finished")]

@@ -1,0 +1,111 @@
+"""The worker's tasks in-process: review under a lease, lost leases, the nightly scan."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mails import series_mails
+
+from reviewbot.config import Settings, settings_from_mapping
+from reviewbot.mail.parse import parse_message
+from reviewbot.service.assemble import mail_meta
+from reviewbot.service.store import Store
+from reviewbot.service.tasks import TaskQueue
+from reviewbot.service.worker import ServiceWorker
+
+
+class FakeQueue(TaskQueue):
+    """Records enqueued run ids instead of talking to Huey."""
+
+    def __init__(self) -> None:
+        self.reviews: list[int] = []
+        self.intakes: list[int] = []
+
+    def enqueue_review(self, run_id: int) -> None:
+        self.reviews.append(run_id)
+
+    def enqueue_intake(self, mail_id: int) -> None:
+        self.intakes.append(mail_id)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[tuple[Store, Settings, FakeQueue]]:
+    settings = settings_from_mapping(
+        {"service": {"use_tree": False, "lease_s": 30}, "mail": {"compute_patch_id": False}}
+    )
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.migrate()
+    yield store, settings, FakeQueue()
+    store.close()
+
+
+def _post(store: Store, mails: list[bytes]) -> list[int]:
+    ids = []
+    for raw in mails:
+        meta = mail_meta(parse_message(raw))
+        ids.append(store.add_mail(raw, meta, hashlib.sha256(raw).hexdigest()).mail_id)
+    return ids
+
+
+def test_review_finishes_the_run_and_a_second_call_does_nothing(env: Any) -> None:
+    store, settings, queue = env
+    worker = ServiceWorker(store, settings, queue, name="t")
+    for mail_id in _post(store, series_mails("wk-a", 2, buggy=True)):
+        worker.intake(mail_id)
+    [run_id] = queue.reviews
+    assert worker.review(run_id) == "finished"
+    assert worker.review(run_id) == "skipped"  # a duplicate task is harmless
+    run = store.get_run(run_id)
+    assert run["state"] == "finished" and run["findings"] >= 2 and run["exit_code"] == 1
+    assert run["attempts"] == 1 and run["worker"] == "t"
+
+
+def test_a_worker_whose_lease_was_taken_over_discards_its_result(env: Any) -> None:
+    store, settings, queue = env
+    clock = [1000.0]
+    slow = ServiceWorker(store, settings, queue, name="slow", clock=lambda: clock[0])
+    for mail_id in _post(store, series_mails("wk-b", 1, cover=False)):
+        slow.intake(mail_id)
+    [run_id] = queue.reviews
+    token = store.claim_run(run_id, "slow", lease_s=30, now=1000.0)
+    assert token
+    # The lease expires; the sweep of another worker re-enqueues and that worker finishes.
+    clock[0] = 1100.0
+    assert run_id in slow.sweep().requeued
+    fast = ServiceWorker(store, settings, queue, name="fast", clock=lambda: 1100.0)
+    assert fast.review(run_id) == "finished"
+    assert not store.finish_run(run_id, token, state="finished", result={"late": True})
+    run = store.get_run(run_id)
+    assert run["worker"] == "fast" and run["attempts"] == 2 and run["result"] != {"late": True}
+
+
+def test_sweep_assembles_mails_whose_intake_task_was_lost(env: Any) -> None:
+    store, settings, queue = env
+    worker = ServiceWorker(store, settings, queue, name="t", clock=lambda: 4_000_000_000.0)
+    _post(store, series_mails("wk-c", 2))  # stored, but nobody ran intake
+    report = worker.sweep()
+    assert report.assembled == 1 and len(queue.reviews) == 1  # one thread, assembled once
+    assert worker.sweep().assembled == 0
+
+
+def test_nightly_scan_runs_each_enabled_source(env: Any, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import reviewbot.scan as scan
+
+    store, settings, queue = env
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    for i, raw in enumerate(series_mails("wk-s", 2, buggy=True)):
+        (folder / f"{i}.eml").write_bytes(raw)
+    monkeypatch.setattr(scan, "configured_sources", lambda path=None: [
+        {"name": "local", "path": str(folder), "enabled": True},
+        {"name": "off", "path": str(folder), "enabled": False},
+        {"name": "gone", "path": str(tmp_path / "missing"), "enabled": True},
+    ])
+    reports = ServiceWorker(store, settings, queue).nightly_scan()
+    assert isinstance(reports, list) and len(reports) == 1
+    assert reports[0].exit_code in (0, 1)
