@@ -1,0 +1,117 @@
+"""Base kernel against patched kernel: which tests regressed, which splats are new.
+
+A test is a regression only when it passes on every base run and fails on the patched
+kernel. A test that fails on base is reported as such and does not fail the review; one
+whose base runs disagree is "flaky" and does not either. Two memcg_charge results are
+figures rather than pass/fail, compared here:
+- clone_vm_shared.payer: which cgroup pays for a CLONE_VM sharer's pages; the patched kernel
+  fails the test when its answer differs from the base kernel's.
+- exit_path_cost.usec: the owner + sharers exit time; the patched kernel fails when it is
+  more than EXIT_COST_FACTOR times slower and EXIT_COST_MIN_US slower in absolute terms
+  (TCG timing is noisy; small differences mean nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from reviewbot.boot.console import ConsoleReport
+
+EXIT_COST_FACTOR = 3.0
+EXIT_COST_MIN_US = 100_000
+
+# Status of one test in the comparison (the "status" key of the JSON "tests" list).
+REGRESSION = "regression"
+PASS = "pass"
+FIXED = "fixed"  # fails on base, passes patched
+FAILS_ON_BASE = "fails-on-base"
+FLAKY = "flaky-on-base"
+SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class TestComparison:
+    name: str
+    base: str  # pass | fail | skip | flaky | missing
+    patched: str  # pass | fail | skip | missing | not-run
+    status: str
+    detail: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        data = {"name": self.name, "base": self.base, "patched": self.patched, "status": self.status}
+        if self.detail:
+            data["detail"] = self.detail
+        return data
+
+
+def base_status(runs: Sequence[ConsoleReport], name: str) -> str:
+    """One status over every base run: flaky when the runs disagree."""
+    seen = {r.results[name].status if name in r.results else "missing" for r in runs}
+    if len(seen) == 1:
+        return seen.pop()
+    return "flaky"
+
+
+def _metric_verdict(name: str, base: Sequence[ConsoleReport], patched: ConsoleReport) -> str:
+    """A reason the patched kernel fails a figure-type test, or ""."""
+    if name == "memcg_charge.clone_vm_shared":
+        payers = {r.metrics.get("clone_vm_shared.payer") for r in base}
+        mine = patched.metrics.get("clone_vm_shared.payer")
+        if len(payers) == 1 and mine is not None and mine not in payers:
+            return f"the {mine}'s cgroup pays for a CLONE_VM sharer's pages; on base the {payers.pop()}'s does"
+    if name == "memcg_charge.exit_path_cost":
+        values = [int(r.metrics["exit_path_cost.usec"]) for r in base if "exit_path_cost.usec" in r.metrics]
+        mine_raw = patched.metrics.get("exit_path_cost.usec")
+        if values and mine_raw is not None:
+            worst_base = max(values)
+            mine_us = int(mine_raw)
+            if mine_us > worst_base * EXIT_COST_FACTOR and mine_us - worst_base > EXIT_COST_MIN_US:
+                return f"owner + sharers exit took {mine_us / 1000:.0f} ms, base {worst_base / 1000:.0f} ms"
+    return ""
+
+
+def compare(base: Sequence[ConsoleReport], patched: ConsoleReport | None, expected: Sequence[str] = ()) -> list[TestComparison]:
+    """Per-test comparison, in base console order, then tests only the patched kernel ran.
+
+    Args:
+        base: the reports of every base run (at least one).
+        patched: the patched kernel's report; None when it did not boot or build.
+        expected: names that must appear (a test missing on both sides is still listed).
+    """
+    names: list[str] = list(expected)
+    for report in [*base, *([patched] if patched else [])]:
+        names += [n for n in report.results if n not in names]
+    out = []
+    for name in names:
+        b = base_status(base, name)
+        if patched is None:
+            p = "not-run"
+        else:
+            p = patched.results[name].status if name in patched.results else "missing"
+        detail = ""
+        if patched is not None and p == "pass" and b == "pass":
+            detail = _metric_verdict(name, base, patched)
+            if detail:
+                p = "fail"
+        if patched is not None and p == "fail" and not detail and name in patched.results:
+            diags = patched.results[name].diagnostics
+            detail = next((d for d in reversed(diags) if "FAIL" in d or "kernel" in d), diags[-1] if diags else "")
+        out.append(TestComparison(name, b, p, _status(b, p), detail))
+    return out
+
+
+def _status(base: str, patched: str) -> str:
+    if base == "flaky":
+        return FLAKY
+    if base == "pass":
+        return PASS if patched == "pass" else (SKIP if patched == "not-run" else REGRESSION)
+    if base in ("fail", "missing"):
+        return FIXED if patched == "pass" else FAILS_ON_BASE
+    return SKIP
+
+
+def new_splats(base: Sequence[ConsoleReport], patched: ConsoleReport) -> list[dict[str, object]]:
+    """Splats of the patched boot whose fingerprint no base run showed."""
+    known = {s.fingerprint for r in base for s in r.splats}
+    return [s.to_json() for s in patched.splats if s.fingerprint not in known]

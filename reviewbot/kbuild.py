@@ -1,0 +1,436 @@
+"""Build a kernel from an (untrusted) source tree: config fragments, sandbox, O= dirs, warnings.
+
+Layout under ``settings.build.build_root`` (one directory per base commit)::
+
+    base-src/<sha>/          pristine worktree of the base commit (the base kernel's sources)
+    <sha>/base/              O= of the base kernel, kept between runs
+    <sha>/patched/           O= of patched kernels on this base, kept between runs so that a
+                             series rebuilds only what it touches (plus what the previous
+                             series on this base touched, which the worktree reset reverted)
+
+The sandbox (bubblewrap) always mounts the source tree at /src, the O= directory at /build
+and ccache at /ccache. The compiler therefore sees the same paths for the base tree and for
+every worktree, so ccache hits across them: the first patched build on a base costs about as
+much as a hot-ccache rebuild rather than a cold build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reviewbot import proc
+from reviewbot.config import Settings
+from reviewbot.errors import BadInputError, InfraError
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+MEMCG_FRAGMENT = DATA_DIR / "memcg.config"
+ARCH = "x86_64"
+IMAGE = "arch/x86/boot/bzImage"
+SANDBOX_SRC = "/src"
+SANDBOX_BUILD = "/build"
+SANDBOX_CCACHE = "/ccache"
+CONFIG_STAMP = ".reviewbot-config"  # hash of the fragments the .config was made from
+WARNINGS_FILE = "reviewbot-warnings.json"  # warnings of every file compiled so far
+BUILD_LOG = "reviewbot-build.log"
+
+# Fixed build identity: otherwise init/version.o and friends differ between the base and the
+# patched build for no reason, and ccache misses.
+BUILD_ENV = {
+    "KBUILD_BUILD_USER": "reviewbot",
+    "KBUILD_BUILD_HOST": "reviewbot",
+    "KBUILD_BUILD_TIMESTAMP": "Thu Jan  1 00:00:00 UTC 1970",
+}
+
+_WARNING_RE = re.compile(
+    r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:(?P<col>\d+):)? warning: (?P<msg>.*?)(?: \[(?P<flag>-W[^\]]+)\])?$"
+)
+
+
+@dataclass(frozen=True)
+class CompilerWarning:
+    file: str  # relative to the source tree
+    line: int
+    message: str
+    flag: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Identity without the line number, so that moved code is not a new warning."""
+        return (self.file, self.message, self.flag)
+
+    def to_json(self) -> dict[str, object]:
+        return {"file": self.file, "line": self.line, "message": self.message, "flag": self.flag}
+
+
+@dataclass
+class BuildResult:
+    status: str  # success | fail | timeout | config-error
+    seconds: float
+    out_dir: Path
+    log_path: Path
+    reason: str = ""
+    excerpt: str = ""
+    warnings: list[CompilerWarning] = field(default_factory=list)  # from this run's log
+    config_changed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success"
+
+    @property
+    def image(self) -> Path:
+        return self.out_dir / IMAGE
+
+
+# ---- Kconfig fragments -----------------------------------------------------------------
+
+
+def fragment_paths(settings: Settings) -> list[Path]:
+    """The project's memcg fragment, then the ones config.yaml adds, in order."""
+    paths = [MEMCG_FRAGMENT]
+    for raw in settings.build.fragments:
+        path = Path(settings.path(raw))
+        if not path.is_file():
+            raise BadInputError("Kconfig fragment not found", source=str(path))
+        paths.append(path)
+    return paths
+
+
+def parse_fragment(text: str) -> dict[str, str]:
+    """Map CONFIG_X -> value ("n" for "# CONFIG_X is not set") from a fragment's text."""
+    wanted: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        unset = re.fullmatch(r"# (CONFIG_\w+) is not set", line)
+        if unset:
+            wanted[unset.group(1)] = "n"
+        elif line and not line.startswith("#") and "=" in line:
+            name, value = line.split("=", 1)
+            wanted[name.strip()] = value.strip()
+    return wanted
+
+
+def read_dotconfig(path: Path) -> dict[str, str]:
+    return parse_fragment(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def dropped_options(wanted: dict[str, str], actual: dict[str, str]) -> list[str]:
+    """Options of the fragments that olddefconfig did not keep, as "CONFIG_X=want (got v)"."""
+    dropped = []
+    for name, value in wanted.items():
+        got = actual.get(name, "n")
+        if got != value:
+            dropped.append(f"{name}={value} (got {got if name in actual else 'unset'})")
+    return dropped
+
+
+def config_key(fragments: Sequence[Path]) -> str:
+    """Hash of everything the .config is made from; names the base-result cache too."""
+    digest = hashlib.sha256(ARCH.encode())
+    for path in fragments:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# ---- sandbox ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """bubblewrap around one build: no network, read-only system, three writable mounts.
+
+    Memory: RLIMIT_AS per process through ``prlimit`` (util-linux). This container has no
+    delegated cgroup and no systemd user manager, so a total limit (``systemd-run --user -p
+    MemoryMax=``) is not available; per-process address space bounds a runaway cc1 or ld,
+    and the total is at most jobs x limit.
+    """
+
+    src: Path
+    build: Path
+    ccache: Path
+    memory_limit_mb: int
+    allow_unsandboxed: bool = False
+    extra_ro: tuple[Path, ...] = ()
+
+    def available(self) -> bool:
+        return shutil.which("bwrap") is not None
+
+    def wrap(self, argv: Sequence[str], *, writable_src: bool = True) -> list[str]:
+        limit = ["prlimit", f"--as={self.memory_limit_mb * 1024 * 1024}", "--"]
+        if not self.available():
+            if not self.allow_unsandboxed:
+                raise InfraError(
+                    "bubblewrap (bwrap) is not installed; refusing to build untrusted code "
+                    "without a sandbox (install the bubblewrap package, or set "
+                    "build.allow_unsandboxed: true for trusted input only)"
+                )
+            return [*limit, *argv]  # caller runs with real paths via env below
+        bind_src = "--bind" if writable_src else "--ro-bind"
+        cmd = [
+            "bwrap",
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/bin", "/bin",
+            "--symlink", "usr/lib", "/lib",
+            "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/sbin", "/sbin",
+            "--ro-bind", "/etc", "/etc",
+            "--dev", "/dev",
+            "--proc", "/proc",
+            "--tmpfs", "/tmp",
+            "--unshare-all",  # network, pid, ipc, uts, cgroup: nothing leaves the sandbox
+            "--die-with-parent",
+            "--new-session",
+            bind_src, str(self.src), SANDBOX_SRC,
+            "--bind", str(self.build), SANDBOX_BUILD,
+            "--bind", str(self.ccache), SANDBOX_CCACHE,
+        ]  # fmt: skip
+        for path in self.extra_ro:
+            cmd += ["--ro-bind", str(path), str(path)]
+        cmd += ["--chdir", SANDBOX_SRC, "--setenv", "HOME", "/tmp", "--"]
+        return [*limit, *cmd, *argv]
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.available()
+
+    def paths(self) -> tuple[str, str, str]:
+        """(src, build, ccache) as the command inside sees them."""
+        if self.sandboxed:
+            return SANDBOX_SRC, SANDBOX_BUILD, SANDBOX_CCACHE
+        return str(self.src), str(self.build), str(self.ccache)
+
+    def env(self, ccache_max_size: str) -> dict[str, str]:
+        _, _, ccache = self.paths()
+        return {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp",
+            "LANG": "C",
+            "LC_ALL": "C",
+            "CCACHE_DIR": ccache,
+            "CCACHE_MAXSIZE": ccache_max_size,
+            "CCACHE_NOHASHDIR": "1",
+            **BUILD_ENV,
+        }
+
+    def run(
+        self, argv: Sequence[str], *, timeout: float, ccache_max_size: str = "5G"
+    ) -> proc.ProcResult:
+        src, _, _ = self.paths()
+        return proc.run(
+            self.wrap(argv),
+            cwd=src if not self.sandboxed else None,
+            env=self.env(ccache_max_size),
+            timeout=timeout,
+        )
+
+
+def make_sandbox(settings: Settings, src: Path, out_dir: Path) -> Sandbox:
+    ccache = Path(settings.path(settings.build.ccache_dir))
+    ccache.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return Sandbox(
+        src=src,
+        build=out_dir,
+        ccache=ccache,
+        memory_limit_mb=settings.build.memory_limit_mb,
+        allow_unsandboxed=settings.build.allow_unsandboxed,
+    )
+
+
+# ---- warnings ----------------------------------------------------------------------------
+
+
+def parse_warnings(log: str, src_prefixes: Iterable[str] = (SANDBOX_SRC,)) -> list[CompilerWarning]:
+    """Compiler warnings in a build log, with paths made relative to the source tree."""
+    prefixes = [p.rstrip("/") + "/" for p in src_prefixes]
+    found: dict[tuple[str, int, str], CompilerWarning] = {}
+    for line in log.splitlines():
+        match = _WARNING_RE.match(line.strip())
+        if not match:
+            continue
+        path = match.group("file")
+        for prefix in prefixes:
+            if path.startswith(prefix):
+                path = path[len(prefix):]
+        if path.startswith("./"):
+            path = path[2:]
+        warning = CompilerWarning(path, int(match.group("line")), match.group("msg"), match.group("flag") or "")
+        found.setdefault((warning.file, warning.line, warning.message), warning)
+    return list(found.values())
+
+
+def _load_warnings(out_dir: Path) -> dict[str, list[dict[str, object]]]:
+    path = out_dir / WARNINGS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def record_warnings(out_dir: Path, log: str, compiled: Iterable[str], warnings: list[CompilerWarning]) -> None:
+    """Keep, per source file, the warnings of its latest compile (a rebuild replaces them)."""
+    table = _load_warnings(out_dir)
+    for file in compiled:
+        table[file] = []
+    for warning in warnings:
+        table.setdefault(warning.file, []).append(warning.to_json())
+    (out_dir / WARNINGS_FILE).write_text(json.dumps(table, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def recorded_warnings(out_dir: Path) -> list[CompilerWarning]:
+    return [
+        CompilerWarning(str(w["file"]), int(str(w["line"])), str(w["message"]), str(w["flag"]))
+        for entries in _load_warnings(out_dir).values()
+        for w in entries
+    ]
+
+
+def compiled_files(log: str) -> list[str]:
+    """Sources kbuild compiled in this run ("  CC      mm/memcontrol.o" -> mm/memcontrol.c)."""
+    files = []
+    for line in log.splitlines():
+        match = re.match(r"^\s+CC\s+(\S+)\.o$", line)
+        if match:
+            files.append(match.group(1) + ".c")
+    return files
+
+
+def new_warnings(
+    base: Iterable[CompilerWarning], patched: Iterable[CompilerWarning], touched: Iterable[str]
+) -> list[CompilerWarning]:
+    """Warnings of the patched build in files the series touches that the base build lacks.
+
+    Compared without line numbers: a warning that only moved is not new. A touched header
+    shows up through the .c files that include it, so warnings in any file are kept when
+    the series touches a header; otherwise only warnings in touched files count.
+    """
+    touched_set = set(touched)
+    any_header = any(t.endswith(".h") for t in touched_set)
+    base_keys = {w.key for w in base}
+    new = []
+    for warning in patched:
+        if warning.key in base_keys:
+            continue
+        if warning.file in touched_set or any_header:
+            new.append(warning)
+    return new
+
+
+# ---- the build ---------------------------------------------------------------------------
+
+
+def _make(sandbox: Sandbox, targets: Sequence[str], jobs: int, cc: str) -> list[str]:
+    src, build, _ = sandbox.paths()
+    return ["make", "-C", src, f"ARCH={ARCH}", f"O={build}", f"-j{jobs}", f"CC={cc}", *targets]
+
+
+def configure(sandbox: Sandbox, fragments: Sequence[Path], *, timeout: float) -> tuple[bool, str, str]:
+    """Write O=/.config from tinyconfig + fragments unless the stamp shows it is current.
+
+    Returns (changed, status, message): status "success" or "config-error".
+    """
+    out = sandbox.build
+    key = config_key(fragments)
+    stamp = out / CONFIG_STAMP
+    if (out / ".config").is_file() and stamp.is_file() and stamp.read_text().strip() == key:
+        return False, "success", ""
+    src, build, _ = sandbox.paths()
+    merged = out / "reviewbot-fragments.config"
+    merged.write_text("".join(p.read_text(encoding="utf-8") + "\n" for p in fragments), encoding="utf-8")
+    steps = [
+        ["make", "-C", src, f"ARCH={ARCH}", f"O={build}", "tinyconfig"],
+        [f"{src}/scripts/kconfig/merge_config.sh", "-m", "-O", build, f"{build}/.config", f"{build}/{merged.name}"],
+        ["make", "-C", src, f"ARCH={ARCH}", f"O={build}", "olddefconfig"],
+    ]
+    for argv in steps:
+        result = sandbox.run(argv, timeout=timeout)
+        if not result.ok:
+            return True, "config-error", f"{' '.join(argv[:4])} failed:\n{result.excerpt()}"
+    problem = verify_config(out, fragments)
+    if problem:
+        return True, "config-error", problem
+    stamp.write_text(key + "\n")
+    return True, "success", ""
+
+
+def verify_config(out_dir: Path, fragments: Sequence[Path]) -> str:
+    """"" when every fragment option is in O=/.config, else a message naming the dropped ones."""
+    wanted: dict[str, str] = {}
+    for path in fragments:
+        wanted.update(parse_fragment(path.read_text(encoding="utf-8")))
+    dropped = dropped_options(wanted, read_dotconfig(out_dir / ".config"))
+    if dropped:
+        return "Kconfig dropped options of the fragments (a missing dependency?): " + ", ".join(dropped)
+    return ""
+
+
+def build_kernel(
+    settings: Settings,
+    src: Path,
+    out_dir: Path,
+    *,
+    log_path: Path | None = None,
+    jobs: int | None = None,
+) -> BuildResult:
+    """Configure (when needed) and build bzImage from ``src`` into ``out_dir``.
+
+    A failed compile, a dropped config option or a timeout is a result, not an exception;
+    InfraError only for a missing sandbox.
+    """
+    start = time.monotonic()
+    fragments = fragment_paths(settings)
+    sandbox = make_sandbox(settings, src, out_dir)
+    log_path = log_path or out_dir / BUILD_LOG
+    deadline = float(settings.build.timeout_s)
+    changed, status, message = configure(sandbox, fragments, timeout=deadline)
+    if status != "success":
+        log_path.write_text(message + "\n", encoding="utf-8")
+        return BuildResult(status, time.monotonic() - start, out_dir, log_path, reason=message.splitlines()[0], excerpt=message)
+    jobs = jobs or settings.build.jobs or os.cpu_count() or 1
+    remaining = max(1.0, deadline - (time.monotonic() - start))
+    result = sandbox.run(
+        _make(sandbox, ["bzImage"], jobs, "ccache gcc"), timeout=remaining, ccache_max_size=settings.build.ccache_max_size
+    )
+    log = result.stdout + ("\n" + result.stderr if result.stderr else "")
+    log_path.write_text(log, encoding="utf-8")
+    seconds = time.monotonic() - start
+    src_prefix, _, _ = sandbox.paths()
+    warnings = parse_warnings(log, (src_prefix, str(src)))
+    record_warnings(out_dir, log, compiled_files(result.stdout), warnings)
+    if result.timed_out:
+        return BuildResult("timeout", seconds, out_dir, log_path, reason=f"build timed out after {int(deadline)} s",
+                           excerpt="\n".join(log.splitlines()[-20:]), warnings=warnings, config_changed=changed)
+    if not result.ok:
+        return BuildResult("fail", seconds, out_dir, log_path, reason=_first_error(log) or f"make exited with {result.returncode}",
+                           excerpt=_error_excerpt(log), warnings=warnings, config_changed=changed)
+    # The series may have changed Kconfig files; kbuild's own syncconfig then rewrote .config.
+    problem = verify_config(out_dir, fragments)
+    if problem:
+        return BuildResult("config-error", seconds, out_dir, log_path, reason=problem, excerpt=problem, warnings=warnings)
+    return BuildResult("success", seconds, out_dir, log_path, warnings=warnings, config_changed=changed)
+
+
+def _first_error(log: str) -> str:
+    for line in log.splitlines():
+        if ": error: " in line or line.startswith("make") and "Error" in line:
+            return line.strip()
+    return ""
+
+
+def _error_excerpt(log: str, context: int = 20) -> str:
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if ": error: " in line:
+            return "\n".join(lines[max(0, i - 3): i + context])
+    return "\n".join(lines[-context:])

@@ -1,0 +1,38 @@
+"""The Python cpio writer produces archives that cpio(1) reads back."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from reviewbot.guest.initramfs import GuestProgram, build_initramfs
+
+
+@pytest.mark.skipif(shutil.which("cpio") is None or not Path("/bin/busybox").is_file(), reason="needs cpio and busybox-static")
+def test_initramfs_lists_init_console_and_programs(tmp_path: Path) -> None:
+    prog = tmp_path / "memcg_charge"
+    prog.write_bytes(b"\x7fELF fake")
+    out = build_initramfs(tmp_path / "initrd.gz", [GuestProgram("memcg_charge", prog, ("-v",))])
+    listing = subprocess.run(["cpio", "-itv"], input=gzip.decompress(out.read_bytes()), capture_output=True, check=True).stdout.decode()
+    assert "init" in listing.split()
+    console = next(line for line in listing.splitlines() if line.endswith("dev/console"))
+    assert console.startswith("crw") and "5,   1" in console
+    extract = tmp_path / "x"
+    extract.mkdir()
+    subprocess.run(["cpio", "-id", "--no-absolute-filenames"], cwd=extract, input=gzip.decompress(out.read_bytes()), capture_output=True, check=True)
+    assert (extract / "bin/memcg_charge").read_bytes() == b"\x7fELF fake"
+    assert (extract / "etc/reviewbot/suite").read_text() == "memcg_charge /bin/memcg_charge -v\n"
+
+
+def test_same_inputs_give_the_same_bytes(tmp_path: Path) -> None:
+    if not Path("/bin/busybox").is_file():
+        pytest.skip("needs busybox-static")
+    prog = tmp_path / "p"
+    prog.write_bytes(b"x")
+    a = build_initramfs(tmp_path / "a.gz", [GuestProgram("p", prog)]).read_bytes()
+    b = build_initramfs(tmp_path / "b.gz", [GuestProgram("p", prog)]).read_bytes()
+    assert a == b

@@ -1,0 +1,115 @@
+"""Config fragments, dropped-option detection, warnings and the sandbox command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reviewbot import kbuild
+from reviewbot.config import Settings, settings_from_mapping
+from reviewbot.errors import InfraError
+
+
+def test_memcg_fragment_asks_for_what_the_tests_need() -> None:
+    wanted = kbuild.parse_fragment(kbuild.MEMCG_FRAGMENT.read_text())
+    for option in ("CONFIG_SMP", "CONFIG_SLUB", "CONFIG_MEMCG", "CONFIG_MEMCG_KMEM", "CONFIG_SWAP", "CONFIG_BLOCK", "CONFIG_CGROUPS", "CONFIG_SERIAL_8250_CONSOLE", "CONFIG_BLK_DEV_INITRD", "CONFIG_DEBUG_ATOMIC_SLEEP"):
+        assert wanted[option] == "y", option
+    assert wanted["CONFIG_SLOB"] == "n"
+
+
+def test_dropped_options_are_named() -> None:
+    wanted = {"CONFIG_SWAP": "y", "CONFIG_MEMCG": "y", "CONFIG_SLOB": "n"}
+    actual = kbuild.parse_fragment("CONFIG_MEMCG=y\n# CONFIG_SWAP is not set\n")
+    assert kbuild.dropped_options(wanted, actual) == ["CONFIG_SWAP=y (got n)"]
+    assert kbuild.dropped_options(wanted, {"CONFIG_MEMCG": "y"}) == ["CONFIG_SWAP=y (got unset)"]
+
+
+def test_verify_config_reports_the_dropped_ones(tmp_path: Path) -> None:
+    (tmp_path / ".config").write_text("CONFIG_MEMCG=y\n")
+    frag = tmp_path / "f.config"
+    frag.write_text("CONFIG_MEMCG=y\nCONFIG_SWAP=y\n")
+    message = kbuild.verify_config(tmp_path, [frag])
+    assert "CONFIG_SWAP=y" in message and "CONFIG_MEMCG" not in message
+
+
+def test_warnings_parsed_relative_to_the_source_tree() -> None:
+    log = (
+        "  CC      mm/memcontrol.o\n"
+        "/src/mm/memcontrol.c:6951:9: warning: unused variable 'x' [-Wunused-variable]\n"
+        "/src/kernel/exit.c:450:1: warning: no previous prototype for 'f' [-Wmissing-prototypes]\n"
+    )
+    warnings = kbuild.parse_warnings(log)
+    assert [(w.file, w.line, w.flag) for w in warnings] == [
+        ("mm/memcontrol.c", 6951, "-Wunused-variable"),
+        ("kernel/exit.c", 450, "-Wmissing-prototypes"),
+    ]
+    assert kbuild.compiled_files(log) == ["mm/memcontrol.c"]
+
+
+def test_new_warnings_only_in_touched_files_and_ignoring_moved_lines() -> None:
+    old = kbuild.CompilerWarning("mm/memcontrol.c", 10, "unused variable 'x'", "-Wunused-variable")
+    moved = kbuild.CompilerWarning("mm/memcontrol.c", 99, "unused variable 'x'", "-Wunused-variable")
+    fresh = kbuild.CompilerWarning("mm/memcontrol.c", 50, "unused variable 'y'", "-Wunused-variable")
+    elsewhere = kbuild.CompilerWarning("kernel/exit.c", 5, "unused variable 'z'", "-Wunused-variable")
+    assert kbuild.new_warnings([old], [moved, fresh, elsewhere], ["mm/memcontrol.c"]) == [fresh]
+    # a touched header can cause warnings in any file that includes it
+    assert kbuild.new_warnings([old], [fresh, elsewhere], ["include/linux/memcontrol.h"]) == [fresh, elsewhere]
+
+
+def _sandbox(tmp_path: Path, allow: bool = False) -> kbuild.Sandbox:
+    return kbuild.Sandbox(tmp_path / "src", tmp_path / "build", tmp_path / "ccache", 1024, allow_unsandboxed=allow)
+
+
+def test_sandbox_has_no_network_and_only_three_writable_mounts(tmp_path: Path) -> None:
+    sandbox = _sandbox(tmp_path)
+    if not sandbox.available():
+        pytest.skip("bubblewrap not installed")
+    argv = sandbox.wrap(["make"])
+    assert argv[:3] == ["prlimit", f"--as={1024 * 1024 * 1024}", "--"]
+    assert "--unshare-all" in argv and "--share-net" not in argv
+    writable = [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
+    assert writable == [str(tmp_path / "src"), str(tmp_path / "build"), str(tmp_path / "ccache")]
+    assert argv[-1] == "make"
+
+
+def test_missing_bwrap_refuses_unless_allowed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kbuild.shutil, "which", lambda name: None)
+    with pytest.raises(InfraError, match="refusing"):
+        _sandbox(tmp_path).wrap(["make"])
+    assert _sandbox(tmp_path, allow=True).wrap(["make"])[-1] == "make"
+
+
+def test_sandbox_really_blocks_network_and_writes(tmp_path: Path) -> None:
+    sandbox = _sandbox(tmp_path)
+    if not sandbox.available():
+        pytest.skip("bubblewrap not installed")
+    for d in ("src", "build", "ccache"):
+        (tmp_path / d).mkdir()
+    ok = sandbox.run(["sh", "-c", "echo hi > /build/x && echo hi > /src/y"], timeout=30)
+    assert ok.ok and (tmp_path / "build/x").exists()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    denied = sandbox.run(["sh", "-c", f"echo hi > {outside}/z"], timeout=30)
+    assert not denied.ok and not (outside / "z").exists()
+    net = sandbox.run(["sh", "-c", "cat /proc/net/dev | tail -n +3 | cut -d: -f1"], timeout=30)
+    assert net.stdout.split() == ["lo"]
+
+
+def test_wall_clock_limit_is_a_result(tmp_path: Path) -> None:
+    sandbox = _sandbox(tmp_path)
+    if not sandbox.available():
+        pytest.skip("bubblewrap not installed")
+    for d in ("src", "build", "ccache"):
+        (tmp_path / d).mkdir()
+    result = sandbox.run(["sleep", "30"], timeout=1)
+    assert result.timed_out
+
+
+def test_extra_fragments_come_from_config(tmp_path: Path) -> None:
+    extra = tmp_path / "kasan.config"
+    extra.write_text("CONFIG_KASAN=y\n")
+    settings = settings_from_mapping({"build": {"fragments": [str(extra)]}})
+    assert kbuild.fragment_paths(settings) == [kbuild.MEMCG_FRAGMENT, extra]
+    assert kbuild.config_key([kbuild.MEMCG_FRAGMENT]) != kbuild.config_key([kbuild.MEMCG_FRAGMENT, extra])
+    assert kbuild.fragment_paths(Settings()) == [kbuild.MEMCG_FRAGMENT]
