@@ -48,7 +48,7 @@ class _SafeDict(dict[str, str]):
 
 
 def render_message(rule: Rule, captures: dict[str, str]) -> str:
-    text = rule.message.strip().format_map(_SafeDict(captures))
+    text = rule.message.strip().format_map(_SafeDict(captures)) + captures.get("parse_note", "")
     return " ".join(text.split())
 
 
@@ -172,6 +172,9 @@ def run_rules(rules: list[Rule], ctx: PatchContext, *, coccinelle: bool = True) 
                             for b in fc.base_named(view.name)
                             for r in _function_hits(rule, b, ctx)
                         )
+                        if view.parse_errors:
+                            # Say so: tree-sitter recovered from errors (kernel macros).
+                            raws = [_note_parse(raw) for raw in raws]
                         for raw in raws:
                             sig = _signature(rule, view.name, raw)
                             pre = base_sigs[sig] > 0
@@ -189,6 +192,13 @@ def run_rules(rules: list[Rule], ctx: PatchContext, *, coccinelle: bool = True) 
     result.findings.sort(key=lambda f: (f.file, f.line or 0, SEVERITIES.index(f.severity), f.rule))
     result.seconds = time.monotonic() - start
     return result
+
+
+def _note_parse(raw: RawFinding) -> RawFinding:
+    note = " [the parse of this function was partial: kernel macros tree-sitter could not read]"
+    detail = raw.captures.get("detail", "")
+    return RawFinding(raw.line, raw.function, {**raw.captures, "parse_note": note,
+                      "detail": detail}, raw.evidence, raw.preexisting)
 
 
 def _field_store_hits(
