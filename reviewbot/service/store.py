@@ -272,17 +272,20 @@ class Store:
                 with conn.transaction(), conn.cursor() as cur:
                     yield _Tx(self, cur)
             except Exception:
-                if conn.closed or conn.broken:
-                    self._local.conn = None
+                self.reset_broken()
                 raise
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         conn = self._conn()
         if self.dialect == "sqlite":
             return list(conn.execute(self._sql(sql), tuple(params)).fetchall())
-        with conn.transaction(), conn.cursor() as cur:
-            cur.execute(self._sql(sql), tuple(params))
-            return list(cur.fetchall()) if cur.description else []
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute(self._sql(sql), tuple(params))
+                return list(cur.fetchall()) if cur.description else []
+        except Exception:
+            self.reset_broken()  # the next call reconnects instead of failing forever
+            raise
 
     # -- schema ---------------------------------------------------------------------------
 
@@ -658,13 +661,20 @@ class Store:
                 (_now(), series_row),
             )
 
-    def runs_to_requeue(self, now: float, queued_older_than: float) -> list[int]:
-        """Runs a worker should (re)take: lease expired, or queued and apparently lost."""
-        rows = self.query(
-            "SELECT id FROM runs WHERE (state = 'running' AND lease_until < ?)"
-            " OR (state = 'queued' AND enqueued_at < ?) ORDER BY id",
-            (now, queued_older_than),
-        )
+    def runs_to_requeue(self, now: float, queued_older_than: float | None) -> list[int]:
+        """Runs a worker should (re)take: lease expired, or (when a time is given) queued
+        since before ``queued_older_than`` and apparently lost with their task."""
+        if queued_older_than is None:
+            rows = self.query(
+                "SELECT id FROM runs WHERE state = 'running' AND lease_until < ? ORDER BY id",
+                (now,),
+            )
+        else:
+            rows = self.query(
+                "SELECT id FROM runs WHERE (state = 'running' AND lease_until < ?)"
+                " OR (state = 'queued' AND enqueued_at < ?) ORDER BY id",
+                (now, queued_older_than),
+            )
         return [int(r[0]) for r in rows]
 
     def touch_enqueued(self, run_ids: Sequence[int], now: float | None = None) -> None:
@@ -702,6 +712,12 @@ class Store:
                 d["result"] = json.loads(d["result"]) if d["result"] else None
             out.append(d)
         return out
+
+    def reset_broken(self) -> None:
+        """Forget this thread's connection when it broke (PostgreSQL restarted)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self.dialect == "postgresql" and (conn.closed or conn.broken):
+            self._local.conn = None
 
     def get_run(self, run_id: int) -> dict[str, Any] | None:
         rows = self.run_rows("id = ?", (run_id,), limit=1, result=True)

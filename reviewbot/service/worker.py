@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 # A mail still unassembled this long after it was stored lost its intake task.
 INTAKE_GRACE_S = 2.0
+# A run still queued this long while the queue is empty lost its review task.
+QUEUED_GRACE_S = 15.0
 
 
 def review_options(settings: Settings) -> ReviewOptions:
@@ -138,8 +140,17 @@ class ServiceWorker:
             self.tracker.on_mail(mail_id)
             report.assembled += 1
         report.expired = sum(1 for d in self.tracker.expire_waiting() if d.action == "queued")
-        lease_s = float(self.settings.service.lease_s)
-        report.requeued = self.store.runs_to_requeue(now, now - lease_s)
+        # Expired leases: the worker died. Queued runs long untouched: their task was lost
+        # (worker killed between dequeue and claim, Redis restarted) - but only when the
+        # queue is empty, else a backlog would be enqueued again at every sweep.
+        report.requeued = self.store.runs_to_requeue(now, None)
+        try:
+            idle = self.queue.pending() == 0
+        except Exception:  # the queue is down: enqueueing below would fail as well
+            idle = False
+        if idle:
+            lost = self.store.runs_to_requeue(now, now - QUEUED_GRACE_S)
+            report.requeued = sorted(set(report.requeued) | set(lost))
         if report.requeued:
             self.store.touch_enqueued(report.requeued, now)
             for run_id in report.requeued:

@@ -31,6 +31,9 @@ class FakeQueue(TaskQueue):
     def enqueue_intake(self, mail_id: int) -> None:
         self.intakes.append(mail_id)
 
+    def pending(self) -> int:
+        return 0
+
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[tuple[Store, Settings, FakeQueue]]:
@@ -109,3 +112,20 @@ def test_nightly_scan_runs_each_enabled_source(env: Any, tmp_path: Path,
     reports = ServiceWorker(store, settings, queue).nightly_scan()
     assert isinstance(reports, list) and len(reports) == 1
     assert reports[0].exit_code in (0, 1)
+
+
+def test_sweep_requeues_a_lost_queued_run_only_when_the_queue_is_idle(env: Any) -> None:
+    store, settings, queue = env
+    clock = [1000.0]
+    worker = ServiceWorker(store, settings, queue, name="t", clock=lambda: clock[0])
+    for mail_id in _post(store, series_mails("wk-d", 1, cover=False)):
+        worker.intake(mail_id)
+    assert len(queue.reviews) == 1  # ... and suppose that task was lost
+    clock[0] += 5
+    assert worker.sweep().requeued == []  # too early to call it lost
+    clock[0] += 20
+    busy = FakeQueue()
+    busy.pending = lambda: 3  # type: ignore[method-assign]
+    assert ServiceWorker(store, settings, busy, clock=lambda: clock[0]).sweep().requeued == []
+    assert worker.sweep().requeued == queue.reviews[:1]
+    assert worker.review(queue.reviews[0]) == "finished"
