@@ -9,7 +9,11 @@ that fired (warning and above, then info), followed by:
   INDEX.tsv before looking at the output; a flag by an unrelated rule does not count);
 * share of clean patches flagged at warning or above.
 
-Usage: python bench/eval.py [CORPUS_DIR] [--json]
+A second, unlabelled measure of noise: the same rules over every patch of
+../shared/corpus/cgroups-2020.mbox.gz (a year of the cgroups list), counting the patches
+flagged at warning or above (--no-mbox skips it).
+
+Usage: python bench/eval.py [CORPUS_DIR] [--json] [--no-mbox]
 Targets (issue 4): >= 6 of 7 risky flagged for the right reason, <= 1 clean flagged.
 """
 
@@ -78,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every finding")
+    ap.add_argument("--no-mbox", action="store_true", help="skip the cgroups-2020 noise scan")
     args = ap.parse_args(argv)
     if not (args.corpus / "INDEX.tsv").is_file():
         print(f"eval: corpus not found at {args.corpus} (needs ../shared/corpus/real); skipped")
@@ -108,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         "clean": len(clean), "clean_flagged_warning_plus": len(noisy),
         "clean_share_flagged": round(len(noisy) / len(clean), 3) if clean else 0.0,
     }
+    mbox = args.corpus.parent / "cgroups-2020.mbox.gz"
+    noise = None if args.no_mbox or not mbox.is_file() else scan_mbox(mbox, settings, options)
     if args.json:
-        print(json.dumps({"rows": rows, "summary": summary}, indent=2))
+        print(json.dumps({"rows": rows, "summary": summary, "mbox": noise}, indent=2))
         return 0
     print(f"{'patch':5} {'label':6} {'ok':3} {'ms':>7}  rules fired (warning+) | info only")
     for r in rows:
@@ -126,7 +133,31 @@ def main(argv: list[str] | None = None) -> int:
           f"  (any warning+: {summary['risky_flagged_any']}/{len(risky)})")
     print(f"clean flagged at warning+: {len(noisy)}/{len(clean)} ({summary['clean_share_flagged']:.0%})"
           + (f" [{', '.join(str(r['patch']) for r in noisy)}]" if noisy else ""))
+    if noise is not None:
+        print()
+        print(f"{mbox.name}: {noise['patches']} patches in {noise['series']} series, "
+              f"{noise['flagged']} flagged at warning+ ({noise['flagged'] / max(1, noise['patches']):.1%}), "
+              f"{noise['unparsable']} with an unusable diff, {noise['seconds']:.1f} s")
+        for hit in noise["hits"]:
+            print(f"  {hit}")
     return 0
+
+
+def scan_mbox(mbox: Path, settings: Settings, options: ReviewOptions) -> dict[str, object]:
+    """Rules over every series of a mailing-list archive: how often do they speak up?"""
+    start = time.perf_counter()
+    found = read_series([mbox], settings)
+    patches = flagged = unparsable = 0
+    hits: list[str] = []
+    for series in found.series:
+        outcome = rules_stage(series, ReviewState(), settings, options)
+        patches += len(series.patches)
+        unparsable += len(outcome.data.get("bad_patches", []))
+        strong = [f for f in outcome.findings if f.severity in ("error", "warning")]
+        flagged += len({f.patch_index for f in strong})
+        hits += sorted({f"{f.rule}: {series.subject[:60]} ({f.file}, {f.function}())" for f in strong})
+    return {"series": len(found.series), "patches": patches, "flagged": flagged,
+            "unparsable": unparsable, "hits": hits, "seconds": time.perf_counter() - start}
 
 
 if __name__ == "__main__":

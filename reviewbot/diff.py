@@ -158,7 +158,10 @@ def parse_diff(
     try:
         patchset = unidiff.PatchSet(text)
     except UnidiffParseError as exc:
-        raise BadInputError(f"malformed diff: {exc}", source=source) from exc
+        # unidiff says e.g. "Hunk diff line expected: <line>": in mail this is almost
+        # always a whitespace-damaged patch (a mailer re-wrapped or stripped lines).
+        hint = " (whitespace-damaged or wrapped by a mailer?)" if "Hunk" in str(exc) else ""
+        raise BadInputError(f"malformed diff{hint}: {exc}", source=source) from exc
     files: list[FileDiff] = []
     for pf in patchset:
         old = _strip_prefix(pf.source_file or DEV_NULL)
