@@ -32,6 +32,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import sys
 import time
@@ -204,6 +205,7 @@ def acquire_worktree(
         created = _ensure(repo, base_dir, path, commit)
         if lock.stale_pid is not None and not created:
             log.warning("recovering worktree %s left by dead pid %s", path, lock.stale_pid)
+            kill_leftovers(path)
             repair(path)
         reset_to(path, commit)
     except BaseException:
@@ -226,12 +228,51 @@ def _ensure(repo: Path, base_dir: Path, path: Path, commit: str) -> bool:
     return True
 
 
+def kill_leftovers(path: Path, timeout_s: float = 10.0) -> list[int]:
+    """SIGKILL git processes still working in ``path`` after their run died.
+
+    Killing a run with SIGKILL leaves its children alive: a ``git am`` started by the dead
+    run goes on writing into the worktree while the next holder repairs it (seen in the
+    kill -9 test: "No such file or directory: 'author-script'" as both removed rebase-apply).
+    Only processes whose working directory is inside the worktree and whose name starts
+    with "git" are touched: a person's shell in there is left alone.
+    """
+    root = str(path.resolve())
+    victims: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue  # gone, or not ours to look at
+        if (cwd == root or cwd.startswith(root + "/")) and comm.startswith("git"):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                victims.append(int(entry.name))
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout_s
+    while victims and time.monotonic() < deadline:
+        victims = [v for v in victims if Path(f"/proc/{v}").exists() and not _zombie(v)]
+        time.sleep(0.05)
+    return victims
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return " Z " in Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1][:4]
+    except (OSError, IndexError):
+        return True
+
+
 def repair(path: Path) -> None:
     """Undo what a killed run may have left: a git am in progress, git's index.lock."""
     gdir = git_dir(path)
     for leftover in ("rebase-apply", "rebase-merge"):
         if (gdir / leftover).exists():
-            shutil.rmtree(gdir / leftover)
+            shutil.rmtree(gdir / leftover, ignore_errors=True)
     for stale in ("index.lock", "HEAD.lock", "ORIG_HEAD.lock"):
         (gdir / stale).unlink(missing_ok=True)
     # Files a killed `git am` wrote but never committed: ignored by the tarball's "/*"
