@@ -183,7 +183,11 @@ def run_pattern(rule: Rule, ctx: PatchContext) -> list[tuple[str, RawFinding]]:
 
 
 def _run_series(rule: Rule, ctx: PatchContext) -> list[tuple[str, RawFinding]]:
-    """Leftovers: the series removes something (trigger), yet users of it remain."""
+    """Leftovers: the series removes something (trigger), yet users of it remain.
+
+    One finding per file, listing the lines (a reviewer writes "still used in exit.c:457,
+    465, 507", not one mail per line).
+    """
     params = rule.params
     if not ctx.is_last:
         return []
@@ -193,32 +197,34 @@ def _run_series(rule: Rule, ctx: PatchContext) -> list[tuple[str, RawFinding]]:
         if not any(rx.search(text) for _, text in ctx.series_removed):
             return []
     anchor = re.compile(params["match"])
-    out: list[tuple[str, RawFinding]] = []
-    seen: set[tuple[str, int | None, str]] = set()
+    by_file: dict[str, dict[int, tuple[str, str | None]]] = {}
 
-    def add(path: str, lineno: int | None, text: str, function: str | None) -> None:
-        key = (path, lineno, text.strip())
-        if key in seen or not rule.applies_to(path):
-            return
-        seen.add(key)
-        match = anchor.search(text)
-        assert match is not None
-        captures = {
-            **{k: v for k, v in match.groupdict().items() if v is not None},
-            "match": match.group(0),
-            "function": function or "?",
-            "detail": f"{path}:{lineno}: {text.strip()}" if lineno else text.strip(),
-        }
-        out.append((path, RawFinding(lineno, function, captures, (lineno,) if lineno else ())))
+    def add(path: str, lineno: int, text: str, function: str | None) -> None:
+        if rule.applies_to(path):
+            by_file.setdefault(path, {}).setdefault(lineno, (text, function))
 
     for fc in ctx.files:
         for hunk in fc.diff.hunks:
             for line in hunk.lines:
-                if line.kind in (" ", "+") and anchor.search(line.text):
+                if line.kind in (" ", "+") and line.new_lineno and anchor.search(line.text):
                     add(fc.path, line.new_lineno, line.text, _function_of(fc, hunk, line)[0])
     if params.get("search-tree") and ctx.worktree is not None:
         for path, lineno, text in _git_grep(ctx.worktree, params["match"]):
             add(path, lineno, text, None)
+    out: list[tuple[str, RawFinding]] = []
+    for path, lines in sorted(by_file.items()):
+        numbers = sorted(lines)
+        first_text, function = lines[numbers[0]]
+        match = anchor.search(first_text)
+        assert match is not None
+        where = ", ".join(str(n) for n in numbers[:8]) + (f" and {len(numbers) - 8} more" if len(numbers) > 8 else "")
+        captures = {
+            **{k: v for k, v in match.groupdict().items() if v is not None},
+            "match": match.group(0),
+            "function": function or "?",
+            "detail": f"{path}:{where}",
+        }
+        out.append((path, RawFinding(numbers[0], function, captures, tuple(numbers[:8]))))
     return out
 
 
