@@ -130,3 +130,27 @@ def test_quilt_style_paths_stripped_like_patch_p1() -> None:
     (f,) = parse_diff(text)
     assert f.old_path == f.new_path == "fs/exec.c"
     assert f.hunks[0].function == "exec_mmap"
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_LINE = st.tuples(st.sampled_from([" ", "+", "-"]), st.text("abc xyz;(){}\t", max_size=20))
+
+
+@given(st.lists(_LINE, min_size=1, max_size=40), st.integers(min_value=1, max_value=5000))
+def test_line_numbers_follow_the_hunk(lines: list[tuple[str, str]], start: int) -> None:
+    old_len = sum(1 for k, _ in lines if k != "+")
+    new_len = sum(1 for k, _ in lines if k != "-")
+    body = "".join(f"{k}{t}\n" for k, t in lines)
+    text = f"--- a/mm/x.c\n+++ b/mm/x.c\n@@ -{start},{old_len} +{start},{new_len} @@\n{body}"
+    (fd,) = parse_diff(text)
+    (hunk,) = fd.hunks
+    assert [ln.kind for ln in hunk.lines] == [k for k, _ in lines]
+    assert [ln.text for ln in hunk.lines] == [t for _, t in lines]
+    news = [ln.new_lineno for ln in hunk.lines if ln.kind != "-"]
+    olds = [ln.old_lineno for ln in hunk.lines if ln.kind != "+"]
+    if new_len:
+        assert news == list(range(start, start + new_len))
+    if old_len:
+        assert olds == list(range(start, start + old_len))
