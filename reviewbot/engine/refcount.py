@@ -27,6 +27,7 @@ patch fills with a counted reference (store + get) and another fills without one
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,8 @@ from tree_sitter import Node
 from reviewbot.engine import cfg
 from reviewbot.engine.cfunc import FunctionView, node_text
 from reviewbot.engine.types import RawFinding
+
+log = logging.getLogger(__name__)
 
 _STORE_CALLS = re.compile(
     r"^(rcu_assign_pointer|RCU_INIT_POINTER|WRITE_ONCE|xchg|cmpxchg|rcu_replace_pointer|"
@@ -582,6 +585,9 @@ def run_paths(params: dict[str, Any], view: FunctionView) -> list[RawFinding]:
         return []  # no call of any pair: nothing to track
     analysis = Analysis(config, view)
     events = analysis.run()
+    if analysis.truncated:
+        log.warning("%s:%s: path analysis stopped after %d states; findings may be incomplete",
+                    view.file, view.name, config.max_states)
     out = []
     for ev in sorted(events, key=lambda e: (e.line or 0, e.exit_line or 0, e.key)):
         obj = f"`{ev.key}`" if ev.key else ev.pair
