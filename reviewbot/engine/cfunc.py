@@ -31,9 +31,18 @@ _LANGUAGE = Language(tree_sitter_c.language())
 _ANNOTATIONS = re.compile(
     r"\b(?:__init|__exit|__always_inline|noinline|__cold|__must_check|__rcu|__user|__iomem|"
     r"__percpu|__maybe_unused|notrace|asmlinkage|__sched|__ref|__meminit|__read_mostly|"
-    r"__ro_after_init|__weak|__latent_entropy|__acquires\([^)]*\)|__releases\([^)]*\)|"
-    r"__must_hold\([^)]*\))"
+    r"__ro_after_init|__weak|__latent_entropy|__must_hold\([^)]*\))"
 )
+# Sparse lock annotations say a function returns with a lock held (or releases one taken
+# by its caller) on purpose: kept as a same-length comment, /*ACQ..*/ or /*REL..*/, that
+# the refcount engine reads (blkg_conf_prep() is __acquires(rcu) in 6.1).
+_LOCK_ANNOTATIONS = re.compile(r"__(acquires|releases)\([^)]*\)")
+LOCK_MARKER = re.compile(r"/\*(ACQ|REL)")
+
+
+def _lock_marker(m: re.Match[str]) -> str:
+    tag = "ACQ" if m.group(1) == "acquires" else "REL"
+    return "/*" + tag + "-" * (len(m.group(0)) - 7) + "*/"
 # Statement-position macros that take a body: kernel iterators.
 LOOP_MACRO = re.compile(
     r"^(?:\w*for_each\w*|do_each_thread|while_each_thread_never|"
@@ -48,6 +57,7 @@ def parser() -> Parser:
 
 def prepare_source(text: str) -> str:
     """Rewrite kernel idioms so tree-sitter sees plain C; line numbers are unchanged."""
+    text = _LOCK_ANNOTATIONS.sub(_lock_marker, text)
     text = _ANNOTATIONS.sub(lambda m: " " * len(m.group(0)), text)
     out: list[str] = []
     pos = 0

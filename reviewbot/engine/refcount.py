@@ -35,7 +35,7 @@ from typing import Any
 from tree_sitter import Node
 
 from reviewbot.engine import cfg
-from reviewbot.engine.cfunc import FunctionView, node_text
+from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView, node_text
 from reviewbot.engine.types import RawFinding
 
 log = logging.getLogger(__name__)
@@ -390,9 +390,10 @@ class Analysis:
                 continue
             target = normalize(node_text(left))
             if left.type != "identifier" or not self.is_local(target):
-                # `page->memcg_data = (unsigned long)objcg | FLAG` stores objcg too.
-                ops.append(("transfer", self.key(right)))
-                ops.extend(("transfer", self.alias.find(i)) for i in _identifiers(right))
+                # `page->memcg_data = (unsigned long)objcg | FLAG` stores objcg too; the
+                # arguments of a call on the right are not stored (blkg_lookup(blkcg)).
+                keys = {self.key(right)} | {self.alias.find(i) for i in _stored_identifiers(right)}
+                ops.extend(("transfer", k) for k in sorted(keys))
         return ops
 
     # --- conditions -----------------------------------------------------------------
@@ -469,8 +470,10 @@ class Analysis:
                 state, held = state.drop(key, pair)
                 if held is None and (key, pair) in state.released and "double-release" in self.c.report:
                     self.event(Event("double-release", None, key, pair, line, None, state.via))
-            elif kind == "drop":  # NULL/IS_ERR branch: nothing is held
-                state, _ = state.drop(arg)
+            elif kind == "drop":  # NULL/IS_ERR branch: nothing is held, nothing released
+                dropped, held = state.drop(arg)
+                if held is not None:
+                    state = State(dropped.held, state.released, state.via, state.escaped)
             elif kind == "transfer":  # stored or handed on: no longer ours to put
                 state, held = state.drop(arg)
                 if held is None:
@@ -553,6 +556,16 @@ class Analysis:
                 self.event(Event("leak", h, h.key, h.pair, h.line, line, state.via))
 
 
+def _stored_identifiers(node: Node) -> list[str]:
+    """Identifiers whose value ends up in an expression's value (not call arguments)."""
+    if node.type == "identifier":
+        return [node_text(node)]
+    if node.type in ("cast_expression", "parenthesized_expression", "binary_expression",
+                     "conditional_expression"):
+        return [i for c in node.named_children for i in _stored_identifiers(c)]
+    return []
+
+
 def _identifiers(node: Node) -> list[str]:
     if node.type == "identifier":
         return [node_text(node)]
@@ -581,8 +594,13 @@ def run_paths(params: dict[str, Any], view: FunctionView) -> list[RawFinding]:
     if params.get("not-functions") and re.search(params["not-functions"], view.name):
         return []
     config, needle = _config(params)
-    if not needle.search(node_text(view.node)):
+    text = node_text(view.node)
+    if not needle.search(text):
         return []  # no call of any pair: nothing to track
+    body = view.node.child_by_field_name("body")
+    header = text[: body.start_byte - view.node.start_byte] if body is not None else text
+    if LOCK_MARKER.search(header) and any(p.keyless for p in config.pairs):
+        return []  # __acquires()/__releases(): the imbalance is the function's contract
     analysis = Analysis(config, view)
     events = analysis.run()
     if analysis.truncated:

@@ -124,3 +124,16 @@ def test_partial_view_end_is_not_a_return() -> None:
     (view,) = views_from_hunks(fd)
     assert view.partial
     assert run_paths(PARAMS, view) == []
+
+
+def test_sparse_lock_annotation_is_the_function_contract() -> None:
+    src = ("int f(struct obj *o) __acquires(rcu)\n{\n\trcu_read_lock();\n\treturn 0;\n}\n"
+           "int g(struct obj *o)\n{\n\trcu_read_lock();\n\treturn 0;\n}\n")
+    found = [h.captures["detail"] for v in views_from_text("mm/x.c", src) for h in run_paths(PARAMS, v)]
+    assert len(found) == 1 and "g() returns" in found[0]
+
+
+def test_call_arguments_in_a_store_are_not_stored() -> None:
+    # blkg->parent = lookup(blkcg): the reference on blkcg is not handed on by this store.
+    assert len(hits("\tif (!css_tryget(&o->css))\n\t\treturn -1;\n"
+                    "\to->parent = lookup(o);\n\treturn 0;")) == 1

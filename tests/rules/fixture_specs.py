@@ -233,6 +233,22 @@ SPECS: tuple[Spec, ...] = (
         {"refcount-imbalance": "bad-02"},
     ),
     Spec(
+        "get-through-local-helper",
+        "memcg: factor out the memcg lookup of __mem_cgroup_charge()",
+        "A local helper takes the reference; the early return leaks it (not seen: the\n"
+        "engine does not follow calls into helpers that return a reference).",
+        (
+            (MEMCG, "\tmemcg = get_mem_cgroup_from_mm(mm);\n\tret = charge_memcg(folio, memcg, gfp);\n",
+             "\tmemcg = charge_target(mm);\n\tif (fatal_signal_pending(current))\n\t\treturn -EINTR;\n"
+             "\tret = charge_memcg(folio, memcg, gfp);\n"),
+            (MEMCG, "int __mem_cgroup_charge(struct folio *folio, struct mm_struct *mm, gfp_t gfp)\n",
+             "static struct mem_cgroup *charge_target(struct mm_struct *mm)\n{\n"
+             "\treturn get_mem_cgroup_from_mm(mm);\n}\n\n"
+             "int __mem_cgroup_charge(struct folio *folio, struct mm_struct *mm, gfp_t gfp)\n"),
+        ),
+        {"refcount-imbalance": "todo-01"},
+    ),
+    Spec(
         "read-old-after-store",
         "memcg: add mm_move_memcg()",
         "Move an mm to a new memcg, dropping the old reference after a grace period.",
