@@ -37,7 +37,8 @@ from reviewbot.config import Settings, project_root
 from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, BadInputError
 from reviewbot.mail import publicinbox
 from reviewbot.model import InputError, Message, Series
-from reviewbot.pipeline import ReviewOptions, SeriesReview, review_series
+from reviewbot.pipeline import ReviewOptions, SeriesReview
+from reviewbot.scanpool import ReviewPool, ReviewResult
 from reviewbot.scanstate import ScanState, finding_record, series_key, state_file
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class ScanOptions:
 
     window_hours: float | None = None  # None: settings.mail.unthreaded_window_hours
     max_buffered: int = 5000  # messages held in open threads before the oldest close
+    jobs: int = 0  # review processes; 0: one per CPU
+    reviews_per_worker: int = 100  # a review process is replaced after this many series
     review: ReviewOptions = field(default_factory=lambda: ReviewOptions(use_tree=False))
 
 
@@ -328,23 +331,33 @@ class _Thread:
     seq: int = 0  # arrival number of its newest message
 
 
-def _bucket(msg: Message) -> str:
+def _root_id(msg: Message) -> str:
+    """The thread a mail belongs to, by the rule series assembly uses."""
     if msg.references:
         return msg.references[0]
-    if msg.in_reply_to:
-        return msg.in_reply_to
+    return msg.in_reply_to or msg.message_id
+
+
+def _unthreaded_key(msg: Message) -> str | None:
+    """Patches sent without any threading: same author, version and count belong together."""
     s = msg.subject
-    if msg.diff is not None and not s.is_reply and s.total > 1:
-        # Unthreaded patches of one series: same author, version and count (assembly
-        # groups them within the same window, so they must close together).
+    if msg.diff is not None and not s.is_reply and s.total > 1 \
+            and not msg.references and not msg.in_reply_to:
         return f"unthreaded:{msg.author_email.lower()}:v{s.version}:{s.total}"
-    return msg.message_id
+    return None
 
 
 def _starts_thread(msg: Message) -> bool:
-    """Worth opening a thread for: a patch, or a mail that may be its cover letter."""
+    """Worth opening a thread for: a patch, or a mail that may be its cover letter.
+
+    A cover need not say [PATCH]: "drive-by blk-cgroup cleanups" (hch, cgroups@ 2020-06-27)
+    is a plain subject whose 14 patches reply to it; assembly adopts such a parent, so any
+    mail that starts a thread is kept until its window closes.
+    """
     s = msg.subject
-    return not s.is_reply and (msg.diff is not None or s.is_patch)
+    if s.is_reply:
+        return False
+    return msg.diff is not None or s.is_patch or (not msg.references and not msg.in_reply_to)
 
 
 def _slim(msg: Message) -> Message:
@@ -354,24 +367,41 @@ def _slim(msg: Message) -> Message:
 
 
 class _Threads:
-    """The bounded buffer of open threads."""
+    """The bounded buffer of open threads.
+
+    Threads are keyed by root Message-ID. Unthreaded patches of one series also share a
+    thread through an alias ("unthreaded:author:vN:M"), and each one's own Message-ID is
+    an alias too, since replies and later patches (shallow threading: "[PATCH 2/6]"
+    answering "[PATCH 1/6]", alex.shi, cgroups@ 2020-08-11) name it as their root. Without
+    the aliases the parts of one series could close at different times and be assembled
+    apart.
+    """
 
     def __init__(self, window_s: float, max_buffered: int) -> None:
         self.window_s = window_s
         self.max_buffered = max_buffered
         self.threads: dict[str, _Thread] = {}
+        self.alias: dict[str, str] = {}  # root id or unthreaded key -> thread key
+        self.aliases_of: dict[str, list[str]] = {}  # thread key -> its aliases
         self.buffered = 0
         self.peak = 0
         self.clock: float | None = None
         self.seq = 0
 
     def add(self, msg: Message, source: str, raw: bytes) -> None:
-        bucket = _bucket(msg)
-        thread = self.threads.get(bucket)
+        root = _root_id(msg)
+        key = self.alias.get(root, root)
+        unthreaded = _unthreaded_key(msg)
+        if unthreaded is not None and unthreaded in self.alias:
+            key = self.alias[unthreaded]
+        thread = self.threads.get(key)
         if thread is None:
             if not _starts_thread(msg):
                 return  # a reply to a closed or patch-less thread: nothing to review
-            thread = self.threads[bucket] = _Thread()
+            thread = self.threads[key] = _Thread()
+        if unthreaded is not None:
+            self._alias(unthreaded, key)
+            self._alias(msg.message_id, key)
         self.seq += 1
         stamp = _stamp(msg)
         if stamp is not None and (self.clock is None or stamp <= self.clock + FUTURE_SLACK_S):
@@ -382,6 +412,11 @@ class _Threads:
         thread.seq = self.seq
         self.buffered += 1
         self.peak = max(self.peak, self.buffered)
+
+    def _alias(self, name: str, key: str) -> None:
+        if name != key and self.alias.get(name) != key:
+            self.alias[name] = key
+            self.aliases_of.setdefault(key, []).append(name)
 
     def close_due(self) -> list[_Thread]:
         """Threads the clock has left behind, plus the oldest ones over the cap."""
@@ -402,6 +437,9 @@ class _Threads:
 
     def _pop(self, bucket: str) -> _Thread:
         thread = self.threads.pop(bucket)
+        for name in self.aliases_of.pop(bucket, []):
+            if self.alias.get(name) == bucket:
+                del self.alias[name]
         self.buffered -= len(thread.messages)
         return thread
 
@@ -462,7 +500,6 @@ def run_scan(
     opts = options or ScanOptions()
     path = Path(source).expanduser()
     shown = progress or NoProgress()
-    review_fn = reviewer or (lambda s: review_series(s, settings, opts.review))
     root = state_dir or settings.path(settings.service.state_dir)
     window_h = opts.window_hours if opts.window_hours is not None \
         else settings.mail.unthreaded_window_hours
@@ -487,40 +524,15 @@ def run_scan(
             warnings.append("rules changed since the previous scan: only new mail is "
                             "reviewed with them; run with --full to re-check older series")
         threads = _Threads(window_h * 3600.0, opts.max_buffered)
-        worker = _Reviewing(state, scan_id, settings, review_fn, full, report, shown)
-
-        if not full:
-            for bucket, src, raw in state.pending():
-                msg = _parse(raw, src, 0, settings, report)
-                if msg is not None:
-                    threads.add(msg, src, raw)
-                else:
-                    log.debug("dropping pending mail of %s", bucket)
-
-        shown.start(reader.total, "messages")
-        for n, item in enumerate(reader, 1):
-            report.messages += 1
-            if not item.data:
-                _note_error(report, item.source, item.position, None, "unreadable")
-            else:
-                msg = _parse(item.data, item.source, item.position, settings, report)
-                if msg is not None:
-                    threads.add(msg, item.source, item.data)
-            if n % CHECK_EVERY == 0:
-                worker.review(threads.close_due())
-                shown.advance(report.messages, report.series_reviewed, worker.new)
-        worker.review(threads.close_due())
-        # What is still open is reviewed as it stands and kept for the next scan.
-        still_open = threads.close_all()
-        report.series_open = sum(1 for t in still_open if any(
-            m.diff is not None and not m.subject.is_reply for m in t.messages))
-        worker.review(still_open)
-        shown.advance(report.messages, report.series_reviewed, worker.new)
-        shown.finish()
-        report.buffer_peak = threads.peak
+        worker = _Reviewing(state, scan_id, settings, reviewer, opts, full, report)
+        try:
+            still_open = _read_and_review(reader, state, threads, worker, settings, report,
+                                          shown, full)
+        finally:
+            worker.close()
 
         pending = [
-            (_bucket(m), src, zlib.decompress(blob))
+            (_root_id(m), src, zlib.decompress(blob))
             for t in still_open for m, (src, blob) in zip(t.messages, t.raws, strict=True)
         ]
         report.positions_after = reader.positions()
@@ -535,20 +547,64 @@ def run_scan(
     return report
 
 
-class _Reviewing:
-    """Assembles closed threads into series and reviews the ones not reviewed yet."""
+def _read_and_review(reader: _Reader, state: ScanState, threads: _Threads,
+                     worker: _Reviewing, settings: Settings, report: ScanReport,
+                     shown: Progress, full: bool) -> list[_Thread]:
+    """Stream the source through the open-thread buffer; return the threads still open."""
+    if not full:
+        for bucket, src, raw in state.pending():
+            msg = _parse(raw, src, 0, settings, report)
+            if msg is not None:
+                threads.add(msg, src, raw)
+            else:
+                log.debug("dropping pending mail of %s", bucket)
 
-    def __init__(self, state: ScanState, scan_id: int, settings: Settings, review_fn: Reviewer,
-                 full: bool, report: ScanReport, progress: Progress) -> None:
+    shown.start(reader.total, "messages")
+    for n, item in enumerate(reader, 1):
+        report.messages += 1
+        if not item.data:
+            _note_error(report, item.source, item.position, None, "unreadable")
+        else:
+            msg = _parse(item.data, item.source, item.position, settings, report)
+            if msg is not None:
+                threads.add(msg, item.source, item.data)
+        if n % CHECK_EVERY == 0:
+            worker.review(threads.close_due())
+            shown.advance(report.messages, report.series_reviewed, worker.new)
+    worker.review(threads.close_due())
+    # What is still open is reviewed as it stands and kept for the next scan.
+    still_open = threads.close_all()
+    report.series_open = sum(1 for t in still_open if any(
+        m.diff is not None and not m.subject.is_reply for m in t.messages))
+    worker.review(still_open)
+    worker.finish()
+    shown.advance(report.messages, report.series_reviewed, worker.new)
+    shown.finish()
+    report.buffer_peak = threads.peak
+    return still_open
+
+
+class _Reviewing:
+    """Assembles closed threads into series and reviews the ones not reviewed yet.
+
+    With a custom ``review_fn`` (tests, the service) reviews run in this process; the
+    default pipeline review runs in a :class:`ReviewPool`.
+    """
+
+    def __init__(self, state: ScanState, scan_id: int, settings: Settings,
+                 review_fn: Reviewer | None, opts: ScanOptions, full: bool,
+                 report: ScanReport) -> None:
         self.state = state
         self.scan_id = scan_id
         self.settings = settings
         self.review_fn = review_fn
         self.full = full
         self.report = report
-        self.progress = progress
         self.new = 0
         self.done_this_scan: set[str] = set()
+        self.pool = None if review_fn is not None else ReviewPool(
+            settings, opts.review, opts.jobs or os.cpu_count() or 1, opts.reviews_per_worker,
+            self._record)
 
     def review(self, threads: list[_Thread]) -> None:
         if not threads:
@@ -564,17 +620,31 @@ class _Reviewing:
             if key in self.done_this_scan or (not self.full and self.state.reviewed(key)):
                 self.report.series_known += 1
                 continue
-            review = self.review_fn(series)
-            for outcome in review.outcomes:
-                if outcome.status == "error":
-                    self.report.stage_errors += 1
-                    self.report.warnings.append(
-                        f"<{series.series_id}>: stage {outcome.name}: {outcome.reason}")
-            records = [finding_record(series, f) for f in review.findings]
-            new, _gone = self.state.record_review(self.scan_id, series, key, records)
-            self.new += new
             self.done_this_scan.add(key)
-            self.report.series_reviewed += 1
+            if self.pool is not None:
+                self.pool.submit(series, key)
+                continue
+            assert self.review_fn is not None
+            review = self.review_fn(series)
+            errors = tuple((o.name, o.reason) for o in review.outcomes if o.status == "error")
+            self._record(series, key, ReviewResult(tuple(review.findings), errors))
+
+    def finish(self) -> None:
+        if self.pool is not None:
+            self.pool.drain()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+    def _record(self, series: Series, key: str, result: ReviewResult) -> None:
+        for stage, reason in result.stage_errors:
+            self.report.stage_errors += 1
+            self.report.warnings.append(f"<{series.series_id}>: stage {stage}: {reason}")
+        records = [finding_record(series, f) for f in result.findings]
+        new, _gone = self.state.record_review(self.scan_id, series, key, records)
+        self.new += new
+        self.report.series_reviewed += 1
 
 
 def parse_raw(raw: bytes, settings: Settings, *, source: str = "", position: int = 0) -> Message:

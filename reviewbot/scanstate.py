@@ -195,7 +195,7 @@ class ScanState:
     def pending(self) -> Iterator[tuple[str, str, bytes]]:
         """(bucket, source, raw) of every mail of the threads left open, in arrival order."""
         for bucket, source, blob in self.db.execute(
-            "SELECT bucket, source, raw FROM pending ORDER BY bucket, seq"
+            "SELECT bucket, source, raw FROM pending ORDER BY seq"
         ):
             yield bucket, source, zlib.decompress(blob)
 

@@ -42,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--window-hours", type=float, metavar="H",
                    help="a thread closes H hours after its last mail (default: "
                    "mail.unthreaded_window_hours)")
+    p.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
+                   help="review processes (default: one per CPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     p.set_defaults(func=run)
 
@@ -49,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     options = ScanOptions(
         window_hours=args.window_hours,
+        jobs=args.jobs,
         review=ReviewOptions(use_tree=False, rules_dir=args.rules),
     )
     progress = None if args.no_progress else make_progress(sys.stderr)

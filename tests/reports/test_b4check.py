@@ -11,7 +11,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from conftest import COVER, PATCH1, make_finding, make_review
+from reportfixtures import COVER, PATCH1, make_finding, make_review
 
 from reviewbot.model import Series
 from reviewbot.pipeline import StageOutcome

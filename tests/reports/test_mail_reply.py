@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import make_finding, make_review
+from reportfixtures import make_finding, make_review
 
 from reviewbot.config import ServiceSettings, Settings
 from reviewbot.model import Series

@@ -9,7 +9,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from conftest import make_finding, make_review
+from reportfixtures import make_finding, make_review
 
 from reviewbot.config import ServiceSettings, Settings
 from reviewbot.errors import InfraError

@@ -6,17 +6,22 @@ public-inbox-init -V2, spamcheck off, then one public-inbox-mda per message.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+
+from reviewbot.model import Finding, Series
+from reviewbot.pipeline import ReviewState, SeriesReview, StageOutcome
 
 LIST_ADDR = "cgroups-test@example.org"
 BASE_DATE = datetime(2020, 6, 1, 10, 0, tzinfo=UTC)
@@ -191,3 +196,41 @@ class Httpd:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def token_reviewer(tokens: dict[str, str],
+                   seen: list[str] | None = None) -> Callable[[Series], SeriesReview]:
+    """A reviewer that flags every added line containing one of TOKENS (token -> rule).
+
+    It stands in for the rules engine where a test must control exactly which findings
+    exist (to pin down "new" and "disappeared"); ``seen`` records reviewed series ids.
+    """
+
+    def review(series: Series) -> SeriesReview:
+        if seen is not None:
+            seen.append(series.series_id)
+        findings = []
+        for patch in series.patches:
+            file, line, function = "", 0, None
+            for text in (patch.message.diff or "").splitlines():
+                if text.startswith("+++ b/"):
+                    file = text[6:]
+                elif text.startswith("@@"):
+                    line = int(text.split("+", 1)[1].split(",")[0]) - 1
+                    function = text.rsplit("@@", 1)[-1].strip().split("(")[0].split()[-1]
+                elif text.startswith((" ", "+")):
+                    line += 1
+                    for token, rule in tokens.items():
+                        if text.startswith("+") and token in text:
+                            fp = hashlib.sha256(
+                                f"{rule}|{file}|{function}|{text.strip()}".encode()
+                            ).hexdigest()[:16]
+                            findings.append(Finding(
+                                rule=rule, severity="warning", confidence="high", file=file,
+                                line=line, function=function, message=f"{token} flagged",
+                                fingerprint=fp, evidence=(text[1:],),
+                                patch_index=patch.index))
+        outcome = StageOutcome("rules", "success", findings=findings)
+        return SeriesReview(series, ReviewState(), [outcome])
+
+    return review

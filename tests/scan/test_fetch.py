@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from scanfixtures import Httpd, Inbox, free_port, reply_mail, series_v1
+from scanfixtures import Httpd, Inbox, free_port, reply_mail, series_v1, token_reviewer
 
 from reviewbot.config import FetchSettings, Settings
 from reviewbot.errors import BadInputError, InfraError
@@ -119,7 +119,6 @@ def test_not_a_message_id() -> None:
 
 def test_scan_of_the_served_inbox_folder(served: tuple[Inbox, Httpd], tmp_path: Path) -> None:
     # The same inbox that httpd serves is a scan source: both read the same git epochs.
-    from conftest import token_reviewer
 
     from reviewbot.scan import run_scan
 

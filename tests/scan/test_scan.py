@@ -6,8 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import token_reviewer
-from scanfixtures import Inbox, cover_mail, patch_mail, reply_mail, series_v1
+from scanfixtures import Inbox, cover_mail, patch_mail, reply_mail, series_v1, token_reviewer
 
 from reviewbot.config import Settings
 from reviewbot.errors import BadInputError, InfraError
