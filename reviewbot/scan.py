@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 from reviewbot import __version__
 from reviewbot.config import Settings, project_root
-from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, BadInputError
+from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, BadInputError, ReviewbotError
 from reviewbot.mail import publicinbox
 from reviewbot.model import InputError, Message, Series
 from reviewbot.pipeline import ReviewOptions, SeriesReview
@@ -710,3 +710,32 @@ def configured_sources(path: Path | None = None) -> list[dict[str, Any]]:
             expanded = str((file.parent / expanded).resolve())
         out.append({**entry, "path": expanded, "enabled": bool(entry.get("enabled", True))})
     return out
+
+
+def run_configured_scans(
+    settings: Settings,
+    *,
+    sources_file: Path | None = None,
+    options: ScanOptions | None = None,
+    progress: Progress | None = None,
+    state_dir: Path | None = None,
+) -> list[ScanReport | ReviewbotError]:
+    """Scan every enabled entry of corpus/sources.yaml (the nightly job).
+
+    A source that fails (missing mirror, lock held by a scan still running) is returned as
+    its error, and the others are still scanned: one broken mirror must not stop the night.
+
+    Raises:
+        BadInputError: the sources file itself is unreadable.
+    """
+    results: list[ScanReport | ReviewbotError] = []
+    for entry in configured_sources(sources_file):
+        if not entry["enabled"]:
+            continue
+        try:
+            results.append(run_scan(entry["path"], settings, since=entry.get("since"),
+                                    options=options, progress=progress, state_dir=state_dir))
+        except ReviewbotError as exc:
+            log.error("scan of %s (%s) failed: %s", entry["name"], entry["path"], exc)
+            results.append(exc)
+    return results

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from reviewbot.config import Settings
+from reviewbot.errors import EXIT_OK, BadInputError, ReviewbotError
 from reviewbot.pipeline import ReviewOptions
-from reviewbot.scan import ScanOptions, ScanReport, run_scan
+from reviewbot.scan import ScanOptions, ScanReport, run_configured_scans, run_scan
 
 LISTED = 200  # findings listed per section in text; JSON always has them all
 
@@ -30,7 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(folder with git/N.git), one bare epoch (N.git), or a folder of mbox/.eml/.patch "
         "files. The position is remembered per source under the state directory.",
     )
-    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("source", metavar="SOURCE", nargs="?",
+                   help="what to scan; omit with --all")
+    p.add_argument("--all", action="store_true",
+                   help="scan every enabled source of corpus/sources.yaml (or --sources)")
+    p.add_argument("--sources", metavar="FILE", type=Path,
+                   help="sources file for --all (default: corpus/sources.yaml)")
     p.add_argument("--since", metavar="REF",
                    help="start after this commit of the inbox instead of the remembered one")
     p.add_argument("--full", action="store_true",
@@ -55,6 +61,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         review=ReviewOptions(use_tree=False, rules_dir=args.rules),
     )
     progress = None if args.no_progress else make_progress(sys.stderr)
+    if args.all == bool(args.source):
+        raise BadInputError("give either SOURCE or --all")
+    if args.all:
+        return _run_all(args, settings, options, progress)
     report = run_scan(args.source, settings, since=args.since, full=args.full,
                       options=options, progress=progress, state_dir=args.state_dir)
     if args.format == "json":
@@ -63,6 +73,29 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         sys.stdout.write(render_text(report))
     return report.exit_code
+
+
+def _run_all(args: argparse.Namespace, settings: Settings, options: ScanOptions,
+             progress: BarProgress | LineProgress | None) -> int:
+    results = run_configured_scans(settings, sources_file=args.sources, options=options,
+                                   progress=progress, state_dir=args.state_dir)
+    docs: list[dict[str, Any]] = []
+    code = EXIT_OK
+    for result in results:
+        if isinstance(result, ReviewbotError):
+            docs.append({"error": str(result), "exit_code": result.exit_code})
+            code = max(code, result.exit_code)
+            if args.format == "text":
+                sys.stdout.write(f"scan failed: {result}\n\n")
+            continue
+        code = max(code, result.exit_code)
+        docs.append(result.to_json())
+        if args.format == "text":
+            sys.stdout.write(render_text(result) + "\n")
+    if args.format == "json":
+        json.dump(docs, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return code
 
 
 # -- progress -----------------------------------------------------------------------------
