@@ -36,7 +36,7 @@ diff --git a/mm/memcontrol.c b/mm/memcontrol.c
 index 1111111..2222222 100644
 --- a/mm/memcontrol.c
 +++ b/mm/memcontrol.c
-@@ -2700,9 +2700,14 @@ static int try_charge(struct mem_cgroup *memcg, gfp_t gfp_mask,
+@@ -2700,8 +2700,13 @@ static int try_charge(struct mem_cgroup *memcg, gfp_t gfp_mask,
  \tunsigned int batch = max(MEMCG_CHARGE_BATCH, nr_pages);
  \tint nr_retries = MAX_RECLAIM_RETRIES;
  \tstruct mem_cgroup *mem_over_limit;

@@ -65,7 +65,10 @@ def test_cli_answers_json_for_a_patch() -> None:
     assert rc == 0
     assert results and all(set(r) == KEYS for r in results)
     assert results[0]["tool"] == "reviewbot"
-    assert results[0]["status"] in ("pass", "warn", "fail")
+    # Patch 1 of the fixture leaks a css reference on an early return: the shipped
+    # rules flag it, and the engine must have run (not failed on the mail).
+    assert results[0]["status"] in ("warn", "fail")
+    assert "rules failed" not in results[0]["summary"]
 
 
 def test_cli_passes_a_cover_letter_and_fails_garbage() -> None:

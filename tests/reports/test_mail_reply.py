@@ -36,14 +36,14 @@ def test_flagged_line_is_quoted_and_the_finding_follows_it(series: Series) -> No
     assert comment.startswith("[error] css-get-leak (high confidence), "
                               "mm/memcontrol.c:2705 in try_charge():")
     assert "> diff --git a/mm/memcontrol.c b/mm/memcontrol.c" in lines
-    assert any(x.startswith("> @@ -2700,9 +2700,14 @@") for x in lines)
+    assert any(x.startswith("> @@ -2700,8 +2700,13 @@") for x in lines)
     # The quote stops at the flagged line: what follows is the reviewer's text.
     assert "> \tif (consume_stock(memcg, nr_pages))" not in lines[:flagged]
 
 
 def test_two_findings_in_one_hunk_quote_each_line_once(series: Series) -> None:
     review = make_review(series, [
-        make_finding(2710, "\t\treturn 0; /* this return leaks the css reference taken just "
+        make_finding(2707, "\t\treturn 0; /* this return leaks the css reference taken just "
                      "above it */", rule="early-return"),
         make_finding(2705, "\tcss_get(&memcg->css);"),
     ])
@@ -122,3 +122,18 @@ def test_quote_plan_places_by_evidence_when_line_is_unknown(series: Series) -> N
                        [make_finding(None, "\tcss_put(&memcg->css);")])
     assert not plan.unplaced
     assert plan.blocks[0].quoted[-1] == "> +\tcss_put(&memcg->css);"
+
+
+def test_real_rules_review_becomes_a_reply_quoting_the_leak(series: Series) -> None:
+    # The whole path the service takes: pipeline (rules only) -> reply mail. Patch 1 of the
+    # fixture returns early after css_get(), which the shipped rules must flag.
+    from reviewbot.pipeline import ReviewOptions, review_series
+
+    review = review_series(series, Settings(), ReviewOptions(use_tree=False))
+    rules = review.outcome("rules")
+    assert rules is not None and rules.status not in ("fail", "error"), rules.reason
+    replies = render_replies(review, SETTINGS)
+    to_p1 = [r for r in replies if r["In-Reply-To"] == "<p1.v2@example.org>"]
+    assert to_p1, [r["Subject"] for r in replies]
+    body = _body(to_p1[0])
+    assert "> +\tcss_get(&memcg->css);" in body or "> +\t\treturn 0;" in body
