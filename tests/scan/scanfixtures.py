@@ -234,3 +234,34 @@ def token_reviewer(tokens: dict[str, str],
         return SeriesReview(series, ReviewState(), [outcome])
 
     return review
+
+
+def add_epoch(root: Path, number: int, mails: list[bytes]) -> Path:
+    """A further epoch ``git/N.git`` as public-inbox starts one when the previous is full.
+
+    public-inbox only rolls over at about 1 GB, far too much for a test, so the epoch is
+    written with git fast-import; the layout (one commit per message, file ``m``) is the same.
+    """
+    epoch = root / "git" / f"{number}.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(epoch)], check=True)
+    subprocess.run(["git", f"--git-dir={epoch}", "symbolic-ref", "HEAD", "refs/heads/master"],
+                   check=True)
+    append_to_epoch(epoch, mails)
+    return epoch
+
+
+def append_to_epoch(epoch: Path, mails: list[bytes]) -> None:
+    """Commit each mail as the file ``m`` on top of the epoch's master."""
+    has_tip = subprocess.run(["git", f"--git-dir={epoch}", "rev-parse", "-q", "--verify",
+                              "refs/heads/master"], capture_output=True).returncode == 0
+    stream = b""
+    for i, raw in enumerate(mails):
+        stream += (b"commit refs/heads/master\n"
+                   + f"committer pi <pi@localhost> {1600000000 + i} +0000\n".encode()
+                   + b"data 1\nm\n")
+        if i == 0 and has_tip:
+            # fast-import does not continue an existing branch unless told where from.
+            stream += b"from refs/heads/master^0\n"
+        stream += b"M 100644 inline m\n" + b"data %d\n" % len(raw) + raw + b"\n"
+    subprocess.run(["git", f"--git-dir={epoch}", "fast-import", "--quiet"], input=stream,
+                   check=True)

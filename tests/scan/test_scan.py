@@ -239,3 +239,26 @@ def test_configured_sources_resolve_relative_paths(tmp_path: Path) -> None:
 def test_shipped_sources_file_is_valid() -> None:
     entries = configured_sources()
     assert entries and all(e["name"] and e["path"] for e in entries)
+
+
+def test_epochs_are_read_in_order_and_each_position_is_kept(
+        inbox: Inbox, tmp_path: Path) -> None:
+    from scanfixtures import add_epoch, append_to_epoch
+
+    inbox.deliver(*series_v1())
+    add_epoch(inbox.root, 1, [patch_mail("e1@example.org", "[PATCH] mm: memcg: epoch one",
+                                         added=["\tcss_get(&e->css);"], minutes=60 * 48)])
+    seen: list[str] = []
+    first = run_scan(inbox.root, Settings(), state_dir=tmp_path,
+                     reviewer=token_reviewer(CSS, seen))
+    assert first.messages == 4
+    assert seen == ["v1-cover@example.org", "e1@example.org"]
+    assert set(first.positions_after) == {"epoch:0", "epoch:1"}
+    # New mail lands in the newest epoch only; the old one is not read again.
+    append_to_epoch(inbox.root / "git" / "1.git", [patch_mail(
+        "e2@example.org", "[PATCH] mm: memcg: two", added=["\ty();"], minutes=60 * 96)])
+    second = run_scan(inbox.root, Settings(), state_dir=tmp_path,
+                      reviewer=token_reviewer(CSS, seen))
+    assert second.messages == 1
+    assert seen[-1] == "e2@example.org"
+    assert second.positions_after["epoch:0"] == first.positions_after["epoch:0"]
