@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -126,3 +129,27 @@ def test_scan_of_the_served_inbox_folder(served: tuple[Inbox, Httpd], tmp_path: 
     report = run_scan(inbox.root, Settings(), state_dir=tmp_path,
                       reviewer=token_reviewer({"css_get(": "fake"}))
     assert report.messages == 4 and report.series_reviewed == 1 and len(report.new) == 1
+
+
+def test_review_by_message_id_fetches_from_the_configured_inbox(
+        served: tuple[Inbox, Httpd], tmp_path: Path) -> None:
+    _, httpd = served
+    config = tmp_path / "config.yaml"
+    config.write_text(f"fetch:\n  public_inbox_url: {httpd.url}\n  timeout_s: 10.0\n"
+                      "  retries: 1\n")
+    repo = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [sys.executable, "-m", "reviewbot", "--config", str(config), "review",
+         "<v1-p2@example.org>", "--no-tree", "--format", "json"],
+        cwd=repo, capture_output=True, text=True, timeout=300)
+    assert run.returncode in (0, 1), run.stderr
+    doc = json.loads(run.stdout)
+    text = json.dumps(doc)
+    # The whole thread came back: both patches of the series are in the review.
+    assert "v1-p1@example.org" in text and "v1-p2@example.org" in text
+    missing = subprocess.run(
+        [sys.executable, "-m", "reviewbot", "--config", str(config), "review",
+         "<nobody@example.org>", "--no-tree"], cwd=repo, capture_output=True, text=True,
+        timeout=300)
+    assert missing.returncode == 2, missing.stderr
+    assert "not found" in missing.stderr
