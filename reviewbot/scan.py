@@ -36,6 +36,9 @@ from reviewbot import __version__
 from reviewbot.config import Settings, project_root
 from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, BadInputError, ReviewbotError
 from reviewbot.mail import publicinbox
+from reviewbot.mail.parse import parse_message
+from reviewbot.mail.read import iter_path
+from reviewbot.mail.series import assemble
 from reviewbot.model import InputError, Message, Series
 from reviewbot.pipeline import ReviewOptions, SeriesReview
 from reviewbot.scanpool import ReviewPool, ReviewResult
@@ -252,8 +255,6 @@ class _FolderReader:
     total: int | None
 
     def __init__(self, path: Path, known: dict[str, Any]) -> None:
-        from reviewbot.mail.read import iter_path  # noqa: F401  (fail early if missing)
-
         self.root = path
         self.files = [path] if path.is_file() else _mail_files(path)
         if not self.files:
@@ -266,8 +267,6 @@ class _FolderReader:
         return dict(self._positions)
 
     def __iter__(self) -> Iterator[_Raw]:
-        from reviewbot.mail.read import iter_path
-
         for file in self.files:
             rel = file.name if file == self.root else str(file.relative_to(self.root))
             key = f"file:{rel}"
@@ -609,8 +608,6 @@ class _Reviewing:
     def review(self, threads: list[_Thread]) -> None:
         if not threads:
             return
-        from reviewbot.mail.series import assemble
-
         found = assemble((m for t in threads for m in t.messages), self.settings.mail)
         for err in found.errors:
             _note_error(self.report, err.source, err.position, err.message_id, err.error)
@@ -653,8 +650,6 @@ def parse_raw(raw: bytes, settings: Settings, *, source: str = "", position: int
     Raises:
         BadInputError: the mail is unusable or over a limit; the message names it.
     """
-    from reviewbot.mail.parse import parse_message
-
     where = f"{source}#{position}"
     if len(raw) > settings.mail.max_message_bytes:
         raise BadInputError(f"message is {len(raw)} bytes, over mail.max_message_bytes "
