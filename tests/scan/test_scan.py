@@ -262,3 +262,21 @@ def test_epochs_are_read_in_order_and_each_position_is_kept(
     assert second.messages == 1
     assert seen[-1] == "e2@example.org"
     assert second.positions_after["epoch:0"] == first.positions_after["epoch:0"]
+
+
+def test_a_broken_rule_stops_the_scan_and_keeps_the_position(
+        inbox: Inbox, tmp_path: Path) -> None:
+    from reviewbot.pipeline import ReviewOptions
+
+    inbox.deliver(*series_v1())
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "broken.yaml").write_text("id: [not, a, rule\n")
+    broken = ScanOptions(review=ReviewOptions(use_tree=False, rules_dir=rules), jobs=1)
+    # The error comes back from the review worker process with its message.
+    with pytest.raises(BadInputError, match="broken.yaml"):
+        run_scan(inbox.root, Settings(), state_dir=tmp_path / "s", options=broken)
+    (rules / "broken.yaml").unlink()
+    fixed = ScanOptions(review=ReviewOptions(use_tree=False, rules_dir=rules), jobs=1)
+    report = run_scan(inbox.root, Settings(), state_dir=tmp_path / "s", options=fixed)
+    assert report.messages == 3 and report.series_reviewed == 1
