@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reviewbot import proc
-from reviewbot.config import Settings
+from reviewbot.config import Settings, TreeSettings, expand_path
 from reviewbot.diff import parse_diff
 from reviewbot.engine.loader import Rule
 from reviewbot.engine.run import run_rules
@@ -102,9 +102,11 @@ def discover(rules_dir: Path) -> tuple[list[Fixture], list[str]]:
 
 
 def linux_source() -> Path | None:
+    """The 6.1 source for tree-mode fixtures: $REVIEWBOT_LINUX_SRC, else the tree that
+    `reviewbot tree init` made (default path), else an unpacked tree in DEFAULT_LINUX."""
     env = os.environ.get("REVIEWBOT_LINUX_SRC")
-    path = Path(env) if env else DEFAULT_LINUX
-    return path if (path / "Makefile").is_file() else None
+    candidates = [Path(env)] if env else [expand_path(TreeSettings().path), DEFAULT_LINUX]
+    return next((p for p in candidates if (p / "Makefile").is_file()), None)
 
 
 def _needs_tree(rule: Rule) -> bool:
