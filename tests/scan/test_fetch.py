@@ -13,14 +13,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from scanfixtures import Httpd, Inbox, free_port, reply_mail, series_v1, token_reviewer
+from scanfixtures import (
+    Httpd,
+    Inbox,
+    free_port,
+    patch_mail,
+    reply_mail,
+    series_v1,
+    token_reviewer,
+)
 
 from reviewbot.config import FetchSettings, Settings
 from reviewbot.errors import BadInputError, InfraError
 from reviewbot.mail.fetch import fetch_thread, normalise_message_id, thread_url
 from reviewbot.mail.read import iter_stream
 from reviewbot.mail.series import assemble
-from reviewbot.scan import parse_raw
+from reviewbot.scan import parse_raw, run_scan
 
 
 def _settings(url: str, retries: int = 2, timeout: float = 5.0) -> Settings:
@@ -123,7 +131,6 @@ def test_not_a_message_id() -> None:
 def test_scan_of_the_served_inbox_folder(served: tuple[Inbox, Httpd], tmp_path: Path) -> None:
     # The same inbox that httpd serves is a scan source: both read the same git epochs.
 
-    from reviewbot.scan import run_scan
 
     inbox, _ = served
     report = run_scan(inbox.root, Settings(), state_dir=tmp_path,
@@ -153,3 +160,26 @@ def test_review_by_message_id_fetches_from_the_configured_inbox(
         timeout=300)
     assert missing.returncode == 2, missing.stderr
     assert "not found" in missing.stderr
+
+
+def test_scan_of_a_git_mirror_fetched_from_httpd(served: tuple[Inbox, Httpd],
+                                                  tmp_path: Path) -> None:
+    # The lore workflow: `git clone --mirror https://lore.kernel.org/cgroups/0 0.git` once,
+    # `git fetch` every night, then scan the bare epoch incrementally.
+    inbox, httpd = served
+    mirror = tmp_path / "mirror" / "0.git"
+    subprocess.run(["git", "clone", "--mirror", "-q", f"{httpd.url}/0", str(mirror)],
+                   check=True, capture_output=True, timeout=120)
+    first = run_scan(mirror, Settings(), state_dir=tmp_path / "s",
+                     reviewer=token_reviewer({"css_get(": "fake"}))
+    assert first.kind == "public-inbox" and first.messages == 4 and len(first.new) == 1
+
+    inbox.deliver(patch_mail("night2@example.org", "[PATCH] mm: memcg: second night",
+                             added=["\tcss_get(&n->css);"], function="night_fn",
+                             minutes=60 * 24 * 2))
+    subprocess.run(["git", f"--git-dir={mirror}", "fetch", "-q"], check=True,
+                   capture_output=True, timeout=120)
+    second = run_scan(mirror, Settings(), state_dir=tmp_path / "s",
+                      reviewer=token_reviewer({"css_get(": "fake"}))
+    assert second.messages == 1
+    assert [f["message_id"] for f in second.new] == ["night2@example.org"]
