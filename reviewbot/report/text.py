@@ -109,6 +109,14 @@ def _stage_details(outcome: Any) -> list[str]:
             out.append(f"           {p['index']}: {p['status']} {commit}")
             for c in p.get("conflicts") or []:
                 out.append(f"              conflict: {c}")
+    if outcome.name == "rules" and data:
+        out.append(
+            f"           {data.get('rules_run', '?')} rules, mode {data.get('mode', '?')}"
+            + (f", {len(data['partial_functions'])} function(s) seen only through the hunks"
+               if data.get("partial_functions") else "")
+        )
+        out.extend(f"           note: {note}" for note in data.get("skipped", []))
+        out.extend(f"           could not parse: {p}" for p in data.get("parse_errors", []))
     if outcome.name == "boot" and data:
         for t in data.get("tests", []):
             out.append(f"           {t['name']:<32} base {t['base']:<5} patched {t['patched']:<5} {t['status']}")

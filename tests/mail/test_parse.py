@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from reviewbot.diff import parse_diff
 from reviewbot.errors import BadInputError
 from reviewbot.mail.parse import parse_message, split_body
 
@@ -26,6 +27,8 @@ def test_every_encoding_yields_the_same_diff(mail_data: Path, name: str) -> None
     assert "-\t\tmemcg = mem_cgroup_from_task(rcu_dereference(mm->owner));\n" in msg.diff
     assert msg.diff.rstrip().endswith("} while (!css_tryget(&memcg->css));")  # signature cut
     assert msg.commit_message.startswith("memcg: fold the owner lookup")
+    (file_diff,) = parse_diff(msg.diff)  # a well-formed hunk, whatever the transfer encoding
+    assert file_diff.new_path == "mm/memcontrol.c"
 
 
 def test_plain_patch_fields(mail_data: Path) -> None:
