@@ -11,8 +11,9 @@ import logging
 import os
 import re
 import smtplib
+import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
@@ -33,9 +34,14 @@ class Mailer:
         outbox: override of the outbox folder (tests); default ``{state_dir}/outbox``.
     """
 
-    def __init__(self, settings: Settings, *, outbox: Path | None = None) -> None:
+    def __init__(self, settings: Settings, *, outbox: Path | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.outbox = outbox or settings.path(settings.service.state_dir) / "outbox"
+        # Credentials are secrets: from the environment only, read when the mailer is made.
+        source = os.environ if env is None else env
+        self.smtp_user = source.get("REVIEWBOT_SMTP_USER", "")
+        self.smtp_password = source.get("REVIEWBOT_SMTP_PASSWORD", "")
 
     def deliver(self, msgs: Iterable[EmailMessage]) -> list[Path | str]:
         """Deliver every message; returns the .eml paths written, or the Message-IDs sent.
@@ -89,8 +95,7 @@ class Mailer:
         timeout = self.settings.fetch.timeout_s
         sent: list[str] = []
         try:
-            with smtplib.SMTP(svc.smtp_host, svc.smtp_port, timeout=timeout) as smtp:
-                smtp.ehlo_or_helo_if_needed()
+            with self._connect(timeout) as smtp:
                 for msg in msgs:
                     if "From" not in msg:
                         msg["From"] = svc.smtp_from
@@ -108,6 +113,37 @@ class Mailer:
                 output=repr(exc),
             ) from exc
         return sent
+
+    def _connect(self, timeout: float) -> smtplib.SMTP:
+        """Connect, upgrade to TLS when the server offers it, log in when credentials exist.
+
+        Port 465 is implicit TLS (SMTPS). Elsewhere STARTTLS is used whenever advertised,
+        with certificate checks, and required when logging in: a password is never sent
+        in clear text.
+        """
+        svc = self.settings.service
+        context = ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if svc.smtp_port == 465:
+            smtp = smtplib.SMTP_SSL(svc.smtp_host, svc.smtp_port, timeout=timeout,
+                                    context=context)
+        else:
+            smtp = smtplib.SMTP(svc.smtp_host, svc.smtp_port, timeout=timeout)
+        try:
+            smtp.ehlo_or_helo_if_needed()
+            if not isinstance(smtp, smtplib.SMTP_SSL) and smtp.has_extn("starttls"):
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if self.smtp_user:
+                if not isinstance(smtp, smtplib.SMTP_SSL) and smtp.sock is not None \
+                        and not isinstance(smtp.sock, ssl.SSLSocket):
+                    raise InfraError(f"{svc.smtp_host}:{svc.smtp_port} offers no TLS; "
+                                     "refusing to send REVIEWBOT_SMTP_PASSWORD in clear")
+                smtp.login(self.smtp_user, self.smtp_password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
 
 
 def _file_stem(msg: EmailMessage) -> str:

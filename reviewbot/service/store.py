@@ -118,6 +118,16 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        2,
+        (
+            # The rendered replies are committed with the result, so that a worker killed
+            # before delivering them (or an SMTP outage) loses no reply: the sweep resends.
+            "ALTER TABLE runs ADD COLUMN reply_mails TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE runs ADD COLUMN replies_at DOUBLE PRECISION",
+            "CREATE INDEX runs_replies ON runs (replies, replies_at)",
+        ),
+    ),
 )
 
 _TYPES = {
@@ -622,6 +632,7 @@ class Store:
         exit_code: int | None = None,
         error: str = "",
         replies: str = "none",
+        reply_mails: Sequence[str] = (),
         now: float | None = None,
     ) -> bool:
         """Record the outcome if this worker still holds the lease; False when it lost it."""
@@ -630,11 +641,13 @@ class Store:
         with self.tx() as tx:
             n = tx.execute(
                 "UPDATE runs SET state = ?, finished_at = ?, result = ?, findings = ?,"
-                " exit_code = ?, error = ?, replies = ?, lease_until = NULL"
+                " exit_code = ?, error = ?, replies = ?, reply_mails = ?, replies_at = ?,"
+                " lease_until = NULL"
                 " WHERE id = ? AND lease_token = ? AND state = 'running'",
                 (
                     state, now, json.dumps(result) if result is not None else None, findings,
-                    exit_code, error[:4000], replies, run_id, token,
+                    exit_code, error[:4000], replies, json.dumps(list(reply_mails)), now,
+                    run_id, token,
                 ),
             )
             if n:
@@ -645,12 +658,26 @@ class Store:
                 )
         return n > 0
 
-    def set_replies(self, run_id: int, replies: str, detail: str = "") -> None:
+    def set_replies(
+        self, run_id: int, replies: str, detail: str = "", now: float | None = None
+    ) -> None:
         with self.tx() as tx:
             tx.execute(
-                "UPDATE runs SET replies = ?, replies_detail = ? WHERE id = ?",
-                (replies, detail[:4000], run_id),
+                "UPDATE runs SET replies = ?, replies_detail = ?, replies_at = ? WHERE id = ?",
+                (replies, detail[:4000], _now() if now is None else now, run_id),
             )
+
+    def replies_to_resend(
+        self, pending_before: float, failed_before: float
+    ) -> list[tuple[int, list[str]]]:
+        """(run id, rendered replies) of runs whose replies were never delivered."""
+        rows = self.query(
+            "SELECT id, reply_mails FROM runs WHERE state = 'finished' AND"
+            " ((replies = 'pending' AND replies_at < ?) OR (replies = 'error' AND replies_at < ?))"
+            " ORDER BY id LIMIT 100",
+            (pending_before, failed_before),
+        )
+        return [(int(r[0]), list(json.loads(r[1] or "[]"))) for r in rows]
 
     def supersede_runs(self, series_row: int) -> int:
         """Drop queued (not running) runs of an older version; returns how many."""

@@ -9,6 +9,8 @@ whose wait for missing patches ran out, runs whose lease expired.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import importlib
 import logging
 import os
@@ -34,6 +36,10 @@ log = logging.getLogger(__name__)
 INTAKE_GRACE_S = 2.0
 # A run still queued this long while the queue is empty lost its review task.
 QUEUED_GRACE_S = 15.0
+# Replies committed but not delivered this long after (the worker died): deliver them now.
+# After a delivery error (SMTP down), wait longer between attempts.
+REPLY_RETRY_S = 30.0
+REPLY_ERROR_RETRY_S = 300.0
 
 
 def review_options(settings: Settings) -> ReviewOptions:
@@ -54,6 +60,7 @@ class SweepReport:
     assembled: int = 0
     expired: int = 0
     requeued: list[int] = field(default_factory=list)
+    replies_sent: list[int] = field(default_factory=list)
 
 
 class ServiceWorker:
@@ -115,6 +122,7 @@ class ServiceWorker:
             )
             return "failed"
         beat.stop()
+        replies, reply_state, detail = self._render_replies(run_id, review)
         if not self.store.finish_run(
             run_id,
             token,
@@ -122,12 +130,16 @@ class ServiceWorker:
             result=result,
             findings=len(review.findings),
             exit_code=review.exit_code,
-            replies="pending",
+            replies=reply_state,
+            reply_mails=replies,
         ):
             # Our lease expired and another worker took the run: its result counts, not ours.
             log.warning("run %d: lease lost before finishing; result discarded", run_id)
             return "lost"
-        self._deliver_replies(run_id, review)
+        if replies:
+            self._deliver(run_id, replies)
+        elif detail:
+            self.store.set_replies(run_id, reply_state, detail)
         return "finished"
 
     def sweep(self) -> SweepReport:
@@ -156,6 +168,11 @@ class ServiceWorker:
             for run_id in report.requeued:
                 self.queue.enqueue_review(run_id)
             log.info("sweep: re-enqueued runs %s", report.requeued)
+        for run_id, replies in self.store.replies_to_resend(
+            now - REPLY_RETRY_S, now - REPLY_ERROR_RETRY_S
+        ):
+            if replies and self._deliver(run_id, replies):
+                report.replies_sent.append(run_id)
         self.store.prune_nonces(now - 2 * self.settings.service.replay_window_s)
         return report
 
@@ -214,24 +231,40 @@ class ServiceWorker:
             f"run {run['id']}: series {run['series_id']} no longer assembles from the store"
         )
 
-    def _deliver_replies(self, run_id: int, review: SeriesReview) -> None:
+    def _render_replies(self, run_id: int, review: SeriesReview) -> tuple[list[str], str, str]:
+        """(rendered replies, replies state, detail); rendering problems never fail a run."""
         try:
             from reviewbot.report.mail import render_replies
-            from reviewbot.service.mailer import Mailer
         except ImportError as exc:
-            self.store.set_replies(run_id, "unavailable", f"reply mailer not installed: {exc}")
-            return
+            return [], "unavailable", f"reply renderer not installed: {exc}"
         try:
             msgs = render_replies(review, self.settings)
-            done = Mailer(self.settings).deliver(msgs)
         except NotImplementedError as exc:
-            self.store.set_replies(run_id, "unavailable", str(exc))
-            return
-        except Exception as exc:  # mail trouble must not turn a finished review into a crash
-            log.exception("run %d: delivering replies failed", run_id)
-            self.store.set_replies(run_id, "error", repr(exc))
-            return
-        self.store.set_replies(run_id, "sent" if done else "none", "\n".join(map(str, done)))
+            return [], "unavailable", str(exc)
+        except Exception as exc:  # a renderer bug must not turn a finished review into a crash
+            log.exception("run %d: rendering replies failed", run_id)
+            return [], "error", f"rendering failed: {exc!r}"
+        rendered = [m.as_string(policy=m.policy.clone(linesep="\n")) for m in msgs]
+        return rendered, "pending" if rendered else "none", ""
+
+    def _deliver(self, run_id: int, replies: list[str]) -> bool:
+        """Hand the replies to the mailer (outbox or SMTP) and record the outcome."""
+        try:
+            from reviewbot.service.mailer import Mailer
+        except ImportError as exc:
+            self.store.set_replies(run_id, "unavailable", f"mailer not installed: {exc}")
+            return False
+        msgs = [
+            email.message_from_string(text, policy=email.policy.default) for text in replies
+        ]
+        try:
+            done = Mailer(self.settings).deliver(msgs)
+        except Exception as exc:  # SMTP down, outbox full: the sweep tries again later
+            log.warning("run %d: delivering replies failed: %s", run_id, exc)
+            self.store.set_replies(run_id, "error", repr(exc), now=self.clock())
+            return False
+        self.store.set_replies(run_id, "sent", "\n".join(map(str, done)), now=self.clock())
+        return True
 
 
 def _review_json(review: SeriesReview, run: dict[str, Any]) -> dict[str, Any]:

@@ -107,6 +107,7 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [*prefix, postgres, "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
          "-k", str(base), "-c", "fsync=on"],
         stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,  # runuser does not pass SIGINT on: signal the group
     )
     url = f"postgresql://reviewbot@127.0.0.1:{port}/postgres"
     import psycopg as pg
@@ -124,8 +125,12 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield url
     finally:
-        proc.send_signal(signal.SIGINT)  # "fast" shutdown: does not wait for clients
-        proc.wait(timeout=30)
+        os.killpg(proc.pid, signal.SIGINT)  # "fast" shutdown: does not wait for clients
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         log.close()
         shutil.rmtree(base, ignore_errors=True)
 

@@ -129,3 +129,40 @@ def test_sweep_requeues_a_lost_queued_run_only_when_the_queue_is_idle(env: Any) 
     assert ServiceWorker(store, settings, busy, clock=lambda: clock[0]).sweep().requeued == []
     assert worker.sweep().requeued == queue.reviews[:1]
     assert worker.review(queue.reviews[0]) == "finished"
+
+
+def test_replies_survive_a_failed_delivery_and_are_resent_by_the_sweep(
+    env: Any, tmp_path: Path
+) -> None:
+    from conftest import free_port
+
+    store, _, queue = env
+    # SMTP enabled but nothing listens: delivery fails after the review was committed.
+    down = settings_from_mapping({
+        "service": {"use_tree": False, "smtp_enabled": True, "smtp_host": "127.0.0.1",
+                    "smtp_port": free_port()},
+        "fetch": {"timeout_s": 2.0},
+        "mail": {"compute_patch_id": False},
+    })
+    clock = [1000.0]
+    worker = ServiceWorker(store, down, queue, name="t", clock=lambda: clock[0])
+    for mail_id in _post(store, series_mails("wk-r", 2, buggy=True)):
+        worker.intake(mail_id)
+    [run_id] = queue.reviews
+    assert worker.review(run_id) == "finished"
+    run = store.get_run(run_id)
+    assert run["replies"] == "error" and "SMTP" in run["replies_detail"]
+    # The operator switches to the outbox (or SMTP comes back): the sweep resends, later.
+    up = settings_from_mapping({"service": {"use_tree": False},
+                                "mail": {"compute_patch_id": False}})
+    later = ServiceWorker(store, up, queue, name="t", clock=lambda: clock[0])
+    clock[0] += 60
+    assert later.sweep().replies_sent == []  # errors wait REPLY_ERROR_RETRY_S
+    clock[0] += 300
+    assert later.sweep().replies_sent == [run_id]
+    run = store.get_run(run_id)
+    assert run["replies"] == "sent"
+    files = sorted((up.path(up.service.state_dir) / "outbox").glob("*.eml"))
+    assert len(files) >= 2
+    assert "In-Reply-To: <wk-r-v1-1@example.org>" in "".join(f.read_text() for f in files)
+    assert later.sweep().replies_sent == []  # delivered once
