@@ -658,6 +658,17 @@ class Store:
                 )
         return n > 0
 
+    def release_run(self, run_id: int, token: str, *, error: str, retry_at: float) -> bool:
+        """Give a claimed run back to the queue (a transient failure) for a later attempt."""
+        with self.tx() as tx:
+            n = tx.execute(
+                "UPDATE runs SET state = 'queued', lease_token = NULL, lease_until = NULL,"
+                " error = ?, enqueued_at = ? WHERE id = ? AND lease_token = ?"
+                " AND state = 'running'",
+                (error[:4000], retry_at, run_id, token),
+            )
+        return n > 0
+
     def set_replies(
         self, run_id: int, replies: str, detail: str = "", now: float | None = None
     ) -> None:

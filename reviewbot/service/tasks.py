@@ -88,8 +88,11 @@ class TaskQueue:
     def enqueue_intake(self, mail_id: int) -> None:
         self._intake(mail_id)
 
-    def enqueue_review(self, run_id: int) -> None:
-        self._review(run_id)
+    def enqueue_review(self, run_id: int, delay: float | None = None) -> None:
+        if delay:
+            self._review.schedule(args=(run_id,), delay=delay)
+        else:
+            self._review(run_id)
 
     def pending(self) -> int:
         return int(self.huey.pending_count())

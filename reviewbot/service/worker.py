@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from reviewbot.config import Settings
-from reviewbot.errors import ReviewbotError
+from reviewbot.errors import InfraError, ReviewbotError
 from reviewbot.model import Series
 from reviewbot.pipeline import ReviewOptions, SeriesReview, review_series
 from reviewbot.service.assemble import SeriesTracker, content_hash, load_series
@@ -40,6 +40,10 @@ QUEUED_GRACE_S = 15.0
 # After a delivery error (SMTP down), wait longer between attempts.
 REPLY_RETRY_S = 30.0
 REPLY_ERROR_RETRY_S = 300.0
+# An infrastructure failure (InfraError) is retried this many attempts in all, waiting
+# RETRY_DELAY_S times the attempt number in between; bad input fails at once.
+MAX_ATTEMPTS = 3
+RETRY_DELAY_S = 60.0
 
 
 def review_options(settings: Settings) -> ReviewOptions:
@@ -109,9 +113,19 @@ class ServiceWorker:
         try:
             review, result = self._review_claimed(run_id)
         except ReviewbotError as exc:
-            log.error("run %d failed: %s", run_id, exc)
             beat.stop()
             error = f"{exc}\n{exc.detail}".strip()
+            attempts = self._attempts(run_id)
+            if isinstance(exc, InfraError) and attempts < MAX_ATTEMPTS:
+                # The tree lock timed out, the disk filled, QEMU could not start: worth
+                # another try later, on this or another worker.
+                delay = RETRY_DELAY_S * attempts
+                log.warning("run %d: %s; retrying in %.0f s", run_id, exc, delay)
+                if self.store.release_run(run_id, token, error=error,
+                                          retry_at=self.clock() + delay):
+                    self.queue.enqueue_review(run_id, delay=delay)
+                return "retry"
+            log.error("run %d failed: %s", run_id, exc)
             self.store.finish_run(run_id, token, state="failed", result=None, error=error)
             return "failed"
         except Exception as exc:  # the worker loop is an edge: record, never crash the worker
@@ -200,6 +214,10 @@ class ServiceWorker:
         return reports
 
     # -- internals ------------------------------------------------------------------------
+
+    def _attempts(self, run_id: int) -> int:
+        run = self.store.run_rows("id = ?", (run_id,), limit=1)
+        return int(run[0]["attempts"]) if run else MAX_ATTEMPTS
 
     def _review_claimed(self, run_id: int) -> tuple[SeriesReview, dict[str, Any]]:
         run = self.store.get_run(run_id)

@@ -23,10 +23,12 @@ class FakeQueue(TaskQueue):
 
     def __init__(self) -> None:
         self.reviews: list[int] = []
+        self.delays: list[float | None] = []
         self.intakes: list[int] = []
 
-    def enqueue_review(self, run_id: int) -> None:
+    def enqueue_review(self, run_id: int, delay: float | None = None) -> None:
         self.reviews.append(run_id)
+        self.delays.append(delay)
 
     def enqueue_intake(self, mail_id: int) -> None:
         self.intakes.append(mail_id)
@@ -166,3 +168,33 @@ def test_replies_survive_a_failed_delivery_and_are_resent_by_the_sweep(
     assert len(files) >= 2
     assert "In-Reply-To: <wk-r-v1-1@example.org>" in "".join(f.read_text() for f in files)
     assert later.sweep().replies_sent == []  # delivered once
+
+
+def test_infrastructure_failures_are_retried_then_fail_for_good(
+    env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reviewbot.service.worker as worker_mod
+    from reviewbot.errors import InfraError
+
+    store, settings, queue = env
+    clock = [1000.0]
+    worker = ServiceWorker(store, settings, queue, name="t", clock=lambda: clock[0])
+    for mail_id in _post(store, series_mails("wk-x", 1, cover=False)):
+        worker.intake(mail_id)
+    [run_id] = queue.reviews
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise InfraError("worktree lock busy", output="lock held by pid 42")
+
+    monkeypatch.setattr(worker_mod, "review_series", broken)
+    assert worker.review(run_id) == "retry"
+    run = store.get_run(run_id)
+    assert run["state"] == "queued" and "worktree lock busy" in run["error"]
+    assert queue.delays[-1] == worker_mod.RETRY_DELAY_S  # scheduled, not immediate
+    clock[0] += 20
+    assert run_id not in worker.sweep().requeued  # the delay is respected
+    assert worker.review(run_id) == "retry"
+    assert worker.review(run_id) == "failed"  # third attempt: give up, say why
+    run = store.get_run(run_id)
+    assert run["state"] == "failed" and run["attempts"] == 3
+    assert "lock held by pid 42" in run["error"]
