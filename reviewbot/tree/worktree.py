@@ -217,7 +217,11 @@ def acquire_worktree(
 def _ensure(repo: Path, base_dir: Path, path: Path, commit: str) -> bool:
     ready = path.with_name(path.name + ".ready")
     if ready.exists() and (path / ".git").is_file():
-        return False
+        # A worktree whose main repository was deleted and imported again points at a
+        # git directory that is gone: make it again rather than fail on every review.
+        if git(["rev-parse", "--absolute-git-dir"], cwd=path).ok:
+            return False
+    ready.unlink(missing_ok=True)
     with _AdminLock(base_dir / ".admin.lock"):
         if path.exists():
             shutil.rmtree(path)  # a checkout that never finished

@@ -231,3 +231,22 @@ def test_acquire_recreates_a_worktree_whose_checkout_never_finished(
     finally:
         again.release()
     assert settings_for  # the helper stays importable for the other tests
+
+
+def test_worktree_of_a_reimported_tree_is_made_again(tmp_path: Path, kernel_tree: Path,
+                                                      kernel_tarball: Path) -> None:
+    import shutil
+
+    from reviewbot.tree.repo import Progress, init_from_tarball
+
+    root = tmp_path / "worktrees"
+    base = sh(["git", "rev-parse", TAG], kernel_tree).strip()
+    acquire_worktree(kernel_tree, root, TAG, base).release()
+    shutil.rmtree(kernel_tree)
+    init_from_tarball(kernel_tarball, kernel_tree, Progress(heartbeat_s=3600))
+    again = acquire_worktree(kernel_tree, root, TAG, base)
+    try:
+        assert again.created
+        assert sh(["git", "rev-parse", "HEAD"], again.path).strip() == base
+    finally:
+        again.release()
