@@ -10,7 +10,9 @@
   is stored twice, and a captured request can never be replayed after the window either;
 - 401 missing or malformed signature headers, 403 wrong signature or a timestamp outside
   the replay window; 413 body above ``service.max_mail_bytes``; 415 not
-  ``message/rfc822``; 400 empty or unparseable mail.
+  ``message/rfc822``; 400 empty body or no mail headers at all. A mail that has headers
+  but no readable text (HTML only, broken encoding) is stored (202) and never reviewed,
+  so that an MTA feeding a whole list does not bounce it.
 
 The request is handled in a worker thread (SQLite and psycopg block); the mail is parsed once
 to find its Message-ID and thread, and the intake task is enqueued after the answer went
@@ -34,7 +36,7 @@ from reviewbot import __version__
 from reviewbot.config import Settings
 from reviewbot.errors import BadInputError
 from reviewbot.report.html import render_index
-from reviewbot.service.assemble import mail_meta
+from reviewbot.service.assemble import header_meta, mail_meta
 from reviewbot.service.auth import SIGNATURE_HEADER, verify
 from reviewbot.service.metrics import CONTENT_TYPE, Metrics
 from reviewbot.service.store import ReplayError, Store
@@ -70,11 +72,16 @@ def create_app(
 
     def store_mail(raw: bytes, signature: str | None) -> tuple[int, dict[str, Any]]:
         try:
-            msg = parse_message_checked(raw)
+            meta = mail_meta(parse_message_checked(raw))
         except BadInputError as exc:
-            metrics.mail("malformed")
-            return 400, {"error": f"unparseable mail: {exc}"}
-        meta = mail_meta(msg)
+            fallback = header_meta(raw)
+            if fallback is None:
+                metrics.mail("malformed")
+                return 400, {"error": f"unparseable mail: {exc}"}
+            # A mail, but not one reviewbot can read (HTML only, broken encoding): store it
+            # anyway; refusing would make the MTA bounce list traffic.
+            log.info("storing <%s> as unreadable: %s", fallback.message_id, exc)
+            meta = fallback
         try:
             added = store.add_mail(
                 raw, meta, hashlib.sha256(raw).hexdigest(), signature=signature

@@ -61,6 +61,38 @@ def mail_meta(msg: Message) -> MailMeta:
     )
 
 
+def header_meta(raw: bytes) -> MailMeta | None:
+    """Thread headers of a mail the full parser refused (HTML-only, broken encoding).
+
+    Such a mail is still stored, so that an MTA does not bounce list traffic back to the
+    list; it is never a patch. None when the bytes carry no mail headers at all.
+    """
+    import hashlib
+    from email.parser import BytesHeaderParser
+
+    headers = BytesHeaderParser().parsebytes(raw)
+    if not any(headers.get(h) for h in ("From", "Subject", "Message-ID")):
+        return None
+
+    def ids(value: object) -> list[str]:
+        return re.findall(r"<([^<>\s]+)>", str(value or ""))
+
+    own = ids(headers.get("Message-ID"))
+    message_id = own[0] if own else f"reviewbot-{hashlib.sha1(raw).hexdigest()[:20]}@localhost"
+    refs = ids(headers.get("References"))
+    parent = ids(headers.get("In-Reply-To"))
+    return MailMeta(
+        message_id=message_id,
+        subject=str(headers.get("Subject", ""))[:500],
+        author_email=parseaddr(str(headers.get("From", "")))[1],
+        thread_key=refs[0] if refs else parent[0] if parent else message_id,
+        is_root=not refs and not parent,
+        is_patch=False,
+        version=1,
+        total=1,
+    )
+
+
 def _is_patch_or_cover(msg: Message) -> bool:
     """What the assembler may put in a slot: a mail with a diff, or an "N/M" with N = 0."""
     s = msg.subject

@@ -155,3 +155,21 @@ def test_deliver_posts_signed_mail_and_exits_as_an_mta_expects(service_factory: 
     dead = f"http://127.0.0.1:{svc.port + 1 if svc.port < 65000 else 1}"
     down = _deliver(svc, dead, MAIL, svc.secret.decode())
     assert down.returncode == 75 and b"not delivered after 3 attempts" in down.stderr
+
+
+def test_html_only_mail_is_stored_not_bounced_and_never_reviewed(service_factory: Any) -> None:
+    svc = service_factory()
+    svc.start_server()
+    svc.start_worker("w1")
+    html = (
+        b"From: Someone <s@example.com>\nSubject: Re: [PATCH] mm: memcg\n"
+        b"Message-ID: <html-1@example.com>\nIn-Reply-To: <x@example.org>\n"
+        b"MIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n\n<p>LGTM</p>\n"
+    )
+    resp = svc.post(html)
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["message_id"] == "html-1@example.com"
+    for raw in series_mails("http-h", 1, cover=False):
+        svc.post(raw)
+    runs = svc.wait_runs(1)
+    assert [r["series_id"] for r in runs] == ["http-h-v1-1@example.org"]
