@@ -216,14 +216,15 @@ def acquire_worktree(
 
 def _ensure(repo: Path, base_dir: Path, path: Path, commit: str) -> bool:
     ready = path.with_name(path.name + ".ready")
-    if ready.exists() and (path / ".git").is_file():
-        # A worktree whose main repository was deleted and imported again points at a
-        # git directory that is gone: make it again rather than fail on every review.
-        if git(["rev-parse", "--absolute-git-dir"], cwd=path).ok:
-            return False
+    # A worktree whose main repository was deleted and imported again points at a git
+    # directory that is gone: make it again rather than fail on every review.
+    if (ready.exists() and (path / ".git").is_file()
+            and git(["rev-parse", "--absolute-git-dir"], cwd=path).ok):
+        return False
     ready.unlink(missing_ok=True)
     with _AdminLock(base_dir / ".admin.lock"):
         if path.exists():
+            kill_leftovers(path)  # a killed run's `git worktree add` may still be writing
             shutil.rmtree(path)  # a checkout that never finished
         git(["worktree", "prune"], cwd=repo)
         git_ok(["worktree", "add", "--detach", "--force", str(path), commit], cwd=repo,
@@ -249,9 +250,13 @@ def kill_leftovers(path: Path, timeout_s: float = 10.0) -> list[int]:
         try:
             cwd = os.readlink(entry / "cwd")
             comm = (entry / "comm").read_text().strip()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue  # gone, or not ours to look at
-        if (cwd == root or cwd.startswith(root + "/")) and comm.startswith("git"):
+        inside = cwd == root or cwd.startswith(root + "/")
+        # `git worktree add PATH` runs in the main repository, naming the worktree.
+        names_it = os.fsencode(root) in argv or os.fsencode(str(path)) in argv
+        if (inside or names_it) and comm.startswith("git"):
             try:
                 os.kill(int(entry.name), signal.SIGKILL)
                 victims.append(int(entry.name))
