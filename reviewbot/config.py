@@ -86,6 +86,7 @@ class ServiceSettings:
     replay_window_s: int = 300
     require_signature: bool = True  # False only for local use without REVIEWBOT_WEBHOOK_SECRET
     series_wait_s: int = 1800  # review an incomplete series after this long
+    cover_wait_s: int = 60  # complete patches whose cover letter is not here yet wait this long
     lease_s: int = 300  # a run whose worker died is retried after this (renewed while alive)
     boot: bool = False  # run build+boot stages for webhook mail
     use_tree: bool = True  # apply on tree.path when it exists; False: rules on hunks only

@@ -15,8 +15,10 @@ from pathlib import Path
 from reviewbot.tree.git import git
 
 _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
-# Characters git forbids in ref names (git check-ref-format), and option-like names.
-_BAD_REF = re.compile(r"(^-)|[\s~^:?*\[\\]|\.\.|@\{")
+# Option-like names and whitespace. Revision syntax stays allowed for --base and
+# tree.bases, which come from the operator ("v6.1~3", "mm-stable@{1}"); the only ref taken
+# from mail, base-commit:, must be a hex commit id (checked in candidates()).
+_BAD_REF = re.compile(r"(^-)|[\s\0]")
 
 
 @dataclass(frozen=True)

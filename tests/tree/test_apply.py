@@ -305,3 +305,16 @@ def test_no_tree_is_an_infra_error(tmp_path: Path) -> None:
 def _tiny_series(tmp_path: Path):  # type: ignore[no-untyped-def]
     from treehelp import hand_series
     return hand_series(["diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"])
+
+
+def test_revision_syntax_in_base_and_refusal_of_odd_base_commit(tmp_path: Path,
+                                                                 kernel_tree: Path) -> None:
+    from reviewbot.tree.bases import candidates, resolve
+
+    sha = sh(["git", "rev-parse", TAG], kernel_tree).strip()
+    assert resolve(kernel_tree, f"{TAG}^{{commit}}") == (sha, "")
+    assert resolve(kernel_tree, "--output=/tmp/x")[0] is None
+    cands = candidates(kernel_tree, "--upload-pack=touch /tmp/x", f"{TAG}~0", (), TAG)
+    assert (cands[0].commit, cands[0].message) == (None, "'--upload-pack=touch /tmp/x' is "
+                                                   "not a commit id")
+    assert cands[1].commit == sha and cands[2].commit == sha
