@@ -4,9 +4,9 @@ Layout under ``settings.build.build_root`` (one directory per base commit)::
 
     base-src/<sha>/          pristine worktree of the base commit (the base kernel's sources)
     <sha>/base/              O= of the base kernel, kept between runs
-    <sha>/patched/           O= of patched kernels on this base, kept between runs so that a
-                             series rebuilds only what it touches (plus what the previous
-                             series on this base touched, which the worktree reset reverted)
+    <sha>/patched-<wt>/      O= of patched kernels built from worktree <wt> of this base, kept
+                             between runs so that a series rebuilds only what it touches (plus
+                             what the previous series touched, which the worktree reset reverted)
 
 The sandbox (bubblewrap) always mounts the source tree at /src, the O= directory at /build
 and ccache at /ccache. The compiler therefore sees the same paths for the base tree and for
@@ -399,15 +399,24 @@ def build_kernel(
         return BuildResult(status, time.monotonic() - start, out_dir, log_path, reason=message.splitlines()[0], excerpt=message)
     jobs = jobs or settings.build.jobs or os.cpu_count() or 1
     remaining = max(1.0, deadline - (time.monotonic() - start))
+    # make writes its log straight into the O= directory, so a long build can be followed
+    # with tail -f and a killed one still leaves its log behind.
+    _, build_dir, _ = sandbox.paths()
+    live_log = out_dir / BUILD_LOG
+    make = _make(sandbox, ["bzImage"], jobs, "ccache gcc")
     result = sandbox.run(
-        _make(sandbox, ["bzImage"], jobs, "ccache gcc"), timeout=remaining, ccache_max_size=settings.build.ccache_max_size
+        ["sh", "-c", f'exec "$@" > {build_dir}/{BUILD_LOG} 2>&1', "sh", *make],
+        timeout=remaining,
+        ccache_max_size=settings.build.ccache_max_size,
     )
-    log = result.stdout + ("\n" + result.stderr if result.stderr else "")
-    log_path.write_text(log, encoding="utf-8")
+    log = live_log.read_text(encoding="utf-8", errors="replace") if live_log.is_file() else ""
+    log += result.stdout + result.stderr  # the sandbox's own complaints, if any
+    if log_path != live_log:
+        log_path.write_text(log, encoding="utf-8")
     seconds = time.monotonic() - start
     src_prefix, _, _ = sandbox.paths()
     warnings = parse_warnings(log, (src_prefix, str(src)))
-    record_warnings(out_dir, log, compiled_files(result.stdout), warnings)
+    record_warnings(out_dir, log, compiled_files(log), warnings)
     if result.timed_out:
         return BuildResult("timeout", seconds, out_dir, log_path, reason=f"build timed out after {int(deadline)} s",
                            excerpt="\n".join(log.splitlines()[-20:]), warnings=warnings, config_changed=changed)

@@ -79,6 +79,12 @@ class ConsoleReport:
     metrics: dict[str, str]  # "test.key" -> value
     splats: list[Splat]
     programs: dict[str, int | None]  # program -> exit code (None: never exited)
+    up_s: float | None = None  # guest uptime when init started the suite (boot time)
+    done_s: float | None = None  # guest uptime when the suite ended
+
+    @property
+    def suite_s(self) -> float | None:
+        return None if self.up_s is None or self.done_s is None else self.done_s - self.up_s
 
 
 def splat_fingerprint(kind: str, lines: list[str]) -> str:
@@ -132,6 +138,8 @@ def parse_console(text: str) -> ConsoleReport:
     diagnostics: list[str] = []
     test_splats: list[Splat] = []
     current: Splat | None = None
+    up_s: float | None = None
+    done_s: float | None = None
 
     for raw in text.splitlines():
         line = _TIME_RE.sub("", raw.rstrip())
@@ -153,6 +161,13 @@ def parse_console(text: str) -> ConsoleReport:
             current = Splat(kind, line.strip(), [line], program, test)
             splats.append(current)
             test_splats.append(current)
+            continue
+        if line.startswith("# reviewbot-guest: "):
+            uptime = re.search(r"uptime=(\d+\.\d+)", line)
+            if uptime and " up " in f" {line[19:]}":
+                up_s = float(uptime.group(1))
+            elif uptime:
+                done_s = float(uptime.group(1))
             continue
         if line.startswith("# reviewbot-run: "):
             program = line.split(":", 1)[1].strip()
@@ -193,4 +208,4 @@ def parse_console(text: str) -> ConsoleReport:
             test, diagnostics, test_splats = None, [], []
     if current is not None:
         current.fingerprint = splat_fingerprint(current.kind, current.excerpt)
-    return ConsoleReport(results, metrics, splats, programs)
+    return ConsoleReport(results, metrics, splats, programs, up_s, done_s)

@@ -159,7 +159,9 @@ def run_boot(
         status = "warning" if failing else "success"
         return BootReport(status, f"fails on base: {', '.join(failing)}" if failing else "", data, findings)
 
-    out = out_dir(settings, base_commit, "patched")
+    # One O= per worktree: the apply stage may keep several worktrees (slots) per base, and
+    # make's mtime checks only work when an O= directory always sees the same worktree.
+    out = out_dir(settings, base_commit, f"patched-{patched_tree.name}")
     with locked(out.parent / "patched.lock"):
         result = build(settings, "patched", patched_tree, out, say)
         touched = touched_files(patched_tree, base_commit)

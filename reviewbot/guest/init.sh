@@ -1,10 +1,29 @@
 #!/bin/busybox sh
-# reviewbot guest init (PID 1). Sets up the mounts the tests need, runs every program listed
-# in /etc/reviewbot/suite one after another, each framed by "# reviewbot-run: NAME" and
+# reviewbot guest init (PID 1). Stage 1 copies the initramfs onto an ext2 file system on the
+# second RAM disk and switches root to it: test_kmem_basic fills the dcache with negative
+# dentries from stat() on missing paths under /, which tmpfs/ramfs never keep (their
+# dentries are deleted at once), so the test can only pass on a disk file system root.
+# Stage 2 sets up the mounts the tests need, runs every program listed in
+# /etc/reviewbot/suite one after another, each framed by "# reviewbot-run: NAME" and
 # "# reviewbot-exit: NAME RC" lines on the serial console, then `reboot -f`: QEMU runs with
 # -no-reboot, so the reboot makes it exit.
 /bin/busybox --install -s /bin
 export PATH=/bin
+
+if [ "$1" != stage2 ]; then
+	mount -t devtmpfs devtmpfs /dev
+	mkdir -p /newroot
+	if mke2fs -q /dev/ram1 && mount -t ext2 /dev/ram1 /newroot; then
+		cp -a /bin /etc /init /newroot/
+		mkdir -p /newroot/dev /newroot/proc /newroot/sys /newroot/tmp /newroot/mnt \
+			/newroot/scratch /newroot/root
+		umount /dev
+		exec switch_root /newroot /init stage2
+	fi
+	echo "# reviewbot-guest: no ext2 root (no /dev/ram1?), staying on the initramfs"
+	umount /dev
+fi
+
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -14,21 +33,18 @@ mount -t cgroup2 none /sys/fs/cgroup
 ip link set lo up
 # Swap on the first brd RAM disk: memory.swap.* exist and test_memcontrol's swap tests run.
 mkswap /dev/ram0 >/dev/null && swapon /dev/ram0
-# ext2 on the second RAM disk: real, reclaimable page cache for test_memcontrol's file tests
-# (the initramfs root is tmpfs, whose pages are not page cache that reclaim can drop).
-mke2fs -q /dev/ram1 && mount -t ext2 /dev/ram1 /scratch
-echo 1 > /proc/sys/kernel/printk_ratelimit 2>/dev/null
-echo "# reviewbot-guest: up $(uname -r) cpus=$(nproc) $(grep MemTotal /proc/meminfo)"
+echo "# reviewbot-guest: up $(uname -r) cpus=$(nproc) uptime=$(cut -d' ' -f1 /proc/uptime) root=$(stat -f -c %T /) $(grep MemTotal /proc/meminfo)"
 timeout_s=$(cat /etc/reviewbot/timeout 2>/dev/null || echo 300)
 while read -r name cmd; do
 	[ -z "$name" ] && continue
 	echo "# reviewbot-run: $name"
+	# the selftests create their O_TMPFILE page-cache files in the working directory
 	cd /scratch
-	timeout "$timeout_s" $cmd
+	timeout "$timeout_s" $cmd </dev/null
 	rc=$?
 	cd /
 	echo "# reviewbot-exit: $name $rc"
 done < /etc/reviewbot/suite
-echo "# reviewbot-guest: done"
+echo "# reviewbot-guest: done uptime=$(cut -d' ' -f1 /proc/uptime)"
 sync
 reboot -f

@@ -141,10 +141,19 @@ static int make_cgroup(const char *dir)
 	return 0;
 }
 
-/* rmdir, retrying while the last tasks are still being torn down (EBUSY). */
+/* rmdir, retrying while the last tasks are still being torn down (EBUSY). What is still
+ * charged at that point (page cache, kernel memory) keeps the memcg "dying" after rmdir, so
+ * it is printed: it explains a dying_cgroups failure. */
 static int remove_cgroup(const char *dir)
 {
+	long current = read_key(dir, "memory.stat", "file");
 	int i;
+
+	if (current > 0 || read_key(dir, "memory.stat", "anon") > 0)
+		printf("# %s still charged at rmdir: anon=%ld file=%ld kernel=%ld slab=%ld sock=%ld\n",
+		       dir, read_key(dir, "memory.stat", "anon"), current,
+		       read_key(dir, "memory.stat", "kernel"), read_key(dir, "memory.stat", "slab"),
+		       read_key(dir, "memory.stat", "sock"));
 
 	for (i = 0; i < 200; i++) {
 		if (!rmdir(dir) || errno == ENOENT)
@@ -382,9 +391,13 @@ static int test_v2_migration(void)
 	else if (!LANDED(a_after, old_size))
 		ret = fail("old charges left the old cgroup on v2 (A=%ld KB)", a_after / 1024);
 out:
+	/* the child is the keeper's until the keeper dies; then it is reparented to us (the
+	 * subreaper) and must be reaped: a zombie keeps its css_set, and so the memcg, alive */
 	if (child > 0)
-		kill_wait(child);
+		kill(child, SIGKILL);
 	kill_wait(keeper);
+	if (child > 0)
+		waitpid(child, NULL, __WALL);
 	chan_close(&step);
 	chan_close(&ack);
 	chan_close(&info);
@@ -950,6 +963,23 @@ out:
 
 /* ---- runner --------------------------------------------------------------------------- */
 
+/* Reap every child a test left behind (orphans reparented to us included): an unreaped
+ * zombie pins its cgroup, which dying_cgroups would then report as a leak. */
+static void reap_all(void)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		pid_t pid = waitpid(-1, NULL, WNOHANG | __WALL);
+
+		if (pid < 0 && errno == ECHILD)
+			return;
+		if (pid <= 0)
+			usleep(10000);
+	}
+	printf("# warning: children still running 5 s after the test\n");
+}
+
 struct test {
 	const char *name;
 	int (*fn)(void);
@@ -1013,6 +1043,11 @@ int main(int argc, char **argv)
 		printf("# start %s\n", tests[i].name);
 		fflush(stdout);
 		ret = tests[i].fn();
+		reap_all();
+		/* which test left removed cgroups behind, for dying_cgroups' failure message */
+		if (!tests[i].v1)
+			diag(tests[i].name, "nr_dying_descendants=%ld after the test",
+			     read_key(V2_ROOT, "cgroup.stat", "nr_dying_descendants"));
 		if (ret) {
 			diag(tests[i].name, "FAIL: %s", failure);
 			printf("not ok %d %s\n", number, tests[i].name);
