@@ -32,11 +32,15 @@ class Mailer:
     Args:
         settings: ``service.smtp_*`` and ``service.state_dir`` are read.
         outbox: override of the outbox folder (tests); default ``{state_dir}/outbox``.
+        env: where ``REVIEWBOT_SMTP_USER``/``REVIEWBOT_SMTP_PASSWORD`` come from
+            (default ``os.environ``); no user means no login.
+        timeout_s: limit of each SMTP operation.
     """
 
     def __init__(self, settings: Settings, *, outbox: Path | None = None,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, timeout_s: float = 60.0) -> None:
         self.settings = settings
+        self.timeout_s = timeout_s  # per SMTP operation (connect, each command)
         self.outbox = outbox or settings.path(settings.service.state_dir) / "outbox"
         # Credentials are secrets: from the environment only, read when the mailer is made.
         source = os.environ if env is None else env
@@ -92,7 +96,7 @@ class Mailer:
 
     def _send_smtp(self, msgs: list[EmailMessage]) -> list[str]:
         svc = self.settings.service
-        timeout = self.settings.fetch.timeout_s
+        timeout = self.timeout_s
         sent: list[str] = []
         try:
             with self._connect(timeout) as smtp:

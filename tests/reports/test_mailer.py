@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import email
+import shutil
 import socket
+import ssl
+import subprocess
 from collections.abc import Iterator
 from email import policy
 from pathlib import Path
@@ -87,3 +90,79 @@ def test_smtp_failure_is_an_infrastructure_error(series: Series) -> None:
                                                 smtp_port=port))
     with pytest.raises(InfraError, match="SMTP delivery"):
         Mailer(settings).deliver(_replies(series))
+
+
+class _Auth:
+    """aiosmtpd authenticator that accepts one user."""
+
+    def __init__(self) -> None:
+        self.logins: list[str] = []
+
+    def __call__(self, server: object, session: object, envelope: object, mechanism: str,
+                 auth_data: object) -> object:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"bot" \
+            and auth_data.password == b"s3cret"
+        if ok:
+            self.logins.append(mechanism)
+        return AuthResult(success=ok)
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+def test_smtp_starttls_and_login_with_credentials_from_the_environment(
+        series: Series, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    controller_mod = pytest.importorskip("aiosmtpd.controller")
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = _self_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    sink, auth = _Sink(), _Auth()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = controller_mod.Controller(
+        sink, hostname="localhost", port=port, tls_context=tls, require_starttls=True,
+        authenticator=auth, auth_require_tls=True)
+    controller.start()
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust the test certificate only
+        settings = Settings(service=ServiceSettings(smtp_enabled=True, smtp_host="localhost",
+                                                    smtp_port=port))
+        env = {"REVIEWBOT_SMTP_USER": "bot", "REVIEWBOT_SMTP_PASSWORD": "s3cret"}
+        Mailer(settings, env=env).deliver(_replies(series))
+        assert auth.logins and len(sink.envelopes) == 1
+        with pytest.raises(InfraError, match="SMTP delivery"):
+            # (aiosmtpd stalls after a failed login: the timeout ends the wait.)
+            Mailer(settings, env={**env, "REVIEWBOT_SMTP_PASSWORD": "wrong"},
+                   timeout_s=2).deliver(_replies(series))
+    finally:
+        controller.stop()
+
+
+def test_password_is_never_sent_without_tls(series: Series) -> None:
+    controller_mod = pytest.importorskip("aiosmtpd.controller")
+    sink, auth = _Sink(), _Auth()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = controller_mod.Controller(sink, hostname="127.0.0.1", port=port,
+                                           authenticator=auth, auth_require_tls=False)
+    controller.start()
+    try:
+        settings = Settings(service=ServiceSettings(smtp_enabled=True, smtp_host="127.0.0.1",
+                                                    smtp_port=port))
+        env = {"REVIEWBOT_SMTP_USER": "bot", "REVIEWBOT_SMTP_PASSWORD": "s3cret"}
+        with pytest.raises(InfraError, match="offers no TLS"):
+            Mailer(settings, env=env).deliver(_replies(series))
+        assert auth.logins == [] and sink.envelopes == []
+    finally:
+        controller.stop()
