@@ -145,7 +145,8 @@ def config_key(fragments: Sequence[Path]) -> str:
 
 @dataclass(frozen=True)
 class Sandbox:
-    """bubblewrap around one build: no network, read-only system, three writable mounts.
+    """bubblewrap around one build: no network, read-only system and sources, two writable
+    mounts (the O= directory and ccache).
 
     Memory: RLIMIT_AS per process through ``prlimit`` (util-linux). This container has no
     delegated cgroup and no systemd user manager, so a total limit (``systemd-run --user -p
@@ -163,7 +164,9 @@ class Sandbox:
     def available(self) -> bool:
         return shutil.which("bwrap") is not None
 
-    def wrap(self, argv: Sequence[str], *, writable_src: bool = True) -> list[str]:
+    def wrap(self, argv: Sequence[str], *, writable_src: bool = False) -> list[str]:
+        """The sandboxed command line. The source tree is read-only unless asked: an O=
+        build never writes into it, and the later stages read the same tree."""
         limit = ["prlimit", f"--as={self.memory_limit_mb * 1024 * 1024}", "--"]
         if not self.available():
             if not self.allow_unsandboxed:
@@ -338,7 +341,7 @@ def _make(sandbox: Sandbox, targets: Sequence[str], jobs: int, cc: str) -> list[
 def configure(sandbox: Sandbox, fragments: Sequence[Path], *, timeout: float) -> tuple[bool, str, str]:
     """Write O=/.config from tinyconfig + fragments unless the stamp shows it is current.
 
-    Returns (changed, status, message): status "success" or "config-error".
+    Returns (changed, status, message): status "success", "config-error" or "timeout".
     """
     out = sandbox.build
     key = config_key(fragments)
@@ -355,6 +358,8 @@ def configure(sandbox: Sandbox, fragments: Sequence[Path], *, timeout: float) ->
     ]
     for argv in steps:
         result = sandbox.run(argv, timeout=timeout)
+        if result.timed_out:
+            return True, "timeout", f"build timed out after {int(timeout)} s (in {argv[-1]})"
         if not result.ok:
             return True, "config-error", f"{' '.join(argv[:4])} failed:\n{result.excerpt()}"
     problem = verify_config(out, fragments)

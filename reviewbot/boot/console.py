@@ -195,6 +195,9 @@ def parse_console(text: str) -> ConsoleReport:
         if result:
             name = result.group("name").strip()
             directive = (result.group("directive") or "").strip()
+            if not name and directive.upper().startswith("SKIP "):
+                # kselftest's ksft_test_result_skip() prints "ok 11 # SKIP test_memcg_sock"
+                name = directive[5:].strip()
             if directive.upper().startswith("SKIP"):
                 status = "skip"
             else:

@@ -26,7 +26,14 @@ CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 
 # Kernel selftests that cannot pass on the memcg guest, each with the reason (docs/boot.md,
 # "test_memcontrol on the base kernel"). Everything else must pass on base.
-KNOWN_BASE_FAILURES: dict[str, str] = {}
+KNOWN_BASE_FAILURES: dict[str, str] = {
+    "test_kmem.test_kmem_memcg_deletion": (
+        "6.1's test compares memory.current with slab + anon + file + kernel_stack only and "
+        "allows 32 pages per CPU of error; other kernel memory of the guest's processes "
+        "(page tables, pipe buffers, ...) is counted in memory.current but not in that sum "
+        "(fixed upstream after 6.1 by comparing with memory.stat's `kernel`)"
+    ),
+}
 
 
 def _settings() -> Settings:
@@ -109,3 +116,38 @@ def test_corpus_series_builds_boots_and_keeps_every_charge_test() -> None:
     assert data["boot"]["status"] == "completed"
     assert {t["name"] for t in data["tests"]} >= set(EXPECTED)
     assert not [t for t in data["tests"] if t["status"] == compare.REGRESSION]
+
+
+def test_boot_timeout_kills_qemu_and_reports_the_last_lines(tmp_path: Path) -> None:
+    from reviewbot import vm
+    from reviewbot.boot import runner
+
+    settings = _settings()
+    _, base = _tree(settings)
+    out = runner.out_dir(settings, base, "base")
+    image = out / "arch/x86/boot/bzImage"
+    initrd = out / "reviewbot-initrd.gz"
+    if not image.is_file() or not initrd.is_file():
+        pytest.skip("base kernel not built yet (run the base test first)")
+    run = vm.boot(settings, image, initrd, tmp_path / "console.log", accel="tcg", timeout_s=3)
+    assert run.status == "timeout"
+    assert run.seconds < 10
+    assert run.last_lines  # the console up to the kill
+
+
+def test_kvm_is_used_only_after_a_probe_boot_reached_userspace(tmp_path: Path) -> None:
+    from reviewbot import vm
+    from reviewbot.boot import runner
+
+    settings = _settings()
+    _, base = _tree(settings)
+    image = runner.out_dir(settings, base, "base") / "arch/x86/boot/bzImage"
+    if not image.is_file():
+        pytest.skip("base kernel not built yet")
+    accel, why = vm.probe_kvm(settings, image, tmp_path)
+    console = (tmp_path / "kvm-probe-console.log")
+    text = console.read_text(errors="replace") if console.exists() else ""
+    if accel == "kvm":
+        assert vm.PROBE_MARKER in text
+    else:
+        assert vm.PROBE_MARKER not in text and why

@@ -61,7 +61,7 @@ def _sandbox(tmp_path: Path, allow: bool = False) -> kbuild.Sandbox:
     return kbuild.Sandbox(tmp_path / "src", tmp_path / "build", tmp_path / "ccache", 1024, allow_unsandboxed=allow)
 
 
-def test_sandbox_has_no_network_and_only_three_writable_mounts(tmp_path: Path) -> None:
+def test_sandbox_has_no_network_and_only_two_writable_mounts(tmp_path: Path) -> None:
     sandbox = _sandbox(tmp_path)
     if not sandbox.available():
         pytest.skip("bubblewrap not installed")
@@ -69,7 +69,8 @@ def test_sandbox_has_no_network_and_only_three_writable_mounts(tmp_path: Path) -
     assert argv[:3] == ["prlimit", f"--as={1024 * 1024 * 1024}", "--"]
     assert "--unshare-all" in argv and "--share-net" not in argv
     writable = [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
-    assert writable == [str(tmp_path / "src"), str(tmp_path / "build"), str(tmp_path / "ccache")]
+    assert writable == [str(tmp_path / "build"), str(tmp_path / "ccache")]
+    assert argv[argv.index(str(tmp_path / "src")) - 1] == "--ro-bind"
     assert argv[-1] == "make"
 
 
@@ -86,8 +87,10 @@ def test_sandbox_really_blocks_network_and_writes(tmp_path: Path) -> None:
         pytest.skip("bubblewrap not installed")
     for d in ("src", "build", "ccache"):
         (tmp_path / d).mkdir()
-    ok = sandbox.run(["sh", "-c", "echo hi > /build/x && echo hi > /src/y"], timeout=30)
+    ok = sandbox.run(["sh", "-c", "echo hi > /build/x && echo hi > /ccache/x"], timeout=30)
     assert ok.ok and (tmp_path / "build/x").exists()
+    ro = sandbox.run(["sh", "-c", "echo hi > /src/y"], timeout=30)
+    assert not ro.ok and not (tmp_path / "src/y").exists()
     outside = tmp_path / "outside"
     outside.mkdir()
     denied = sandbox.run(["sh", "-c", f"echo hi > {outside}/z"], timeout=30)
@@ -113,3 +116,17 @@ def test_extra_fragments_come_from_config(tmp_path: Path) -> None:
     assert kbuild.fragment_paths(settings) == [kbuild.MEMCG_FRAGMENT, extra]
     assert kbuild.config_key([kbuild.MEMCG_FRAGMENT]) != kbuild.config_key([kbuild.MEMCG_FRAGMENT, extra])
     assert kbuild.fragment_paths(Settings()) == [kbuild.MEMCG_FRAGMENT]
+
+
+def test_build_timeout_is_a_result_naming_the_limit(tmp_path: Path) -> None:
+    import shutil as _shutil
+
+    src = Path("/work/ref/linux-source-6.1")
+    if not (src / "Makefile").is_file() or _shutil.which("bwrap") is None:
+        pytest.skip("needs a kernel source tree and bubblewrap")
+    settings = settings_from_mapping({"build": {"timeout_s": 1, "ccache_dir": str(tmp_path / "cc")}})
+    # the read-only reference tree is mounted writable inside the sandbox only if it is;
+    # tinyconfig writes only to O=, so a 1 s limit is hit while configuring.
+    result = kbuild.build_kernel(settings, src, tmp_path / "out")
+    assert result.status == "timeout"
+    assert result.reason.startswith("build timed out after 1 s")
