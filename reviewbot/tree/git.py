@@ -5,7 +5,10 @@ global configuration (a user's ``filter.lfs.smudge`` or ``core.fsmonitor`` would
 run programs on files a patch wrote), hooks pointed at /dev/null (``git am`` runs
 ``applypatch-msg`` and ``post-applypatch`` hooks), automatic gc off (a repack of the 500 MB
 kernel repository in the middle of a review is minutes), and ``LC_ALL=C`` so that the
-messages we parse and quote are git's English ones.
+messages we parse and quote are git's English ones. ``core.splitIndex``: the kernel's
+index is 8 MB and ``git am`` writes it once per patch; with a split index each write is
+only the changed entries (the apply stage on 5 patches: 2.16 s -> 1.43 s median, measured
+with other jobs running on the 2 cores).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ SAFE_CONFIG: tuple[str, ...] = (
     "core.hooksPath=/dev/null",
     "core.fsmonitor=false",
     "core.autocrlf=false",
+    "core.splitIndex=true",
     "gc.auto=0",
     "maintenance.auto=false",
     "advice.detachedHead=false",
