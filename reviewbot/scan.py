@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import multiprocessing
 import os
 import time
 import zlib
@@ -41,7 +42,7 @@ from reviewbot.mail.read import iter_path
 from reviewbot.mail.series import assemble
 from reviewbot.model import InputError, Message, Series
 from reviewbot.pipeline import ReviewOptions, SeriesReview
-from reviewbot.scanpool import ReviewPool, ReviewResult
+from reviewbot.scanpool import ReviewPool, ReviewResult, review_for_scan
 from reviewbot.scanstate import ScanState, finding_record, series_key, state_file
 
 log = logging.getLogger(__name__)
@@ -546,6 +547,12 @@ def run_scan(
     return report
 
 
+def _may_start_workers() -> bool:
+    # A daemonic process (a Huey or multiprocessing worker) may not have children:
+    # review in this process instead.
+    return not multiprocessing.current_process().daemon
+
+
 def _read_and_review(reader: _Reader, state: ScanState, threads: _Threads,
                      worker: _Reviewing, settings: Settings, report: ScanReport,
                      shown: Progress, full: bool) -> list[_Thread]:
@@ -601,9 +608,11 @@ class _Reviewing:
         self.report = report
         self.new = 0
         self.done_this_scan: set[str] = set()
-        self.pool = None if review_fn is not None else ReviewPool(
-            settings, opts.review, opts.jobs or os.cpu_count() or 1, opts.reviews_per_worker,
-            self._record)
+        self.review_opts = opts.review
+        self.pool = None
+        if review_fn is None and _may_start_workers():
+            self.pool = ReviewPool(settings, opts.review, opts.jobs or os.cpu_count() or 1,
+                                   opts.reviews_per_worker, self._record)
 
     def review(self, threads: list[_Thread]) -> None:
         if not threads:
@@ -621,7 +630,10 @@ class _Reviewing:
             if self.pool is not None:
                 self.pool.submit(series, key)
                 continue
-            assert self.review_fn is not None
+            if self.review_fn is None:
+                self._record(series, key,
+                             review_for_scan(series, self.settings, self.review_opts))
+                continue
             review = self.review_fn(series)
             errors = tuple((o.name, o.reason) for o in review.outcomes if o.status == "error")
             self._record(series, key, ReviewResult(tuple(review.findings), errors))

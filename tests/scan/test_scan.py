@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
 from pathlib import Path
 
@@ -280,3 +281,21 @@ def test_a_broken_rule_stops_the_scan_and_keeps_the_position(
     fixed = ScanOptions(review=ReviewOptions(use_tree=False, rules_dir=rules), jobs=1)
     report = run_scan(inbox.root, Settings(), state_dir=tmp_path / "s", options=fixed)
     assert report.messages == 3 and report.series_reviewed == 1
+
+
+def _scan_in_daemon(source: str, state: str, out: multiprocessing.Queue[int]) -> None:
+    report = run_scan(source, Settings(), state_dir=Path(state))
+    out.put(report.series_reviewed)
+
+
+def test_a_daemonic_worker_reviews_in_process(inbox: Inbox, tmp_path: Path) -> None:
+    # Huey's process workers are daemonic and may not start a pool of their own.
+    inbox.deliver(*series_v1())
+    ctx = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue[int] = ctx.Queue()
+    proc = ctx.Process(target=_scan_in_daemon, args=(str(inbox.root), str(tmp_path), out),
+                       daemon=True)
+    proc.start()
+    proc.join(300)
+    assert proc.exitcode == 0
+    assert out.get(timeout=5) == 1
