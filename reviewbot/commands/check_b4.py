@@ -42,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="apply to this kernel tree (slower; default: rules on the patch only)")
     p.add_argument("--rules", metavar="DIR", type=Path, help="rule folder to use")
     p.add_argument("--url", default="", help="link shown with the result")
+    p.add_argument("--no-fetch", action="store_true",
+                   help="with --series: do not fetch the thread of a cover letter from "
+                   "fetch.public_inbox_url")
     p.set_defaults(func=run)
 
 
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     raw = sys.stdin.buffer.read()
     try:
         results = check_message(raw, settings, tree=args.tree, rules_dir=args.rules,
-                                series_check=args.series, url=args.url)
+                                series_check=args.series, url=args.url,
+                                fetch=args.series and not args.no_fetch)
     except BadInputError as exc:
         results = error_result(f"unusable input: {exc.message}")
     except ReviewbotError as exc:
@@ -61,11 +65,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def check_message(raw: bytes, settings: Settings, *, tree: Path | None = None,
                   rules_dir: Path | None = None, series_check: bool = False,
-                  url: str = "") -> list[dict[str, str]]:
+                  url: str = "", fetch: bool = False) -> list[dict[str, str]]:
     """Review the message(s) in RAW and return b4 check results.
 
+    b4 runs the series check on the cover letter alone; with ``fetch`` the whole thread
+    is fetched from ``fetch.public_inbox_url`` (as ``reviewbot review MESSAGE-ID`` does)
+    so that the series can be reviewed.
+
     Raises:
-        BadInputError: RAW holds no usable mail.
+        BadInputError: RAW holds no usable mail, or the thread is unknown to the server.
+        InfraError: the thread could not be fetched.
     """
     from reviewbot.mail.read import iter_stream
     from reviewbot.mail.series import assemble
@@ -77,6 +86,16 @@ def check_message(raw: bytes, settings: Settings, *, tree: Path | None = None,
     if not messages:
         raise BadInputError("no message on stdin")
     found = assemble(messages, settings.mail)
+    if not found.series and fetch:
+        from reviewbot.mail.fetch import fetch_thread
+
+        thread = fetch_thread(messages[0].message_id, settings)
+        fetched = [parse_raw(item.data, settings, source="t.mbox.gz", position=item.position)
+                   for item in iter_stream(io.BytesIO(thread), "t.mbox.gz")]
+        # Only the series this cover starts: a thread may hold other versions too.
+        found = assemble(fetched, settings.mail)
+        found.series = [s for s in found.series if s.series_id == messages[0].message_id] \
+            or found.series
     if not found.series:
         # A cover letter or a plain reply: nothing b4 would want us to check.
         return [{"tool": "reviewbot", "status": "pass", "summary": "no patch in this message",
@@ -86,5 +105,9 @@ def check_message(raw: bytes, settings: Settings, *, tree: Path | None = None,
     for series in found.series:
         review = review_series(series, settings, options)
         index = None if series_check or len(series.patches) != 1 else series.patches[0].index
-        results.extend(check_results(review, index, url))
+        for result in check_results(review, index, url):
+            if series_check:
+                result["summary"] = (f"{len(series.patches)}/{series.expected} patches: "
+                                     f"{result['summary']}")
+            results.append(result)
     return results

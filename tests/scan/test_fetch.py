@@ -183,3 +183,20 @@ def test_scan_of_a_git_mirror_fetched_from_httpd(served: tuple[Inbox, Httpd],
                       reviewer=token_reviewer({"css_get(": "fake"}))
     assert second.messages == 1
     assert [f["message_id"] for f in second.new] == ["night2@example.org"]
+
+
+def test_b4_series_check_fetches_the_thread_of_the_cover(
+        served: tuple[Inbox, Httpd], tmp_path: Path) -> None:
+    _, httpd = served
+    config = tmp_path / "config.yaml"
+    config.write_text(f"fetch:\n  public_inbox_url: {httpd.url}\n  retries: 0\n")
+    cover = series_v1()[0]
+    repo = Path(__file__).resolve().parents[2]
+    base = [sys.executable, "-m", "reviewbot", "--config", str(config), "check-b4", "--series"]
+    run = subprocess.run(base, input=cover, cwd=repo, capture_output=True, timeout=300)
+    (result,) = json.loads(run.stdout)
+    assert result["tool"] == "reviewbot"
+    assert result["summary"].startswith("2/2 patches: "), result
+    offline = subprocess.run([*base, "--no-fetch"], input=cover, cwd=repo,
+                             capture_output=True, timeout=300)
+    assert json.loads(offline.stdout)[0]["summary"] == "no patch in this message"
