@@ -216,7 +216,8 @@ class SeriesTracker:
 
     def expire_waiting(self) -> list[Decision]:
         """Review series that waited ``series_wait_s`` for missing patches."""
-        deadline = self.clock() - self.settings.service.series_wait_s
+        svc = self.settings.service
+        deadline = self.clock() - min(svc.series_wait_s, svc.cover_wait_s)
         out: list[Decision] = []
         for row in self.store.waiting_series(deadline):
             mails = self.store.mails_in_threads([row["thread_key"]], patches_only=True)
@@ -279,7 +280,11 @@ class SeriesTracker:
                 # incomplete series is not worth a second review - the complete one is.
                 return Decision(row_id, "known", row["run_id"], "still incomplete")
             if self.clock() - record.first_seen < self.settings.service.series_wait_s:
-                return Decision(row_id, "waiting", None, f"missing {list(record.missing)}")
+                return self._wait(row_id, f"missing patch(es) {list(record.missing)}")
+        elif not earlier and self._cover_pending(series, record):
+            # git send-email sends the cover first, but lists deliver out of order: a short
+            # wait lets the review (and its series-level reply) include the cover letter.
+            return self._wait(row_id, "waiting for the cover letter")
         run_id, created = self.store.create_run(
             row_id, record.series_id, record.content_hash, record.message_ids,
             missing=record.missing, now=self.clock(),
@@ -293,6 +298,18 @@ class SeriesTracker:
             return Decision(row_id, "queued", run_id)
         # Same patches as an earlier run (a RESEND, or another thread carrying them).
         return Decision(row_id, "known", run_id, "same content as an earlier run")
+
+    def _wait(self, row_id: int, reason: str) -> Decision:
+        self.store.set_series_state(row_id, "waiting", reason=reason, only_from=("waiting",))
+        return Decision(row_id, "waiting", None, reason)
+
+    def _cover_pending(self, series: Series, record: SeriesRecord) -> bool:
+        """The patches reply to a message not received yet, likely the cover letter."""
+        if series.cover is not None or series.expected < 2 or not series.threaded:
+            return False
+        if self.clock() - record.first_seen >= self.settings.service.cover_wait_s:
+            return False
+        return not self.store.has_message(record.thread_key)
 
     def _newer_version(self, record: SeriesRecord, row_id: int) -> dict[str, Any] | None:
         rows = self.store.series_rows(

@@ -430,6 +430,9 @@ class Store:
         )
         return [int(r[0]) for r in rows]
 
+    def has_message(self, message_id: str) -> bool:
+        return bool(self.query("SELECT 1 FROM mails WHERE message_id = ?", (message_id,)))
+
     def is_assembled(self, mail_id: int) -> bool:
         rows = self.query("SELECT assembled_at FROM mails WHERE id = ?", (mail_id,))
         return bool(rows) and rows[0][0] is not None

@@ -37,6 +37,7 @@ def service_config(tmp: Path, **service: Any) -> dict[str, Any]:
         "lease_s": 30,
         "sweep_interval_s": 1.0,
         "series_wait_s": 3600,
+        "cover_wait_s": 2,
         "replay_window_s": 300,
     }
     svc.update(service)

@@ -75,11 +75,24 @@ def test_out_of_order_arrival_still_queues_once(h: Harness) -> None:
     assert len(h.queued) == 1 and len(h.runs()) == 1
 
 
+def test_patches_wait_briefly_for_their_cover_letter(h: Harness) -> None:
+    cover, *patches = series_mails("fix-j", 2)
+    for m in patches:
+        assert h.post(m) == ["waiting"]
+    assert h.series()[0]["reason"] == "waiting for the cover letter"
+    assert h.post(cover) == ["queued"]
+    assert h.runs()[0]["series_id"] == "fix-j-v1-0@example.org"
+    assert "fix-j-v1-0@example.org" in h.runs()[0]["message_ids"]
+
+
 def test_late_cover_letter_and_replies_do_not_queue_again(h: Harness) -> None:
     cover, *patches = series_mails("fix-c", 2)
     for m in patches:
         h.post(m)
-    assert len(h.queued) == 1  # complete without the cover: reviewed at once
+    assert h.queued == []
+    h.clock.now += 61  # service.cover_wait_s: reviewed without the cover
+    assert [d.action for d in h.tracker.expire_waiting()] == ["queued"]
+    assert len(h.queued) == 1
     h.post(cover)
     h.post(reply_mail("fix-c", "fix-c-v1-1@example.org", "fix-c-v1-0@example.org"))
     assert len(h.queued) == 1
@@ -91,6 +104,7 @@ def test_resend_with_new_message_ids_is_not_reviewed_twice(h: Harness) -> None:
         h.post(m)
     for m in series_mails("fix-d", 2, domain="resend.example.org"):
         h.post(m)
+    assert len(h.queued) == 1
     assert len(h.queued) == 1
     states = sorted(s["state"] for s in h.series())
     assert states == ["queued", "queued"]  # both rows point at the one run
