@@ -377,9 +377,12 @@ class _Threads:
     apart.
     """
 
-    def __init__(self, window_s: float, max_buffered: int) -> None:
+    def __init__(self, window_s: float, max_buffered: int, now: float | None = None) -> None:
         self.window_s = window_s
         self.max_buffered = max_buffered
+        # A Date past the real present is a broken mailer or spam ("Date: 2037..."); were it
+        # to set the clock, every later thread would close at once and series would split.
+        self.now = time.time() if now is None else now
         self.threads: dict[str, _Thread] = {}
         self.alias: dict[str, str] = {}  # root id or unthreaded key -> thread key
         self.aliases_of: dict[str, list[str]] = {}  # thread key -> its aliases
@@ -404,7 +407,8 @@ class _Threads:
             self._alias(msg.message_id, key)
         self.seq += 1
         stamp = _stamp(msg)
-        if stamp is not None and (self.clock is None or stamp <= self.clock + FUTURE_SLACK_S):
+        if stamp is not None and stamp <= self.now + FUTURE_SLACK_S and (
+                self.clock is None or stamp <= self.clock + FUTURE_SLACK_S):
             self.clock = stamp if self.clock is None else max(self.clock, stamp)
         thread.messages.append(_slim(msg))
         thread.raws.append((source, zlib.compress(raw, 1)))

@@ -299,3 +299,19 @@ def test_a_daemonic_worker_reviews_in_process(inbox: Inbox, tmp_path: Path) -> N
     proc.join(300)
     assert proc.exitcode == 0
     assert out.get(timeout=5) == 1
+
+
+def test_a_date_in_the_future_does_not_move_the_clock() -> None:
+    from reviewbot.mail.parse import parse_message
+
+    threads = _Threads(window_s=3600, max_buffered=100)
+    spam = patch_mail("spam@example.org", "[PATCH] spam", added=["\tx();"])
+    spam = spam.replace(b"Date: Mon, 01 Jun 2020", b"Date: Thu, 01 Jan 2037")
+    threads.add(parse_message(spam), "test", spam)
+    cover, p1, p2 = series_v1()
+    for raw in (cover, p1):
+        threads.add(parse_message(raw), "test", raw)
+    # The 2037 mail must not make the 2020 series look a decade old (and close it early).
+    assert [len(t.messages) for t in threads.close_due()] == []
+    threads.add(parse_message(p2), "test", p2)
+    assert sorted(len(t.messages) for t in threads.close_all()) == [1, 3]
