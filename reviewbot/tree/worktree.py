@@ -17,10 +17,11 @@ is never stuck. A holder that died without releasing leaves its pid in the file;
 holder sees that pid is gone and repairs the worktree (aborts the half-done ``git am``,
 removes git's own stale ``index.lock``, resets and cleans) before use.
 
-Resetting to the base uses ``git reset --hard``: git rewrites only files whose content
-differs from the index or whose stat data changed, so unchanged files keep their
+Going back to the base rewrites only files that differ, so unchanged files keep their
 modification times and an out-of-tree kernel build (O=) in the build directory of that
-base stays incremental.
+base stays incremental: after a clean release :func:`switch_to` checks out just the paths
+of ``git diff BASE HEAD`` (tens of milliseconds); after a recovery, ``git reset --hard``
+(which stats every file) with a refresh first.
 """
 
 from __future__ import annotations
@@ -207,7 +208,8 @@ def acquire_worktree(
             log.warning("recovering worktree %s left by dead pid %s", path, lock.stale_pid)
             kill_leftovers(path)
             repair(path)
-        reset_to(path, commit, refresh=lock.stale_pid is not None)
+        if created or lock.stale_pid is not None or not switch_to(path, commit):
+            reset_to(path, commit, refresh=lock.stale_pid is not None)
     except BaseException:
         lock.release()
         raise
@@ -287,6 +289,37 @@ def repair(path: Path) -> None:
     # Files a killed `git am` wrote but never committed: ignored by the tarball's "/*"
     # .gitignore, so -x is needed; builds live out of tree (O=), nothing else is here.
     git_ok(["clean", "-ffdxq"], cwd=path)
+
+
+def switch_to(path: Path, commit: str) -> bool:
+    """Move a clean worktree from HEAD to ``commit`` touching only the paths that differ.
+
+    The fast path after a clean release: the previous run left HEAD on its last patch with
+    index and files equal to HEAD (git am wrote them; the rules, build (O=) and boot
+    stages only read the sources). Then the paths in ``git diff base HEAD`` are the only
+    ones to put back, and `git checkout --no-overlay BASE -- PATHS` does that while
+    stat-ing only those paths, where `reset --hard` stats all 78,635 files of the kernel
+    (0.3-0.6 s). Files a series added are removed (--no-overlay).
+
+    Returns:
+        False when git refused (then the caller does the full reset).
+    """
+    head = git(["rev-parse", "-q", "--verify", "HEAD"], cwd=path)
+    if not head.ok:
+        return False
+    if head.stdout.strip() != commit:
+        names = git(["diff", "--name-only", "--no-renames", "-z", commit, "HEAD"], cwd=path)
+        if not names.ok:
+            return False
+        if names.stdout:
+            res = git(["checkout", "-q", "--no-overlay", commit, "--pathspec-from-file=-",
+                       "--pathspec-file-nul"], cwd=path,
+                      input_bytes=names.stdout.encode("utf-8", errors="surrogateescape"))
+            if not res.ok:
+                return False
+        if not git(["update-ref", "--no-deref", "HEAD", commit], cwd=path).ok:
+            return False
+    return True
 
 
 def reset_to(path: Path, commit: str, *, refresh: bool = False) -> None:

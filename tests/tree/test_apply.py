@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -318,3 +319,39 @@ def test_revision_syntax_in_base_and_refusal_of_odd_base_commit(tmp_path: Path,
     assert (cands[0].commit, cands[0].message) == (None, "'--upload-pack=touch /tmp/x' is "
                                                    "not a commit id")
     assert cands[1].commit == sha and cands[2].commit == sha
+
+
+def test_next_review_undoes_added_deleted_renamed_files(tmp_path: Path, kernel_tree: Path,
+                                                        settings: Settings) -> None:
+    def rename(root: Path) -> None:
+        # Renamed and edited: a pure rename (no hunk) is not seen as a patch by the mail
+        # reader yet, so this one carries a hunk.
+        sh(["git", "mv", "Documentation/admin-guide/cgroup-v1/memory.rst",
+            "Documentation/admin-guide/cgroup-v1/memcg.rst"], root)
+        with (root / "Documentation/admin-guide/cgroup-v1/memcg.rst").open("a") as f:
+            f.write("Renamed.\n")
+
+    def delete(root: Path) -> None:
+        sh(["git", "rm", "-q", "scripts/checkpatch.pl"], root)
+
+    a = make_mbox(kernel_tree, tmp_path, [
+        ("add", [write("mm/memcg_new.c", "int x;\n")]), ("delete", [delete]),
+        ("rename", [rename])], name="a")
+    b = make_mbox(kernel_tree, tmp_path, [("b", [COMMENT_FIX])], name="b")
+    out, state = run_apply(a, settings)
+    wt = Path(out.data["worktree"])
+    assert out.status == "success", out.data["patches"]
+    assert (wt / "mm/memcg_new.c").exists()
+    assert not (wt / "scripts/checkpatch.pl").exists()
+    release(state)
+    out, state = run_apply(b, settings)
+    try:
+        assert out.status == "success"
+        assert not (wt / "mm/memcg_new.c").exists()
+        assert os.access(wt / "scripts/checkpatch.pl", os.X_OK)
+        assert (wt / "Documentation/admin-guide/cgroup-v1/memory.rst").exists()
+        assert not (wt / "Documentation/admin-guide/cgroup-v1/memcg.rst").exists()
+        assert sh(["git", "status", "--porcelain", "--ignored"], wt) == ""
+        assert sh(["git", "diff", "--stat", TAG, "HEAD"], wt).count("|") == 1
+    finally:
+        release(state)
