@@ -355,3 +355,27 @@ def test_next_review_undoes_added_deleted_renamed_files(tmp_path: Path, kernel_t
         assert sh(["git", "diff", "--stat", TAG, "HEAD"], wt).count("|") == 1
     finally:
         release(state)
+
+
+def test_fallback_renderer_makes_mails_git_am_applies(tmp_path: Path, kernel_tree: Path,
+                                                      settings: Settings,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from treehelp import hand_series
+
+    from reviewbot.tree import mails
+
+    clone = tmp_path / "dev"
+    sh(["git", "clone", "-q", str(kernel_tree), str(clone)], tmp_path)
+    COMMENT_FIX(clone)
+    diff = sh(["git", "diff"], clone)
+    monkeypatch.setattr(mails, "_renderer", lambda: mails.fallback_patch_mail)
+    series = hand_series([diff], author=("Łukasz Przykład", "lukasz@example.org"))
+    state = ReviewState()
+    out = apply_stage(series, state, settings, ReviewOptions())
+    try:
+        assert out.status == "success", out.data
+        wt = Path(out.data["worktree"])
+        log = sh(["git", "log", "-1", "--format=%an <%ae>%n%s"], wt)
+        assert log == "Łukasz Przykład <lukasz@example.org>\nchange 1\n"
+    finally:
+        release(state)
