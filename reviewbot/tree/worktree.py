@@ -306,6 +306,9 @@ def switch_to(path: Path, commit: str) -> bool:
     Returns:
         False when git refused (then the caller does the full reset).
     """
+    gdir = git_dir(path)
+    if (gdir / "rebase-apply").exists() or (gdir / "index.lock").exists():
+        return False  # an earlier run failed half-way: take the full reset
     head = git(["rev-parse", "-q", "--verify", "HEAD"], cwd=path)
     if not head.ok:
         return False
