@@ -338,6 +338,8 @@ def reset_to(path: Path, commit: str, *, refresh: bool = False) -> None:
     data something else changed has a new mtime already, which make sees either way.
     """
     gdir = git_dir(path)
+    # We hold the worktree's lock, so no git of ours runs here: an index.lock is stale.
+    (gdir / "index.lock").unlink(missing_ok=True)
     if (gdir / "rebase-apply").exists():
         git(["am", "--abort"], cwd=path)
         if (gdir / "rebase-apply").exists():
