@@ -30,7 +30,6 @@ from reviewbot.model import Finding, Patch, Series
 from reviewbot.pipeline import ReviewOptions, ReviewState, StageOutcome
 from reviewbot.tree.apply import (
     ALREADY_PRESENT,
-    CONFLICT,
     REFUSED,
     SKIPPED,
     ApplyRun,
@@ -262,5 +261,3 @@ def _refused(data: dict[str, object], items: list[PatchItem], refused: list[Safe
     return StageOutcome(STAGE, "fail", f"refused: patch {first.index}: {first.message}", data,
                         [_finding(i) for i in issues])
 
-
-__all__ = ["CONFLICT", "apply_stage", "series_items"]
