@@ -470,6 +470,10 @@ class Store:
                 " present = excluded.present, missing = excluded.missing,"
                 " message_ids = excluded.message_ids, content_hash = excluded.content_hash,"
                 " updated_at = excluded.updated_at"
+                # Two workers may assemble one thread at once; the one that saw fewer mails
+                # must not overwrite the fuller view (a thread only ever grows).
+                " WHERE excluded.present > series.present OR (excluded.present = series.present"
+                " AND length(excluded.message_ids) >= length(series.message_ids))"
                 " RETURNING id",
                 (
                     row.series_id, row.thread_key, row.version, row.subject, row.subject_key,
@@ -478,7 +482,13 @@ class Store:
                     row.content_hash, "waiting", "", row.first_seen or now, now,
                 ),
             )
-            return int(rows[0][0])
+            if rows:
+                return int(rows[0][0])
+            found = tx.fetchall(
+                "SELECT id FROM series WHERE thread_key = ? AND version = ?",
+                (row.thread_key, row.version),
+            )
+            return int(found[0][0])
 
     def set_series_state(
         self,

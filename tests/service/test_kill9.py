@@ -122,6 +122,13 @@ def test_kill9_of_server_and_workers_loses_no_mail_and_reviews_each_series_once(
     runs = svc.wait_runs(SERIES, timeout=180)
 
     store = svc.store()
+    # Runs can all be finished while a late cover letter still waits for its (lost) intake
+    # task: the sweep assembles it within seconds.
+    deadline = time.time() + 60
+    while store.query("SELECT COUNT(*) FROM mails WHERE assembled_at IS NULL")[0][0]:
+        assert time.time() < deadline, "mails left unassembled"
+        time.sleep(0.2)
+    runs = svc.wait_runs(SERIES, timeout=10)
     stored = {r[0] for r in store.query("SELECT message_id FROM mails")}
     assert stored == set(acked)  # every acknowledged mail survived the kills
     assert len(runs) == SERIES  # one run per complete series, never a second
@@ -133,7 +140,5 @@ def test_kill9_of_server_and_workers_loses_no_mail_and_reviews_each_series_once(
     assert sorted(s["series_id"] for s in rows) == sorted(f"{t}-v1-0@example.org" for t in tags)
     assert Counter(s["state"] for s in rows) == Counter({"reviewed": SERIES})
     assert sorted(s["run_id"] for s in rows) == sorted(r["id"] for r in runs)
-    unassembled = store.query("SELECT COUNT(*) FROM mails WHERE assembled_at IS NULL")[0][0]
-    assert unassembled == 0
     print(f"attempts per run: {Counter(r['attempts'] for r in runs)}")  # >1: lease taken over
     store.close()

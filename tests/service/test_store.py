@@ -122,3 +122,19 @@ def test_bad_database_url_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="database_url"):
         Store("mysql://nope")
+
+
+def test_a_staler_view_of_a_thread_does_not_overwrite_a_fuller_one(store: Store) -> None:
+    def record(ids: tuple[str, ...], present: int, series_id: str) -> SeriesRecord:
+        return SeriesRecord(
+            series_id=series_id, thread_key="c@x", version=1, subject="s", subject_key="k",
+            author="A", change_id=None, expected=2, present=present, missing=(),
+            message_ids=ids, content_hash=f"h{present}", first_seen=1.0,
+        )
+
+    row = store.upsert_series(record(("c@x", "p1@x", "p2@x"), 2, "c@x"))
+    # Another worker assembled before the cover arrived, and writes after: ignored.
+    assert store.upsert_series(record(("p1@x", "p2@x"), 2, "p1@x")) == row
+    assert store.upsert_series(record(("c@x", "p1@x"), 1, "c@x")) == row
+    got = store.series_rows("id = ?", (row,))[0]
+    assert (got["series_id"], got["present"], got["content_hash"]) == ("c@x", 2, "h2")
