@@ -86,6 +86,7 @@ def render_index(
         runs: rows as ``Store.run_rows(result=True)`` returns them.
     """
     now = time.time() if now is None else now
+    subjects = {int(s["id"]): f"[v{int(s['version'])}] {s['subject']}" for s in series}
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -142,9 +143,16 @@ def render_index(
             else:
                 cell = escape(str(r.get("error") or "-"))[:300]
             partial = " (partial)" if r.get("partial") else ""
+            known = subjects.get(int(r.get("series_row") or 0))
+            label = (
+                f'<a href="/v1/series/{int(r["series_row"])}">{escape(known)}</a><br>'
+                if known
+                else ""
+            )
             out.append(
                 f'<tr><td><a href="/v1/runs/{int(r["id"])}">#{int(r["id"])}</a></td>'
-                f"<td><code>{escape(str(r['series_id']))}</code>{partial}</td>"
+                f"<td>{label}<small><code>{escape(str(r['series_id']))}</code></small>"
+                f"{partial}</td>"
                 f"<td>{_state(str(r['state']))}</td><td>{cell}</td>"
                 f"<td>{escape(str(r.get('worker') or '-'))}</td>"
                 f"<td>{_ago(r.get('finished_at'), now)}</td></tr>"
