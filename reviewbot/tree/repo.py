@@ -176,7 +176,9 @@ def init_from_tarball(
         raise BadInputError("no Makefile at the top of the tarball: not a kernel source tree",
                             source=str(tarball))
     version = kernel_version(makefile.read_text(encoding="utf-8", errors="replace"))
-    tag = f"v{version}-debian"
+    # Debian's linux-source-X.Y package: v6.1.192-debian; any other tarball (kernel.org's
+    # linux-6.1.tar.xz): v6.1-import, so the tag never claims a Debian origin it lacks.
+    tag = f"v{version}-{'debian' if tarball.name.startswith('linux-source-') else 'import'}"
     _import_commit(work, version, tarball.name, tag, prog)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():

@@ -160,3 +160,10 @@ def test_cli_init_needs_no_network(tmp_path: Path, kernel_tarball: Path) -> None
     assert main(["tree", "init", "--from-tarball", str(tmp_path / "k.tar.xz"),
                  "--path", str(dest)]) == 0
     assert main(["tree", "init", "--from-git", str(dest)]) == 0
+
+
+def test_other_tarballs_are_not_tagged_debian(tmp_path: Path, kernel_tarball: Path) -> None:
+    renamed = tmp_path / "linux-6.1.999.tar.xz"
+    shutil.copy(kernel_tarball, renamed)
+    tree, _ = init_from_tarball(renamed, tmp_path / "t", QUIET)
+    assert tree.default_base == "v6.1.999-import"
