@@ -269,16 +269,41 @@ def test_no_hooks_or_filters_run(tmp_path: Path, kernel_tree: Path, settings: Se
     # A user's global config with a filter driver that a patch's .gitattributes names.
     home = tmp_path / "home"
     home.mkdir()
-    (home / ".gitconfig").write_text(f"[filter \"evil\"]\n\tsmudge = sh -c 'echo smudge >> {marker}; cat'\n"
-                                     f"\tclean = sh -c 'echo clean >> {marker}; cat'\n")
+    # (double quotes: an unquoted ";" starts a comment in a git config value)
+    (home / ".gitconfig").write_text(
+        f"[filter \"evil\"]\n\tsmudge = \"sh -c 'echo smudge >> {marker}; cat'\"\n"
+        f"\tclean = \"sh -c 'echo clean >> {marker}; cat'\"\n")
     monkeypatch.setenv("HOME", str(home))
     mbox = make_mbox(kernel_tree, tmp_path, [
         ("attrs", [write(".gitattributes", "* filter=evil\n"), COMMENT_FIX]),
-        ("more", [DOC])])
+        ("more", [DOC])], cover=False)
     out, state = run_apply(mbox, settings)
     release(state)
     assert out.status == "success"
+    # The next review on this worktree checks files out again, with the .gitattributes
+    # of the previous series still in place: where a smudge filter would run.
+    again, state = run_apply(make_mbox(kernel_tree, tmp_path, [("b", [DOC])], name="b"),
+                             settings)
+    release(state)
+    assert again.status == "success"
     assert not marker.exists(), marker.read_text()
+    # Control: plain git with the user's configuration and the repository's hooks runs
+    # both on the same mails - which is what the protections above are for.
+    control = tmp_path / "control"
+    sh(["git", "clone", "-q", str(kernel_tree), str(control)], tmp_path)
+    for hook in (kernel_tree / ".git/hooks").iterdir():
+        (control / ".git/hooks" / hook.name).write_bytes(hook.read_bytes())
+        (control / ".git/hooks" / hook.name).chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    import subprocess
+
+    for args in (["am", "-3", str(mbox)], ["reset", "-q", "--hard", "HEAD~1"],
+                 ["reset", "-q", "--hard", "ORIG_HEAD"]):
+        subprocess.run(["git", "-c", "user.name=c", "-c", "user.email=c@c", *args],
+                       cwd=control, env={**env, "HOME": str(home)}, capture_output=True,
+                       check=False)
+    ran = marker.read_text().split()
+    assert "applypatch-msg" in ran and ("clean" in ran or "smudge" in ran)
 
 
 def test_pipeline_releases_the_worktree_after_the_last_stage(tmp_path: Path, kernel_tree: Path,
