@@ -119,7 +119,8 @@ def apply_series(worktree: Path, base_commit: str, items: list[PatchItem],
     """Run one ``git am --3way`` session on a worktree already reset to ``base_commit``.
 
     The worktree is left with the applied commits on HEAD (on success) or back at the base
-    (``git am --abort`` after a conflict), never with an am session in progress.
+    (``git am --quit`` and ``reset --hard`` after a conflict), never with an am session in
+    progress.
     """
     start = time.monotonic()
     results = {it.index: PatchResult(it.index, SKIPPED, message=it.skip_reason or
