@@ -30,7 +30,7 @@ def run_coccinelle(rule: Rule, ctx: PatchContext) -> tuple[list[tuple[str, RawFi
     if spatch is None:
         return [], f"{rule.id}: skipped, spatch (Debian package coccinelle) is not installed"
     if ctx.worktree is None:
-        return [], f"{rule.id}: skipped, Coccinelle needs the applied tree (--no-tree given)"
+        return [], f"{rule.id}: skipped, Coccinelle needs the applied tree (--no-tree, or the series did not apply)"
     cocci = (rule.path.parent / rule.params["file"]).resolve()
     files = [
         fc.path

@@ -31,6 +31,12 @@ _DIFF_START_RE = re.compile(
     r"^(?:diff --git |diff -\S+ |Index: \S|--- \S[^\n]*\n\+\+\+ \S[^\n]*\n@@ )", re.MULTILINE
 )
 _HUNK_RE = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@", re.MULTILINE)
+# A git diff may have no hunk at all: pure renames, mode changes, empty new files.
+_GIT_META_RE = re.compile(
+    r"^(?:rename (?:from|to) |similarity index |old mode |new mode |new file mode "
+    r"|deleted file mode |copy (?:from|to) )",
+    re.MULTILINE,
+)
 _GIT_BINARY_RE = re.compile(r"^(?:GIT binary patch|Binary files )", re.MULTILINE)
 _SEPARATOR_RE = re.compile(r"^---\s*$", re.MULTILINE)
 _DIFFSTAT_TAIL_RE = re.compile(
@@ -214,7 +220,11 @@ def split_body(body: str) -> tuple[str, str | None]:
     signature that git send-email appends.
     """
     match = _DIFF_START_RE.search(body)
-    if not match or not (_HUNK_RE.search(body, match.start()) or _GIT_BINARY_RE.search(body)):
+    if not match or not (
+        _HUNK_RE.search(body, match.start())
+        or _GIT_BINARY_RE.search(body)
+        or _GIT_META_RE.search(body, match.start())
+    ):
         return body, None
     head = body[: match.start()]
     sep = _SEPARATOR_RE.search(head)

@@ -218,6 +218,15 @@ class _Assembler:
         # the thread root: a patch without References is keyed by its own Message-ID and
         # the others find it. Groups that stay a lone unthreaded patch are merged later.
         key: tuple[str, ...] = self._key(msg)
+        parent = self.by_id.get(msg.parent_id or "")
+        if (
+            parent is not None
+            and self.kind.get(parent.message_id) == "cover"
+            and (parent.subject.version, parent.subject.total) == (s.version, s.total)
+        ):
+            # A patch answering its cover belongs to the cover's series even when another
+            # person sent it (co-authored series, a maintainer re-sending one patch).
+            key = self._key(parent)
         if s.total == 1 and (msg.references or msg.in_reply_to):
             # A lone patch in a discussion thread is its own series unless it answers
             # a 0/1 cover of the same author.

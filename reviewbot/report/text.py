@@ -108,7 +108,11 @@ def _stage_details(outcome: Any) -> list[str]:
             commit = (p.get("commit") or "")[:12]
             out.append(f"           {p['index']}: {p['status']} {commit}")
             for c in p.get("conflicts") or []:
-                out.append(f"              conflict: {c}")
+                if isinstance(c, dict):
+                    out.append(f"              conflict: {c.get('file')}: {c.get('reason', '')}")
+                    out.extend(f"                {h}" for h in c.get("hunks") or [])
+                else:
+                    out.append(f"              conflict: {c}")
     if outcome.name == "rules" and data:
         out.append(
             f"           {data.get('rules_run', '?')} rules, mode {data.get('mode', '?')}"

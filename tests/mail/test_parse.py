@@ -123,3 +123,17 @@ def test_base_commit_and_change_id() -> None:
     assert msg.base_commit == "0123456789abcdef0123456789abcdef01234567"
     assert msg.change_id == "20260101-x-1234"
     assert msg.prerequisite_patch_ids == ("ab" * 20,)
+
+
+def test_pure_rename_without_hunks_is_a_patch() -> None:
+    body = (
+        "mm: rename\n\nSigned-off-by: A <a@b.c>\n---\n a.c => b.c | 0\n\n"
+        "diff --git a/mm/a.c b/mm/b.c\nsimilarity index 100%\nrename from mm/a.c\n"
+        "rename to mm/b.c\n-- \n2.39.5\n"
+    )
+    message, diff = split_body(body)
+    assert diff == (
+        "diff --git a/mm/a.c b/mm/b.c\nsimilarity index 100%\nrename from mm/a.c\n"
+        "rename to mm/b.c\n"
+    )
+    assert message.strip().endswith("Signed-off-by: A <a@b.c>")

@@ -58,3 +58,10 @@ def test_matches_git_on_real_patches(shared_dir: Path) -> None:
             assert patch_id(diff) == git_patch_id(diff), path.name
             checked += 1
     assert checked >= 15
+
+
+def test_rename_and_mode_change_match_git() -> None:
+    rename = "diff --git a/a.c b/b.c\nsimilarity index 100%\nrename from a.c\nrename to b.c\n"
+    mode = "diff --git a/x.sh b/x.sh\nold mode 100644\nnew mode 100755\n"
+    for diff in (rename, mode, rename + mode):
+        assert patch_id(diff) == git_patch_id(diff), diff

@@ -94,3 +94,21 @@ def test_oversized_message_is_an_error(mail_data: Path) -> None:
     settings = Settings(mail=MailSettings(max_message_bytes=100))
     found = read_series([mail_data / "plain.eml"], settings)
     assert not found.series and "max_message_bytes" in found.errors[0].error
+
+
+def test_patch_sent_by_someone_else_stays_in_the_cover_series(tmp_path: Path) -> None:
+    def mail(mid: str, subject: str, sender: str, body: str, parent: str | None = None) -> str:
+        head = f"From: {sender}\nSubject: {subject}\nMessage-ID: <{mid}>\nDate: Mon, 2 Mar 2026 10:00:00 +0000\n"
+        if parent:
+            head += f"In-Reply-To: <{parent}>\nReferences: <{parent}>\n"
+        return "From mboxrd@z Thu Jan  1 00:00:00 1970\n" + head + "\n" + body + "\n\n"
+
+    diff = "x\n\nSigned-off-by: B <b@x.org>\n---\ndiff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n"
+    mbox = (
+        mail("c@x", "[PATCH 0/2] two", "A <a@x.org>", "cover")
+        + mail("p1@x", "[PATCH 1/2] one", "A <a@x.org>", diff, "c@x")
+        + mail("p2@x", "[PATCH 2/2] two", "B <b@x.org>", diff.replace("+b", "+c"), "c@x")
+    )
+    (tmp_path / "t.mbox").write_text(mbox)
+    (series,) = read_series([tmp_path / "t.mbox"], Settings()).series
+    assert [p.message_id for p in series.patches] == ["p1@x", "p2@x"]
