@@ -52,6 +52,8 @@ static int fail(const char *fmt, ...)
 {
 	va_list ap;
 
+	if (failure[0]) /* keep the first failure: the later ones are usually its effects */
+		return -1;
 	va_start(ap, fmt);
 	vsnprintf(failure, sizeof(failure), fmt, ap);
 	va_end(ap);
@@ -155,7 +157,7 @@ static int remove_cgroup(const char *dir)
 		       read_key(dir, "memory.stat", "kernel"), read_key(dir, "memory.stat", "slab"),
 		       read_key(dir, "memory.stat", "sock"));
 
-	for (i = 0; i < 200; i++) {
+	for (i = 0; i < 1000; i++) { /* 10 s: exiting tasks leave the cgroup asynchronously */
 		if (!rmdir(dir) || errno == ENOENT)
 			return 0;
 		if (errno != EBUSY)
@@ -739,7 +741,7 @@ static int v1_wait_for_v2_memory(void)
 
 	/* after umount the v1 hierarchy is destroyed asynchronously; only then can v2 take
 	 * the memory controller */
-	for (i = 0; i < 200; i++) {
+	for (i = 0; i < 100; i++) {
 		if (read_file(V2_ROOT, "cgroup.controllers", buf, sizeof(buf)) > 0 &&
 		    strstr(buf, "memory"))
 			return 0;
@@ -779,6 +781,30 @@ static int v1_wait_for_released(void)
 		usleep(50000);
 	}
 	return fail("removed v1 memory cgroups not released after 10 s (%ld left)", n - 1);
+}
+
+/* A v1 hierarchy is destroyed at umount only when its root has no children, and removed
+ * groups stay children until their last css reference is gone (RCU, percpu_ref kill).
+ * Unmounting earlier leaves the hierarchy alive, holding the memory controller away from v2
+ * for ever. So: wait until /proc/cgroups counts only the root, unmount, and if v2 still does
+ * not get the controller, mount the (still living) hierarchy again and unmount it once more,
+ * now without children. */
+static int v1_release_memory_controller(void)
+{
+	int attempt;
+
+	for (attempt = 0; attempt < 3; attempt++) {
+		if (attempt && mount("none", V1_ROOT, "cgroup", 0, "memory"))
+			return fail("remount v1 memory: %s", strerror(errno));
+		v1_wait_for_released();
+		if (umount(V1_ROOT))
+			return fail("umount v1: %s", strerror(errno));
+		if (!v1_wait_for_v2_memory())
+			return 0;
+		diag("v1_immigration", "memory controller still on v1 after umount (attempt %d)",
+		     attempt + 1);
+	}
+	return -1;
 }
 
 static int test_v1_immigration(void)
@@ -863,16 +889,8 @@ out:
 rm:
 	if (remove_cgroup(x) || remove_cgroup(y))
 		ret = -1;
-	/* A v1 hierarchy is destroyed at umount only when its root has no children, and removed
-	 * groups stay children until their last css reference is gone (RCU, percpu_ref kill).
-	 * Unmounting earlier leaves the hierarchy alive for ever, holding the memory controller
-	 * away from v2. So wait for /proc/cgroups to count only the root. */
-	if (!ret && v1_wait_for_released())
-		ret = -1;
 umount:
-	if (umount(V1_ROOT))
-		ret = fail("umount v1: %s", strerror(errno));
-	else if (v1_wait_for_v2_memory())
+	if (v1_release_memory_controller())
 		ret = -1;
 	return ret;
 }
