@@ -15,6 +15,7 @@ if [ "$1" != stage2 ]; then
 	mkdir -p /newroot
 	if mke2fs -q /dev/ram1 && mount -t ext2 /dev/ram1 /newroot; then
 		cp -a /bin /etc /init /newroot/
+		[ -d /lib ] && cp -a /lib /lib64 /newroot/
 		mkdir -p /newroot/dev /newroot/proc /newroot/sys /newroot/tmp /newroot/mnt \
 			/newroot/scratch /newroot/root
 		umount /dev

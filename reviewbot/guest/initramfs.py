@@ -21,6 +21,34 @@ INIT_SCRIPT = GUEST_DIR / "init.sh"
 # Directories init mounts on or writes into.
 _DIRS = ("bin", "dev", "etc", "etc/reviewbot", "proc", "sys", "tmp", "mnt", "scratch", "root")
 
+# Name resolution for static binaries: glibc's getaddrinfo() in a static program still
+# dlopen()s the NSS "files" module, which needs libc.so.6 and the loader at run time
+# (test_memcontrol's test_memcg_sock resolves "localhost" and failed without them).
+_NSS_LIBS = (
+    "/lib/x86_64-linux-gnu/libnss_files.so.2",
+    "/lib/x86_64-linux-gnu/libc.so.6",
+    "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+)
+_HOSTS = b"127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
+_NSSWITCH = b"hosts: files\nnetworks: files\nservices: files\nprotocols: files\n"
+
+
+def _nss_entries() -> list[_Entry]:
+    entries = [
+        _Entry("etc/hosts", stat.S_IFREG | 0o644, _HOSTS),
+        _Entry("etc/nsswitch.conf", stat.S_IFREG | 0o644, _NSSWITCH),
+    ]
+    libs = [Path(p) for p in _NSS_LIBS if Path(p).is_file()]
+    if len(libs) == len(_NSS_LIBS):
+        entries += [_Entry("lib", stat.S_IFDIR | 0o755), _Entry("lib/x86_64-linux-gnu", stat.S_IFDIR | 0o755)]
+        entries += [_Entry("lib64", stat.S_IFDIR | 0o755)]
+        for lib in libs:
+            entries.append(_Entry(str(lib).lstrip("/"), stat.S_IFREG | 0o755, lib.read_bytes()))
+        entries.append(
+            _Entry("lib64/ld-linux-x86-64.so.2", stat.S_IFLNK | 0o777, b"/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+        )
+    return entries
+
 
 @dataclass(frozen=True)
 class GuestProgram:
@@ -102,6 +130,7 @@ def build_initramfs(
     entries.append(_Entry("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1)))
     entries.append(_Entry("bin/busybox", stat.S_IFREG | 0o755, busybox.read_bytes()))
     entries.append(_Entry("init", stat.S_IFREG | 0o755, INIT_SCRIPT.read_bytes()))
+    entries += _nss_entries()
     suite = []
     for prog in progs:
         entries.append(_Entry(f"bin/{prog.name}", stat.S_IFREG | 0o755, prog.binary.read_bytes()))
