@@ -250,6 +250,24 @@ class Store:
                 self._conns.append(conn)
         return conn
 
+    def close_thread(self) -> None:
+        """Close the calling thread's connection (short-lived threads, e.g. lease renewal)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._conns_lock:
+            if conn in self._conns:
+                self._conns.remove(conn)
+        try:
+            conn.close()
+        except Exception:  # closing a broken connection: nothing left to do about it
+            pass
+
+    def open_connections(self) -> int:
+        with self._conns_lock:
+            return len(self._conns)
+
     def close(self) -> None:
         with self._conns_lock:
             for conn in self._conns:

@@ -13,7 +13,7 @@ from mails import series_mails
 from reviewbot.config import Settings, settings_from_mapping
 from reviewbot.mail.parse import parse_message
 from reviewbot.service.assemble import mail_meta
-from reviewbot.service.store import Store
+from reviewbot.service.store import SeriesRecord, Store
 from reviewbot.service.tasks import TaskQueue
 from reviewbot.service.worker import ServiceWorker
 
@@ -198,3 +198,25 @@ def test_infrastructure_failures_are_retried_then_fail_for_good(
     run = store.get_run(run_id)
     assert run["state"] == "failed" and run["attempts"] == 3
     assert "lock held by pid 42" in run["error"]
+
+
+def test_lease_renewal_keeps_the_run_and_leaks_no_connection(env: Any) -> None:
+    import threading
+
+    from reviewbot.service.worker import _Heartbeat
+
+    store, _, _ = env
+    row = store.upsert_series(SeriesRecord(
+        series_id="s", thread_key="s", version=1, subject="s", subject_key="s", author="a",
+        change_id=None, expected=1, present=1, missing=(), message_ids=("s",),
+        content_hash="", first_seen=1.0))
+    run_id, _ = store.create_run(row, "s", "hash", ["s"])
+    token = store.claim_run(run_id, "w", lease_s=0.3)
+    before = store.open_connections()
+    for _ in range(5):
+        beat = _Heartbeat(store, run_id, token, lease_s=0.3)
+        beat.start()
+        threading.Event().wait(0.35)  # a beat every 0.1 s: the lease never lapses
+        assert store.claim_run(run_id, "other", lease_s=1) is None
+        beat.stop()
+    assert store.open_connections() == before
