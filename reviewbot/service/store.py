@@ -170,7 +170,7 @@ def _now() -> float:
 
 
 class Store:
-    """Typed access to the service database. Thread-safe: one connection per thread.
+    """Typed access to the service database. Thread-safe: a small pool of connections.
 
     Args:
         url: ``sqlite:///ABS/PATH.db`` or ``postgresql://user@host/db``.
@@ -190,9 +190,11 @@ class Store:
             raise ConfigError(
                 f"service.database_url must be sqlite:///PATH or postgresql://..., got {url!r}"
             )
-        self._local = threading.local()
-        self._conns: list[Any] = []
-        self._conns_lock = threading.Lock()
+        self.max_idle = 16
+        self._idle: list[Any] = []
+        self._opened = 0
+        self._closed = False
+        self._pool_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -241,42 +243,54 @@ class Store:
         except psycopg.Error as exc:
             raise InfraError(f"cannot connect to {self.display_url}: {exc}") from exc
 
-    def _conn(self) -> Any:
-        conn = getattr(self._local, "conn", None)
+    @contextmanager
+    def _checkout(self) -> Iterator[Any]:
+        """Borrow a connection for one statement or transaction, then give it back.
+
+        A pool rather than one connection per thread: the HTTP server's thread pool and the
+        lease-renewal threads come and go, and per-thread connections would leak a file
+        descriptor (or a PostgreSQL backend) with each thread that ends.
+        """
+        with self._pool_lock:
+            conn = self._idle.pop() if self._idle else None
         if conn is None:
             conn = self._connect()
-            self._local.conn = conn
-            with self._conns_lock:
-                self._conns.append(conn)
-        return conn
-
-    def close_thread(self) -> None:
-        """Close the calling thread's connection (short-lived threads, e.g. lease renewal)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            return
-        self._local.conn = None
-        with self._conns_lock:
-            if conn in self._conns:
-                self._conns.remove(conn)
+            with self._pool_lock:
+                self._opened += 1
+        healthy = True
         try:
-            conn.close()
-        except Exception:  # closing a broken connection: nothing left to do about it
-            pass
+            yield conn
+        except BaseException:
+            healthy = not self._broken(conn)
+            raise
+        finally:
+            with self._pool_lock:
+                if healthy and len(self._idle) < self.max_idle and not self._closed:
+                    self._idle.append(conn)
+                    conn = None
+                else:
+                    self._opened -= 1
+            if conn is not None:
+                _close_quietly(conn)
+
+    def _broken(self, conn: Any) -> bool:
+        if self.dialect == "sqlite":
+            return False
+        return bool(conn.closed or conn.broken)
 
     def open_connections(self) -> int:
-        with self._conns_lock:
-            return len(self._conns)
+        """Connections currently open (idle in the pool or in use)."""
+        with self._pool_lock:
+            return self._opened
 
     def close(self) -> None:
-        with self._conns_lock:
-            for conn in self._conns:
-                try:
-                    conn.close()
-                except Exception:  # closing on shutdown: nothing left to do about it
-                    pass
-            self._conns.clear()
-        self._local = threading.local()
+        """Close idle connections; connections in use close when given back."""
+        with self._pool_lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._opened -= len(idle)
+        for conn in idle:
+            _close_quietly(conn)
 
     def _sql(self, sql: str) -> str:
         sql = sql.format(**_TYPES[self.dialect]) if "{" in sql else sql
@@ -285,35 +299,27 @@ class Store:
     @contextmanager
     def tx(self) -> Iterator[_Tx]:
         """One write transaction; commits (and, on SQLite, fsyncs the WAL) on exit."""
-        conn = self._conn()
-        if self.dialect == "sqlite":
-            # IMMEDIATE takes the write lock up front: no deadlock on a later upgrade.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield _Tx(self, conn.cursor())
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        else:
-            try:
+        with self._checkout() as conn:
+            if self.dialect == "sqlite":
+                # IMMEDIATE takes the write lock up front: no deadlock on a later upgrade.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _Tx(self, conn.cursor())
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            else:
                 with conn.transaction(), conn.cursor() as cur:
                     yield _Tx(self, cur)
-            except Exception:
-                self.reset_broken()
-                raise
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        conn = self._conn()
-        if self.dialect == "sqlite":
-            return list(conn.execute(self._sql(sql), tuple(params)).fetchall())
-        try:
+        with self._checkout() as conn:
+            if self.dialect == "sqlite":
+                return list(conn.execute(self._sql(sql), tuple(params)).fetchall())
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute(self._sql(sql), tuple(params))
                 return list(cur.fetchall()) if cur.description else []
-        except Exception:
-            self.reset_broken()  # the next call reconnects instead of failing forever
-            raise
 
     # -- schema ---------------------------------------------------------------------------
 
@@ -782,12 +788,6 @@ class Store:
             out.append(d)
         return out
 
-    def reset_broken(self) -> None:
-        """Forget this thread's connection when it broke (PostgreSQL restarted)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and self.dialect == "postgresql" and (conn.closed or conn.broken):
-            self._local.conn = None
-
     def get_run(self, run_id: int) -> dict[str, Any] | None:
         rows = self.run_rows("id = ?", (run_id,), limit=1, result=True)
         return rows[0] if rows else None
@@ -837,6 +837,13 @@ class _Tx:
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self._cur.execute(self._store._sql(sql), tuple(params))
         return list(self._cur.fetchall()) if self._cur.description else []
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:  # closing a broken connection: nothing left to do about it
+        pass
 
 
 def _stored_mail(r: Sequence[Any]) -> StoredMail:

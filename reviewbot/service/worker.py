@@ -335,14 +335,10 @@ class _Heartbeat:
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
-        try:
-            while not self._stop.wait(self._lease_s / 3):
-                try:
-                    if not self._store.renew_lease(self._run_id, self._token, self._lease_s):
-                        log.warning("run %d: lease no longer ours", self._run_id)
-                        return
-                except Exception:  # the store is down for a moment: the next beat retries
-                    log.exception("run %d: renewing the lease failed", self._run_id)
-        finally:
-            # One thread per review: without this, every review would leak a connection.
-            self._store.close_thread()
+        while not self._stop.wait(self._lease_s / 3):
+            try:
+                if not self._store.renew_lease(self._run_id, self._token, self._lease_s):
+                    log.warning("run %d: lease no longer ours", self._run_id)
+                    return
+            except Exception:  # the store is down for a moment: the next beat retries
+                log.exception("run %d: renewing the lease failed", self._run_id)

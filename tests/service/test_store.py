@@ -138,3 +138,14 @@ def test_a_staler_view_of_a_thread_does_not_overwrite_a_fuller_one(store: Store)
     assert store.upsert_series(record(("c@x", "p1@x"), 1, "c@x")) == row
     got = store.series_rows("id = ?", (row,))[0]
     assert (got["series_id"], got["present"], got["content_hash"]) == ("c@x", 2, "h2")
+
+
+def test_short_lived_threads_do_not_leak_connections(store: Store) -> None:
+    def one_query() -> None:
+        assert store.schema_version() >= 1
+
+    for _ in range(50):  # like a web server's thread pool growing and shrinking
+        t = threading.Thread(target=one_query)
+        t.start()
+        t.join()
+    assert store.open_connections() <= 2
