@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,13 +21,9 @@ from reviewbot.service.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from service_support import free_port, fresh_pg_database
+
 SECRET = "test-secret-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def service_config(tmp: Path, **service: Any) -> dict[str, Any]:
@@ -146,7 +141,6 @@ def _user_exists(name: str) -> bool:
         return False
 
 
-_pg_db_counter = [0]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -155,14 +149,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "sqlite":
         st = Store(f"sqlite:///{tmp_path / 'state' / 'reviewbot' / 'reviewbot.db'}")
     else:
-        base_url = request.getfixturevalue("postgres_url")
-        import psycopg
-
-        _pg_db_counter[0] += 1
-        name = f"t{os.getpid()}_{_pg_db_counter[0]}"
-        with psycopg.connect(base_url, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        st = Store(base_url.rsplit("/", 1)[0] + "/" + name)
+        st = Store(fresh_pg_database(request.getfixturevalue("postgres_url")))
     st.migrate()
     try:
         yield st
@@ -339,11 +326,3 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=20)
 
 
-def fresh_pg_database(base_url: str) -> str:
-    import psycopg
-
-    _pg_db_counter[0] += 1
-    name = f"t{os.getpid()}_{_pg_db_counter[0]}"
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return base_url.rsplit("/", 1)[0] + "/" + name

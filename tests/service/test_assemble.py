@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mails import reply_mail, series_mails
+from service_mails import reply_mail, series_mails
 
 from reviewbot.config import Settings, settings_from_mapping
 from reviewbot.mail.parse import parse_message

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mails import series_mails
+from service_mails import series_mails
 
 # As root, Chromium needs --no-sandbox; the network flags stop it from calling home on a
 # machine without network (each refused connection otherwise slows the start).

@@ -6,8 +6,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import fresh_pg_database
-from mails import series_mails
+from service_mails import series_mails
+from service_support import fresh_pg_database
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])

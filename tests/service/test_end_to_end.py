@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mails import reply_mail, series_mails
+from service_mails import reply_mail, series_mails
 
 
 def test_series_posted_in_any_order_is_reviewed_once_and_reported(service_factory: Any) -> None:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import requests
-from mails import series_mails
+from service_mails import series_mails
 
 from reviewbot.service.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 

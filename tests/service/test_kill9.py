@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from mails import series_mails
+from service_mails import series_mails
 
 from reviewbot.service.auth import signed_headers
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mails import series_mails
+from service_mails import series_mails
 
 from reviewbot.config import Settings, settings_from_mapping
 from reviewbot.mail.parse import parse_message
@@ -136,7 +136,7 @@ def test_sweep_requeues_a_lost_queued_run_only_when_the_queue_is_idle(env: Any) 
 def test_replies_survive_a_failed_delivery_and_are_resent_by_the_sweep(
     env: Any, tmp_path: Path
 ) -> None:
-    from conftest import free_port
+    from service_support import free_port
 
     store, _, queue = env
     # SMTP enabled but nothing listens: delivery fails after the review was committed.
