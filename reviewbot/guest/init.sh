@@ -29,7 +29,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
-# cgroup v2 without "+memory": the v1 charge test mounts the memory controller on v1 first.
+# cgroup v2; memcg_charge enables "+memory" itself and hands the controller to v1 for its
+# last test, then back.
 mount -t cgroup2 none /sys/fs/cgroup
 ip link set lo up
 # Swap on the first brd RAM disk: memory.swap.* exist and test_memcontrol's swap tests run.
