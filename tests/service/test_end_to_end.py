@@ -93,3 +93,37 @@ def test_worker_once_drains_the_queue_and_exits(service_factory: Any) -> None:
     runs = svc.get("/v1/runs").json()["runs"]
     assert [(r["series_id"], r["state"]) for r in runs] == [("e2e-o-v1-0@example.org",
                                                              "finished")]
+
+
+def test_with_smtp_enabled_replies_reach_a_real_smtp_server(service_factory: Any) -> None:
+    from aiosmtpd.controller import Controller
+    from service_support import free_port
+
+    received: list[tuple[str, list[str], bytes]] = []
+
+    class Collect:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+            return "250 OK"
+
+    port = free_port()
+    smtpd = Controller(Collect(), hostname="127.0.0.1", port=port)
+    smtpd.start()
+    try:
+        svc = service_factory(smtp_enabled=True, smtp_host="127.0.0.1", smtp_port=port,
+                              smtp_from="reviewbot <bot@example.net>")
+        svc.start_server()
+        svc.start_worker("w1")
+        for raw in series_mails("e2e-s", 2, buggy=True):
+            svc.post(raw)
+        [run] = svc.wait_runs(1)
+        run = svc.get(f"/v1/runs/{run['id']}").json()
+        assert run["replies"] == "sent", run
+        assert len(received) >= 2
+        assert not (svc.state / "outbox").exists()  # SMTP instead of the outbox
+        mail_from, rcpts, content = received[0]
+        assert "ada@example.org" in rcpts
+        assert b"In-Reply-To: <e2e-s-v1-" in content
+        assert b"rcu-lock-imbalance" in b"".join(c for _, _, c in received)
+    finally:
+        smtpd.stop()
