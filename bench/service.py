@@ -14,7 +14,8 @@ covers and replies as the list carried them), else made-up series of five mails.
 
 Targets (issue 6): p99 under 50 ms at 50 mails/s; server RSS under 200 MB.
 
-Usage: python bench/service.py [--rate 50] [--seconds 30] [--no-worker] [--json] [--check]
+Usage: python bench/service.py [--rate 50] [--seconds 30] [--no-worker] [--postgres]
+                               [--json] [--check]
 """
 
 from __future__ import annotations
@@ -93,6 +94,48 @@ def unique(mails: list[bytes], run: str) -> list[bytes]:
                     + b">", raw) for raw in mails]
 
 
+def start_postgres(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """initdb + postgres on a loopback port, as the postgres user when run as root."""
+    import shutil
+
+    def binary(name: str) -> str:
+        found = shutil.which(name) or next(
+            (str(p / name) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+             if (p / name).exists()), None)
+        if not found:
+            sys.exit(f"bench: {name} not found (apt-get install postgresql)")
+        return found
+
+    base = tmp / "pg"
+    base.mkdir()
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        pw = pwd.getpwnam("postgres")
+        os.chmod(tmp, 0o755)
+        os.chown(base, pw.pw_uid, pw.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    subprocess.run([*prefix, binary("initdb"), "-D", str(base / "data"), "-U", "reviewbot",
+                    "--auth=trust"], check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [*prefix, binary("postgres"), "-D", str(base / "data"), "-p", str(port), "-h",
+         "127.0.0.1", "-k", str(base)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    url = f"postgresql://reviewbot@127.0.0.1:{port}/postgres"
+    import psycopg
+
+    for _ in range(100):
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+            return proc, url
+        except psycopg.OperationalError:
+            time.sleep(0.2)
+    sys.exit("bench: PostgreSQL did not start")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -126,6 +169,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--no-worker", action="store_true", help="measure the server alone")
     ap.add_argument("--corpus", type=Path, default=CORPUS)
+    ap.add_argument("--postgres", action="store_true",
+                    help="store in a throwaway PostgreSQL (initdb + postgres on loopback)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = ap.parse_args()
@@ -145,8 +190,13 @@ def main() -> int:
     sizes = sorted(len(m) for m in mails)
 
     tmp = Path(tempfile.mkdtemp(prefix="reviewbot-bench-"))
+    pg: subprocess.Popen[bytes] | None = None
+    database = ""
+    if args.postgres:
+        pg, database = start_postgres(tmp)
     (tmp / "config.yaml").write_text(
         "service:\n  use_tree: false\n  sweep_interval_s: 5.0\n"
+        f"  database_url: '{database}'\n"
         "mail:\n  compute_patch_id: false\n"
     )
     env = dict(os.environ, REVIEWBOT_CONFIG=str(tmp / "config.yaml"),
@@ -229,6 +279,7 @@ def main() -> int:
             "rate_achieved": round(len(mails) / elapsed, 1),
             "sends_late_over_5ms": late,
             "worker_running": not args.no_worker,
+            "store": "postgresql" if args.postgres else "sqlite",
             "statuses": statuses,
             "ack_ms_p50": round(percentile(lat, 50) * 1000, 2),
             "ack_ms_p90": round(percentile(lat, 90) * 1000, 2),
@@ -247,7 +298,8 @@ def main() -> int:
             print(f"mails:     {len(mails)} from {source}, median {result['mail_bytes_p50']:.0f}"
                   f" bytes, max {sizes[-1]} bytes")
             print(f"rate:      {result['rate_achieved']}/s (target {args.rate}/s), worker "
-                  f"{'running' if not args.no_worker else 'off'}; answers {statuses}")
+                  f"{'running' if not args.no_worker else 'off'}, store {result['store']}; "
+                  f"answers {statuses}")
             print(f"ack:       p50 {result['ack_ms_p50']} ms, p90 {result['ack_ms_p90']} ms, "
                   f"p99 {result['ack_ms_p99']} ms, max {result['ack_ms_max']} ms "
                   f"(target p99 < {TARGET_P99_MS:.0f} ms)")
@@ -263,6 +315,11 @@ def main() -> int:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if pg is not None:
+            import signal
+
+            os.killpg(pg.pid, signal.SIGINT)
+            pg.wait(timeout=30)
         logs.close()
         import shutil
 
