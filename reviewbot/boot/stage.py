@@ -96,6 +96,10 @@ def ensure_base(
         return cached, True, chosen, why
     src = base_source(settings, repo, base_commit)
     with locked(out.parent / "base.lock"):
+        cached = cache.load(settings, key)  # another run may have filled it while we waited
+        if cached is not None:
+            progress(f"base: cached results ({key})")
+            return cached, True, accel or cached.runs[0].accel, "as the cached base runs"
         result = build(settings, "base", src, out, progress)
         if not result.ok:
             raise InfraError(f"base kernel {base_commit[:12]} does not build: {result.reason}", detail=result.excerpt)
