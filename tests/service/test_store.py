@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +150,28 @@ def test_short_lived_threads_do_not_leak_connections(store: Store) -> None:
         t.start()
         t.join()
     assert store.open_connections() <= 2
+
+
+def test_an_older_database_is_upgraded_in_place_keeping_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reviewbot.service.store as store_mod
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS[:1])  # reviewbot of schema 1
+    old = Store(url)
+    assert old.migrate() == 1
+    row = _series(old)
+    with old.tx() as tx:  # a run as schema 1 wrote it (no reply columns yet)
+        tx.execute(
+            "INSERT INTO runs (series_row, series_id, content_hash, message_ids, state,"
+            " created_at, enqueued_at) VALUES (?, 't1', 'h', '[]', 'finished', 1, 1)",
+            (row,),
+        )
+    old.close()
+    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS)
+    new = Store(url)
+    assert new.migrate() == max(v for v, _ in MIGRATIONS)
+    assert new.replies_to_resend(10**12, 10**12) == []  # new columns, defaults filled in
+    assert new.run_rows()[0]["content_hash"] == "h"
+    new.close()
