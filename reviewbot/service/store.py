@@ -128,6 +128,17 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX runs_replies ON runs (replies, replies_at)",
         ),
     ),
+    (
+        3,
+        (
+            # Named locks with an expiry, shared by every worker (e.g. one nightly scan).
+            """CREATE TABLE locks (
+                name TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                until DOUBLE PRECISION NOT NULL
+            )""",
+        ),
+    ),
 )
 
 _TYPES = {
@@ -705,6 +716,23 @@ class Store:
                 (error[:4000], retry_at, run_id, token),
             )
         return n > 0
+
+    def try_lock(self, name: str, holder: str, ttl_s: float, now: float | None = None) -> bool:
+        """Take a named lock unless someone else holds it and it has not expired."""
+        now = _now() if now is None else now
+        with self.tx() as tx:
+            rows = tx.fetchall(
+                "INSERT INTO locks (name, holder, until) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
+                " until = excluded.until WHERE locks.until < ? OR locks.holder = ?"
+                " RETURNING name",
+                (name, holder, now + ttl_s, now, holder),
+            )
+        return bool(rows)
+
+    def unlock(self, name: str, holder: str) -> None:
+        with self.tx() as tx:
+            tx.execute("DELETE FROM locks WHERE name = ? AND holder = ?", (name, holder))
 
     def set_replies(
         self, run_id: int, replies: str, detail: str = "", now: float | None = None

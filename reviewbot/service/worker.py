@@ -44,6 +44,8 @@ REPLY_ERROR_RETRY_S = 300.0
 # RETRY_DELAY_S times the attempt number in between; bad input fails at once.
 MAX_ATTEMPTS = 3
 RETRY_DELAY_S = 60.0
+# The nightly scan lock expires after this, should its worker die mid-scan.
+SCAN_LOCK_TTL_S = 6 * 3600.0
 
 
 def review_options(settings: Settings) -> ReviewOptions:
@@ -197,6 +199,17 @@ class ServiceWorker:
         except ImportError as exc:
             log.error("nightly scan: reviewbot.scan is not available: %s", exc)
             return None
+        # Every worker schedules the periodic scan; one runs it. The lock expires if that
+        # worker is killed mid-scan, so the next night is not lost.
+        if not self.store.try_lock("nightly-scan", self.name, SCAN_LOCK_TTL_S, now=self.clock()):
+            log.info("nightly scan: another worker is already scanning")
+            return None
+        try:
+            return self._scan_sources(scan)
+        finally:
+            self.store.unlock("nightly-scan", self.name)
+
+    def _scan_sources(self, scan: Any) -> list[Any]:
         reports = []
         for entry in scan.configured_sources():
             path = Path(entry["path"])

@@ -175,3 +175,14 @@ def test_an_older_database_is_upgraded_in_place_keeping_its_rows(
     assert new.replies_to_resend(10**12, 10**12) == []  # new columns, defaults filled in
     assert new.run_rows()[0]["content_hash"] == "h"
     new.close()
+
+
+def test_named_lock_is_exclusive_until_released_or_expired(store: Store) -> None:
+    assert store.try_lock("scan", "w1", ttl_s=60, now=1000.0)
+    assert not store.try_lock("scan", "w2", ttl_s=60, now=1010.0)
+    assert store.try_lock("scan", "w1", ttl_s=60, now=1020.0)  # the holder may renew
+    assert store.try_lock("scan", "w2", ttl_s=60, now=1081.0)  # w1 died: expired
+    store.unlock("scan", "w1")  # not w1's any more: no effect
+    assert not store.try_lock("scan", "w3", ttl_s=60, now=1082.0)
+    store.unlock("scan", "w2")
+    assert store.try_lock("scan", "w3", ttl_s=60, now=1083.0)

@@ -111,9 +111,13 @@ def test_nightly_scan_runs_each_enabled_source(env: Any, tmp_path: Path,
         {"name": "off", "path": str(folder), "enabled": False},
         {"name": "gone", "path": str(tmp_path / "missing"), "enabled": True},
     ])
+    assert store.try_lock("nightly-scan", "other-worker", ttl_s=60)
+    assert ServiceWorker(store, settings, queue).nightly_scan() is None  # one scan at a time
+    store.unlock("nightly-scan", "other-worker")
     reports = ServiceWorker(store, settings, queue).nightly_scan()
     assert isinstance(reports, list) and len(reports) == 1
     assert reports[0].exit_code in (0, 1)
+    assert store.try_lock("nightly-scan", "next", ttl_s=60)  # released after the scan
 
 
 def test_sweep_requeues_a_lost_queued_run_only_when_the_queue_is_idle(env: Any) -> None:
