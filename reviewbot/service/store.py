@@ -1,13 +1,7 @@
-"""Durable state of the service: mails, series and runs, in SQLite (WAL) or PostgreSQL.
+"""Durable state of the service: mails, series, runs, seen signatures and named locks.
 
-One code path for both: SQL is written once with ``?`` placeholders and a couple of type
-words that differ (``{pk}``, ``{blob}``); the PostgreSQL connection gets ``%s``. psycopg is
-imported only when a ``postgresql://`` URL is configured, so the embedded default needs
-nothing beyond the standard library.
-
-Durability: SQLite runs with ``journal_mode=WAL`` and ``synchronous=FULL``, so a COMMIT has
-fsynced the WAL before it returns; PostgreSQL commits are durable with its default
-``synchronous_commit=on``. The webhook answers 202 only after :meth:`Store.add_mail` returned.
+The webhook answers 202 only after :meth:`Store.add_mail` returned (committed, fsynced; see
+:mod:`reviewbot.service.db`).
 
 Exactly-once reviews: ``runs.content_hash`` is UNIQUE, so a series whose patches are the same
 is never queued twice; a run is executed under a lease with a random token, and only the
@@ -17,134 +11,19 @@ holder of the current token can record a result (:meth:`Store.finish_run`).
 from __future__ import annotations
 
 import json
-import logging
 import secrets
-import sqlite3
-import threading
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from reviewbot.config import Settings
-from reviewbot.errors import ConfigError, InfraError
+from reviewbot.service.db import Database, wall_clock
+from reviewbot.service.schema import MIGRATIONS, RUN_STATES, SERIES_STATES
 
-log = logging.getLogger(__name__)
-
-RUN_STATES = ("queued", "running", "finished", "failed", "superseded")
-SERIES_STATES = ("waiting", "queued", "reviewed", "failed", "superseded")
-
-# Versioned migrations: (version, statements). Never edit an applied entry; append one.
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
-    (
-        1,
-        (
-            """CREATE TABLE mails (
-                id {pk},
-                message_id TEXT NOT NULL UNIQUE,
-                received_at DOUBLE PRECISION NOT NULL,
-                size BIGINT NOT NULL,
-                sha256 TEXT NOT NULL,
-                raw {blob} NOT NULL,
-                subject TEXT NOT NULL DEFAULT '',
-                author_email TEXT NOT NULL DEFAULT '',
-                thread_key TEXT NOT NULL,
-                is_root INTEGER NOT NULL DEFAULT 0,
-                is_patch INTEGER NOT NULL DEFAULT 0,
-                version INTEGER NOT NULL DEFAULT 1,
-                total INTEGER NOT NULL DEFAULT 1,
-                assembled_at DOUBLE PRECISION
-            )""",
-            "CREATE INDEX mails_thread ON mails (thread_key)",
-            "CREATE INDEX mails_unassembled ON mails (assembled_at, received_at)",
-            "CREATE INDEX mails_unthreaded ON mails (author_email, version, total, is_root)",
-            """CREATE TABLE series (
-                id {pk},
-                series_id TEXT NOT NULL,
-                thread_key TEXT NOT NULL,
-                version INTEGER NOT NULL,
-                subject TEXT NOT NULL,
-                subject_key TEXT NOT NULL,
-                author TEXT NOT NULL,
-                change_id TEXT,
-                expected INTEGER NOT NULL,
-                present INTEGER NOT NULL,
-                missing TEXT NOT NULL DEFAULT '[]',
-                message_ids TEXT NOT NULL DEFAULT '[]',
-                content_hash TEXT NOT NULL DEFAULT '',
-                state TEXT NOT NULL,
-                reason TEXT NOT NULL DEFAULT '',
-                superseded_by BIGINT,
-                run_id BIGINT,
-                first_seen DOUBLE PRECISION NOT NULL,
-                updated_at DOUBLE PRECISION NOT NULL,
-                UNIQUE (thread_key, version)
-            )""",
-            "CREATE INDEX series_series_id ON series (series_id)",
-            "CREATE INDEX series_subject_key ON series (subject_key)",
-            "CREATE INDEX series_state ON series (state, first_seen)",
-            """CREATE TABLE runs (
-                id {pk},
-                series_row BIGINT NOT NULL,
-                series_id TEXT NOT NULL,
-                content_hash TEXT NOT NULL UNIQUE,
-                message_ids TEXT NOT NULL,
-                partial INTEGER NOT NULL DEFAULT 0,
-                missing TEXT NOT NULL DEFAULT '[]',
-                state TEXT NOT NULL,
-                created_at DOUBLE PRECISION NOT NULL,
-                enqueued_at DOUBLE PRECISION NOT NULL,
-                started_at DOUBLE PRECISION,
-                finished_at DOUBLE PRECISION,
-                lease_until DOUBLE PRECISION,
-                lease_token TEXT,
-                worker TEXT NOT NULL DEFAULT '',
-                attempts INTEGER NOT NULL DEFAULT 0,
-                findings INTEGER NOT NULL DEFAULT 0,
-                exit_code INTEGER,
-                error TEXT NOT NULL DEFAULT '',
-                result TEXT,
-                replies TEXT NOT NULL DEFAULT 'none',
-                replies_detail TEXT NOT NULL DEFAULT ''
-            )""",
-            "CREATE INDEX runs_state ON runs (state, enqueued_at)",
-            "CREATE INDEX runs_series ON runs (series_row)",
-            # Signatures seen inside the replay window: an identical request is refused.
-            """CREATE TABLE nonces (
-                signature TEXT PRIMARY KEY,
-                seen_at DOUBLE PRECISION NOT NULL
-            )""",
-        ),
-    ),
-    (
-        2,
-        (
-            # The rendered replies are committed with the result, so that a worker killed
-            # before delivering them (or an SMTP outage) loses no reply: the sweep resends.
-            "ALTER TABLE runs ADD COLUMN reply_mails TEXT NOT NULL DEFAULT '[]'",
-            "ALTER TABLE runs ADD COLUMN replies_at DOUBLE PRECISION",
-            "CREATE INDEX runs_replies ON runs (replies, replies_at)",
-        ),
-    ),
-    (
-        3,
-        (
-            # Named locks with an expiry, shared by every worker (e.g. one nightly scan).
-            """CREATE TABLE locks (
-                name TEXT PRIMARY KEY,
-                holder TEXT NOT NULL,
-                until DOUBLE PRECISION NOT NULL
-            )""",
-        ),
-    ),
-)
-
-_TYPES = {
-    "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB"},
-    "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "blob": "BYTEA"},
-}
+__all__ = [
+    "MIGRATIONS", "RUN_STATES", "SERIES_STATES", "AddResult", "MailMeta", "ReplayError",
+    "SeriesRecord", "Store", "StoredMail",
+]
 
 
 @dataclass(frozen=True)
@@ -176,36 +55,8 @@ class AddResult:
     created: bool  # False: the Message-ID was already stored (idempotent retry)
 
 
-def _now() -> float:
-    return time.time()
-
-
-class Store:
-    """Typed access to the service database. Thread-safe: a small pool of connections.
-
-    Args:
-        url: ``sqlite:///ABS/PATH.db`` or ``postgresql://user@host/db``.
-    """
-
-    def __init__(self, url: str, *, busy_timeout_s: float = 30.0) -> None:
-        self.url = url
-        self.busy_timeout_s = busy_timeout_s
-        if url.startswith("sqlite:///"):
-            self.dialect = "sqlite"
-            # SQLAlchemy convention: sqlite:///relative.db, sqlite:////absolute.db
-            self.sqlite_path = Path(url[len("sqlite:///") :])
-            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        elif url.startswith(("postgresql://", "postgres://")):
-            self.dialect = "postgresql"
-        else:
-            raise ConfigError(
-                f"service.database_url must be sqlite:///PATH or postgresql://..., got {url!r}"
-            )
-        self.max_idle = 16
-        self._idle: list[Any] = []
-        self._opened = 0
-        self._closed = False
-        self._pool_lock = threading.Lock()
+class Store(Database):
+    """Typed queries of the service (mails, series, runs) on a :class:`Database`."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -216,150 +67,6 @@ class Store:
         store = cls(url)
         store.migrate()
         return store
-
-    @property
-    def display_url(self) -> str:
-        """The URL without a password, for logs and /healthz."""
-        if self.dialect == "postgresql" and "@" in self.url:
-            scheme, rest = self.url.split("://", 1)
-            creds, host = rest.rsplit("@", 1)
-            return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
-        return self.url
-
-    # -- connections and transactions -----------------------------------------------------
-
-    def _connect(self) -> Any:
-        if self.dialect == "sqlite":
-            conn = sqlite3.connect(
-                self.sqlite_path,
-                timeout=self.busy_timeout_s,
-                isolation_level=None,  # explicit BEGIN below
-                check_same_thread=False,
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            # FULL: the WAL is fsynced at every COMMIT, so a 202 survives a power cut.
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
-            conn.execute("PRAGMA foreign_keys=ON")
-            return conn
-        try:
-            import psycopg
-        except ImportError as exc:
-            raise InfraError(
-                "service.database_url is PostgreSQL but psycopg is not installed: "
-                "pip install 'psycopg[binary]'"
-            ) from exc
-        try:
-            return psycopg.connect(self.url, connect_timeout=int(self.busy_timeout_s))
-        except psycopg.Error as exc:
-            raise InfraError(f"cannot connect to {self.display_url}: {exc}") from exc
-
-    @contextmanager
-    def _checkout(self) -> Iterator[Any]:
-        """Borrow a connection for one statement or transaction, then give it back.
-
-        A pool rather than one connection per thread: the HTTP server's thread pool and the
-        lease-renewal threads come and go, and per-thread connections would leak a file
-        descriptor (or a PostgreSQL backend) with each thread that ends.
-        """
-        with self._pool_lock:
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            conn = self._connect()
-            with self._pool_lock:
-                self._opened += 1
-        healthy = True
-        try:
-            yield conn
-        except BaseException:
-            healthy = not self._broken(conn)
-            raise
-        finally:
-            with self._pool_lock:
-                if healthy and len(self._idle) < self.max_idle and not self._closed:
-                    self._idle.append(conn)
-                    conn = None
-                else:
-                    self._opened -= 1
-            if conn is not None:
-                _close_quietly(conn)
-
-    def _broken(self, conn: Any) -> bool:
-        if self.dialect == "sqlite":
-            return False
-        return bool(conn.closed or conn.broken)
-
-    def open_connections(self) -> int:
-        """Connections currently open (idle in the pool or in use)."""
-        with self._pool_lock:
-            return self._opened
-
-    def close(self) -> None:
-        """Close idle connections; connections in use close when given back."""
-        with self._pool_lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            self._opened -= len(idle)
-        for conn in idle:
-            _close_quietly(conn)
-
-    def _sql(self, sql: str) -> str:
-        sql = sql.format(**_TYPES[self.dialect]) if "{" in sql else sql
-        return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
-
-    @contextmanager
-    def tx(self) -> Iterator[_Tx]:
-        """One write transaction; commits (and, on SQLite, fsyncs the WAL) on exit."""
-        with self._checkout() as conn:
-            if self.dialect == "sqlite":
-                # IMMEDIATE takes the write lock up front: no deadlock on a later upgrade.
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield _Tx(self, conn.cursor())
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            else:
-                with conn.transaction(), conn.cursor() as cur:
-                    yield _Tx(self, cur)
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._checkout() as conn:
-            if self.dialect == "sqlite":
-                return list(conn.execute(self._sql(sql), tuple(params)).fetchall())
-            with conn.transaction(), conn.cursor() as cur:
-                cur.execute(self._sql(sql), tuple(params))
-                return list(cur.fetchall()) if cur.description else []
-
-    # -- schema ---------------------------------------------------------------------------
-
-    def migrate(self) -> int:
-        """Apply the migrations not yet applied; returns the schema version."""
-        with self.tx() as tx:
-            if self.dialect == "postgresql":
-                # Two services starting at once: one migrates, the other waits here.
-                tx.execute("SELECT pg_advisory_xact_lock(7512001)")
-            tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
-            )
-            done = {int(r[0]) for r in tx.fetchall("SELECT version FROM schema_migrations")}
-            for version, statements in MIGRATIONS:
-                if version in done:
-                    continue
-                for stmt in statements:
-                    tx.execute(stmt)
-                tx.execute(
-                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                    (version, _now()),
-                )
-                log.info("store: applied migration %d", version)
-        return self.schema_version()
-
-    def schema_version(self) -> int:
-        rows = self.query("SELECT MAX(version) FROM schema_migrations")
-        return int(rows[0][0] or 0)
 
     # -- mails ----------------------------------------------------------------------------
 
@@ -377,7 +84,7 @@ class Store:
         Raises:
             ReplayError: ``signature`` was already seen (a replayed request).
         """
-        now = _now() if now is None else now
+        now = wall_clock() if now is None else now
         with self.tx() as tx:
             if signature is not None:
                 if tx.fetchall("SELECT 1 FROM nonces WHERE signature = ?", (signature,)):
@@ -475,7 +182,7 @@ class Store:
     def mark_assembled(self, mail_ids: Sequence[int], now: float | None = None) -> None:
         if not mail_ids:
             return
-        now = _now() if now is None else now
+        now = wall_clock() if now is None else now
         marks = ", ".join("?" for _ in mail_ids)
         with self.tx() as tx:
             tx.execute(
@@ -491,7 +198,7 @@ class Store:
         A row that is already reviewed, failed or superseded keeps that state: intake of a
         late reply must not re-open it.
         """
-        now = _now() if now is None else now
+        now = wall_clock() if now is None else now
         with self.tx() as tx:
             rows = tx.fetchall(
                 "INSERT INTO series (series_id, thread_key, version, subject, subject_key,"
@@ -537,7 +244,7 @@ class Store:
     ) -> bool:
         assert state in SERIES_STATES, state
         sql = "UPDATE series SET state = ?, reason = ?, updated_at = ?"
-        params: list[Any] = [state, reason, _now()]
+        params: list[Any] = [state, reason, wall_clock()]
         if run_id is not None:
             sql += ", run_id = ?"
             params.append(run_id)
@@ -609,7 +316,7 @@ class Store:
         ``created`` is False when a run for the same content hash exists (whatever its
         state): the same patches are never reviewed twice.
         """
-        now = _now() if now is None else now
+        now = wall_clock() if now is None else now
         with self.tx() as tx:
             rows = tx.fetchall(
                 "INSERT INTO runs (series_row, series_id, content_hash, message_ids, partial,"
@@ -648,7 +355,7 @@ class Store:
         self, run_id: int, worker: str, lease_s: float, now: float | None = None
     ) -> str | None:
         """Take a queued run, or a running one whose lease expired; returns the lease token."""
-        now = _now() if now is None else now
+        now = wall_clock() if now is None else now
         token = secrets.token_hex(16)
         with self.tx() as tx:
             n = tx.execute(
@@ -665,7 +372,7 @@ class Store:
             n = tx.execute(
                 "UPDATE runs SET lease_until = ? WHERE id = ? AND lease_token = ?"
                 " AND state = 'running'",
-                (_now() + lease_s, run_id, token),
+                (wall_clock() + lease_s, run_id, token),
             )
         return n > 0
 
@@ -685,7 +392,7 @@ class Store:
     ) -> bool:
         """Record the outcome if this worker still holds the lease; False when it lost it."""
         assert state in ("finished", "failed"), state
-        now = _now() if now is None else now
+        now = wall_clock() if now is None else now
         with self.tx() as tx:
             n = tx.execute(
                 "UPDATE runs SET state = ?, finished_at = ?, result = ?, findings = ?,"
@@ -719,7 +426,7 @@ class Store:
 
     def try_lock(self, name: str, holder: str, ttl_s: float, now: float | None = None) -> bool:
         """Take a named lock unless someone else holds it and it has not expired."""
-        now = _now() if now is None else now
+        now = wall_clock() if now is None else now
         with self.tx() as tx:
             rows = tx.fetchall(
                 "INSERT INTO locks (name, holder, until) VALUES (?, ?, ?)"
@@ -740,7 +447,7 @@ class Store:
         with self.tx() as tx:
             tx.execute(
                 "UPDATE runs SET replies = ?, replies_detail = ?, replies_at = ? WHERE id = ?",
-                (replies, detail[:4000], _now() if now is None else now, run_id),
+                (replies, detail[:4000], wall_clock() if now is None else now, run_id),
             )
 
     def replies_to_resend(
@@ -761,7 +468,7 @@ class Store:
             return tx.execute(
                 "UPDATE runs SET state = 'superseded', finished_at = ? WHERE series_row = ?"
                 " AND state = 'queued'",
-                (_now(), series_row),
+                (wall_clock(), series_row),
             )
 
     def runs_to_requeue(self, now: float, queued_older_than: float | None) -> list[int]:
@@ -787,7 +494,7 @@ class Store:
         with self.tx() as tx:
             tx.execute(
                 f"UPDATE runs SET enqueued_at = ? WHERE id IN ({marks}) AND state = 'queued'",
-                (_now() if now is None else now, *run_ids),
+                (wall_clock() if now is None else now, *run_ids),
             )
 
     def run_rows(
@@ -849,29 +556,6 @@ class SeriesRecord:
 
 class ReplayError(Exception):
     """A signed request was seen before."""
-
-
-class _Tx:
-    """A cursor inside :meth:`Store.tx` that speaks ``?`` on both databases."""
-
-    def __init__(self, store: Store, cur: Any) -> None:
-        self._store = store
-        self._cur = cur
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        self._cur.execute(self._store._sql(sql), tuple(params))
-        return int(self._cur.rowcount or 0)
-
-    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        self._cur.execute(self._store._sql(sql), tuple(params))
-        return list(self._cur.fetchall()) if self._cur.description else []
-
-
-def _close_quietly(conn: Any) -> None:
-    try:
-        conn.close()
-    except Exception:  # closing a broken connection: nothing left to do about it
-        pass
 
 
 def _stored_mail(r: Sequence[Any]) -> StoredMail:
