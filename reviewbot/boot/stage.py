@@ -45,18 +45,7 @@ from reviewbot.pipeline import ReviewOptions, ReviewState, StageOutcome
 
 log = logging.getLogger(__name__)
 
-CHARGE_TESTS = (
-    "v1_immigration",
-    "anon_charge",
-    "fork_charge",
-    "v2_migration",
-    "threads_migrate",
-    "clone_vm_shared",
-    "zombie_leader",
-    "exit_path_cost",
-    "dying_cgroups",
-)
-EXPECTED = tuple(f"memcg_charge.{t}" for t in CHARGE_TESTS)
+EXPECTED = tuple(f"memcg_charge.{t}" for t in programs.CHARGE_TESTS)
 
 
 @dataclass
@@ -105,10 +94,10 @@ def ensure_base(
             raise InfraError(f"base kernel {base_commit[:12]} does not build: {result.reason}", detail=result.excerpt)
         chosen, why = (accel, "given") if accel else vm.choose_accel(settings, result.image, out / "probe")
         progress(f"accel: {chosen} ({why})")
-        initrd, _ = prepare_guest(settings, src, out)
+        initrds, _ = prepare_guest(settings, src, out)
         runs = []
         for index in range(max(1, settings.vm.suite_repeats)):
-            run = run_suite(settings, f"base run {index + 1}", result.image, initrd, out / f"console-{index + 1}.log", chosen, progress)
+            run = run_suite(settings, f"base run {index + 1}", result.image, initrds, out / f"console-{index + 1}.log", chosen, progress)
             if run.status == "timeout":
                 raise InfraError(f"base kernel: boot timeout after {settings.vm.boot_timeout_s} s", detail=run.boot.last_lines)
             runs.append((chosen, run.status, run.boot.seconds, run.boot.console_path))
@@ -184,8 +173,8 @@ def run_boot(
             data["tests"] = [t.to_json() for t in compare.compare(base_reports, None, EXPECTED)]
             why_fail = result.reason or result.status
             return BootReport("fail", f"patched kernel: {why_fail}", data, findings)
-        initrd, _ = prepare_guest(settings, patched_tree, out)
-        run = run_suite(settings, "patched", result.image, initrd, out / "console.log", chosen, say)
+        initrds, _ = prepare_guest(settings, patched_tree, out)
+        run = run_suite(settings, "patched", result.image, initrds, out / "console.log", chosen, say)
     return _judge(settings, base_reports, run.report, run, data, findings)
 
 

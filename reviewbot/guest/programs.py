@@ -43,7 +43,7 @@ class SelftestBuild:
 def guest_key(selftests: tuple[str, ...]) -> str:
     """Hash of the guest-side inputs the project controls (part of the base-result key)."""
     digest = hashlib.sha256()
-    for path in (CHARGE_SOURCE, INIT_SCRIPT, Path(__file__).with_name("initramfs.py")):
+    for path in (CHARGE_SOURCE, INIT_SCRIPT, Path(__file__), Path(__file__).with_name("initramfs.py")):
         digest.update(path.read_bytes())
     digest.update(" ".join(selftests).encode())
     return digest.hexdigest()[:12]
@@ -99,11 +99,32 @@ def build_selftests(sandbox: Sandbox, names: tuple[str, ...], *, timeout: float 
     return SelftestBuild(programs, failed)
 
 
+# memcg_charge's tests in the order they run; the v1 test has a boot of its own.
+CHARGE_TESTS = (
+    "anon_charge",
+    "fork_charge",
+    "v2_migration",
+    "threads_migrate",
+    "clone_vm_shared",
+    "zombie_leader",
+    "exit_path_cost",
+    "dying_cgroups",
+    "v1_immigration",
+)
+V1_TESTS = ("v1_immigration",)
+
+
 def suite_programs(
     charge_binary: Path, selftests: SelftestBuild, run: tuple[str, ...]
 ) -> list[GuestProgram]:
-    """memcg_charge first (its v1 test needs the memory controller still free), then the
-    selftests named in ``run`` that compiled."""
-    progs = [GuestProgram("memcg_charge", charge_binary)]
+    """The first boot: memcg_charge's v2 tests, then the selftests named in ``run`` that
+    compiled."""
+    v2 = tuple(t for t in CHARGE_TESTS if t not in V1_TESTS)
+    progs = [GuestProgram("memcg_charge", charge_binary, v2)]
     progs += [GuestProgram(n, selftests.programs[n]) for n in run if n in selftests.programs]
     return progs
+
+
+def v1_programs(charge_binary: Path) -> list[GuestProgram]:
+    """The second boot: the cgroup v1 test alone, on a memory controller v2 never used."""
+    return [GuestProgram("memcg_charge", charge_binary, V1_TESTS)]
