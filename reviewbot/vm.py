@@ -50,7 +50,6 @@ def kernel_cmdline(extra: str = "") -> str:
     parts = [
         "console=ttyS0,115200",
         "panic=-1",
-        "oops=continue",
         f"brd.rd_nr=2 brd.rd_size={RAMDISK_KB}",
         "printk.time=1",
         "rdinit=/init",
