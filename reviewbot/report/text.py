@@ -82,12 +82,12 @@ def render_review(review: Any) -> str:
     if not findings:
         lines.append("  findings: none")
     for f in findings:
-        where = f"{f.file}:{f.line}" if f.line else f.file
+        where = f" {f.file}:{f.line}" if f.line else (f" {f.file}" if f.file else "")
         patch = f"patch {f.patch_index}" if f.patch_index else "series"
         extra = ", pre-existing" if f.preexisting else ""
         extra += ", partial" if f.partial else ""
         lines.append(
-            f"  [{f.severity}/{f.confidence}{extra}] {f.rule} ({patch}) {where}"
+            f"  [{f.severity}/{f.confidence}{extra}] {f.rule} ({patch}){where}"
             + (f" in {f.function}()" if f.function else "")
         )
         lines.extend(_wrap(f.message, "      "))
