@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from reviewbot.config import Settings  # noqa: E402
 from reviewbot.mail.parse import parse_message, split_body  # noqa: E402
 from reviewbot.mail.read import RawMessage, iter_path  # noqa: E402
-from reviewbot.mail.series import _parse_one, assemble  # noqa: E402
+from reviewbot.mail.series import assemble, parse_raw  # noqa: E402
 from reviewbot.mail.trailers import commit_trailers  # noqa: E402
 from reviewbot.model import Message, Series  # noqa: E402
 
@@ -121,7 +121,7 @@ def compare(mbox: Path, jobs: int = 2, limit: int | None = None) -> Report:
     raws: list[tuple[RawMessage, Message]] = []
     for raw in iter_path(mbox):
         if isinstance(raw, RawMessage):
-            parsed = _parse_one(raw, settings.mail)
+            parsed = parse_raw(raw, settings.mail)
             if isinstance(parsed, Message):
                 raws.append((raw, parsed))
     tasks: list[tuple[Series, bytes]] = []

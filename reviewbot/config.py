@@ -28,7 +28,9 @@ class MailSettings:
     max_patch_lines: int = 100_000  # one patch's diff
     max_series_patches: int = 1000
     unthreaded_window_hours: float = 24.0  # unthreaded patches of one author grouped within this
-    compute_patch_id: bool = True  # runs `git patch-id --stable` per patch
+    compute_patch_id: bool = True  # `git patch-id --stable` of each patch
+    parse_jobs: int = 0  # processes that parse large inputs; 0: one per CPU
+    parallel_min_bytes: int = 8 * 1024 * 1024  # inputs smaller than this parse in-process
 
 
 @dataclass(frozen=True)

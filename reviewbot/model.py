@@ -72,6 +72,7 @@ class Message:
     source: str = ""  # file (and, for mbox, position) it was read from
     warnings: tuple[str, ...] = ()
     message_id_synthesised: bool = False
+    patch_id: str | None = None  # filled in when the diff is known to be a patch
 
     @property
     def author(self) -> str:

@@ -31,6 +31,15 @@ def patch_id(diff: str) -> str | None:
     before = after = -1
     binary = False
     pre_oid = post_oid = ""
+    pending: list[str] = []  # hashed in one update per file: per-line updates cost more
+
+    def flush() -> None:
+        nonlocal ctx
+        ctx.update("".join(pending).encode("utf-8", errors="surrogateescape"))
+        pending.clear()
+        _add(total, ctx.digest())
+        ctx = hashlib.sha1()
+
     for line in diff.split("\n"):
         if line.startswith("\\ ") and len(line) > 11:
             continue  # "\ No newline at end of file"
@@ -40,9 +49,8 @@ def patch_id(diff: str) -> str | None:
             if line.startswith(("GIT binary patch", "Binary files")):
                 binary = True
                 before = 0
-                ctx.update(pre_oid.encode() + post_oid.encode())
-                _add(total, ctx.digest())
-                ctx = hashlib.sha1()
+                pending.append(pre_oid + post_oid)
+                flush()
                 continue
             if line.startswith("index "):
                 oids = line[6:].split(" ", 1)[0].rstrip("\n")
@@ -66,8 +74,7 @@ def patch_id(diff: str) -> str | None:
                 continue
             if not line.startswith("diff "):
                 break
-            _add(total, ctx.digest())
-            ctx = hashlib.sha1()
+            flush()
             before = after = -1
         if line[:1] in ("-", " "):
             before -= 1
@@ -75,8 +82,8 @@ def patch_id(diff: str) -> str | None:
             after -= 1
         stripped = "".join(line.split())
         patchlen += len(stripped)
-        ctx.update(stripped.encode("utf-8", errors="surrogateescape"))
+        pending.append(stripped)
     if not patchlen:
         return None
-    _add(total, ctx.digest())
+    flush()
     return bytes(total).hex()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from reviewbot.config import MailSettings, Settings
 from reviewbot.errors import BadInputError
+from reviewbot.mail.parallel import parse_parallel, prepare, workers_for
 from reviewbot.mail.parse import parse_message
 from reviewbot.mail.patchid import patch_id
 from reviewbot.mail.read import RawMessage, iter_path
@@ -53,16 +54,35 @@ class SeriesSet:
 
 
 def read_messages(paths: Iterable[Path | str], settings: MailSettings) -> Iterator[Message | InputError]:
-    """Parse every message of every path; unusable ones become InputError, never exceptions."""
+    """Parse every message of every path; unusable ones become InputError, never exceptions.
+
+    Inputs larger than ``mail.parallel_min_bytes`` are parsed on every CPU.
+    """
+    paths = list(paths)
+    jobs = workers_for(settings)
+    if jobs > 1 and _input_bytes(paths) >= settings.parallel_min_bytes:
+        yield from parse_parallel(_raws(paths), settings, jobs)
+        return
+    for raw in _raws(paths):
+        item = raw if isinstance(raw, InputError) else parse_raw(raw, settings)
+        yield prepare(item, settings) if isinstance(item, Message) else item
+
+
+def _raws(paths: list[Path | str]) -> Iterator[RawMessage | InputError]:
     for path in paths:
-        for raw in iter_path(path):
-            if isinstance(raw, InputError):
-                yield raw
-                continue
-            yield _parse_one(raw, settings)
+        yield from iter_path(path)
 
 
-def _parse_one(raw: RawMessage, settings: MailSettings) -> Message | InputError:
+def _input_bytes(paths: list[Path | str]) -> int:
+    total = 0
+    for path in paths:
+        p = Path(path)
+        if str(path) != "-" and p.is_file():
+            total += p.stat().st_size * (6 if p.suffix == ".gz" else 1)  # gzip: ~6x
+    return total
+
+
+def parse_raw(raw: RawMessage, settings: MailSettings) -> Message | InputError:
     if len(raw.data) > settings.max_message_bytes:
         return InputError(
             raw.source, raw.position, None,
@@ -116,11 +136,11 @@ def _root(msg: Message) -> str:
     return msg.in_reply_to or msg.message_id
 
 
-def _is_patch(msg: Message) -> bool:
+def is_patch(msg: Message) -> bool:
     return msg.diff is not None and not msg.subject.is_reply
 
 
-def _is_cover(msg: Message) -> bool:
+def is_cover(msg: Message) -> bool:
     s = msg.subject
     return msg.diff is None and not s.is_reply and not s.counters_inferred and s.index == 0
 
@@ -168,10 +188,10 @@ class _Assembler:
             )
             return
         self.order.append(msg.message_id)
-        if _is_patch(msg):
+        if is_patch(msg):
             self.kind[msg.message_id] = "patch"
             self.by_id[msg.message_id] = dataclasses.replace(msg, body="")
-        elif _is_cover(msg):
+        elif is_cover(msg):
             self.kind[msg.message_id] = "cover"
             self.by_id[msg.message_id] = msg
         else:
@@ -341,7 +361,9 @@ class _Assembler:
                 slots.append(None)
                 continue
             trailers = _merge(list(msg.trailers), followups.get(msg.message_id, []), cover_trailers)
-            pid = patch_id(msg.diff or "") if self.settings.compute_patch_id else None
+            pid = msg.patch_id
+            if pid is None and self.settings.compute_patch_id:
+                pid = patch_id(msg.diff or "")
             slots.append(Patch(msg, index, tuple(trailers), pid))
         first = cover or group.slots[min(group.slots)]
         base = next((m.base_commit for m in group.messages() if m.base_commit), None)

@@ -80,7 +80,7 @@ def find_trailers(text: str, *, followup: bool = False) -> list[Trailer]:
         The trailers in order of appearance, with canonical names.
     """
     body = text.split(_SIGNATURE, 1)[0].strip() + "\n"
-    if "(" in body:
+    if "ixes:" in body:  # only Fixes: lines wrap this way; the sub is a full scan
         body = _WRAPPED_FIXES_RE.sub(r"\1 \2", body)
     if "\n<" in body:
         body = _WRAPPED_ADDR_RE.sub(r"\1 \2", body)

@@ -39,3 +39,12 @@ def test_whole_year_every_message_accounted_for(shared_dir: Path) -> None:
     assert sum(1 for s in found.series if s.superseded_by) >= 50
     ids = [p.message_id for s in found.series for p in s.patches]
     assert len(ids) == len(set(ids)), "a patch landed in two series"
+
+
+def test_whole_year_parallel_equals_sequential(shared_dir: Path) -> None:
+    from reviewbot.config import MailSettings
+
+    path = shared_dir / "corpus" / "cgroups-2020.mbox.gz"
+    one = read_series([path], Settings(mail=MailSettings(parse_jobs=1)))
+    two = read_series([path], Settings(mail=MailSettings(parse_jobs=2, parallel_min_bytes=0)))
+    assert one.series == two.series

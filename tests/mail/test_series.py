@@ -112,3 +112,11 @@ def test_patch_sent_by_someone_else_stays_in_the_cover_series(tmp_path: Path) ->
     (tmp_path / "t.mbox").write_text(mbox)
     (series,) = read_series([tmp_path / "t.mbox"], Settings()).series
     assert [p.message_id for p in series.patches] == ["p1@x", "p2@x"]
+
+
+def test_parallel_parse_gives_the_same_series(mail_data: Path) -> None:
+    paths = [mail_data / "series-thread.mboxrd", mail_data / "unthreaded.mboxo", mail_data / "html-only.eml"]
+    one = read_series(paths, Settings(mail=MailSettings(parse_jobs=1)))
+    many = read_series(paths, Settings(mail=MailSettings(parse_jobs=2, parallel_min_bytes=0)))
+    assert one.series == many.series
+    assert one.errors == many.errors and len(many.errors) == 1
