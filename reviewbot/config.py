@@ -74,7 +74,7 @@ class VmSettings:
     kvm_probe_timeout_s: int = 20
     suite_repeats: int = 2  # base runs of the suite (cached), to catch flaky tests
     selftests: tuple[str, ...] = ("test_memcontrol", "test_kmem")  # kernel selftests run
-    program_timeout_s: int = 240  # limit of one guest program (busybox timeout in the guest)
+    program_timeout_s: int = 120  # limit of one guest program (busybox timeout in the guest)
 
 
 @dataclass(frozen=True)
