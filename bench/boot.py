@@ -113,6 +113,7 @@ def main() -> int:
     if not (wt / "Makefile").exists():
         bench.mkdir(parents=True, exist_ok=True)
         git("worktree", "add", "--force", "--detach", wt, base, cwd=tree.path)
+    proc.run(["git", "am", "--abort"], cwd=wt, timeout=120)  # a previous run stopped mid-way
     git("reset", "-q", "--hard", base, cwd=wt)
     rb_out = bench / "reviewbot-out"
     plain_out = bench / "plain-out"
@@ -123,7 +124,7 @@ def main() -> int:
     plain_make(wt, plain_out, jobs)
 
     say(f"applying {args.series.name}")
-    git("-c", "user.name=bench", "-c", "user.email=bench@localhost", "am", "-q", "--3way", args.series.resolve(), cwd=wt)
+    git("-c", "user.name=bench", "-c", "user.email=bench@localhost", "am", "-q", "--3way", "--empty=drop", args.series.resolve(), cwd=wt)
     touched = git("diff", "--name-only", base, "HEAD", cwd=wt).split()
     figures["series"] = args.series.name
     figures["series_files"] = touched
