@@ -76,6 +76,8 @@ def ensure_base(
     Returns (result, cached, accel, accel_reason). Raises InfraError when the base kernel
     does not build or boot: that is not the series' fault.
     """
+    if accel is None and settings.vm.accel in ("kvm", "tcg"):
+        accel = settings.vm.accel  # forced in config.yaml or by `reviewbot boot --accel`
     key = base_key(settings, base_commit)
     cached = cache.load(settings, key)
     out = out_dir(settings, base_commit, "base")
