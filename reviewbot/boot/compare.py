@@ -111,7 +111,23 @@ def _status(base: str, patched: str) -> str:
     return SKIP
 
 
+MAX_SPLATS = 20
+
+
+def unique_splats(report: ConsoleReport) -> list[dict[str, object]]:
+    """One entry per fingerprint, first occurrence, with a count: a mutant that breaks every
+    exit printed 881 splats of three kinds."""
+    seen: dict[str, dict[str, object]] = {}
+    for splat in report.splats:
+        entry = seen.get(splat.fingerprint)
+        if entry is None:
+            seen[splat.fingerprint] = {**splat.to_json(), "count": 1}
+        else:
+            entry["count"] = int(str(entry["count"])) + 1
+    return list(seen.values())[:MAX_SPLATS]
+
+
 def new_splats(base: Sequence[ConsoleReport], patched: ConsoleReport) -> list[dict[str, object]]:
-    """Splats of the patched boot whose fingerprint no base run showed."""
+    """Splats of the patched boot whose fingerprint no base run showed (one per fingerprint)."""
     known = {s.fingerprint for r in base for s in r.splats}
-    return [s.to_json() for s in patched.splats if s.fingerprint not in known]
+    return [s for s in unique_splats(patched) if s["fingerprint"] not in known]

@@ -157,7 +157,7 @@ def run_boot(
     # One O= per worktree: the apply stage may keep several worktrees (slots) per base, and
     # make's mtime checks only work when an O= directory always sees the same worktree.
     out = out_dir(settings, base_commit, f"patched-{patched_tree.name}")
-    with locked(out.parent / "patched.lock"):
+    with locked(out.parent / f"{out.name}.lock"):
         result = build(settings, "patched", patched_tree, out, say)
         touched = touched_files(patched_tree, base_commit)
         base_warnings = [kbuild.CompilerWarning(str(w["file"]), int(w["line"]), str(w["message"]), str(w["flag"])) for w in base.build.get("warnings", [])]
@@ -189,7 +189,8 @@ def _judge(
         "status": "boot timeout" if run.status == "timeout" else run.status,
         "seconds": round(run.boot.seconds, 1),
         "console": str(run.boot.console_path),
-        "splats": [s.to_json() for s in patched.splats],
+        "splats": compare.unique_splats(patched),
+        "splat_count": len(patched.splats),
         "splats_new": splats,
     })
     if run.status == "timeout":
