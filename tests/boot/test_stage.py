@@ -52,3 +52,19 @@ def test_judge_turns_regressions_and_new_splats_into_findings() -> None:
     assert tests["memcg_charge.v2_migration"]["status"] == "regression"
     assert tests["memcg_charge.anon_charge"]["status"] == "pass"
     assert data["boot"]["splats_new"][0]["test"] == "v2_migration"
+
+
+def test_results_table_lists_every_test_and_the_verdict() -> None:
+    from reviewbot.commands.boot import render_table
+
+    data = {
+        "base_commit": "604c3f8a730665d8",
+        "config": "abc",
+        "build": {"base": {"status": "success", "seconds": 5, "cached": True}, "status": "success", "seconds": 9.5, "warnings_new": []},
+        "boot": {"accel": "tcg", "accel_reason": "KVM probe boot hung", "base": {"status": "completed", "seconds": 30, "runs": 2, "cached": True}, "status": "completed", "seconds": 31, "splats_new": []},
+        "tests": [{"name": "memcg_charge.v2_migration", "base": "pass", "patched": "fail", "status": "regression", "detail": "B=0 KB"}],
+        "metrics": {},
+    }
+    table = render_table(data, "fail", "1 regression(s)")
+    assert "memcg_charge.v2_migration  pass     fail     regression" in table
+    assert "B=0 KB" in table and table.endswith("result: fail - 1 regression(s)")
