@@ -197,7 +197,8 @@ class Sandbox:
         ]  # fmt: skip
         for path in self.extra_ro:
             cmd += ["--ro-bind", str(path), str(path)]
-        cmd += ["--chdir", SANDBOX_SRC, "--setenv", "HOME", "/tmp", "--"]
+        # cwd in the O= directory: merge_config.sh makes its temporary files in "."
+        cmd += ["--chdir", SANDBOX_BUILD, "--setenv", "HOME", "/tmp", "--"]
         return [*limit, *cmd, *argv]
 
     @property
@@ -226,10 +227,10 @@ class Sandbox:
     def run(
         self, argv: Sequence[str], *, timeout: float, ccache_max_size: str = "5G"
     ) -> proc.ProcResult:
-        src, _, _ = self.paths()
+        _, build, _ = self.paths()
         return proc.run(
             self.wrap(argv),
-            cwd=src if not self.sandboxed else None,
+            cwd=build if not self.sandboxed else None,
             env=self.env(ccache_max_size),
             timeout=timeout,
         )
