@@ -27,6 +27,7 @@ PASS = "pass"
 FIXED = "fixed"  # fails on base, passes patched
 FAILS_ON_BASE = "fails-on-base"
 FLAKY = "flaky-on-base"
+FLAKY_PATCHED = "flaky-on-patched"  # failed once on the patched kernel, passed the second time
 SKIP = "skip"
 
 
@@ -98,6 +99,17 @@ def compare(base: Sequence[ConsoleReport], patched: ConsoleReport | None, expect
             diags = patched.results[name].diagnostics
             detail = next((d for d in reversed(diags) if "FAIL" in d or "kernel" in d), diags[-1] if diags else "")
         out.append(TestComparison(name, b, p, _status(b, p), detail))
+    return out
+
+
+def confirm(first: list[TestComparison], second: list[TestComparison]) -> list[TestComparison]:
+    """Keep a regression only when the second patched run regresses the same test too."""
+    again = {t.name: t for t in second}
+    out = []
+    for test in first:
+        if test.status == REGRESSION and again.get(test.name, test).status != REGRESSION:
+            test = TestComparison(test.name, test.base, "flaky", FLAKY_PATCHED, f"failed once, passed on a second boot: {test.detail}")
+        out.append(test)
     return out
 
 

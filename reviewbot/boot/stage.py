@@ -177,13 +177,29 @@ def run_boot(
             return BootReport("fail", f"patched kernel: {why_fail}", data, findings)
         initrds, _ = prepare_guest(settings, patched_tree, out)
         run = run_suite(settings, "patched", result.image, initrds, out / "console.log", chosen, say)
-    return _judge(settings, base_reports, run.report, run, data, findings)
+        tests = compare.compare(base_reports, run.report, EXPECTED)
+        suspects = [t.name for t in tests if t.status == compare.REGRESSION]
+        if suspects and run.status != "timeout":
+            # Confirm before blaming the series: boot the patched kernel once more and keep
+            # only the regressions that happen again (test_memcg_min/low failed once in
+            # ~10 base runs on a busy host; base runs alone cannot catch every such flake).
+            say(f"patched: {len(suspects)} regression(s), confirming with a second boot")
+            again = run_suite(settings, "patched (confirm)", result.image, initrds, out / "console-confirm.log", chosen, say)
+            tests = compare.confirm(tests, compare.compare(base_reports, again.report, EXPECTED))
+            data["boot"]["confirm_console"] = str(again.boot.console_path)
+    return _judge(settings, base_reports, run.report, run, data, findings, tests)
 
 
 def _judge(
-    settings: Settings, base: list[ConsoleReport], patched: ConsoleReport, run: Any, data: dict[str, Any], findings: list[Finding]
+    settings: Settings,
+    base: list[ConsoleReport],
+    patched: ConsoleReport,
+    run: Any,
+    data: dict[str, Any],
+    findings: list[Finding],
+    tests: list[compare.TestComparison] | None = None,
 ) -> BootReport:
-    tests = compare.compare(base, patched, EXPECTED)
+    tests = tests if tests is not None else compare.compare(base, patched, EXPECTED)
     splats = compare.new_splats(base, patched)
     data["boot"].update({
         "status": "boot timeout" if run.status == "timeout" else run.status,
@@ -211,7 +227,7 @@ def _judge(
         reasons.append(f"{len(splats)} new kernel splat(s): " + "; ".join(str(s["title"]) for s in splats[:3]))
     if reasons:
         return BootReport("fail", "; ".join(reasons), data, findings)
-    noisy = [t.name for t in tests if t.status in (compare.FAILS_ON_BASE, compare.FLAKY)]
+    noisy = [t.name for t in tests if t.status in (compare.FAILS_ON_BASE, compare.FLAKY, compare.FLAKY_PATCHED)]
     if noisy:
         return BootReport("warning", "fails or flaky on base (not counted): " + ", ".join(noisy), data, findings)
     return BootReport("success", "", data, findings)

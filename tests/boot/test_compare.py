@@ -67,3 +67,12 @@ def test_new_splats_are_a_fingerprint_set_difference() -> None:
     patched = parse_console("# reviewbot-run: p\n" + splat.replace("PID: 5", "PID: 9") + other)
     new = compare.new_splats([base], patched)
     assert [s["kind"] for s in new] == ["refcount"]
+
+
+def test_a_regression_that_does_not_happen_again_is_flaky_on_patched() -> None:
+    base = [report({"a": "pass", "b": "pass"})]
+    first = compare.compare(base, report({"a": "fail", "b": "fail"}))
+    second = compare.compare(base, report({"a": "fail", "b": "pass"}))
+    got = by_name(compare.confirm(first, second))
+    assert got["memcg_charge.a"].status == compare.REGRESSION
+    assert got["memcg_charge.b"].status == compare.FLAKY_PATCHED
