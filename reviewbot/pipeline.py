@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from reviewbot.config import Settings
-from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, ReviewbotError
+from reviewbot.errors import EXIT_FINDINGS, EXIT_INFRA, EXIT_OK, ReviewbotError
 from reviewbot.model import Finding, Series
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,11 @@ class SeriesReview:
 
     @property
     def exit_code(self) -> int:
-        """1 when something needs a human: findings at warning+, no apply, regressions."""
+        """3 when a stage could not do its job (the base kernel does not build, a stage
+        crashed); else 1 when something needs a human: findings at warning+, no apply,
+        regressions; else 0."""
+        if any(o.status == "error" for o in self.outcomes):
+            return EXIT_INFRA
         if any(f.severity in ("error", "warning") and not f.preexisting for f in self.findings):
             return EXIT_FINDINGS
         if any(o.status == "fail" for o in self.outcomes):
