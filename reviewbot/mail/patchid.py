@@ -23,8 +23,46 @@ def _add(total: bytearray, digest: bytes) -> None:
         carry >>= 8
 
 
+_SECTION_RE = re.compile(r"^diff ", re.MULTILINE)
+_SKIPPED_LINE_RE = re.compile(r"^(?:index |@@ |\\ ).*\n?", re.MULTILINE)
+# In the hunks of a file only these may start a line; anything else ("-- ", junk, an empty
+# line from a mailer that ate trailing blanks) needs git's line-counting walk.
+_ODD_HUNK_LINE_RE = re.compile(r"^(?![ +\-@\\]).", re.MULTILINE)
+
+
 def patch_id(diff: str) -> str | None:
-    """Return the stable patch-id of a unified diff, or None when it holds no change."""
+    """Return the stable patch-id of a unified diff, or None when it holds no change.
+
+    Well-formed git diffs take a fast path (a file's text minus index and hunk-header
+    lines, all whitespace removed, hashed at once); anything unusual takes the line walk
+    that mirrors git exactly. Both are checked against git in the tests.
+    """
+    fast = _patch_id_fast(diff)
+    return fast if fast is not None else _patch_id_walk(diff)
+
+
+def _patch_id_fast(diff: str) -> str | None:
+    if not diff.startswith("diff --git ") or "GIT binary patch" in diff or "Binary files" in diff:
+        return None
+    starts = [m.start() for m in _SECTION_RE.finditer(diff)] + [len(diff)]
+    total = bytearray(20)
+    for begin, end in zip(starts, starts[1:], strict=False):
+        section = diff[begin:end]
+        hunks = section.find("\n@@ ")
+        if hunks < 0:
+            # No hunk (rename, mode change): git hashes it together with the next file,
+            # a subtlety left to the walk.
+            return None
+        tail = section[hunks + 1 :].rstrip("\n")
+        if _ODD_HUNK_LINE_RE.search(tail) or "\n\n" in tail:
+            return None
+        text = "".join(_SKIPPED_LINE_RE.sub("", section).split())
+        _add(total, hashlib.sha1(text.encode("utf-8", errors="surrogateescape")).digest())
+    return bytes(total).hex()
+
+
+def _patch_id_walk(diff: str) -> str | None:
+    """git's builtin/patch-id.c get_one_patchid(), line by line."""
     total = bytearray(20)
     ctx = hashlib.sha1()
     patchlen = 0

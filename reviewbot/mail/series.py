@@ -147,6 +147,8 @@ def is_cover(msg: Message) -> bool:
 
 def _slim(msg: Message) -> Message:
     """Drop the body of a message that only matters for its links and trailers."""
+    if not (msg.body or msg.commit_message or msg.diff):
+        return msg  # already prepared by the parser (mail.parallel.prepare)
     return dataclasses.replace(msg, body="", commit_message="", diff=None)
 
 
@@ -190,7 +192,7 @@ class _Assembler:
         self.order.append(msg.message_id)
         if is_patch(msg):
             self.kind[msg.message_id] = "patch"
-            self.by_id[msg.message_id] = dataclasses.replace(msg, body="")
+            self.by_id[msg.message_id] = dataclasses.replace(msg, body="") if msg.body else msg
         elif is_cover(msg):
             self.kind[msg.message_id] = "cover"
             self.by_id[msg.message_id] = msg

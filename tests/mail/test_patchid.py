@@ -65,3 +65,18 @@ def test_rename_and_mode_change_match_git() -> None:
     mode = "diff --git a/x.sh b/x.sh\nold mode 100644\nnew mode 100755\n"
     for diff in (rename, mode, rename + mode):
         assert patch_id(diff) == git_patch_id(diff), diff
+
+
+def test_fast_path_equals_git_walk_on_a_real_year(shared_dir: Path) -> None:
+    from reviewbot.mail.patchid import _patch_id_fast, _patch_id_walk
+    from reviewbot.mail.read import RawMessage, iter_path
+
+    checked = 0
+    for raw in iter_path(shared_dir / "corpus" / "cgroups-2020.mbox.gz"):
+        assert isinstance(raw, RawMessage)
+        diff = parse_message(raw.data).diff
+        fast = _patch_id_fast(diff) if diff else None
+        if fast is not None:
+            assert fast == _patch_id_walk(diff or "")
+            checked += 1
+    assert checked > 900
