@@ -29,7 +29,25 @@ class _Parser(argparse.ArgumentParser):
 
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in argv, so that only its module is imported (start-up time
+    counts when reviewbot runs once per mail or per patch); None: register them all."""
+    skip_value = False
+    for token in argv:
+        if skip_value:
+            skip_value = False
+            continue
+        if token == "--config":
+            skip_value = True
+            continue
+        if token.startswith("-"):
+            continue
+        name = token.replace("-", "_")
+        return name if name in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="reviewbot",
         description="Review Linux kernel patch series about memcg and mm->owner.",
@@ -38,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help="config.yaml to use")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         try:
             module = importlib.import_module(f"reviewbot.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -65,8 +83,9 @@ def _register_missing(sub: argparse._SubParsersAction, name: str, exc: ImportErr
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_chosen_command(tokens))
+    args = parser.parse_args(tokens)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",

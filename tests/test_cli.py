@@ -50,3 +50,19 @@ def test_bad_config_exits_2(tmp_path: Path, mail_data: Path, capsys: pytest.Capt
     cfg.write_text("mail:\n  max_message_byte: 3\n")
     assert main(["--config", str(cfg), "series", str(mail_data / "plain.eml")]) == 2
     assert "unknown key mail.max_message_byte" in capsys.readouterr().err
+
+
+def test_only_the_chosen_command_is_imported() -> None:
+    from reviewbot.cli import _chosen_command
+
+    assert _chosen_command(["--config", "series", "review", "x"]) == "review"
+    assert _chosen_command(["-v", "check-b4"]) == "check_b4"
+    assert _chosen_command(["--help"]) is None
+    assert _chosen_command(["nosuch"]) is None
+
+
+def test_unknown_command_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["nosuch"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'nosuch'" in capsys.readouterr().err
