@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from service_mails import reply_mail, series_mails
@@ -45,7 +46,7 @@ def test_findings_reach_the_run_the_page_and_the_outbox_not_smtp(service_factory
     for raw in series_mails("e2e-c", 2, buggy=True):
         assert svc.post(raw).status_code == 202
     [run] = svc.wait_runs(1)
-    run = svc.get(f"/v1/runs/{run['id']}").json()
+    run = _replies_settled(svc, run["id"])
     assert run["findings"] >= 2 and run["exit_code"] == 1
     rules = {f["rule"] for p in run["result"]["series"][0]["patches"] for f in p["findings"]}
     assert "rcu-lock-imbalance" in rules
@@ -117,7 +118,7 @@ def test_with_smtp_enabled_replies_reach_a_real_smtp_server(service_factory: Any
         for raw in series_mails("e2e-s", 2, buggy=True):
             svc.post(raw)
         [run] = svc.wait_runs(1)
-        run = svc.get(f"/v1/runs/{run['id']}").json()
+        run = _replies_settled(svc, run["id"])
         assert run["replies"] == "sent", run
         assert len(received) >= 2
         assert not (svc.state / "outbox").exists()  # SMTP instead of the outbox
@@ -127,3 +128,14 @@ def test_with_smtp_enabled_replies_reach_a_real_smtp_server(service_factory: Any
         assert b"rcu-lock-imbalance" in b"".join(c for _, _, c in received)
     finally:
         smtpd.stop()
+
+
+def _replies_settled(svc: Any, run_id: int, timeout: float = 30.0) -> dict[str, Any]:
+    """A run is marked finished before its replies go out (they are stored with the result
+    and delivered right after, or by the sweep): wait for the delivery to settle."""
+    deadline = time.time() + timeout
+    while True:
+        run: dict[str, Any] = svc.get(f"/v1/runs/{run_id}").json()
+        if run["replies"] != "pending" or time.time() > deadline:
+            return run
+        time.sleep(0.2)
