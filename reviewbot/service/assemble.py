@@ -31,6 +31,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from reviewbot.config import Settings
+from reviewbot.mail.series import is_cover, is_patch
 from reviewbot.model import Message, Patch, Series
 from reviewbot.service.store import MailMeta, SeriesRecord, Store, StoredMail
 
@@ -94,11 +95,8 @@ def header_meta(raw: bytes) -> MailMeta | None:
 
 
 def _is_patch_or_cover(msg: Message) -> bool:
-    """What the assembler may put in a slot: a mail with a diff, or an "N/M" with N = 0."""
-    s = msg.subject
-    if s.is_reply:
-        return False
-    return msg.diff is not None or (s.index == 0 and not s.counters_inferred)
+    """What the assembler may put in a slot: the mail package's own patch/cover rule."""
+    return is_patch(msg) or is_cover(msg)
 
 
 def content_hash(series: Series) -> str:
