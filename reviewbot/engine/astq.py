@@ -16,6 +16,12 @@ matches; each is a question a memcg reviewer asks of a line:
   "puts the new memcg" bug of R05);
 * ``rcu-fields``: the captured field is ``__rcu`` (known fields, or declared so by the
   patch) and is accessed without an RCU accessor.
+
+Before the query runs, a function must pass a cheap text prefilter: it must contain one of
+the names of every ``where`` regex written as an anchored list of identifiers
+(``'^(css_get|css_tryget)$'``), one of the ``inside-loop`` macros, and match the rule's own
+``prefilter`` regex when it has one. Most functions a patch touches fail it, so most rules
+never pay for a query (nor compile one).
 """
 
 from __future__ import annotations
@@ -160,18 +166,49 @@ def _bare_rcu_access(node: Node, accessors: re.Pattern[str]) -> bool:
     return True
 
 
+_NAME_LIST = re.compile(r"^\^(?:\(((?:[A-Za-z_]\w*\|)*[A-Za-z_]\w*)\)|([A-Za-z_]\w*))\$$")
+_PREFILTERS: dict[int, tuple[dict[str, Any], tuple[re.Pattern[str], ...]]] = {}
+
+
+def prefilters(params: dict[str, Any]) -> tuple[re.Pattern[str], ...]:
+    """Regexes a function's text must all match before the query can match anything.
+
+    Derived only where it is implied: a capture whose text must equal one of a list of
+    names (``where: {fn: '^(a|b)$'}``) is a substring of the function, and so is the
+    iterator macro of ``inside-loop``. ``prefilter`` adds the rule author's own.
+    """
+    cached = _PREFILTERS.get(id(params))
+    if cached is not None and cached[0] is params:
+        return cached[1]
+    found: list[str] = []
+    for rx in (params.get("where") or {}).values():
+        m = _NAME_LIST.match(rx)
+        if m:  # plain substrings: true of every text the capture can have
+            found.append(m.group(1) or m.group(2))
+    loop = params.get("inside-loop")
+    if loop:
+        found.append(f"(?:{loop['macros']})")
+    if params.get("prefilter"):
+        found.append(params["prefilter"])
+    out = tuple(re.compile(rx) for rx in found)
+    _PREFILTERS[id(params)] = (params, out)
+    return out
+
+
 def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, source: str) -> list[RawFinding]:
-    query = compile_query(params["query"], source)
     if params.get("functions") and not re.search(params["functions"], view.name):
         return []
     if params.get("not-functions") and re.search(params["not-functions"], view.name):
         return []
+    fn_text = _fn_text(view)
+    if not all(rx.search(fn_text) for rx in prefilters(params)):
+        return []
+    query = compile_query(params["query"], source)
     report = params["report"]
     where = {k: re.compile(v) for k, v in (params.get("where") or {}).items()}
     where_not = {k: re.compile(v) for k, v in (params.get("where-not") or {}).items()}
     loop = params.get("inside-loop")
     loop_macros = re.compile(f"^(?:{loop['macros']})$") if loop else None
-    fn_text = _fn_text(view)
     out: list[RawFinding] = []
     seen: set[int] = set()
     for _, caps in QueryCursor(query).matches(view.node):
@@ -288,7 +325,10 @@ def _stored_before(
     )
     setter = None
     if direct is None:
-        for name in sorted(setters_of(ctx.all_post_views()).get(field, ())):
+        setters = ctx.memo.get("setters")
+        if not isinstance(setters, dict):
+            setters = ctx.memo["setters"] = setters_of(ctx.all_post_views())
+        for name in sorted(setters.get(field, ())):
             if name != view.name and re.search(rf"\b{re.escape(name)}\s*\(\s*{b}\s*,", before):
                 setter = name
                 break

@@ -159,6 +159,8 @@ class FunctionView:
     partial: bool  # only the lines shown by a hunk were available
     parse_errors: bool  # tree-sitter recovered from errors inside this function
     text_lines: list[str] = field(default_factory=list)  # source lines of the whole input
+    _lines: tuple[int, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _line_set: frozenset[int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def line(self, node: Node) -> int | None:
         """File line number of a node (its first row)."""
@@ -170,9 +172,17 @@ class FunctionView:
                 return self.text_lines[row]
         return ""
 
-    def lines(self) -> list[int]:
-        start, end = self.node.start_point[0], self.node.end_point[0]
-        return [ln for row, ln in sorted(self.rows.items()) if start <= row <= end]
+    def lines(self) -> tuple[int, ...]:
+        """File lines of the function, in order (cached: ``rows`` may map a whole file)."""
+        if self._lines is None:
+            start, end = self.node.start_point[0], self.node.end_point[0]
+            self._lines = tuple(ln for row, ln in sorted(self.rows.items()) if start <= row <= end)
+        return self._lines
+
+    def line_set(self) -> frozenset[int]:
+        if self._line_set is None:
+            self._line_set = frozenset(self.lines())
+        return self._line_set
 
     @property
     def touched(self) -> bool:

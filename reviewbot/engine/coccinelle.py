@@ -60,7 +60,7 @@ def run_coccinelle(rule: Rule, ctx: PatchContext) -> tuple[list[tuple[str, RawFi
         )
         function = None
         if fc is not None:
-            function = next((v.name for v in fc.post_views if line in v.lines()), None)
+            function = next((v.name for v in fc.post_views if line in v.line_set()), None)
         out.append(
             (
                 path,

@@ -38,15 +38,15 @@ def _lines_of(hunks: Iterable[Hunk], kinds: tuple[str, ...]) -> list[Line]:
     return [ln for h in hunks for ln in h.lines if ln.kind in kinds]
 
 
-def _function_of(fc: FileContext, hunk: Hunk, line: Line) -> tuple[str | None, set[int]]:
+def _function_of(fc: FileContext, hunk: Hunk, line: Line) -> tuple[str | None, frozenset[int]]:
     """Enclosing function name and its post-image line numbers (empty when unknown)."""
     lineno = line.new_lineno
     if lineno is not None:
         for view in fc.post_views:
             lines = view.lines()
-            if lines and lines[0] <= lineno <= lines[-1] and lineno in set(lines):
-                return view.name, set(lines)
-    return hunk.function, set()
+            if lines and lines[0] <= lineno <= lines[-1] and lineno in view.line_set():
+                return view.name, view.line_set()
+    return hunk.function, frozenset()
 
 
 def _region(
@@ -54,7 +54,7 @@ def _region(
     fc: FileContext,
     ctx: PatchContext,
     hunk: Hunk,
-    fn_lines: set[int],
+    fn_lines: frozenset[int],
     function: str | None = None,
 ) -> list[str]:
     kinds = _KINDS[cond.get("lines", "post")]
@@ -71,7 +71,7 @@ def _region(
 
 
 def _function_region(
-    kinds: tuple[str, ...], fc: FileContext, hunk: Hunk, fn_lines: set[int]
+    kinds: tuple[str, ...], fc: FileContext, hunk: Hunk, fn_lines: frozenset[int]
 ) -> list[str]:
     if not fn_lines:
         return [ln.text for ln in _lines_of([hunk], kinds)]
@@ -96,7 +96,7 @@ def _conditions_hold(
     fc: FileContext,
     ctx: PatchContext,
     hunk: Hunk,
-    fn_lines: set[int],
+    fn_lines: frozenset[int],
     function: str | None,
 ) -> tuple[bool, dict[str, str]]:
     captures: dict[str, str] = {}
@@ -133,6 +133,11 @@ def run_pattern(rule: Rule, ctx: PatchContext) -> list[tuple[str, RawFinding]]:
     for fc in ctx.files:
         if not rule.applies_to(fc.path):
             continue
+        if fn_rx and not any(
+            name and fn_rx.search(name)
+            for name in [*(v.name for v in fc.post_views), *(h.function for h in fc.diff.hunks)]
+        ):
+            continue  # no function of this file can qualify (_function_of picks from these)
         # Matches on removed lines, by matched text: an added match with the same text is
         # the same construct moved (a loop moved into a helper), not a new one.
         moved: Counter[str] = Counter()

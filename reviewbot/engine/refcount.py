@@ -653,8 +653,10 @@ def run_field_stores(params: dict[str, Any], views: list[FunctionView]) -> list[
     ``nrg->css = rg->css; css_get(rg->css)`` while record_hugetlb_cgroup_uncharge_info()
     did ``nrg->css = &h_cg->css`` without a get; fixed by 014 (d85aecf2844f).
     """
-    config = Config(params)
+    config, _ = _config(params)
     acquire_names = [s.call for p in config.pairs for s in p.acquire if not p.keyless]
+    # Any acquire call at all in a function? (Patterns are "^(?:name)$".)
+    any_acquire = re.compile(r"\b(?:" + "|".join(rx.pattern[4:-2] for rx in acquire_names) + r")\s*\(")
     counted: dict[str, list[tuple[FunctionView, int]]] = {}
     uncounted: dict[str, list[tuple[FunctionView, int, str]]] = {}
     for view in views:
@@ -665,6 +667,7 @@ def run_field_stores(params: dict[str, Any], views: list[FunctionView]) -> list[
             if fn_start <= row <= fn_end and row < len(view.text_lines)
         ]
         fn_text = "\n".join(t for _, t in body)
+        takes_refs = bool(acquire_names) and any_acquire.search(fn_text) is not None
         for ln, text in body:
             m = _FIELD_STORE.match(text)
             if not m or _NULL.match(m.group("value").strip()):
@@ -674,12 +677,14 @@ def run_field_stores(params: dict[str, Any], views: list[FunctionView]) -> list[
                 continue
             field = m.group("field")
             stored = f"{m.group('base')}->{field}"
-            got = any(
-                rx.search(call_text)
-                for rx in acquire_names
+            # Names of the calls that take the value or the field as first argument.
+            calls = [
+                name
                 for target in (value, stored)
-                for call_text in re.findall(rf"(\w+)\s*\(\s*&?\(?\s*{re.escape(target)}\b", fn_text)
-            )
+                if takes_refs
+                for name in re.findall(rf"\b(\w+)\s*\(\s*&?\(?\s*{re.escape(target)}\b", fn_text)
+            ]
+            got = any(rx.search(name) for name in calls for rx in acquire_names)
             if got:
                 counted.setdefault(field, []).append((view, ln))
             else:

@@ -81,7 +81,7 @@ def build_file_context(
     file cannot be read) from the hunks, marked partial.
     """
     if fd.is_binary or not fd.path.endswith(C_SUFFIXES):
-        return FileContext(fd, [], [])
+        return FileContext(fd, [])
     added = frozenset(
         ln.new_lineno for h in fd.hunks for ln in h.lines if ln.kind == "+" and ln.new_lineno
     )
@@ -93,22 +93,23 @@ def build_file_context(
         )
         if post_text is not None:
             post = views_from_text(fd.path, post_text, added=added, wanted=_changed_post_lines(fd))
-            base_text = None
-            base: list[FunctionView] = []
-            if fd.old_path is not None and base_rev:
+            names = {v.name for v in post}
+
+            def base_from_git() -> list[FunctionView]:
+                if fd.old_path is None or not base_rev:
+                    return []
                 base_text = git_show(worktree, base_rev, fd.old_path)
-                if base_text is not None:
-                    names = {v.name for v in post}
-                    base = [v for v in views_from_text(fd.old_path, base_text) if v.name in names]
-            return FileContext(fd, post, base, post_text, base_text)
+                if base_text is None:
+                    return []
+                return [v for v in views_from_text(fd.old_path, base_text) if v.name in names]
+
+            return FileContext(fd, post, base_from_git, post_text)
     post = [v for v in views_from_hunks(fd, post=True) if v.touched or _removal_inside(fd, v)]
-    base = views_from_hunks(fd, post=False)
-    return FileContext(fd, post, base)
+    return FileContext(fd, post, lambda: views_from_hunks(fd, post=False))
 
 
 def _removal_inside(fd: FileDiff, view: FunctionView) -> bool:
-    lines = set(view.lines())
-    return bool(lines & _changed_post_lines(fd))
+    return bool(view.line_set() & _changed_post_lines(fd))
 
 
 def _read(path: Path) -> str | None:
@@ -206,8 +207,10 @@ def _field_store_hits(
 ) -> list[tuple[FileContext | None, str, RawFinding, bool, bool]]:
     files = [fc for fc in ctx.files if rule.applies_to(fc.path)]
     views = [v for fc in files for v in fc.post_views]
-    base_views = [v for fc in files for v in fc.base_views]
     raws = run_field_stores(rule.params, views)
+    if not raws:
+        return []
+    base_views = [v for fc in files for v in fc.base_views]
     base = Counter(_signature(rule, r.function, r) for r in run_field_stores(rule.params, base_views))
     by_name = {(v.name, v.file): fc for fc in files for v in fc.post_views}
     out = []

@@ -124,6 +124,7 @@ _AST: Spec = {
         "requires-function": _REGEXES,
         "functions": _REGEX,
         "not-functions": _REGEX,
+        "prefilter": _REGEX,  # the function text must match before the query runs
         "under-rcu": _BOOL,
         "assigned-under-rcu": {
             "keys": {"capture": {"type": str, "required": True}, "exclude": _REGEX}

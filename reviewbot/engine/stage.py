@@ -62,7 +62,9 @@ def series_lines(series: Series, settings: Settings) -> tuple[list[tuple[str, st
     added: list[tuple[str, str]] = []
     for patch in series.patches:
         try:
-            files = parse_diff(patch.message.diff or "", settings.mail)
+            # Same arguments as patch_context(): parse_diff() memoizes on them.
+            files = parse_diff(patch.message.diff or "", settings.mail,
+                               source=patch.message.source or patch.message_id)
         except BadInputError:
             continue
         for fd in files:

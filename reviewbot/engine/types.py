@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,9 +25,11 @@ class RawFinding:
 class FileContext:
     diff: FileDiff
     post_views: list[FunctionView]  # functions touched by the patch, post-image
-    base_views: list[FunctionView]  # the same functions in the base (or pre-image hunks)
+    # The same functions in the base (or the pre-image hunks), built on first use: only a
+    # rule that fired needs them, and building them costs a parse (or a `git show`).
+    base_loader: Callable[[], list[FunctionView]] = list
     post_text: str | None = None  # whole post-image file when the series applied
-    base_text: str | None = None
+    _base: list[FunctionView] | None = field(default=None, init=False, repr=False)
 
     @property
     def path(self) -> str:
@@ -35,6 +38,12 @@ class FileContext:
     @property
     def partial(self) -> bool:
         return self.post_text is None
+
+    @property
+    def base_views(self) -> list[FunctionView]:
+        if self._base is None:
+            self._base = self.base_loader()
+        return self._base
 
     def base_named(self, name: str) -> list[FunctionView]:
         return [v for v in self.base_views if v.name == name]

@@ -9,16 +9,18 @@ computed, which is most of the per-message cost.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
 from reviewbot.config import MailSettings
 from reviewbot.mail.patchid import patch_id
 from reviewbot.mail.read import RawMessage
 from reviewbot.model import InputError, Message
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 CHUNK = 128  # messages per task: large enough to amortise pickling
 IN_FLIGHT_PER_WORKER = 3
@@ -55,6 +57,10 @@ def parse_parallel(
     raws: Iterable[RawMessage | InputError], settings: MailSettings, jobs: int
 ) -> Iterator[Message | InputError]:
     """Parse in ``jobs`` processes, yielding results in input order."""
+    # Imported here: most runs read a few mails and never start a pool (start-up counts).
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     # fork: the workers inherit the imported modules, which start-up would otherwise redo.
     context = multiprocessing.get_context("fork")
     pending: deque[Future[list[Message | InputError]] | list[Message | InputError]] = deque()

@@ -12,7 +12,6 @@ import base64
 import binascii
 import email
 import email.header
-import email.policy
 import email.utils
 import hashlib
 import quopri
@@ -179,7 +178,7 @@ def _body_from_multipart(raw: bytes, warnings: list[str]) -> str:
 
 
 def _walk_multipart(raw: bytes, warnings: list[str]) -> str:
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    msg = email.message_from_bytes(raw)  # the default policy is compat32 (no email.policy import)
     if msg.defects and any("Boundary" in type(d).__name__ for d in msg.defects):
         warnings.append("broken MIME structure: " + ", ".join(type(d).__name__ for d in msg.defects))
     texts: list[str] = []

@@ -78,10 +78,10 @@ def test_views_from_hunks_wrap_partial_and_keep_new_functions_whole() -> None:
     by_name = {v.name: v for v in views}
     # The first hunk starts inside first(): wrapped, partial, post-image lines kept.
     assert by_name["first"].partial
-    assert by_name["first"].lines()[:2] == [10, 11]
+    assert by_name["first"].lines()[:2] == (10, 11)
     assert 13 in by_name["first"].added
     # The second hunk starts *after* second() ended: third() is a complete function.
     assert not by_name["third"].partial
-    assert by_name["third"].lines() == [44, 45, 46, 47]
+    assert by_name["third"].lines() == (44, 45, 46, 47)
     pre = views_from_hunks(fd, post=False)
     assert "third" not in {v.name for v in pre}
