@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import tempfile
@@ -14,6 +13,7 @@ from reviewbot.errors import EXIT_BAD_INPUT, EXIT_OK, BadInputError
 from reviewbot.mail import SeriesSet, read_series
 from reviewbot.pipeline import ReviewOptions, SeriesReview, review_series
 from reviewbot.report.json import review_json
+from reviewbot.report.json import write as write_json
 from reviewbot.report.text import render_errors, render_review
 
 _MSGID_RE = re.compile(r"^<?[^<>\s/]+@[^<>\s/]+>?$")
@@ -97,8 +97,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _print(reviews: list[SeriesReview], found: SeriesSet, fmt: str, settings: Settings) -> None:
     if fmt == "json":
-        json.dump(review_json(reviews, found.errors), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        write_json(review_json(reviews, found.errors))
         return
     if fmt == "mail":
         from reviewbot.report.mail import render_replies

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from reviewbot.config import Settings
 from reviewbot.errors import EXIT_BAD_INPUT, EXIT_OK
 from reviewbot.mail import read_series
 from reviewbot.report.json import series_set_json
+from reviewbot.report.json import write as write_json
 from reviewbot.report.text import render_errors, render_series_set
 
 
@@ -32,8 +32,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     found = read_series(args.paths, settings)
     series = [s for s in found.series if s.latest] if args.latest else found.series
     if args.json:
-        json.dump(series_set_json(series, found.errors), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        write_json(series_set_json(series, found.errors))
     else:
         sys.stdout.write(render_series_set(series, found.errors))
     if not found.series:

@@ -8,21 +8,22 @@ computed, which is most of the per-message cost.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reviewbot.config import MailSettings
 from reviewbot.mail.patchid import patch_id
-from reviewbot.mail.read import RawMessage
+from reviewbot.mail.read import RawMessage, is_mboxrd, iter_range, mbox_ranges
 from reviewbot.model import InputError, Message
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
 CHUNK = 128  # messages per task: large enough to amortise pickling
+RANGE_BYTES = 4 << 20  # bytes of a plain mbox per task: memory stays flat on huge files
 IN_FLIGHT_PER_WORKER = 3
 
 
@@ -32,10 +33,20 @@ def prepare(msg: Message, settings: MailSettings) -> Message:
 
     if is_patch(msg):
         pid = patch_id(msg.diff or "") if settings.compute_patch_id and msg.patch_id is None else msg.patch_id
-        return dataclasses.replace(msg, body="", patch_id=pid)
+        return _replace(msg, body="", patch_id=pid)
     if is_cover(msg):
         return msg
-    return dataclasses.replace(msg, body="", commit_message="", diff=None)
+    return _replace(msg, body="", commit_message="", diff=None)
+
+
+def _replace(msg: Message, **changes: object) -> Message:
+    """dataclasses.replace() for a Message without running its __init__ again: that was a
+    tenth of the time of preparing a year of mail. Message has no __post_init__ and its
+    fields are plain values, so copying them is all __init__ would do."""
+    new = object.__new__(Message)
+    new.__dict__.update(msg.__dict__)
+    new.__dict__.update(changes)
+    return new
 
 
 def _parse_chunk(chunk: list[RawMessage], settings: MailSettings) -> list[Message | InputError]:
@@ -88,3 +99,79 @@ def parse_parallel(
         if chunk:
             pending.append(pool.submit(_parse_chunk, chunk, settings))
         yield from drain(0)
+
+
+def _parse_range(
+    path: str, begin: int, end: int, mboxrd: bool, settings: MailSettings
+) -> tuple[int, list[Message | InputError]]:
+    """Read and parse one byte range of an mbox: (messages read, results by local position)."""
+    from reviewbot.mail.series import parse_raw
+
+    out: list[Message | InputError] = []
+    count = 0
+    try:
+        for raw in iter_range(Path(path), begin, end, mboxrd):
+            count += 1
+            item = parse_raw(raw, settings)
+            out.append(prepare(item, settings) if isinstance(item, Message) else item)
+    except OSError as exc:
+        out.append(InputError(path, count, None, f"cannot read: {exc}"))
+    return count, out
+
+
+def _shift(item: Message | InputError, by: int) -> Message | InputError:
+    if by:
+        # Just unpickled and not shared yet: moving the position in place saves a
+        # dataclasses.replace() copy of most messages of the file.
+        object.__setattr__(item, "position", item.position + by)
+    return item
+
+
+def parse_mbox_files(
+    paths: list[Path], settings: MailSettings, jobs: int
+) -> Iterator[Message | InputError] | None:
+    """Parse plain mbox files in ``jobs`` processes that each read their own byte ranges,
+    yielding results in file order; None when an input is not a plain mbox file (gzip,
+    stdin, folders take :func:`parse_parallel`).
+
+    Nothing but cut points and results crosses between processes: shipping every raw
+    message to the workers cost the reading process as much as the workers' parsing saved.
+    """
+    tasks: list[tuple[str, int, int, bool]] = []
+    for path in paths:
+        try:
+            size = path.stat().st_size
+            ranges = mbox_ranges(path, max(jobs * 4, size // RANGE_BYTES + 1)) if path.is_file() else None
+        except (OSError, ValueError):
+            return None
+        if ranges is None:
+            return None
+        mboxrd = is_mboxrd(path)
+        tasks.extend((str(path), begin, end, mboxrd) for begin, end in ranges)
+    return _run_ranges(tasks, settings, jobs)
+
+
+def _run_ranges(
+    tasks: list[tuple[str, int, int, bool]], settings: MailSettings, jobs: int
+) -> Iterator[Message | InputError]:
+    # This process only hands out ranges and unpickles results. Parsing ranges here too
+    # while waiting was tried: slower (0.34 s against 0.30 s for the 2020 year on 2 CPUs),
+    # as the pool's feeder thread then waits for the GIL and the worker idles.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork")
+    offsets: dict[str, int] = {}
+    pending: deque[tuple[str, Future[tuple[int, list[Message | InputError]]]]] = deque()
+    todo = deque(tasks)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        while todo or pending:
+            while todo and len(pending) < jobs * IN_FLIGHT_PER_WORKER:
+                path, begin, end, mboxrd = todo.popleft()
+                pending.append((path, pool.submit(_parse_range, path, begin, end, mboxrd, settings)))
+            path, future = pending.popleft()
+            count, items = future.result()
+            base = offsets.get(path, 0)
+            offsets[path] = base + count
+            for item in items:
+                yield _shift(item, base)

@@ -20,24 +20,24 @@ from datetime import datetime
 from email.message import Message as EmailMessage
 
 from reviewbot.errors import BadInputError
+from reviewbot.mail.lineregex import LineRegex
 from reviewbot.mail.subject import parse_subject
 from reviewbot.mail.trailers import commit_trailers, reply_trailers
 from reviewbot.model import Message
 
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
 # A diff starts at a git header, or at a ---/+++ pair followed by a hunk (plain `diff -u`).
-_DIFF_START_RE = re.compile(
-    r"^(?:diff --git |diff -\S+ |Index: \S|--- \S[^\n]*\n\+\+\+ \S[^\n]*\n@@ )", re.MULTILINE
+_DIFF_START_RE = LineRegex(
+    r"(?:diff --git |diff -\S+ |Index: \S|--- \S[^\n]*\n\+\+\+ \S[^\n]*\n@@ )"
 )
-_HUNK_RE = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@", re.MULTILINE)
+_HUNK_RE = LineRegex(r"@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@")
 # A git diff may have no hunk at all: pure renames, mode changes, empty new files.
-_GIT_META_RE = re.compile(
-    r"^(?:rename (?:from|to) |similarity index |old mode |new mode |new file mode "
-    r"|deleted file mode |copy (?:from|to) )",
-    re.MULTILINE,
+_GIT_META_RE = LineRegex(
+    r"(?:rename (?:from|to) |similarity index |old mode |new mode |new file mode "
+    r"|deleted file mode |copy (?:from|to) )"
 )
-_GIT_BINARY_RE = re.compile(r"^(?:GIT binary patch|Binary files )", re.MULTILINE)
-_SEPARATOR_RE = re.compile(r"^---\s*$", re.MULTILINE)
+_GIT_BINARY_RE = LineRegex(r"(?:GIT binary patch|Binary files )")
+_SEPARATOR_RE = LineRegex(r"---\s*$")
 _DIFFSTAT_TAIL_RE = re.compile(
     r"(?:^ \S[^\n]*\|[^\n]*\n)+^ \d+ files? changed[^\n]*\n\s*\Z", re.MULTILINE
 )
@@ -75,7 +75,7 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
     if charset:
         try:
             return data.decode(charset.strip().strip('"'), errors="replace")
-        except LookupError:  # "charset=unknown-8bit", "x-user-defined", typos
+        except (LookupError, ValueError):  # "unknown-8bit", "x-user-defined", typos, NUL bytes
             pass
     try:
         return data.decode("utf-8")
@@ -95,38 +95,31 @@ def _split_raw(raw: bytes) -> tuple[bytes, bytes]:
 
 
 # Only these headers are ever read; skipping the Received:/DKIM/X-* bulk of list mail
-# without decoding it was the largest single saving in parsing a year of the list.
-_WANTED = frozenset(
-    {b"from", b"subject", b"message-id", b"in-reply-to", b"references", b"date",
-     b"content-type", b"content-transfer-encoding"}
+# without decoding it was the largest single saving in parsing a year of the list. One
+# regex finds them with their folded lines; it starts with a literal newline (the block
+# gets one in front) because Python's re tries a MULTILINE "^" pattern at every byte.
+_WANTED_RE = re.compile(
+    rb"\n(from|subject|message-id|in-reply-to|references|date|content-type"
+    rb"|content-transfer-encoding)[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)",
+    re.IGNORECASE,
 )
 
 
 def _parse_headers(block: bytes) -> dict[str, list[str]]:
     """Folded and duplicated headers -> lower-case name to list of unfolded values.
 
-    A plain loop over lines beat a case-insensitive regex by 2.4x here. Undeclared 8-bit
-    bytes in headers (seen from some mailers) are read as UTF-8, else Latin-1; encoded
-    words are decoded later, per header.
+    Undeclared 8-bit bytes in headers (seen from some mailers) are read as UTF-8, else
+    Latin-1; encoded words are decoded later, per header.
     """
     raw: dict[str, list[bytes]] = {}
-    current: list[bytes] | None = None
-    for line in block.split(b"\n"):
-        first = line[:1]
-        if first == b" " or first == b"\t":
-            if current is not None:
-                current[-1] += b" " + line.strip()
-            continue
-        colon = line.find(b":")
-        if colon <= 0:
-            current = None  # the mbox "From " line or garbage
-            continue
-        name = line[:colon].strip().lower()
-        if name in _WANTED:
-            current = raw.setdefault(name.decode("ascii"), [])
-            current.append(line[colon + 1 :].strip())
+    for name, value in _WANTED_RE.findall(b"\n" + block):
+        # Unfold: each line stripped, joined by one space (CR of CRLF mail included).
+        value = b" ".join(p.strip() for p in value.split(b"\n")) if b"\n" in value else value.strip()
+        key = name.lower().decode("ascii")
+        if key in raw:
+            raw[key].append(value)
         else:
-            current = None
+            raw[key] = [value]
     return {k: [_decode_bytes(v, None) for v in vals] for k, vals in raw.items()}
 
 

@@ -15,19 +15,30 @@ import re
 _HUNK_RE = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
 
 
-def _add(total: bytearray, digest: bytes) -> None:
-    carry = 0
-    for i in range(len(total)):
-        carry += total[i] + digest[i]
-        total[i] = carry & 0xFF
-        carry >>= 8
+# git's isspace() (sane_ctype in ctype.c): only these four bytes are whitespace, so a
+# no-break space or a form feed in a diff is hashed as git hashes it.
+_GIT_SPACE = b" \t\n\r"
+_MOD = 1 << 160
 
 
-_SECTION_RE = re.compile(r"^diff ", re.MULTILINE)
-_SKIPPED_LINE_RE = re.compile(r"^(?:index |@@ |\\ ).*\n?", re.MULTILINE)
+def _sum(digests: list[bytes]) -> str:
+    """The per-file SHA-1 digests added as little-endian 160-bit numbers ("--stable")."""
+    total = sum(int.from_bytes(d, "little") for d in digests) % _MOD
+    return total.to_bytes(20, "little").hex()
+
+
+def _squeeze(text: str) -> bytes:
+    return text.encode("utf-8", errors="surrogateescape").translate(None, _GIT_SPACE)
+
+
+# Both behind a literal newline, not "^" with MULTILINE: Python's re tries a "^" pattern at
+# every byte, which cost more than the rest of the patch-id. The skipped lines are cut
+# without their own newline but with the one before: newlines are squeezed out anyway.
+_SECTION_RE = re.compile(rb"\ndiff ")
+_SKIPPED_LINE_RE = re.compile(rb"\n(?:index |@@ |\\ )[^\n]*")
 # In the hunks of a file only these may start a line; anything else ("-- ", junk, an empty
 # line from a mailer that ate trailing blanks) needs git's line-counting walk.
-_ODD_HUNK_LINE_RE = re.compile(r"^(?![ +\-@\\]).", re.MULTILINE)
+_ODD_HUNK_LINE_RE = re.compile(rb"\n[^ +\-@\\\n]")  # the tail starts at "@@"
 
 
 def patch_id(diff: str) -> str | None:
@@ -44,39 +55,36 @@ def patch_id(diff: str) -> str | None:
 def _patch_id_fast(diff: str) -> str | None:
     if not diff.startswith("diff --git ") or "GIT binary patch" in diff or "Binary files" in diff:
         return None
-    starts = [m.start() for m in _SECTION_RE.finditer(diff)] + [len(diff)]
-    total = bytearray(20)
+    data = diff.encode("utf-8", errors="surrogateescape")
+    starts = [0, *(m.start() + 1 for m in _SECTION_RE.finditer(data)), len(data)]
+    digests = []
     for begin, end in zip(starts, starts[1:], strict=False):
-        section = diff[begin:end]
-        hunks = section.find("\n@@ ")
+        section = data[begin:end]
+        hunks = section.find(b"\n@@ ")
         if hunks < 0:
             # No hunk (rename, mode change): git hashes it together with the next file,
             # a subtlety left to the walk.
             return None
-        tail = section[hunks + 1 :].rstrip("\n")
-        if _ODD_HUNK_LINE_RE.search(tail) or "\n\n" in tail:
+        tail = section[hunks + 1 :].rstrip(b"\n")
+        if _ODD_HUNK_LINE_RE.search(tail) or b"\n\n" in tail:
             return None
-        text = "".join(_SKIPPED_LINE_RE.sub("", section).split())
-        _add(total, hashlib.sha1(text.encode("utf-8", errors="surrogateescape")).digest())
-    return bytes(total).hex()
+        text = _SKIPPED_LINE_RE.sub(b"", section).translate(None, _GIT_SPACE)
+        digests.append(hashlib.sha1(text).digest())
+    return _sum(digests)
 
 
 def _patch_id_walk(diff: str) -> str | None:
     """git's builtin/patch-id.c get_one_patchid(), line by line."""
-    total = bytearray(20)
-    ctx = hashlib.sha1()
+    digests: list[bytes] = []
     patchlen = 0
     before = after = -1
     binary = False
     pre_oid = post_oid = ""
-    pending: list[str] = []  # hashed in one update per file: per-line updates cost more
+    pending: list[bytes] = []  # hashed once per file: per-line updates cost more
 
     def flush() -> None:
-        nonlocal ctx
-        ctx.update("".join(pending).encode("utf-8", errors="surrogateescape"))
+        digests.append(hashlib.sha1(b"".join(pending)).digest())
         pending.clear()
-        _add(total, ctx.digest())
-        ctx = hashlib.sha1()
 
     for line in diff.split("\n"):
         if line.startswith("\\ ") and len(line) > 11:
@@ -87,7 +95,7 @@ def _patch_id_walk(diff: str) -> str | None:
             if line.startswith(("GIT binary patch", "Binary files")):
                 binary = True
                 before = 0
-                pending.append(pre_oid + post_oid)
+                pending.append(_squeeze(pre_oid + post_oid))
                 flush()
                 continue
             if line.startswith("index "):
@@ -118,10 +126,10 @@ def _patch_id_walk(diff: str) -> str | None:
             before -= 1
         if line[:1] in ("+", " "):
             after -= 1
-        stripped = "".join(line.split())
+        stripped = _squeeze(line)
         patchlen += len(stripped)
         pending.append(stripped)
     if not patchlen:
         return None
     flush()
-    return bytes(total).hex()
+    return _sum(digests)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from reviewbot.config import MailSettings, Settings
 from reviewbot.errors import BadInputError
-from reviewbot.mail.parallel import parse_parallel, prepare, workers_for
+from reviewbot.mail.parallel import parse_mbox_files, parse_parallel, prepare, workers_for
 from reviewbot.mail.parse import parse_message
 from reviewbot.mail.patchid import patch_id
 from reviewbot.mail.read import RawMessage, iter_path
@@ -61,7 +61,8 @@ def read_messages(paths: Iterable[Path | str], settings: MailSettings) -> Iterat
     paths = list(paths)
     jobs = workers_for(settings)
     if jobs > 1 and _input_bytes(paths) >= settings.parallel_min_bytes:
-        yield from parse_parallel(_raws(paths), settings, jobs)
+        plain = parse_mbox_files([Path(p) for p in paths], settings, jobs) if "-" not in map(str, paths) else None
+        yield from plain if plain is not None else parse_parallel(_raws(paths), settings, jobs)
         return
     for raw in _raws(paths):
         item = raw if isinstance(raw, InputError) else parse_raw(raw, settings)

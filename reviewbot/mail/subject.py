@@ -9,6 +9,7 @@ Every form below is seen on the kernel lists; each one has a test in tests/mail/
 
 from __future__ import annotations
 
+import functools
 import re
 
 from reviewbot.model import Subject
@@ -40,6 +41,7 @@ def _split_words(bracketed: str) -> list[str]:
     return words
 
 
+@functools.lru_cache(maxsize=4096)  # a thread's replies repeat one subject; Subject is frozen
 def parse_subject(raw: str) -> Subject:
     """Parse a decoded Subject header.
 

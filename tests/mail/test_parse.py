@@ -137,3 +137,13 @@ def test_pure_rename_without_hunks_is_a_patch() -> None:
         "rename to mm/b.c\n"
     )
     assert message.strip().endswith("Signed-off-by: A <a@b.c>")
+
+
+def test_charset_with_a_nul_byte_falls_back_instead_of_raising() -> None:
+    # Found by the fuzz test: Python raises ValueError, not LookupError, for such a codec.
+    raw = (
+        b"From: =?\x00UTF-8?Q?J=C3=B6rg?= <joerg@example.org>\nSubject: [PATCH] x\n"
+        b"Message-ID: <nul@example.org>\nContent-Type: text/plain; charset=\"ut\x00f-8\"\n\nbody\n"
+    )
+    msg = parse_message(raw)
+    assert msg.author_email == "joerg@example.org" and msg.body == "body\n"
