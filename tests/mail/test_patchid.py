@@ -35,7 +35,15 @@ def test_whitespace_and_line_numbers_ignored() -> None:
     assert patch_id(a) == patch_id(b)
 
 
-line = st.text(alphabet="abc {}();=\t", min_size=0, max_size=12)
+def test_only_gits_whitespace_is_ignored() -> None:
+    # git's isspace() knows space, tab, LF and CR: a form feed or a no-break space is
+    # hashed (str.split() would have dropped them and given another id).
+    for odd in ("\f", "\v", "\u00a0", "\u2028"):
+        diff = f"diff --git a/f.c b/f.c\n--- a/f.c\n+++ b/f.c\n@@ -1 +1 @@\n-a{odd}b\n+ab\n"
+        assert patch_id(diff) == git_patch_id(diff), repr(odd)
+
+
+line = st.text(alphabet="abc {}();=\t\f\u00a0", min_size=0, max_size=12)
 
 
 @settings(max_examples=40, deadline=None)
