@@ -32,7 +32,7 @@ from typing import Any
 from tree_sitter import Node, Query, QueryCursor
 
 from reviewbot.engine.cfunc import _LANGUAGE, FunctionView, node_text
-from reviewbot.engine.refcount import normalize
+from reviewbot.engine.refspec import normalize
 from reviewbot.engine.types import PatchContext, RawFinding
 from reviewbot.errors import BadInputError
 

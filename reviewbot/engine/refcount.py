@@ -21,8 +21,8 @@ Semantics, each forced by real memcg code:
   names;
 * falling off the end of a partial function (only a hunk was visible) is not a return.
 
-The ``field-stores`` analysis is the cross-function view: a field that one function of the
-patch fills with a counted reference (store + get) and another fills without one.
+The ``field-stores`` analysis (the cross-function view) is in :mod:`fieldstores`; the
+parameters both read are in :mod:`refspec`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,10 @@ from tree_sitter import Node
 
 from reviewbot.engine import cfg
 from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView, node_text
+from reviewbot.engine.refspec import NULL_RE, CallSpec, Config, Pair, config_for, normalize
 from reviewbot.engine.types import RawFinding
+
+__all__ = ["normalize", "run_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -44,56 +47,6 @@ _STORE_CALLS = re.compile(
     r"^(rcu_assign_pointer|RCU_INIT_POINTER|WRITE_ONCE|xchg|cmpxchg|rcu_replace_pointer|"
     r"smp_store_release|atomic_long_set|list_add\w*|hlist_add\w*)$"
 )
-_NULL = re.compile(r"^(NULL|0)$")
-
-
-def normalize(expr: str) -> str:
-    """Object name of an expression: ``&memcg->css`` -> ``memcg``; ``(x)`` -> ``x``."""
-    text = re.sub(r"\s+", "", expr)
-    changed = True
-    while changed:
-        before = text
-        if text.startswith("(") and text.endswith(")"):
-            text = text[1:-1]
-        text = re.sub(r"^\(\s*(struct\w+\*|\w+\*)\)", "", text)  # a cast
-        if text.startswith("&"):
-            text = text[1:]
-        text = re.sub(r"(->|\.)css$", "", text)
-        changed = text != before
-    return text
-
-
-@dataclass(frozen=True)
-class CallSpec:
-    call: re.Pattern[str]
-    arg: int | None
-    returns: bool
-    conditional: bool
-
-    @staticmethod
-    def of(raw: dict[str, Any]) -> CallSpec:
-        return CallSpec(
-            re.compile(f"^(?:{raw['call']})$"),
-            raw.get("arg"),
-            bool(raw.get("returns")),
-            bool(raw.get("conditional")),
-        )
-
-
-@dataclass(frozen=True)
-class Pair:
-    name: str
-    acquire: tuple[CallSpec, ...]
-    release: tuple[CallSpec, ...]
-    keyless: bool
-
-
-@dataclass(frozen=True)
-class Iterator:
-    macro: re.Pattern[str]
-    var: int
-    brk: CallSpec
-    pair: str
 
 
 @dataclass(frozen=True)
@@ -149,29 +102,6 @@ class Event:
     line: int | None
     exit_line: int | None
     via: str
-
-
-class Config:
-    def __init__(self, params: dict[str, Any]) -> None:
-        self.pairs = tuple(
-            Pair(
-                p["name"],
-                tuple(CallSpec.of(a) for a in p["acquire"]),
-                tuple(CallSpec.of(r) for r in p["release"]),
-                bool(p.get("keyless")),
-            )
-            for p in params["pairs"]
-        )
-        self.iterators = tuple(
-            Iterator(re.compile(f"^(?:{i['macro']})$"), i["var"], CallSpec.of(i["break"]), i["pair"])
-            for i in params.get("iterators") or []
-        )
-        transfer = params.get("transfer") or {}
-        self.transfer_store = transfer.get("store", True)
-        self.transfer_return = transfer.get("return", True)
-        self.consumers = tuple(CallSpec.of(c) for c in transfer.get("consumers") or [])
-        self.report = set(params.get("report") or ["leak", "double-release"])
-        self.max_states = int(params.get("max-states", 20000))
 
 
 def _call_name(call: Node) -> str:
@@ -361,7 +291,7 @@ class Analysis:
                         held_key = self.key(target)
                 elif spec.arg is not None and spec.arg < len(args):
                     held_key = self.key(args[spec.arg])
-                if held_key is not None and not _NULL.match(held_key):
+                if held_key is not None and not NULL_RE.match(held_key):
                     owned = self._owned(held_key, pair, spec)
                     ops.append(
                         ("acquire", Held(held_key, pair.name, self.line(call) or 0, name, owned))
@@ -428,7 +358,7 @@ class Analysis:
                 return lt + [a + b for a in lf for b in rt], [a + b for a in lf for b in rf]
             if op in ("==", "!=") and left is not None and right is not None:
                 for var, other in ((left, right), (right, left)):
-                    if _NULL.match(node_text(other).strip()):
+                    if NULL_RE.match(node_text(other).strip()):
                         base = self.effects(var)
                         target = var
                         while target.type == "parenthesized_expression" and target.named_children:
@@ -572,28 +502,10 @@ def _identifiers(node: Node) -> list[str]:
     return [i for c in node.named_children for i in _identifiers(c)]
 
 
-_CONFIGS: dict[int, tuple[dict[str, Any], Config, re.Pattern[str]]] = {}
-
-
-def _config(params: dict[str, Any]) -> tuple[Config, re.Pattern[str]]:
-    """Parsed pairs, and a regex of every call name they use (to skip functions fast)."""
-    cached = _CONFIGS.get(id(params))
-    if cached is not None and cached[0] is params:
-        return cached[1], cached[2]
-    config = Config(params)
-    # Iterator breaks release the iterator's pair.
-    config.pairs = config.pairs + tuple(Pair(it.pair, (), (it.brk,), False) for it in config.iterators)
-    names = [s.call.pattern[4:-2] for p in config.pairs for s in (*p.acquire, *p.release)]
-    names += [it.macro.pattern[4:-2] for it in config.iterators]
-    needle = re.compile(r"\b(?:" + "|".join(f"(?:{n})" for n in names) + r")\s*\(")
-    _CONFIGS[id(params)] = (params, config, needle)
-    return config, needle
-
-
 def run_paths(params: dict[str, Any], view: FunctionView) -> list[RawFinding]:
     if params.get("not-functions") and re.search(params["not-functions"], view.name):
         return []
-    config, needle = _config(params)
+    config, needle = config_for(params)
     text = node_text(view.node)
     if not needle.search(text):
         return []  # no call of any pair: nothing to track
@@ -639,76 +551,3 @@ def run_paths(params: dict[str, Any], view: FunctionView) -> list[RawFinding]:
 def _via_line(via: str) -> int | None:
     m = re.search(r"at line (\d+)$", via)
     return int(m.group(1)) if m else None
-
-
-# --- field-stores: a field filled with and without a reference -------------------------
-_FIELD_STORE = re.compile(r"^\s*(?P<base>[\w>.\[\]-]+?)(?:->|\.)(?P<field>\w+)\s*=\s*(?P<value>[^=;][^;]*);")
-
-
-def run_field_stores(params: dict[str, Any], views: list[FunctionView]) -> list[RawFinding]:
-    """Flag stores of a counted pointer into ``X->field`` without taking a reference when
-    another function of the patch stores into the same field *with* one.
-
-    Real case: hugetlb_cgroup 2020 (075a61d07a8e): copy_hugetlb_cgroup_uncharge_info() did
-    ``nrg->css = rg->css; css_get(rg->css)`` while record_hugetlb_cgroup_uncharge_info()
-    did ``nrg->css = &h_cg->css`` without a get; fixed by 014 (d85aecf2844f).
-    """
-    config, _ = _config(params)
-    acquire_names = [s.call for p in config.pairs for s in p.acquire if not p.keyless]
-    # Any acquire call at all in a function? (Patterns are "^(?:name)$".)
-    any_acquire = re.compile(r"\b(?:" + "|".join(rx.pattern[4:-2] for rx in acquire_names) + r")\s*\(")
-    counted: dict[str, list[tuple[FunctionView, int]]] = {}
-    uncounted: dict[str, list[tuple[FunctionView, int, str]]] = {}
-    for view in views:
-        fn_start, fn_end = view.node.start_point[0], view.node.end_point[0]
-        body = [
-            (ln, view.text_lines[row])
-            for row, ln in sorted(view.rows.items())
-            if fn_start <= row <= fn_end and row < len(view.text_lines)
-        ]
-        fn_text = "\n".join(t for _, t in body)
-        takes_refs = bool(acquire_names) and any_acquire.search(fn_text) is not None
-        for ln, text in body:
-            m = _FIELD_STORE.match(text)
-            if not m or _NULL.match(m.group("value").strip()):
-                continue
-            value = normalize(m.group("value"))
-            if not re.fullmatch(r"[\w>.-]+", value):
-                continue
-            field = m.group("field")
-            stored = f"{m.group('base')}->{field}"
-            # Names of the calls that take the value or the field as first argument.
-            calls = [
-                name
-                for target in (value, stored)
-                if takes_refs
-                for name in re.findall(rf"\b(\w+)\s*\(\s*&?\(?\s*{re.escape(target)}\b", fn_text)
-            ]
-            got = any(rx.search(name) for name in calls for rx in acquire_names)
-            if got:
-                counted.setdefault(field, []).append((view, ln))
-            else:
-                # Pre-existing uncounted stores are filtered by the base comparison.
-                uncounted.setdefault(field, []).append((view, ln, m.group("value").strip()))
-    out = []
-    for field, stores in uncounted.items():
-        if field not in counted:
-            continue
-        ref_view, ref_line = counted[field][0]
-        for view, ln, value in stores:
-            if view is ref_view:
-                continue
-            detail = (
-                f"{view.name}() stores `{value}` into ->{field} without taking a reference, "
-                f"but {ref_view.name}() (line {ref_line}) takes one for every pointer it stores "
-                f"there, so the field's reference count depends on which path filled it"
-            )
-            out.append(
-                RawFinding(
-                    line=ln,
-                    function=view.name,
-                    captures={"detail": detail, "field": field, "value": value},
-                    evidence=(ln, ref_line),
-                )
-            )
-    return out

@@ -20,10 +20,11 @@ from reviewbot.diff import FileDiff
 from reviewbot.engine.astq import run_ast
 from reviewbot.engine.cfunc import FunctionView, views_from_hunks, views_from_text
 from reviewbot.engine.coccinelle import run_coccinelle
+from reviewbot.engine.fieldstores import run_field_stores
 from reviewbot.engine.fingerprint import fingerprint, normalize_message
 from reviewbot.engine.loader import Rule
 from reviewbot.engine.matchers import run_pattern
-from reviewbot.engine.refcount import run_field_stores, run_paths
+from reviewbot.engine.refcount import run_paths
 from reviewbot.engine.types import FileContext, PatchContext, RawFinding
 from reviewbot.model import SEVERITIES, Finding
 
