@@ -20,14 +20,13 @@ a reply to a thread that is not open (no patch in it, or closed long ago) is not
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import multiprocessing
 import os
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,19 +35,18 @@ from typing import Any, Protocol
 from reviewbot import __version__
 from reviewbot.config import Settings, project_root
 from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, BadInputError, ReviewbotError
-from reviewbot.mail import publicinbox
 from reviewbot.mail.parse import parse_message
-from reviewbot.mail.read import iter_path
 from reviewbot.mail.series import assemble
-from reviewbot.model import InputError, Message, Series
+from reviewbot.model import Message, Series
 from reviewbot.pipeline import ReviewOptions, SeriesReview
 from reviewbot.scanpool import ReviewPool, ReviewResult, review_for_scan
+from reviewbot.scansource import Reader, open_source
 from reviewbot.scanstate import ScanState, finding_record, series_key, state_file
+from reviewbot.scanthreads import Thread, Threads, root_id
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "reviewbot/scan/v1"
-FUTURE_SLACK_S = 7 * 86400  # a Date this far past the clock is a broken mailer, not time
 CHECK_EVERY = 64  # messages between two looks for threads to close
 MAX_ERRORS_LISTED = 20
 
@@ -169,292 +167,6 @@ class ScanReport:
         }
 
 
-# -- reading the source -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Raw:
-    data: bytes
-    source: str
-    position: int
-
-
-class _Reader(Protocol):
-    kind: str
-    total: int | None
-
-    def positions(self) -> dict[str, Any]: ...
-    def __iter__(self) -> Iterator[_Raw]: ...
-
-
-class _InboxReader:
-    """Commits after the remembered one, epoch by epoch, oldest first."""
-
-    kind = "public-inbox"
-    total: int | None
-
-    def __init__(self, path: Path, known: dict[str, Any], since: str | None,
-                 warnings: list[str]) -> None:
-        self.epochs = publicinbox.find_epochs(path)
-        self.after: dict[str, str | None] = {}
-        self.heads: dict[str, str | None] = {}
-        self._positions = {k: v for k, v in known.items() if k.startswith("epoch:")}
-        start_epoch = self._since_epoch(since) if since else None
-        for epoch in self.epochs:
-            key = f"epoch:{epoch.number}"
-            head = publicinbox.head_commit(epoch)
-            self.heads[key] = head
-            after = known.get(key)
-            if since is not None and start_epoch is not None:
-                if epoch.number < start_epoch[0]:
-                    after = head  # older epochs: nothing before --since is wanted
-                elif epoch.number == start_epoch[0]:
-                    after = start_epoch[1]
-                else:
-                    after = None
-            if after and head and after != head and not publicinbox.is_ancestor(epoch, after, head):
-                # public-inbox-purge/-edit rewrite history: the old position is gone.
-                warnings.append(
-                    f"{epoch.path}: history was rewritten since commit {after[:12]}; "
-                    "rescanning this epoch (reviewed series are not reviewed again)"
-                )
-                after = None
-            self.after[key] = after
-        self.total = sum(
-            publicinbox.count_commits(e, self.after[f"epoch:{e.number}"], h)
-            for e in self.epochs
-            if (h := self.heads[f"epoch:{e.number}"]) and h != self.after[f"epoch:{e.number}"]
-        )
-
-    def _since_epoch(self, since: str) -> tuple[int, str]:
-        for epoch in self.epochs:
-            try:
-                return epoch.number, publicinbox.resolve(epoch, since)
-            except BadInputError:
-                continue
-        raise BadInputError(f"--since {since!r} is not a commit of any epoch")
-
-    def positions(self) -> dict[str, Any]:
-        return dict(self._positions)
-
-    def __iter__(self) -> Iterator[_Raw]:
-        for epoch in self.epochs:
-            key = f"epoch:{epoch.number}"
-            head, after = self.heads[key], self.after[key]
-            if head is None or head == after:
-                continue
-            for n, item in enumerate(publicinbox.iter_messages(epoch, after, head)):
-                yield _Raw(item.raw, f"{epoch.name}@{item.commit[:12]}", n)
-                self._positions[key] = item.commit
-            self._positions[key] = head
-
-
-class _FolderReader:
-    """Files of a folder (or one file); a grown mbox continues after its last message."""
-
-    kind = "mail"
-    total: int | None
-
-    def __init__(self, path: Path, known: dict[str, Any]) -> None:
-        self.root = path
-        self.files = [path] if path.is_file() else _mail_files(path)
-        if not self.files:
-            raise BadInputError("folder holds no mail files", source=str(path))
-        self.known = known
-        self._positions = {k: v for k, v in known.items() if k.startswith("file:")}
-        self.total = None
-
-    def positions(self) -> dict[str, Any]:
-        return dict(self._positions)
-
-    def __iter__(self) -> Iterator[_Raw]:
-        for file in self.files:
-            rel = file.name if file == self.root else str(file.relative_to(self.root))
-            key = f"file:{rel}"
-            try:
-                st = file.stat()
-            except OSError:
-                continue  # removed while we scan
-            old = self.known.get(key)
-            skip = 0
-            if isinstance(old, dict):
-                if old.get("size") == st.st_size and old.get("mtime_ns") == st.st_mtime_ns:
-                    continue  # unchanged since the last scan
-                if st.st_size > int(old.get("size", 0)):
-                    skip = int(old.get("messages", 0))  # appended to: continue after those
-            count = 0
-            for raw in iter_path(file):
-                if isinstance(raw, InputError):
-                    yield _Raw(b"", f"{raw.source}: {raw.error}", raw.position)
-                    continue
-                count += 1
-                if count <= skip:
-                    continue
-                yield _Raw(raw.data, raw.source, raw.position)
-            self._positions[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                                    "messages": count}
-
-
-def _mail_files(path: Path) -> list[Path]:
-    # Same selection as `reviewbot series FOLDER`: hidden files (.git, swap files) skipped.
-    return sorted(
-        p for p in path.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )
-
-
-def open_source(path: Path, known: dict[str, Any], since: str | None,
-                warnings: list[str]) -> _Reader:
-    """Pick the reader for SOURCE.
-
-    Raises:
-        BadInputError: SOURCE does not exist or holds no mail.
-    """
-    if not path.exists():
-        raise BadInputError("no such file or directory", source=str(path))
-    if publicinbox.is_public_inbox(path):
-        return _InboxReader(path, known, since, warnings)
-    if since is not None:
-        raise BadInputError("--since REF needs a public-inbox source (a git commit)",
-                            source=str(path))
-    return _FolderReader(path, known)
-
-
-# -- open threads -------------------------------------------------------------------------
-
-
-@dataclass
-class _Thread:
-    messages: list[Message] = field(default_factory=list)
-    raws: list[tuple[str, bytes]] = field(default_factory=list)  # (source, zlib(raw))
-    last: float = 0.0  # newest plausible date in the thread (POSIX seconds)
-    seq: int = 0  # arrival number of its newest message
-
-
-def _root_id(msg: Message) -> str:
-    """The thread a mail belongs to, by the rule series assembly uses."""
-    if msg.references:
-        return msg.references[0]
-    return msg.in_reply_to or msg.message_id
-
-
-def _unthreaded_key(msg: Message) -> str | None:
-    """Patches sent without any threading: same author, version and count belong together."""
-    s = msg.subject
-    if msg.diff is not None and not s.is_reply and s.total > 1 \
-            and not msg.references and not msg.in_reply_to:
-        return f"unthreaded:{msg.author_email.lower()}:v{s.version}:{s.total}"
-    return None
-
-
-def _starts_thread(msg: Message) -> bool:
-    """Worth opening a thread for: a patch, or a mail that may be its cover letter.
-
-    A cover need not say [PATCH]: "drive-by blk-cgroup cleanups" (hch, cgroups@ 2020-06-27)
-    is a plain subject whose 14 patches reply to it; assembly adopts such a parent, so any
-    mail that starts a thread is kept until its window closes.
-    """
-    s = msg.subject
-    if s.is_reply:
-        return False
-    return msg.diff is not None or s.is_patch or (not msg.references and not msg.in_reply_to)
-
-
-def _slim(msg: Message) -> Message:
-    if msg.diff is None and msg.subject.is_reply:
-        return dataclasses.replace(msg, body="", commit_message="")
-    return msg
-
-
-class _Threads:
-    """The bounded buffer of open threads.
-
-    Threads are keyed by root Message-ID. Unthreaded patches of one series also share a
-    thread through an alias ("unthreaded:author:vN:M"), and each one's own Message-ID is
-    an alias too, since replies and later patches (shallow threading: "[PATCH 2/6]"
-    answering "[PATCH 1/6]", alex.shi, cgroups@ 2020-08-11) name it as their root. Without
-    the aliases the parts of one series could close at different times and be assembled
-    apart.
-    """
-
-    def __init__(self, window_s: float, max_buffered: int, now: float | None = None) -> None:
-        self.window_s = window_s
-        self.max_buffered = max_buffered
-        # A Date past the real present is a broken mailer or spam ("Date: 2037..."); were it
-        # to set the clock, every later thread would close at once and series would split.
-        self.now = time.time() if now is None else now
-        self.threads: dict[str, _Thread] = {}
-        self.alias: dict[str, str] = {}  # root id or unthreaded key -> thread key
-        self.aliases_of: dict[str, list[str]] = {}  # thread key -> its aliases
-        self.buffered = 0
-        self.peak = 0
-        self.clock: float | None = None
-        self.seq = 0
-
-    def add(self, msg: Message, source: str, raw: bytes) -> None:
-        root = _root_id(msg)
-        key = self.alias.get(root, root)
-        unthreaded = _unthreaded_key(msg)
-        if unthreaded is not None and unthreaded in self.alias:
-            key = self.alias[unthreaded]
-        thread = self.threads.get(key)
-        if thread is None:
-            if not _starts_thread(msg):
-                return  # a reply to a closed or patch-less thread: nothing to review
-            thread = self.threads[key] = _Thread()
-        if unthreaded is not None:
-            self._alias(unthreaded, key)
-            self._alias(msg.message_id, key)
-        self.seq += 1
-        stamp = _stamp(msg)
-        if stamp is not None and stamp <= self.now + FUTURE_SLACK_S and (
-                self.clock is None or stamp <= self.clock + FUTURE_SLACK_S):
-            self.clock = stamp if self.clock is None else max(self.clock, stamp)
-        thread.messages.append(_slim(msg))
-        thread.raws.append((source, zlib.compress(raw, 1)))
-        thread.last = max(thread.last, stamp if stamp is not None else (self.clock or 0.0))
-        thread.seq = self.seq
-        self.buffered += 1
-        self.peak = max(self.peak, self.buffered)
-
-    def _alias(self, name: str, key: str) -> None:
-        if name != key and self.alias.get(name) != key:
-            self.alias[name] = key
-            self.aliases_of.setdefault(key, []).append(name)
-
-    def close_due(self) -> list[_Thread]:
-        """Threads the clock has left behind, plus the oldest ones over the cap."""
-        due: list[str] = []
-        if self.clock is not None:
-            limit = self.clock - self.window_s
-            due = [b for b, t in self.threads.items() if t.last < limit]
-        closed = [self._pop(b) for b in due]
-        if self.buffered > self.max_buffered:
-            for bucket in sorted(self.threads, key=lambda b: self.threads[b].seq):
-                closed.append(self._pop(bucket))
-                if self.buffered <= self.max_buffered // 2:
-                    break
-        return closed
-
-    def close_all(self) -> list[_Thread]:
-        return [self._pop(b) for b in list(self.threads)]
-
-    def _pop(self, bucket: str) -> _Thread:
-        thread = self.threads.pop(bucket)
-        for name in self.aliases_of.pop(bucket, []):
-            if self.alias.get(name) == bucket:
-                del self.alias[name]
-        self.buffered -= len(thread.messages)
-        return thread
-
-
-def _stamp(msg: Message) -> float | None:
-    try:
-        return msg.date.timestamp() if msg.date is not None else None
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
 # -- the scan -----------------------------------------------------------------------------
 
 
@@ -527,7 +239,7 @@ def run_scan(
         if report.rules_changed and not full:
             warnings.append("rules changed since the previous scan: only new mail is "
                             "reviewed with them; run with --full to re-check older series")
-        threads = _Threads(window_h * 3600.0, opts.max_buffered)
+        threads = Threads(window_h * 3600.0, opts.max_buffered)
         worker = _Reviewing(state, scan_id, settings, reviewer, opts, full, report)
         try:
             still_open = _read_and_review(reader, state, threads, worker, settings, report,
@@ -536,7 +248,7 @@ def run_scan(
             worker.close()
 
         pending = [
-            (_root_id(m), src, zlib.decompress(blob))
+            (root_id(m), src, zlib.decompress(blob))
             for t in still_open for m, (src, blob) in zip(t.messages, t.raws, strict=True)
         ]
         report.positions_after = reader.positions()
@@ -557,9 +269,9 @@ def _may_start_workers() -> bool:
     return not multiprocessing.current_process().daemon
 
 
-def _read_and_review(reader: _Reader, state: ScanState, threads: _Threads,
+def _read_and_review(reader: Reader, state: ScanState, threads: Threads,
                      worker: _Reviewing, settings: Settings, report: ScanReport,
-                     shown: Progress, full: bool) -> list[_Thread]:
+                     shown: Progress, full: bool) -> list[Thread]:
     """Stream the source through the open-thread buffer; return the threads still open."""
     if not full:
         for bucket, src, raw in state.pending():
@@ -618,7 +330,7 @@ class _Reviewing:
             self.pool = ReviewPool(settings, opts.review, opts.jobs or os.cpu_count() or 1,
                                    opts.reviews_per_worker, self._record)
 
-    def review(self, threads: list[_Thread]) -> None:
+    def review(self, threads: list[Thread]) -> None:
         if not threads:
             return
         found = assemble((m for t in threads for m in t.messages), self.settings.mail)

@@ -11,8 +11,9 @@ from scanfixtures import Inbox, cover_mail, patch_mail, reply_mail, series_v1, t
 
 from reviewbot.config import Settings
 from reviewbot.errors import BadInputError, InfraError
-from reviewbot.scan import CHECK_EVERY, ScanOptions, _Threads, configured_sources, run_scan
+from reviewbot.scan import CHECK_EVERY, ScanOptions, configured_sources, run_scan
 from reviewbot.scanstate import ScanState, state_file
+from reviewbot.scanthreads import Threads
 
 CSS = {"css_get(": "fake-css-get"}
 
@@ -172,7 +173,7 @@ def test_missing_source_is_bad_input(tmp_path: Path) -> None:
 def test_open_threads_are_bounded_by_the_window_and_the_cap(tmp_path: Path) -> None:
     from reviewbot.mail.parse import parse_message
 
-    threads = _Threads(window_s=3600, max_buffered=10)
+    threads = Threads(window_s=3600, max_buffered=10)
     peak = 0
     for i in range(200):
         raw = patch_mail(f"t{i}@example.org", f"[PATCH] mm: memcg: t{i}", added=["\tx();"],
@@ -182,7 +183,7 @@ def test_open_threads_are_bounded_by_the_window_and_the_cap(tmp_path: Path) -> N
         peak = max(peak, threads.buffered)
     # One thread every 30 minutes with a one-hour window: at most a few are ever open.
     assert peak <= 3
-    undated = _Threads(window_s=3600, max_buffered=10)
+    undated = Threads(window_s=3600, max_buffered=10)
     for i in range(200):
         raw = patch_mail(f"u{i}@example.org", f"[PATCH] u{i}", added=["\tx();"])
         raw = b"\n".join(line for line in raw.split(b"\n") if not line.startswith(b"Date:"))
@@ -304,7 +305,7 @@ def test_a_daemonic_worker_reviews_in_process(inbox: Inbox, tmp_path: Path) -> N
 def test_a_date_in_the_future_does_not_move_the_clock() -> None:
     from reviewbot.mail.parse import parse_message
 
-    threads = _Threads(window_s=3600, max_buffered=100)
+    threads = Threads(window_s=3600, max_buffered=100)
     spam = patch_mail("spam@example.org", "[PATCH] spam", added=["\tx();"])
     spam = spam.replace(b"Date: Mon, 01 Jun 2020", b"Date: Thu, 01 Jan 2037")
     threads.add(parse_message(spam), "test", spam)
