@@ -97,6 +97,7 @@ class ServiceSettings:
     smtp_host: str = "localhost"
     smtp_port: int = 25
     smtp_from: str = "reviewbot <reviewbot@localhost>"
+    reply_cc: bool = True  # Cc replies to the patch's To/Cc (reply-all); False: author only
     nightly_scan_hour: int = 2
 
 

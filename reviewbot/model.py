@@ -73,10 +73,28 @@ class Message:
     warnings: tuple[str, ...] = ()
     message_id_synthesised: bool = False
     patch_id: str | None = None  # filled in when the diff is known to be a patch
+    # To: and Cc: as written (unfolded, encoded words not decoded: only a reply mail reads
+    # them, see recipients()); dropped for replies, whose recipients nobody needs.
+    to_header: str = ""
+    cc_header: str = ""
 
     @property
     def author(self) -> str:
         return f"{self.author_name} <{self.author_email}>" if self.author_name else self.author_email
+
+    def recipients(self) -> list[tuple[str, str]]:
+        """(name, address) of every To: and Cc: recipient, in order, without duplicates."""
+        from email.utils import getaddresses
+
+        from reviewbot.mail.parse import decode_header
+
+        seen: set[str] = set()
+        out = []
+        for name, addr in getaddresses([decode_header(self.to_header), decode_header(self.cc_header)]):
+            if "@" in addr and addr.lower() not in seen:
+                seen.add(addr.lower())
+                out.append((name, addr))
+        return out
 
     @property
     def parent_id(self) -> str | None:

@@ -36,7 +36,7 @@ def prepare(msg: Message, settings: MailSettings) -> Message:
         return _replace(msg, body="", patch_id=pid)
     if is_cover(msg):
         return msg
-    return _replace(msg, body="", commit_message="", diff=None)
+    return _replace(msg, body="", commit_message="", diff=None, to_header="", cc_header="")
 
 
 def _replace(msg: Message, **changes: object) -> Message:

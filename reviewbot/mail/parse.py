@@ -100,7 +100,7 @@ def _split_raw(raw: bytes) -> tuple[bytes, bytes]:
 # gets one in front) because Python's re tries a MULTILINE "^" pattern at every byte.
 _WANTED_RE = re.compile(
     rb"\n(from|subject|message-id|in-reply-to|references|date|content-type"
-    rb"|content-transfer-encoding)[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)",
+    rb"|content-transfer-encoding|to|cc)[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)",
     re.IGNORECASE,
 )
 
@@ -337,4 +337,6 @@ def parse_message(raw: bytes, position: int = 0, source: str = "") -> Message:
         source=source,
         warnings=tuple(warnings),
         message_id_synthesised=synthesised,
+        to_header=", ".join(headers.get("to", ())),
+        cc_header=", ".join(headers.get("cc", ())),
     )

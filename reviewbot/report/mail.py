@@ -212,6 +212,9 @@ def _envelope(
     sender = settings.service.smtp_from
     msg["From"] = sender
     msg["To"] = _address(target.author_name, target.author_email)
+    cc = _cc(target, sender) if settings.service.reply_cc else []
+    if cc:
+        msg["Cc"] = ", ".join(cc)
     msg["Subject"] = _reply_subject(target.subject.raw)
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = _reply_id(target, series, findings, sender)
@@ -223,6 +226,13 @@ def _envelope(
     # 8bit, not quoted-printable: kernel people read and quote replies as plain text.
     msg.set_content(body, charset="utf-8", cte="8bit")
     return msg
+
+
+def _cc(target: Message, sender: str) -> list[str]:
+    """Reply-all, as a reviewer on the list does: the patch's To: and Cc: (lists and
+    maintainers), less its author (already in To:) and reviewbot itself."""
+    skip = {target.author_email.lower(), parseaddr(sender)[1].lower()}
+    return [_address(name, addr) for name, addr in target.recipients() if addr.lower() not in skip]
 
 
 def _address(name: str, email: str) -> str:

@@ -119,6 +119,6 @@ def test_prepare_copies_like_dataclasses_replace() -> None:
         patch, body="", patch_id=parallel.patch_id(patch.diff or "")
     )
     assert parallel.prepare(reply, settings) == dataclasses.replace(
-        reply, body="", commit_message="", diff=None
+        reply, body="", commit_message="", diff=None, to_header="", cc_header=""
     )
     assert reply.body  # the original is untouched

@@ -19,6 +19,10 @@ Two small changes to the charge path.
 
 PATCH1 = b"""From: Ann Author <ann@example.org>
 To: cgroups@vger.kernel.org
+Cc: Johannes Weiner <hannes@cmpxchg.org>,
+ =?UTF-8?Q?Michal_Koutn=C3=BD?= <mkoutny@suse.com>, Ann Author <ann@example.org>,
+ reviewbot <bot@ci.example.org>, linux-mm@kvack.org
+Cc: hannes@cmpxchg.org
 Subject: [PATCH v2 1/2] mm: memcg: pin the css while charging
 Date: Mon, 1 Jun 2020 10:01:00 +0000
 Message-ID: <p1.v2@example.org>

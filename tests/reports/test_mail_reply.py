@@ -27,6 +27,19 @@ def test_a_patch_finding_is_a_reply_to_that_patch(series: Series) -> None:
     assert reply["Message-ID"].endswith("@ci.example.org>")
 
 
+def test_reply_all_ccs_the_lists_and_people_once_but_not_the_author_or_the_bot(
+    series: Series,
+) -> None:
+    review = make_review(series, [make_finding(2705, "\tcss_get(&memcg->css);")])
+    (reply,) = render_replies(review, SETTINGS)
+    assert reply["Cc"] == ("cgroups@vger.kernel.org, Johannes Weiner <hannes@cmpxchg.org>, "
+                           "Michal Koutný <mkoutny@suse.com>, linux-mm@kvack.org")
+    author_only = Settings(service=ServiceSettings(smtp_from="reviewbot <bot@ci.example.org>",
+                                                   reply_cc=False))
+    (reply,) = render_replies(review, author_only)
+    assert reply["Cc"] is None and reply["To"] == "Ann Author <ann@example.org>"
+
+
 def test_flagged_line_is_quoted_and_the_finding_follows_it(series: Series) -> None:
     review = make_review(series, [make_finding(2705, "\tcss_get(&memcg->css);")])
     lines = _body(render_replies(review, SETTINGS)[0]).splitlines()

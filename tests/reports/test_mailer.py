@@ -69,14 +69,18 @@ def smtp_server() -> Iterator[tuple[int, _Sink]]:
         controller.stop()
 
 
-def test_smtp_sends_to_the_patch_author(series: Series, smtp_server: tuple[int, _Sink]) -> None:
+def test_smtp_sends_to_the_author_and_the_patch_recipients(
+    series: Series, smtp_server: tuple[int, _Sink]
+) -> None:
     port, sink = smtp_server
     settings = Settings(service=ServiceSettings(smtp_enabled=True, smtp_host="127.0.0.1",
                                                 smtp_port=port))
     sent = Mailer(settings).deliver(_replies(series))
     assert len(sent) == 1 and str(sent[0]).startswith("<reviewbot-")
     ((rcpts, data),) = sink.envelopes
-    assert rcpts == ["ann@example.org"]
+    # bot@ci.example.org is Cc'd on the fixture patch; only the configured sender is skipped.
+    assert rcpts == ["ann@example.org", "cgroups@vger.kernel.org", "hannes@cmpxchg.org",
+                     "mkoutny@suse.com", "bot@ci.example.org", "linux-mm@kvack.org"]
     msg = email.message_from_bytes(data, policy=policy.default)
     assert msg["Subject"] == "Re: [PATCH v2 1/2] mm: memcg: pin the css while charging"
     assert msg["References"] == "<cover.v2@example.org> <p1.v2@example.org>"
