@@ -102,6 +102,16 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class ScanSettings:
+    sources_file: str = ""  # what `scan --all` and the nightly scan read; "": corpus/sources.yaml
+    state_dir: str = ""  # scan positions and findings; "": service.state_dir
+    window_hours: float = 0.0  # a thread closes this long after its last mail; 0: mail.unthreaded_window_hours
+    max_buffered: int = 5000  # messages held in open threads before the oldest close
+    jobs: int = 0  # review processes; 0: one per CPU
+    reviews_per_worker: int = 100  # a review process is replaced after this many series
+
+
+@dataclass(frozen=True)
 class FetchSettings:
     public_inbox_url: str = "https://lore.kernel.org/all"  # {base}/{message-id}/t.mbox.gz
     timeout_s: float = 30.0
@@ -117,6 +127,7 @@ class Settings:
     vm: VmSettings = field(default_factory=VmSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    scan: ScanSettings = field(default_factory=ScanSettings)
     source: str = "<defaults>"  # the file these settings came from
 
     def path(self, template: str) -> Path:

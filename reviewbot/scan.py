@@ -80,6 +80,19 @@ class ScanOptions:
     reviews_per_worker: int = 100  # a review process is replaced after this many series
     review: ReviewOptions = field(default_factory=lambda: ReviewOptions(use_tree=False))
 
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ScanOptions:
+        """The ``scan:`` section of config.yaml, with command-line values (not None) on top."""
+        conf = settings.scan
+        values: dict[str, Any] = {
+            "window_hours": conf.window_hours or None,
+            "max_buffered": conf.max_buffered,
+            "jobs": conf.jobs,
+            "reviews_per_worker": conf.reviews_per_worker,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
 
 @dataclass
 class ScanReport:
@@ -213,10 +226,10 @@ def run_scan(
         BadInputError: SOURCE is missing, empty or not a mail source; bad ``--since``.
         InfraError: git failed, the state is unusable or another scan holds its lock.
     """
-    opts = options or ScanOptions()
+    opts = options or ScanOptions.from_settings(settings)
     path = Path(source).expanduser()
     shown = progress or NoProgress()
-    root = state_dir or settings.path(settings.service.state_dir)
+    root = state_dir or settings.path(settings.scan.state_dir or settings.service.state_dir)
     window_h = opts.window_hours if opts.window_hours is not None \
         else settings.mail.unthreaded_window_hours
     started = time.time()
@@ -452,6 +465,8 @@ def run_configured_scans(
         BadInputError: the sources file itself is unreadable.
     """
     results: list[ScanReport | ReviewbotError] = []
+    if sources_file is None and settings.scan.sources_file:
+        sources_file = settings.path(settings.scan.sources_file)
     for entry in configured_sources(sources_file):
         if not entry["enabled"]:
             continue

@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true",
                    help="scan every enabled source of corpus/sources.yaml (or --sources)")
     p.add_argument("--sources", metavar="FILE", type=Path,
-                   help="sources file for --all (default: corpus/sources.yaml)")
+                   help="sources file for --all (default: scan.sources_file, else "
+                   "corpus/sources.yaml)")
     p.add_argument("--since", metavar="REF",
                    help="start after this commit of the inbox instead of the remembered one")
     p.add_argument("--full", action="store_true",
@@ -44,18 +45,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--rules", metavar="DIR", type=Path, help="rule folder to use")
     p.add_argument("--state-dir", metavar="DIR", type=Path,
-                   help="where scan positions live (default: service.state_dir)")
+                   help="where scan positions live (default: scan.state_dir, else "
+                   "service.state_dir)")
     p.add_argument("--window-hours", type=float, metavar="H",
                    help="a thread closes H hours after its last mail (default: "
-                   "mail.unthreaded_window_hours)")
-    p.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
-                   help="review processes (default: one per CPU)")
+                   "scan.window_hours, else mail.unthreaded_window_hours)")
+    p.add_argument("--jobs", "-j", type=int, metavar="N",
+                   help="review processes (default: scan.jobs; 0: one per CPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    options = ScanOptions(
+    options = ScanOptions.from_settings(
+        settings,
         window_hours=args.window_hours,
         jobs=args.jobs,
         review=ReviewOptions(use_tree=False, rules_dir=args.rules),

@@ -211,7 +211,10 @@ class ServiceWorker:
 
     def _scan_sources(self, scan: Any) -> list[Any]:
         reports = []
-        for entry in scan.configured_sources():
+        conf = self.settings.scan
+        for entry in scan.configured_sources(
+            self.settings.path(conf.sources_file) if conf.sources_file else None
+        ):
             path = Path(entry["path"])
             if not entry.get("enabled", True):
                 continue

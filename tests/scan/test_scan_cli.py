@@ -12,8 +12,9 @@ from scanfixtures import Inbox, patch_mail, series_v1
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reviewbot", "scan", *args], cwd=REPO,
+def _cli(*args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    pre = ["--config", str(config)] if config else []
+    return subprocess.run([sys.executable, "-m", "reviewbot", *pre, "scan", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -60,3 +61,22 @@ def test_all_scans_every_enabled_source_and_survives_a_broken_one(
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert _cli().returncode == 2
     assert _cli(str(tmp_path / "missing"), "--state-dir", str(tmp_path)).returncode == 2
+
+
+def test_scan_section_of_config_yaml_sets_sources_and_state(inbox: Inbox, tmp_path: Path) -> None:
+    # The nightly job runs `scan --all` with no options: config.yaml's scan: section says
+    # which sources and where their state lives; options given on the command line win.
+    inbox.deliver(patch_mail("cfg@example.org", "[PATCH] mm: memcg: cfg", added=["\tx();"]))
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(f"sources:\n  - name: test\n    path: {inbox.root}\n")
+    state = tmp_path / "scan-state"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"scan:\n  sources_file: {sources}\n  state_dir: {state}\n  jobs: 1\n")
+    run = _cli("--all", "--format", "json", "--no-progress", config=config)
+    assert run.returncode in (0, 1), run.stderr
+    (doc,) = json.loads(run.stdout)
+    assert doc["messages"]["read"] == 1
+    assert doc["state"].startswith(str(state))
+    config.write_text("scan:\n  max_buffered: many\n")
+    bad = _cli("--all", config=config)
+    assert bad.returncode == 2 and "scan.max_buffered must be int" in bad.stderr
