@@ -14,5 +14,6 @@ COMMANDS = (
     "serve",
     "worker",
     "deliver",
+    "retry",
     "check_b4",
 )

@@ -37,7 +37,7 @@ from reviewbot.config import Settings
 from reviewbot.errors import BadInputError
 from reviewbot.report.html import render_index
 from reviewbot.service.assemble import header_meta, mail_meta
-from reviewbot.service.auth import SIGNATURE_HEADER, verify
+from reviewbot.service.auth import SIGNATURE_HEADER, retry_signed_text, verify
 from reviewbot.service.metrics import CONTENT_TYPE, Metrics
 from reviewbot.service.store import ReplayError, Store
 from reviewbot.service.tasks import TaskQueue
@@ -179,6 +179,39 @@ def create_app(
         if run is None:
             raise HTTPException(404, f"no run {run_id}")
         return run
+
+    @app.post(
+        "/v1/runs/{run_id}/retry",
+        status_code=202,
+        summary="Queue a failed run again (signed like /v1/mail; the body may be empty)",
+        responses={
+            401: {"description": "missing signature headers"},
+            403: {"description": "bad signature or timestamp outside the replay window"},
+            404: {"description": "no such run"},
+            409: {"description": "the run is not failed (queued, running, finished, superseded)"},
+        },
+    )
+    async def retry_run(run_id: int, request: Request) -> JSONResponse:
+        body = await request.body()
+        if secret is not None:
+            signed = retry_signed_text(run_id, body)
+            verdict = verify(secret, request.headers, signed, window_s=svc.replay_window_s)
+            if not verdict.ok:
+                return JSONResponse({"error": verdict.reason}, status_code=verdict.status)
+        problem, reason = await run_in_threadpool(store.retry_run, run_id)
+        if problem != "queued":
+            return JSONResponse({"error": reason}, status_code=404 if problem == "missing" else 409)
+        log.info("run %d queued again on request", run_id)
+        background = BackgroundTask(_enqueue_review, run_id)
+        return JSONResponse({"id": run_id, "state": "queued"}, status_code=202, background=background)
+
+    def _enqueue_review(run_id: int) -> None:
+        if queue is None:
+            return
+        try:
+            queue.enqueue_review(run_id)
+        except Exception as exc:  # queued in the store; the sweep enqueues it later
+            log.warning("run %d queued, review not enqueued: %r", run_id, exc)
 
     @app.get("/", response_class=HTMLResponse, summary="HTML page of recent series and runs")
     def index(limit: int = 50) -> HTMLResponse:

@@ -34,6 +34,12 @@ def sign(secret: bytes, timestamp: int, body: bytes) -> str:
     return _PREFIX + digest.hexdigest()
 
 
+def retry_signed_text(run_id: int, body: bytes = b"") -> bytes:
+    """What a POST /v1/runs/ID/retry signature covers: the run is named, so a signature
+    for one run cannot be replayed on another."""
+    return f"retry {run_id}\n".encode() + body
+
+
 def signed_headers(secret: bytes, body: bytes, now: float | None = None) -> dict[str, str]:
     ts = int(time.time() if now is None else now)
     return {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(secret, ts, body)}

@@ -424,6 +424,34 @@ class Store(Database):
             )
         return n > 0
 
+    def retry_run(self, run_id: int, now: float | None = None) -> tuple[str, str]:
+        """Queue a failed run again (an operator fixed what made it fail).
+
+        Returns ("queued", "") or (problem, reason) with problem "missing" or "conflict":
+        only a failed run is retried; a finished one is the verdict for these patches, a
+        queued or running one is already on its way, a superseded one has a newer version.
+        """
+        now = wall_clock() if now is None else now
+        with self.tx() as tx:
+            rows = tx.fetchall("SELECT state FROM runs WHERE id = ?", (run_id,))
+            if not rows:
+                return "missing", f"no run {run_id}"
+            state = str(rows[0][0])
+            if state != "failed":
+                return "conflict", f"run {run_id} is {state}; only a failed run is retried"
+            tx.execute(
+                "UPDATE runs SET state = 'queued', attempts = 0, error = '', result = NULL,"
+                " finished_at = NULL, started_at = NULL, lease_token = NULL, lease_until = NULL,"
+                " enqueued_at = ? WHERE id = ? AND state = 'failed'",
+                (now, run_id),
+            )
+            tx.execute(
+                "UPDATE series SET state = 'queued', updated_at = ? WHERE run_id = ?"
+                " AND state = 'failed'",
+                (now, run_id),
+            )
+        return "queued", ""
+
     def try_lock(self, name: str, holder: str, ttl_s: float, now: float | None = None) -> bool:
         """Take a named lock unless someone else holds it and it has not expired."""
         now = wall_clock() if now is None else now

@@ -180,3 +180,19 @@ def test_named_lock_is_exclusive_until_released_or_expired(store: Store) -> None
     assert not store.try_lock("scan", "w3", ttl_s=60, now=1082.0)
     store.unlock("scan", "w2")
     assert store.try_lock("scan", "w3", ttl_s=60, now=1083.0)
+
+
+def test_only_a_failed_run_is_queued_again(store: Store) -> None:
+    row = _series(store)
+    run, _ = store.create_run(row, "t1", "h", ["t1"])
+    assert store.retry_run(run)[0] == "conflict"  # queued already
+    token = store.claim_run(run, "w", lease_s=10)
+    assert token and store.retry_run(run)[0] == "conflict"  # running
+    assert store.finish_run(run, token, state="failed", result=None, error="tree missing")
+    assert store.series_rows("id = ?", (row,))[0]["state"] == "failed"
+    assert store.retry_run(run) == ("queued", "")
+    got = store.get_run(run)
+    assert got is not None and got["state"] == "queued" and got["attempts"] == 0
+    assert got["error"] == "" and store.series_rows("id = ?", (row,))[0]["state"] == "queued"
+    assert store.claim_run(run, "w2", lease_s=10)  # a worker can take it again
+    assert store.retry_run(run + 1000) == ("missing", f"no run {run + 1000}")
