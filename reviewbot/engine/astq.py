@@ -15,7 +15,10 @@ matches; each is a question a memcg reviewer asks of a line:
   through a setter defined in the same patch, and the loaded value is then released (the
   "puts the new memcg" bug of R05);
 * ``rcu-fields``: the captured field is ``__rcu`` (known fields, or declared so by the
-  patch) and is accessed without an RCU accessor.
+  patch) and is accessed without an RCU accessor;
+* ``through-helpers: CAPTURE``: that capture's ``where`` regex also matches a function of
+  the patch whose body makes such a call (one level), and ``{call}`` in the message says
+  which ("task_update_memcg() (which calls css_get())").
 
 Before the query runs, a function must pass a cheap text prefilter: it must contain one of
 the names of every ``where`` regex written as an anchored list of identifiers
@@ -181,7 +184,10 @@ def prefilters(params: dict[str, Any]) -> tuple[re.Pattern[str], ...]:
     if cached is not None and cached[0] is params:
         return cached[1]
     found: list[str] = []
-    for rx in (params.get("where") or {}).values():
+    through = params.get("through-helpers")
+    for capture, rx in (params.get("where") or {}).items():
+        if capture == through:
+            continue  # the name may be a helper's: checked in run_ast with the patch's helpers
         m = _NAME_LIST.match(rx)
         if m:  # plain substrings: true of every text the capture can have
             found.append(m.group(1) or m.group(2))
@@ -195,6 +201,25 @@ def prefilters(params: dict[str, Any]) -> tuple[re.Pattern[str], ...]:
     return out
 
 
+def _helpers_calling(ctx: PatchContext, rx: re.Pattern[str]) -> dict[str, str]:
+    """Functions of the patch whose body calls a function ``rx`` matches: name -> that call."""
+    key = f"helpers-calling:{rx.pattern}"
+    cached = ctx.memo.get(key)
+    if isinstance(cached, dict):
+        return cached
+    found: dict[str, str] = {}
+    for view in ctx.all_post_views():
+        body = view.node.child_by_field_name("body")
+        for m in _CALL_NAME.finditer(node_text(body) if body is not None else ""):
+            if rx.search(m.group(1)) and view.name not in found:
+                found[view.name] = m.group(1)
+    ctx.memo[key] = found
+    return found
+
+
+_CALL_NAME = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+
+
 def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, source: str) -> list[RawFinding]:
     if params.get("functions") and not re.search(params["functions"], view.name):
         return []
@@ -203,9 +228,17 @@ def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, sourc
     fn_text = _fn_text(view)
     if not all(rx.search(fn_text) for rx in prefilters(params)):
         return []
+    where = {k: re.compile(v) for k, v in (params.get("where") or {}).items()}
+    through = params.get("through-helpers")
+    helpers: dict[str, str] = {}
+    if through and through in where:
+        helpers = _helpers_calling(ctx, where[through])
+        direct = _NAME_LIST.match(params["where"][through])
+        names = [*(direct.group(1) or direct.group(2)).split("|")] if direct else []
+        if direct and not any(n in fn_text for n in [*names, *helpers]):
+            return []
     query = compile_query(params["query"], source)
     report = params["report"]
-    where = {k: re.compile(v) for k, v in (params.get("where") or {}).items()}
     where_not = {k: re.compile(v) for k, v in (params.get("where-not") or {}).items()}
     loop = params.get("inside-loop")
     loop_macros = re.compile(f"^(?:{loop['macros']})$") if loop else None
@@ -216,6 +249,15 @@ def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, sourc
         if report not in nodes:
             continue
         texts = {k: node_text(n) for k, n in nodes.items()}
+        extra_caps: dict[str, str] = {}
+        if through:
+            # {call}: "css_get()", or "task_update_memcg() (which calls css_get())" for a
+            # helper of the patch that makes the call: the same reference either way.
+            name = texts.get(through, "")
+            extra_caps = {"call": f"{name}()"}
+            if name in helpers:
+                texts = {**texts, through: helpers[name]}
+                extra_caps = {"helper": name, "call": f"{name}() (which calls {helpers[name]}())"}
         if any(k not in texts or not rx.search(texts[k]) for k, rx in where.items()):
             continue
         if any(k in texts and rx.search(texts[k]) for k, rx in where_not.items()):
@@ -241,7 +283,7 @@ def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, sourc
                 before = _fn_text(view, body.start_byte if body else loop_node.start_byte, target.start_byte)
                 if re.search(_fill(loop["unless-guard"], {**texts, **extra}), before):
                     continue
-        all_caps = {**texts, **extra}
+        all_caps = {**texts, **extra, **extra_caps}
         if any(re.search(_fill(rx, all_caps), fn_text) for rx in params.get("unless-function") or []):
             continue
         if not all(re.search(_fill(rx, all_caps), fn_text) for rx in params.get("requires-function") or []):

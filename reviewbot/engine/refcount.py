@@ -36,10 +36,18 @@ from tree_sitter import Node
 
 from reviewbot.engine import cfg
 from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView, node_text
-from reviewbot.engine.refspec import NULL_RE, CallSpec, Config, Pair, config_for, normalize
+from reviewbot.engine.refspec import (
+    NULL_RE,
+    CallSpec,
+    Config,
+    Pair,
+    config_for,
+    normalize,
+    with_helpers,
+)
 from reviewbot.engine.types import RawFinding
 
-__all__ = ["normalize", "run_paths"]
+__all__ = ["normalize", "reference_helpers", "run_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +218,7 @@ class Analysis:
         self.events: dict[tuple[str, str, str, int | None, int | None], Event] = {}
         self.truncated = False
         self.released_keys = self._released_keys()
+        self.returned: dict[str, str] = {}  # pair -> the call whose reference is returned
 
     def _released_keys(self) -> set[tuple[str, str]]:
         keys = set()
@@ -439,13 +448,18 @@ class Analysis:
         if node.kind == "return":
             value = node.ast.named_children[0] if node.ast is not None and node.ast.named_children else None
             state = self.apply(state, self.effects(value))
+            if value is not None:
+                self._note_returned_call(value)
             if value is not None and self.c.transfer_return:
                 for ident in _identifiers(value):
                     root = self.alias.find(ident)
                     # `return mz;` also hands on a reference held through mz->memcg.
                     for h in [h for h in state.held if h.key == root or h.key.startswith((f"{root}->", f"{root}."))]:
                         state, _ = state.drop(h.key, h.pair)
-                state, _ = state.drop(self.key(value))
+                        self.returned.setdefault(h.pair, h.call)
+                state, dropped = state.drop(self.key(value))
+                if dropped is not None:
+                    self.returned.setdefault(dropped.pair, dropped.call)
             self.exit(state, self.line(node.ast))
             return []
         if node.kind == "nop":
@@ -464,6 +478,17 @@ class Analysis:
         if len(node.succ) > 1:
             out += [(node.succ[1], self.apply(state, ops)) for ops in f_alts]
         return out
+
+    def _note_returned_call(self, value: Node) -> None:
+        """``return get_mem_cgroup_from_mm(mm);``: the function hands out a lookup's reference."""
+        while value.type in ("parenthesized_expression", "cast_expression") and value.named_children:
+            value = value.named_children[-1]
+        if value.type != "call_expression":
+            return
+        name = _call_name(value)
+        for pair in self.c.pairs:
+            if any(spec.returns and spec.call.match(name) for spec in pair.acquire):
+                self.returned.setdefault(pair.name, name)
 
     def iterate(self, node: cfg.CNode, state: State) -> list[tuple[cfg.CNode, State]]:
         assert node.ast is not None
@@ -502,10 +527,33 @@ def _identifiers(node: Node) -> list[str]:
     return [i for c in node.named_children for i in _identifiers(c)]
 
 
-def run_paths(params: dict[str, Any], view: FunctionView) -> list[RawFinding]:
+def reference_helpers(params: dict[str, Any], views: list[FunctionView]) -> dict[str, tuple[str, str]]:
+    """Functions among ``views`` (those a patch touches) that return a reference of one of
+    the rule's pairs: name -> (pair, the call the reference came from).
+
+    One level deep: a caller of ``charge_target()``, which is ``return
+    get_mem_cgroup_from_mm(mm);``, then owns a css reference as if it had made the lookup.
+    """
+    config, needle = config_for(params)
+    found: dict[str, tuple[str, str]] = {}
+    for view in views:
+        if view.name in found or not needle.search(node_text(view.node)):
+            continue
+        analysis = Analysis(config, view)
+        analysis.run()
+        for pair, origin in analysis.returned.items():
+            found.setdefault(view.name, (pair, origin))
+    return found
+
+
+def run_paths(
+    params: dict[str, Any], view: FunctionView, helpers: dict[str, tuple[str, str]] | None = None
+) -> list[RawFinding]:
     if params.get("not-functions") and re.search(params["not-functions"], view.name):
         return []
-    config, needle = config_for(params)
+    config, needle = with_helpers(*config_for(params), {
+        name: spec for name, spec in (helpers or {}).items() if name != view.name
+    })
     text = node_text(view.node)
     if not needle.search(text):
         return []  # no call of any pair: nothing to track
@@ -524,8 +572,10 @@ def run_paths(params: dict[str, Any], view: FunctionView) -> list[RawFinding]:
         if ev.kind == "leak" and ev.held is not None:
             where = f"returns at line {ev.exit_line}" if ev.exit_line else "falls off its end"
             via = f" (reached by {ev.via})" if ev.via else ""
+            origin = config.helpers.get(ev.held.call)
+            through = f" (which returns the reference {origin}() gave it)" if origin else ""
             detail = (
-                f"the {ev.pair} reference on {obj} taken by {ev.held.call}() at line "
+                f"the {ev.pair} reference on {obj} taken by {ev.held.call}(){through} at line "
                 f"{ev.held.line} is still held when {view.name}() {where}{via}"
             )
             evidence = tuple(x for x in (ev.held.line, _via_line(ev.via), ev.exit_line) if x)

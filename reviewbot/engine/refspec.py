@@ -8,6 +8,7 @@ Shared by the path analysis (:mod:`refcount`) and the field-stores analysis
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,9 @@ class Config:
         self.consumers = tuple(CallSpec.of(c) for c in transfer.get("consumers") or [])
         self.report = set(params.get("report") or ["leak", "double-release"])
         self.max_states = int(params.get("max-states", 20000))
+        # Functions of the patch that return a reference: name -> the call they got it from.
+        self.helpers: dict[str, str] = {}
+        self.names: list[str] = []  # every call name of the pairs and iterators (regexes)
 
 
 _CONFIGS: dict[int, tuple[dict[str, Any], Config, re.Pattern[str]]] = {}
@@ -100,8 +104,39 @@ def config_for(params: dict[str, Any]) -> tuple[Config, re.Pattern[str]]:
     config.pairs = config.pairs + tuple(Pair(it.pair, (), (it.brk,), False) for it in config.iterators)
     names = [s.call.pattern[4:-2] for p in config.pairs for s in (*p.acquire, *p.release)]
     names += [it.macro.pattern[4:-2] for it in config.iterators]
-    needle = re.compile(r"\b(?:" + "|".join(f"(?:{n})" for n in names) + r")\s*\(")
+    config.names = names
+    needle = _needle(names)
     _CONFIGS[id(params)] = (params, config, needle)
     return config, needle
+
+
+def _needle(names: list[str]) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(f"(?:{n})" for n in names) + r")\s*\(")
+
+
+def with_helpers(
+    config: Config, needle: re.Pattern[str], helpers: dict[str, tuple[str, str]]
+) -> tuple[Config, re.Pattern[str]]:
+    """The config plus one acquire (``returns: true``) per helper of the patch that hands
+    out a reference: ``helpers`` maps its name to (pair, the call it got the reference from).
+    """
+    if not helpers:
+        return config, needle
+    new = copy.copy(config)
+    new.pairs = tuple(
+        Pair(
+            p.name,
+            p.acquire + tuple(
+                CallSpec(re.compile(f"^(?:{re.escape(name)})$"), None, True, False)
+                for name, (pair, _) in sorted(helpers.items()) if pair == p.name
+            ),
+            p.release,
+            p.keyless,
+        )
+        for p in config.pairs
+    )
+    new.helpers = {name: origin for name, (_, origin) in helpers.items()}
+    new.names = [*config.names, *(re.escape(n) for n in sorted(helpers))]
+    return new, _needle(new.names)
 
 

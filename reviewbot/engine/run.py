@@ -24,7 +24,7 @@ from reviewbot.engine.fieldstores import run_field_stores
 from reviewbot.engine.fingerprint import fingerprint, normalize_message
 from reviewbot.engine.loader import Rule
 from reviewbot.engine.matchers import run_pattern
-from reviewbot.engine.refcount import run_paths
+from reviewbot.engine.refcount import reference_helpers, run_paths
 from reviewbot.engine.types import FileContext, PatchContext, RawFinding
 from reviewbot.model import SEVERITIES, Finding
 
@@ -126,7 +126,11 @@ def _signature(rule: Rule, function: str | None, raw: RawFinding) -> tuple[str, 
 
 def _function_hits(rule: Rule, view: FunctionView, ctx: PatchContext) -> list[RawFinding]:
     if rule.engine == "refcount":
-        return run_paths(rule.params, view)
+        key = f"helpers:{rule.id}"
+        helpers = ctx.memo.get(key)
+        if not isinstance(helpers, dict):
+            helpers = ctx.memo[key] = reference_helpers(rule.params, ctx.all_post_views())
+        return run_paths(rule.params, view, helpers)
     return run_ast(rule.params, view, ctx, str(rule.path))
 
 

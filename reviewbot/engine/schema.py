@@ -125,6 +125,7 @@ _AST: Spec = {
         "functions": _REGEX,
         "not-functions": _REGEX,
         "prefilter": _REGEX,  # the function text must match before the query runs
+        "through-helpers": {"type": str},  # capture whose where-regex also matches helpers
         "under-rcu": _BOOL,
         "assigned-under-rcu": {
             "keys": {"capture": {"type": str, "required": True}, "exclude": _REGEX}

@@ -195,8 +195,28 @@ SPECS: tuple[Spec, ...] = (
 }
 """),
         ),
-        # Rule 1 sees the per-thread update; rule 2 cannot see a get inside a helper.
-        {"per-mm-update-in-thread-loop": "bad-02", "css-get-in-thread-loop": "todo-01"},
+        # Rule 1 sees the per-thread update; rule 2 the get inside the patch's helper.
+        {"per-mm-update-in-thread-loop": "bad-02", "css-get-in-thread-loop": "bad-02"},
+    ),
+    Spec(
+        "helper-called-per-leader",
+        "memcg: take the css reference inside task_update_memcg(), once per process",
+        "Move css_get() into the helper so callers cannot forget it; the attach loop\n"
+        "visits thread-group leaders only, so each mm gets one reference.",
+        (
+            (MEMCG, LRU_GEN_ATTACH, TASK_UPDATE_MEMCG.replace(
+                "\told = xchg(&mm->memcg, new);", "\tcss_get(&new->css);\n\told = xchg(&mm->memcg, new);"
+            ) + """static void mem_cgroup_attach(struct cgroup_taskset *tset)
+{
+\tstruct cgroup_subsys_state *css;
+\tstruct task_struct *tsk;
+
+\tcgroup_taskset_for_each_leader(tsk, css, tset)
+\t\ttask_update_memcg(tsk, mem_cgroup_from_css(css));
+}
+"""),
+        ),
+        {"per-mm-update-in-thread-loop": "ok-03", "css-get-in-thread-loop": "ok-03"},
     ),
     Spec(
         "early-return-leaks-memcg",
@@ -235,8 +255,9 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "get-through-local-helper",
         "memcg: factor out the memcg lookup of __mem_cgroup_charge()",
-        "A local helper takes the reference; the early return leaks it (not seen: the\n"
-        "engine does not follow calls into helpers that return a reference).",
+        "A local helper takes the reference; the early return leaks it. The engine\n"
+        "sees it because charge_target(), in the same patch, returns the reference\n"
+        "get_mem_cgroup_from_mm() gave it.",
         (
             (MEMCG, "\tmemcg = get_mem_cgroup_from_mm(mm);\n\tret = charge_memcg(folio, memcg, gfp);\n",
              "\tmemcg = charge_target(mm);\n\tif (fatal_signal_pending(current))\n\t\treturn -EINTR;\n"
@@ -246,7 +267,24 @@ SPECS: tuple[Spec, ...] = (
              "\treturn get_mem_cgroup_from_mm(mm);\n}\n\n"
              "int __mem_cgroup_charge(struct folio *folio, struct mm_struct *mm, gfp_t gfp)\n"),
         ),
-        {"refcount-imbalance": "todo-01"},
+        {"refcount-imbalance": "bad-03"},
+    ),
+    Spec(
+        "helper-reference-put-on-every-path",
+        "memcg: factor out the memcg lookup, bail out on fatal signals",
+        "A local helper takes the reference; the early return puts it first, so the\n"
+        "reference charge_target() hands out is balanced on every path.",
+        (
+            (MEMCG, "\tmemcg = get_mem_cgroup_from_mm(mm);\n\tret = charge_memcg(folio, memcg, gfp);\n",
+             "\tmemcg = charge_target(mm);\n\tif (fatal_signal_pending(current)) {\n"
+             "\t\tcss_put(&memcg->css);\n\t\treturn -EINTR;\n\t}\n"
+             "\tret = charge_memcg(folio, memcg, gfp);\n"),
+            (MEMCG, "int __mem_cgroup_charge(struct folio *folio, struct mm_struct *mm, gfp_t gfp)\n",
+             "static struct mem_cgroup *charge_target(struct mm_struct *mm)\n{\n"
+             "\treturn get_mem_cgroup_from_mm(mm);\n}\n\n"
+             "int __mem_cgroup_charge(struct folio *folio, struct mm_struct *mm, gfp_t gfp)\n"),
+        ),
+        {"refcount-imbalance": "ok-02"},
     ),
     Spec(
         "read-old-after-store",
