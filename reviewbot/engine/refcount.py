@@ -36,6 +36,16 @@ from tree_sitter import Node
 
 from reviewbot.engine import cfg
 from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView, node_text
+from reviewbot.engine.cnodes import (
+    Aliases,
+    assigned_to,
+    call_args,
+    call_name,
+    calls_in,
+    identifiers_in,
+    local_names,
+    stored_identifiers,
+)
 from reviewbot.engine.refspec import (
     NULL_RE,
     CallSpec,
@@ -112,100 +122,6 @@ class Event:
     via: str
 
 
-def _call_name(call: Node) -> str:
-    fn = call.child_by_field_name("function")
-    return node_text(fn) if fn is not None else ""
-
-
-def _args(call: Node) -> list[Node]:
-    args = call.child_by_field_name("arguments")
-    return [a for a in (args.named_children if args else []) if a.type != "comment"]
-
-
-def _calls_in(node: Node) -> list[Node]:
-    """Calls in evaluation order (arguments before the call that uses them)."""
-    out: list[Node] = []
-
-    def walk(n: Node) -> None:
-        for c in n.named_children:
-            walk(c)
-        if n.type == "call_expression":
-            out.append(n)
-
-    walk(node)
-    return out
-
-
-def _assigned_to(call: Node) -> Node | None:
-    """The left side that receives a call's result: ``x = f()``, ``T *x = f()``."""
-    node = call
-    parent = node.parent
-    while parent is not None and parent.type in ("parenthesized_expression", "cast_expression"):
-        node, parent = parent, parent.parent
-    if parent is None:
-        return None
-    if parent.type == "assignment_expression" and parent.child_by_field_name("right") == node:
-        return parent.child_by_field_name("left")
-    if parent.type == "init_declarator" and parent.child_by_field_name("value") == node:
-        decl = parent.child_by_field_name("declarator")
-        while decl is not None and decl.type == "pointer_declarator":
-            decl = decl.child_by_field_name("declarator")
-        return decl
-    return None
-
-
-class _Aliases:
-    """Union-find over local names joined by plain ``a = b`` assignments."""
-
-    def __init__(self, fn: Node, locals_: set[str]) -> None:
-        self.parent: dict[str, str] = {}
-        stack = [fn]
-        while stack:
-            n = stack.pop()
-            stack.extend(n.named_children)
-            left = right = None
-            if n.type == "assignment_expression" and node_text(n.children[1]) == "=":
-                left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
-            elif n.type == "init_declarator":
-                left, right = n.child_by_field_name("declarator"), n.child_by_field_name("value")
-                while left is not None and left.type == "pointer_declarator":
-                    left = left.child_by_field_name("declarator")
-            if left is None or right is None:
-                continue
-            a, b = normalize(node_text(left)), normalize(node_text(right))
-            if a in locals_ and re.fullmatch(r"\w+", b) and b in locals_:
-                self.union(a, b)
-
-    def find(self, x: str) -> str:
-        while self.parent.get(x, x) != x:
-            x = self.parent[x]
-        return x
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[ra] = rb
-
-
-def _locals(fn: Node) -> set[str]:
-    names: set[str] = set()
-    stack = [fn]
-    while stack:
-        n = stack.pop()
-        stack.extend(n.named_children)
-        if n.type in ("init_declarator", "parameter_declaration", "declaration"):
-            decl = n.child_by_field_name("declarator")
-            while decl is not None and decl.type in ("pointer_declarator", "init_declarator"):
-                decl = decl.child_by_field_name("declarator")
-            if decl is not None and decl.type == "identifier":
-                names.add(node_text(decl))
-            if n.type == "declaration":
-                for d in n.named_children:
-                    if d.type == "identifier":
-                        names.add(node_text(d))
-    return names
-
-
 Ops = list[tuple[str, Any]]  # ("acquire", Held) | ("release", (key, pair, line)) | ("drop"|"transfer", key)
 
 
@@ -213,8 +129,8 @@ class Analysis:
     def __init__(self, config: Config, view: FunctionView) -> None:
         self.c = config
         self.view = view
-        self.locals = _locals(view.node)
-        self.alias = _Aliases(view.node, self.locals)
+        self.locals = local_names(view.node)
+        self.alias = Aliases(view.node, self.locals)
         self.events: dict[tuple[str, str, str, int | None, int | None], Event] = {}
         self.truncated = False
         self.released_keys = self._released_keys()
@@ -222,8 +138,8 @@ class Analysis:
 
     def _released_keys(self) -> set[tuple[str, str]]:
         keys = set()
-        for call in _calls_in(self.view.node):
-            name, args = _call_name(call), _args(call)
+        for call in calls_in(self.view.node):
+            name, args = call_name(call), call_args(call)
             for pair in self.c.pairs:
                 for spec in pair.release:
                     if spec.call.match(name):
@@ -260,14 +176,14 @@ class Analysis:
         if node is None:
             return []
         ops: Ops = []
-        for call in _calls_in(node):
+        for call in calls_in(node):
             ops.extend(self.call_ops(call))
         ops.extend(self.store_ops(node))
         return ops
 
     def call_ops(self, call: Node, in_condition: bool = False) -> Ops:
-        name = _call_name(call)
-        args = _args(call)
+        name = call_name(call)
+        args = call_args(call)
         ops: Ops = []
         released: set[tuple[str, str]] = set()  # one release per call, pair and object
         for pair in self.c.pairs:
@@ -291,7 +207,7 @@ class Analysis:
                     held_key = ""
                 elif spec.returns:
                     # A result stored straight into a field or global is handed on.
-                    target = _assigned_to(call)
+                    target = assigned_to(call)
                     if (
                         target is not None
                         and target.type == "identifier"
@@ -331,7 +247,7 @@ class Analysis:
             if left.type != "identifier" or not self.is_local(target):
                 # `page->memcg_data = (unsigned long)objcg | FLAG` stores objcg too; the
                 # arguments of a call on the right are not stored (blkg_lookup(blkcg)).
-                keys = {self.key(right)} | {self.alias.find(i) for i in _stored_identifiers(right)}
+                keys = {self.key(right)} | {self.alias.find(i) for i in stored_identifiers(right)}
                 ops.extend(("transfer", k) for k in sorted(keys))
         return ops
 
@@ -342,8 +258,8 @@ class Analysis:
             return [[]], [[]]
         while expr.type == "parenthesized_expression" and expr.named_children:
             expr = expr.named_children[0]
-        if expr.type == "call_expression" and _call_name(expr) in ("likely", "unlikely"):
-            args = _args(expr)
+        if expr.type == "call_expression" and call_name(expr) in ("likely", "unlikely"):
+            args = call_args(expr)
             if args:
                 return self.cond(args[0])
         if expr.type == "unary_expression" and node_text(expr.children[0]) == "!":
@@ -378,21 +294,21 @@ class Analysis:
                         return ([null], [base]) if op == "==" else ([base], [null])
         if expr.type == "identifier":
             return [[]], [[("drop", self.key(expr))]]
-        if expr.type == "call_expression" and _call_name(expr) in ("IS_ERR", "IS_ERR_OR_NULL"):
-            args = _args(expr)
+        if expr.type == "call_expression" and call_name(expr) in ("IS_ERR", "IS_ERR_OR_NULL"):
+            args = call_args(expr)
             if args:
                 return [[("drop", self.key(args[0]))]], [[]]
         if expr.type == "call_expression":
             # A conditional acquire holds the reference only when it succeeded.
-            inner = [op for c in _calls_in(expr)[:-1] for op in self.call_ops(c)]
+            inner = [op for c in calls_in(expr)[:-1] for op in self.call_ops(c)]
             own = self.call_ops(expr, in_condition=True)
             cond_acq = [
-                ("acquire", Held(self.key(_args(expr)[spec.arg]) if spec.arg is not None and
-                                 spec.arg < len(_args(expr)) else "", pair.name,
-                                 self.line(expr) or 0, _call_name(expr)))
+                ("acquire", Held(self.key(call_args(expr)[spec.arg]) if spec.arg is not None and
+                                 spec.arg < len(call_args(expr)) else "", pair.name,
+                                 self.line(expr) or 0, call_name(expr)))
                 for pair in self.c.pairs
                 for spec in pair.acquire
-                if spec.conditional and spec.call.match(_call_name(expr))
+                if spec.conditional and spec.call.match(call_name(expr))
             ]
             if cond_acq:
                 return [inner + own + cond_acq], [inner + own]
@@ -451,7 +367,7 @@ class Analysis:
             if value is not None:
                 self._note_returned_call(value)
             if value is not None and self.c.transfer_return:
-                for ident in _identifiers(value):
+                for ident in identifiers_in(value):
                     root = self.alias.find(ident)
                     # `return mz;` also hands on a reference held through mz->memcg.
                     for h in [h for h in state.held if h.key == root or h.key.startswith((f"{root}->", f"{root}."))]:
@@ -485,15 +401,15 @@ class Analysis:
             value = value.named_children[-1]
         if value.type != "call_expression":
             return
-        name = _call_name(value)
+        name = call_name(value)
         for pair in self.c.pairs:
             if any(spec.returns and spec.call.match(name) for spec in pair.acquire):
                 self.returned.setdefault(pair.name, name)
 
     def iterate(self, node: cfg.CNode, state: State) -> list[tuple[cfg.CNode, State]]:
         assert node.ast is not None
-        name = _call_name(node.ast)
-        args = _args(node.ast)
+        name = call_name(node.ast)
+        args = call_args(node.ast)
         it = next((i for i in self.c.iterators if i.macro.match(name)), None)
         if it is None or it.var >= len(args):
             return [(node.succ[0], state), (node.succ[1], state)]
@@ -509,22 +425,6 @@ class Analysis:
         for h in state.held:
             if h.owned:
                 self.event(Event("leak", h, h.key, h.pair, h.line, line, state.via))
-
-
-def _stored_identifiers(node: Node) -> list[str]:
-    """Identifiers whose value ends up in an expression's value (not call arguments)."""
-    if node.type == "identifier":
-        return [node_text(node)]
-    if node.type in ("cast_expression", "parenthesized_expression", "binary_expression",
-                     "conditional_expression"):
-        return [i for c in node.named_children for i in _stored_identifiers(c)]
-    return []
-
-
-def _identifiers(node: Node) -> list[str]:
-    if node.type == "identifier":
-        return [node_text(node)]
-    return [i for c in node.named_children for i in _identifiers(c)]
 
 
 def reference_helpers(params: dict[str, Any], views: list[FunctionView]) -> dict[str, tuple[str, str]]:

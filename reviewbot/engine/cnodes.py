@@ -1,0 +1,121 @@
+"""Tree-sitter helpers of the ``refcount`` path analysis: calls in evaluation order, their
+names and arguments, where a call's result goes, local names and plain aliases."""
+
+from __future__ import annotations
+
+import re
+
+from tree_sitter import Node
+
+from reviewbot.engine.cfunc import node_text
+from reviewbot.engine.refspec import normalize
+
+
+def call_name(call: Node) -> str:
+    fn = call.child_by_field_name("function")
+    return node_text(fn) if fn is not None else ""
+
+
+def call_args(call: Node) -> list[Node]:
+    args = call.child_by_field_name("arguments")
+    return [a for a in (args.named_children if args else []) if a.type != "comment"]
+
+
+def calls_in(node: Node) -> list[Node]:
+    """Calls in evaluation order (arguments before the call that uses them)."""
+    out: list[Node] = []
+
+    def walk(n: Node) -> None:
+        for c in n.named_children:
+            walk(c)
+        if n.type == "call_expression":
+            out.append(n)
+
+    walk(node)
+    return out
+
+
+def assigned_to(call: Node) -> Node | None:
+    """The left side that receives a call's result: ``x = f()``, ``T *x = f()``."""
+    node = call
+    parent = node.parent
+    while parent is not None and parent.type in ("parenthesized_expression", "cast_expression"):
+        node, parent = parent, parent.parent
+    if parent is None:
+        return None
+    if parent.type == "assignment_expression" and parent.child_by_field_name("right") == node:
+        return parent.child_by_field_name("left")
+    if parent.type == "init_declarator" and parent.child_by_field_name("value") == node:
+        decl = parent.child_by_field_name("declarator")
+        while decl is not None and decl.type == "pointer_declarator":
+            decl = decl.child_by_field_name("declarator")
+        return decl
+    return None
+
+
+class Aliases:
+    """Union-find over local names joined by plain ``a = b`` assignments."""
+
+    def __init__(self, fn: Node, locals_: set[str]) -> None:
+        self.parent: dict[str, str] = {}
+        stack = [fn]
+        while stack:
+            n = stack.pop()
+            stack.extend(n.named_children)
+            left = right = None
+            if n.type == "assignment_expression" and node_text(n.children[1]) == "=":
+                left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+            elif n.type == "init_declarator":
+                left, right = n.child_by_field_name("declarator"), n.child_by_field_name("value")
+                while left is not None and left.type == "pointer_declarator":
+                    left = left.child_by_field_name("declarator")
+            if left is None or right is None:
+                continue
+            a, b = normalize(node_text(left)), normalize(node_text(right))
+            if a in locals_ and re.fullmatch(r"\w+", b) and b in locals_:
+                self.union(a, b)
+
+    def find(self, x: str) -> str:
+        while self.parent.get(x, x) != x:
+            x = self.parent[x]
+        return x
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[ra] = rb
+
+
+def local_names(fn: Node) -> set[str]:
+    names: set[str] = set()
+    stack = [fn]
+    while stack:
+        n = stack.pop()
+        stack.extend(n.named_children)
+        if n.type in ("init_declarator", "parameter_declaration", "declaration"):
+            decl = n.child_by_field_name("declarator")
+            while decl is not None and decl.type in ("pointer_declarator", "init_declarator"):
+                decl = decl.child_by_field_name("declarator")
+            if decl is not None and decl.type == "identifier":
+                names.add(node_text(decl))
+            if n.type == "declaration":
+                for d in n.named_children:
+                    if d.type == "identifier":
+                        names.add(node_text(d))
+    return names
+
+
+def stored_identifiers(node: Node) -> list[str]:
+    """Identifiers whose value ends up in an expression's value (not call arguments)."""
+    if node.type == "identifier":
+        return [node_text(node)]
+    if node.type in ("cast_expression", "parenthesized_expression", "binary_expression",
+                     "conditional_expression"):
+        return [i for c in node.named_children for i in stored_identifiers(c)]
+    return []
+
+
+def identifiers_in(node: Node) -> list[str]:
+    if node.type == "identifier":
+        return [node_text(node)]
+    return [i for c in node.named_children for i in identifiers_in(c)]
