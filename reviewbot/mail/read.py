@@ -147,8 +147,10 @@ def iter_stream(stream: BinaryIO, source: str, *, mboxrd: bool | None = None) ->
             eof = True
             continue
         end = match[0] if match else len(buf)
+        if match is not None and buf[end] == 0x0A:
+            end += 1  # keep the message's own last newline: no copy to append one below
         data = buf[start:end]
-        if b"From " in data and b">" in data:
+        if b">From " in data:  # every line the unquoting changes holds one
             data = unquote.sub(rb"\1", data)
         if data and not data.isspace():  # not strip(): that copies every message
             yield RawMessage(data if data.endswith(b"\n") else data + b"\n", position, source)

@@ -147,3 +147,23 @@ def test_charset_with_a_nul_byte_falls_back_instead_of_raising() -> None:
     )
     msg = parse_message(raw)
     assert msg.author_email == "joerg@example.org" and msg.body == "body\n"
+
+
+@pytest.mark.parametrize("value", [
+    "Mon, 1 Jun 2020 10:00:00 +0000", "Mon, 1 Jun 2020 10:00:00 -0000",
+    "Tue, 30 Feb 2021 10:00:00 +0100", "Fri, 21 Feb 20 10:45:54 GMT",
+    "1 Jun 2020 23:59:60 +0530", "Wed, 03 Jun 2020 08:17:42 -0700 (PDT)",
+    "Mon,  1 Jun 2020 10:00:00 +0200", "Thu, 1 Jan 2026 00:00:00 +0000", "not a date",
+])
+def test_date_fast_path_equals_the_stdlib(value: str) -> None:
+    import email.utils
+
+    from reviewbot.mail.parse import _date
+
+    try:
+        want = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        want = None
+    got = _date(value)
+    assert got == want
+    assert (got is None) or (got.utcoffset() == want.utcoffset())  # type: ignore[union-attr]
