@@ -435,9 +435,16 @@ def reference_helpers(params: dict[str, Any], views: list[FunctionView]) -> dict
     get_mem_cgroup_from_mm(mm);``, then owns a css reference as if it had made the lookup.
     """
     config, needle = config_for(params)
+    texts = {id(view): node_text(view.node) for view in views}
     found: dict[str, tuple[str, str]] = {}
     for view in views:
-        if view.name in found or not needle.search(node_text(view.node)):
+        # Only a function another touched function calls can matter, and only one that
+        # returns something and makes a call of the pairs: most patches have none, and
+        # the analysis is the expensive part of the rules.
+        if view.name in found or "return" not in texts[id(view)] or not needle.search(texts[id(view)]):
+            continue
+        call = re.compile(rf"\b{re.escape(view.name)}\s*\(")
+        if not any(call.search(texts[id(v)]) for v in views if v.name != view.name):
             continue
         analysis = Analysis(config, view)
         analysis.run()
