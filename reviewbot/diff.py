@@ -8,7 +8,6 @@ All failures are :class:`~reviewbot.errors.BadInputError` naming the offending i
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -134,10 +133,6 @@ def parse_diff(
 ) -> tuple[FileDiff, ...]:
     """Parse a unified (git) diff into :class:`FileDiff` objects.
 
-    The result is immutable and memoized: the rules stage reads each patch's diff twice
-    (once for the series' added/removed lines, once per patch), and unidiff is a fifth of
-    a ``review --no-tree`` run.
-
     Args:
         text: the diff, e.g. ``Message.diff``; a trailing mail signature (``-- ``) is ignored.
         settings: limits (``max_patch_lines``, ``max_message_bytes``); defaults when None.
@@ -145,11 +140,7 @@ def parse_diff(
     Raises:
         BadInputError: the diff is too large, malformed, or names an unsafe path.
     """
-    return _parse_diff(text, settings or MailSettings(), source)
-
-
-@functools.lru_cache(maxsize=64)
-def _parse_diff(text: str, limits: MailSettings, source: str) -> tuple[FileDiff, ...]:
+    limits = settings or MailSettings()
     if len(text.encode("utf-8", errors="replace")) > limits.max_message_bytes:
         raise BadInputError(
             f"diff is larger than mail.max_message_bytes ({limits.max_message_bytes})",

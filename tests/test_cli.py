@@ -7,6 +7,8 @@ import pytest
 
 from reviewbot.cli import main
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 def test_series_json_schema(mail_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["series", "--json", str(mail_data / "series-thread.mboxrd")]) == 0
@@ -66,3 +68,24 @@ def test_unknown_command_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["nosuch"])
     assert exc.value.code == 2
     assert "invalid choice: 'nosuch'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_review_json_is_streamed_one_valid_document(
+    tty: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Each series is written when its review is done (memory stays that of one series);
+    # on a terminal indented, in a pipe on one line: one valid document either way.
+    fixtures = REPO / "rules" / "tests"
+    paths = [str(fixtures / "refcount-imbalance" / "bad-01-early-return-leaks-memcg.patch"),
+             str(fixtures / "refcount-imbalance" / "ok-01-early-return-puts-memcg.patch"),
+             str(REPO / "tests" / "data" / "mail" / "html-only.eml")]
+    monkeypatch.setattr("sys.stdout.isatty", lambda: tty)
+    code = main(["review", "--no-tree", "--all-versions", "--format", "json", *paths])
+    out = capsys.readouterr().out
+    doc = json.loads(out)
+    assert code == 1 and doc["schema"] == "reviewbot/review/v1"
+    assert len(doc["series"]) == 2 and len(doc["errors"]) == 1
+    rules = [f["rule"] for s in doc["series"] for p in s["patches"] for f in p["findings"]]
+    assert "refcount-imbalance" in rules
+    assert (out.count("\n") > 10) == tty

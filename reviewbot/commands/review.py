@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import tempfile
@@ -12,8 +13,7 @@ from reviewbot.config import Settings
 from reviewbot.errors import EXIT_BAD_INPUT, EXIT_OK, BadInputError
 from reviewbot.mail import SeriesSet, read_series
 from reviewbot.pipeline import ReviewOptions, SeriesReview, review_series
-from reviewbot.report.json import review_json
-from reviewbot.report.json import write as write_json
+from reviewbot.report.json import errors_json, review_json, review_series_json
 from reviewbot.report.text import render_errors, render_review
 
 _MSGID_RE = re.compile(r"^<?[^<>\s/]+@[^<>\s/]+>?$")
@@ -85,31 +85,53 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     selected = found.series if args.all_versions else [s for s in found.series if s.latest]
     options = options_from_args(args)
-    reviews: list[SeriesReview] = []
+    code = EXIT_OK
+    out = _Output(args.format, settings, found)
     for series in selected:
         if args.format == "text":
             print(f"reviewing [v{series.version}] {series.subject} ...", file=sys.stderr)
-        reviews.append(review_series(series, settings, options))
-    _print(reviews, found, args.format, settings)
-    code = max((r.exit_code for r in reviews), default=EXIT_OK)
-    return code if code else (EXIT_OK if not found.errors or reviews else EXIT_BAD_INPUT)
+        review = review_series(series, settings, options)
+        # Written as soon as it is done and then dropped: a folder of a thousand patches
+        # reviews in the memory of one series.
+        out.add(review)
+        code = max(code, review.exit_code)
+    out.close()
+    return code if code else (EXIT_OK if not found.errors or selected else EXIT_BAD_INPUT)
 
 
-def _print(reviews: list[SeriesReview], found: SeriesSet, fmt: str, settings: Settings) -> None:
-    if fmt == "json":
-        write_json(review_json(reviews, found.errors))
-        return
-    if fmt == "mail":
-        from reviewbot.report.mail import render_replies
+class _Output:
+    """Writes each series' report as it is reviewed: text, mail, or one JSON document
+    (``reviewbot/review/v1``) streamed element by element."""
 
-        for review in reviews:
-            for msg in render_replies(review, settings):
+    def __init__(self, fmt: str, settings: Settings, found: SeriesSet) -> None:
+        self.fmt, self.settings, self.found = fmt, settings, found
+        self.first = True
+        self.indent = 2 if sys.stdout.isatty() else None
+        if fmt == "json":
+            head = review_json([], [])  # schema and tool; series and errors follow
+            del head["series"], head["errors"]
+            sys.stdout.write(json.dumps(head, indent=self.indent)[:-1].rstrip() + ', "series": [')
+
+    def add(self, review: SeriesReview) -> None:
+        if self.fmt == "json":
+            element = json.dumps(review_series_json(review), indent=self.indent)
+            sys.stdout.write(("" if self.first else ",") + ("\n" if self.indent else "") + element)
+        elif self.fmt == "mail":
+            from reviewbot.report.mail import render_replies
+
+            for msg in render_replies(review, self.settings):
                 sys.stdout.write("From reviewbot Thu Jan  1 00:00:00 1970\n")
                 sys.stdout.write(msg.as_string())
                 sys.stdout.write("\n")
-        return
-    for review in reviews:
-        print(render_review(review))
-        print()
-    if found.errors:
-        print(render_errors(found.errors))
+        else:
+            print(render_review(review))
+            print()
+        sys.stdout.flush()
+        self.first = False
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            errors = json.dumps(errors_json(self.found.errors), indent=self.indent)
+            sys.stdout.write(f'], "errors": {errors}}}\n')
+        elif self.fmt == "text" and self.found.errors:
+            print(render_errors(self.found.errors))

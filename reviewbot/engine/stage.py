@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reviewbot.config import Settings
-from reviewbot.diff import parse_diff
+from reviewbot.diff import FileDiff, parse_diff
 from reviewbot.engine.loader import default_rules_dir, load_rules
 from reviewbot.engine.run import build_file_context, run_rules
 from reviewbot.engine.types import PatchContext
@@ -43,10 +43,12 @@ def patch_context(
     series_removed: list[tuple[str, str]] | None = None,
     series_added: list[tuple[str, str]] | None = None,
     is_last: bool = True,
+    files: tuple[FileDiff, ...] | None = None,
 ) -> PatchContext:
-    """Files and functions of one patch (BadInputError when its diff is unusable)."""
-    diff = patch.message.diff or ""
-    files = parse_diff(diff, settings.mail, source=patch.message.source or patch.message_id)
+    """Files and functions of one patch (BadInputError when its diff is unusable);
+    ``files`` is its parsed diff when the caller has it already."""
+    if files is None:
+        files = _parse(patch, settings)
     return PatchContext(
         patch_index=patch.index,
         files=[build_file_context(fd, worktree, post_rev, base_rev) for fd in files],
@@ -57,17 +59,35 @@ def patch_context(
     )
 
 
-def series_lines(series: Series, settings: Settings) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    removed: list[tuple[str, str]] = []
-    added: list[tuple[str, str]] = []
+def _parse(patch: Patch, settings: Settings) -> tuple[FileDiff, ...]:
+    return parse_diff(patch.message.diff or "", settings.mail,
+                      source=patch.message.source or patch.message_id)
+
+
+def parsed_diffs(series: Series, settings: Settings) -> dict[int, tuple[FileDiff, ...] | BadInputError]:
+    """Each present patch's parsed diff, or the error that makes it unusable: parsed once,
+    for the series' lines and for each patch's functions (unidiff is a fifth of a run)."""
+    out: dict[int, tuple[FileDiff, ...] | BadInputError] = {}
     for patch in series.patches:
         try:
-            # Same arguments as patch_context(): parse_diff() memoizes on them.
-            files = parse_diff(patch.message.diff or "", settings.mail,
-                               source=patch.message.source or patch.message_id)
-        except BadInputError:
+            out[patch.index] = _parse(patch, settings)
+        except BadInputError as exc:
+            out[patch.index] = exc
+    return out
+
+
+def series_lines(
+    series: Series,
+    settings: Settings,
+    parsed: dict[int, tuple[FileDiff, ...] | BadInputError] | None = None,
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    removed: list[tuple[str, str]] = []
+    added: list[tuple[str, str]] = []
+    parsed = parsed if parsed is not None else parsed_diffs(series, settings)
+    for item in parsed.values():
+        if isinstance(item, BadInputError):
             continue
-        for fd in files:
+        for fd in item:
             for h in fd.hunks:
                 for ln in h.lines:
                     if ln.kind == "-":
@@ -83,7 +103,8 @@ def rules_stage(
     rules_dir = options.rules_dir or default_rules_dir(settings)
     rules = load_rules(rules_dir)
     use_tree = state.applied and state.worktree is not None
-    removed, added = series_lines(series, settings)
+    parsed = parsed_diffs(series, settings)
+    removed, added = series_lines(series, settings, parsed)
     findings: list[Finding] = []
     skipped: list[str] = []
     partial: list[str] = []
@@ -95,20 +116,21 @@ def rules_stage(
         base_rev = None
         if use_tree:
             base_rev = f"{post_rev}^" if post_rev else state.base_commit
-        try:
-            ctx = patch_context(
-                patch,
-                settings,
-                worktree=state.worktree if use_tree else None,
-                post_rev=post_rev,
-                base_rev=base_rev,
-                series_removed=removed,
-                series_added=added,
-                is_last=n == len(patches) - 1,
-            )
-        except BadInputError as exc:
-            bad_patches.append(f"patch {patch.index}: {exc}")
+        diff = parsed[patch.index]
+        if isinstance(diff, BadInputError):
+            bad_patches.append(f"patch {patch.index}: {diff}")
             continue
+        ctx = patch_context(
+            patch,
+            settings,
+            worktree=state.worktree if use_tree else None,
+            post_rev=post_rev,
+            base_rev=base_rev,
+            series_removed=removed,
+            series_added=added,
+            is_last=n == len(patches) - 1,
+            files=diff,
+        )
         result = run_rules(rules, ctx, coccinelle=settings.rules.coccinelle)
         findings.extend(result.findings)
         skipped.extend(s for s in result.notices if s not in skipped)
