@@ -61,6 +61,15 @@ def test_ranges_give_what_one_process_reads(
     assert any(not hasattr(m, "subject") and m.position == 3 for m in many)
 
 
+def test_the_same_file_twice_counts_positions_from_zero_each_time(
+    tmp_path: Path, tiny_ranges: None
+) -> None:
+    path = _mbox(tmp_path, "l.mbox", "From x Mon Sep 17 00:00:00 2001", [_mail(n) for n in range(3)])
+    many = list(read_messages([path, path], PARALLEL))
+    assert many == list(read_messages([path, path], SEQUENTIAL))
+    assert [m.position for m in many] == [0, 1, 2, 0, 1, 2]
+
+
 def test_ranges_cover_the_file_and_start_at_separators(tmp_path: Path) -> None:
     path = _mbox(tmp_path, "l.mbox", "From x Mon Sep 17 00:00:00 2001", [_mail(n) for n in range(5)])
     ranges = mbox_ranges(path, 4)
