@@ -201,6 +201,9 @@ def prefilters(params: dict[str, Any]) -> tuple[re.Pattern[str], ...]:
     return out
 
 
+_CALL_NAME = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+
+
 def _helpers_calling(ctx: PatchContext, rx: re.Pattern[str]) -> dict[str, str]:
     """Functions of the patch whose body calls a function ``rx`` matches: name -> that call."""
     key = f"helpers-calling:{rx.pattern}"
@@ -215,9 +218,6 @@ def _helpers_calling(ctx: PatchContext, rx: re.Pattern[str]) -> dict[str, str]:
                 found[view.name] = m.group(1)
     ctx.memo[key] = found
     return found
-
-
-_CALL_NAME = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 
 
 def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, source: str) -> list[RawFinding]:
