@@ -89,3 +89,21 @@ def test_review_json_is_streamed_one_valid_document(
     rules = [f["rule"] for s in doc["series"] for p in s["patches"] for f in p["findings"]]
     assert "refcount-imbalance" in rules
     assert (out.count("\n") > 10) == tty
+
+
+def test_review_json_stays_valid_when_a_stage_raises(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An infrastructure error ends the review with exit 3; what was written is still one
+    # valid document (here with no series), not a truncated one.
+    from reviewbot.errors import InfraError
+
+    def broken(*_args: object) -> None:
+        raise InfraError("kernel tree vanished")
+
+    monkeypatch.setattr("reviewbot.commands.review.review_series", broken)
+    patch = REPO / "rules" / "tests" / "refcount-imbalance" / "bad-01-early-return-leaks-memcg.patch"
+    assert main(["review", "--no-tree", "--format", "json", str(patch)]) == 3
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["series"] == []
+    assert "kernel tree vanished" in captured.err

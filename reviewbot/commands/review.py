@@ -87,15 +87,19 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     options = options_from_args(args)
     code = EXIT_OK
     out = _Output(args.format, settings, found)
-    for series in selected:
-        if args.format == "text":
-            print(f"reviewing [v{series.version}] {series.subject} ...", file=sys.stderr)
-        review = review_series(series, settings, options)
-        # Written as soon as it is done and then dropped: a folder of a thousand patches
-        # reviews in the memory of one series.
-        out.add(review)
-        code = max(code, review.exit_code)
-    out.close()
+    try:
+        for series in selected:
+            if args.format == "text":
+                print(f"reviewing [v{series.version}] {series.subject} ...", file=sys.stderr)
+            review = review_series(series, settings, options)
+            # Written as soon as it is done and then dropped: only one series' review is
+            # held at a time, however many patches the folder has.
+            out.add(review)
+            code = max(code, review.exit_code)
+    finally:
+        # Also when a stage raised (exit 3): the JSON document stays valid and lists the
+        # series reviewed before the failure.
+        out.close()
     return code if code else (EXIT_OK if not found.errors or selected else EXIT_BAD_INPUT)
 
 
