@@ -97,13 +97,17 @@ def create_app(
         metrics.mail("accepted")
         return 202, {"id": added.mail_id, "message_id": meta.message_id, "status": "stored"}
 
-    def enqueue_intake(mail_id: int) -> None:
+    def enqueue(task: str, ident: int) -> None:
+        """Enqueue intake of a stored mail or review of a queued run, after the answer."""
         if queue is None:
             return
         try:
-            queue.enqueue_intake(mail_id)
-        except Exception as exc:  # stored is what counts; the sweep assembles it later
-            log.warning("mail %d stored, intake not enqueued: %r", mail_id, exc)
+            if task == "intake":
+                queue.enqueue_intake(ident)
+            else:
+                queue.enqueue_review(ident)
+        except Exception as exc:  # the store is what counts; the sweep enqueues it later
+            log.warning("%s %d stored, not enqueued: %r", task, ident, exc)
 
     @app.post(
         "/v1/mail",
@@ -153,7 +157,7 @@ def create_app(
             metrics.ack(time.perf_counter() - start)
         # Enqueue after the answer is sent: the 202 promises storage, not queueing, and a
         # second SQLite/Redis write would double the acknowledgement time.
-        background = BackgroundTask(enqueue_intake, payload["id"]) if status == 202 else None
+        background = BackgroundTask(enqueue, "intake", payload["id"]) if status == 202 else None
         return JSONResponse(payload, status_code=status, background=background)
 
     @app.get("/v1/series/{key:path}", summary="One series by row id or Message-ID, with runs")
@@ -202,16 +206,9 @@ def create_app(
         if problem != "queued":
             return JSONResponse({"error": reason}, status_code=404 if problem == "missing" else 409)
         log.info("run %d queued again on request", run_id)
-        background = BackgroundTask(_enqueue_review, run_id)
+        background = BackgroundTask(enqueue, "review", run_id)
         return JSONResponse({"id": run_id, "state": "queued"}, status_code=202, background=background)
 
-    def _enqueue_review(run_id: int) -> None:
-        if queue is None:
-            return
-        try:
-            queue.enqueue_review(run_id)
-        except Exception as exc:  # queued in the store; the sweep enqueues it later
-            log.warning("run %d queued, review not enqueued: %r", run_id, exc)
 
     @app.get("/", response_class=HTMLResponse, summary="HTML page of recent series and runs")
     def index(limit: int = 50) -> HTMLResponse:
