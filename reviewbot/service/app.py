@@ -209,7 +209,6 @@ def create_app(
         background = BackgroundTask(enqueue, "review", run_id)
         return JSONResponse({"id": run_id, "state": "queued"}, status_code=202, background=background)
 
-
     @app.get("/", response_class=HTMLResponse, summary="HTML page of recent series and runs")
     def index(limit: int = 50) -> HTMLResponse:
         limit = max(1, min(limit, 500))
