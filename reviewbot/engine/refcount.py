@@ -57,7 +57,7 @@ from reviewbot.engine.refspec import (
 )
 from reviewbot.engine.types import RawFinding
 
-__all__ = ["normalize", "reference_helpers", "run_paths"]
+__all__ = ["Analysis", "normalize", "run_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -425,32 +425,6 @@ class Analysis:
         for h in state.held:
             if h.owned:
                 self.event(Event("leak", h, h.key, h.pair, h.line, line, state.via))
-
-
-def reference_helpers(params: dict[str, Any], views: list[FunctionView]) -> dict[str, tuple[str, str]]:
-    """Functions among ``views`` (those a patch touches) that return a reference of one of
-    the rule's pairs: name -> (pair, the call the reference came from).
-
-    One level deep: a caller of ``charge_target()``, which is ``return
-    get_mem_cgroup_from_mm(mm);``, then owns a css reference as if it had made the lookup.
-    """
-    config, needle = config_for(params)
-    texts = {id(view): node_text(view.node) for view in views}
-    found: dict[str, tuple[str, str]] = {}
-    for view in views:
-        # Only a function another touched function calls can matter, and only one that
-        # returns something and makes a call of the pairs: most patches have none, and
-        # the analysis is the expensive part of the rules.
-        if view.name in found or "return" not in texts[id(view)] or not needle.search(texts[id(view)]):
-            continue
-        call = re.compile(rf"\b{re.escape(view.name)}\s*\(")
-        if not any(call.search(texts[id(v)]) for v in views if v.name != view.name):
-            continue
-        analysis = Analysis(config, view)
-        analysis.run()
-        for pair, origin in analysis.returned.items():
-            found.setdefault(view.name, (pair, origin))
-    return found
 
 
 def run_paths(

@@ -22,9 +22,10 @@ from reviewbot.engine.cfunc import FunctionView, views_from_hunks, views_from_te
 from reviewbot.engine.coccinelle import run_coccinelle
 from reviewbot.engine.fieldstores import run_field_stores
 from reviewbot.engine.fingerprint import fingerprint, normalize_message
+from reviewbot.engine.helpers import reference_helpers
 from reviewbot.engine.loader import Rule
 from reviewbot.engine.matchers import run_pattern
-from reviewbot.engine.refcount import reference_helpers, run_paths
+from reviewbot.engine.refcount import run_paths
 from reviewbot.engine.types import FileContext, PatchContext, RawFinding
 from reviewbot.model import SEVERITIES, Finding
 
@@ -93,7 +94,12 @@ def build_file_context(
             else _read(worktree / fd.new_path)
         )
         if post_text is not None:
-            post = views_from_text(fd.path, post_text, added=added, wanted=_changed_post_lines(fd))
+            wanted = _changed_post_lines(fd)
+            post: list[FunctionView] = []
+            others: list[FunctionView] = []
+            for v in views_from_text(fd.path, post_text, added=added):
+                first, last = v.node.start_point[0] + 1, v.node.end_point[0] + 1
+                (post if any(first <= w <= last for w in wanted) else others).append(v)
             names = {v.name for v in post}
 
             def base_from_git() -> list[FunctionView]:
@@ -104,7 +110,7 @@ def build_file_context(
                     return []
                 return [v for v in views_from_text(fd.old_path, base_text) if v.name in names]
 
-            return FileContext(fd, post, base_from_git, post_text)
+            return FileContext(fd, post, base_from_git, post_text, others)
     post = [v for v in views_from_hunks(fd, post=True) if v.touched or _removal_inside(fd, v)]
     return FileContext(fd, post, lambda: views_from_hunks(fd, post=False))
 
@@ -129,7 +135,9 @@ def _function_hits(rule: Rule, view: FunctionView, ctx: PatchContext) -> list[Ra
         key = f"helpers:{rule.id}"
         helpers = ctx.memo.get(key)
         if not isinstance(helpers, dict):
-            helpers = ctx.memo[key] = reference_helpers(rule.params, ctx.all_post_views())
+            helpers = ctx.memo[key] = reference_helpers(
+                rule.params, ctx.all_post_views(), ctx.all_untouched_views()
+            )
         return run_paths(rule.params, view, helpers)
     return run_ast(rule.params, view, ctx, str(rule.path))
 

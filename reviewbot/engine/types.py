@@ -29,6 +29,9 @@ class FileContext:
     # rule that fired needs them, and building them costs a parse (or a `git show`).
     base_loader: Callable[[], list[FunctionView]] = list
     post_text: str | None = None  # whole post-image file when the series applied
+    # The file's other functions (tree mode): where the refcount engine looks for helpers
+    # a touched function calls (see engine/helpers.py).
+    untouched_views: list[FunctionView] = field(default_factory=list)
     _base: list[FunctionView] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -63,3 +66,6 @@ class PatchContext:
 
     def all_post_views(self) -> list[FunctionView]:
         return [v for f in self.files for v in f.post_views]
+
+    def all_untouched_views(self) -> list[FunctionView]:
+        return [v for f in self.files for v in f.untouched_views]

@@ -31,6 +31,28 @@ MEMCG = "mm/memcontrol.c"
 MM_TYPES = "include/linux/mm_types.h"
 MEMCG_H = "include/linux/memcontrol.h"
 
+# A new caller of an existing reference helper (see the tree-* refcount fixtures); @@LEAK@@
+# is what happens when the group has the OOM killer disabled.
+OOM_GROUP_KILLABLE = """/*
+ * Whether the OOM killer may kill the victim's whole memory.oom.group: not when
+ * that group has the (v1) OOM killer disabled.
+ */
+bool mem_cgroup_oom_group_killable(struct task_struct *victim,
+\t\t\t\t   struct mem_cgroup *oom_domain)
+{
+\tstruct mem_cgroup *group;
+\tbool killable = true;
+
+\tgroup = mem_cgroup_get_oom_group(victim, oom_domain);
+\tif (!group)
+\t\treturn false;
+\tif (READ_ONCE(group->oom_kill_disable))
+@@LEAK@@\tmem_cgroup_put(group);
+\treturn killable;
+}
+
+"""
+
 LRU_GEN_ATTACH = """static void mem_cgroup_attach(struct cgroup_taskset *tset)
 {
 \tstruct task_struct *task;
@@ -285,6 +307,51 @@ SPECS: tuple[Spec, ...] = (
              "int __mem_cgroup_charge(struct folio *folio, struct mm_struct *mm, gfp_t gfp)\n"),
         ),
         {"refcount-imbalance": "ok-02"},
+    ),
+    Spec(
+        "get-through-two-helpers",
+        "memcg: split the memcg lookup of __mem_cgroup_charge() into two helpers",
+        "charge_target() returns what lookup_memcg() returns, which is the reference\n"
+        "get_mem_cgroup_from_mm() took; the early return leaks it. Both helpers are in\n"
+        "the patch: the engine follows helpers of helpers.",
+        (
+            (MEMCG, "\tmemcg = get_mem_cgroup_from_mm(mm);\n\tret = charge_memcg(folio, memcg, gfp);\n",
+             "\tmemcg = charge_target(mm);\n\tif (fatal_signal_pending(current))\n\t\treturn -EINTR;\n"
+             "\tret = charge_memcg(folio, memcg, gfp);\n"),
+            (MEMCG, "int __mem_cgroup_charge(struct folio *folio, struct mm_struct *mm, gfp_t gfp)\n",
+             "static struct mem_cgroup *lookup_memcg(struct mm_struct *mm)\n{\n"
+             "\treturn get_mem_cgroup_from_mm(mm);\n}\n\n"
+             "static struct mem_cgroup *charge_target(struct mm_struct *mm)\n{\n"
+             "\tstruct mem_cgroup *memcg = lookup_memcg(mm);\n\n"
+             "\treturn memcg;\n}\n\n"
+             "int __mem_cgroup_charge(struct folio *folio, struct mm_struct *mm, gfp_t gfp)\n"),
+        ),
+        {"refcount-imbalance": "bad-04"},
+    ),
+    Spec(
+        "tree-get-through-untouched-helper",
+        "memcg: add mem_cgroup_oom_group_killable()",
+        "mem_cgroup_get_oom_group(), untouched by the patch, returns a css reference\n"
+        "(\"Caller has to call mem_cgroup_put() on the returned non-NULL memcg\");\n"
+        "the early return for a group with the OOM killer disabled leaks it. Only\n"
+        "visible with the tree: the hunk does not show the helper.",
+        (
+            (MEMCG, "void mem_cgroup_print_oom_group(struct mem_cgroup *memcg)\n",
+             OOM_GROUP_KILLABLE.replace("@@LEAK@@", "\t\treturn false;\n")
+             + "void mem_cgroup_print_oom_group(struct mem_cgroup *memcg)\n"),
+        ),
+        {"refcount-imbalance": "bad-05"},
+    ),
+    Spec(
+        "tree-untouched-helper-reference-put",
+        "memcg: add mem_cgroup_oom_group_killable()",
+        "The css reference mem_cgroup_get_oom_group() returns is put on every path.",
+        (
+            (MEMCG, "void mem_cgroup_print_oom_group(struct mem_cgroup *memcg)\n",
+             OOM_GROUP_KILLABLE.replace("@@LEAK@@", "\t\tkillable = false;\n")
+             + "void mem_cgroup_print_oom_group(struct mem_cgroup *memcg)\n"),
+        ),
+        {"refcount-imbalance": "ok-03"},
     ),
     Spec(
         "read-old-after-store",
