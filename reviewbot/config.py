@@ -98,6 +98,8 @@ class ServiceSettings:
     smtp_port: int = 25
     smtp_from: str = "reviewbot <reviewbot@localhost>"
     reply_cc: bool = True  # Cc replies to the patch's To/Cc (reply-all); False: author only
+    reply_cc_only: tuple[str, ...] = ()  # when set, Cc only addresses matching one (fnmatch)
+    reply_cc_never: tuple[str, ...] = ()  # never Cc addresses matching one (fnmatch)
     nightly_scan_hour: int = 2
 
 

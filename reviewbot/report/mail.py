@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from fnmatch import fnmatchcase
 
 from reviewbot import __version__
-from reviewbot.config import Settings
+from reviewbot.config import ServiceSettings, Settings
 from reviewbot.model import SEVERITIES, Finding, Message, Patch, Series
 from reviewbot.pipeline import SeriesReview, StageOutcome
 
@@ -212,7 +213,7 @@ def _envelope(
     sender = settings.service.smtp_from
     msg["From"] = sender
     msg["To"] = _address(target.author_name, target.author_email)
-    cc = _cc(target, sender) if settings.service.reply_cc else []
+    cc = _cc(target, sender, settings.service) if settings.service.reply_cc else []
     if cc:
         msg["Cc"] = ", ".join(cc)
     msg["Subject"] = _reply_subject(target.subject.raw)
@@ -228,11 +229,22 @@ def _envelope(
     return msg
 
 
-def _cc(target: Message, sender: str) -> list[str]:
+def _cc(target: Message, sender: str, service: ServiceSettings) -> list[str]:
     """Reply-all, as a reviewer on the list does: the patch's To: and Cc: (lists and
-    maintainers), less its author (already in To:) and reviewbot itself."""
+    maintainers), less its author (already in To:) and reviewbot itself, narrowed by
+    ``reply_cc_only`` and ``reply_cc_never`` (shell patterns, case-insensitive)."""
     skip = {target.author_email.lower(), parseaddr(sender)[1].lower()}
-    return [_address(name, addr) for name, addr in target.recipients() if addr.lower() not in skip]
+    only = [p.lower() for p in service.reply_cc_only]
+    never = [p.lower() for p in service.reply_cc_never]
+    out = []
+    for name, addr in target.recipients():
+        low = addr.lower()
+        if low in skip or any(fnmatchcase(low, p) for p in never):
+            continue
+        if only and not any(fnmatchcase(low, p) for p in only):
+            continue
+        out.append(_address(name, addr))
+    return out
 
 
 def _address(name: str, email: str) -> str:

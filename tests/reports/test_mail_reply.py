@@ -150,3 +150,18 @@ def test_real_rules_review_becomes_a_reply_quoting_the_leak(series: Series) -> N
     assert to_p1, [r["Subject"] for r in replies]
     body = _body(to_p1[0])
     assert "> +\tcss_get(&memcg->css);" in body or "> +\t\treturn 0;" in body
+
+
+def test_reply_cc_narrowed_to_lists_and_away_from_never_patterns(series: Series) -> None:
+    review = make_review(series, [make_finding(2705, "\tcss_get(&memcg->css);")])
+    lists_only = Settings(service=ServiceSettings(
+        smtp_from="reviewbot <bot@ci.example.org>",
+        reply_cc_only=("*@vger.kernel.org", "LINUX-MM@kvack.org"),
+    ))
+    (reply,) = render_replies(review, lists_only)
+    assert reply["Cc"] == "cgroups@vger.kernel.org, linux-mm@kvack.org"
+    no_mm = Settings(service=ServiceSettings(
+        smtp_from="reviewbot <bot@ci.example.org>", reply_cc_never=("*@kvack.org", "hannes@*"),
+    ))
+    (reply,) = render_replies(review, no_mm)
+    assert reply["Cc"] == "cgroups@vger.kernel.org, Michal Koutný <mkoutny@suse.com>"
