@@ -16,10 +16,10 @@ names the call a reviewer would grep for.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from reviewbot.engine.cfunc import FunctionView, node_text
-from reviewbot.engine.cnodes import call_name, calls_in
 from reviewbot.engine.refcount import Analysis
 from reviewbot.engine.refspec import config_for, with_helpers
 
@@ -31,8 +31,14 @@ __all__ = ["MAX_DEPTH", "reference_helpers"]
 MAX_DEPTH = 3
 
 
-def _called(view: FunctionView) -> set[str]:
-    return {call_name(c) for c in calls_in(view.node)}
+# Names followed by "(": calls, plus keywords and function-like macros, which the pool
+# lookup drops. A regex over the text costs far less than walking the syntax tree, and
+# this runs for every patch.
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+
+
+def _called(text: str) -> set[str]:
+    return set(_CALL.findall(text))
 
 
 def reference_helpers(
@@ -55,7 +61,7 @@ def reference_helpers(
     for _ in range(MAX_DEPTH):
         nxt = []
         for view in frontier:
-            for name in _called(view):
+            for name in _called(node_text(view.node)):
                 if name in pool and name not in reachable and name != view.name:
                     reachable.add(name)
                     nxt.append(pool[name])
