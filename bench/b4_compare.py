@@ -98,12 +98,25 @@ def _ours(series: Series) -> list[tuple[str, list[str]]]:
     return [(p.message_id, [t.line for t in p.trailers]) for p in series.patches]
 
 
+def b4_executable() -> str | None:
+    """b4 on PATH, else the one pip put beside this interpreter.
+
+    CI and scripts/test.sh run ``.venv/bin/python -m pytest`` without activating the venv,
+    so ``.venv/bin`` is not on PATH there although the dev extra installed b4 into it.
+    """
+    found = shutil.which("b4")
+    if found:
+        return found
+    beside = Path(sys.executable).parent / "b4"
+    return str(beside) if beside.is_file() else None
+
+
 def _run_b4(series: Series, thread: Path, work: Path) -> list[tuple[str, list[str]]] | None:
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
     msgid = series.cover.message_id if series.cover else series.patches[0].message_id
     subprocess.run(
-        ["b4", "--offline-mode", "am", "-m", str(thread), "-o", str(out),
+        [b4_executable() or "b4", "--offline-mode", "am", "-m", str(thread), "-o", str(out),
          "-v", str(series.version), msgid],
         cwd=work, capture_output=True, timeout=120, check=False,
     )
@@ -184,7 +197,7 @@ def main() -> int:
     if not args.mbox.exists():
         print(f"skip: {args.mbox} is absent (the real-mail corpus lives in ../shared)")
         return 0
-    if shutil.which("b4") is None:
+    if b4_executable() is None:
         print("skip: b4 is not installed (pip install b4==0.16.*)")
         return 0
     report = compare(args.mbox, args.jobs, args.limit)

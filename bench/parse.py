@@ -22,6 +22,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+from b4_compare import b4_executable  # noqa: E402
+
 DEFAULT_MBOX = REPO.parent / "shared" / "corpus" / "cgroups-2020.mbox.gz"
 
 
@@ -59,7 +62,7 @@ def main() -> int:
     if not args.mbox.exists():
         print(f"skip: {args.mbox} is absent (the real-mail corpus lives in ../shared)")
         return 0
-    b4 = shutil.which("b4")
+    b4 = b4_executable()
     with tempfile.TemporaryDirectory(prefix="bench-parse-") as tmp:
         work = Path(tmp)
         plain = work / "list.mbox"

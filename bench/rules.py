@@ -38,7 +38,9 @@ from reviewbot.mail import read_series  # noqa: E402
 from reviewbot.pipeline import ReviewOptions, ReviewState  # noqa: E402
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "real"
-DEFAULT_LINUX = Path(os.environ.get("REVIEWBOT_LINUX_SRC", "/work/ref/linux-source-6.1"))
+# checkpatch.pl comes from the tree `reviewbot tree init` imported (any 6.1 tree will do).
+_env_linux = os.environ.get("REVIEWBOT_LINUX_SRC")
+DEFAULT_LINUX = Path(_env_linux) if _env_linux else Settings().path(Settings().tree.path)
 
 
 def _checkpatch(linux: Path, patch: Path) -> float:

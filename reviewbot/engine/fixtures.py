@@ -35,7 +35,6 @@ from reviewbot.errors import BadInputError, InfraError
 from reviewbot.model import Finding
 
 FIXTURE_NAME = re.compile(r"^(?P<kind>bad|ok|todo)-(?P<num>\d{2})-[a-z0-9][a-z0-9-]*\.patch$")
-DEFAULT_LINUX = Path("/work/ref/linux-source-6.1")
 
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "reviewbot",
@@ -103,10 +102,10 @@ def discover(rules_dir: Path) -> tuple[list[Fixture], list[str]]:
 
 def linux_source() -> Path | None:
     """The 6.1 source for tree-mode fixtures: $REVIEWBOT_LINUX_SRC, else the tree that
-    `reviewbot tree init` made (default path), else an unpacked tree in DEFAULT_LINUX."""
+    `reviewbot tree init` made (default path); None when neither has a Makefile."""
     env = os.environ.get("REVIEWBOT_LINUX_SRC")
-    candidates = [Path(env)] if env else [expand_path(TreeSettings().path), DEFAULT_LINUX]
-    return next((p for p in candidates if (p / "Makefile").is_file()), None)
+    source = Path(env) if env else expand_path(TreeSettings().path)
+    return source if (source / "Makefile").is_file() else None
 
 
 def _needs_tree(rule: Rule) -> bool:

@@ -121,9 +121,10 @@ def test_extra_fragments_come_from_config(tmp_path: Path) -> None:
 def test_build_timeout_is_a_result_naming_the_limit(tmp_path: Path) -> None:
     import shutil as _shutil
 
-    src = Path("/work/ref/linux-source-6.1")
+    settings0 = Settings()
+    src = settings0.path(settings0.tree.path)  # the tree `reviewbot tree init` imported
     if not (src / "Makefile").is_file() or _shutil.which("bwrap") is None:
-        pytest.skip("needs a kernel source tree and bubblewrap")
+        pytest.skip(f"needs the kernel tree at {src} (reviewbot tree init) and bubblewrap")
     settings = settings_from_mapping({"build": {"timeout_s": 1, "ccache_dir": str(tmp_path / "cc")}})
     # the read-only reference tree is mounted writable inside the sandbox only if it is;
     # tinyconfig writes only to O=, so a 1 s limit is hit while configuring.

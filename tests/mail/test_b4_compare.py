@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -24,9 +23,9 @@ def _load_compare():  # type: ignore[no-untyped-def]
 
 @pytest.mark.slow
 def test_same_patches_and_trailers_as_b4(shared_dir: Path) -> None:
-    if shutil.which("b4") is None:
-        pytest.skip("b4 is not installed (pip install b4==0.16.*)")
     compare = _load_compare()
+    if compare.b4_executable() is None:
+        pytest.skip("b4 is not installed (pip install b4==0.16.*)")
     report = compare.compare(shared_dir / "corpus" / "cgroups-2020.mbox.gz", jobs=2)
     documented = set(re.findall(r"`([^`\s]+@[^`\s]+)`", (REPO / "docs" / "b4-comparison.md").read_text()))
     different = {o.series.rsplit("<", 1)[1].rstrip(">") for o in report.outcomes if o.status == "different"}

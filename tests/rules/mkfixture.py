@@ -5,7 +5,7 @@ read-only tree), committed in a throw-away git repository holding only the touch
 and exported with ``git format-patch``: hunk headers, line numbers and blob ids are those of
 6.1. The edits live in :mod:`fixture_specs`; run this after changing them:
 
-    python tests/rules/mkfixture.py [--linux /work/ref/linux-source-6.1] [NAME...]
+    python tests/rules/mkfixture.py [--linux DIR] [NAME...]   (default: the `tree init` tree)
 
 Fixtures are committed; the test suite never regenerates them (it only needs the .patch).
 """
@@ -25,6 +25,8 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 from fixture_specs import SPECS, Spec  # noqa: E402
+
+from reviewbot.engine.fixtures import linux_source  # noqa: E402
 
 ENV = {
     "GIT_AUTHOR_NAME": "Reviewbot Fixtures",
@@ -73,9 +75,13 @@ def make(spec: Spec, linux: Path) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--linux", type=Path, default=Path("/work/ref/linux-source-6.1"))
+    ap.add_argument("--linux", type=Path, default=linux_source(),
+                    help="a Linux 6.1 source tree (default: $REVIEWBOT_LINUX_SRC, else the tree "
+                         "`reviewbot tree init` imported)")
     ap.add_argument("names", nargs="*", help="fixture names (default: all)")
     args = ap.parse_args()
+    if args.linux is None:
+        ap.error("no Linux 6.1 tree: run `reviewbot tree init` or pass --linux DIR")
     for spec in SPECS:
         if args.names and spec.name not in args.names:
             continue
