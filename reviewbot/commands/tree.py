@@ -82,6 +82,7 @@ def tree_status(path: Path, settings: Settings, du: bool = False) -> dict[str, A
     info: dict[str, Any] = {
         "path": str(path),
         "source": tree.source,
+        "package": tree.package,
         "version": tree.version,
         "default_base": tree.default_base,
         "head": head,
@@ -109,7 +110,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(info, indent=2))
         return 0
     print(f"tree:     {info['path']}")
-    print(f"source:   {info['source'] or '(not made by tree init)'}  Linux {info['version']}")
+    package = f" (Debian {info['package']})" if info["package"] else ""
+    print(f"source:   {info['source'] or '(not made by tree init)'}{package}  "
+          f"Linux {info['version']}")
     print(f"HEAD:     {info['head']}  ({'clean' if info['main_worktree_clean'] else 'DIRTY'})")
     print("bases:")
     for b in info["bases"]:

@@ -32,6 +32,10 @@ IMPORT_DATE = "2000-01-01T00:00:00+0000"
 CONFIG_BASE = "reviewbot.base"
 CONFIG_SOURCE = "reviewbot.source"
 CONFIG_VERSION = "reviewbot.version"
+# "linux-source-6.1 6.1.192-3": Debian revises a package without changing the kernel
+# version, and each revision imports to another commit id (docs/tree.md); kept outside the
+# commit so that the id stays a function of the files.
+CONFIG_PACKAGE = "reviewbot.package"
 
 _MAKEFILE_VAR = re.compile(r"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)\s*=\s*(\S*)\s*$", re.M)
 
@@ -44,6 +48,7 @@ class KernelTree:
     default_base: str | None  # ref: the tag made by `tree init`, or HEAD's sha in place
     version: str | None
     source: str | None
+    package: str | None = None  # the Debian package and revision the tarball came from
 
 
 def kernel_version(makefile_text: str) -> str:
@@ -109,6 +114,7 @@ def open_tree(path: Path) -> KernelTree:
         default_base=base or _head(path),
         version=_config_get(path, CONFIG_VERSION),
         source=_config_get(path, CONFIG_SOURCE),
+        package=_config_get(path, CONFIG_PACKAGE),
     )
 
 
@@ -180,12 +186,28 @@ def init_from_tarball(
     # linux-6.1.tar.xz): v6.1-import, so the tag never claims a Debian origin it lacks.
     tag = f"v{version}-{'debian' if tarball.name.startswith('linux-source-') else 'import'}"
     _import_commit(work, version, tarball.name, tag, prog)
+    package = debian_package_of(tarball)
+    if package:
+        git_ok(["config", "--local", CONFIG_PACKAGE, package], cwd=work)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
         dest.rmdir()  # empty, checked above
     work.rename(dest)
-    prog.say(f"kernel tree ready at {dest}: tag {tag}")
+    prog.say(f"kernel tree ready at {dest}: tag {tag}" + (f" ({package})" if package else ""))
     return open_tree(dest), True
+
+
+def debian_package_of(path: Path) -> str | None:
+    """``"<package> <version>"`` of the installed Debian package that owns ``path``; None
+    when dpkg is absent or no package owns it (a kernel.org tarball, a copy)."""
+    if shutil.which("dpkg-query") is None:
+        return None
+    owner = run(["dpkg-query", "-S", str(path.resolve())], timeout=60)
+    if not owner.ok or ":" not in owner.stdout:
+        return None
+    name = owner.stdout.split(":", 1)[0].strip()
+    version = run(["dpkg-query", "-W", "-f=${Version}", name], timeout=60)
+    return f"{name} {version.stdout.strip()}" if version.ok and version.stdout.strip() else None
 
 
 def _import_commit(work: Path, version: str, source: str, tag: str, prog: Progress) -> None:

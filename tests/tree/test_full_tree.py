@@ -86,6 +86,8 @@ def test_import_is_one_commit_with_the_fixed_identity(full_tree: Path, imported:
     assert subject == "Import Linux 6.1.192 (linux-source-6.1.tar.xz)"
     assert f"base-commit: {CORPUS_IMPORT}" in (CORPUS / "03-mm-owner-doc-base-commit.mbox"
                                                ).read_text()
+    if open_tree(full_tree).package == "linux-source-6.1 6.1.192-2":  # recorded since init
+        assert imported == CORPUS_IMPORT
 
 
 def test_clean_memcg_series(full_tree: Path, imported: str) -> None:

@@ -13,6 +13,7 @@ from reviewbot.cli import main
 from reviewbot.errors import BadInputError, InfraError
 from reviewbot.tree.repo import (
     Progress,
+    debian_package_of,
     init_from_git,
     init_from_tarball,
     kernel_version,
@@ -42,6 +43,15 @@ def test_import_ignores_debians_gitignore_and_tags_the_version(kernel_tree: Path
     tree = open_tree(kernel_tree)
     assert (tree.default_base, tree.version) == (TAG, "6.1.999")
     assert tree.source == "linux-source-6.1.tar.xz"
+    assert tree.package is None  # a tarball no Debian package owns
+
+
+@pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="needs dpkg (Debian)")
+def test_debian_package_of_names_the_owner_and_its_revision() -> None:
+    owner = sh(["dpkg-query", "-S", "/usr/bin/git"], Path("/")).split(":", 1)[0]
+    version = sh(["dpkg-query", "-W", "-f=${Version}", owner], Path("/"))
+    assert debian_package_of(Path("/usr/bin/git")) == f"{owner} {version}"
+    assert debian_package_of(Path("/nonexistent/linux.tar.xz")) is None
 
 
 def test_import_commit_id_is_the_same_everywhere(tmp_path: Path, kernel_tarball: Path) -> None:
@@ -142,9 +152,14 @@ def test_cli_init_then_status(tmp_path: Path, kernel_tarball: Path,
     assert main(["tree", "status", "--path", str(dest), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["default_base"] == TAG and info["main_worktree_clean"]
+    assert info["package"] is None
     assert info["bases"][0]["commit"] == sh(["git", "rev-parse", TAG], dest).strip()
+    # what an import of Debian's tarball records (the test tarball is no package's)
+    sh(["git", "config", "--local", "reviewbot.package", "linux-source-6.1 6.1.192-3"], dest)
     assert main(["tree", "status", "--path", str(dest)]) == 0
-    assert "(imported)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(imported)" in out
+    assert "linux-source-6.1.tar.xz (Debian linux-source-6.1 6.1.192-3)  Linux 6.1.999" in out
 
 
 def test_cli_status_without_tree_exits_3(tmp_path: Path,
