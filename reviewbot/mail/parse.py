@@ -2,7 +2,8 @@
 
 Most list mail is a single text/plain part, so headers are parsed by hand and the body is
 decoded directly (this is what makes reading a year of a list several times faster than
-b4). Anything multipart goes through the stdlib ``email`` package. Oddities seen on the lists
+b4). Well-formed multipart mail is split by :mod:`reviewbot.mail.mime`; anything else
+goes through the stdlib ``email`` package. Oddities seen on the lists
 are handled where they occur and each has a fixture in tests/data/mail/.
 """
 
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from reviewbot.errors import BadInputError
+from reviewbot.mail import mime
 from reviewbot.mail.lineregex import LineRegex
 from reviewbot.mail.subject import parse_subject
 from reviewbot.mail.trailers import commit_trailers, reply_trailers
@@ -178,8 +180,28 @@ def _decode_cte(payload: bytes, cte: str) -> bytes:
     return payload
 
 
-def _body_from_multipart(raw: bytes, warnings: list[str]) -> str:
-    """Text of a MIME message: inline text/plain parts and patch attachments, in order."""
+def _keep_part(ctype: str, filename: str) -> bool:
+    """Inline text/plain parts and patch attachments are the text of a multipart mail."""
+    if ctype in _PATCH_CONTENT_TYPES or _PATCH_FILENAME_RE.search(filename):
+        return True
+    return ctype == "text/plain"
+
+
+def _body_from_multipart(
+    raw: bytes, warnings: list[str], content_type: str = "", payload: bytes | None = None
+) -> str:
+    """Text of a MIME message: inline text/plain parts and patch attachments, in order.
+
+    Well-formed mail is split by :mod:`reviewbot.mail.mime` (given the Content-Type value
+    and the bytes after the headers); anything else goes through the email package.
+    """
+    if payload is not None and content_type.lower().startswith("multipart/"):
+        fast = mime.walk(content_type, payload, _keep_part, _decode_bytes, warnings)
+        if fast is not None:
+            texts, html_only = fast
+            if not texts and html_only:
+                raise ValueError("HTML-only mail: no text/plain part")
+            return "\n".join(texts)
     try:
         return _walk_multipart(raw, warnings)
     except (LookupError, TypeError, AttributeError, AssertionError) as exc:
@@ -201,16 +223,10 @@ def _walk_multipart(raw: bytes, warnings: list[str]) -> str:
         ctype = part.get_content_type()
         # compat32 hands back Header objects for headers with raw 8-bit bytes: str() them.
         filename = str(part.get_filename() or "")
-        disposition = str(part.get("Content-Disposition") or "").lower()
-        is_patch_attachment = ctype in _PATCH_CONTENT_TYPES or bool(
-            _PATCH_FILENAME_RE.search(filename)
-        )
         if ctype == "text/html":
             continue
         html_only = False
-        if ctype != "text/plain" and not is_patch_attachment:
-            continue
-        if "attachment" in disposition and not is_patch_attachment and ctype != "text/plain":
+        if not _keep_part(ctype, filename):
             continue
         texts.append(_part_text(part, warnings))
     if not texts and html_only:
@@ -336,7 +352,8 @@ def parse_message(raw: bytes, position: int = 0, source: str = "") -> Message:
     try:
         ctype = (_first(headers, "content-type") or "text/plain").lower()
         if ctype.startswith("multipart/") or ctype.startswith("message/"):
-            body = _body_from_multipart(raw, warnings)
+            body = _body_from_multipart(raw, warnings, _first(headers, "content-type") or "",
+                                        payload)
         elif ctype.startswith("text/html"):
             raise ValueError("HTML-only mail: no text/plain part")
         else:
