@@ -117,6 +117,7 @@ _WANTED_RE = re.compile(
 # To: and Cc: run over many folded lines on list mail and only a reply mail reads them
 # (Message.recipients() unfolds them then): unfolding every one cost 5% of a year's parse.
 _KEPT_FOLDED = frozenset({"to", "cc"})
+_HEADER_KEYS: dict[bytes, str] = {}
 
 
 def _parse_headers(block: bytes) -> dict[str, list[str]]:
@@ -125,19 +126,26 @@ def _parse_headers(block: bytes) -> dict[str, list[str]]:
     Undeclared 8-bit bytes in headers (seen from some mailers) are read as UTF-8, else
     Latin-1; encoded words are decoded later, per header.
     """
-    raw: dict[str, list[bytes]] = {}
+    out: dict[str, list[str]] = {}
     for name, value in _WANTED_RE.findall(b"\n" + block):
-        key = name.lower().decode("ascii")
+        key = _HEADER_KEYS.get(name)
+        if key is None:  # "Message-Id", "CC": each spelling is lowered once per process
+            key = _HEADER_KEYS[name] = name.lower().decode("ascii")
         if b"\n" in value and key not in _KEPT_FOLDED:
             # Unfold: each line stripped, joined by one space (CR of CRLF mail included).
             value = b" ".join(p.strip() for p in value.split(b"\n"))
         else:
             value = value.strip()
-        if key in raw:
-            raw[key].append(value)
+        try:  # _decode_bytes(value, None), inlined: ten values per message
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            text = value.decode("latin-1")
+        values = out.get(key)
+        if values is None:
+            out[key] = [text]
         else:
-            raw[key] = [value]
-    return {k: [_decode_bytes(v, None) for v in vals] for k, vals in raw.items()}
+            values.append(text)
+    return out
 
 
 _ADDR_RE = re.compile(r'^\s*"?([^"<>]*?)"?\s*<([^<>\s]+@[^<>\s]+)>\s*$')
