@@ -44,7 +44,7 @@ def params(value: str) -> tuple[str, dict[str, str]]:
     main, _, rest = value.partition(";")
     found: dict[str, str] = {}
     for name, raw in _PARAM_RE.findall(";" + rest):
-        if name.endswith("*") or "*" in name:
+        if "*" in name:
             raise _UnusualShapeError("RFC 2231 parameter")
         if raw.startswith('"'):
             raw = raw[1:-1].replace('\\"', '"').replace("\\\\", "\\")
@@ -82,19 +82,41 @@ def split_parts(body: bytes, boundary: bytes) -> list[bytes]:
         pos = nxt + 1
 
 
+def split_head(raw: bytes) -> tuple[bytes, bytes]:
+    """Split a header block from the body at the first empty line (CRLF or LF)."""
+    lf = raw.find(b"\n\n")
+    crlf = raw.find(b"\r\n\r\n", 0, lf + 3 if lf >= 0 else len(raw))
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return raw[:crlf], raw[crlf + 4 :]
+    if lf < 0:
+        return raw, b""
+    return raw[:lf], raw[lf + 2 :]
+
+
+def decode_cte(payload: bytes, cte: str) -> bytes:
+    """Undo a Content-Transfer-Encoding (7bit, 8bit and unknown ones are left as they are).
+
+    Raises:
+        ValueError: a base64 body that does not decode.
+    """
+    cte = cte.lower().strip()
+    if cte == "quoted-printable":
+        return quopri.decodestring(payload)
+    if cte == "base64":
+        try:
+            return base64.b64decode(payload, validate=False)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"bad base64 body: {exc}") from exc
+    return payload
+
+
 def _part_headers(part: bytes) -> tuple[dict[str, str], bytes]:
+    # A part may have no headers at all: it then starts with the empty line.
     if part.startswith(b"\n"):
         return {}, part[1:]
     if part.startswith(b"\r\n"):
         return {}, part[2:]
-    lf = part.find(b"\n\n")
-    crlf = part.find(b"\r\n\r\n")
-    if crlf >= 0 and (lf < 0 or crlf < lf):
-        head, payload = part[:crlf], part[crlf + 4 :]
-    elif lf >= 0:
-        head, payload = part[:lf], part[lf + 2 :]
-    else:
-        head, payload = part, b""
+    head, payload = split_head(part)
     if any(ln and not _HEADER_LINE_RE.match(ln) for ln in head.split(b"\n")):
         raise _UnusualShapeError("no header block")
     headers: dict[str, str] = {}
@@ -107,17 +129,6 @@ def _part_headers(part: bytes) -> tuple[dict[str, str], bytes]:
             raise _UnusualShapeError("encoded word in a part header")
         headers[key] = text
     return headers, payload
-
-
-def _decode(payload: bytes, cte: str) -> bytes:
-    if cte == "quoted-printable":
-        return quopri.decodestring(payload)
-    if cte == "base64":
-        try:
-            return base64.b64decode(payload, validate=False)
-        except (binascii.Error, ValueError) as exc:
-            raise _UnusualShapeError("bad base64") from exc
-    return payload
 
 
 def walk(
@@ -133,12 +144,14 @@ def walk(
     ``content_type`` is the message's Content-Type value with its original case (boundaries
     are case-sensitive); ``payload`` the bytes after the header block.
     """
+    texts: list[str] = []
+    found: list[str] = []  # the caller's only on success: the email package warns again
     try:
-        texts: list[str] = []
-        html_only = _walk(content_type, payload, keep, decode_text, warnings, texts, 0)
-        return texts, html_only
+        html_only = _walk(content_type, payload, keep, decode_text, found, texts, 0)
     except _UnusualShapeError:
         return None
+    warnings.extend(found)
+    return texts, html_only
 
 
 def _walk(
@@ -174,8 +187,12 @@ def _walk(
         cte = headers.get("content-transfer-encoding", "").strip().lower()
         if cte not in _CTES:
             raise _UnusualShapeError(f"transfer encoding {cte}")
+        try:
+            data = decode_cte(body, cte)
+        except ValueError as exc:
+            raise _UnusualShapeError(str(exc)) from exc
         if pparams.get("format", "").lower() == "flowed":
             warnings.append("format=flowed: the mailer may have rewrapped the patch")
-        texts.append(decode_text(_decode(body, cte), pparams.get("charset", "").lower() or None)
-                     .replace("\r\n", "\n"))
+        charset = pparams.get("charset", "").lower() or None
+        texts.append(decode_text(data, charset).replace("\r\n", "\n"))
     return html_only

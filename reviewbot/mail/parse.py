@@ -9,10 +9,7 @@ are handled where they occur and each has a fixture in tests/data/mail/.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import quopri
 import re
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -92,17 +89,6 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
         return data.decode("latin-1")
 
 
-def _split_raw(raw: bytes) -> tuple[bytes, bytes]:
-    """Split headers from body at the first empty line (CRLF or LF)."""
-    lf = raw.find(b"\n\n")
-    crlf = raw.find(b"\r\n\r\n", 0, lf + 3 if lf >= 0 else len(raw))
-    if crlf >= 0 and (lf < 0 or crlf < lf):
-        return raw[:crlf], raw[crlf + 4 :]
-    if lf < 0:
-        return raw, b""
-    return raw[:lf], raw[lf + 2 :]
-
-
 # Only these headers are ever read; skipping the Received:/DKIM/X-* bulk of list mail
 # without decoding it was the largest single saving in parsing a year of the list. One
 # regex finds them with their folded lines; it starts with a literal newline (the block
@@ -174,18 +160,6 @@ def _param(value: str, param: str) -> str | None:
         return None
     match = re.match(r'\s*=\s*"?([^";\s]+)"?', value[at + len(param) :])
     return match.group(1) if match else None
-
-
-def _decode_cte(payload: bytes, cte: str) -> bytes:
-    cte = cte.lower().strip()
-    if cte == "quoted-printable":
-        return quopri.decodestring(payload)
-    if cte == "base64":
-        try:
-            return base64.b64decode(payload, validate=False)
-        except (binascii.Error, ValueError) as exc:
-            raise ValueError(f"bad base64 body: {exc}") from exc
-    return payload
 
 
 def _keep_part(ctype: str, filename: str) -> bool:
@@ -347,7 +321,7 @@ def parse_message(raw: bytes, position: int = 0, source: str = "") -> Message:
     """
     where = f"{source}#{position}" if source else f"message #{position}"
     warnings: list[str] = []
-    head, payload = _split_raw(raw)
+    head, payload = mime.split_head(raw)
     headers = _parse_headers(head)
     if not headers or not ({"from", "subject", "message-id"} & headers.keys()):
         raise BadInputError("no mail headers (From/Subject/Message-ID) found", source=where)
@@ -367,7 +341,7 @@ def parse_message(raw: bytes, position: int = 0, source: str = "") -> Message:
         else:
             if "format=flowed" in ctype.replace(" ", ""):
                 warnings.append("format=flowed: the mailer may have rewrapped the patch")
-            data = _decode_cte(payload, _first(headers, "content-transfer-encoding") or "")
+            data = mime.decode_cte(payload, _first(headers, "content-transfer-encoding") or "")
             body = _decode_bytes(data, _param(ctype, "charset")).replace("\r\n", "\n")
     except ValueError as exc:
         raise BadInputError(f"<{message_id}>: {exc}", source=where) from exc

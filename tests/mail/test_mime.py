@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reviewbot.mail import mime
-from reviewbot.mail import parse as P
+from reviewbot.mail import parse as mparse
 from reviewbot.mail.read import iter_stream
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "mail"
@@ -16,12 +16,12 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "mail"
 
 def _both(raw: bytes) -> tuple[tuple[list[str], bool] | None, str | Exception, list[str]]:
     """(fast path result, email package text or its error, fast path warnings)."""
-    head, payload = P._split_raw(raw)
-    ctype = P._first(P._parse_headers(head), "content-type") or ""
+    head, payload = mime.split_head(raw)
+    ctype = mparse._first(mparse._parse_headers(head), "content-type") or ""
     warnings: list[str] = []
-    fast = mime.walk(ctype, payload, P._keep_part, P._decode_bytes, warnings)
+    fast = mime.walk(ctype, payload, mparse._keep_part, mparse._decode_bytes, warnings)
     try:
-        slow: str | Exception = P._walk_multipart(raw, [])
+        slow: str | Exception = mparse._walk_multipart(raw, [])
     except ValueError as exc:
         slow = exc
     return fast, slow, warnings
@@ -72,8 +72,8 @@ def test_html_only_is_reported_by_both() -> None:
                 "--b\nContent-Type: text/html\n\n<p>hi</p>\n--b--\n")
     fast, slow, _ = _both(raw)
     assert fast == ([], True) and isinstance(slow, ValueError)
-    with pytest.raises(P.BadInputError, match="HTML-only"):
-        P.parse_message(raw)
+    with pytest.raises(mparse.BadInputError, match="HTML-only"):
+        mparse.parse_message(raw)
 
 
 def test_flowed_part_warns() -> None:
@@ -106,13 +106,13 @@ def test_unusual_shapes_are_left_to_the_email_package(ctype: str, body: str, why
     raw = _mail(ctype, body)
     fast, _, _ = _both(raw)
     assert fast is None, why
-    P.parse_message(raw)  # still a result (or a BadInputError), never an exception
+    mparse.parse_message(raw)  # still a result (or a BadInputError), never an exception
 
 
 def test_a_year_of_list_mail_gives_the_same_text(shared_dir: Path) -> None:
     with gzip.open(shared_dir / "corpus" / "cgroups-2020.mbox.gz", "rb") as stream:
         raws = [r.data for r in iter_stream(stream, "2020")]  # type: ignore[arg-type]
-    multipart = [raw for raw in raws if (P._first(P._parse_headers(P._split_raw(raw)[0]),
+    multipart = [raw for raw in raws if (mparse._first(mparse._parse_headers(mime.split_head(raw)[0]),
                                                   "content-type") or "").lower().startswith(
                                                       "multipart/")]
     assert len(multipart) == 60
@@ -125,3 +125,11 @@ def test_a_year_of_list_mail_gives_the_same_text(shared_dir: Path) -> None:
         expected = slow if isinstance(slow, str) else None
         assert (_text(fast) if fast[0] or not fast[1] else None) == expected, raw[:300]
     assert fast_ones >= 0.9 * len(multipart)
+
+
+def test_a_fallback_after_a_warning_does_not_warn_twice() -> None:
+    raw = _mail("multipart/mixed; boundary=b",
+                "--b\nContent-Type: text/plain; format=flowed\n\nhello\n"
+                "--b\nContent-Type: message/rfc822\n\nSubject: y\n\nz\n--b--\n")
+    msg = mparse.parse_message(raw)
+    assert msg.warnings.count("format=flowed: the mailer may have rewrapped the patch") == 1
