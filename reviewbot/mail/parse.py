@@ -169,15 +169,13 @@ def _keep_part(ctype: str, filename: str) -> bool:
     return ctype == "text/plain"
 
 
-def _body_from_multipart(
-    raw: bytes, warnings: list[str], content_type: str = "", payload: bytes | None = None
-) -> str:
+def _body_from_multipart(raw: bytes, warnings: list[str], content_type: str, payload: bytes) -> str:
     """Text of a MIME message: inline text/plain parts and patch attachments, in order.
 
     Well-formed mail is split by :mod:`reviewbot.mail.mime` (given the Content-Type value
     and the bytes after the headers); anything else goes through the email package.
     """
-    if payload is not None and content_type.lower().startswith("multipart/"):
+    if content_type.lower().startswith("multipart/"):
         fast = mime.walk(content_type, payload, _keep_part, _decode_bytes, warnings)
         if fast is not None:
             texts, html_only = fast
