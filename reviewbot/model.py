@@ -176,6 +176,20 @@ CONFIDENCES = ("high", "moderate", "low")
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A rule's reference in the form a kernel developer can follow (see
+    :func:`reviewbot.references.followable`): a URL, or ``commit <12 hex> ("subject")``."""
+
+    kind: str  # review, commit, source, thread, doc (as in the rule file)
+    what: str  # the rule file's description
+    where: str  # as written in the rule file
+    link: str  # what a reader follows
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "what": self.what, "where": self.where, "link": self.link}
+
+
+@dataclass(frozen=True)
 class Finding:
     """One problem found by a rule, a build (new warning) or a boot (splat).
 
@@ -196,9 +210,11 @@ class Finding:
     preexisting: bool = False  # the base function has the same problem
     patch_index: int | None = None  # 1..N, None for series-level findings
     category: str = ""
+    fix_hint: str = ""  # what to write instead (the rule's fix-hint), one paragraph
+    references: tuple[Reference, ...] = ()  # only references a reader can follow
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "rule": self.rule,
             "severity": self.severity,
             "confidence": self.confidence,
@@ -212,3 +228,10 @@ class Finding:
             "preexisting": self.preexisting,
             "fingerprint": self.fingerprint,
         }
+        # Optional within reviewbot/review/v1: absent for findings without advice (build
+        # warnings, boot splats, findings of older runs).
+        if self.fix_hint:
+            out["fix_hint"] = self.fix_hint
+        if self.references:
+            out["references"] = [r.to_json() for r in self.references]
+        return out

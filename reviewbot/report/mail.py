@@ -5,7 +5,9 @@ References), with ``Re: <subject>``; the flagged lines are quoted from the patch
 and each finding is written below the lines it is about, as a human reviewer on LKML would.
 Series-level results (findings without a patch, a failed apply/build/boot) go in one reply
 to the cover letter (to patch 1 when there is no cover). Prose is wrapped at 72 columns;
-quoted code is never re-wrapped, since that would change what it says.
+quoted code is never re-wrapped, since that would change what it says. The first finding
+of each rule in a reply is followed by the rule's advice: a "Fix:" paragraph and a "See:"
+list of links (docs/rules.md, "What a finding says"); later ones of the same rule are not.
 
 A clean review produces no mail: like 0-day, the bot speaks only when it has something to say.
 """
@@ -26,6 +28,7 @@ from reviewbot import __version__
 from reviewbot.config import ServiceSettings, Settings
 from reviewbot.model import SEVERITIES, Finding, Message, Patch, Series
 from reviewbot.pipeline import SeriesReview, StageOutcome
+from reviewbot.report.text import advice_key, advice_lines
 
 WIDTH = 72
 
@@ -79,18 +82,19 @@ def _patch_body(patch: Patch, findings: list[Finding], review: SeriesReview) -> 
     msg = patch.message
     lines = [_greeting(msg), "", _attribution(msg)]
     plan: QuotePlan = plan_quotes(msg.diff or "", findings)
+    advised: set[tuple[object, ...]] = set()
     for block in plan.blocks:
         lines.extend(block.quoted)
         lines.append("")
         for finding in block.findings:
-            lines.extend(_finding_text(finding))
+            lines.extend(_finding_text(finding, advised))
             lines.append("")
     if plan.unplaced:
         lines.append(_wrap("These could not be matched to a line of the patch:"))
         lines.append("")
         for finding in plan.unplaced:
             lines.extend(f"> {e}" for e in finding.evidence)
-            lines.extend(_finding_text(finding))
+            lines.extend(_finding_text(finding, advised))
             lines.append("")
     lines.extend(_footer(review))
     return "\n".join(lines) + "\n"
@@ -117,9 +121,10 @@ def _series_body(target: Message, findings: list[Finding], review: SeriesReview)
                 lines.append("")
                 lines.extend(f"    {x}" for x in excerpt.strip().splitlines()[-15:])
             lines.append("")
+    advised: set[tuple[object, ...]] = set()
     for finding in findings:
         lines.extend(f"> {e}" for e in finding.evidence)
-        lines.extend(_finding_text(finding))
+        lines.extend(_finding_text(finding, advised))
         lines.append("")
     lines.extend(_footer(review))
     return "\n".join(lines) + "\n"
@@ -140,7 +145,9 @@ def _attribution(msg: Message) -> str:
     return _wrap(f"On {when}, {who} wrote:" if when else f"{who} wrote:")
 
 
-def _finding_text(finding: Finding) -> list[str]:
+def _finding_text(finding: Finding, advised: set[tuple[object, ...]]) -> list[str]:
+    """One finding as reviewer prose; the rule's advice ("Fix:", "See:") follows the first
+    finding of each rule in a reply (ADVISED: the advice already given in this reply)."""
     where = f"{finding.file}:{finding.line}" if finding.line else finding.file
     if finding.function:
         where += f" in {finding.function}()"
@@ -151,6 +158,10 @@ def _finding_text(finding: Finding) -> list[str]:
     if finding.partial:
         out.append(_wrap("(Only the lines shown in the patch were analysed; the whole "
                          "function was not available.)"))
+    advice = advice_lines(finding, WIDTH)
+    if advice and advice_key(finding) not in advised:
+        advised.add(advice_key(finding))
+        out.extend(["", *advice])
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from reviewbot.model import InputError, Patch, Series
+from reviewbot.model import Finding, InputError, Patch, Series
 
 _MARK = {"success": "ok", "warning": "WARN", "fail": "FAIL", "skipped": "skip", "error": "ERROR"}
 
@@ -81,6 +81,7 @@ def render_review(review: Any) -> str:
     )
     if not findings:
         lines.append("  findings: none")
+    advised: set[tuple[object, ...]] = set()
     for f in findings:
         where = f" {f.file}:{f.line}" if f.line else (f" {f.file}" if f.file else "")
         patch = f"patch {f.patch_index}" if f.patch_index else "series"
@@ -92,7 +93,33 @@ def render_review(review: Any) -> str:
         )
         lines.extend(_wrap(f.message, "      "))
         lines.extend(f"      > {ev}" for ev in f.evidence[:6])
+        # A rule's advice once, after its first finding: five leaks of one rule are five
+        # places to fix the same way.
+        if advice_key(f) not in advised:
+            advised.add(advice_key(f))
+            lines.extend(advice_lines(f, 88, "      "))
     return "\n".join(lines)
+
+
+def advice_key(finding: Finding) -> tuple[object, ...]:
+    """Findings with equal keys share their advice (a rule's hint and references; a
+    bisection hazard has its own hint)."""
+    return (finding.rule, finding.fix_hint, finding.references)
+
+
+def advice_lines(finding: Finding, width: int, indent: str = "") -> list[str]:
+    """The "Fix:" paragraph and the "See:" list of a finding (nothing when it has none).
+
+    Links are never wrapped, whatever their length: a broken URL cannot be followed.
+    """
+    out: list[str] = []
+    if finding.fix_hint:
+        out.extend(textwrap.wrap(f"Fix: {finding.fix_hint}", width, initial_indent=indent,
+                                 subsequent_indent=indent, break_long_words=False,
+                                 break_on_hyphens=False))
+    for i, ref in enumerate(finding.references):
+        out.append(f"{indent}{'See: ' if i == 0 else '     '}{ref.link}")
+    return out
 
 
 def _stage_details(outcome: Any) -> list[str]:
