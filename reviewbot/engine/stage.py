@@ -22,6 +22,7 @@ from pathlib import Path
 from reviewbot.config import Settings
 from reviewbot.diff import FileDiff, parse_diff
 from reviewbot.engine.loader import default_rules_dir, load_rules
+from reviewbot.engine.postprocess import postprocess
 from reviewbot.engine.run import build_file_context, run_rules
 from reviewbot.engine.types import PatchContext
 from reviewbot.errors import BadInputError
@@ -136,6 +137,7 @@ def rules_stage(
         skipped.extend(s for s in result.notices if s not in skipped)
         partial.extend(result.partial_functions)
         parse_errors.extend(result.parse_errors)
+    findings = postprocess(findings, rules, parsed)
     floor = _rank(settings.rules.min_severity)
     findings = [f for f in findings if _rank(f.severity) <= floor]
     counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,19 @@ def test_json_findings_carry_optional_fix_hint_and_references(series: Series) ->
     assert first["references"][1] == {"kind": "source", "what": "mem_cgroup_iter_break()",
                                       "where": "mm/memcontrol.c:1183", "link": ELIXIR}
     assert "fix_hint" not in second and "references" not in second
+
+
+def test_real_review_reply_gives_the_rules_fix_and_lore_links(series: Series) -> None:
+    # The whole path: shipped rules -> rules stage -> reply. Patch 1 of the fixture leaks
+    # the css reference on an early return.
+    from reviewbot.pipeline import ReviewOptions, review_series
+
+    review = review_series(series, Settings(), ReviewOptions(use_tree=False))
+    leak = next(f for f in review.findings if f.rule == "refcount-imbalance")
+    assert leak.fix_hint.startswith("Release on every exit path")
+    body = _body(next(r for r in render_replies(review, SETTINGS)
+                      if r["In-Reply-To"] == "<p1.v2@example.org>"))
+    assert "\nFix: Release on every exit path" in body
+    assert f"See: {LORE}" in body
+    assert "../shared" not in body
+    assert not re.search(r"\bR\d\d\b", body)  # the rule files' labels of review mails
