@@ -15,6 +15,7 @@ A clean review produces no mail: like 0-day, the bot speaks only when it has som
 from __future__ import annotations
 
 import hashlib
+import shlex
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from fnmatch import fnmatchcase
+from pathlib import Path
 
 from reviewbot import __version__
 from reviewbot.config import ServiceSettings, Settings
@@ -199,10 +201,23 @@ def _stage_lines(outcome: StageOutcome) -> list[str]:
 
 
 def _reproduce(review: SeriesReview) -> list[str]:
+    """The command that reviews the series again: by Message-ID (fetched from the
+    public-inbox), or by the files it was read from when its Message-ID was made up."""
     series = review.series
     target = series.cover or (series.patches[0].message if series.patches else None)
-    msgid = target.message_id if target else series.series_id
-    args = ["reviewbot", "review", f"'<{msgid}>'"]
+    out: list[str] = []
+    if target is not None and target.message_id_synthesised:
+        # `reviewbot review 0001-memcg-fix.patch` of a `git format-patch` file without a
+        # Message-ID: the parser made one up from the content, and no inbox knows it.
+        files = _input_files(series)
+        if files:
+            args = ["reviewbot", "review", *(shlex.quote(f) for f in files)]
+        else:  # read from stdin or the webhook: nothing to name
+            out.append("# no Message-ID to fetch these mails by: save them as MBOX, then")
+            args = ["reviewbot", "review", "MBOX"]
+    else:
+        msgid = target.message_id if target else series.series_id
+        args = ["reviewbot", "review", shlex.quote(f"<{msgid}>")]
     apply = review.outcome("apply")
     if apply is None or apply.status == "skipped":
         args.append("--no-tree")
@@ -211,7 +226,15 @@ def _reproduce(review: SeriesReview) -> list[str]:
     boot = review.outcome("boot")
     if boot is not None and boot.status != "skipped":
         args.append("--boot")
-    return [" ".join(args)]
+    return [*out, " ".join(args)]
+
+
+def _input_files(series: Series) -> list[str]:
+    """The files the series' mails were read from, in slot order, each once; sources that
+    are not files ("<stdin>", the webhook's "mail:<id>") are left out."""
+    messages = [s.message if isinstance(s, Patch) else s for s in series.slots if s is not None]
+    sources = dict.fromkeys(m.source for m in messages if m.source)
+    return [s for s in sources if Path(s).is_file()]
 
 
 # -- headers ----------------------------------------------------------------------------

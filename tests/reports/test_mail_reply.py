@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from reportfixtures import make_finding, make_review
+import re
+import shlex
+from pathlib import Path
+
+from reportfixtures import PATCH1, make_finding, make_review
 
 from reviewbot.config import ServiceSettings, Settings
 from reviewbot.model import Series
@@ -165,3 +169,34 @@ def test_reply_cc_narrowed_to_lists_and_away_from_never_patterns(series: Series)
     ))
     (reply,) = render_replies(review, no_mm)
     assert reply["Cc"] == "cgroups@vger.kernel.org, Michal Koutný <mkoutny@suse.com>"
+
+
+def test_reproduce_names_the_input_file_when_the_message_id_was_made_up(
+    tmp_path: Path,
+) -> None:
+    # `git format-patch` output mailed nowhere has no Message-ID: the parser makes one up
+    # that no inbox knows, so the command must name the file (quoted for the shell).
+    from reviewbot.mail import read_series
+
+    path = tmp_path / "it's a fix.patch"
+    path.write_bytes(re.sub(rb"(Message-ID|In-Reply-To|References): .*\n", b"", PATCH1))
+    (found,) = read_series([path], Settings()).series
+    assert found.patches[0].message.message_id_synthesised
+    review = make_review(found, [make_finding(2705, "\tcss_get(&memcg->css);")])
+    body = _body(render_replies(review, SETTINGS)[0])
+    command = f"  reviewbot review {shlex.quote(str(path))} --no-tree"
+    assert command in body.splitlines()
+    assert "reviewbot-" not in body.split("To reproduce:")[1]  # no synthetic id
+    assert shlex.split(command)[2] == str(path)
+
+
+def test_reproduce_from_stdin_says_to_save_the_mail_instead_of_a_made_up_id() -> None:
+    from reviewbot.mail.parse import parse_message
+    from reviewbot.mail.series import assemble
+
+    raw = re.sub(rb"(Message-ID|In-Reply-To|References): .*\n", b"", PATCH1)
+    (found,) = assemble([parse_message(raw, source="<stdin>")], Settings().mail).series
+    review = make_review(found, [make_finding(2705, "\tcss_get(&memcg->css);")])
+    tail = _body(render_replies(review, SETTINGS)[0]).split("To reproduce:")[1]
+    assert "  reviewbot review MBOX --no-tree" in tail.splitlines()
+    assert "reviewbot-" not in tail and "<stdin>" not in tail
