@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from typing import Any
 
@@ -101,6 +102,10 @@ def render_review(review: Any) -> str:
     return "\n".join(lines)
 
 
+_CODE = re.compile(r"`[^`]+`")
+_GLUE = "\x00"  # a space textwrap must not break at
+
+
 def advice_key(finding: Finding) -> tuple[object, ...]:
     """Findings with equal keys share their advice (a rule's hint and references; a
     bisection hazard has its own hint)."""
@@ -114,9 +119,14 @@ def advice_lines(finding: Finding, width: int, indent: str = "") -> list[str]:
     """
     out: list[str] = []
     if finding.fix_hint:
-        out.extend(textwrap.wrap(f"Fix: {finding.fix_hint}", width, initial_indent=indent,
-                                 subsequent_indent=indent, break_long_words=False,
-                                 break_on_hyphens=False))
+        # Code in backticks is kept on one line when it fits: `if (!thread_group_leader(tsk))
+        # continue;` broken after "if" reads as two statements.
+        room = width - len(indent) - len("Fix: ")
+        text = _CODE.sub(lambda m: m.group(0).replace(" ", _GLUE) if len(m.group(0)) <= room
+                         else m.group(0), f"Fix: {finding.fix_hint}")
+        out.extend(line.replace(_GLUE, " ") for line in textwrap.wrap(
+            text, width, initial_indent=indent, subsequent_indent=indent,
+            break_long_words=False, break_on_hyphens=False))
     for i, ref in enumerate(finding.references):
         out.append(f"{indent}{'See: ' if i == 0 else '     '}{ref.link}")
     return out

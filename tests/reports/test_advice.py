@@ -167,3 +167,18 @@ def test_real_review_reply_gives_the_rules_fix_and_lore_links(series: Series) ->
     assert f"See: {LORE}" in body
     assert "../shared" not in body
     assert not re.search(r"\bR\d\d\b", body)  # the rule files' labels of review mails
+
+
+def test_code_in_a_hint_stays_on_one_line_when_it_fits(series: Series) -> None:
+    hint = ("Update per-mm state once per mm: iterate with cgroup_taskset_for_each_leader(), "
+            "or guard the update with `if (!thread_group_leader(tsk)) continue;` / a same-mm "
+            "check, or `do { memcg = obj_cgroup_memcg(objcg); } while (!css_tryget(&memcg->css"
+            ")); /* far too long for one line of mail */`.")
+    review = make_review(series, [advised(make_finding(2705, "\tcss_get(&memcg->css);"),
+                                          hint=hint)])
+    lines = _body(render_replies(review, SETTINGS)[0]).splitlines()
+    fix = lines[next(i for i, x in enumerate(lines) if x.startswith("Fix: ")):]
+    fix = fix[:fix.index(f"See: {LORE}")]
+    assert any("`if (!thread_group_leader(tsk)) continue;`" in x for x in fix)
+    assert all(len(x) <= 72 for x in fix), fix  # the span too long for a line is broken
+    assert " ".join(fix).count("`do { memcg") == 1
