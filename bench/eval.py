@@ -1,7 +1,21 @@
-"""Rules against the real corpus: which rules fire on each patch, and recall / noise.
+"""Rules against real list traffic: recall on real bugs, noise on correct code.
 
-Runs the rules stage the way ``reviewbot review --no-tree`` does (hunks only, no tree)
-over ../shared/corpus/real/*.patch, and prints per patch the INDEX.tsv label and the rules
+Two data sets, both third-party mail read from ../shared (skipped with a message when it
+is absent):
+
+* ``fixes`` (the default): 147 bug/fix pairs of the cgroups list (../shared/corpus/fixes,
+  see bench/evalfixes.py). ``--split tune`` (default) is the half rules are written on;
+  ``--split check`` the half they are judged on, run only after a rule is written;
+  ``--split all`` prints tune, check and both.
+* ``--set real``: the 18 labelled mm->owner/memcg patches of ../shared/corpus/real.
+
+Both end with the noise measure over a year of the list (cgroups-2020.mbox.gz): the
+share of patches flagged at warning or above (``--no-mbox`` skips it).
+
+Usage: python bench/eval.py [--set fixes|real] [--split tune|check|all] [-v] [--no-mbox]
+
+The ``real`` set: runs the rules stage the way ``reviewbot review --no-tree`` does over
+../shared/corpus/real/*.patch, and prints per patch the INDEX.tsv label and the rules
 that fired (warning and above, then info), followed by:
 
 * recall on risky patches: flagged at warning+ by a rule whose category matches the
@@ -13,8 +27,8 @@ A second, unlabelled measure of noise: the same rules over every patch of
 ../shared/corpus/cgroups-2020.mbox.gz (a year of the cgroups list), counting the patches
 flagged at warning or above (--no-mbox skips it).
 
-Usage: python bench/eval.py [CORPUS_DIR] [--json] [--no-mbox]
-Targets (issue 4): >= 6 of 7 risky flagged for the right reason, <= 1 clean flagged.
+Targets (issue 10, on the check half): at least half of the target originals flagged at
+warning+, at most 10% of the fixes and 2% of the 2020 year's patches.
 """
 
 from __future__ import annotations
@@ -28,13 +42,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 from reviewbot.config import Settings  # noqa: E402
 from reviewbot.engine.stage import rules_stage  # noqa: E402
 from reviewbot.mail import read_series  # noqa: E402
 from reviewbot.pipeline import ReviewOptions, ReviewState  # noqa: E402
 
-DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "real"
+SHARED = REPO.parent / "shared" / "corpus"
+DEFAULT_CORPUS = SHARED / "real"
 
 # The reason each risky patch is risky (INDEX.tsv evidence column), as the rules that
 # express that reason. Written from INDEX.tsv / REVIEWS.tsv, not from the rules' output.
@@ -79,11 +95,16 @@ def review_file(path: Path, settings: Settings, options: ReviewOptions) -> tuple
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
-    ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ap.add_argument("corpus", nargs="?", type=Path, default=None)
+    ap.add_argument("--set", choices=("fixes", "real"), default="fixes")
+    ap.add_argument("--split", choices=("tune", "check", "all"), default="tune")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of a table (real set)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every finding")
     ap.add_argument("--no-mbox", action="store_true", help="skip the cgroups-2020 noise scan")
     args = ap.parse_args(argv)
+    if args.set == "fixes":
+        return main_fixes(args)
+    args.corpus = args.corpus or DEFAULT_CORPUS
     if not (args.corpus / "INDEX.tsv").is_file():
         print(f"eval: corpus not found at {args.corpus} (needs ../shared/corpus/real); skipped")
         return 0
@@ -138,6 +159,40 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{mbox.name}: {noise['patches']} patches in {noise['series']} series, "
               f"{noise['flagged']} flagged at warning+ ({noise['flagged'] / max(1, noise['patches']):.1%}), "
               f"{noise['unparsable']} with an unusable diff, {noise['seconds']:.1f} s")
+        for hit in noise["hits"]:
+            print(f"  {hit}")
+    return 0
+
+
+def main_fixes(args: argparse.Namespace) -> int:
+    from evalfixes import details, load_pairs, table
+
+    corpus = args.corpus or SHARED / "fixes"
+    if not (corpus / "LABELS.tsv").is_file():
+        print(f"eval: fixes corpus not found at {corpus} (needs ../shared/corpus/fixes); skipped")
+        return 0
+    settings = Settings()
+    options = ReviewOptions(use_tree=False)
+    splits = {"tune", "check"} if args.split == "all" else {args.split}
+    start = time.perf_counter()
+    pairs = load_pairs(corpus, splits, settings, options)
+    seconds = time.perf_counter() - start
+    if args.verbose:
+        print("\n".join(details(pairs)))
+        print()
+    print(f"{len(pairs)} pairs reviewed (original and fix) in {seconds:.1f} s")
+    if args.split == "all":
+        for split in ("tune", "check"):
+            print("\n".join(table([p for p in pairs if p.split == split], f"split {split}:")))
+        print("\n".join(table(pairs, "both halves:")))
+    else:
+        print("\n".join(table(pairs, f"split {args.split}:")))
+    mbox = corpus.parent / "cgroups-2020.mbox.gz"
+    if not args.no_mbox and mbox.is_file():
+        noise = scan_mbox(mbox, settings, options)
+        print(f"{mbox.name}: {noise['patches']} patches in {noise['series']} series, "
+              f"{noise['flagged']} flagged at warning+ ({noise['flagged'] / max(1, noise['patches']):.1%}), "
+              f"{noise['seconds']:.1f} s")
         for hit in noise["hits"]:
             print(f"  {hit}")
     return 0

@@ -48,6 +48,8 @@ class RulesSettings:
     path: str = ""  # folder of rule YAML files; empty: the rules/ shipped with reviewbot
     coccinelle: bool = True  # run `coccinelle` rules when spatch is installed
     min_severity: str = "info"  # findings below this are dropped from reports
+    facts: bool = True  # consult facts derived from the kernel tree (derived once per base)
+    facts_dir: str = "{cache}/facts"  # where the derived facts of each base are cached
 
 
 @dataclass(frozen=True)

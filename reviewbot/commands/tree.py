@@ -11,6 +11,7 @@ from typing import Any
 
 from reviewbot.config import Settings
 from reviewbot.errors import InfraError
+from reviewbot.facts.build import facts_for
 from reviewbot.tree.bases import resolve
 from reviewbot.tree.git import git
 from reviewbot.tree.repo import Progress, disk_usage, init_from_git, init_from_tarball, open_tree
@@ -60,6 +61,13 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     verb = "created" if created else "already present"
     print(f"{tree.path}: {verb}, base {tree.default_base} (Linux {tree.version}), "
           f"{elapsed:.1f}s")
+    if settings.rules.facts and tree.default_base:
+        # Once per base, here rather than in the first review (it takes half a minute).
+        with progress.phase("kernel facts (what may sleep, lock helpers, put helpers)"):
+            facts = facts_for(tree.path, tree.default_base, settings.path(settings.rules.facts_dir),
+                              say=progress.say)
+        if facts is not None:
+            print(f"facts of {facts.revision[:12]}: {json.dumps(facts.stats)}")
     default = settings.path(settings.tree.path)
     if tree.path.resolve() != default.resolve():
         print(f"note: not the configured tree.path ({default}); pass --tree {tree.path} "
@@ -90,12 +98,25 @@ def tree_status(path: Path, settings: Settings, du: bool = False) -> dict[str, A
         "bases": bases,
         "worktree_root": str(root / tree_id(path)),
         "worktrees": list_worktrees(path, root),
+        "facts": _facts_status(path, tree.default_base, settings),
     }
     if du:
         info["git_bytes"] = disk_usage(path / ".git")
         info["checkout_bytes"] = disk_usage(path) - info["git_bytes"]
         info["worktrees_bytes"] = disk_usage(root / tree_id(path))
     return info
+
+
+def _facts_status(path: Path, base: str | None, settings: Settings) -> dict[str, Any]:
+    if not base:
+        return {"state": "no base"}
+    try:
+        facts = facts_for(path, base, settings.path(settings.rules.facts_dir), build=False)
+    except InfraError as exc:
+        return {"state": f"unavailable: {exc}"}
+    if facts is None:
+        return {"state": "not derived yet (the next `tree init` or review derives them)"}
+    return {"state": "ready", "revision": facts.revision, **facts.stats}
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -118,6 +139,12 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     for b in info["bases"]:
         mark = " (imported)" if b["default"] else ""
         print(f"  {b['ref']}{mark}: {b['commit'] or 'not found: ' + b['message']}")
+    facts = info["facts"]
+    if facts.get("state") == "ready":
+        print(f"facts:    {facts['revision'][:12]}: {facts.get('functions')} functions, "
+              f"{facts.get('may_sleep')} may sleep, {facts.get('take_locks')} take a global lock")
+    else:
+        print(f"facts:    {facts.get('state')}")
     print(f"worktrees under {info['worktree_root']}:")
     if not info["worktrees"]:
         print("  (none yet: made on the first review, ~20 s and ~1.5 GB each)")

@@ -98,6 +98,12 @@ class _Builder:
             cond = node.child_by_field_name("condition")
             body = node.child_by_field_name("body")
             call = _loop_macro_call(cond)
+            if call is None and _constant(cond) is True:
+                # `while (1)`: left only by break, return or goto (else a path that
+                # never exists, and a lock released twice on it).
+                head = self.new("nop", cond)
+                head.succ = [self.stmt(body, head, nxt, head) if body is not None else head]
+                return head
             head = self.new("iter" if call is not None else "branch", call or cond)
             body_entry = self.stmt(body, head, nxt, head) if body is not None else head
             head.succ = [body_entry, nxt]
@@ -105,6 +111,13 @@ class _Builder:
         if t == "do_statement":
             cond = node.child_by_field_name("condition")
             body = node.child_by_field_name("body")
+            constant = _constant(cond)
+            if constant is not None:
+                # `do { ... } while (0)` runs once; `do { } while (1)` only exits by a jump.
+                head = self.new("nop", cond)
+                body_entry = self.stmt(body, head, nxt, head) if body is not None else head
+                head.succ = [nxt] if constant is False else [body_entry]
+                return body_entry
             head = self.new("branch", cond)
             body_entry = self.stmt(body, head, nxt, head) if body is not None else head
             head.succ = [body_entry, nxt]
@@ -159,7 +172,33 @@ class _Builder:
             return self.new("nop", node, [cont or self.unknown])
         if t in ("comment", "preproc_call", "preproc_def", "preproc_function_def"):
             return nxt
+        if t == "expression_statement" and _noreturn_call(node):
+            # do_exit(), panic(), BUG(): the path ends here, without returning.
+            return self.new("effect", node, [self.unknown])
         return self.new("effect", node, [nxt])
+
+
+def _noreturn_call(stmt: Node) -> bool:
+    from reviewbot.facts.knowledge import load_knowledge
+
+    expr = stmt.named_children[0] if stmt.named_children else None
+    if expr is None or expr.type != "call_expression":
+        return False
+    fn = expr.child_by_field_name("function")
+    return fn is not None and load_knowledge().noreturn.fullmatch(node_text(fn)) is not None
+
+
+def _constant(cond: Node | None) -> bool | None:
+    """The truth of a constant loop condition (``1``, ``true``, ``0``), else None."""
+    node = cond
+    while node is not None and node.type == "parenthesized_expression" and node.named_children:
+        node = node.named_children[0]
+    if node is None:
+        return None
+    text = node_text(node).strip()
+    if node.type == "number_literal" or text in ("true", "false"):
+        return text not in ("0", "false", "0x0")
+    return None
 
 
 def _loop_macro_call(cond: Node | None) -> Node | None:

@@ -57,6 +57,7 @@ def parser() -> Parser:
 
 def prepare_source(text: str) -> str:
     """Rewrite kernel idioms so tree-sitter sees plain C; line numbers are unchanged."""
+    text = rewrite_guards(text)
     text = _LOCK_ANNOTATIONS.sub(_lock_marker, text)
     text = _ANNOTATIONS.sub(lambda m: " " * len(m.group(0)), text)
     out: list[str] = []
@@ -81,6 +82,131 @@ def prepare_source(text: str) -> str:
 
 
 _WHILE_EACH = re.compile(r"(\}\s*)(while_each_thread\s*\([^;{}]*\))")
+
+# Scope-based guards (include/linux/cleanup.h). `guard(spinlock_irq)(&l);` holds the lock
+# to the end of the enclosing block and `scoped_guard(mutex, &m) { ... }` for its block;
+# tree-sitter reads neither as a lock (the first is a call of a call, the second not C at
+# all). They become the lock call where the guard is and the unlock call just before the
+# block's closing brace, on the same lines, named GUARD_PREFIX + the call so that the
+# analyses know the unlock also happens on every early return.
+GUARD_PREFIX = "__guard_"
+UNGUARD_PREFIX = "__unguard_"
+_GUARD = re.compile(r"\bguard\(\s*(\w+)\s*\)\s*\(")
+_SCOPED_GUARD = re.compile(r"\bscoped_guard\s*\(\s*(\w+)\s*(?:,|\))")
+MAX_GUARDS = 200  # per input; a generated file with more is left as it is
+
+
+def rewrite_guards(text: str) -> str:
+    """One pass: find the guards and the braces, then edit from the end backwards."""
+    if "guard(" not in text:
+        return text
+    from reviewbot.facts.knowledge import load_knowledge  # kernel.yaml, read once
+
+    guards = load_knowledge().guards
+    found = sorted([*_GUARD.finditer(text), *_SCOPED_GUARD.finditer(text)], key=lambda m: m.start())
+    if not found or len(found) > MAX_GUARDS:
+        return text
+    close_of, enclosing = _brace_structure(text, [m.start() for m in found])
+    edits: list[tuple[int, int, str]] = []  # (start, end, replacement); start == end inserts
+    for m in found:
+        lock, unlock = _calls_for(m.group(1), guards)
+        open_paren = text.index("(", m.end() - 1 if m.re is _GUARD else m.start())
+        close = _matching_close(text, open_paren, "(", ")", limit=2000)
+        if close is None:
+            continue
+        if m.re is _GUARD:
+            args = text[open_paren + 1 : close]
+            edits.append((m.start(), close + 1, f"{lock}({args})"))
+            block = enclosing.get(m.start())
+            if block is not None and block in close_of:
+                edits.append((close_of[block], close_of[block], f"{unlock}({args}); "))
+            continue
+        inner = text[open_paren + 1 : close]
+        args = inner.split(",", 1)[1].strip() if "," in inner else ""
+        rest = close + 1
+        while rest < len(text) and text[rest] in " \t\n":
+            rest += 1
+        if rest < len(text) and text[rest] == "{" and rest in close_of:
+            # The newlines between the head and its brace stay where they were.
+            gap = text[close + 1 : rest]
+            edits.append((m.start(), rest + 1, "{ " + f"{lock}({args});" + gap))
+            edits.append((close_of[rest], close_of[rest] + 1, f"{unlock}({args}); " + "}"))
+            continue
+        semi = text.find(";", rest, rest + 2000)
+        if semi < 0:
+            continue
+        edits.append((m.start(), close + 1, "{ " + f"{lock}({args});"))
+        edits.append((semi + 1, semi + 1, f" {unlock}({args}); " + "}"))
+    for start, end, rep in sorted(edits, key=lambda e: (e[0], e[0] != e[1]), reverse=True):
+        text = text[:start] + rep + text[end:]
+    return text
+
+
+def _calls_for(cls: str, guards: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    lock, unlock = guards.get(cls, (cls, cls))
+    return GUARD_PREFIX + lock, UNGUARD_PREFIX + unlock
+
+
+def _brace_structure(text: str, probes: list[int]) -> tuple[dict[int, int], dict[int, int]]:
+    """Matching close of every ``{``, and the innermost open ``{`` at each probe position."""
+    close_of: dict[int, int] = {}
+    enclosing: dict[int, int] = {}
+    stack: list[int] = []
+    pending = sorted(probes)
+    k, i = 0, 0
+    while i < len(text):
+        while k < len(pending) and pending[k] <= i:
+            if stack:
+                enclosing[pending[k]] = stack[-1]
+            k += 1
+        j = _skip_literal(text, i)
+        if j != i:
+            i = j
+            continue
+        if text[i] == "{":
+            stack.append(i)
+        elif text[i] == "}" and stack:
+            close_of[stack.pop()] = i
+        i += 1
+    return close_of, enclosing
+
+
+def _skip_literal(text: str, i: int) -> int:
+    """Index after a comment or string literal starting at ``i`` (``i`` if none starts)."""
+    if text.startswith("/*", i):
+        end = text.find("*/", i + 2)
+        return len(text) if end < 0 else end + 2
+    if text.startswith("//", i):
+        end = text.find("\n", i)
+        return len(text) if end < 0 else end
+    if text[i] in "\"'":
+        quote, j = text[i], i + 1
+        while j < len(text) and text[j] != quote and text[j] != "\n":
+            j += 2 if text[j] == "\\" else 1
+        return j + 1
+    return i
+
+
+def _matching_close(
+    text: str, open_pos: int, opener: str, closer: str, limit: int | None = None
+) -> int | None:
+    depth, i = 0, open_pos
+    stop = len(text) if limit is None else min(len(text), open_pos + limit)
+    while i < stop:
+        j = _skip_literal(text, i)
+        if j != i:
+            i = j
+            continue
+        ch = text[i]
+        if ch == opener:
+            depth += 1
+        elif ch == closer:
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
+
 
 
 def _matching_paren(text: str, open_pos: int) -> int | None:
@@ -272,9 +398,26 @@ def views_from_hunks(fd: FileDiff, *, post: bool = True) -> list[FunctionView]:
     return views
 
 
+def _outside_comment(body: list[Line]) -> list[Line]:
+    """A hunk that starts inside a block comment (`` * directory to avoid ... */``, three
+    lines of context often begin there) has its leading comment lines blanked: parsed as
+    code they swallow the statements after them."""
+    for i, ln in enumerate(body):
+        text = ln.text
+        close, open_ = text.find("*/"), text.find("/*")
+        if close >= 0 and (open_ < 0 or open_ > close):
+            blank = [Line(x.kind, "", x.old_lineno, x.new_lineno) for x in body[:i]]
+            rest = Line(ln.kind, " " * (close + 2) + text[close + 2 :], ln.old_lineno, ln.new_lineno)
+            return [*blank, rest, *body[i + 1 :]]
+        stripped = text.strip()
+        if stripped and not stripped.startswith("*"):
+            return body  # code (or a comment that opens here) comes first
+    return body
+
+
 def _hunk_views(path: str, hunk: Hunk, post: bool, added: frozenset[int]) -> list[FunctionView]:
     keep = (" ", "+") if post else (" ", "-")
-    body = [ln for ln in hunk.lines if ln.kind in keep]
+    body = _outside_comment([ln for ln in hunk.lines if ln.kind in keep])
     if not body:
         return []
     depth, low, in_comment = 0, 0, False

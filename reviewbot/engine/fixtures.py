@@ -32,6 +32,9 @@ from reviewbot.engine.loader import Rule
 from reviewbot.engine.run import run_rules
 from reviewbot.engine.stage import patch_context, series_lines
 from reviewbot.errors import BadInputError, InfraError
+from reviewbot.facts.build import facts_for
+from reviewbot.facts.patch import patch_facts
+from reviewbot.facts.tables import EMPTY, Facts
 from reviewbot.model import Finding
 
 FIXTURE_NAME = re.compile(r"^(?P<kind>bad|ok|todo)-(?P<num>\d{2})-[a-z0-9][a-z0-9-]*\.patch$")
@@ -108,6 +111,13 @@ def linux_source() -> Path | None:
     return source if (source / "Makefile").is_file() else None
 
 
+def tree_facts(linux: Path, settings: Settings) -> Facts:
+    """The facts of the Linux tree (a git repository made by `tree init`), else none."""
+    if not (linux / ".git").exists():
+        return EMPTY
+    return facts_for(linux, "HEAD", settings.path(settings.rules.facts_dir)) or EMPTY
+
+
 def _needs_tree(rule: Rule) -> bool:
     return rule.engine == "coccinelle"
 
@@ -127,7 +137,10 @@ def run_fixture(
     removed, added = series_lines(series, settings)
     use_tree = tree or _needs_tree(rule) or fixture.needs_tree
     if not use_tree:
+        # Self-contained: the patch's own functions are its only facts, so a hunks-mode
+        # fixture means the same on a machine without a kernel tree.
         ctx = patch_context(patch, settings, series_removed=removed, series_added=added)
+        ctx.facts = patch_facts(ctx.all_post_views(), EMPTY)
         result = run_rules([rule], ctx)
         return _judge(fixture, result.findings, result.notices, "hunks")
     if linux is None:
@@ -137,6 +150,7 @@ def run_fixture(
             patch, settings, worktree=repo, post_rev=head, base_rev=base,
             series_removed=removed, series_added=added,
         )
+        ctx.facts = patch_facts(ctx.all_post_views(), tree_facts(linux, settings))
         result = run_rules([rule], ctx)
     skipped = next((n for n in result.notices if "skipped" in n), "")
     res = _judge(fixture, result.findings, result.notices, "tree")

@@ -302,16 +302,19 @@ class Analysis:
             # A conditional acquire holds the reference only when it succeeded.
             inner = [op for c in calls_in(expr)[:-1] for op in self.call_ops(c)]
             own = self.call_ops(expr, in_condition=True)
-            cond_acq = [
-                ("acquire", Held(self.key(call_args(expr)[spec.arg]) if spec.arg is not None and
-                                 spec.arg < len(call_args(expr)) else "", pair.name,
-                                 self.line(expr) or 0, call_name(expr)))
-                for pair in self.c.pairs
-                for spec in pair.acquire
-                if spec.conditional and spec.call.match(call_name(expr))
-            ]
-            if cond_acq:
-                return [inner + own + cond_acq], [inner + own]
+            on_true: Ops = []
+            on_false: Ops = []  # mutex_lock_interruptible() holds the lock when it returned 0
+            for pair in self.c.pairs:
+                for spec in pair.acquire:
+                    if not (spec.conditional and spec.call.match(call_name(expr))):
+                        continue
+                    args = call_args(expr)
+                    key = "" if pair.keyless else (
+                        self.key(args[spec.arg]) if spec.arg is not None and spec.arg < len(args) else "")
+                    held = ("acquire", Held(key, pair.name, self.line(expr) or 0, call_name(expr)))
+                    (on_false if spec.zero else on_true).append(held)
+            if on_true or on_false:
+                return [inner + own + on_true], [inner + own + on_false]
         ops = self.effects(expr)
         return [ops], [ops]
 

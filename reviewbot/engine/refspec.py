@@ -38,14 +38,17 @@ class CallSpec:
     arg: int | None
     returns: bool
     conditional: bool
+    zero: bool = False  # conditional on returning 0 (mutex_lock_interruptible())
 
     @staticmethod
     def of(raw: dict[str, Any]) -> CallSpec:
+        cond = raw.get("conditional")
         return CallSpec(
             re.compile(f"^(?:{raw['call']})$"),
             raw.get("arg"),
             bool(raw.get("returns")),
-            bool(raw.get("conditional")),
+            bool(cond),
+            cond == "zero",
         )
 
 

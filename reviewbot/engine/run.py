@@ -20,6 +20,7 @@ from reviewbot.diff import FileDiff
 from reviewbot.engine.astq import run_ast
 from reviewbot.engine.cfunc import FunctionView, views_from_hunks, views_from_text
 from reviewbot.engine.coccinelle import run_coccinelle
+from reviewbot.engine.context import run_context
 from reviewbot.engine.fieldstores import run_field_stores
 from reviewbot.engine.fingerprint import fingerprint, normalize_message
 from reviewbot.engine.helpers import reference_helpers
@@ -139,6 +140,8 @@ def _function_hits(rule: Rule, view: FunctionView, ctx: PatchContext) -> list[Ra
                 rule.params, ctx.all_post_views(), ctx.all_untouched_views()
             )
         return run_paths(rule.params, view, helpers)
+    if rule.engine == "context":
+        return run_context(rule.params, view, ctx.facts)
     return run_ast(rule.params, view, ctx, str(rule.path))
 
 

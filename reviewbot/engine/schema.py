@@ -16,7 +16,7 @@ from typing import Any
 
 from reviewbot.model import CONFIDENCES, SEVERITIES
 
-ENGINES = ("pattern", "refcount", "ast", "coccinelle")
+ENGINES = ("pattern", "refcount", "ast", "coccinelle", "context")
 SCOPES = ("added-lines", "hunk", "function", "series")
 REFERENCE_KINDS = ("review", "commit", "source", "thread", "doc")
 
@@ -150,6 +150,17 @@ _AST: Spec = {
     }
 }
 
+_CONTEXT: Spec = {
+    "keys": {
+        "check": {"type": str, "required": True,
+                  "choices": ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance")},
+        "max-chain": {"type": int},  # sleep-in-atomic: longest call chain to a sleeping primitive
+        "kinds": {"list": {"type": str, "choices": ("spinlock", "raw_spinlock", "rwlock", "mutex",
+                                                    "rwsem", "rcu", "preempt", "irq", "bh")}},
+        "not-functions": _REGEX,
+    }
+}
+
 _COCCI: Spec = {
     "keys": {
         "file": {"type": str, "required": True},
@@ -174,6 +185,7 @@ RULE: Spec = {
         "refcount": _REFCOUNT,
         "ast": _AST,
         "coccinelle": _COCCI,
+        "context": _CONTEXT,
         "message": {"type": str, "required": True},
         "false-positives": {"type": str, "required": True},
         "fix-hint": {"type": str, "required": True},

@@ -17,17 +17,50 @@ functions are rebuilt from the hunks and findings are marked partial.
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 
 from reviewbot.config import Settings
 from reviewbot.diff import FileDiff, parse_diff
-from reviewbot.engine.loader import default_rules_dir, load_rules
+from reviewbot.engine.loader import Rule, default_rules_dir, load_rules
 from reviewbot.engine.postprocess import postprocess
 from reviewbot.engine.run import build_file_context, run_rules
 from reviewbot.engine.types import PatchContext
-from reviewbot.errors import BadInputError
+from reviewbot.errors import BadInputError, ReviewbotError
+from reviewbot.facts.build import facts_for
+from reviewbot.facts.patch import patch_facts
+from reviewbot.facts.tables import EMPTY, Facts
 from reviewbot.model import SEVERITIES, Finding, Patch, Series
 from reviewbot.pipeline import ReviewOptions, ReviewState, StageOutcome
+
+log = logging.getLogger(__name__)
+
+
+def base_facts(settings: Settings, state: ReviewState, options: ReviewOptions) -> tuple[Facts, str]:
+    """The facts of the base the series applied to, else of the configured tree's base (a
+    review that did not apply, or --no-tree, still knows what the base's functions do)."""
+    if not settings.rules.facts:
+        return EMPTY, "facts: off (rules.facts)"
+    tree = options.tree or settings.path(settings.tree.path)
+    if not (tree / ".git").exists():
+        return EMPTY, f"facts: none (no kernel tree at {tree}; run `reviewbot tree init`)"
+    rev = state.base_commit or options.base or _default_base(tree)
+    try:
+        facts = facts_for(tree, rev, settings.path(settings.rules.facts_dir),
+                          say=lambda text: print(f"reviewbot: {text}", file=sys.stderr, flush=True))
+    except ReviewbotError as exc:
+        log.warning("kernel facts unavailable: %s", exc)
+        return EMPTY, f"facts: unavailable ({exc})"
+    if facts is None:
+        return EMPTY, "facts: none"
+    return facts, f"facts: base {facts.revision[:12]}"
+
+
+def _default_base(tree: Path) -> str:
+    from reviewbot.tree.repo import open_tree
+
+    return open_tree(tree).default_base or "HEAD"
 
 
 def _rank(severity: str) -> int:
@@ -98,12 +131,17 @@ def series_lines(
     return removed, added
 
 
+def _wants_facts(rules: list[Rule]) -> bool:
+    return any(r.engine in ("context", "refcount") for r in rules)
+
+
 def rules_stage(
     series: Series, state: ReviewState, settings: Settings, options: ReviewOptions
 ) -> StageOutcome:
     rules_dir = options.rules_dir or default_rules_dir(settings)
     rules = load_rules(rules_dir)
     use_tree = state.applied and state.worktree is not None
+    facts, facts_note = base_facts(settings, state, options) if _wants_facts(rules) else (EMPTY, "")
     parsed = parsed_diffs(series, settings)
     removed, added = series_lines(series, settings, parsed)
     findings: list[Finding] = []
@@ -111,6 +149,7 @@ def rules_stage(
     partial: list[str] = []
     parse_errors: list[str] = []
     bad_patches: list[str] = []
+    functions = 0  # C functions the patches touch (parse_errors and partial are subsets)
     patches = series.patches
     for n, patch in enumerate(patches):
         post_rev = state.patch_commits.get(patch.index) if use_tree else None
@@ -132,6 +171,8 @@ def rules_stage(
             is_last=n == len(patches) - 1,
             files=diff,
         )
+        ctx.facts = patch_facts(ctx.all_post_views(), facts) if facts is not EMPTY or ctx.files else facts
+        functions += len(ctx.all_post_views())
         result = run_rules(rules, ctx, coccinelle=settings.rules.coccinelle)
         findings.extend(result.findings)
         skipped.extend(s for s in result.notices if s not in skipped)
@@ -155,7 +196,9 @@ def rules_stage(
             "rules_dir": str(rules_dir),
             "patches": len(patches),
             "mode": "tree" if use_tree else "hunks",
+            "facts": facts_note,
             "skipped": skipped,
+            "functions": functions,
             "partial_functions": sorted(set(partial)),
             "parse_errors": sorted(set(parse_errors)),
             "findings_by_severity": counts,

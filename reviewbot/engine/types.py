@@ -8,6 +8,7 @@ from pathlib import Path
 
 from reviewbot.diff import FileDiff
 from reviewbot.engine.cfunc import FunctionView
+from reviewbot.facts.tables import EMPTY, Facts
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class PatchContext:
     series_added: list[tuple[str, str]] = field(default_factory=list)
     is_last: bool = True  # series-scope rules run once, on the last patch
     memo: dict[str, object] = field(default_factory=dict)  # per-patch caches of the engines
+    # What the base tree says about the functions the patch calls (may sleep, takes a lock,
+    # drops a reference), with the patch's own functions on top; EMPTY without a tree.
+    facts: Facts = field(default_factory=lambda: EMPTY)
 
     def all_post_views(self) -> list[FunctionView]:
         return [v for f in self.files for v in f.post_views]

@@ -7,25 +7,7 @@ expected to fail strictly); the file is ``<outcome>-<slug>.patch``. Old strings 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Spec:
-    slug: str
-    subject: str
-    body: str
-    edits: tuple[tuple[str, str, str], ...]  # (path, old text, new text)
-    outcomes: dict[str, str]  # rule id -> "bad-01" | "ok-02" | "todo-01"
-
-    @property
-    def name(self) -> str:
-        return self.slug
-
-    @property
-    def rules(self) -> dict[str, str]:
-        return {rule: f"{prefix}-{self.slug}" for rule, prefix in self.outcomes.items()}
-
+from fixture_specs_base import Spec
 
 MEMCG = "mm/memcontrol.c"
 MM_TYPES = "include/linux/mm_types.h"
@@ -728,3 +710,8 @@ unlock:
         {"css-get-maybe-null": "ok-01"},
     ),
 )
+
+# Specs of the context-engine rules live beside (this file is long enough).
+from fixture_specs_context import SPECS as _CONTEXT_SPECS  # noqa: E402
+
+SPECS = SPECS + _CONTEXT_SPECS

@@ -1,0 +1,405 @@
+"""The ``context`` engine: what a function holds at each call, along every path.
+
+Locks and atomic sections come from reviewbot/data/kernel.yaml (spinlocks, rwlocks, raw
+spinlocks, mutexes, rwsems, RCU read sections, preempt/irq/bh disabling, scope-based
+guards); the walk is the refcount engine's (:class:`refcount.Analysis` over the
+:mod:`cfg` graph), so a lock taken by ``mutex_trylock()`` or ``mutex_lock_interruptible()``
+is held only where it succeeded, and ``goto out_unlock`` paths are followed. A rule picks
+one ``check``:
+
+* ``sleep-in-atomic``: a call that may sleep while an atomic section is held. "May sleep"
+  is a sleeping primitive (kernel.yaml), an allocation with blocking GFP flags, or a
+  function the tree facts (reviewbot/facts) or the patch's own functions show sleeping,
+  through at most ``max-chain`` calls;
+* ``irq-nesting``: ``spin_lock_irq()`` (or ``local_irq_disable()``) inside a section that
+  already disabled interrupts: its unlock enables them early;
+* ``rt-nesting``: a ``spinlock_t`` (a sleeping lock on PREEMPT_RT) taken inside a raw
+  spinlock, an irq-disabled or a preempt-disabled section;
+* ``double-lock``: a lock taken while already held, directly or through a function that
+  takes it (tree facts);
+* ``imbalance``: a lock or section still held at a return, or released twice.
+
+A hit is the patch's when the call, the lock it runs under, or a line between the two is
+added by the patch; on a base view (nothing added) every hit is kept, so that the caller
+can tell a pre-existing problem by comparing the two.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tree_sitter import Node
+
+from reviewbot.engine import cfg
+from reviewbot.engine.cfunc import (
+    GUARD_PREFIX,
+    LOCK_MARKER,
+    UNGUARD_PREFIX,
+    FunctionView,
+    node_text,
+)
+from reviewbot.engine.cnodes import assigned_to, call_args, call_name, calls_in
+from reviewbot.engine.refcount import Analysis, Event, Held, State
+from reviewbot.engine.refspec import Config, _needle, normalize
+from reviewbot.engine.types import RawFinding
+from reviewbot.facts.derive import caller_key
+from reviewbot.facts.knowledge import Knowledge, LockSpec, load_knowledge
+from reviewbot.facts.tables import EMPTY, Facts
+
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance")
+# Functions whose job is to take or drop a lock for their caller.
+LOCK_HELPERS = re.compile(r"(^|_)(lock|unlock|locked|begin|end|start|stop|enter|exit|get|put|"
+                          r"acquire|release|disable|enable|save|restore)(_\w+)?$")
+
+
+_LOCK_CONFIGS: dict[str, tuple[Config, re.Pattern[str], dict[str, LockSpec]]] = {}
+
+
+def lock_config(k: Knowledge) -> tuple[Config, re.Pattern[str], dict[str, LockSpec]]:
+    """kernel.yaml's locks as refcount pairs (guards included), and pair name -> spec."""
+    if k.digest not in _LOCK_CONFIGS:
+        _LOCK_CONFIGS[k.digest] = _lock_config(k)
+    return _LOCK_CONFIGS[k.digest]
+
+
+def _lock_config(k: Knowledge) -> tuple[Config, re.Pattern[str], dict[str, LockSpec]]:
+    pairs = []
+    kinds: dict[str, LockSpec] = {}
+    for n, spec in enumerate(k.locks):
+        name = f"{spec.kind}#{n}"
+        kinds[name] = spec
+        cond: Any = {"": False, "true": True, "zero": "zero"}[spec.conditional]
+        arg = {} if spec.keyless else {"arg": 0}
+        pairs.append({
+            "name": name,
+            "keyless": spec.keyless,
+            "acquire": [{"call": f"(?:{GUARD_PREFIX})?(?:{spec.acquire.pattern})",
+                         "conditional": cond, **arg}],
+            "release": [{"call": f"(?:{UNGUARD_PREFIX})?(?:{spec.release.pattern})", **arg}],
+        })
+    config = Config({"pairs": pairs, "transfer": {"store": False, "return": False},
+                     "report": ["leak", "double-release"]})
+    names = [s.call.pattern[4:-2] for p in config.pairs for s in (*p.acquire, *p.release)]
+    config.names = names
+    return config, _needle(names), kinds
+
+
+def _primitive_names(spec: LockSpec) -> list[str]:
+    """The plain call names an acquire regex of kernel.yaml stands for (``a|b`` lists)."""
+    return [n for n in str(spec.raw["acquire"]).split("|") if re.fullmatch(r"\w+", n)]
+
+
+_ERROR_RETURN = re.compile(r"^\(?\s*(-\s*E[A-Z0-9]+|ERR_PTR\s*\(.*|NULL|-\s*\d+|false)\s*\)?$", re.S)
+
+
+def _return_kind(ret: Node | None) -> str:
+    """``return -ENOMEM;`` is an error exit, ``return 0;`` / ``return bdev;`` a value."""
+    value = ret.named_children[0] if ret is not None and ret.named_children else None
+    if value is None:
+        return "void"
+    return "error" if _ERROR_RETURN.match(node_text(value).strip()) else "value"
+
+
+def handed_to_caller(analysis: ContextAnalysis, key: str, pair: str, line: int | None) -> bool:
+    """A lock still held at a successful return, and at every other successful return,
+    while the error returns release it: the function takes it for its caller
+    (blkcg_conf_open_bdev() returns with the queue mutex held on success)."""
+    kind, _ = analysis.exits.get(line, ("void", []))
+    if kind == "error":
+        return False
+    success = [held for k, sets in analysis.exits.values() if k != "error" for held in sets]
+    failure = [held for k, sets in analysis.exits.values() if k == "error" for held in sets]
+    return (bool(success) and all((key, pair) in held for held in success)
+            and bool(failure) and any((key, pair) not in held for held in failure))
+
+
+def _bare(name: str) -> str:
+    for prefix in (GUARD_PREFIX, UNGUARD_PREFIX):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def _shown(held: Held) -> str:
+    """``spin_lock_irq() on css_set_lock`` (a key is the object, ``&`` dropped)."""
+    return f"{_bare(held.call)}()" + (f" on {held.key}" if held.key else "")
+
+
+class ContextAnalysis(Analysis):
+    def __init__(self, params: dict[str, Any], view: FunctionView, facts: Facts, k: Knowledge) -> None:
+        config, _, kinds = lock_config(k)
+        super().__init__(config, view)
+        self.check = params.get("check", "sleep-in-atomic")
+        self.max_chain = int(params.get("max-chain", 3))
+        self.kinds_wanted = frozenset(params.get("kinds") or ())
+        self.facts = facts
+        self.k = k
+        self.kinds = kinds
+        self.hits: dict[tuple[int, str], tuple[int, dict[str, str], tuple[int, ...]]] = {}
+        # `ret = mutex_lock_interruptible(&m); if (ret) ...`: the result names the lock.
+        self.results: dict[str, list[tuple[str, str, bool]]] = {}
+        # Locks released on a path where this function had not taken them: the caller
+        # holds them, and a function that drops and retakes one ends holding it.
+        self.borrowed: set[tuple[str, str]] = set()
+        # Exits: line -> (what it returns: error, value or void; the held sets reaching it).
+        self.exits: dict[int | None, tuple[str, list[frozenset[tuple[str, str]]]]] = {}
+        self.exit_kind = "void"
+        self.pair_of_call: dict[str, str] = {}
+        for pair_name, spec in kinds.items():
+            for prim in _primitive_names(spec):
+                self.pair_of_call.setdefault(prim, pair_name)
+        self.helper_released = {
+            self.alias.find(normalize(key))
+            for call in calls_in(view.node)
+            for raw in facts.locks_released(call_name(call))
+            if (key := caller_key(raw, [node_text(a) for a in call_args(call)])) is not None}
+
+    # --- lock helpers (tree facts) and conditional acquires through a result variable ---
+    def call_ops(self, call: Node, in_condition: bool = False) -> list[tuple[str, Any]]:
+        ops = super().call_ops(call, in_condition)
+        ops.extend(self.helper_ops(call))
+        if in_condition:
+            return ops
+        target = assigned_to(call)
+        if target is None or target.type != "identifier":
+            return ops
+        name = call_name(call)
+        for pair in self.c.pairs:
+            for spec in pair.acquire:
+                if spec.conditional and spec.call.match(name):
+                    key = "" if pair.keyless else self._arg_key(call, spec.arg)
+                    self.results.setdefault(node_text(target), []).append((key, pair.name, spec.zero))
+        return ops
+
+    def helper_ops(self, call: Node) -> list[tuple[str, Any]]:
+        """``task_lock(p)`` takes p->alloc_lock, ``cgroup_unlock()`` drops cgroup_mutex:
+        what the facts say a called helper leaves held or released."""
+        name = call_name(call)
+        if self.k.lock_for(_bare(name)) is not None or not name:
+            return []
+        args = [node_text(a) for a in call_args(call)]
+        ops: list[tuple[str, Any]] = []
+        for raw in self.facts.locks_released(name):
+            key = caller_key(raw, args)
+            if key is not None:
+                ops.append(("helper-release", self.alias.find(normalize(key))))
+        for raw, via in self.facts.locks_kept(name).items():
+            key = caller_key(raw, args)
+            pair = self.pair_of_call.get(via[-1]) if via else None
+            if key is not None and pair is not None:
+                key = self.alias.find(normalize(key))
+                owned = (key, pair) in self.released_keys or key in self.helper_released
+                ops.append(("acquire", Held(key, pair, self.line(call) or 0, name, owned)))
+        return ops
+
+    def _arg_key(self, call: Node, index: int | None) -> str:
+        args = call_args(call)
+        return self.key(args[index]) if index is not None and index < len(args) else ""
+
+    def cond(self, expr: Node | None) -> tuple[list[Any], list[Any]]:
+        inner = expr
+        while inner is not None and inner.type == "parenthesized_expression" and inner.named_children:
+            inner = inner.named_children[0]
+        if inner is not None and inner.type == "identifier" and node_text(inner) in self.results:
+            failed_true: list[Any] = []  # ops on the branch where the result is non-zero
+            failed_false: list[Any] = []
+            for key, _pair, zero in self.results[node_text(inner)]:
+                (failed_true if zero else failed_false).append(("drop", key))
+            return [failed_true], [failed_false]
+        return super().cond(expr)
+
+    # --- the checks, at every node before its effects -----------------------------------
+    def step(self, node: cfg.CNode, state: State, graph: cfg.Graph) -> list[tuple[cfg.CNode, State]]:
+        if node.kind == "return":
+            self.exit_kind = _return_kind(node.ast)
+        elif node.kind == "end":
+            self.exit_kind = "void"
+        if node.ast is not None and node.kind in ("effect", "branch", "return") and state.held:
+            self.inspect(node.ast, state)
+        return super().step(node, state, graph)
+
+    def spec_of(self, held: Held) -> LockSpec:
+        return self.kinds[held.pair]
+
+    def inspect(self, ast: Node, state: State) -> None:
+        for call in calls_in(ast):
+            name = _bare(call_name(call))
+            if self.check == "sleep-in-atomic":
+                self._sleep(call, name, state)
+                continue
+            found = self.k.lock_for(name)
+            if self.check == "double-lock":
+                self._double(call, name, found, state)
+            if found is None or found[1] != "acquire":
+                continue
+            spec = found[0]
+            if self.check == "irq-nesting" and spec.irq == "off":
+                outer = [h for h in state.held if self.spec_of(h).irq in ("off", "save")]
+                if outer:
+                    h = outer[-1]
+                    self.hit(call, h, {
+                        "detail": f"{name}() at line {self.line(call)} runs with interrupts already "
+                                  f"disabled by {_shown(h)} at line {h.line}; its unlock "
+                                  f"re-enables them while that section still expects them off",
+                        "call": name, "outer": _bare(h.call)})
+            if self.check == "rt-nesting" and spec.kind in ("spinlock", "rwlock"):
+                outer = [h for h in state.held
+                         if self.spec_of(h).kind in ("raw_spinlock", "irq", "preempt")]
+                if outer:
+                    h = outer[-1]
+                    self.hit(call, h, {
+                        "detail": f"{name}() at line {self.line(call)} takes a spinlock_t inside "
+                                  f"{_shown(h)} at line {h.line}; on PREEMPT_RT a spinlock_t "
+                                  f"is a sleeping lock and this section cannot sleep",
+                        "call": name, "outer": _bare(h.call)})
+
+    def _sleep(self, call: Node, name: str, state: State) -> None:
+        atomic = [h for h in state.held if self.spec_of(h).kind in self.k.atomic_kinds]
+        if not atomic:
+            return
+        chain = self.sleep_chain(call, name)
+        if chain is None:
+            return
+        h = atomic[-1]
+        shown = " -> ".join(f"{c}()" if "(" not in c else c for c in chain)
+        self.hit(call, h, {
+            "detail": f"{name}() at line {self.line(call)} may sleep ({shown}) while "
+                      f"{_shown(h)} taken at line {h.line} is held",
+            "call": name, "outer": _bare(h.call), "chain": shown})
+
+    def sleep_chain(self, call: Node, name: str) -> list[str] | None:
+        if self.k.never_sleeps.fullmatch(name) or name.startswith(GUARD_PREFIX):
+            return None
+        if self.k.is_sleep_primitive(name):
+            return [name]
+        for arg in call_args(call):
+            if arg.type == "call_expression":
+                continue  # a nested call is judged on its own
+            flag = self.k.blocking_gfp.search(node_text(arg))
+            if flag:
+                return [f"{name}({flag.group(0)})"]
+        chain = self.facts.sleep_chain(name, self.view.file)
+        if chain and len(chain) <= self.max_chain:
+            return [name, *chain]
+        return None
+
+    def _double(self, call: Node, name: str, found: tuple[LockSpec, str] | None, state: State) -> None:
+        if found is not None:
+            spec, role = found
+            if role != "acquire" or spec.keyless or spec.shared or spec.conditional:
+                return
+            key = self._arg_key(call, 0)
+            for h in state.held:
+                if h.key == key and not self.spec_of(h).shared and self.spec_of(h).kind == spec.kind:
+                    self.hit(call, h, {
+                        "detail": f"{name}({key}) at line {self.line(call)} takes a lock already "
+                                  f"held since {_shown(h)} at line {h.line}: self-deadlock",
+                        "call": name, "outer": _bare(h.call)})
+            return
+        for lock, via in self.facts.locks_taken(name).items():
+            for h in state.held:
+                if h.key == lock and not self.spec_of(h).shared:
+                    shown = " -> ".join(f"{c}()" for c in via)
+                    self.hit(call, h, {
+                        "detail": f"{name}() at line {self.line(call)} takes {lock} ({shown}), "
+                                  f"which {_shown(h)} at line {h.line} already holds: "
+                                  f"self-deadlock",
+                        "call": name, "outer": _bare(h.call)})
+
+    def hit(self, call: Node, outer: Held, captures: dict[str, str]) -> None:
+        line = self.line(call) or 0
+        if not self.relevant(outer.line, line):
+            return
+        self.hits.setdefault((line, captures["call"]), (line, captures, (outer.line, line)))
+
+    def relevant(self, first: int, last: int) -> bool:
+        added = self.view.added
+        if not added:
+            return True  # a base view: every hit, for the pre-existing comparison
+        lo, hi = min(first, last), max(first, last)
+        return any(lo <= ln <= hi for ln in added if ln in self.view.line_set())
+
+    def exit(self, state: State, line: int | None) -> None:
+        if self.check != "imbalance":
+            return
+        self.exits.setdefault(line, (self.exit_kind, []))[1].append(
+            frozenset((h.key, h.pair) for h in state.held))
+        kept = State(tuple(h for h in state.held if not h.call.startswith(GUARD_PREFIX)
+                           and self.wanted(h.pair)), state.released, state.via, state.escaped)
+        super().exit(kept, line)
+
+    def apply(self, state: State, ops: list[tuple[str, Any]]) -> State:
+        plain: list[tuple[str, Any]] = []
+        for kind, arg in ops:
+            if kind == "release":
+                key, pair, _ = arg
+                if not any(h.key == key and h.pair == pair for h in state.held) and \
+                        (key, pair) not in state.released:
+                    self.borrowed.add((key, pair))
+            if kind == "helper-release":
+                state = super().apply(state, plain)
+                plain = []
+                dropped, held = state.drop(arg)
+                if held is None:
+                    self.borrowed.update((arg, p.name) for p in self.c.pairs)
+                else:
+                    state = dropped
+                continue
+            plain.append((kind, arg))
+        return super().apply(state, plain)
+
+    def wanted(self, pair: str) -> bool:
+        return not self.kinds_wanted or self.kinds[pair].kind in self.kinds_wanted
+
+    def event(self, ev: Event) -> None:
+        if self.wanted(ev.pair):
+            super().event(ev)
+
+
+def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None = None,
+                knowledge: Knowledge | None = None) -> list[RawFinding]:
+    k = knowledge or load_knowledge()
+    check = params.get("check", "sleep-in-atomic")
+    if params.get("not-functions") and re.search(params["not-functions"], view.name):
+        return []
+    _, needle, _ = lock_config(k)
+    text = node_text(view.node)
+    facts = facts or EMPTY
+    if not needle.search(text) and not any(facts.locks_kept(n) for n in set(_CALL.findall(text))):
+        return []  # nothing is ever held here
+    if check == "imbalance":
+        body = view.node.child_by_field_name("body")
+        header = text[: body.start_byte - view.node.start_byte] if body is not None else text
+        if LOCK_MARKER.search(header) or LOCK_HELPERS.search(view.name):
+            return []  # __acquires()/__releases(), or a lock helper: the imbalance is the job
+    analysis = ContextAnalysis(params, view, facts, k)
+    events = analysis.run()
+    out = []
+    if check == "imbalance":
+        for ev in sorted(events, key=lambda e: (e.line or 0, e.exit_line or 0, e.key)):
+            if (ev.key, ev.pair) in analysis.borrowed:
+                continue  # the caller's lock, dropped and retaken here
+            if ev.kind == "leak" and ev.held is not None and ev.held.line == ev.exit_line:
+                continue  # `return spin_trylock(&l);`: the lock is handed to the caller
+            if ev.kind == "leak" and handed_to_caller(analysis, ev.key, ev.pair, ev.exit_line):
+                continue
+            spec = analysis.kinds[ev.pair]
+            what = f"{_bare(ev.held.call) if ev.held else spec.acquire.pattern}({ev.key})"
+            if ev.kind == "leak" and ev.held is not None:
+                where = f"returns at line {ev.exit_line}" if ev.exit_line else "falls off its end"
+                via = f" (reached by {ev.via})" if ev.via else ""
+                detail = (f"{what} taken at line {ev.held.line} is still held when "
+                          f"{view.name}() {where}{via}")
+                evidence = tuple(x for x in (ev.held.line, ev.exit_line) if x)
+                line: int | None = ev.exit_line or ev.held.line
+            else:
+                detail = f"{ev.key or spec.kind} is released a second time at line {ev.line}"
+                evidence = (ev.line,) if ev.line else ()
+                line = ev.line
+            out.append(RawFinding(line, view.name, {"detail": detail, "kind": ev.kind}, evidence))
+        return out
+    for (_, _), (line, captures, evidence) in sorted(analysis.hits.items()):
+        out.append(RawFinding(line, view.name, captures, tuple(x for x in evidence if x)))
+    return out

@@ -1,0 +1,355 @@
+"""From function definitions to facts: direct effects of each body, then the callers'
+effects by following the call graph backwards (shortest chain first).
+
+Resolution of a call: a file-local (static) definition in the caller's file wins; else
+every global definition of the name (headers, non-static functions, macros). Where a
+name has several global definitions (config alternatives, stubs), one that sleeps is
+enough: the stub is the configuration that was not built.
+
+Over-approximation is the risk of any may-sleep analysis; two cuts keep it honest:
+
+* a function with a ``gfp_t`` parameter never inherits "may sleep" from its callees: it
+  sleeps when its caller passes blocking flags, and the caller's own statement shows
+  them (else every ``kmalloc(..., GFP_ATOMIC)`` would sleep through the page allocator);
+* chains stop at :data:`MAX_DEPTH` calls; rules decide how deep a chain they believe.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from reviewbot.engine.refspec import normalize
+from reviewbot.facts.extract import Call, Definition
+from reviewbot.facts.extract import split_top as split_args
+from reviewbot.facts.knowledge import Knowledge, LockSpec
+from reviewbot.facts.tables import Facts
+
+MAX_DEPTH = 5
+LOCK_DEPTH = 2  # "takes lock L" through at most this many calls
+UNLOCK_DEPTH = 3  # "may release the caller's lock L" through at most this many calls
+RELEASE_DEPTH = 2
+_GLOBAL_LOCK = re.compile(r"^\s*&\s*([A-Za-z_]\w*)\s*$")
+_RELEASE_NAME = re.compile(r"(?:^|_)(put|release|free|destroy|drop|unref|exit)(?:_|$)")
+
+
+def direct_sleep(d: Definition, k: Knowledge, base: Facts | None = None) -> list[str] | None:
+    """The chain of the first call of a body that sleeps by itself (or, with ``base``, of an
+    unconditional call that the base facts know sleeps)."""
+    best: Call | None = None
+    for c in d.calls:
+        if k.never_sleeps.fullmatch(c.name):
+            continue
+        if k.is_sleep_primitive(c.name):
+            return [c.name]
+        if base is not None and (c.top_level or d.macro):
+            known = base.sleep_chain(c.name, d.path)
+            if known is not None and len(known) < MAX_DEPTH:
+                return [c.name, *known]
+        if (best is None or len(c.args) < len(best.args)) and k.blocking_gfp.search(c.args):
+            best = c
+    if best is not None:
+        flag = k.blocking_gfp.search(best.args)
+        return [f"{best.name}({flag.group(0) if flag else ''})"]
+    return None
+
+
+def _lock_key(arg_text: str, spec: LockSpec, params: tuple[str, ...]) -> str | None:
+    """The lock a call names, as a caller can use it: a global (``&css_set_lock`` ->
+    ``css_set_lock``), a parameter's (``&p->alloc_lock`` -> ``$0->alloc_lock``), or the
+    lockdep name of a keyless global section (cpus_read_lock() takes cpu_hotplug_lock)."""
+    if spec.keyless:
+        return spec.lock or None
+    return _rooted(arg_text, params)
+
+
+def _rooted(arg_text: str, params: tuple[str, ...]) -> str | None:
+    m = _GLOBAL_LOCK.match(arg_text)
+    if m and m.group(1) not in params:
+        return m.group(1)
+    key = normalize(arg_text)
+    root = re.split(r"->|\.", key, maxsplit=1)[0]
+    if root in params and root:
+        return f"${params.index(root)}{key[len(root):]}"
+    return None
+
+
+def substitute(key: str, args: list[str], params: tuple[str, ...]) -> str | None:
+    """A callee's ``$N...`` lock key in the caller's terms (None: not expressible)."""
+    if not key.startswith("$"):
+        return key
+    m = re.match(r"\$(\d+)(.*)$", key)
+    if not m or int(m.group(1)) >= len(args):
+        return None
+    arg = normalize(args[int(m.group(1))])
+    rooted = _rooted(arg, params) if params else None
+    if rooted is not None and rooted.startswith("$"):
+        return rooted + m.group(2)
+    return None
+
+
+def caller_key(key: str, args: list[str]) -> str | None:
+    """A ``$N...`` key as an expression at a call site (for the path analysis)."""
+    if not key.startswith("$"):
+        return key
+    m = re.match(r"\$(\d+)(.*)$", key)
+    if not m or int(m.group(1)) >= len(args):
+        return None
+    return normalize(args[int(m.group(1))]) + m.group(2)
+
+
+@dataclass
+class LockSummary:
+    """What a function does to locks, as its callers see it (keys: a global's name, or
+    ``$N->field`` for a lock reached from parameter N)."""
+
+    takes: dict[str, list[str]] = field(default_factory=dict)  # takes (and maybe drops) on every run
+    drops: dict[str, list[str]] = field(default_factory=dict)  # releases its caller's lock
+    keeps: dict[str, list[str]] = field(default_factory=dict)  # returns holding (a lock helper)
+    cycles: dict[str, list[str]] = field(default_factory=dict)  # drops the caller's, retakes it
+
+
+def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSummary | None]
+                 ) -> LockSummary:
+    """Read a body's calls in order: lock primitives, and calls of functions whose summary
+    is known (a helper that takes a lock for its caller, or drops the caller's)."""
+    out = LockSummary()
+    held: dict[str, list[str]] = {}
+    ever: set[str] = set()  # taken at some earlier point of the body (an unlock on an
+    # early-exit branch and the final unlock are both that lock's, not the caller's)
+    strong: set[str] = set()  # taken on every run (not under a condition or early return)
+    params = d.param_names
+    for c in d.calls:
+        unconditional = (c.top_level or d.macro) and not c.after_return
+        found = k.lock_for(c.name)
+        if found is None:
+            callee = summary_of(c.name)
+            if callee is None:
+                continue
+            args = split_args(c.args)
+            for raw, via in callee.drops.items():
+                lock = substitute(raw, args, params)
+                if lock is not None and held.pop(lock, None) is None and lock not in ever:
+                    out.drops.setdefault(lock, [c.name, *via])
+            for raw, via in callee.takes.items():
+                lock = substitute(raw, args, params)
+                if lock is not None and unconditional and lock not in held and lock not in out.drops \
+                        and len(via) <= LOCK_DEPTH:
+                    out.takes.setdefault(lock, [c.name, *via])
+            for raw, via in callee.keeps.items():
+                lock = substitute(raw, args, params)
+                if lock is not None:
+                    held[lock] = [c.name, *via]
+                    ever.add(lock)
+                    if unconditional:
+                        strong.add(lock)
+            continue
+        spec, role = found
+        key = _lock_key(split_args(c.args)[0], spec, params)
+        if key is None:
+            continue
+        if role == "release":
+            if held.pop(key, None) is None and key not in ever:
+                out.drops.setdefault(key, [c.name])
+            continue
+        ever.add(key)
+        if not spec.conditional:
+            held[key] = [c.name]
+            if unconditional:
+                strong.add(key)
+        if unconditional and not (spec.conditional or spec.shared) and key not in out.drops:
+            out.takes.setdefault(key, [c.name])
+    # A caller's lock dropped and taken again (cgroup_rstat_flush_locked() lets others in
+    # now and then) is still the caller's at the end: neither dropped nor kept.
+    for lock in [lk for lk in out.drops if lk in held]:
+        out.cycles[lock] = out.drops.pop(lock)
+        held.pop(lock)
+    # Only a void function is a lock helper (task_lock(), cgroup_attach_lock()); one that
+    # returns a value returns holding the lock only when it succeeded (lock_task_sighand()).
+    out.keeps = {lk: v for lk, v in held.items() if lk in strong} if d.returns_void else {}
+    return out
+
+
+def direct_releases(d: Definition, k: Knowledge, base: Facts | None = None) -> dict[int, tuple[str, str]]:
+    """Parameters a body drops a reference of: index -> (object, the releasing call)."""
+    names = d.param_names
+    if not names:
+        return {}
+    out: dict[int, tuple[str, str]] = {}
+    is_put = bool(_RELEASE_NAME.search(d.name))
+    if base is not None:
+        for c in d.calls:
+            known = base.released_params(c.name)
+            if not known or not (is_put or c.top_level):
+                continue
+            args = split_args(c.args)
+            for idx, obj in known.items():
+                if idx < len(args) and normalize(args[idx]) in names:
+                    out.setdefault(names.index(normalize(args[idx])), (obj, c.name))
+    for obj, call, arg in k.release_calls():
+        for c in d.calls:
+            if not call.fullmatch(c.name) or not (is_put or c.top_level or d.macro):
+                continue
+            args = split_args(c.args)
+            if arg >= len(args):
+                continue
+            key = normalize(args[arg])
+            root = re.split(r"->|\.", key)[0]
+            if root in names and (key == root or obj in ("kref", "percpu_ref")):
+                out.setdefault(names.index(root), (obj, c.name))
+    return out
+
+
+def _summary_lookup(graph: _Graph, summaries: list[LockSummary], path: str,
+                    base: Facts | None) -> Callable[[str], LockSummary | None]:
+    def lookup(name: str) -> LockSummary | None:
+        targets = graph.resolve(name, path)
+        if targets:
+            return summaries[targets[0]]
+        if base is None:
+            return None
+        found = LockSummary(base.locks_taken(name), base.locks_released(name), base.locks_kept(name))
+        return found if (found.takes or found.drops or found.keeps) else None
+    return lookup
+
+
+class _Graph:
+    def __init__(self, defs: list[Definition]) -> None:
+        self.defs = defs
+        self.local: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self.glob: dict[str, list[int]] = defaultdict(list)
+        for i, d in enumerate(defs):
+            if d.local:
+                self.local[(d.path, d.name)].append(i)
+            else:
+                self.glob[d.name].append(i)
+
+    def resolve(self, name: str, path: str) -> list[int]:
+        return self.local.get((path, name)) or self.glob.get(name, [])
+
+    def any_callers(self) -> dict[int, list[int]]:
+        back: dict[int, list[int]] = defaultdict(list)
+        for i, d in enumerate(self.defs):
+            for name in {c.name for c in d.calls}:
+                for t in self.resolve(name, d.path):
+                    if t != i:
+                        back[t].append(i)
+        return back
+
+    def top_level_callers(self) -> dict[int, list[int]]:
+        back: dict[int, list[int]] = defaultdict(list)
+        for i, d in enumerate(self.defs):
+            for name in {c.name for c in d.calls if c.top_level or d.macro}:
+                for t in self.resolve(name, d.path):
+                    if t != i:
+                        back[t].append(i)
+        return back
+
+
+def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
+           base: Facts | None = None) -> Facts:
+    """Facts of a set of definitions: a whole base, or a patch's own functions on top of
+    the ``base`` facts (whose calls then count as known effects)."""
+    defs = [d for d in defs if not k.debug_paths.search(d.path)]
+    graph = _Graph(defs)
+    # Only unconditional calls carry "may sleep" to a caller: a put helper frees (and may
+    # sleep) only when the count hits zero, under an `if`; following that would make
+    # put_task_struct() sleep. A body's own sleeping call counts wherever it is.
+    callers = graph.top_level_callers()
+
+    # Lock summaries: a fixpoint over the call graph, LOCK_DEPTH rounds (a helper of a
+    # helper), each body read in order with its callees' summaries of the round before.
+    summaries: list[LockSummary] = [LockSummary() for _ in defs]
+    for _ in range(LOCK_DEPTH + 1):
+        summaries = [lock_summary(d, k, _summary_lookup(graph, summaries, d.path, base)) for d in defs]
+    drops_of = {i: s.drops for i, s in enumerate(summaries) if s.drops}
+    lets_go = {i for i, s in enumerate(summaries) if s.drops or s.cycles}
+
+    # May sleep: breadth first from the bodies that sleep by themselves. A function whose
+    # sleep depends on its caller does not pass it on: one with a gfp_t parameter, and one
+    # that releases its caller's lock (it may sleep exactly while the lock is dropped:
+    # forget_original_parent() sleeps only after find_child_reaper() dropped tasklist_lock).
+    chain: dict[int, list[str]] = {}
+    queue: deque[int] = deque()
+    for i, d in enumerate(defs):
+        if k.never_sleeps.fullmatch(d.name) or i in lets_go:
+            continue  # (cgroup_rstat_flush_locked() sleeps only with the caller's lock dropped)
+        reason = direct_sleep(d, k, base)
+        if reason is not None:
+            chain[i] = reason
+            queue.append(i)
+    conditional = {i for i, d in enumerate(defs) if any(k.conditional_params.search(p) for p in d.params)}
+    conditional |= lets_go
+    while queue:
+        i = queue.popleft()
+        if len(chain[i]) >= MAX_DEPTH:
+            continue
+        for c in callers.get(i, ()):
+            if c in chain or c in conditional or k.never_sleeps.fullmatch(defs[c].name):
+                continue
+            chain[c] = [defs[i].name, *chain[i]]
+            queue.append(c)
+
+    facts = Facts(revision=revision, digest=k.digest)
+    for i, path_chain in chain.items():
+        d = defs[i]
+        if d.local:
+            facts.local_sleeps.setdefault(d.path, {}).setdefault(d.name, path_chain)
+        else:
+            known = facts.sleeps.get(d.name)
+            if known is None or len(path_chain) < len(known):
+                facts.sleeps[d.name] = path_chain
+    for d in defs:
+        if d.local:
+            facts.local_names.setdefault(d.path, []).append(d.name)
+    # File-local functions are kept by name too: a patch's own static helpers are what its
+    # calls reach, and a static's name colliding with another file's is rare enough.
+    for i, drops in drops_of.items():
+        if drops:
+            facts.unlocks.setdefault(defs[i].name, {}).update(
+                {lk: v for lk, v in drops.items() if lk not in facts.unlocks.get(defs[i].name, {})})
+
+    for i, summary in enumerate(summaries):
+        name = defs[i].name
+        if summary.takes:
+            facts.locks.setdefault(name, {}).update(
+                {lk: v for lk, v in summary.takes.items() if lk not in facts.locks.get(name, {})})
+        if summary.keeps:
+            facts.keeps.setdefault(name, {}).update(
+                {lk: v for lk, v in summary.keeps.items() if lk not in facts.keeps.get(name, {})})
+
+    # Parameters whose reference a function drops (put helpers), through helpers of helpers.
+    releases: dict[int, dict[int, str]] = {}
+    for i, d in enumerate(defs):
+        found = direct_releases(d, k, base)
+        if found:
+            releases[i] = {idx: obj for idx, (obj, _) in found.items()}
+    for _ in range(RELEASE_DEPTH):
+        grew = False
+        for i, d in enumerate(defs):
+            names = d.param_names
+            if not names or not (_RELEASE_NAME.search(d.name)):
+                continue
+            for call in d.calls:
+                for t in graph.resolve(call.name, d.path):
+                    if t not in releases or t == i:
+                        continue
+                    args = split_args(call.args)
+                    for idx, obj in releases[t].items():
+                        if idx < len(args) and normalize(args[idx]) in names:
+                            mine = releases.setdefault(i, {})
+                            pos = names.index(normalize(args[idx]))
+                            if pos not in mine:
+                                mine[pos] = obj
+                                grew = True
+        if not grew:
+            break
+    for i, rel in releases.items():
+        if rel:
+            facts.releases.setdefault(defs[i].name, {}).update({str(k2): v for k2, v in rel.items()})
+    facts.defined = sorted({d.name for d in defs})
+    facts.stats = {"functions": len(defs), "may_sleep": len(chain), "take_locks": len(facts.locks),
+                   "release_params": len(releases)}
+    return facts

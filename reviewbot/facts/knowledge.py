@@ -1,0 +1,108 @@
+"""The kernel knowledge of reviewbot/data/kernel.yaml, typed: sleeping primitives, lock
+and atomic-section kinds, and the counted objects with their get/put calls."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+KNOWLEDGE_FILE = Path(__file__).resolve().parent.parent / "data" / "kernel.yaml"
+
+
+@dataclass(frozen=True)
+class LockSpec:
+    acquire: re.Pattern[str]
+    release: re.Pattern[str]
+    kind: str  # spinlock, raw_spinlock, rwlock, mutex, rwsem, rcu, preempt, irq, bh
+    irq: str  # "", "off" or "save"
+    bh: bool
+    shared: bool  # a reader side: nesting two readers is not a self-deadlock
+    conditional: str  # "", "true" (held when non-zero) or "zero" (held when 0)
+    keyless: bool
+    lock: str  # lockdep name of the global lock a keyless entry takes, if any
+    raw: dict[str, Any]
+
+    @property
+    def sleeping(self) -> bool:
+        return self.kind in ("mutex", "rwsem")
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    sleeps: re.Pattern[str]
+    blocking_gfp: re.Pattern[str]
+    never_sleeps: re.Pattern[str]
+    conditional_params: re.Pattern[str]
+    debug_paths: re.Pattern[str]
+    noreturn: re.Pattern[str]
+    locks: tuple[LockSpec, ...]
+    atomic_kinds: frozenset[str]
+    objects: dict[str, dict[str, Any]]  # name -> {"acquire": [...], "release": [...]}
+    guards: dict[str, tuple[str, str]]  # guard class -> (lock call, unlock call)
+    digest: str  # changes whenever kernel.yaml changes: part of the facts cache key
+
+    def lock_for(self, name: str) -> tuple[LockSpec, str] | None:
+        """The lock entry a call acquires or releases: (spec, "acquire"|"release")."""
+        for spec in self.locks:
+            if spec.acquire.fullmatch(name):
+                return spec, "acquire"
+            if spec.release.fullmatch(name):
+                return spec, "release"
+        return None
+
+    def is_sleep_primitive(self, name: str) -> bool:
+        return bool(self.sleeps.fullmatch(name)) and not self.never_sleeps.fullmatch(name)
+
+    def release_calls(self) -> list[tuple[str, re.Pattern[str], int]]:
+        """(object, call regex, argument index) of every release in the objects table."""
+        out = []
+        for obj, spec in self.objects.items():
+            for rel in spec.get("release") or []:
+                out.append((obj, re.compile(f"(?:{rel['call']})"), int(rel.get("arg", 0))))
+        return out
+
+
+def _alternation(items: list[str] | str) -> re.Pattern[str]:
+    if isinstance(items, str):
+        items = [items]
+    return re.compile("(?:" + "|".join(f"(?:{i})" for i in items) + ")")
+
+
+@lru_cache(maxsize=4)
+def load_knowledge(path: Path = KNOWLEDGE_FILE) -> Knowledge:
+    import yaml
+
+    text = path.read_bytes()
+    raw = yaml.safe_load(text)
+    locks = tuple(
+        LockSpec(
+            acquire=re.compile(f"(?:{e['acquire']})"),
+            release=re.compile(f"(?:{e['release']})"),
+            kind=str(e["kind"]),
+            irq=str(e.get("irq") or ""),
+            bh=bool(e.get("bh")),
+            shared=bool(e.get("shared")),
+            conditional=str(e.get("conditional") or "").lower(),
+            keyless=bool(e.get("keyless")),
+            lock=str(e.get("lock") or ""),
+            raw=dict(e),
+        )
+        for e in raw["locks"]
+    )
+    return Knowledge(
+        sleeps=_alternation(raw["sleeps"]),
+        blocking_gfp=re.compile(r"\b(?:" + raw["blocking-gfp"] + r")\b"),
+        never_sleeps=_alternation(raw["never-sleeps"]),
+        conditional_params=re.compile(raw["conditional-params"]),
+        debug_paths=re.compile(raw["debug-paths"]),
+        noreturn=re.compile(f"(?:{raw['noreturn']})"),
+        locks=locks,
+        atomic_kinds=frozenset(raw["atomic-kinds"]),
+        objects=dict(raw["objects"]),
+        guards={str(k): (str(v[0]), str(v[1])) for k, v in raw["guards"].items()},
+        digest=hashlib.sha256(text).hexdigest()[:12],
+    )

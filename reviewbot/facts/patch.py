@@ -1,0 +1,50 @@
+"""Facts of a patch's own functions, on top of the base's: a helper the patch adds (or
+changes) is judged by its new body, and its calls into the base by the base's facts."""
+
+from __future__ import annotations
+
+from reviewbot.engine.cfunc import FunctionView, node_text
+from reviewbot.facts.derive import derive
+from reviewbot.facts.extract import Definition, calls_of
+from reviewbot.facts.knowledge import Knowledge, load_knowledge
+from reviewbot.facts.tables import Facts
+
+
+def definition_of(view: FunctionView) -> Definition | None:
+    body = view.node.child_by_field_name("body")
+    if body is None:
+        return None
+    header = node_text(view.node)[: body.start_byte - view.node.start_byte]
+    params: tuple[str, ...] = ()
+    decl = view.node.child_by_field_name("declarator")
+    while decl is not None and decl.type != "function_declarator":
+        decl = decl.child_by_field_name("declarator")
+    plist = decl.child_by_field_name("parameters") if decl is not None else None
+    if plist is not None:
+        params = tuple(node_text(p) for p in plist.named_children
+                       if p.type == "parameter_declaration" and node_text(p) != "void")
+    # The body from its first line start, so that indentation marks top-level calls.
+    text = "\n".join(view.text_lines[body.start_point[0] : body.end_point[0] + 1])
+    before_name = header.split(view.name + "(")[0] if view.name + "(" in header else header
+    return Definition(view.name, view.file, view.lines()[0] if view.lines() else 0,
+                      local="static" in header.split() and view.file.endswith(".c"),
+                      params=params, calls=calls_of(text),
+                      returns_void=before_name.rstrip().endswith("void"))
+
+
+def patch_facts(views: list[FunctionView], base: Facts, knowledge: Knowledge | None = None) -> Facts:
+    """The base facts overlaid with those of the patch's post-image functions. A partial
+    function (only a hunk seen) still tells what the hunk calls."""
+    k = knowledge or load_knowledge()
+    defs = [d for d in (definition_of(v) for v in views) if d is not None]
+    if not defs:
+        return base
+    own = derive(defs, k, base=base)
+    whole = {v.name for v in views if not v.partial}
+    own.defined = sorted(whole)
+    # Lock effects need the whole body (a hunk shows a lock whose unlock is outside it);
+    # a sleeping call seen in a hunk is a sleep whatever the rest does.
+    for table in (own.locks, own.unlocks, own.keeps, own.releases):
+        for name in [n for n in table if n not in whole]:
+            del table[name]
+    return base.overlay(own)

@@ -1,0 +1,159 @@
+"""Facts derived once per kernel base: which functions may sleep, which take a global lock,
+which drop a reference their caller passed in. Rules consult them so that a call they have
+never seen by name is still judged by what its body does.
+
+Every fact carries its chain, the calls that lead to the primitive, because a finding must
+say why: "kernfs_walk_and_get() may sleep: -> kernfs_walk_and_get_ns() -> down_read()".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Format of the cached tables; bump when the derivation changes meaning.
+FACTS_VERSION = 3
+
+
+@dataclass
+class Facts:
+    revision: str  # the base commit the tables were derived from ("" for a patch's own)
+    digest: str  # kernel.yaml digest they were derived with
+    sleeps: dict[str, list[str]] = field(default_factory=dict)  # name -> chain to a primitive
+    local_sleeps: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # path -> name -> chain
+    local_names: dict[str, list[str]] = field(default_factory=dict)  # path -> file-local functions
+    locks: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # name -> lock -> chain
+    unlocks: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # releases the caller's
+    keeps: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # returns holding (helpers)
+    releases: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> param index -> object
+    stats: dict[str, Any] = field(default_factory=dict)
+    defined: list[str] = field(default_factory=list)  # names these facts know the bodies of
+
+    def sleep_chain(self, name: str, path: str | None = None) -> list[str] | None:
+        """How ``name``, called from a file at ``path``, may sleep (None: it does not)."""
+        if path is not None:
+            local = self.local_sleeps.get(path, {})
+            if name in local:
+                return local[name]
+            if name in self.local_names.get(path, ()):
+                return None  # a static of the caller's file shadows a global of that name
+        return self.sleeps.get(name)
+
+    def locks_taken(self, name: str) -> dict[str, list[str]]:
+        return self.locks.get(name, {})
+
+    def released_params(self, name: str) -> dict[int, str]:
+        return {int(k): v for k, v in self.releases.get(name, {}).items()}
+
+    def locks_released(self, name: str) -> dict[str, list[str]]:
+        """Locks ``name`` may release without having taken them (the caller's); keys are
+        globals' names or ``$N->field`` for a lock reached from parameter N."""
+        return self.unlocks.get(name, {})
+
+    def locks_kept(self, name: str) -> dict[str, list[str]]:
+        """Locks ``name`` takes and returns holding (task_lock(), cgroup_lock())."""
+        return self.keeps.get(name, {})
+
+    def overlay(self, top: Facts) -> Facts:
+        """``top`` (a patch's own functions) consulted first, then these facts: a function
+        ``top`` defines is judged by its new body only. Nothing is copied (a base has tens
+        of thousands of entries and every patch gets its overlay)."""
+        return _Overlay(top, self)
+
+
+class _Overlay(Facts):
+    def __init__(self, top: Facts, under: Facts) -> None:
+        super().__init__(revision=under.revision, digest=under.digest, stats=under.stats,
+                         defined=top.defined)
+        self.top, self.under = top, under
+        self.mine = set(top.defined)
+
+    # A function the top defines whole is judged by it alone; one it shows only in part
+    # (a hunk) by what the part shows, else by the base.
+    def sleep_chain(self, name: str, path: str | None = None) -> list[str] | None:
+        mine = self.top.sleep_chain(name, path)
+        return mine if mine is not None or name in self.mine else self.under.sleep_chain(name, path)
+
+    def locks_taken(self, name: str) -> dict[str, list[str]]:
+        mine = self.top.locks_taken(name)
+        return mine if mine or name in self.mine else self.under.locks_taken(name)
+
+    def released_params(self, name: str) -> dict[int, str]:
+        mine = self.top.released_params(name)
+        return mine if mine or name in self.mine else self.under.released_params(name)
+
+    def locks_released(self, name: str) -> dict[str, list[str]]:
+        mine = self.top.locks_released(name)
+        return mine if mine or name in self.mine else self.under.locks_released(name)
+
+    def locks_kept(self, name: str) -> dict[str, list[str]]:
+        mine = self.top.locks_kept(name)
+        return mine if mine or name in self.mine else self.under.locks_kept(name)
+
+
+# The cache of a base's facts: SQLite, so that a review reads the few names it asks about
+# (a whole base is 30,000 entries; loading them all would cost a rules-only review more
+# than its rules do).
+SCHEMA = """
+CREATE TABLE sleeps (path TEXT NOT NULL, name TEXT NOT NULL, chain TEXT NOT NULL,
+                     PRIMARY KEY (path, name)) WITHOUT ROWID;
+CREATE TABLE locals (path TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (path, name)) WITHOUT ROWID;
+CREATE TABLE locks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE unlocks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE keeps (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE releases (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT);
+"""
+
+
+class StoredFacts(Facts):
+    """A base's facts read on demand from their SQLite cache (answers are memoised)."""
+
+    def __init__(self, path: Path) -> None:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        revision, digest, stats = con.execute("SELECT revision, digest, stats FROM meta").fetchone()
+        super().__init__(revision=revision, digest=digest, stats=json.loads(stats))
+        self.con = con
+        self.lock = threading.Lock()  # one connection shared by a worker's threads
+        self.memo: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def _one(self, table: str, sql: str, *args: str) -> Any:
+        key = (sql, args)
+        if key not in self.memo:
+            with self.lock:
+                row = self.con.execute(sql, args).fetchone()
+            self.memo[key] = json.loads(row[0]) if row else None
+        return self.memo[key]
+
+    def sleep_chain(self, name: str, path: str | None = None) -> list[str] | None:
+        if path is not None:
+            local = self._one("sleeps", "SELECT chain FROM sleeps WHERE path = ? AND name = ?", path, name)
+            if local is not None:
+                return list(local)
+            with self.lock:
+                shadowed = self.con.execute(
+                    "SELECT 1 FROM locals WHERE path = ? AND name = ?", (path, name)).fetchone()
+            if shadowed:
+                return None
+        found = self._one("sleeps", "SELECT chain FROM sleeps WHERE path = '' AND name = ?", name)
+        return list(found) if found is not None else None
+
+    def locks_taken(self, name: str) -> dict[str, list[str]]:
+        return dict(self._one("locks", "SELECT locks FROM locks WHERE name = ?", name) or {})
+
+    def locks_kept(self, name: str) -> dict[str, list[str]]:
+        return dict(self._one("keeps", "SELECT locks FROM keeps WHERE name = ?", name) or {})
+
+    def locks_released(self, name: str) -> dict[str, list[str]]:
+        return dict(self._one("unlocks", "SELECT locks FROM unlocks WHERE name = ?", name) or {})
+
+    def released_params(self, name: str) -> dict[int, str]:
+        found = self._one("releases", "SELECT params FROM releases WHERE name = ?", name) or {}
+        return {int(k): v for k, v in found.items()}
+
+
+EMPTY = Facts(revision="", digest="")

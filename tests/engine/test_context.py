@@ -1,0 +1,172 @@
+"""The context engine: what is held at each call, along every path of a function."""
+
+from __future__ import annotations
+
+from reviewbot.engine.cfunc import views_from_text
+from reviewbot.engine.context import run_context
+from reviewbot.facts.derive import derive
+from reviewbot.facts.extract import definitions
+from reviewbot.facts.knowledge import load_knowledge
+from reviewbot.facts.tables import Facts
+
+BASE = """\
+struct kernfs_node *walk_and_get(struct kernfs_node *kn, const char *path)
+{
+\tdown_read(&kn->root->rwsem);
+\treturn walk(kn, path);
+}
+
+static inline void task_lock(struct task_struct *p)
+{
+\tspin_lock(&p->alloc_lock);
+}
+
+static inline void task_unlock(struct task_struct *p)
+{
+\tspin_unlock(&p->alloc_lock);
+}
+
+void take_and_refresh(void)
+{
+\tmutex_lock(&cfg_mutex);
+\trefresh();
+\tmutex_unlock(&cfg_mutex);
+}
+
+void deep1(void)
+{
+\tdeep2();
+}
+
+void deep2(void)
+{
+\tdeep3();
+}
+
+void deep3(void)
+{
+\tdeep4();
+}
+
+void deep4(void)
+{
+\tmsleep(1);
+}
+"""
+
+
+def base_facts() -> Facts:
+    return derive(list(definitions(BASE, "include/linux/base.h")), load_knowledge())
+
+
+def hits(check: str, body: str, facts: Facts | None = None, **params: object) -> list[str]:
+    src = "int f(struct task_struct *p, struct obj *o)\n{\n" + body + "}\n"
+    view = views_from_text("kernel/x.c", src, added=frozenset(range(1, 200)))[0]
+    raws = run_context({"check": check, **params}, view, facts or base_facts())
+    return [r.captures["detail"] for r in raws]
+
+
+def test_a_sleeping_primitive_under_a_spinlock_is_reported_with_the_lock() -> None:
+    (detail,) = hits("sleep-in-atomic", "\tspin_lock_irq(&css_set_lock);\n\tmsleep(10);\n"
+                     "\tspin_unlock_irq(&css_set_lock);\n\treturn 0;\n")
+    assert "msleep() at line 4 may sleep" in detail and "spin_lock_irq() on css_set_lock" in detail
+
+
+def test_blocking_allocations_sleep_and_atomic_ones_do_not() -> None:
+    body = "\trcu_read_lock();\n\tx = kmalloc(8, {gfp});\n\trcu_read_unlock();\n\treturn 0;\n"
+    assert hits("sleep-in-atomic", body.format(gfp="GFP_KERNEL"))
+    assert not hits("sleep-in-atomic", body.format(gfp="GFP_NOWAIT"))
+
+
+def test_callees_sleep_through_the_facts_within_the_chain_limit() -> None:
+    (detail,) = hits("sleep-in-atomic", "\tspin_lock(&l);\n\tkn = walk_and_get(kn, p);\n"
+                     "\tspin_unlock(&l);\n\treturn 0;\n")
+    assert "walk_and_get() -> down_read()" in detail
+    body = "\tspin_lock(&l);\n\tdeep1();\n\tspin_unlock(&l);\n\treturn 0;\n"
+    assert not hits("sleep-in-atomic", body)  # deep1 -> deep2 -> deep3 -> deep4 -> msleep
+    assert hits("sleep-in-atomic", body, **{"max-chain": 5})
+
+
+def test_nothing_is_held_after_the_unlock_or_outside_a_guard_scope() -> None:
+    assert not hits("sleep-in-atomic", "\tspin_lock(&l);\n\tx++;\n\tspin_unlock(&l);\n\tmsleep(1);\n\treturn 0;\n")
+    assert not hits("sleep-in-atomic", "\tscoped_guard(spinlock, &l) {\n\t\tx++;\n\t}\n\tmsleep(1);\n\treturn 0;\n")
+    assert hits("sleep-in-atomic", "\tguard(rcu)();\n\tx++;\n\tmsleep(1);\n\treturn 0;\n")
+
+
+def test_a_trylock_holds_the_lock_only_where_it_succeeded() -> None:
+    assert not hits("sleep-in-atomic", "\tif (!spin_trylock(&l)) {\n\t\tmsleep(1);\n\t\treturn 0;\n\t}\n"
+                    "\tspin_unlock(&l);\n\treturn 1;\n")
+    assert hits("sleep-in-atomic", "\tif (spin_trylock(&l)) {\n\t\tmsleep(1);\n\t\tspin_unlock(&l);\n\t}\n"
+                "\treturn 1;\n")
+
+
+def test_a_lock_helper_from_the_facts_holds_its_lock() -> None:
+    (detail,) = hits("sleep-in-atomic", "\ttask_lock(p);\n\tx = kzalloc(8, GFP_KERNEL);\n\ttask_unlock(p);\n"
+                     "\treturn 0;\n")
+    assert "task_lock() on p->alloc_lock" in detail
+    assert not hits("sleep-in-atomic", "\ttask_lock(p);\n\ttask_unlock(p);\n\tmsleep(1);\n\treturn 0;\n")
+
+
+def test_an_early_return_with_the_lock_held_is_an_imbalance() -> None:
+    (detail,) = hits("imbalance", "\tmutex_lock(&m);\n\tif (!o)\n\t\treturn -EINVAL;\n"
+                     "\tmutex_unlock(&m);\n\treturn 0;\n", kinds=["mutex"])
+    assert "mutex_lock(m) taken at line 3 is still held when f() returns at line 5" in detail
+    assert not hits("imbalance", "\tmutex_lock(&m);\n\tif (!o) {\n\t\tret = -EINVAL;\n\t\tgoto out;\n\t}\n"
+                    "\tret = 0;\nout:\n\tmutex_unlock(&m);\n\treturn ret;\n")
+
+
+def test_a_conditional_lock_through_a_result_variable() -> None:
+    body = "\tret = mutex_lock_interruptible(&m);\n\tif (ret)\n\t\treturn ret;\n\tx++;\n" \
+           "\tmutex_unlock(&m);\n\treturn 0;\n"
+    assert not hits("imbalance", body)
+    assert not hits("imbalance", "\tif (mutex_lock_killable(&m))\n\t\treturn -EINTR;\n"
+                    "\tmutex_unlock(&m);\n\treturn 0;\n")
+
+
+def test_the_callers_lock_dropped_and_retaken_is_not_an_imbalance() -> None:
+    assert not hits("imbalance", "\tspin_unlock_irq(&o->lock);\n\tcond_resched();\n"
+                    "\tspin_lock_irq(&o->lock);\n\treturn 0;\n")
+
+
+def test_a_lock_handed_to_the_caller_on_success_is_not_an_imbalance() -> None:
+    body = "\tmutex_lock(&o->m);\n\tif (!o->ok) {\n\t\tmutex_unlock(&o->m);\n\t\treturn -ENODEV;\n\t}\n" \
+           "\treturn 0;\n"
+    assert not hits("imbalance", body)
+    # ...but an error return that keeps it is.
+    body = "\tmutex_lock(&o->m);\n\tif (!o->ok)\n\t\treturn -ENODEV;\n\tmutex_unlock(&o->m);\n\treturn 0;\n"
+    assert hits("imbalance", body)
+
+
+def test_paths_end_at_noreturn_calls_and_never_leave_while_1_by_its_condition() -> None:
+    assert not hits("imbalance", "\tpreempt_disable();\n\tif (o)\n\t\tpreempt_enable();\n\telse\n"
+                    "\t\tdo_exit(0);\n\treturn 0;\n")
+    assert not hits("imbalance", "\twhile (1) {\n\t\tspin_lock(&l);\n\t\tif (done(o))\n\t\t\tbreak;\n"
+                    "\t\tspin_unlock(&l);\n\t}\n\tspin_unlock(&l);\n\treturn 0;\n")
+
+
+def test_irq_nesting_and_rt_nesting() -> None:
+    (detail,) = hits("irq-nesting", "\tspin_lock_irqsave(&a, flags);\n\tspin_lock_irq(&b);\n"
+                     "\tspin_unlock_irq(&b);\n\tspin_unlock_irqrestore(&a, flags);\n\treturn 0;\n")
+    assert "interrupts already disabled by spin_lock_irqsave() on a" in detail
+    assert not hits("irq-nesting", "\tspin_lock_irqsave(&a, flags);\n\tspin_lock(&b);\n"
+                    "\tspin_unlock(&b);\n\tspin_unlock_irqrestore(&a, flags);\n\treturn 0;\n")
+    assert hits("rt-nesting", "\traw_spin_lock(&a);\n\tspin_lock(&b);\n\tspin_unlock(&b);\n"
+                "\traw_spin_unlock(&a);\n\treturn 0;\n")
+    assert not hits("rt-nesting", "\tspin_lock(&b);\n\traw_spin_lock(&a);\n\traw_spin_unlock(&a);\n"
+                    "\tspin_unlock(&b);\n\treturn 0;\n")
+
+
+def test_double_lock_directly_and_through_a_function_that_takes_the_lock() -> None:
+    assert hits("double-lock", "\tspin_lock(&o->l);\n\tspin_lock(&o->l);\n\treturn 0;\n")
+    (detail,) = hits("double-lock", "\tmutex_lock(&cfg_mutex);\n\ttake_and_refresh();\n"
+                     "\tmutex_unlock(&cfg_mutex);\n\treturn 0;\n")
+    assert "take_and_refresh() at line 4 takes cfg_mutex" in detail
+    assert not hits("double-lock", "\tread_lock(&t);\n\tread_lock(&t);\n\treturn 0;\n")
+
+
+def test_only_what_the_patch_touches_counts() -> None:
+    src = "int f(void)\n{\n\tspin_lock(&l);\n\tmsleep(1);\n\tspin_unlock(&l);\n\treturn 0;\n}\n"
+    (view,) = views_from_text("kernel/x.c", src, added=frozenset({6}))
+    assert not run_context({"check": "sleep-in-atomic"}, view, base_facts())
+    (view,) = views_from_text("kernel/x.c", src, added=frozenset({3}))
+    assert run_context({"check": "sleep-in-atomic"}, view, base_facts())

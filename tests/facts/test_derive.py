@@ -1,0 +1,195 @@
+"""Facts derived from kernel C: what may sleep, which locks a function takes, keeps or
+drops, which parameters it releases; each with the chain that explains it."""
+
+from __future__ import annotations
+
+from reviewbot.facts.derive import derive
+from reviewbot.facts.extract import definitions
+from reviewbot.facts.knowledge import load_knowledge
+from reviewbot.facts.tables import EMPTY
+
+HEADER = """\
+static inline void grab_big_lock(void)
+{
+\tmutex_lock(&big_mutex);
+}
+
+static inline void drop_big_lock(void)
+{
+\tmutex_unlock(&big_mutex);
+}
+
+static inline void obj_lock(struct obj *o)
+{
+\tspin_lock(&o->lock);
+}
+"""
+
+SOURCE = """\
+struct node *walk_and_get(struct node *root, const char *path)
+{
+\tstruct node *n;
+
+\tdown_read(&root->sem);
+\tn = walk(root, path);
+\tup_read(&root->sem);
+\treturn n;
+}
+
+struct node *lookup_path(const char *path)
+{
+\treturn walk_and_get(the_root, path);
+}
+
+static void *slow_alloc(size_t n)
+{
+	cond_resched();
+	return grab_pages(n);
+}
+
+void *kmalloc(size_t n, gfp_t flags)
+{
+	return slow_alloc(n);
+}
+
+void *alloc_entry(gfp_t gfp)
+{
+\treturn kmalloc(64, gfp);
+}
+
+static void maybe_wait(struct obj *o)
+{
+\tif (o->busy)
+\t\twait_for_completion(&o->done);
+}
+
+void calls_maybe_wait(struct obj *o)
+{
+\tif (o->slow)
+\t\tmaybe_wait(o);
+}
+
+void add_entry(struct obj *o)
+{
+\to->e = alloc_entry(GFP_KERNEL);
+}
+
+void add_entry_atomic(struct obj *o)
+{
+\to->e = alloc_entry(GFP_ATOMIC);
+}
+
+void update_all(void)
+{
+\tgrab_big_lock();
+\trefresh();
+\tdrop_big_lock();
+}
+
+void refresh_locked(void)
+{
+\tmutex_unlock(&big_mutex);
+\tcond_resched();
+\tmutex_lock(&big_mutex);
+}
+
+void finish_and_unlock(void)
+{
+\tmutex_unlock(&big_mutex);
+}
+
+void obj_put(struct obj *o)
+{
+\tif (refcount_dec_and_test(&o->ref))
+\t\tkfree(o);
+}
+
+void obj_put_pair(struct obj *a, struct obj *b)
+{
+\tobj_put(a);
+\tobj_put(b);
+}
+
+__weak void arch_hook(void)
+{
+}
+
+void after_weak(void)
+{
+\tmsleep(1);
+}
+"""
+
+
+def facts_of(*files: tuple[str, str]):  # type: ignore[no-untyped-def]
+    defs = [d for path, text in files for d in definitions(text, path)]
+    return derive(defs, load_knowledge())
+
+
+def test_sleep_chains_follow_unconditional_calls_and_name_the_primitive() -> None:
+    f = facts_of(("include/linux/x.h", HEADER), ("fs/x.c", SOURCE))
+    assert f.sleep_chain("walk_and_get") == ["down_read"]
+    assert f.sleep_chain("lookup_path") == ["walk_and_get", "down_read"]
+    assert f.sleep_chain("add_entry") == ["alloc_entry(GFP_KERNEL)"]
+    # A sleep under the callee's own condition counts for the callee, not through an
+    # `if` in its caller; a gfp_t parameter makes the caller decide.
+    assert f.sleep_chain("maybe_wait", "fs/x.c") == ["wait_for_completion"]
+    assert f.sleep_chain("calls_maybe_wait") is None
+    # The allocator itself reaches cond_resched(), but only its caller's flags decide.
+    assert f.sleep_chain("slow_alloc", "fs/x.c") == ["cond_resched"]
+    assert f.sleep_chain("kmalloc") is None
+    assert f.sleep_chain("alloc_entry") is None
+    assert f.sleep_chain("add_entry_atomic") is None
+
+
+def test_an_empty_stub_does_not_swallow_the_next_function() -> None:
+    names = [d.name for d in definitions(SOURCE, "fs/x.c")]
+    assert "arch_hook" in names and "after_weak" in names
+    f = facts_of(("fs/x.c", SOURCE))
+    assert f.sleep_chain("arch_hook") is None
+    assert f.sleep_chain("after_weak") == ["msleep"]
+
+
+def test_lock_helpers_keep_and_drop_locks_for_their_callers() -> None:
+    f = facts_of(("include/linux/x.h", HEADER), ("fs/x.c", SOURCE))
+    assert f.locks_kept("grab_big_lock") == {"big_mutex": ["mutex_lock"]}
+    assert f.locks_released("drop_big_lock") == {"big_mutex": ["mutex_unlock"]}
+    assert f.locks_kept("obj_lock") == {"$0->lock": ["spin_lock"]}
+    # Taken through a helper and dropped through one: the function's own business.
+    assert f.locks_taken("update_all") == {"big_mutex": ["grab_big_lock", "mutex_lock"]}
+    assert f.locks_released("update_all") == {}
+    assert f.locks_released("finish_and_unlock") == {"big_mutex": ["mutex_unlock"]}
+
+
+def test_dropping_and_retaking_the_callers_lock_is_neither_a_drop_nor_a_sleep() -> None:
+    f = facts_of(("fs/x.c", SOURCE))
+    assert f.locks_released("refresh_locked") == {}
+    assert f.locks_kept("refresh_locked") == {}
+    assert f.sleep_chain("refresh_locked") is None  # it sleeps only with the lock dropped
+
+
+def test_put_helpers_release_their_parameters_through_helpers() -> None:
+    f = facts_of(("fs/x.c", SOURCE))
+    assert f.released_params("obj_put") == {0: "memory"}
+    assert f.released_params("obj_put_pair") == {0: "memory", 1: "memory"}
+
+
+def test_debug_only_code_does_not_make_callers_sleep() -> None:
+    debug = "void kmsan_poison(void *p)\n{\n\tvoid *x = kmalloc(8, GFP_KERNEL);\n}\n"
+    user = "void my_free(void *p)\n{\n\tkmsan_poison(p);\n}\n"
+    f = facts_of(("mm/kmsan/hooks.c", debug), ("mm/slab.c", user))
+    assert f.sleep_chain("my_free") is None
+
+
+def test_a_patch_overlay_judges_its_own_functions_by_their_new_body() -> None:
+    base = facts_of(("fs/x.c", SOURCE))
+    new_body = "struct node *lookup_path(const char *path)\n{\n\treturn cached_lookup(path);\n}\n"
+    own = derive(list(definitions(new_body, "fs/x.c")), load_knowledge(), base=base)
+    own.defined = ["lookup_path"]
+    merged = base.overlay(own)
+    assert merged.sleep_chain("lookup_path") is None
+    assert merged.sleep_chain("walk_and_get") == ["down_read"]
+    caller = "void show(void)\n{\n\tlookup_path(\"/\");\n\twalk_and_get(r, p);\n}\n"
+    mine = derive(list(definitions(caller, "fs/y.c")), load_knowledge(), base=merged)
+    assert mine.sleep_chain("show") == ["walk_and_get", "down_read"]
+    assert EMPTY.sleep_chain("show") is None

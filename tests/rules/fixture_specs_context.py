@@ -1,0 +1,260 @@
+"""Fixture edits for the ``context`` engine rules (locks and atomic sections).
+
+Each is a change a patch author could plausibly send, written here, in memcg and cgroup
+code of Linux 6.1; see fixture_specs.py for the format. ``-tree-`` fixtures need the
+kernel tree's facts (a callee that sleeps or locks three calls down).
+"""
+
+from __future__ import annotations
+
+from fixture_specs_base import Spec
+
+MEMCG = "mm/memcontrol.c"
+CGROUP = "kernel/cgroup/cgroup.c"
+CPUSET = "kernel/cgroup/cpuset.c"
+RSTAT = "kernel/cgroup/rstat.c"
+
+OFFLINE_LOOP = (
+    "\tspin_lock_irq(&memcg->event_list_lock);\n"
+    "\tlist_for_each_entry_safe(event, tmp, &memcg->event_list, list) {\n"
+    "\t\tlist_del_init(&event->list);\n"
+    "\t\tschedule_work(&event->remove);\n"
+    "\t}\n"
+    "\tspin_unlock_irq(&memcg->event_list_lock);\n"
+)
+EVENT_LIST_ADD = (
+    "\tspin_lock_irq(&memcg->event_list_lock);\n"
+    "\tlist_add(&event->list, &memcg->event_list);\n"
+    "\tspin_unlock_irq(&memcg->event_list_lock);\n"
+)
+RESIZE_INVARIANT = (
+    "\t\tif (!limits_invariant) {\n"
+    "\t\t\tmutex_unlock(&memcg_max_mutex);\n"
+    "\t\t\tret = -EINVAL;\n"
+    "\t\t\tbreak;\n"
+    "\t\t}\n"
+)
+TASK_COUNT = (
+    "\tspin_lock_irq(&css_set_lock);\n"
+    "\tcount = __cgroup_task_count(cgrp);\n"
+    "\tspin_unlock_irq(&css_set_lock);\n"
+)
+RSTAT_UPDATED_TAIL = (
+    "\t\tcgrp = parent;\n"
+    "\t}\n"
+    "\n"
+    "\traw_spin_unlock_irqrestore(cpu_lock, flags);\n"
+)
+RESMASK_SWITCH_END = (
+    "\tdefault:\n"
+    "\t\tretval = -EINVAL;\n"
+    "\t\tbreak;\n"
+    "\t}\n"
+    "\n"
+    "\tfree_cpuset(trialcs);\n"
+)
+
+EVENT_STRUCT = "struct mem_cgroup_event {\n"
+EVENT_STRUCT_NAMED = "struct mem_cgroup_event {\n\t/* name of the control file, for debugging */\n\tconst char *name;\n"
+RSTAT_DECL = "static DEFINE_SPINLOCK(cgroup_rstat_lock);\n"
+
+SPECS: tuple[Spec, ...] = (
+    # --- sleep-in-atomic ---------------------------------------------------------------
+    Spec(
+        "offline-waits-for-event-removal",
+        "memcg: remove events synchronously when the cgroup goes offline",
+        "Wait for the removal work so that userspace sees the eventfd closed on rmdir.",
+        ((MEMCG, OFFLINE_LOOP, OFFLINE_LOOP.replace(
+            "\t\tlist_del_init(&event->list);\n",
+            "\t\tflush_work(&event->remove);\n\t\tlist_del_init(&event->list);\n")),),
+        {"sleep-in-atomic": "bad-01"},
+    ),
+    Spec(
+        "event-name-allocated-under-lock",
+        "memcg: remember the name of each registered event",
+        "Keep the control file name for debugging.",
+        ((MEMCG, EVENT_STRUCT, EVENT_STRUCT_NAMED),
+         (MEMCG, EVENT_LIST_ADD, EVENT_LIST_ADD.replace(
+            "\tlist_add(&event->list, &memcg->event_list);\n",
+            "\tevent->name = kstrdup(cfile.file->f_path.dentry->d_name.name, GFP_KERNEL);\n"
+            "\tlist_add(&event->list, &memcg->event_list);\n")),),
+        {"sleep-in-atomic": "bad-02"},
+    ),
+    Spec(
+        "offline-drains-through-helper",
+        "memcg: drain event removal through a helper",
+        "Factor the wait into a helper that offline can share.",
+        ((MEMCG, "static void mem_cgroup_css_offline(struct cgroup_subsys_state *css)\n",
+          "static void memcg_event_drain(struct mem_cgroup_event *event)\n{\n"
+          "\tcancel_work_sync(&event->remove);\n}\n\n"
+          "static void mem_cgroup_css_offline(struct cgroup_subsys_state *css)\n"),
+         (MEMCG, OFFLINE_LOOP, OFFLINE_LOOP.replace(
+             "\t\tschedule_work(&event->remove);\n",
+             "\t\tmemcg_event_drain(event);\n\t\tschedule_work(&event->remove);\n"))),
+        {"sleep-in-atomic": "bad-03"},
+    ),
+    Spec(
+        "offline-flushes-stats-under-lock",
+        "memcg: flush statistics before the last events are signalled",
+        "Userspace reading memory.stat after the event must see the final numbers.",
+        ((MEMCG, OFFLINE_LOOP, OFFLINE_LOOP.replace(
+            "\tlist_for_each_entry_safe(event, tmp, &memcg->event_list, list) {\n",
+            "\tcgroup_rstat_flush(memcg->css.cgroup);\n"
+            "\tlist_for_each_entry_safe(event, tmp, &memcg->event_list, list) {\n")),),
+        {"sleep-in-atomic": "bad-04-tree"},
+    ),
+    Spec(
+        "event-name-allocated-atomically",
+        "memcg: remember the name of each registered event",
+        "Keep the control file name for debugging; the list lock is held, so do not sleep.",
+        ((MEMCG, EVENT_STRUCT, EVENT_STRUCT_NAMED),
+         (MEMCG, EVENT_LIST_ADD, EVENT_LIST_ADD.replace(
+            "\tlist_add(&event->list, &memcg->event_list);\n",
+            "\tevent->name = kstrdup(cfile.file->f_path.dentry->d_name.name, GFP_ATOMIC);\n"
+            "\tlist_add(&event->list, &memcg->event_list);\n")),),
+        {"sleep-in-atomic": "ok-01"},
+    ),
+    Spec(
+        "offline-waits-after-unlock",
+        "memcg: wait for event removal after the list lock is dropped",
+        "The removal work sleeps; wait for it only once the lock is released.",
+        ((MEMCG, OFFLINE_LOOP,
+          "\tscoped_guard(spinlock_irq, &memcg->event_list_lock) {\n"
+          "\t\tlist_for_each_entry_safe(event, tmp, &memcg->event_list, list) {\n"
+          "\t\t\tlist_del_init(&event->list);\n"
+          "\t\t\tschedule_work(&event->remove);\n"
+          "\t\t}\n"
+          "\t}\n"
+          "\tflush_workqueue(system_wq);\n"),),
+        {"sleep-in-atomic": "ok-02"},
+    ),
+    # --- lock-imbalance ----------------------------------------------------------------
+    Spec(
+        "resize-max-returns-with-mutex",
+        "memcg: return early when a new limit breaks memory.max <= memsw.max",
+        "No need to loop again for an invalid limit.",
+        ((MEMCG, RESIZE_INVARIANT, "\t\tif (!limits_invariant)\n\t\t\treturn -EINVAL;\n"),),
+        {"lock-imbalance": "bad-01-tree"},
+    ),
+    Spec(
+        "task-count-early-return",
+        "cgroup: do not count tasks of a dying cgroup",
+        "A cgroup being destroyed has no tasks worth reporting.",
+        ((CGROUP, TASK_COUNT, "\tspin_lock_irq(&css_set_lock);\n"
+          "\tif (cgroup_is_dead(cgrp))\n\t\treturn 0;\n"
+          "\tcount = __cgroup_task_count(cgrp);\n\tspin_unlock_irq(&css_set_lock);\n"),),
+        {"lock-imbalance": "bad-02"},
+    ),
+    Spec(
+        "resize-max-returns-unlocked",
+        "memcg: return early when a new limit breaks memory.max <= memsw.max",
+        "No need to loop again for an invalid limit.",
+        ((MEMCG, RESIZE_INVARIANT, "\t\tif (!limits_invariant) {\n"
+          "\t\t\tmutex_unlock(&memcg_max_mutex);\n\t\t\treturn -EINVAL;\n\t\t}\n"),),
+        {"lock-imbalance": "ok-01"},
+    ),
+    Spec(
+        "task-count-guarded",
+        "cgroup: do not count tasks of a dying cgroup",
+        "A cgroup being destroyed has no tasks worth reporting; a guard keeps the unlock.",
+        ((CGROUP, TASK_COUNT, "\tguard(spinlock_irq)(&css_set_lock);\n"
+          "\tif (cgroup_is_dead(cgrp))\n\t\treturn 0;\n"
+          "\tcount = __cgroup_task_count(cgrp);\n"),),
+        {"lock-imbalance": "ok-02"},
+    ),
+    # --- irq-nesting ---------------------------------------------------------------------
+    Spec(
+        "offline-resets-oom-under-event-lock",
+        "memcg: clear the OOM state of a cgroup going offline",
+        "Nobody can wait on an offline cgroup's OOM anymore.",
+        ((MEMCG, OFFLINE_LOOP, OFFLINE_LOOP.replace(
+            "\tlist_for_each_entry_safe(event, tmp, &memcg->event_list, list) {\n",
+            "\tspin_lock_irq(&memcg_oom_lock);\n\tmemcg->oom_lock = false;\n"
+            "\tspin_unlock_irq(&memcg_oom_lock);\n"
+            "\tlist_for_each_entry_safe(event, tmp, &memcg->event_list, list) {\n")),),
+        {"irq-nesting": "bad-01"},
+    ),
+    Spec(
+        "offline-resets-oom-plain-lock",
+        "memcg: clear the OOM state of a cgroup going offline",
+        "Nobody can wait on an offline cgroup's OOM anymore; interrupts are already off.",
+        ((MEMCG, OFFLINE_LOOP, OFFLINE_LOOP.replace(
+            "\tlist_for_each_entry_safe(event, tmp, &memcg->event_list, list) {\n",
+            "\tspin_lock(&memcg_oom_lock);\n\tmemcg->oom_lock = false;\n"
+            "\tspin_unlock(&memcg_oom_lock);\n"
+            "\tlist_for_each_entry_safe(event, tmp, &memcg->event_list, list) {\n")),),
+        {"irq-nesting": "ok-01"},
+    ),
+    # --- rt-spinlock-nesting -------------------------------------------------------------
+    Spec(
+        "rstat-updated-counts-under-css-set-lock",
+        "cgroup: rstat: count the cgroups put on the updated lists",
+        "A debug counter of how often the updated tree grows.",
+        ((RSTAT, RSTAT_DECL, RSTAT_DECL + "static unsigned long cgroup_rstat_nr_updated;\n"),
+         (RSTAT, RSTAT_UPDATED_TAIL, "\t\tcgrp = parent;\n\t}\n\n"
+          "\tspin_lock(&css_set_lock);\n\tcgroup_rstat_nr_updated++;\n\tspin_unlock(&css_set_lock);\n"
+          "\traw_spin_unlock_irqrestore(cpu_lock, flags);\n"),),
+        {"rt-spinlock-nesting": "bad-01-tree"},
+    ),
+    Spec(
+        "rstat-flush-counter-helper",
+        "cgroup: rstat: count flushes per cpu for debugging",
+        "A helper that bumps a per-cgroup counter under the cpu's rstat lock.",
+        ((RSTAT, RSTAT_DECL, RSTAT_DECL + "static unsigned long cgroup_rstat_nr_flushed;\n"),
+         (RSTAT, "static void cgroup_base_stat_flush(struct cgroup *cgrp, int cpu);\n",
+          "static void cgroup_base_stat_flush(struct cgroup *cgrp, int cpu);\n\n"
+          "static void cgroup_rstat_count_flush(int cpu)\n{\n"
+          "\traw_spinlock_t *cpu_lock = per_cpu_ptr(&cgroup_rstat_cpu_lock, cpu);\n"
+          "\tunsigned long flags;\n\n"
+          "\traw_spin_lock_irqsave(cpu_lock, flags);\n"
+          "\tspin_lock(&cgroup_rstat_lock);\n\tcgroup_rstat_nr_flushed++;\n"
+          "\tspin_unlock(&cgroup_rstat_lock);\n"
+          "\traw_spin_unlock_irqrestore(cpu_lock, flags);\n}\n")),
+        {"rt-spinlock-nesting": "bad-02"},
+    ),
+    Spec(
+        "rstat-updated-counts-atomically",
+        "cgroup: rstat: count the cgroups put on the updated lists",
+        "A debug counter of how often the updated tree grows; no lock needed.",
+        ((RSTAT, RSTAT_DECL, RSTAT_DECL + "static atomic_t cgroup_rstat_nr_updated;\n"),
+         (RSTAT, RSTAT_UPDATED_TAIL, "\t\tcgrp = parent;\n\t}\n\n"
+          "\tatomic_inc(&cgroup_rstat_nr_updated);\n"
+          "\traw_spin_unlock_irqrestore(cpu_lock, flags);\n"),),
+        {"rt-spinlock-nesting": "ok-01"},
+    ),
+    # --- double-lock ---------------------------------------------------------------------
+    Spec(
+        "task-count-helper-relocks",
+        "cgroup: count tasks through a helper that also counts dying tasks",
+        "Share the counting with the debug files.",
+        ((CGROUP, "int cgroup_task_count(const struct cgroup *cgrp)\n",
+          "static int cgroup_count_dying(const struct cgroup *cgrp)\n{\n\tint n;\n\n"
+          "\tspin_lock_irq(&css_set_lock);\n\tn = cgrp->nr_dying_descendants;\n"
+          "\tspin_unlock_irq(&css_set_lock);\n\treturn n;\n}\n\n"
+          "int cgroup_task_count(const struct cgroup *cgrp)\n"),
+         (CGROUP, TASK_COUNT, "\tspin_lock_irq(&css_set_lock);\n"
+          "\tcount = __cgroup_task_count(cgrp) + cgroup_count_dying(cgrp);\n"
+          "\tspin_unlock_irq(&css_set_lock);\n")),
+        {"double-lock": "bad-01"},
+    ),
+    Spec(
+        "resmask-rebuilds-domains",
+        "cgroup/cpuset: rebuild sched domains after a cpus or mems change",
+        "Make the new masks take effect at once.",
+        ((CPUSET, RESMASK_SWITCH_END, RESMASK_SWITCH_END.replace(
+            "\tfree_cpuset(trialcs);\n", "\trebuild_sched_domains();\n\tfree_cpuset(trialcs);\n")),),
+        {"double-lock": "bad-02-tree"},
+    ),
+    Spec(
+        "task-count-helper-unlocked",
+        "cgroup: count tasks through a helper that also counts dying tasks",
+        "Share the counting with the debug files; the helper runs outside the lock.",
+        ((CGROUP, "int cgroup_task_count(const struct cgroup *cgrp)\n",
+          "static int cgroup_count_dying(const struct cgroup *cgrp)\n{\n\tint n;\n\n"
+          "\tspin_lock_irq(&css_set_lock);\n\tn = cgrp->nr_dying_descendants;\n"
+          "\tspin_unlock_irq(&css_set_lock);\n\treturn n;\n}\n\n"
+          "int cgroup_task_count(const struct cgroup *cgrp)\n"),
+         (CGROUP, TASK_COUNT, TASK_COUNT + "\tcount += cgroup_count_dying(cgrp);\n")),
+        {"double-lock": "ok-01"},
+    ),
+)
