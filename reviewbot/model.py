@@ -83,15 +83,16 @@ class Message:
         return f"{self.author_name} <{self.author_email}>" if self.author_name else self.author_email
 
     def recipients(self) -> list[tuple[str, str]]:
-        """(name, address) of every To: and Cc: recipient, in order, without duplicates."""
-        from email.utils import getaddresses
-
+        """(name, address) of every valid To: and Cc: recipient, in order, without
+        duplicates; entries that are not ``local@domain`` (``@example.com``) are left out."""
+        from reviewbot.mail.address import parse_address_list
         from reviewbot.mail.parse import decode_header
 
         seen: set[str] = set()
         out = []
-        for name, addr in getaddresses([decode_header(self.to_header), decode_header(self.cc_header)]):
-            if "@" in addr and addr.lower() not in seen:
+        for name, addr in [*parse_address_list(decode_header(self.to_header)),
+                           *parse_address_list(decode_header(self.cc_header))]:
+            if addr.lower() not in seen:
                 seen.add(addr.lower())
                 out.append((name, addr))
         return out

@@ -50,13 +50,9 @@ def _replace(msg: Message, **changes: object) -> Message:
 
 
 def _parse_chunk(chunk: list[RawMessage], settings: MailSettings) -> list[Message | InputError]:
-    from reviewbot.mail.series import parse_raw
+    from reviewbot.mail.series import read_raw
 
-    out: list[Message | InputError] = []
-    for raw in chunk:
-        item = parse_raw(raw, settings)
-        out.append(prepare(item, settings) if isinstance(item, Message) else item)
-    return out
+    return [read_raw(raw, settings) for raw in chunk]
 
 
 def workers_for(settings: MailSettings) -> int:
@@ -105,15 +101,14 @@ def _parse_range(
     path: str, begin: int, end: int, mboxrd: bool, settings: MailSettings
 ) -> tuple[int, list[Message | InputError]]:
     """Read and parse one byte range of an mbox: (messages read, results by local position)."""
-    from reviewbot.mail.series import parse_raw
+    from reviewbot.mail.series import read_raw
 
     out: list[Message | InputError] = []
     count = 0
     try:
-        for raw in iter_range(Path(path), begin, end, mboxrd):
+        for raw in iter_range(Path(path), begin, end, mboxrd, max_bytes=settings.max_message_bytes):
             count += 1
-            item = parse_raw(raw, settings)
-            out.append(prepare(item, settings) if isinstance(item, Message) else item)
+            out.append(read_raw(raw, settings))
     except OSError as exc:
         out.append(InputError(path, count, None, f"cannot read: {exc}"))
     return count, out

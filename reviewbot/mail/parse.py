@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from reviewbot.errors import BadInputError
 from reviewbot.mail import mime
+from reviewbot.mail.address import parse_address
+from reviewbot.mail.charset import decode_text
 from reviewbot.mail.lineregex import LineRegex
 from reviewbot.mail.subject import parse_subject
 from reviewbot.mail.trailers import commit_trailers, reply_trailers
@@ -28,7 +30,20 @@ if TYPE_CHECKING:
 # dates, multipart mail): most mails need none of it, and `review` of a few patches pays
 # its import (7 ms) on every run.
 
-_MSGID_RE = re.compile(r"<([^<>\s]+)>")
+# An id longer than a mail line (998) is no id: it would only travel into every reply.
+MAX_MSGID_CHARS = 998
+_MSGID_RE = re.compile(rf"<([^<>\s]{{1,{MAX_MSGID_CHARS}}})>")
+_MSGID_TOKEN_RE = re.compile(r"[^<>\s]+")
+# CR, LF and NUL (and the other C0 controls but tab) have no place in a decoded header
+# value: encoded words (=0D=0A) and lone CRs carry them into subjects and names.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Limits that keep one message's parse bounded whatever it holds (size caps; the MIME
+# nesting limit is below). No real header comes near them.
+MAX_HEADER_BYTES = 256 * 1024  # one header, all its copies (a long References: a few KiB)
+# multipart/* and message/* parts: the email package recurses once per nesting level; a
+# year of the cgroups list has at most 2 in a mail (signed mail with a patch attachment).
+MAX_MIME_CONTAINERS = 100
+_MIME_CONTAINER_RE = re.compile(rb"content-type:[ \t]*(?:\r?\n[ \t]+)?(?:multipart|message)/", re.I)
 # A diff starts at a git header, or at a ---/+++ pair followed by a hunk (plain `diff -u`).
 _DIFF_START_RE = LineRegex(
     r"(?:diff --git |diff -\S+ |Index: \S|--- \S[^\n]*\n\+\+\+ \S[^\n]*\n@@ )"
@@ -51,14 +66,26 @@ _PATCH_FILENAME_RE = re.compile(r"\.(?:patch|diff)$", re.IGNORECASE)
 _PATCH_CONTENT_TYPES = {"text/x-patch", "text/x-diff", "text/x-p", "application/x-patch"}
 
 
+class MailParseError(BadInputError):
+    """One message cannot be used: what is wrong, and its Message-ID when it names one."""
+
+    def __init__(self, problem: str, *, source: str, message_id: str | None = None) -> None:
+        super().__init__(f"<{message_id}>: {problem}" if message_id else problem, source=source)
+        self.problem = problem
+        self.message_id = message_id
+
+
 def decode_header(value: str | None) -> str:
-    """Decode RFC 2047 encoded words and unfold; never raises on bad encodings."""
+    """Decode RFC 2047 encoded words and unfold; never raises on bad encodings.
+
+    Control characters (CR, LF, NUL, ...) become spaces, whether written raw or encoded.
+    """
     if not value:
         return ""
     if "\n" in value:
         value = re.sub(r"\r?\n[ \t]+", " ", value)
     if "=?" not in value:
-        return value.strip()
+        return _CONTROL_RE.sub(" ", value).strip()
     import email.errors
     import email.header
 
@@ -73,20 +100,13 @@ def decode_header(value: str | None) -> str:
         else:
             out.append(_decode_bytes(data, charset))
     # decode_header drops the whitespace between an encoded word and plain text inconsistently
-    return re.sub(r"\s+", " ", "".join(out)).strip()
+    return re.sub(r"\s+", " ", _CONTROL_RE.sub(" ", "".join(out))).strip()
 
 
-def _decode_bytes(data: bytes, charset: str | None) -> str:
-    """Decode with the declared charset; undeclared 8-bit falls back to UTF-8 then Latin-1."""
-    if charset:
-        try:
-            return data.decode(charset.strip().strip('"'), errors="replace")
-        except (LookupError, ValueError):  # "unknown-8bit", "x-user-defined", typos, NUL bytes
-            pass
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+def _decode_bytes(data: bytes, charset: str | None, warnings: list[str] | None = None) -> str:
+    """Decode with the declared charset if it is one mail uses (:mod:`reviewbot.mail.charset`);
+    undeclared 8-bit falls back to UTF-8 then Latin-1, unknown charsets read as UTF-8."""
+    return decode_text(data, charset, warnings)
 
 
 # Only these headers are ever read; skipping the Received:/DKIM/X-* bulk of list mail
@@ -103,7 +123,13 @@ _WANTED_RE = re.compile(
 # To: and Cc: run over many folded lines on list mail and only a reply mail reads them
 # (Message.recipients() unfolds them then): unfolding every one cost 5% of a year's parse.
 _KEPT_FOLDED = frozenset({"to", "cc"})
-_HEADER_KEYS: dict[bytes, str] = {}
+# The lower-cased spelling of each wanted header -> its key. Bounded: a cache of every
+# spelling seen ("Message-Id", "CC", "cOnTeNt-TyPe", ...) grew without limit in `serve`.
+_HEADER_KEYS: dict[bytes, str] = {
+    name: name.decode("ascii")
+    for name in (b"from", b"subject", b"message-id", b"in-reply-to", b"references", b"date",
+                 b"content-type", b"content-transfer-encoding", b"to", b"cc")
+}
 
 
 def _parse_headers(block: bytes) -> dict[str, list[str]]:
@@ -111,12 +137,15 @@ def _parse_headers(block: bytes) -> dict[str, list[str]]:
 
     Undeclared 8-bit bytes in headers (seen from some mailers) are read as UTF-8, else
     Latin-1; encoded words are decoded later, per header.
+
+    Raises:
+        ValueError: one header value is over MAX_HEADER_BYTES.
     """
     out: dict[str, list[str]] = {}
     for name, value in _WANTED_RE.findall(b"\n" + block):
-        key = _HEADER_KEYS.get(name)
-        if key is None:  # "Message-Id", "CC": each spelling is lowered once per process
-            key = _HEADER_KEYS[name] = name.lower().decode("ascii")
+        key = _HEADER_KEYS[name.lower()]  # the regex only matches these names
+        if len(value) > MAX_HEADER_BYTES:  # refused before the work of unfolding it
+            raise ValueError(f"{key} header is {len(value)} bytes, over {MAX_HEADER_BYTES}")
         if b"\n" in value and key not in _KEPT_FOLDED:
             # Unfold: each line stripped, joined by one space (CR of CRLF mail included).
             value = b" ".join(p.strip() for p in value.split(b"\n"))
@@ -134,18 +163,19 @@ def _parse_headers(block: bytes) -> dict[str, list[str]]:
     return out
 
 
-_ADDR_RE = re.compile(r'^\s*"?([^"<>]*?)"?\s*<([^<>\s]+@[^<>\s]+)>\s*$')
+def _oversized_header(headers: dict[str, list[str]]) -> str | None:
+    """The first header whose copies together exceed MAX_HEADER_BYTES, if any."""
+    for key, values in headers.items():
+        size = sum(len(v) for v in values)
+        if size > MAX_HEADER_BYTES:
+            return f"{key} header is {size} bytes, over {MAX_HEADER_BYTES}"
+    return None
 
 
-def parse_address(value: str) -> tuple[str, str]:
-    """(name, address) of a From header; fast path for the common ``Name <addr>`` form."""
-    match = _ADDR_RE.match(value)
-    if match:
-        return match.group(1).strip(), match.group(2)
-    import email.utils
-
-    name, addr = email.utils.parseaddr(value)
-    return name, addr
+def _no_controls(value: str) -> str:
+    """A Message-ID-bearing value without control characters: a CR, LF or NUL inside an
+    id (raw, or a lone CR that survived unfolding) must not reach a reply's headers."""
+    return _CONTROL_RE.sub("", value) if _CONTROL_RE.search(value) else value
 
 
 def _first(headers: dict[str, list[str]], name: str) -> str | None:
@@ -176,12 +206,23 @@ def _body_from_multipart(raw: bytes, warnings: list[str], content_type: str, pay
     and the bytes after the headers); anything else goes through the email package.
     """
     if content_type.lower().startswith("multipart/"):
-        fast = mime.walk(content_type, payload, _keep_part, _decode_bytes, warnings)
+        noted: list[str] = []  # charset notes, kept only if the fast path decides
+
+        def decode(data: bytes, charset: str | None) -> str:
+            return _decode_bytes(data, charset, noted)
+
+        fast = mime.walk(content_type, payload, _keep_part, decode, warnings)
         if fast is not None:
+            warnings.extend(noted)
             texts, html_only = fast
             if not texts and html_only:
                 raise ValueError("HTML-only mail: no text/plain part")
             return "\n".join(texts)
+    # The email package recurses once per nesting level (RecursionError at a few hundred);
+    # the number of multipart/message parts bounds the depth it can meet.
+    containers = len(_MIME_CONTAINER_RE.findall(raw))
+    if containers > MAX_MIME_CONTAINERS:
+        raise ValueError(f"{containers} multipart/message parts, over {MAX_MIME_CONTAINERS}")
     try:
         return _walk_multipart(raw, warnings)
     except (LookupError, TypeError, AttributeError, AssertionError) as exc:
@@ -201,8 +242,7 @@ def _walk_multipart(raw: bytes, warnings: list[str]) -> str:
         if part.is_multipart():
             continue
         ctype = part.get_content_type()
-        # compat32 hands back Header objects for headers with raw 8-bit bytes: str() them.
-        filename = str(part.get_filename() or "")
+        filename = _part_param(part, "filename", "content-disposition") or _part_param(part, "name")
         if ctype == "text/html":
             continue
         html_only = False
@@ -220,8 +260,22 @@ def _part_text(part: EmailMessage, warnings: list[str]) -> str:
         return ""
     if str(part.get_param("format") or "").lower() == "flowed":
         warnings.append("format=flowed: the mailer may have rewrapped the patch")
-    text = _decode_bytes(payload, part.get_content_charset())
+    text = _decode_bytes(payload, _part_param(part, "charset"), warnings)
     return text.replace("\r\n", "\n")
+
+
+def _part_param(part: EmailMessage, name: str, header: str = "content-type") -> str:
+    """A MIME parameter, RFC 2231 values decoded by the charset allow-list.
+
+    Not get_filename()/get_content_charset(): they decode RFC 2231 values
+    (``filename*=punycode''...``) with any codec Python has, in quadratic time for some.
+    """
+    value = part.get_param(name, None, header)
+    if isinstance(value, tuple):  # (charset, language, text) of an RFC 2231 value
+        charset, _, text = value
+        return _decode_bytes(str(text).encode("raw-unicode-escape"), charset or "us-ascii").strip()
+    # compat32 hands back Header objects for headers with raw 8-bit bytes: str() them.
+    return str(value or "").strip()
 
 
 # "Mon, 1 Jun 2020 10:00:00 +0200", what nearly every mailer writes, parsed without
@@ -239,6 +293,8 @@ _ZONES: dict[int, timezone] = {}
 
 
 def _date(value: str | None) -> datetime | None:
+    """The Date header as a datetime; None when there is none or it cannot be read
+    (offsets of a day or more, "+2400", years beyond 9999, garbage)."""
     if not value:
         return None
     m = _RFC2822_DATE_RE.match(value)
@@ -246,7 +302,9 @@ def _date(value: str | None) -> datetime | None:
         day, mon, year, hh, mm, ss, sign, zh, zm = m.groups()
         month = _MONTHS.get(mon.lower())
         minutes = (int(zh) * 60 + int(zm)) * (-1 if sign == "-" else 1)
-        if month is not None and (minutes or sign == "+"):
+        # A zone of 24 hours or more ("+2400", seen in spam) makes timezone() raise; such
+        # dates go to the stdlib below, which refuses them too.
+        if month is not None and (minutes or sign == "+") and int(zh) < 24 and int(zm) < 60:
             zone = _ZONES.get(minutes)
             if zone is None:
                 zone = _ZONES[minutes] = timezone(timedelta(minutes=minutes))
@@ -258,7 +316,7 @@ def _date(value: str | None) -> datetime | None:
 
     try:
         return email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: year 10**30
         return None
 
 
@@ -301,6 +359,17 @@ def _trailer_region(body: str, commit_message: str) -> str:
     return head[: sep.start()] if sep else head
 
 
+def message_id_of(raw: bytes) -> str | None:
+    """The Message-ID of a mail that is not parsed (over a limit), to name it in its error."""
+    head, _ = mime.split_head(raw)
+    try:
+        values = _parse_headers(head).get("message-id")
+    except ValueError:
+        return None
+    found = _MSGID_RE.search(_no_controls(values[0])) if values else None
+    return found.group(1) if found else None
+
+
 def synthetic_message_id(raw: bytes) -> str:
     return "reviewbot-" + hashlib.sha1(raw).hexdigest()[:20] + "@localhost"
 
@@ -315,17 +384,28 @@ def parse_message(raw: bytes, position: int = 0, source: str = "") -> Message:
     Returns:
         A Message. A message without Message-ID gets a synthetic one (flagged).
     Raises:
-        BadInputError: the bytes are not a usable mail (no headers, no body text).
+        MailParseError: the bytes are not a usable mail (no headers, no body text, a
+            header or MIME structure over the limits above).
     """
     where = f"{source}#{position}" if source else f"message #{position}"
     warnings: list[str] = []
     head, payload = mime.split_head(raw)
-    headers = _parse_headers(head)
+    try:
+        headers = _parse_headers(head)
+    except ValueError as exc:
+        raise MailParseError(str(exc), source=where) from exc
     if not headers or not ({"from", "subject", "message-id"} & headers.keys()):
-        raise BadInputError("no mail headers (From/Subject/Message-ID) found", source=where)
-    msgid_header = _first(headers, "message-id") or ""
-    ids = _MSGID_RE.findall(msgid_header)
-    message_id = ids[0] if ids else msgid_header.strip().strip("<>")
+        raise MailParseError("no mail headers (From/Subject/Message-ID) found", source=where)
+    msgid_header = _no_controls(_first(headers, "message-id") or "")
+    bracketed = _MSGID_RE.search(msgid_header)
+    bare = None if bracketed else _MSGID_TOKEN_RE.search(msgid_header)  # "id@host", no <>
+    message_id = bracketed.group(1) if bracketed else (bare.group(0) if bare else "")
+    if len(message_id) > MAX_MSGID_CHARS:
+        message_id = ""
+    if len(head) > MAX_HEADER_BYTES:  # only then can one header be over the limit
+        oversized = _oversized_header(headers)
+        if oversized:
+            raise MailParseError(oversized, source=where, message_id=message_id or None)
     synthesised = not message_id
     if synthesised:
         message_id = synthetic_message_id(raw)
@@ -340,14 +420,14 @@ def parse_message(raw: bytes, position: int = 0, source: str = "") -> Message:
             if "format=flowed" in ctype.replace(" ", ""):
                 warnings.append("format=flowed: the mailer may have rewrapped the patch")
             data = mime.decode_cte(payload, _first(headers, "content-transfer-encoding") or "")
-            body = _decode_bytes(data, _param(ctype, "charset")).replace("\r\n", "\n")
+            body = _decode_bytes(data, _param(ctype, "charset"), warnings).replace("\r\n", "\n")
     except ValueError as exc:
-        raise BadInputError(f"<{message_id}>: {exc}", source=where) from exc
+        raise MailParseError(str(exc), source=where, message_id=message_id) from exc
 
     subject = parse_subject(decode_header(_first(headers, "subject")))
     name, addr = parse_address(decode_header(_first(headers, "from")))
-    refs = tuple(_MSGID_RE.findall(" ".join(headers.get("references", []))))
-    irt_ids = _MSGID_RE.findall(_first(headers, "in-reply-to") or "")
+    refs = tuple(_MSGID_RE.findall(_no_controls(" ".join(headers.get("references", [])))))
+    irt_ids = _MSGID_RE.findall(_no_controls(_first(headers, "in-reply-to") or ""))
     commit_message, diff = split_body(body)
     # A patch's trailers are its commit message's; anything else is a reply or a cover
     # letter, whose tags count only under b4's stricter rules for follow-ups (a maintainer's
@@ -363,12 +443,16 @@ def parse_message(raw: bytes, position: int = 0, source: str = "") -> Message:
     base = _BASE_COMMIT_RE.search(body) if "base-commit:" in body else None
     change = _CHANGE_ID_RE.search(body) if "change-id:" in body else None
     prereqs = _PREREQ_RE.findall(body) if "prerequisite-patch-id:" in body else []
+    date_header = _first(headers, "date")
+    date = _date(date_header)
+    if date is None and date_header:
+        warnings.append(f"unreadable Date header {date_header[:60]!r}")
     return Message(
         message_id=message_id,
         subject=subject,
         author_name=name,
         author_email=addr,
-        date=_date(_first(headers, "date")),
+        date=date,
         in_reply_to=irt_ids[0] if irt_ids else None,
         references=tuple(r for r in refs if r != message_id),
         body=body,

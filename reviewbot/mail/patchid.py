@@ -27,8 +27,18 @@ def _sum(digests: list[bytes]) -> str:
     return total.to_bytes(20, "little").hex()
 
 
+def _encode(text: str) -> bytes:
+    """The bytes git would hash. Text decoded with surrogateescape gets its bytes back;
+    any other lone surrogate (text from a codec such as utf-7, or handed in by an API
+    caller) is hashed as its UTF-8-style three bytes instead of failing the whole read."""
+    try:
+        return text.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", errors="surrogatepass")
+
+
 def _squeeze(text: str) -> bytes:
-    return text.encode("utf-8", errors="surrogateescape").translate(None, _GIT_SPACE)
+    return _encode(text).translate(None, _GIT_SPACE)
 
 
 # Both behind a literal newline, not "^" with MULTILINE: Python's re tries a "^" pattern at
@@ -55,7 +65,7 @@ def patch_id(diff: str) -> str | None:
 def _patch_id_fast(diff: str) -> str | None:
     if not diff.startswith("diff --git ") or "GIT binary patch" in diff or "Binary files" in diff:
         return None
-    data = diff.encode("utf-8", errors="surrogateescape")
+    data = _encode(diff)
     starts = [0, *(m.start() + 1 for m in _SECTION_RE.finditer(data)), len(data)]
     digests = []
     for begin, end in zip(starts, starts[1:], strict=False):

@@ -28,20 +28,31 @@ def commit_message_with_trailers(patch: Patch) -> str:
     return body.rstrip() + "\n"
 
 
+def _one_line(value: str) -> str:
+    """A header value on one line: a CR or LF inside would start a header (or the body)
+    of git am's own choosing."""
+    return " ".join(value.replace("\0", " ").split())
+
+
+def _author(name: str, addr: str) -> str:
+    name, addr = _one_line(name), _one_line(addr)
+    if not addr.isascii():
+        # formataddr() raises on a non-ASCII address; git am reads UTF-8 headers as they are.
+        return f"{name} <{addr}>" if name else addr
+    return email.utils.formataddr((str(Header(name, "utf-8")) if not name.isascii() else name, addr))
+
+
 def patch_mail(patch: Patch) -> bytes:
     """A git-am-able mail: From/Date/Subject/Message-ID, message, trailers, ``---``, diff."""
     msg = patch.message
-    subject = rebuild_subject(msg.subject, patch.index)
-    author = email.utils.formataddr(
-        (str(Header(msg.author_name, "utf-8")) if not msg.author_name.isascii() else msg.author_name,
-         msg.author_email)
-    )
+    subject = _one_line(rebuild_subject(msg.subject, patch.index))
+    author = _author(msg.author_name, msg.author_email)
     date = email.utils.format_datetime(msg.date) if msg.date else email.utils.formatdate()
     headers = [
         f"From: {author}",
         f"Date: {date}",
         f"Subject: {subject}",
-        f"Message-ID: <{msg.message_id}>",
+        f"Message-ID: <{_one_line(msg.message_id)}>",
         "MIME-Version: 1.0",
         "Content-Type: text/plain; charset=UTF-8",
         "Content-Transfer-Encoding: 8bit",
@@ -50,7 +61,10 @@ def patch_mail(patch: Patch) -> bytes:
     text = "\n".join(headers) + "\n\n" + commit_message_with_trailers(patch) + "---\n" + diff
     if not text.endswith("\n"):
         text += "\n"
-    return text.encode("utf-8")
+    try:
+        return text.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate in text handed in by an API caller
+        return text.encode("utf-8", errors="replace")
 
 
 def series_mbox(patches: list[Patch]) -> bytes:

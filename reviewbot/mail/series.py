@@ -27,9 +27,9 @@ from pathlib import Path
 from reviewbot.config import MailSettings, Settings
 from reviewbot.errors import BadInputError
 from reviewbot.mail.parallel import parse_mbox_files, parse_parallel, prepare, workers_for
-from reviewbot.mail.parse import parse_message
+from reviewbot.mail.parse import MailParseError, message_id_of, parse_message
 from reviewbot.mail.patchid import patch_id
-from reviewbot.mail.read import RawMessage, iter_path
+from reviewbot.mail.read import HEAD_KEPT, RawMessage, iter_path
 from reviewbot.model import (
     TRAILER_FROM_COVER,
     TRAILER_FROM_REPLY,
@@ -62,16 +62,15 @@ def read_messages(paths: Iterable[Path | str], settings: MailSettings) -> Iterat
     jobs = workers_for(settings)
     if jobs > 1 and _input_bytes(paths) >= settings.parallel_min_bytes:
         plain = parse_mbox_files([Path(p) for p in paths], settings, jobs) if "-" not in map(str, paths) else None
-        yield from plain if plain is not None else parse_parallel(_raws(paths), settings, jobs)
+        yield from plain if plain is not None else parse_parallel(_raws(paths, settings), settings, jobs)
         return
-    for raw in _raws(paths):
-        item = raw if isinstance(raw, InputError) else parse_raw(raw, settings)
-        yield prepare(item, settings) if isinstance(item, Message) else item
+    for raw in _raws(paths, settings):
+        yield raw if isinstance(raw, InputError) else read_raw(raw, settings)
 
 
-def _raws(paths: list[Path | str]) -> Iterator[RawMessage | InputError]:
+def _raws(paths: list[Path | str], settings: MailSettings) -> Iterator[RawMessage | InputError]:
     for path in paths:
-        yield from iter_path(path)
+        yield from iter_path(path, max_bytes=settings.max_message_bytes)
 
 
 def _input_bytes(paths: list[Path | str]) -> int:
@@ -83,15 +82,38 @@ def _input_bytes(paths: list[Path | str]) -> int:
     return total
 
 
-def parse_raw(raw: RawMessage, settings: MailSettings) -> Message | InputError:
-    if len(raw.data) > settings.max_message_bytes:
+def read_raw(raw: RawMessage, settings: MailSettings) -> Message | InputError:
+    """One raw message as every reader keeps it (:func:`parse_raw`, then
+    :func:`~reviewbot.mail.parallel.prepare`: patch-id, reply bodies dropped).
+
+    Each message is an edge: an exception that escapes the parser (a bug; the fuzz suite
+    looks for them) becomes this message's error entry, and the rest of the input is read.
+    The traceback is logged at debug level (``-vv``).
+    """
+    try:
+        item = parse_raw(raw, settings)
+        return prepare(item, settings) if isinstance(item, Message) else item
+    except Exception as exc:
+        log.debug("internal error reading %s#%d", raw.source, raw.position, exc_info=exc)
         return InputError(
             raw.source, raw.position, None,
-            f"message is {len(raw.data)} bytes, over mail.max_message_bytes "
+            f"internal error (please report; -vv shows the traceback): {type(exc).__name__}: "
+            f"{str(exc)[:200]}",
+        )
+
+
+def parse_raw(raw: RawMessage, settings: MailSettings) -> Message | InputError:
+    """Parse one raw message within the mail.max_* limits; unusable -> InputError."""
+    if raw.size > settings.max_message_bytes:
+        return InputError(
+            raw.source, raw.position, message_id_of(raw.data[:HEAD_KEPT]),
+            f"message is {raw.size} bytes, over mail.max_message_bytes "
             f"({settings.max_message_bytes})",
         )
     try:
         msg = parse_message(raw.data, raw.position, raw.source)
+    except MailParseError as exc:
+        return InputError(raw.source, raw.position, exc.message_id, exc.problem)
     except BadInputError as exc:
         return InputError(raw.source, raw.position, None, exc.reason)
     if msg.diff is not None and msg.diff.count("\n") > settings.max_patch_lines:
@@ -124,7 +146,8 @@ class _Group:
 
     def first_date(self) -> datetime | None:
         dates = [m.date for m in self.messages() if m.date is not None]
-        return min(dates) if dates else None
+        # By timestamp: "-0000" dates are naive, and min() of naive and aware ones raises.
+        return min(dates, key=_stamp) if dates else None
 
     def messages(self) -> list[Message]:
         head = [self.cover] if self.cover else []

@@ -15,9 +15,10 @@ import re
 from reviewbot.model import Subject
 
 # "Re:", "RE:", "Aw:" (German), "Fwd:", "Fw:", "Sv:" (Nordic), possibly repeated or with a
-# counter like "Re[2]:".
-_REPLY_RE = re.compile(r"^\s*(?:re|aw|sv|antw|fwd?)(?:\[\d+\])?\s*:\s*", re.IGNORECASE)
-_BRACKET_RE = re.compile(r"^\s*\[([^\[\]]*)\]\s*")
+# counter like "Re[2]:". Both are matched at a position (pattern.match(text, pos)), never
+# by slicing the text: "Re: " repeated 700,000 times took 20 s sliced, one pass this way.
+_REPLY_RE = re.compile(r"\s*(?:re|aw|sv|antw|fwd?)(?:\[\d+\])?\s*:\s*", re.IGNORECASE)
+_BRACKET_RE = re.compile(r"\s*\[([^\[\]]*)\]\s*")
 _COUNTER_RE = re.compile(r"^(\d{1,4})/(\d{1,4})$")
 _VERSION_RE = re.compile(r"^v(\d{1,3})$", re.IGNORECASE)
 # "PATCHv2", "PATCH1/8", "RFCv3": a keyword glued to what follows it.
@@ -41,9 +42,16 @@ def _split_words(bracketed: str) -> list[str]:
     return words
 
 
-@functools.lru_cache(maxsize=4096)  # a thread's replies repeat one subject; Subject is frozen
+# Subjects up to this length are memoized (a thread's replies repeat one subject); longer
+# ones, which real mail does not have, are parsed each time, so the cache holds at most
+# CACHE_SIZE * CACHED_MAX_CHARS characters of keys: with whole subjects as keys, a few
+# hostile mails of huge subjects kept 770 MB in `serve`.
+CACHED_MAX_CHARS = 512
+CACHE_SIZE = 4096
+
+
 def parse_subject(raw: str) -> Subject:
-    """Parse a decoded Subject header.
+    """Parse a decoded Subject header. Linear in ``len(raw)``.
 
     Args:
         raw: the header value, already decoded from RFC 2047 encoded words.
@@ -51,27 +59,29 @@ def parse_subject(raw: str) -> Subject:
         Subject with ``version_inferred``/``counters_inferred`` set when a value is assumed
         (v1, 1/1).
     """
+    if len(raw) <= CACHED_MAX_CHARS:
+        return _parse_subject_cached(raw)
+    return _parse_subject(raw)
+
+
+def _parse_subject(raw: str) -> Subject:
     text = " ".join(raw.split())  # unfold and squeeze whitespace
     is_reply = False
-    while True:
-        match = _REPLY_RE.match(text)
-        if not match:
-            break
+    pos = 0
+    while match := _REPLY_RE.match(text, pos):
         is_reply = True
-        text = text[match.end() :]
+        pos = match.end()
 
     words: list[str] = []
-    while True:
-        match = _BRACKET_RE.match(text)
-        if not match:
-            break
+    while match := _BRACKET_RE.match(text, pos):
         words.extend(_split_words(match.group(1)))
-        text = text[match.end() :]
+        pos = match.end()
         # "[PATCH] Re: foo" is still a reply to something
-        reply_after = _REPLY_RE.match(text)
+        reply_after = _REPLY_RE.match(text, pos)
         if reply_after and not words:
             is_reply = True
-            text = text[reply_after.end() :]
+            pos = reply_after.end()
+    text = text[pos:]
     if not words:
         bare = _BARE_PREFIX_RE.match(text)
         if bare:
@@ -115,6 +125,10 @@ def parse_subject(raw: str) -> Subject:
         is_resend=is_resend,
         is_patch=is_patch,
     )
+
+
+# Subject is frozen: one instance can serve every message with the same subject.
+_parse_subject_cached = functools.lru_cache(maxsize=CACHE_SIZE)(_parse_subject)
 
 
 def rebuild_subject(subject: Subject, index: int | None = None) -> str:

@@ -58,13 +58,15 @@ _NOT_FROM_REPLIES = {
 
 _TRAILER_RE = re.compile(r"^\s*(\w\S+):\s+(\S.*)")
 # "Fixes: abcd0123 (foo bar\n baz)" and "Signed-off-by: Long Name\n<mail>" wrapped by mailers.
-_WRAPPED_FIXES_RE = re.compile(r"^(\S+:\s+[\da-f]+\s+\([^)]+)\n([^\n]+\))", re.MULTILINE)
+# The parenthesis stays on its line: with "[^)]+" every "Fixes: x (" scanned to the end of
+# the text, quadratic in a body of such lines (20 s for 400 KB).
+_WRAPPED_FIXES_RE = re.compile(r"^(\S+:[ \t]+[\da-f]+[ \t]+\([^)\n]+)\n([^\n]+\))", re.MULTILINE)
 _WRAPPED_ADDR_RE = re.compile(r"^(\S+:\s+[^<\n]+)\n(<[^>\n]+>)$", re.MULTILINE)
 # A trailer line: its first word ends with ":" and a value follows. Matched at a line start
 # found from a ": " (see _trailer_lines); a MULTILINE "^" regex would try every character.
-_TRAILER_AT_RE = re.compile(r"[ \t]*(\w[^\s:]*\S*?):[ \t]+(\S[^\n]*)")
+# "*+" (possessive): backtracking into the first run was quadratic in a long first word.
+_TRAILER_AT_RE = re.compile(r"[ \t]*(\w[^\s:]*+\S*?):[ \t]+(\S[^\n]*)")
 _COLON_RE = re.compile(r":[ \t]+\S")
-_EMAIL_RE = re.compile(r"\S+@\S+\.\S+")
 _HASH_RE = re.compile(r"^[0-9a-f]{6,}")
 _SIGNATURE = "\n-- \n"
 
@@ -89,17 +91,22 @@ def find_trailers(text: str, *, followup: bool = False) -> list[Trailer]:
     if "\n<" in body:
         body = _WRAPPED_ADDR_RE.sub(r"\1 \2", body)
     found: list[Trailer] = []
+    prose_at: int | None = None  # where the first non-trailer line starts, found once
     for match in _trailer_lines(body):
         name, value = match.group(1), match.group(2).rstrip()
         lname = name.lower()
         if lname in _IGNORED:
             continue
-        if lname in _HEADERS and _prose_before(body, match.start()):
-            continue
+        if lname in _HEADERS:
+            # b4 takes Subject:/Date:/From: lines only before any other content.
+            if prose_at is None:
+                prose_at = _first_prose(body)
+            if prose_at < match.start():
+                continue
         if followup:
             if not lname.isascii():
                 continue
-            if not _EMAIL_RE.search(value) and lname not in NON_PERSON:
+            if lname not in NON_PERSON and not _has_email(value):
                 continue
             if re.search(r"https?://", value) and lname not in LINK_TRAILERS:
                 continue
@@ -129,40 +136,76 @@ def _trailer_lines(body: str) -> Iterator[re.Match[str]]:
 
 _UTILITY = {"fixes", "link", "buglink", "closes", "obsoleted-by", "message-id", "change-id",
             "base-commit", "based-on"}
-_EXTINFO_RE = re.compile(r"(.*\S)(\s+#[^#]+)$")
-_NAME_ADDR_RE = re.compile(r"^(.*?)\s*<([^>]+)>\s*$")
 _BARE_ADDR_RE = re.compile(r"[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+")
 
 
 def normalize_value(lname: str, value: str) -> str:
     """Normalise a person trailer as b4 does: ``<mailto:..>`` dropped, ``Name <addr>``
     rebuilt, anything after the address ("[5.4+]") dropped; a ``# comment`` is kept."""
-    if lname in _UTILITY or "://" in value or not _EMAIL_RE.search(value):
+    if lname in _UTILITY or "://" in value or not _has_email(value):
         return value
-    extinfo = ""
-    ext = _EXTINFO_RE.match(value)
-    if ext:
-        value, extinfo = ext.group(1), ext.group(2)
+    value, extinfo = _split_extinfo(value)
     value = re.sub(r"<mailto:[^>]+>", "", value)
-    match = _NAME_ADDR_RE.match(value)
-    if match:
-        name, addr = match.group(1).strip(), match.group(2).strip()
+    name_addr = _split_name_addr(value)
+    if name_addr:
+        name, addr = name_addr[0].strip(), name_addr[1].strip()
     elif _BARE_ADDR_RE.fullmatch(value):
         name, addr = "", value  # "Cc: linux-mm@kvack.org": what parseaddr returns, 20x faster
     else:
-        from email.utils import parseaddr
+        from reviewbot.mail.address import parse_address  # parseaddr, bounded
 
-        name, addr = parseaddr(value)
+        name, addr = parse_address(value)
     if not (name or addr):
         return value + extinfo
     return (f"{name} <{addr}>" if name else addr) + extinfo
 
 
-def _prose_before(body: str, pos: int) -> bool:
-    """b4 takes Subject:/Date:/From: lines only before any other content."""
-    return any(
-        ln.strip() and not _TRAILER_RE.match(ln) for ln in body[:pos].split("\n")
-    )
+# The three helpers below do what a regex did, in one pass: the regexes backtracked
+# quadratically on long trailer lines ("Reviewed-by: xxx...", " #" repeated, "<<<...").
+
+
+def _has_email(value: str) -> bool:
+    r"""``re.search(r"\S+@\S+\.\S+", value)``: a word with an "@" that has something
+    before it, and a "." with something on each side after it."""
+    for word in value.split():
+        at = word.find("@", 1)
+        if at > 0 and word.rfind(".", 0, len(word) - 1) >= at + 2:
+            return True
+    return False
+
+
+def _split_extinfo(value: str) -> tuple[str, str]:
+    r"""``(.*\S)(\s+#[^#]+)$``: a trailing ``# comment`` (after the last "#") split off."""
+    hash_at = value.rfind("#")
+    if hash_at < 0 or hash_at == len(value) - 1 or "\n" in value:
+        return value, ""
+    head = value[:hash_at].rstrip()
+    if not head or len(head) == hash_at:  # nothing before it, or no blank before the "#"
+        return value, ""
+    return head, value[len(head) :]
+
+
+def _split_name_addr(value: str) -> tuple[str, str] | None:
+    r"""``^(.*?)\s*<([^>]+)>\s*$``: (text before, inside) of the ``<...>`` that ends the
+    value: its "<" is the first one after the last ">" but one."""
+    text = value.rstrip()
+    if not text.endswith(">") or "\n" in text:
+        return None
+    lt = text.find("<", text.rfind(">", 0, len(text) - 1) + 1)
+    if lt < 0 or lt > len(text) - 3:
+        return None
+    return text[:lt], text[lt + 1 : -1]
+
+
+def _first_prose(body: str) -> int:
+    """Offset of the first non-blank line that is not a trailer line (len(body): none).
+    Computed once per body: asked per Subject:/From: line it was quadratic."""
+    pos = 0
+    for line in body.split("\n"):
+        if line.strip() and not _TRAILER_RE.match(line):
+            return pos
+        pos += len(line) + 1
+    return len(body)
 
 
 def commit_trailers(commit_message: str) -> list[Trailer]:
