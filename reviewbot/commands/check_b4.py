@@ -23,6 +23,7 @@ from pathlib import Path
 
 from reviewbot.config import Settings
 from reviewbot.errors import BadInputError, ReviewbotError
+from reviewbot.model import InputError, Message
 from reviewbot.pipeline import ReviewOptions, review_series
 from reviewbot.report.b4check import check_results, error_result
 
@@ -63,6 +64,30 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _read(data: bytes, source: str, settings: Settings) -> list[Message]:
+    """The usable messages of an mbox or mail, as ``reviewbot series`` reads them.
+
+    Raises:
+        BadInputError: there were messages and none is usable (the first one's problem).
+    """
+    from reviewbot.mail.read import iter_stream
+    from reviewbot.mail.series import read_raw
+
+    messages: list[Message] = []
+    errors: list[InputError] = []
+    limit = settings.mail.max_message_bytes
+    for item in iter_stream(io.BytesIO(data), source, max_bytes=limit):
+        parsed = read_raw(item, settings.mail)
+        if isinstance(parsed, InputError):
+            errors.append(parsed)
+        else:
+            messages.append(parsed)
+    if errors and not messages:
+        first = errors[0]
+        raise BadInputError(first.error, source=f"{first.source}#{first.position}")
+    return messages
+
+
 def check_message(raw: bytes, settings: Settings, *, tree: Path | None = None,
                   rules_dir: Path | None = None, series_check: bool = False,
                   url: str = "", fetch: bool = False) -> list[dict[str, str]]:
@@ -76,13 +101,9 @@ def check_message(raw: bytes, settings: Settings, *, tree: Path | None = None,
         BadInputError: RAW holds no usable mail, or the thread is unknown to the server.
         InfraError: the thread could not be fetched.
     """
-    from reviewbot.mail.read import iter_stream
     from reviewbot.mail.series import assemble
-    from reviewbot.scan import parse_raw
 
-    messages = []
-    for item in iter_stream(io.BytesIO(raw), "<stdin>"):
-        messages.append(parse_raw(item.data, settings, source="<stdin>", position=item.position))
+    messages = _read(raw, "<stdin>", settings)
     if not messages:
         raise BadInputError("no message on stdin")
     found = assemble(messages, settings.mail)
@@ -90,8 +111,8 @@ def check_message(raw: bytes, settings: Settings, *, tree: Path | None = None,
         from reviewbot.mail.fetch import fetch_thread
 
         thread = fetch_thread(messages[0].message_id, settings)
-        fetched = [parse_raw(item.data, settings, source="t.mbox.gz", position=item.position)
-                   for item in iter_stream(io.BytesIO(thread), "t.mbox.gz")]
+        # A message of the thread that cannot be used is left out, not the whole check.
+        fetched = _read(thread, "t.mbox.gz", settings)
         # Only the series this cover starts: a thread may hold other versions too.
         found = assemble(fetched, settings.mail)
         found.series = [s for s in found.series if s.series_id == messages[0].message_id] \

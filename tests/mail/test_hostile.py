@@ -361,3 +361,17 @@ def test_review_cli_reviews_the_other_messages(tmp_path: Path, capsys: pytest.Ca
     assert [s["id"] for s in doc["series"]] == ["a@example.org"]
     assert doc["errors"][0]["message_id"] == "bad@example.org"
     assert "Traceback" not in captured.err
+
+
+def test_check_b4_reviews_a_thread_with_one_poisoned_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """check-b4 --series fetched the thread and gave up on the first unusable message."""
+    import reviewbot.mail.fetch as fetch
+    from reviewbot.commands.check_b4 import check_message
+
+    cover = mail(subject="[PATCH 0/1] memcg: x", msgid="<c@example.org>", body="cover letter\n")
+    patch = mail("In-Reply-To: <c@example.org>\nReferences: <c@example.org>\n",
+                 subject="[PATCH 1/1] memcg: x", msgid="<p1@example.org>")
+    bad = nested_multipart(3000).replace(b"<m1@example.org>", b"<bad@example.org>")
+    monkeypatch.setattr(fetch, "fetch_thread", lambda msgid, settings: mbox(cover, bad, patch))
+    results = check_message(cover, Settings(), fetch=True, series_check=True)
+    assert results[0]["summary"].startswith("1/1 patches"), results
