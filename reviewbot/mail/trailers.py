@@ -123,12 +123,15 @@ def _trailer_lines(body: str) -> Iterator[re.Match[str]]:
     Every such line holds a ": " (colon, blank, value), so only the lines holding one are
     tried: six times faster on replies, which are mostly quoted text.
     """
-    tried = -1
+    line_end = -1  # end of the line last tried
     for colon in _COLON_RE.finditer(body):
+        if colon.start() < line_end:
+            continue  # a second ": " on a line already tried (no rfind: quadratic on a
+            # line of thousands of them)
         start = body.rfind("\n", 0, colon.start()) + 1
-        if start == tried:
-            continue  # a second ": " on a line already tried
-        tried = start
+        line_end = body.find("\n", colon.start())
+        if line_end < 0:
+            line_end = len(body)
         match = _TRAILER_AT_RE.match(body, start)
         if match is not None:
             yield match

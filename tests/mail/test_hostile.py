@@ -210,6 +210,7 @@ def test_huge_subjects_parse_in_linear_time(subject: str) -> None:
     ("a" * 20_000 + " b: c\n") * 3,  # a long first word before ": "
     ("Fixes: " + "a" * 5000 + ' ("x\n') * 200,  # unclosed parentheses
     "Subject: x\n" * 20_000 + "prose\n" + "Subject: y\n" * 20_000,  # prose-before, per line
+    "x" + ": y" * 300_000,  # one line of ": " (a line start looked up from each)
 ])
 def test_trailer_scan_is_linear(body: str) -> None:
     assert elapsed(find_trailers, body) < 1.0
