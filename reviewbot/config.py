@@ -50,6 +50,7 @@ class RulesSettings:
     min_severity: str = "info"  # findings below this are dropped from reports
     facts: bool = True  # consult facts derived from the kernel tree (derived once per base)
     facts_dir: str = "{cache}/facts"  # where the derived facts of each base are cached
+    rebuild: bool = True  # a series that does not apply: place its hunks on the base to read whole functions
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,22 @@ def assigned_to(call: Node) -> Node | None:
     return None
 
 
+# Conversions that name the same object: `memcg = mem_cgroup_from_css(css)`, and
+# container_of() to the struct that embeds a css (css_get(css) and css_put(&memcg->css)
+# are one reference).
+_SAME_OBJECT = re.compile(r"^(container_of|\w+_from_css|css_\w+_of|to_\w+)$")
+
+
+def _same_object(node: Node) -> Node:
+    while node.type in ("parenthesized_expression", "cast_expression") and node.named_children:
+        node = node.named_children[-1]
+    if node.type == "call_expression" and _SAME_OBJECT.match(call_name(node)):
+        args = call_args(node)
+        if args:
+            return args[0]
+    return node
+
+
 class Aliases:
     """Union-find over local names joined by plain ``a = b`` assignments."""
 
@@ -71,6 +87,7 @@ class Aliases:
                     left = left.child_by_field_name("declarator")
             if left is None or right is None:
                 continue
+            right = _same_object(right)
             a, b = normalize(node_text(left)), normalize(node_text(right))
             if a in locals_ and re.fullmatch(r"\w+", b) and b in locals_:
                 self.union(a, b)

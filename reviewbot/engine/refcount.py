@@ -21,8 +21,13 @@ Semantics, each forced by real memcg code:
   names;
 * falling off the end of a partial function (only a hunk was visible) is not a return.
 
-The ``field-stores`` analysis (the cross-function view) is in :mod:`fieldstores`; the
-parameters both read are in :mod:`refspec`.
+Also on every path: an object used after it was released (``report: use-after-release``;
+for counted objects, a reference this function took; for freed memory, any), and a put
+helper the tree facts know releases its argument like the put itself.
+
+The entry point and the findings are in :mod:`refpaths`; the ``field-stores`` analysis
+(the cross-function view) is in :mod:`fieldstores`, ``release-order`` in :mod:`reorder`;
+the parameters they read are in :mod:`refspec`.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from typing import Any
 from tree_sitter import Node
 
 from reviewbot.engine import cfg
-from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView, node_text
+from reviewbot.engine.cfunc import FunctionView, node_text
 from reviewbot.engine.cnodes import (
     Aliases,
     assigned_to,
@@ -51,13 +56,12 @@ from reviewbot.engine.refspec import (
     CallSpec,
     Config,
     Pair,
-    config_for,
     normalize,
-    with_helpers,
 )
-from reviewbot.engine.types import RawFinding
+from reviewbot.engine.uses import return_kind, uses_after_release
+from reviewbot.facts.tables import EMPTY, Facts
 
-__all__ = ["Analysis", "normalize", "run_paths"]
+__all__ = ["Analysis", "Event", "Held", "State", "normalize"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,9 @@ _STORE_CALLS = re.compile(
     r"^(rcu_assign_pointer|RCU_INIT_POINTER|WRITE_ONCE|xchg|cmpxchg|rcu_replace_pointer|"
     r"smp_store_release|atomic_long_set|list_add\w*|hlist_add\w*)$"
 )
+
+
+_DECLARES = re.compile(r"^(DECLARE|DEFINE)_\w+$")
 
 
 @dataclass(frozen=True)
@@ -126,9 +133,15 @@ Ops = list[tuple[str, Any]]  # ("acquire", Held) | ("release", (key, pair, line)
 
 
 class Analysis:
-    def __init__(self, config: Config, view: FunctionView) -> None:
+    def __init__(self, config: Config, view: FunctionView, facts: Facts | None = None) -> None:
         self.c = config
         self.view = view
+        self.facts = facts or EMPTY
+        # Exits: line -> (what it returns: error, value or void; the held sets reaching it).
+        self.exits: dict[int | None, tuple[str, list[frozenset[tuple[str, str]]]]] = {}
+        self.exit_kind = "void"
+        self.uses: dict[tuple[str, int], Event] = {}  # use-after-release, by object and line
+        self.release_line: dict[str, int | None] = {}  # where each object was last released
         self.locals = local_names(view.node)
         self.alias = Aliases(view.node, self.locals)
         self.events: dict[tuple[str, str, str, int | None, int | None], Event] = {}
@@ -158,7 +171,9 @@ class Analysis:
         base tree has dozens. A reference the function asked for itself (a lookup that
         returns it, a tryget) or puts on some other path is its own.
         """
-        return spec.returns or spec.conditional or pair.keyless or (key, pair.name) in self.released_keys
+        # A tryget the function never puts is, like a get, taken for someone else (a
+        # struct that already points at the object: blkg_create()'s blkcg).
+        return spec.returns or pair.keyless or (key, pair.name) in self.released_keys
 
     def is_local(self, name: str) -> bool:
         # A hunk rarely shows the declarations at the top of the function: in a partial
@@ -225,31 +240,63 @@ class Analysis:
         for spec in self.c.consumers:
             if spec.call.match(name) and spec.arg is not None and spec.arg < len(args):
                 ops.append(("transfer", self.key(args[spec.arg])))
+        if not released:
+            # A put helper the tree (or the patch) defines: bfq_put_queue(bfqq) releases.
+            for index, obj in self.facts.released_params(name).items():
+                if index < len(args):
+                    key = self.key(args[index])
+                    pair_name = obj if any(p.name == obj for p in self.c.pairs) else ""
+                    ops.append(("release", (key, pair_name, self.line(call))) if pair_name
+                               else ("transfer", key))
         if self.c.transfer_store and _STORE_CALLS.match(name) and len(args) >= 2:
             ops.append(("transfer", self.key(args[1])))
         return ops
 
     def store_ops(self, node: Node) -> Ops:
-        """``obj->field = x``: the reference in x now belongs to obj (a transfer)."""
-        if not self.c.transfer_store:
-            return []
+        """``obj->field = x``: the reference in x now belongs to obj (a transfer);
+        ``x = ...``: x names a new object from here on."""
         ops: Ops = []
         stack = [node]
         while stack:
             n = stack.pop()
             stack.extend(n.named_children)
+            if n.type == "init_declarator" or (n.type == "call_expression" and _DECLARES.match(call_name(n))):
+                # `struct x *p = ...;` and DECLARE_BITMAP(mask, n): a new object by that name
+                name = n.child_by_field_name("declarator") if n.type == "init_declarator" else \
+                    next(iter(call_args(n)), None)
+                while name is not None and name.type == "pointer_declarator":
+                    name = name.child_by_field_name("declarator")
+                if name is not None and name.type == "identifier":
+                    ops.append(("assign", self.alias.find(node_text(name))))
+                continue
             if n.type != "assignment_expression":
                 continue
             left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
             if left is None or right is None:
                 continue
             target = normalize(node_text(left))
-            if left.type != "identifier" or not self.is_local(target):
+            if left.type == "identifier" and node_text(n.children[1]) == "=":
+                ops.append(("assign", self.alias.find(target)))  # a new value: not released
+            if self.c.transfer_store and (left.type != "identifier" or not self.is_local(target)) \
+                    and not self._local_aggregate(left):
                 # `page->memcg_data = (unsigned long)objcg | FLAG` stores objcg too; the
                 # arguments of a call on the right are not stored (blkg_lookup(blkcg)).
                 keys = {self.key(right)} | {self.alias.find(i) for i in stored_identifiers(right)}
                 ops.extend(("transfer", k) for k in sorted(keys))
         return ops
+
+    def _local_aggregate(self, left: Node) -> bool:
+        """``wo.wo_pid = pid``: a field of a struct on this function's stack is not a
+        place the reference can outlive the function in."""
+        while left.type in ("field_expression", "subscript_expression"):
+            op = left.child_by_field_name("operator")
+            if op is not None and node_text(op) == "->":
+                return False
+            inner = left.child_by_field_name("argument")
+            if inner is None:
+                return False
+            left = inner
+        return left.type == "identifier" and node_text(left) in self.locals
 
     # --- conditions -----------------------------------------------------------------
     def cond(self, expr: Node | None) -> tuple[list[Ops], list[Ops]]:
@@ -325,17 +372,33 @@ class Analysis:
                 state = state.add(arg)
             elif kind == "release":
                 key, pair, line = arg
+                self.release_line[key] = line
                 state, held = state.drop(key, pair)
                 if held is None and (key, pair) in state.released and "double-release" in self.c.report:
                     self.event(Event("double-release", None, key, pair, line, None, state.via))
+                elif held is None and pair == "memory" and "use-after-release" in self.c.report:
+                    # Freed memory is gone whoever allocated it (a put of a reference the
+                    # function did not take may leave others; kfree() leaves none). Marked
+                    # apart so that a second free is not reported as a "double" here.
+                    state = State(state.held, state.released | {(key, "~" + pair)}, state.via,
+                                  state.escaped)
             elif kind == "drop":  # NULL/IS_ERR branch: nothing is held, nothing released
                 dropped, held = state.drop(arg)
                 if held is not None:
                     state = State(dropped.held, state.released, state.via, state.escaped)
             elif kind == "transfer":  # stored or handed on: no longer ours to put
-                state, held = state.drop(arg)
-                if held is None:
-                    state = state.escape(arg)
+                # (and not released either: a later put of the object is not a second one)
+                dropped, held = state.drop(arg)
+                state = state.escape(arg) if held is None else \
+                    State(dropped.held, state.released, state.via, state.escaped)
+                # Storing an object hands on the references held through its members
+                # (`ctx->root = root` and root->cgrp.self.refcnt).
+                for h in [h for h in state.held if h.key.startswith((f"{arg}->", f"{arg}."))]:
+                    dropped, _ = state.drop(h.key, h.pair)
+                    state = State(dropped.held, state.released, state.via, state.escaped)
+            elif kind == "assign" and any(k == arg for k, _ in state.released):
+                state = State(state.held, frozenset(r for r in state.released if r[0] != arg),
+                              state.via, state.escaped)
         return state
 
     def event(self, ev: Event) -> None:
@@ -362,9 +425,16 @@ class Analysis:
         if node.kind in ("unknown",):
             return []
         if node.kind == "end":
+            self.exit_kind = "void"
             self.exit(state, None)
             return []
+        if state.released and node.ast is not None and node.kind != "iter" and \
+                "use-after-release" in self.c.report:
+            for key, line, how in uses_after_release(self, node.ast, state):
+                self.uses.setdefault((key, line), Event("use-after-release", None, key, how, line,
+                                                        None, state.via))
         if node.kind == "return":
+            self.exit_kind = return_kind(node.ast)
             value = node.ast.named_children[0] if node.ast is not None and node.ast.named_children else None
             state = self.apply(state, self.effects(value))
             if value is not None:
@@ -415,6 +485,10 @@ class Analysis:
         args = call_args(node.ast)
         it = next((i for i in self.c.iterators if i.macro.match(name)), None)
         if it is None or it.var >= len(args):
+            # Any other loop macro moves its cursor (the first argument) to a new object
+            # at each step: what was released was the previous one.
+            if args and args[0].type == "identifier":
+                state = self.apply(state, [("assign", self.key(args[0]))])
             return [(node.succ[0], state), (node.succ[1], state)]
         key = self.key(args[it.var])
         # Stepping the iterator drops the reference on the previous position.
@@ -423,65 +497,10 @@ class Analysis:
         return [(node.succ[0], body), (node.succ[1], state)]
 
     def exit(self, state: State, line: int | None) -> None:
+        self.exits.setdefault(line, (self.exit_kind, []))[1].append(
+            frozenset((h.key, h.pair) for h in state.held))
         if "leak" not in self.c.report:
             return
         for h in state.held:
             if h.owned:
                 self.event(Event("leak", h, h.key, h.pair, h.line, line, state.via))
-
-
-def run_paths(
-    params: dict[str, Any], view: FunctionView, helpers: dict[str, tuple[str, str]] | None = None
-) -> list[RawFinding]:
-    if params.get("not-functions") and re.search(params["not-functions"], view.name):
-        return []
-    config, needle = with_helpers(*config_for(params), {
-        name: spec for name, spec in (helpers or {}).items() if name != view.name
-    })
-    text = node_text(view.node)
-    if not needle.search(text):
-        return []  # no call of any pair: nothing to track
-    body = view.node.child_by_field_name("body")
-    header = text[: body.start_byte - view.node.start_byte] if body is not None else text
-    if LOCK_MARKER.search(header) and any(p.keyless for p in config.pairs):
-        return []  # __acquires()/__releases(): the imbalance is the function's contract
-    analysis = Analysis(config, view)
-    events = analysis.run()
-    if analysis.truncated:
-        log.warning("%s:%s: path analysis stopped after %d states; findings may be incomplete",
-                    view.file, view.name, config.max_states)
-    out = []
-    for ev in sorted(events, key=lambda e: (e.line or 0, e.exit_line or 0, e.key)):
-        obj = f"`{ev.key}`" if ev.key else ev.pair
-        if ev.kind == "leak" and ev.held is not None:
-            where = f"returns at line {ev.exit_line}" if ev.exit_line else "falls off its end"
-            via = f" (reached by {ev.via})" if ev.via else ""
-            origin = config.helpers.get(ev.held.call)
-            through = f" (which returns the reference {origin}() gave it)" if origin else ""
-            detail = (
-                f"the {ev.pair} reference on {obj} taken by {ev.held.call}(){through} at line "
-                f"{ev.held.line} is still held when {view.name}() {where}{via}"
-            )
-            evidence = tuple(x for x in (ev.held.line, _via_line(ev.via), ev.exit_line) if x)
-            line: int | None = ev.exit_line or ev.held.line
-        else:
-            detail = (
-                f"{obj} is released a second time at line {ev.line} on a path where its "
-                f"{ev.pair} reference was already dropped"
-            )
-            evidence = tuple(x for x in (_via_line(ev.via), ev.line) if x)
-            line = ev.line
-        out.append(
-            RawFinding(
-                line=line,
-                function=view.name,
-                captures={"detail": detail, "object": ev.key, "pair": ev.pair, "kind": ev.kind},
-                evidence=evidence,
-            )
-        )
-    return out
-
-
-def _via_line(via: str) -> int | None:
-    m = re.search(r"at line (\d+)$", via)
-    return int(m.group(1)) if m else None

@@ -68,6 +68,14 @@ class Iterator:
     pair: str
 
 
+def _object_pairs(names: list[str]) -> list[dict[str, Any]]:
+    """Pairs of the counted objects kernel.yaml describes (css, task, mm, kref, ...)."""
+    from reviewbot.facts.knowledge import load_knowledge
+
+    objects = load_knowledge().objects
+    return [{"name": name, **objects[name]} for name in names]
+
+
 class Config:
     def __init__(self, params: dict[str, Any]) -> None:
         self.pairs = tuple(
@@ -77,7 +85,7 @@ class Config:
                 tuple(CallSpec.of(r) for r in p["release"]),
                 bool(p.get("keyless")),
             )
-            for p in params["pairs"]
+            for p in [*(params.get("pairs") or []), *_object_pairs(params.get("objects") or [])]
         )
         self.iterators = tuple(
             Iterator(re.compile(f"^(?:{i['macro']})$"), i["var"], CallSpec.of(i["break"]), i["pair"])

@@ -10,8 +10,10 @@ found in the base is pre-existing: reported as ``info`` and never blamed on the 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +28,9 @@ from reviewbot.engine.fingerprint import fingerprint, normalize_message
 from reviewbot.engine.helpers import reference_helpers
 from reviewbot.engine.loader import Rule
 from reviewbot.engine.matchers import run_pattern
-from reviewbot.engine.refcount import run_paths
+from reviewbot.engine.rebuild import rebuilt_views
+from reviewbot.engine.refpaths import run_paths
+from reviewbot.engine.reorder import run_release_order
 from reviewbot.engine.types import FileContext, PatchContext, RawFinding
 from reviewbot.model import SEVERITIES, Finding
 
@@ -76,12 +80,15 @@ def git_show(worktree: Path, rev: str, path: str) -> str | None:
 
 
 def build_file_context(
-    fd: FileDiff, worktree: Path | None, post_rev: str | None, base_rev: str | None
+    fd: FileDiff, worktree: Path | None, post_rev: str | None, base_rev: str | None,
+    base_reader: Callable[[str], str | None] | None = None,
 ) -> FileContext:
     """Functions touched by one file of a patch, post-image and base.
 
-    With ``worktree`` and revisions, whole functions come from git; otherwise (or when the
-    file cannot be read) from the hunks, marked partial.
+    With ``worktree`` and revisions, whole functions come from git. Otherwise, with
+    ``base_reader`` (a path's text in the nearest base), the hunks are placed on that base
+    and the functions around them read whole (engine/rebuild.py); else, or where a hunk
+    does not fit, from the hunks alone. All but the first are marked partial.
     """
     if fd.is_binary or not fd.path.endswith(C_SUFFIXES):
         return FileContext(fd, [])
@@ -113,6 +120,21 @@ def build_file_context(
 
             return FileContext(fd, post, base_from_git, post_text, others)
     post = [v for v in views_from_hunks(fd, post=True) if v.touched or _removal_inside(fd, v)]
+    if base_reader is not None and fd.old_path is not None:
+        base_text = base_reader(fd.old_path)
+        rebuilt = rebuilt_views(fd, base_text) if base_text is not None else None
+        if rebuilt is not None and base_text is not None:
+            whole, others, result = rebuilt
+            names = {v.name for v in whole}
+            post = whole + [v for v in post if v.name not in names]
+            text = base_text
+
+            def base_views() -> list[FunctionView]:
+                mine = [v for v in views_from_text(fd.old_path or fd.path, text) if v.name in names]
+                return mine + [v for v in views_from_hunks(fd, post=False) if v.name not in names]
+
+            return FileContext(fd, post, base_views, untouched_views=others,
+                               line_text=result.line_text, rebuilt_text=result.text)
     return FileContext(fd, post, lambda: views_from_hunks(fd, post=False))
 
 
@@ -131,7 +153,36 @@ def _signature(rule: Rule, function: str | None, raw: RawFinding) -> tuple[str, 
     return (rule.id, function or "", normalize_message(render_message(rule, raw.captures)))
 
 
+def _moved_signature(rule: Rule, function: str, raw: RawFinding) -> tuple[str, str]:
+    """A signature that survives a move to another function: its name left out."""
+    message = normalize_message(render_message(rule, raw.captures))
+    return rule.id, re.sub(rf"\b{re.escape(function)}\b", "FN", message)
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def moved_from(ctx: PatchContext, fc: FileContext, view: FunctionView) -> list[FunctionView]:
+    """Base functions a new function's code was moved out of: the patch removes (in any
+    file) most of what it adds here. A reviewer reads such a hunk as moved code, not as
+    new code; what was wrong with it before is not this patch's doing."""
+    if fc.base_named(view.name):
+        return []  # not a new function
+    added = [_SPACE.sub(" ", ln.text.strip()) for h in fc.diff.hunks for ln in h.lines
+             if ln.kind == "+" and ln.new_lineno in view.line_set() and len(ln.text.strip()) > 3]
+    if len(added) < 3:
+        return []
+    removed = {_SPACE.sub(" ", ln.text.strip()) for f in ctx.files for h in f.diff.hunks
+               for ln in h.lines if ln.kind == "-"}
+    if sum(1 for a in added if a in removed) < 0.6 * len(added):
+        return []
+    return [b for f in ctx.files for b in f.base_views
+            if any(_SPACE.sub(" ", b.row_text(n).strip()) in removed for n in b.lines())]
+
+
 def _function_hits(rule: Rule, view: FunctionView, ctx: PatchContext) -> list[RawFinding]:
+    if rule.engine == "refcount" and rule.params.get("analysis") == "release-order":
+        return run_release_order(rule.params, view, ctx)
     if rule.engine == "refcount":
         key = f"helpers:{rule.id}"
         helpers = ctx.memo.get(key)
@@ -139,7 +190,7 @@ def _function_hits(rule: Rule, view: FunctionView, ctx: PatchContext) -> list[Ra
             helpers = ctx.memo[key] = reference_helpers(
                 rule.params, ctx.all_post_views(), ctx.all_untouched_views()
             )
-        return run_paths(rule.params, view, helpers)
+        return run_paths(rule.params, view, helpers, ctx.facts)
     if rule.engine == "context":
         return run_context(rule.params, view, ctx.facts)
     return run_ast(rule.params, view, ctx, str(rule.path))
@@ -189,6 +240,12 @@ def run_rules(rules: list[Rule], ctx: PatchContext, *, coccinelle: bool = True) 
                             for b in fc.base_named(view.name)
                             for r in _function_hits(rule, b, ctx)
                         )
+                        # Code moved into a new function: judged against where it came from.
+                        moved = Counter(
+                            _moved_signature(rule, b.name, r)
+                            for b in moved_from(ctx, fc, view)
+                            for r in _function_hits(rule, b, ctx)
+                        )
                         if view.parse_errors:
                             # Say so: tree-sitter recovered from errors (kernel macros).
                             raws = [_note_parse(raw) for raw in raws]
@@ -197,6 +254,9 @@ def run_rules(rules: list[Rule], ctx: PatchContext, *, coccinelle: bool = True) 
                             pre = base_sigs[sig] > 0
                             if pre:
                                 base_sigs[sig] -= 1
+                            elif moved[_moved_signature(rule, view.name, raw)] > 0:
+                                pre = True
+                                moved[_moved_signature(rule, view.name, raw)] -= 1
                             # Without a tree the analysis saw only the hunks: partial,
                             # even when a whole new function was visible.
                             hits.append((fc, fc.path, raw, pre, view.partial or fc.partial))
@@ -245,6 +305,7 @@ def _evidence_text(fc: FileContext | None, lines: tuple[int, ...]) -> tuple[str,
     texts = []
     post = fc.post_text.split("\n") if fc.post_text is not None else None
     hunk_lines = {ln.new_lineno: ln.text for h in fc.diff.hunks for ln in h.lines if ln.new_lineno}
+    hunk_lines = {**fc.line_text, **hunk_lines}
     for n in lines:
         if post is not None and 0 < n <= len(post):
             texts.append(post[n - 1].rstrip())

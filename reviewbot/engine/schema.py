@@ -71,9 +71,10 @@ _CALLSPEC: Spec = {
 
 _REFCOUNT: Spec = {
     "keys": {
-        "analysis": {"type": str, "choices": ("paths", "field-stores")},
+        "analysis": {"type": str, "choices": ("paths", "field-stores", "release-order")},
+        # Counted objects of reviewbot/data/kernel.yaml (css, task, mm, kref, ...), by name.
+        "objects": {"list": {"type": str}},
         "pairs": {
-            "required": True,
             "list": {
                 "keys": {
                     "name": {"type": str, "required": True},
@@ -100,7 +101,7 @@ _REFCOUNT: Spec = {
                 "consumers": {"list": _CALLSPEC},
             }
         },
-        "report": {"list": {"type": str, "choices": ("leak", "double-release")}},
+        "report": {"list": {"type": str, "choices": ("leak", "double-release", "use-after-release")}},
         "max-states": {"type": int},
         "not-functions": _REGEX,  # functions that hand the lock/reference to the caller
     }

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 from reviewbot.config import Settings
@@ -33,6 +35,7 @@ from reviewbot.facts.patch import patch_facts
 from reviewbot.facts.tables import EMPTY, Facts
 from reviewbot.model import SEVERITIES, Finding, Patch, Series
 from reviewbot.pipeline import ReviewOptions, ReviewState, StageOutcome
+from reviewbot.tree.blobs import blob_reader
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +48,9 @@ def base_facts(settings: Settings, state: ReviewState, options: ReviewOptions) -
     tree = options.tree or settings.path(settings.tree.path)
     if not (tree / ".git").exists():
         return EMPTY, f"facts: none (no kernel tree at {tree}; run `reviewbot tree init`)"
-    rev = state.base_commit or options.base or _default_base(tree)
     try:
-        facts = facts_for(tree, rev, settings.path(settings.rules.facts_dir),
-                          say=lambda text: print(f"reviewbot: {text}", file=sys.stderr, flush=True))
+        rev = state.base_commit or options.base or _default_base(tree)
+        facts = _facts_of(tree, rev, settings.path(settings.rules.facts_dir))
     except ReviewbotError as exc:
         log.warning("kernel facts unavailable: %s", exc)
         return EMPTY, f"facts: unavailable ({exc})"
@@ -57,6 +59,32 @@ def base_facts(settings: Settings, state: ReviewState, options: ReviewOptions) -
     return facts, f"facts: base {facts.revision[:12]}"
 
 
+def nearest_base_reader(settings: Settings, options: ReviewOptions,
+                        facts: Facts) -> Callable[[str], str | None] | None:
+    """Files of the base the facts came from, for a series that is reviewed on its hunks."""
+    if not settings.rules.rebuild or not facts.revision:
+        return None
+    reader = blob_reader(options.tree or settings.path(settings.tree.path))
+    revision = facts.revision
+
+    def read(path: str) -> str | None:
+        try:
+            return reader.read(revision, path)
+        except ReviewbotError as exc:
+            log.warning("cannot read %s of the base: %s", path, exc)
+            return None
+    return read
+
+
+# Per process: a worker or a scan reviews series after series on the same base, and each
+# answer costs git calls (the stored facts themselves are read on demand, see StoredFacts).
+@lru_cache(maxsize=8)
+def _facts_of(tree: Path, rev: str, cache: Path) -> Facts | None:
+    return facts_for(tree, rev, cache,
+                     say=lambda text: print(f"reviewbot: {text}", file=sys.stderr, flush=True))
+
+
+@lru_cache(maxsize=8)
 def _default_base(tree: Path) -> str:
     from reviewbot.tree.repo import open_tree
 
@@ -78,14 +106,16 @@ def patch_context(
     series_added: list[tuple[str, str]] | None = None,
     is_last: bool = True,
     files: tuple[FileDiff, ...] | None = None,
+    base_reader: Callable[[str], str | None] | None = None,
 ) -> PatchContext:
     """Files and functions of one patch (BadInputError when its diff is unusable);
-    ``files`` is its parsed diff when the caller has it already."""
+    ``files`` is its parsed diff when the caller has it already; ``base_reader`` gives a
+    file of the nearest base, to read whole functions of a patch that did not apply."""
     if files is None:
         files = _parse(patch, settings)
     return PatchContext(
         patch_index=patch.index,
-        files=[build_file_context(fd, worktree, post_rev, base_rev) for fd in files],
+        files=[build_file_context(fd, worktree, post_rev, base_rev, base_reader) for fd in files],
         worktree=worktree,
         series_removed=series_removed or [],
         series_added=series_added or [],
@@ -151,6 +181,14 @@ def rules_stage(
     bad_patches: list[str] = []
     functions = 0  # C functions the patches touch (parse_errors and partial are subsets)
     patches = series.patches
+    # A series that did not apply is placed hunk by hunk on the nearest base, each patch
+    # on the files as the patches before it left them.
+    reader = None if use_tree else nearest_base_reader(settings, options, facts)
+    rebuilt: dict[str, str] = {}
+
+    def read(path: str) -> str | None:
+        return rebuilt[path] if path in rebuilt else reader(path) if reader else None
+
     for n, patch in enumerate(patches):
         post_rev = state.patch_commits.get(patch.index) if use_tree else None
         base_rev = None
@@ -170,7 +208,11 @@ def rules_stage(
             series_added=added,
             is_last=n == len(patches) - 1,
             files=diff,
+            base_reader=read if reader else None,
         )
+        for fc in ctx.files:
+            if fc.rebuilt_text is not None and fc.diff.new_path:
+                rebuilt[fc.diff.new_path] = fc.rebuilt_text
         ctx.facts = patch_facts(ctx.all_post_views(), facts) if facts is not EMPTY or ctx.files else facts
         functions += len(ctx.all_post_views())
         result = run_rules(rules, ctx, coccinelle=settings.rules.coccinelle)
@@ -197,6 +239,7 @@ def rules_stage(
             "patches": len(patches),
             "mode": "tree" if use_tree else "hunks",
             "facts": facts_note,
+            "rebuilt_on": facts.revision if reader else None,
             "skipped": skipped,
             "functions": functions,
             "partial_functions": sorted(set(partial)),

@@ -33,6 +33,11 @@ class FileContext:
     # The file's other functions (tree mode): where the refcount engine looks for helpers
     # a touched function calls (see engine/helpers.py).
     untouched_views: list[FunctionView] = field(default_factory=list)
+    # A patch that did not apply, rebuilt on the nearest base (engine/rebuild.py): the
+    # text of its lines by post-image number, for quoting the lines that come from the base.
+    line_text: dict[int, str] = field(default_factory=dict)
+    rebuilt_text: str | None = None  # the whole post-image file so rebuilt (a later patch
+    # of the series is placed on it)
     _base: list[FunctionView] | None = field(default=None, init=False, repr=False)
 
     @property

@@ -32,7 +32,7 @@ LOCK_DEPTH = 2  # "takes lock L" through at most this many calls
 UNLOCK_DEPTH = 3  # "may release the caller's lock L" through at most this many calls
 RELEASE_DEPTH = 2
 _GLOBAL_LOCK = re.compile(r"^\s*&\s*([A-Za-z_]\w*)\s*$")
-_RELEASE_NAME = re.compile(r"(?:^|_)(put|release|free|destroy|drop|unref|exit)(?:_|$)")
+_RELEASE_NAME = re.compile(r"(?:^|_)(put|release|free|destroy|drop|unref)(?:_|$)")
 
 
 def direct_sleep(d: Definition, k: Knowledge, base: Facts | None = None) -> list[str] | None:
@@ -179,6 +179,11 @@ def direct_releases(d: Definition, k: Knowledge, base: Facts | None = None) -> d
         return {}
     out: dict[int, tuple[str, str]] = {}
     is_put = bool(_RELEASE_NAME.search(d.name))
+    # A parameter stored into a field is handed on with whatever reference came with it
+    # (cpuset_migrate_mm() stores the mm in a work item that puts it later).
+    for name in d.stores:
+        if name in names:
+            out.setdefault(names.index(name), ("stored", "store"))
     if base is not None:
         for c in d.calls:
             known = base.released_params(c.name)

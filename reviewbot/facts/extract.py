@@ -26,6 +26,9 @@ _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
 _ATTRIBUTE = re.compile(r"__attribute__\s*\(\(.*?\)\)|__(?:acquires|releases|must_hold)\([^)]*\)")
 _NAME = re.compile(r"([A-Za-z_]\w*)\s*\(")
 _NEWLINE = re.compile("\n")
+# `obj->field = p;`, `rcu_assign_pointer(obj->field, p)`, `WRITE_ONCE(obj->field, p)`.
+_STORE = re.compile(r"(?:->|\.)\w+(?:\[[^\]]*\])?\s*=\s*([A-Za-z_]\w*)\s*;"
+                    r"|\b(?:rcu_assign_pointer|WRITE_ONCE|RCU_INIT_POINTER)\s*\([^,;]+,\s*([A-Za-z_]\w*)\s*\)")
 _RETURN = re.compile(r"\breturn\b")
 CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _KEYWORDS = frozenset(
@@ -54,6 +57,7 @@ class Definition:
     calls: tuple[Call, ...]
     macro: bool = False
     returns_void: bool = False
+    stores: tuple[str, ...] = ()  # identifiers stored into a field (the object is handed on)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -126,6 +130,10 @@ def calls_of(body: str) -> tuple[Call, ...]:
     return tuple(out)
 
 
+def stores_of(body: str) -> tuple[str, ...]:
+    return tuple(sorted({a or b for a, b in _STORE.findall(body)}))
+
+
 def definitions(text: str, path: str) -> Iterator[Definition]:
     """Function definitions and function-like macros of one source file."""
     header = path.endswith(".h")
@@ -138,7 +146,8 @@ def definitions(text: str, path: str) -> Iterator[Definition]:
         name, params, returns_void = sig
         local = not header and re.search(r"\bstatic\b", m.group(1)) is not None
         line = bisect.bisect_left(newlines, m.start(2))
-        yield Definition(name, path, line, local, params, calls_of(m.group(2)), returns_void=returns_void)
+        yield Definition(name, path, line, local, params, calls_of(m.group(2)), returns_void=returns_void,
+                         stores=stores_of(m.group(2)))
     for m in _MACRO.finditer(text):
         body = m.group(3).replace("\\\n", "\n")
         calls = calls_of(body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -44,15 +44,25 @@ class Knowledge:
     objects: dict[str, dict[str, Any]]  # name -> {"acquire": [...], "release": [...]}
     guards: dict[str, tuple[str, str]]  # guard class -> (lock call, unlock call)
     digest: str  # changes whenever kernel.yaml changes: part of the facts cache key
+    # Answers of lock_for() by call name (every call of every function asks).
+    lock_names: dict[str, tuple[LockSpec, str] | None] = field(default_factory=dict, compare=False,
+                                                               hash=False, repr=False)
 
     def lock_for(self, name: str) -> tuple[LockSpec, str] | None:
         """The lock entry a call acquires or releases: (spec, "acquire"|"release")."""
+        if name in self.lock_names:
+            return self.lock_names[name]
+        found: tuple[LockSpec, str] | None = None
         for spec in self.locks:
             if spec.acquire.fullmatch(name):
-                return spec, "acquire"
+                found = spec, "acquire"
+                break
             if spec.release.fullmatch(name):
-                return spec, "release"
-        return None
+                found = spec, "release"
+                break
+        if len(self.lock_names) < 100_000:  # bounded: names come from untrusted patches
+            self.lock_names[name] = found
+        return found
 
     def is_sleep_primitive(self, name: str) -> bool:
         return bool(self.sleeps.fullmatch(name)) and not self.never_sleeps.fullmatch(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from reviewbot.engine.cfunc import FunctionView, node_text
 from reviewbot.facts.derive import derive
-from reviewbot.facts.extract import Definition, calls_of
+from reviewbot.facts.extract import Definition, calls_of, stores_of
 from reviewbot.facts.knowledge import Knowledge, load_knowledge
 from reviewbot.facts.tables import Facts
 
@@ -28,7 +28,7 @@ def definition_of(view: FunctionView) -> Definition | None:
     before_name = header.split(view.name + "(")[0] if view.name + "(" in header else header
     return Definition(view.name, view.file, view.lines()[0] if view.lines() else 0,
                       local="static" in header.split() and view.file.endswith(".c"),
-                      params=params, calls=calls_of(text),
+                      params=params, calls=calls_of(text), stores=stores_of(text),
                       returns_void=before_name.rstrip().endswith("void"))
 
 
@@ -44,7 +44,8 @@ def patch_facts(views: list[FunctionView], base: Facts, knowledge: Knowledge | N
     own.defined = sorted(whole)
     # Lock effects need the whole body (a hunk shows a lock whose unlock is outside it);
     # a sleeping call seen in a hunk is a sleep whatever the rest does.
-    for table in (own.locks, own.unlocks, own.keeps, own.releases):
+    # (A release seen in a hunk is a release: those stay.)
+    for table in (own.locks, own.unlocks, own.keeps):
         for name in [n for n in table if n not in whole]:
             del table[name]
     return base.overlay(own)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 3
+FACTS_VERSION = 5
 
 
 @dataclass
@@ -58,6 +58,10 @@ class Facts:
         """Locks ``name`` takes and returns holding (task_lock(), cgroup_lock())."""
         return self.keeps.get(name, {})
 
+    def changed_by_patch(self, name: str) -> bool:
+        """Whether a patch made ``name`` release a parameter the base version did not."""
+        return False
+
     def overlay(self, top: Facts) -> Facts:
         """``top`` (a patch's own functions) consulted first, then these facts: a function
         ``top`` defines is judged by its new body only. Nothing is copied (a base has tens
@@ -85,6 +89,10 @@ class _Overlay(Facts):
     def released_params(self, name: str) -> dict[int, str]:
         mine = self.top.released_params(name)
         return mine if mine or name in self.mine else self.under.released_params(name)
+
+    def changed_by_patch(self, name: str) -> bool:
+        mine = {i: o for i, o in self.top.released_params(name).items() if o != "stored"}
+        return bool(mine) and mine != self.under.released_params(name)
 
     def locks_released(self, name: str) -> dict[str, list[str]]:
         mine = self.top.locks_released(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reviewbot.engine.cfunc import FunctionView, views_from_text
 from reviewbot.engine.helpers import MAX_DEPTH, reference_helpers
-from reviewbot.engine.refcount import run_paths
+from reviewbot.engine.refpaths import run_paths
 
 PARAMS = {
     "pairs": [{

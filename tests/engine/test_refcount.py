@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from reviewbot.engine.cfunc import views_from_text
-from reviewbot.engine.refcount import normalize, run_paths
+from reviewbot.engine.refcount import normalize
+from reviewbot.engine.refpaths import run_paths
 
 PARAMS: dict[str, Any] = {
     "pairs": [
@@ -64,7 +65,11 @@ def test_goto_past_the_release_leaks_and_names_the_jump() -> None:
 def test_tryget_holds_only_when_it_succeeded() -> None:
     assert hits("\tif (!css_tryget(&o->memcg->css))\n\t\treturn -EBUSY;\n"
                 "\tcss_put(&o->memcg->css);\n\treturn 0;") == []
-    assert len(hits("\tif (!css_tryget(&o->memcg->css))\n\t\treturn -EBUSY;\n\treturn 0;")) == 1
+    # Held where the function fails is a leak; held only where it succeeds, and put
+    # nowhere, is a reference taken for the caller (cgroup_tryget()-like helpers).
+    assert len(hits("\tif (!css_tryget(&o->memcg->css))\n\t\treturn -EBUSY;\n"
+                    "\tif (!o->ready)\n\t\treturn -EAGAIN;\n\tcss_put(&o->memcg->css);\n\treturn 0;")) == 1
+    assert hits("\tif (!css_tryget(&o->memcg->css))\n\t\treturn -EBUSY;\n\treturn 0;") == []
 
 
 def test_null_check_drops_the_pointer() -> None:
@@ -136,4 +141,43 @@ def test_sparse_lock_annotation_is_the_function_contract() -> None:
 def test_call_arguments_in_a_store_are_not_stored() -> None:
     # blkg->parent = lookup(blkcg): the reference on blkcg is not handed on by this store.
     assert len(hits("\tif (!css_tryget(&o->css))\n\t\treturn -1;\n"
-                    "\to->parent = lookup(o);\n\treturn 0;")) == 1
+                    "\to->parent = lookup(o);\n\tif (o->parent) {\n\t\tcss_put(&o->css);\n"
+                    "\t\treturn 0;\n\t}\n\treturn -ENOENT;")) == 1
+
+
+USES: dict[str, Any] = {"objects": ["css", "task", "memory"], "report": ["use-after-release"]}
+
+
+def test_an_object_used_after_the_reference_this_function_took_is_released() -> None:
+    (detail,) = hits("\tstruct mem_cgroup *m = get_mem_cgroup_from_mm(mm);\n"
+                     "\tmem_cgroup_put(m);\n\treturn m->id.id;", USES)
+    assert "`m` is dereferenced (m->id) at line 5 after its reference was released at line 4" in detail
+    assert hits("\tstruct mem_cgroup *m = get_mem_cgroup_from_mm(mm);\n"
+                "\tint id = m->id.id;\n\tmem_cgroup_put(m);\n\treturn id;", USES) == []
+
+
+def test_a_second_reference_or_a_new_value_keeps_the_name_usable() -> None:
+    assert hits("\tget_task_struct(o->t);\n\tget_task_struct(o->t);\n\tput_task_struct(o->t);\n"
+                "\twake_up_process(o->t);\n\tput_task_struct(o->t);\n\treturn 0;", USES) == []
+    assert hits("\tstruct obj *p = kmalloc(8, GFP_KERNEL);\n\tkfree(p);\n\tp = o;\n"
+                "\treturn p->x;", USES) == []
+
+
+def test_freed_memory_is_gone_whoever_allocated_it() -> None:
+    (detail,) = hits("\tkfree(o);\n\treturn o->x;", USES)
+    assert "`o` is dereferenced (o->x)" in detail
+    # A put of a reference the function did not take may leave others alive.
+    assert hits("\tput_task_struct(o->t);\n\treturn o->t->pid;", USES) == []
+
+
+def test_a_put_helper_from_the_facts_releases_like_the_put() -> None:
+    from reviewbot.facts.derive import derive
+    from reviewbot.facts.extract import definitions
+    from reviewbot.facts.knowledge import load_knowledge
+
+    facts = derive(list(definitions("void obj_put(struct obj *o)\n{\n\tkfree(o);\n}\n", "x.c")),
+                   load_knowledge())
+    src = "int f(struct obj *o)\n{\n\tobj_put(o);\n\treturn o->x;\n}\n"
+    (view,) = views_from_text("mm/x.c", src)
+    assert run_paths(USES, view, facts=facts)
+    assert run_paths(USES, view) == []

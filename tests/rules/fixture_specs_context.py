@@ -258,3 +258,78 @@ SPECS: tuple[Spec, ...] = (
         {"double-lock": "ok-01"},
     ),
 )
+
+# --- reference rules of the refcount engine (kernel.yaml objects, tree facts) ------------
+EVENT_REMOVE_TAIL = (
+    "\teventfd_ctx_put(event->eventfd);\n"
+    "\tkfree(event);\n"
+    "\tcss_put(&memcg->css);\n"
+    "}\n"
+)
+EVENT_REMOVE_HEAD = "\tremove_wait_queue(event->wqh, &event->wait);\n\n\tevent->unregister_event(memcg, event->eventfd);\n"
+
+REFERENCE_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "oom-group-reported-after-put",
+        "memcg: say which cgroup an mm is charged to when its OOM group is killed",
+        "A debugging aid for memory.oom.group.",
+        ((MEMCG, "void mem_cgroup_print_oom_group(struct mem_cgroup *memcg)\n",
+          "static void mem_cgroup_report_mm(struct mm_struct *mm)\n{\n"
+          "\tstruct mem_cgroup *memcg = get_mem_cgroup_from_mm(mm);\n\n"
+          "\tmem_cgroup_put(memcg);\n"
+          "\tpr_info(\"mm charged to \");\n\tpr_cont_cgroup_path(memcg->css.cgroup);\n"
+          "\tpr_cont(\"\\n\");\n}\n\n"
+          "void mem_cgroup_print_oom_group(struct mem_cgroup *memcg)\n"),),
+        {"use-after-release": "bad-01"},
+    ),
+    Spec(
+        "event-freed-before-eventfd-put",
+        "memcg: free the event before dropping its eventfd",
+        "Free memory first, then let the eventfd go.",
+        ((MEMCG, EVENT_REMOVE_TAIL, "\tkfree(event);\n\teventfd_ctx_put(event->eventfd);\n"
+          "\tcss_put(&memcg->css);\n}\n"),),
+        {"use-after-release": "bad-02"},
+    ),
+    Spec(
+        "event-remove-wakes-before-put",
+        "memcg: wake OOM waiters when an event goes away",
+        "A waiter may be sleeping on the event's memcg; wake it while we hold the css.",
+        ((MEMCG, EVENT_REMOVE_TAIL, EVENT_REMOVE_TAIL.replace(
+            "\tcss_put(&memcg->css);\n}\n",
+            "\tif (memcg->oom_kill_disable)\n\t\tmemcg_oom_recover(memcg);\n\tcss_put(&memcg->css);\n}\n")),),
+        {"use-after-release": "ok-01"},
+    ),
+    Spec(
+        "event-remove-puts-early",
+        "memcg: drop the event's css as soon as it is off the wait queue",
+        "Nothing after this needs the cgroup.",
+        ((MEMCG, EVENT_REMOVE_HEAD, "\tremove_wait_queue(event->wqh, &event->wait);\n"
+          "\tcss_put(&memcg->css);\n\n\tevent->unregister_event(memcg, event->eventfd);\n"),
+         (MEMCG, EVENT_REMOVE_TAIL, "\teventfd_ctx_put(event->eventfd);\n\tkfree(event);\n}\n")),
+        {"release-moved-earlier": "bad-01"},
+    ),
+    Spec(
+        "event-detach-helper-puts",
+        "memcg: detach an event through a helper",
+        "Share the detaching with the eventfd wakeup path.",
+        ((MEMCG, "static void memcg_event_remove(struct work_struct *work)\n",
+          "static void memcg_event_detach(struct mem_cgroup_event *event,\n"
+          "\t\t\t       struct mem_cgroup *memcg)\n{\n"
+          "\tremove_wait_queue(event->wqh, &event->wait);\n\tcss_put(&memcg->css);\n}\n\n"
+          "static void memcg_event_remove(struct work_struct *work)\n"),
+         (MEMCG, EVENT_REMOVE_HEAD, "\tmemcg_event_detach(event, memcg);\n\n"
+          "\tevent->unregister_event(memcg, event->eventfd);\n"),
+         (MEMCG, EVENT_REMOVE_TAIL, "\teventfd_ctx_put(event->eventfd);\n\tkfree(event);\n}\n")),
+        {"release-moved-earlier": "bad-02"},
+    ),
+    Spec(
+        "event-remove-frees-last",
+        "memcg: free the event after its css is dropped",
+        "Keep the event until the very end of its removal.",
+        ((MEMCG, EVENT_REMOVE_TAIL, "\teventfd_ctx_put(event->eventfd);\n"
+          "\tcss_put(&memcg->css);\n\tkfree(event);\n}\n"),),
+        {"release-moved-earlier": "ok-01"},
+    ),
+)
+
+SPECS = SPECS + REFERENCE_SPECS

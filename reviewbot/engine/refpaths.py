@@ -1,0 +1,100 @@
+"""The ``refcount`` engine's entry point: run the path analysis of :mod:`refcount` over
+one function and turn its events (leaks, double releases, uses after a release) into
+findings a reviewer reads."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView, node_text
+from reviewbot.engine.refcount import Analysis, Event
+from reviewbot.engine.refspec import config_for, with_helpers
+from reviewbot.engine.types import RawFinding
+from reviewbot.engine.uses import handed_to_caller
+from reviewbot.facts.tables import Facts
+
+log = logging.getLogger(__name__)
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+
+
+def run_paths(
+    params: dict[str, Any], view: FunctionView, helpers: dict[str, tuple[str, str]] | None = None,
+    facts: Facts | None = None,
+) -> list[RawFinding]:
+    if params.get("not-functions") and re.search(params["not-functions"], view.name):
+        return []
+    config, needle = with_helpers(*config_for(params), {
+        name: spec for name, spec in (helpers or {}).items() if name != view.name
+    })
+    text = node_text(view.node)
+    if not needle.search(text) and not (facts and any(
+            facts.released_params(n) for n in set(_CALL.findall(text)))):
+        return []  # no call of any pair (or put helper): nothing to track
+    body = view.node.child_by_field_name("body")
+    header = text[: body.start_byte - view.node.start_byte] if body is not None else text
+    if LOCK_MARKER.search(header) and any(p.keyless for p in config.pairs):
+        return []  # __acquires()/__releases(): the imbalance is the function's contract
+    analysis = Analysis(config, view, facts)
+    events = analysis.run()
+    events = [e for e in events if not (
+        e.kind == "leak" and e.held is not None and handed_to_caller(analysis, e.key, e.pair, e.exit_line))]
+    if analysis.truncated:
+        log.warning("%s:%s: path analysis stopped after %d states; findings may be incomplete",
+                    view.file, view.name, config.max_states)
+    out = [_use_finding(analysis, ev) for ev in sorted(analysis.uses.values(), key=lambda e: (e.line or 0, e.key))
+           if _touched(view, analysis.release_line.get(ev.key), ev.line)]
+    for ev in sorted(events, key=lambda e: (e.line or 0, e.exit_line or 0, e.key)):
+        obj = f"`{ev.key}`" if ev.key else ev.pair
+        if ev.kind == "leak" and ev.held is not None:
+            where = f"returns at line {ev.exit_line}" if ev.exit_line else "falls off its end"
+            via = f" (reached by {ev.via})" if ev.via else ""
+            origin = config.helpers.get(ev.held.call)
+            through = f" (which returns the reference {origin}() gave it)" if origin else ""
+            detail = (
+                f"the {ev.pair} reference on {obj} taken by {ev.held.call}(){through} at line "
+                f"{ev.held.line} is still held when {view.name}() {where}{via}"
+            )
+            evidence = tuple(x for x in (ev.held.line, _via_line(ev.via), ev.exit_line) if x)
+            line: int | None = ev.exit_line or ev.held.line
+        else:
+            detail = (
+                f"{obj} is released a second time at line {ev.line} on a path where its "
+                f"{ev.pair} reference was already dropped"
+            )
+            evidence = tuple(x for x in (_via_line(ev.via), ev.line) if x)
+            line = ev.line
+        out.append(
+            RawFinding(
+                line=line,
+                function=view.name,
+                captures={"detail": detail, "object": ev.key, "pair": ev.pair, "kind": ev.kind},
+                evidence=evidence,
+            )
+        )
+    return out
+
+
+def _use_finding(analysis: Analysis, ev: Event) -> RawFinding:
+    released = analysis.release_line.get(ev.key)
+    at = f" at line {released}" if released else ""
+    detail = (f"`{ev.key}` is {ev.pair} at line {ev.line} after its reference was released{at}: "
+              f"the object may already be freed")
+    return RawFinding(line=ev.line, function=analysis.view.name,
+                      captures={"detail": detail, "object": ev.key, "kind": ev.kind},
+                      evidence=tuple(x for x in (released, ev.line) if x))
+
+
+def _touched(view: FunctionView, first: int | None, last: int | None) -> bool:
+    """The patch added the release, the use, or a line between them (on a base view,
+    with nothing added, every use counts, for the pre-existing comparison)."""
+    if not view.added:
+        return True
+    lo, hi = min(first or 0, last or 0), max(first or 0, last or 0)
+    return any(lo <= ln <= hi for ln in view.added if ln in view.line_set())
+
+
+def _via_line(via: str) -> int | None:
+    m = re.search(r"at line (\d+)$", via)
+    return int(m.group(1)) if m else None
