@@ -62,8 +62,11 @@ def _region(
     if where == "hunk":
         return [ln.text for ln in _lines_of([hunk], kinds)]
     if where == "function":
-        # The function's name is part of the function (a hunk rarely shows its header).
+        # The function's name is part of the function (a hunk rarely shows its header);
+        # so is the signature git prints after the @@ when the hunk is inside it.
         named = [f"{function}("] if function else []
+        if function and hunk.function == function and hunk.section.strip():
+            named.append(hunk.section.strip())
         return named + _function_region(kinds, fc, hunk, fn_lines)
     if where == "file":
         return [ln.text for ln in _lines_of(fc.diff.hunks, kinds)]

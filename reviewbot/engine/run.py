@@ -22,6 +22,7 @@ from reviewbot.diff import FileDiff
 from reviewbot.engine.astq import run_ast
 from reviewbot.engine.cfunc import FunctionView, views_from_hunks, views_from_text
 from reviewbot.engine.coccinelle import run_coccinelle
+from reviewbot.engine.consistency import run_consistency
 from reviewbot.engine.context import run_context
 from reviewbot.engine.fieldstores import run_field_stores
 from reviewbot.engine.fingerprint import fingerprint, normalize_message
@@ -134,7 +135,8 @@ def build_file_context(
                 return mine + [v for v in views_from_hunks(fd, post=False) if v.name not in names]
 
             return FileContext(fd, post, base_views, untouched_views=others,
-                               line_text=result.line_text, rebuilt_text=result.text)
+                               line_text=result.line_text, rebuilt_text=result.text,
+                               rebuilt_rows=result.line_of_row)
     return FileContext(fd, post, lambda: views_from_hunks(fd, post=False))
 
 
@@ -227,6 +229,9 @@ def run_rules(rules: list[Rule], ctx: PatchContext, *, coccinelle: bool = True) 
                     hits.append((by_path.get(path), path, raw, raw.preexisting, False))
             elif rule.engine == "refcount" and rule.params.get("analysis") == "field-stores":
                 hits.extend(_field_store_hits(rule, ctx))
+            elif rule.engine == "consistency":
+                for cfc, raw in run_consistency(rule.params, ctx, rule.applies_to):
+                    hits.append((cfc, cfc.path, raw, False, cfc.partial))
             else:
                 for fc in ctx.files:
                     if not rule.applies_to(fc.path):

@@ -16,7 +16,7 @@ from typing import Any
 
 from reviewbot.model import CONFIDENCES, SEVERITIES
 
-ENGINES = ("pattern", "refcount", "ast", "coccinelle", "context")
+ENGINES = ("pattern", "refcount", "ast", "coccinelle", "context", "consistency")
 SCOPES = ("added-lines", "hunk", "function", "series")
 REFERENCE_KINDS = ("review", "commit", "source", "thread", "doc")
 
@@ -162,6 +162,12 @@ _CONTEXT: Spec = {
     }
 }
 
+_CONSISTENCY: Spec = {
+    "keys": {
+        "marked": {"type": str, "regex": True, "required": True},  # accessors of a conversion
+    }
+}
+
 _COCCI: Spec = {
     "keys": {
         "file": {"type": str, "required": True},
@@ -187,6 +193,7 @@ RULE: Spec = {
         "ast": _AST,
         "coccinelle": _COCCI,
         "context": _CONTEXT,
+        "consistency": _CONSISTENCY,
         "message": {"type": str, "required": True},
         "false-positives": {"type": str, "required": True},
         "fix-hint": {"type": str, "required": True},

@@ -38,6 +38,7 @@ class FileContext:
     line_text: dict[int, str] = field(default_factory=dict)
     rebuilt_text: str | None = None  # the whole post-image file so rebuilt (a later patch
     # of the series is placed on it)
+    rebuilt_rows: dict[int, int] = field(default_factory=dict)  # its row -> post-image line
     _base: list[FunctionView] | None = field(default=None, init=False, repr=False)
 
     @property

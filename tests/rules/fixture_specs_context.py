@@ -333,3 +333,63 @@ REFERENCE_SPECS: tuple[Spec, ...] = (
 )
 
 SPECS = SPECS + REFERENCE_SPECS
+
+# --- charging ------------------------------------------------------------------------------
+CHARGE_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "event-remove-logs-accounted",
+        "memcg: keep a log of removed events",
+        "Record each removal for the debug file.",
+        ((MEMCG, "\tremove_wait_queue(event->wqh, &event->wait);\n\n",
+          "\tremove_wait_queue(event->wqh, &event->wait);\n"
+          "\tevent->log = kzalloc(sizeof(*event->log), GFP_KERNEL_ACCOUNT);\n\n"),),
+        {"charge-in-async-context": "bad-01"},
+    ),
+    Spec(
+        "event-remove-logs-to-event-memcg",
+        "memcg: keep a log of removed events",
+        "Record each removal for the debug file, charged to the event's cgroup.",
+        ((MEMCG, "\tremove_wait_queue(event->wqh, &event->wait);\n\n",
+          "\tremove_wait_queue(event->wqh, &event->wait);\n"
+          "\told_memcg = set_active_memcg(memcg);\n"
+          "\tevent->log = kzalloc(sizeof(*event->log), GFP_KERNEL_ACCOUNT);\n"
+          "\tset_active_memcg(old_memcg);\n\n"),),
+        {"charge-in-async-context": "ok-01"},
+    ),
+    Spec(
+        "event-control-logs-accounted",
+        "memcg: keep a log of registered events",
+        "Record each registration; it is charged to the writer of cgroup.event_control.",
+        ((MEMCG, "\tevent->memcg = memcg;\n",
+          "\tevent->memcg = memcg;\n\tevent->log = kzalloc(sizeof(*event->log), GFP_KERNEL_ACCOUNT);\n"),),
+        {"charge-in-async-context": "ok-02"},
+    ),
+)
+
+SPECS = SPECS + CHARGE_SPECS
+
+# --- access marking -------------------------------------------------------------------------
+SOFT_LIMIT_WRITE = "\t\t\tmemcg->soft_limit = nr_pages;\n"
+SOFT_LIMIT_RESET = "\tmemcg->soft_limit = PAGE_COUNTER_MAX;\n\tpage_counter_set_high(&memcg->swap, PAGE_COUNTER_MAX);\n"
+
+MARKING_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "soft-limit-write-marked",
+        "memcg: mark the soft limit update",
+        "soft_limit_excess() reads memcg->soft_limit without a lock; mark its writer.",
+        ((MEMCG, SOFT_LIMIT_WRITE, "\t\t\tWRITE_ONCE(memcg->soft_limit, nr_pages);\n"),),
+        {"partial-accessor-conversion": "bad-01-tree"},
+    ),
+    Spec(
+        "soft-limit-writes-marked",
+        "memcg: mark the soft limit updates",
+        "soft_limit_excess() reads memcg->soft_limit without a lock; mark every writer of a "
+        "live cgroup.",
+        ((MEMCG, SOFT_LIMIT_WRITE, "\t\t\tWRITE_ONCE(memcg->soft_limit, nr_pages);\n"),
+         (MEMCG, SOFT_LIMIT_RESET, "\tWRITE_ONCE(memcg->soft_limit, PAGE_COUNTER_MAX);\n"
+          "\tpage_counter_set_high(&memcg->swap, PAGE_COUNTER_MAX);\n")),
+        {"partial-accessor-conversion": "ok-01-tree"},
+    ),
+)
+
+SPECS = SPECS + MARKING_SPECS

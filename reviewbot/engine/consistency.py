@@ -1,0 +1,128 @@
+"""The ``consistency`` engine: a conversion the patch makes in some places and not others.
+
+A patch that makes readers of a field lockless (``READ_ONCE()``, ``rcu_dereference()``)
+or marks its writers (``WRITE_ONCE()``, ``rcu_assign_pointer()``) is a conversion of
+*every* access that races: a plain store left behind in another function of the file is
+a data race (or a torn pointer for RCU readers), and it is exactly what a reviewer checks
+with ``git grep``. This engine does that grep over the whole post-image file (from the
+tree, or the patch placed on the nearest base; else only what the hunks show):
+
+* a field is *converted* when the patch adds a marked access of it (``->pd[...]`` inside
+  one of the rule's ``marked`` accessors) and removes a plain one, or adds a marked read;
+* a *leftover* is a plain store to the same field (``x->pd[i] = v;``) the patch does not
+  remove, outside the accessors.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from reviewbot.diff import FileDiff
+from reviewbot.engine.types import FileContext, PatchContext, RawFinding
+
+_FIELD = r"(?:->|\.)(\w+)(?:\[[^\]]*\])*"
+# Functions that build an object before anyone else can see it.
+_INIT = re.compile(r"(^|_)(alloc|init|create|new|setup|prealloc|ctor)(_|$)")
+
+
+def _marked_fields(text: str, marked: re.Pattern[str]) -> set[str]:
+    """Fields accessed inside a marked accessor on one line: ``WRITE_ONCE(b->pd[i], p)``."""
+    out = set()
+    for m in marked.finditer(text):
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += text[i] == "("
+            depth -= text[i] == ")"
+            i += 1
+        first_arg = re.split(r",(?![^()]*\))", text[m.end() : i - 1])[0]
+        found = re.findall(_FIELD + r"\s*$", first_arg.strip())
+        out.update(found)
+    return out
+
+
+def _plain_store(text: str, field: str, marked: re.Pattern[str]) -> bool:
+    if marked.search(text):
+        return False
+    return re.search(rf"(?:->|\.){re.escape(field)}(?:\[[^\]]*\])*\s*=(?!=)", text) is not None
+
+
+def run_consistency(params: dict[str, Any], ctx: PatchContext,
+                    applies: Any) -> list[tuple[FileContext, RawFinding]]:
+    marked = re.compile(rf"\b(?:{params['marked']})\s*\(")
+    out: list[tuple[FileContext, RawFinding]] = []
+    for fc in ctx.files:
+        if not applies(fc.path) or fc.diff.is_binary:
+            continue
+        converted = _converted(fc.diff, marked)
+        if not converted:
+            continue
+        rows = _post_lines(fc)
+        removed = {ln.text.strip() for h in fc.diff.hunks for ln in h.lines if ln.kind == "-"}
+        for field, (first, count) in sorted(converted.items()):
+            for line, text in rows:
+                if not _plain_store(text, field, marked) or text.strip() in removed:
+                    continue
+                function = _function_at(rows, line)
+                if function and _INIT.search(function):
+                    continue  # the object is not published yet: nobody races with it
+                at, code = first.split(": ", 1)
+                where = f" in {function}()" if function else ""
+                detail = (f"the patch marks accesses of ->{field} ({count} place(s), as in line "
+                          f"{at}: `{code[:60]}`), but line {line}{where} still stores it plainly")
+                out.append((fc, RawFinding(line=line, function=function,
+                                           captures={"detail": detail, "field": field},
+                                           evidence=(line,))))
+    return out
+
+
+def _converted(fd: FileDiff, marked: re.Pattern[str]) -> dict[str, tuple[str, int]]:
+    """Fields the patch converts to marked accesses: field -> ("line: text", count)."""
+    removed_plain: set[str] = set()
+    for h in fd.hunks:
+        for ln in h.lines:
+            if ln.kind == "-" and not marked.search(ln.text):
+                removed_plain.update(re.findall(_FIELD, ln.text))
+    found: dict[str, tuple[str, int]] = {}
+    for h in fd.hunks:
+        for ln in h.lines:
+            if ln.kind != "+":
+                continue
+            for field in _marked_fields(ln.text, marked):
+                # A conversion: the plain access went away in this patch, or it is a read
+                # made lockless (which every writer must then mark).
+                if field in removed_plain or re.search(r"READ_ONCE|rcu_dereference", ln.text):
+                    first, count = found.get(field, (f"{ln.new_lineno}: {ln.text.strip()}", 0))
+                    found[field] = (first, count + 1)
+    return found
+
+
+def _post_lines(fc: FileContext) -> list[tuple[int, str]]:
+    """(line, text) of the post-image file as far as it is known."""
+    if fc.post_text is not None:
+        return list(enumerate(fc.post_text.split("\n"), start=1))
+    if fc.rebuilt_text is not None and fc.rebuilt_rows:
+        text = fc.rebuilt_text.split("\n")
+        return sorted((line, text[row]) for row, line in fc.rebuilt_rows.items() if row < len(text))
+    return sorted((ln.new_lineno, ln.text) for h in fc.diff.hunks for ln in h.lines
+                  if ln.new_lineno and ln.kind != "-")
+
+
+_FUNCTION_HEAD = re.compile(r"^[A-Za-z_][\w\s\*]*?\b(\w+)\s*\(")
+
+
+def _function_at(rows: list[tuple[int, str]], line: int) -> str | None:
+    """The function a line is in: the nearest column-0 ``{`` above it, and its signature."""
+    index = {ln: i for i, (ln, _) in enumerate(rows)}
+    i = index.get(line, 0)
+    for j in range(i, -1, -1):
+        text = rows[j][1]
+        if text.startswith("}"):
+            return None
+        if text.startswith("{"):
+            for k in range(j - 1, max(-1, j - 6), -1):
+                m = _FUNCTION_HEAD.match(rows[k][1])
+                if m:
+                    return m.group(1)
+            return None
+    return None
