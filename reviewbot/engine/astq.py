@@ -339,6 +339,8 @@ def _is_rcu_field(node: Node, spec: dict[str, Any], ctx: PatchContext) -> bool:
     for known in spec.get("known") or []:
         if known["field"] == field and re.search(known["base"], base):
             return True
+    if spec.get("from-facts") and ctx.facts.is_rcu_field(field):
+        return True  # __rcu wherever the base declares that name
     return bool(spec.get("declared-in-patch")) and field in _rcu_declared(ctx)
 
 

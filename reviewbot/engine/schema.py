@@ -145,6 +145,7 @@ _AST: Spec = {
                     }
                 },
                 "declared-in-patch": _BOOL,
+                "from-facts": _BOOL,  # fields the kernel tree declares __rcu (and never plain)
                 "accessors": _REGEX,
             }
         },

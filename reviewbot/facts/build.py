@@ -12,17 +12,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sqlite3
 import subprocess
 import tarfile
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from reviewbot.errors import InfraError
 from reviewbot.facts.derive import derive
-from reviewbot.facts.extract import Definition, definitions
+from reviewbot.facts.extract import Definition, definitions, pointer_fields
 from reviewbot.facts.knowledge import Knowledge, load_knowledge
 from reviewbot.facts.tables import FACTS_VERSION, SCHEMA, Facts, StoredFacts
 from reviewbot.tree.git import SAFE_CONFIG, git, git_env
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 SOURCE_DIRS = ("kernel", "mm", "fs", "block", "lib", "include/linux", "include/net",
                "include/trace", "ipc", "security", "net/core", "net/ipv4", "init")
 MAX_FILE_BYTES = 4 * 1024 * 1024  # generated tables; no function body lives there
+_ARROW = re.compile(r"->\s*(\w+)\b")
+_MARKED_ARROW = re.compile(r"\b(?:rcu_dereference\w*|rcu_access_pointer|rcu_assign_pointer|RCU_INIT_POINTER|"
+                           r"rcu_replace_pointer|rcu_dereference_protected)\s*\([^;()]*->\s*(\w+)\b")
 
 
 def resolve_revision(tree: Path, rev: str) -> str:
@@ -73,11 +78,25 @@ def _sources(tree: Path, commit: str, timeout: float) -> Iterator[tuple[str, str
             raise InfraError(f"git archive {commit[:12]} failed: {err.strip()[-500:]}")
 
 
-def scan(texts: Iterator[tuple[str, str]]) -> list[Definition]:
+def scan(texts: Iterator[tuple[str, str]]) -> tuple[list[Definition], list[str]]:
+    """Function definitions, and the pointer names that are __rcu wherever declared."""
     defs: list[Definition] = []
+    rcu: set[str] = set()
+    plain: set[str] = set()
+    uses: Counter[str] = Counter()  # `->name` accesses
+    marked: Counter[str] = Counter()  # ... of them inside an RCU accessor
     for path, text in texts:
         defs.extend(definitions(text, path))
-    return defs
+        r, p = pointer_fields(text)
+        rcu |= r
+        plain |= p
+        uses.update(_ARROW.findall(text))
+        marked.update(_MARKED_ARROW.findall(text))
+    # Short common words (gen, grab, helper) are too likely a plain field somewhere unread;
+    # a field the base itself mostly reads plainly (task->real_parent under tasklist_lock)
+    # is one whose writers' lock protects it, not one that needs accessors everywhere.
+    return defs, sorted(n for n in rcu - plain
+                        if ("_" in n or len(n) >= 7) and uses[n] - marked[n] <= marked[n])
 
 
 def build_facts(tree: Path, rev: str, knowledge: Knowledge | None = None,
@@ -86,10 +105,11 @@ def build_facts(tree: Path, rev: str, knowledge: Knowledge | None = None,
     k = knowledge or load_knowledge()
     commit = resolve_revision(tree, rev)
     start = time.monotonic()
-    defs = scan(_sources(tree, commit, timeout))
+    defs, rcu_fields = scan(_sources(tree, commit, timeout))
     if say:
         say(f"read {len(defs)} function definitions in {time.monotonic() - start:.1f}s")
     facts = derive(defs, k, revision=commit)
+    facts.rcu_fields = rcu_fields
     facts.defined = []  # only a patch's overlay needs to say what it redefines
     facts.stats["seconds"] = round(time.monotonic() - start, 1)
     return facts
@@ -123,8 +143,9 @@ def save(path: Path, facts: Facts) -> None:
                             ((n, json.dumps(v)) for n, v in facts.unlocks.items()))
             con.executemany("INSERT INTO releases VALUES (?, ?)",
                             ((n, json.dumps(v)) for n, v in facts.releases.items()))
-            con.execute("INSERT INTO meta VALUES (?, ?, ?)",
-                        (facts.revision, facts.digest, json.dumps(facts.stats)))
+            con.execute("INSERT INTO meta VALUES (?, ?, ?, ?)",
+                        (facts.revision, facts.digest, json.dumps(facts.stats),
+                         json.dumps(facts.rcu_fields)))
         con.close()
         os.replace(tmp, path)
     except BaseException:

@@ -130,6 +130,21 @@ def calls_of(body: str) -> tuple[Call, ...]:
     return tuple(out)
 
 
+# Pointer members (and variables) as declared: `struct task_struct __rcu *owner;` and
+# `struct mem_cgroup *memcg;`. A name declared __rcu somewhere and plain nowhere is an RCU
+# pointer wherever it is accessed.
+_RCU_DECL = re.compile(r"\b__rcu\s*\*+\s*(?:const\s+)?(\w+)\s*(?:\[[^\]]*\])?\s*;")
+_PLAIN_DECL = re.compile(r"^\s+(?:const\s+)?(?:struct\s+)?\w+\s*\*+\s*(?:const\s+)?(\w+)\s*(?:\[[^\]]*\])?\s*;",
+                         re.MULTILINE)
+
+
+def pointer_fields(text: str) -> tuple[set[str], set[str]]:
+    """(names declared __rcu, names declared as plain pointers) in one source file."""
+    rcu = set(_RCU_DECL.findall(text))
+    plain = {m.group(1) for m in _PLAIN_DECL.finditer(text) if "__rcu" not in m.group(0)}
+    return rcu, plain
+
+
 def stores_of(body: str) -> tuple[str, ...]:
     return tuple(sorted({a or b for a, b in _STORE.findall(body)}))
 

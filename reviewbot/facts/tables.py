@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 5
+FACTS_VERSION = 8
 
 
 @dataclass
@@ -32,6 +32,7 @@ class Facts:
     releases: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> param index -> object
     stats: dict[str, Any] = field(default_factory=dict)
     defined: list[str] = field(default_factory=list)  # names these facts know the bodies of
+    rcu_fields: list[str] = field(default_factory=list)  # pointer names __rcu wherever declared
 
     def sleep_chain(self, name: str, path: str | None = None) -> list[str] | None:
         """How ``name``, called from a file at ``path``, may sleep (None: it does not)."""
@@ -61,6 +62,10 @@ class Facts:
     def changed_by_patch(self, name: str) -> bool:
         """Whether a patch made ``name`` release a parameter the base version did not."""
         return False
+
+    def is_rcu_field(self, name: str) -> bool:
+        """``mm->owner``-like: the name is declared ``__rcu`` and never as a plain pointer."""
+        return name in self.rcu_fields
 
     def overlay(self, top: Facts) -> Facts:
         """``top`` (a patch's own functions) consulted first, then these facts: a function
@@ -94,6 +99,9 @@ class _Overlay(Facts):
         mine = {i: o for i, o in self.top.released_params(name).items() if o != "stored"}
         return bool(mine) and mine != self.under.released_params(name)
 
+    def is_rcu_field(self, name: str) -> bool:
+        return self.under.is_rcu_field(name)
+
     def locks_released(self, name: str) -> dict[str, list[str]]:
         mine = self.top.locks_released(name)
         return mine if mine or name in self.mine else self.under.locks_released(name)
@@ -114,7 +122,7 @@ CREATE TABLE locks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE unlocks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE keeps (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE releases (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT);
+CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT);
 """
 
 
@@ -123,8 +131,11 @@ class StoredFacts(Facts):
 
     def __init__(self, path: Path) -> None:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        revision, digest, stats = con.execute("SELECT revision, digest, stats FROM meta").fetchone()
-        super().__init__(revision=revision, digest=digest, stats=json.loads(stats))
+        revision, digest, stats, rcu = con.execute(
+            "SELECT revision, digest, stats, rcu_fields FROM meta").fetchone()
+        super().__init__(revision=revision, digest=digest, stats=json.loads(stats),
+                         rcu_fields=json.loads(rcu))
+        self.rcu_set = frozenset(self.rcu_fields)
         self.con = con
         self.lock = threading.Lock()  # one connection shared by a worker's threads
         self.memo: dict[tuple[str, tuple[str, ...]], Any] = {}
@@ -152,6 +163,9 @@ class StoredFacts(Facts):
 
     def locks_taken(self, name: str) -> dict[str, list[str]]:
         return dict(self._one("locks", "SELECT locks FROM locks WHERE name = ?", name) or {})
+
+    def is_rcu_field(self, name: str) -> bool:
+        return name in self.rcu_set
 
     def locks_kept(self, name: str) -> dict[str, list[str]]:
         return dict(self._one("keeps", "SELECT locks FROM keeps WHERE name = ?", name) or {})
