@@ -8,7 +8,7 @@ with ``git grep``. This engine does that grep over the whole post-image file (fr
 tree, or the patch placed on the nearest base; else only what the hunks show):
 
 * a field is *converted* when the patch adds a marked access of it (``->pd[...]`` inside
-  one of the rule's ``marked`` accessors) and removes a plain one, or adds a marked read;
+  one of the rule's ``marked`` accessors) and removes a plain one;
 * a *leftover* is a plain store to the same field (``x->pd[i] = v;``) the patch does not
   remove, outside the accessors.
 """
@@ -89,9 +89,10 @@ def _converted(fd: FileDiff, marked: re.Pattern[str]) -> dict[str, tuple[str, in
             if ln.kind != "+":
                 continue
             for field in _marked_fields(ln.text, marked):
-                # A conversion: the plain access went away in this patch, or it is a read
-                # made lockless (which every writer must then mark).
-                if field in removed_plain or re.search(r"READ_ONCE|rcu_dereference", ln.text):
+                # A conversion: the plain access of the field went away in this patch. (A
+                # new marked read alone says little: task->mm is read with READ_ONCE() in
+                # places and written plainly under task_lock() by design.)
+                if field in removed_plain:
                     first, count = found.get(field, (f"{ln.new_lineno}: {ln.text.strip()}", 0))
                     found[field] = (first, count + 1)
     return found

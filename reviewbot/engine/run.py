@@ -254,11 +254,16 @@ def run_rules(rules: list[Rule], ctx: PatchContext, *, coccinelle: bool = True) 
                         if view.parse_errors:
                             # Say so: tree-sitter recovered from errors (kernel macros).
                             raws = [_note_parse(raw) for raw in raws]
+                        changed = _changed_post_lines(fc.diff) if rule.engine == "ast" else set()
                         for raw in raws:
                             sig = _signature(rule, view.name, raw)
                             pre = base_sigs[sig] > 0
                             if pre:
                                 base_sigs[sig] -= 1
+                            elif changed and not changed & {raw.line, *raw.evidence}:
+                                # One construct on lines the patch left as they were: it was
+                                # there before (a parse of the base fragment may have missed it).
+                                pre = True
                             elif moved[_moved_signature(rule, view.name, raw)] > 0:
                                 pre = True
                                 moved[_moved_signature(rule, view.name, raw)] -= 1
