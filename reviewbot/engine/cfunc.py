@@ -55,9 +55,17 @@ def parser() -> Parser:
     return Parser(_LANGUAGE)
 
 
+# A type as a macro argument (`container_of(p, struct mem_cgroup, css)`, `list_entry(...)`)
+# is not C: tree-sitter gives up on the whole statement. `struct_mem_cgroup` (same length)
+# is an identifier, and no analysis needs the type.
+_TYPE_ARG = re.compile(r"(?<=[(,])(\s*)struct(\s+)(\w+)(?=\s*[,)])")
+
+
 def prepare_source(text: str) -> str:
     """Rewrite kernel idioms so tree-sitter sees plain C; line numbers are unchanged."""
     text = rewrite_guards(text)
+    if "struct" in text:
+        text = _TYPE_ARG.sub(lambda m: f"{m.group(1)}struct{'_' * len(m.group(2))}{m.group(3)}", text)
     text = _LOCK_ANNOTATIONS.sub(_lock_marker, text)
     text = _ANNOTATIONS.sub(lambda m: " " * len(m.group(0)), text)
     out: list[str] = []
@@ -437,6 +445,10 @@ def _hunk_views(path: str, hunk: Hunk, post: bool, added: frozenset[int]) -> lis
         # The hunk starts at the body's opening brace: only the signature is missing.
         header = f"void {outer}(void)"
     closing = "}" * max(0, depth + opened)
+    if in_comment:
+        # The hunk ends inside a block comment (its three lines of context often do):
+        # close it, or the braces that close the fragment are commented out too.
+        closing = "*/ " + closing
     src_lines = [header] + [ln.text for ln in body] + [closing]
     rows = {
         i + 1: (ln.new_lineno if post else ln.old_lineno) or 0 for i, ln in enumerate(body)

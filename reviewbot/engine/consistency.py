@@ -57,11 +57,10 @@ def run_consistency(params: dict[str, Any], ctx: PatchContext,
         converted = _converted(fc.diff, marked)
         if not converted:
             continue
-        rows = _post_lines(fc)
-        removed = {ln.text.strip() for h in fc.diff.hunks for ln in h.lines if ln.kind == "-"}
+        rows = _post_lines(fc)  # post-image only: what the patch removes is not there
         for field, (first, count) in sorted(converted.items()):
             for line, text in rows:
-                if not _plain_store(text, field, marked) or text.strip() in removed:
+                if not _plain_store(text, field, marked):
                     continue
                 function = _function_at(rows, line)
                 if function and _INIT.search(function):
