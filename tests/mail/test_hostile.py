@@ -376,3 +376,37 @@ def test_check_b4_reviews_a_thread_with_one_poisoned_message(monkeypatch: pytest
     monkeypatch.setattr(fetch, "fetch_thread", lambda msgid, settings: mbox(cover, bad, patch))
     results = check_message(cover, Settings(), fetch=True, series_check=True)
     assert results[0]["summary"].startswith("1/1 patches"), results
+
+
+# -- the email package's superlinear costs (found by the 100,000-case run) ----------------------
+
+
+def unusual_multipart(headers: str, parts: str) -> bytes:
+    """No closing delimiter: the shape that goes to the email package, not mail.mime."""
+    return mail(headers + "Content-Type: multipart/mixed; boundary=b0\n",
+                "--b0\nContent-Type: text/plain\n\nhello\n" + parts)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("raw", [
+    # every line tried against 50 enclosing boundaries (8-25 s)
+    unusual_multipart("", "".join(f"--b{i}\nContent-Type: multipart/mixed; boundary=b{i + 1}\n\n"
+                                  for i in range(50)) + "--b50\n\n" * 200_000),
+    # every part scanning thousands of duplicated headers of its parent (10-22 s)
+    unusual_multipart("To: x@example.org\n" * 20_000, "--b0\n\n" * 50_000),
+], ids=["lines-x-nesting", "parts-x-headers"])
+def test_email_package_work_is_bounded(raw: bytes) -> None:
+    def parse() -> None:
+        try:
+            parse_message(raw)
+        except BadInputError as exc:
+            assert "MIME structure too large" in str(exc)
+
+    assert elapsed(parse) < 2.0
+
+
+@pytest.mark.timeout(120)
+def test_flood_of_bare_address_trailers_in_a_reply() -> None:
+    """8,000 "Reviewed-by: <366 x>@y.z" went through parseaddr's per-character loop (3 s)."""
+    body = ("Reviewed-by: " + "x" * 366 + "@y.z\n") * 8_000
+    assert elapsed(reply_trailers, body, "X", "x@y.z") < 1.0
