@@ -293,6 +293,9 @@ class FunctionView:
     partial: bool  # only the lines shown by a hunk were available
     parse_errors: bool  # tree-sitter recovered from errors inside this function
     text_lines: list[str] = field(default_factory=list)  # source lines of the whole input
+    # A function rebuilt on the nearest base (engine/rebuild.py): the lines the patch
+    # itself shows (its hunks); the others are the base's and may differ in the author's tree.
+    shown: frozenset[int] = frozenset()
     _lines: tuple[int, ...] | None = field(default=None, init=False, repr=False, compare=False)
     _line_set: frozenset[int] | None = field(default=None, init=False, repr=False, compare=False)
 

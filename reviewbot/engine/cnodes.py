@@ -136,3 +136,55 @@ def identifiers_in(node: Node) -> list[str]:
     if node.type == "identifier":
         return [node_text(node)]
     return [i for c in node.named_children for i in identifiers_in(c)]
+
+
+_OPERAND = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)\w+)*")
+_SIDE_EFFECTS = re.compile(r"\w\s*\(|\+\+|--|(?<![=!<>])=(?!=)")
+
+
+def condition_key(node: Node) -> tuple[str, bool]:
+    """A condition's text without spaces, outer parentheses and leading `!`s, and whether
+    it was negated an even number of times."""
+    text = re.sub(r"\s+", "", node_text(node))
+    polarity = True
+    while True:
+        if text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+            text = text[1:-1]
+        elif text.startswith("!") and not text.startswith("!="):
+            text, polarity = text[1:], not polarity
+        else:
+            return text, polarity
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def repeated_conditions(fn: Node) -> frozenset[str]:
+    """Conditions (of if statements) tested at least twice and free of calls and
+    assignments: flags and pointers whose value does not change between the tests."""
+    seen: dict[str, int] = {}
+    assigned: set[str] = set()
+    stack = [fn]
+    while stack:
+        n = stack.pop()
+        stack.extend(n.named_children)
+        if n.type in ("assignment_expression", "update_expression"):
+            target = n.child_by_field_name("left") or n.child_by_field_name("argument")
+            if target is not None:
+                assigned.add(re.sub(r"\s+", "", node_text(target)))
+        if n.type == "if_statement":
+            cond = n.child_by_field_name("condition")
+            if cond is not None:
+                text, _ = condition_key(cond)
+                if not _SIDE_EFFECTS.search(text):
+                    seen[text] = seen.get(text, 0) + 1
+    # A condition on something the function changes may differ the second time.
+    return frozenset(t for t, n in seen.items()
+                     if n > 1 and not assigned & set(_OPERAND.findall(t)))

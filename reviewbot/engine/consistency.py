@@ -108,7 +108,7 @@ def _post_lines(fc: FileContext) -> list[tuple[int, str]]:
                   if ln.new_lineno and ln.kind != "-")
 
 
-_FUNCTION_HEAD = re.compile(r"^[A-Za-z_][\w\s\*]*?\b(\w+)\s*\(")
+_FUNCTION_HEAD = re.compile(r"^(?:[\w\s\*]*?[\s\*])?([A-Za-z_]\w*)\s*\(")
 
 
 def _function_at(rows: list[tuple[int, str]], line: int) -> str | None:

@@ -17,7 +17,10 @@ one ``check``:
   spinlock, an irq-disabled or a preempt-disabled section;
 * ``double-lock``: a lock taken while already held, directly or through a function that
   takes it (tree facts);
-* ``imbalance``: a lock or section still held at a return, or released twice.
+* ``imbalance``: a lock or section still held at a return, or released twice;
+* ``lock-not-held``: a call of a function that asserts a lock held (lockdep_assert_held()
+  in its body, per the tree facts) on a path where the caller, which takes that lock
+  elsewhere, does not hold it.
 
 A hit is the patch's when the call, the lock it runs under, or a line between the two is
 added by the patch; on a base view (nothing added) every hit is kept, so that the caller
@@ -27,6 +30,7 @@ can tell a pre-existing problem by comparing the two.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from tree_sitter import Node
@@ -50,7 +54,7 @@ from reviewbot.facts.tables import EMPTY, Facts
 
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _LOCK_WORDS = ("lock", "rcu_read", "preempt", "irq", "_bh", "down", "_cpu", "guard")
-CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance")
+CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance", "lock-not-held")
 # Functions whose job is to take or drop a lock for their caller.
 LOCK_HELPERS = re.compile(r"(^|_)(lock|unlock|locked|begin|end|start|stop|enter|exit|get|put|"
                           r"acquire|release|disable|enable|save|restore)(_\w+)?$")
@@ -125,11 +129,29 @@ class ContextAnalysis(Analysis):
         for pair_name, spec in kinds.items():
             for prim in _primitive_names(spec):
                 self.pair_of_call.setdefault(prim, pair_name)
-        self.helper_released = {
-            self.alias.find(normalize(key))
-            for call in calls_in(view.node)
-            for raw in facts.locks_released(call_name(call))
-            if (key := caller_key(raw, [node_text(a) for a in call_args(call)])) is not None}
+        # Locks the function takes somewhere (its own business): key -> first line.
+        self.taken: dict[str, int] = {}
+        for call in calls_in(view.node):
+            name = call_name(call)
+            found = k.lock_for(_bare(name))
+            keys: list[str] = []
+            if found is not None and found[1] == "acquire" and not found[0].keyless:
+                keys = [self._arg_key(call, 0)]
+            elif found is None:
+                args = [node_text(a) for a in call_args(call)]
+                keys = [self.alias.find(normalize(c)) for raw in facts.locks_kept(name)
+                        if (c := caller_key(raw, args)) is not None]
+            line = self.line(call) or 0
+            if view.shown and line not in view.shown:
+                continue  # the nearest base's code: the author's tree may lock differently
+            for key in keys:
+                self.taken.setdefault(key, line)
+        self.helper_released: set[str] = set()
+        for call in calls_in(view.node):
+            for raw in facts.locks_released(call_name(call)):
+                released = caller_key(raw, [node_text(a) for a in call_args(call)])
+                if released is not None:
+                    self.helper_released.add(self.alias.find(normalize(released)))
 
     # --- lock helpers (tree facts) and conditional acquires through a result variable ---
     def call_ops(self, call: Node, in_condition: bool = False) -> list[tuple[str, Any]]:
@@ -187,9 +209,37 @@ class ContextAnalysis(Analysis):
 
     # --- the checks, at every node before its effects -----------------------------------
     def step(self, node: cfg.CNode, state: State, graph: cfg.Graph) -> list[tuple[cfg.CNode, State]]:
-        if node.ast is not None and node.kind in ("effect", "branch", "return") and state.held:
-            self.inspect(node.ast, state)
+        if node.ast is not None and node.kind in ("effect", "branch", "return"):
+            if self.check == "lock-not-held":
+                self._required(node.ast, state)
+            elif state.held:
+                self.inspect(node.ast, state)
         return super().step(node, state, graph)
+
+    def _required(self, ast: Node, state: State) -> None:
+        """A call of a function that asserts a lock held (lockdep_assert_held() in its
+        body, per the facts), on a path where this function, which takes that lock
+        elsewhere, does not hold it."""
+        for call in calls_in(ast):
+            name = call_name(call)
+            needs = self.facts.locks_required(name)
+            if not needs:
+                continue
+            args = [node_text(a) for a in call_args(call)]
+            for raw, via in needs.items():
+                key = caller_key(raw, args)
+                if key is None:
+                    continue
+                key = self.alias.find(normalize(key))
+                if key not in self.taken or any(h.key == key for h in state.held):
+                    continue
+                line = self.line(call) or 0
+                shown = " -> ".join(f"{c}()" for c in via)
+                detail = (f"{name}() at line {line} expects {key} held ({shown}), but this path "
+                          f"reaches it without the lock that {self.view.name}() takes elsewhere")
+                if self.relevant(self.taken[key], line):
+                    self.hits.setdefault((line, name), (line, {"detail": detail, "call": name},
+                                                        (self.taken[key], line)))
 
     def spec_of(self, held: Held) -> LockSpec:
         return self.kinds[held.pair]
@@ -295,8 +345,8 @@ class ContextAnalysis(Analysis):
     def exit(self, state: State, line: int | None) -> None:
         if self.check != "imbalance":
             return
-        kept = State(tuple(h for h in state.held if not h.call.startswith(GUARD_PREFIX)
-                           and self.wanted(h.pair)), state.released, state.via, state.escaped)
+        kept = replace(state, held=tuple(h for h in state.held if not h.call.startswith(GUARD_PREFIX)
+                                         and self.wanted(h.pair)))
         super().exit(kept, line)
 
     def apply(self, state: State, ops: list[tuple[str, Any]]) -> State:
@@ -339,6 +389,8 @@ def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None 
     # Every lock and section call has one of these in its name: a substring test spares
     # most functions the regex (five rules ask for every function of every patch).
     cheap = any(word in text for word in _LOCK_WORDS)
+    if check == "lock-not-held" and not cheap:
+        return []  # the function takes no lock itself: its callers hold what it needs
     if not (cheap and needle.search(text)) and not any(
             facts.locks_kept(n) for n in set(_CALL.findall(text))):
         return []  # nothing is ever held here

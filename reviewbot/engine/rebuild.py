@@ -144,7 +144,8 @@ def rebuilt_views(fd: FileDiff, base_text: str) -> tuple[list[FunctionView], lis
                 continue
             touched.append(FunctionView(view.file, view.name, view.node, view.first_row, mapped_rows,
                                         added, partial=False, parse_errors=view.parse_errors,
-                                        text_lines=view.text_lines))
+                                        text_lines=view.text_lines,
+                                        shown=frozenset(result.line_text)))
     return touched, [], result
 
 

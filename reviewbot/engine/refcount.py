@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tree_sitter import Node
@@ -47,8 +47,10 @@ from reviewbot.engine.cnodes import (
     call_args,
     call_name,
     calls_in,
+    condition_key,
     identifiers_in,
     local_names,
+    repeated_conditions,
     stored_identifiers,
 )
 from reviewbot.engine.refspec import (
@@ -89,6 +91,9 @@ class State:
     released: frozenset[tuple[str, str]] = frozenset()
     via: str = ""  # last jump on this path ("goto unlock at line 412")
     escaped: frozenset[str] = frozenset()  # stored/handed on before any get on this path
+    # Branch conditions this path decided, for conditions the function tests twice
+    # (`if (flags & X) lock(); ... if (!(flags & X)) return;` never leaves without it).
+    decided: frozenset[tuple[str, bool]] = frozenset()
 
     def add(self, h: Held) -> State:
         if h.key and h.key in self.escaped:
@@ -98,20 +103,20 @@ class State:
             return self  # enough to prove a leak; keeps the state space finite in loops
         released = self.released - {(h.key, h.pair)}
         held = tuple(sorted((*self.held, h), key=_held_order))
-        return State(held, released, self.via, self.escaped)
+        return replace(self, held=held, released=released)
 
     def drop(self, key: str, pair: str | None = None) -> tuple[State, Held | None]:
         for i, h in enumerate(self.held):
             if h.key == key and (pair is None or h.pair == pair):
                 rest = self.held[:i] + self.held[i + 1 :]
-                return State(rest, self.released | {(h.key, h.pair)}, self.via, self.escaped), h
+                return replace(self, held=rest, released=self.released | {(h.key, h.pair)}), h
         return self, None
 
     def escape(self, key: str) -> State:
-        return State(self.held, self.released, self.via, self.escaped | {key})
+        return replace(self, escaped=self.escaped | {key})
 
     def jumped(self, via: str) -> State:
-        return State(self.held, self.released, via, self.escaped)
+        return replace(self, via=via)
 
 
 def _held_order(h: Held) -> tuple[str, str, int]:
@@ -142,6 +147,7 @@ class Analysis:
         self.exit_kind = "void"
         self.uses: dict[tuple[str, int], Event] = {}  # use-after-release, by object and line
         self.release_line: dict[str, int | None] = {}  # where each object was last released
+        self.repeated = repeated_conditions(view.node)
         self.locals = local_names(view.node)
         self.alias = Aliases(view.node, self.locals)
         self.events: dict[tuple[str, str, str, int | None, int | None], Event] = {}
@@ -380,25 +386,22 @@ class Analysis:
                     # Freed memory is gone whoever allocated it (a put of a reference the
                     # function did not take may leave others; kfree() leaves none). Marked
                     # apart so that a second free is not reported as a "double" here.
-                    state = State(state.held, state.released | {(key, "~" + pair)}, state.via,
-                                  state.escaped)
+                    state = replace(state, released=state.released | {(key, "~" + pair)})
             elif kind == "drop":  # NULL/IS_ERR branch: nothing is held, nothing released
                 dropped, held = state.drop(arg)
                 if held is not None:
-                    state = State(dropped.held, state.released, state.via, state.escaped)
+                    state = replace(state, held=dropped.held)
             elif kind == "transfer":  # stored or handed on: no longer ours to put
                 # (and not released either: a later put of the object is not a second one)
                 dropped, held = state.drop(arg)
-                state = state.escape(arg) if held is None else \
-                    State(dropped.held, state.released, state.via, state.escaped)
+                state = state.escape(arg) if held is None else replace(state, held=dropped.held)
                 # Storing an object hands on the references held through its members
                 # (`ctx->root = root` and root->cgrp.self.refcnt).
                 for h in [h for h in state.held if h.key.startswith((f"{arg}->", f"{arg}."))]:
                     dropped, _ = state.drop(h.key, h.pair)
-                    state = State(dropped.held, state.released, state.via, state.escaped)
+                    state = replace(state, held=dropped.held)
             elif kind == "assign" and any(k == arg for k, _ in state.released):
-                state = State(state.held, frozenset(r for r in state.released if r[0] != arg),
-                              state.via, state.escaped)
+                state = replace(state, released=frozenset(r for r in state.released if r[0] != arg))
         return state
 
     def event(self, ev: Event) -> None:
@@ -461,12 +464,30 @@ class Analysis:
             return self.iterate(node, state)
         # branch
         t_alts, f_alts = self.cond(node.ast)
+        take_true = take_false = True
+        known = self.repeated_condition(node.ast)
+        if known is not None:
+            text, polarity = known
+            if (text, not polarity) in state.decided:
+                take_true = False  # decided the other way earlier on this path
+            elif (text, polarity) in state.decided:
+                take_false = False
         out = []
-        if node.succ:
-            out += [(node.succ[0], self.apply(state, ops)) for ops in t_alts]
-        if len(node.succ) > 1:
-            out += [(node.succ[1], self.apply(state, ops)) for ops in f_alts]
+        if node.succ and take_true:
+            st = replace(state, decided=state.decided | {known}) if known else state
+            out += [(node.succ[0], self.apply(st, ops)) for ops in t_alts]
+        if len(node.succ) > 1 and take_false:
+            st = replace(state, decided=state.decided | {(known[0], not known[1])}) if known else state
+            out += [(node.succ[1], self.apply(st, ops)) for ops in f_alts]
         return out
+
+    def repeated_condition(self, ast: Node | None) -> tuple[str, bool] | None:
+        """(condition text, polarity) of a side-effect-free condition that the function
+        tests more than once; None for any other."""
+        if ast is None:
+            return None
+        text, polarity = condition_key(ast)
+        return (text, polarity) if text in self.repeated else None
 
     def _note_returned_call(self, value: Node) -> None:
         """``return get_mem_cgroup_from_mm(mm);``: the function hands out a lookup's reference."""

@@ -100,6 +100,28 @@ def caller_key(key: str, args: list[str]) -> str | None:
     return normalize(args[int(m.group(1))]) + m.group(2)
 
 
+_ASSERT_HELD = re.compile(r"^lockdep_assert_held(?:_write|_read|_once)?$")
+
+
+def direct_requires(d: Definition, base: Facts | None = None) -> dict[str, list[str]]:
+    """Locks a body asserts its caller holds (lockdep_assert_held(&css_set_lock)), or
+    that a callee it calls unconditionally asserts: lock -> chain."""
+    out: dict[str, list[str]] = {}
+    params = d.param_names
+    for c in d.calls:
+        if _ASSERT_HELD.match(c.name):
+            key = _rooted(split_args(c.args)[0], params)
+            if key is not None:
+                out.setdefault(key, [c.name])
+        elif base is not None and (c.top_level or d.macro) and not c.after_return:
+            args = split_args(c.args)
+            for raw, via in base.locks_required(c.name).items():
+                key = substitute(raw, args, params)
+                if key is not None and len(via) <= LOCK_DEPTH:
+                    out.setdefault(key, [c.name, *via])
+    return out
+
+
 @dataclass
 class LockSummary:
     """What a function does to locks, as its callers see it (keys: a global's name, or
@@ -315,6 +337,33 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
         if drops:
             facts.unlocks.setdefault(defs[i].name, {}).update(
                 {lk: v for lk, v in drops.items() if lk not in facts.unlocks.get(defs[i].name, {})})
+
+    # Locks a function needs held by its caller: its own assertions, and those of the
+    # functions it calls unconditionally before taking the lock itself.
+    requires = [direct_requires(d, base) for d in defs]
+    for _ in range(LOCK_DEPTH):
+        grew = False
+        for i, d in enumerate(defs):
+            for call in d.calls:
+                if not (call.top_level or d.macro) or call.after_return:
+                    continue
+                for t in graph.resolve(call.name, d.path):
+                    if t == i:
+                        continue
+                    args = split_args(call.args)
+                    for raw, via in requires[t].items():
+                        key = substitute(raw, args, d.param_names)
+                        if key is None or key in requires[i] or key in summaries[i].takes \
+                                or key in summaries[i].keeps or len(via) >= LOCK_DEPTH:
+                            continue
+                        requires[i][key] = [call.name, *via]
+                        grew = True
+        if not grew:
+            break
+    for i, needs in enumerate(requires):
+        if needs:
+            facts.requires.setdefault(defs[i].name, {}).update(
+                {lk: v for lk, v in needs.items() if lk not in facts.requires.get(defs[i].name, {})})
 
     for i, summary in enumerate(summaries):
         name = defs[i].name

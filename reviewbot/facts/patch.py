@@ -45,7 +45,7 @@ def patch_facts(views: list[FunctionView], base: Facts, knowledge: Knowledge | N
     # Lock effects need the whole body (a hunk shows a lock whose unlock is outside it);
     # a sleeping call seen in a hunk is a sleep whatever the rest does.
     # (A release seen in a hunk is a release: those stay.)
-    for table in (own.locks, own.unlocks, own.keeps):
+    for table in (own.locks, own.unlocks, own.keeps, own.requires):
         for name in [n for n in table if n not in whole]:
             del table[name]
     return base.overlay(own)

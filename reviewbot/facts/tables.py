@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 8
+FACTS_VERSION = 9
 
 
 @dataclass
@@ -29,6 +29,7 @@ class Facts:
     locks: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # name -> lock -> chain
     unlocks: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # releases the caller's
     keeps: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # returns holding (helpers)
+    requires: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # caller must hold
     releases: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> param index -> object
     stats: dict[str, Any] = field(default_factory=dict)
     defined: list[str] = field(default_factory=list)  # names these facts know the bodies of
@@ -58,6 +59,10 @@ class Facts:
     def locks_kept(self, name: str) -> dict[str, list[str]]:
         """Locks ``name`` takes and returns holding (task_lock(), cgroup_lock())."""
         return self.keeps.get(name, {})
+
+    def locks_required(self, name: str) -> dict[str, list[str]]:
+        """Locks ``name`` asserts its caller holds (lockdep_assert_held())."""
+        return self.requires.get(name, {})
 
     def changed_by_patch(self, name: str) -> bool:
         """Whether a patch made ``name`` release a parameter the base version did not."""
@@ -110,6 +115,10 @@ class _Overlay(Facts):
         mine = self.top.locks_kept(name)
         return mine if mine or name in self.mine else self.under.locks_kept(name)
 
+    def locks_required(self, name: str) -> dict[str, list[str]]:
+        mine = self.top.locks_required(name)
+        return mine if mine or name in self.mine else self.under.locks_required(name)
+
 
 # The cache of a base's facts: SQLite, so that a review reads the few names it asks about
 # (a whole base is 30,000 entries; loading them all would cost a rules-only review more
@@ -121,6 +130,7 @@ CREATE TABLE locals (path TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (path, 
 CREATE TABLE locks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE unlocks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE keeps (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE requires (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE releases (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT);
 """
@@ -166,6 +176,9 @@ class StoredFacts(Facts):
 
     def is_rcu_field(self, name: str) -> bool:
         return name in self.rcu_set
+
+    def locks_required(self, name: str) -> dict[str, list[str]]:
+        return dict(self._one("requires", "SELECT locks FROM requires WHERE name = ?", name) or {})
 
     def locks_kept(self, name: str) -> dict[str, list[str]]:
         return dict(self._one("keeps", "SELECT locks FROM keeps WHERE name = ?", name) or {})

@@ -393,3 +393,41 @@ MARKING_SPECS: tuple[Spec, ...] = (
 )
 
 SPECS = SPECS + MARKING_SPECS
+
+# --- lock contracts (lockdep_assert_held) --------------------------------------------------
+FROZEN_HELPER = (
+    "static int cgroup_count_frozen(const struct cgroup *cgrp)\n{\n"
+    "\tlockdep_assert_held(&css_set_lock);\n\treturn cgrp->freezer.nr_frozen_tasks;\n}\n\n"
+    "int cgroup_task_count(const struct cgroup *cgrp)\n"
+)
+
+CONTRACT_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "task-count-frozen-after-unlock",
+        "cgroup: count frozen tasks too",
+        "Report frozen tasks along with the others.",
+        ((CGROUP, "int cgroup_task_count(const struct cgroup *cgrp)\n", FROZEN_HELPER),
+         (CGROUP, TASK_COUNT, TASK_COUNT + "\tcount += cgroup_count_frozen(cgrp);\n")),
+        {"lock-not-held": "bad-01"},
+    ),
+    Spec(
+        "task-count-read-after-unlock",
+        "cgroup: shorten the css_set_lock section of cgroup_task_count()",
+        "Only the snapshot needs the lock.",
+        ((CGROUP, TASK_COUNT, "\tspin_lock_irq(&css_set_lock);\n\tspin_unlock_irq(&css_set_lock);\n"
+          "\tcount = __cgroup_task_count(cgrp);\n"),),
+        {"lock-not-held": "bad-02-tree"},
+    ),
+    Spec(
+        "task-count-frozen-under-lock",
+        "cgroup: count frozen tasks too",
+        "Report frozen tasks along with the others, under the same lock.",
+        ((CGROUP, "int cgroup_task_count(const struct cgroup *cgrp)\n", FROZEN_HELPER),
+         (CGROUP, TASK_COUNT, "\tspin_lock_irq(&css_set_lock);\n"
+          "\tcount = __cgroup_task_count(cgrp) + cgroup_count_frozen(cgrp);\n"
+          "\tspin_unlock_irq(&css_set_lock);\n")),
+        {"lock-not-held": "ok-01"},
+    ),
+)
+
+SPECS = SPECS + CONTRACT_SPECS
