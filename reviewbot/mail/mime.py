@@ -20,13 +20,13 @@ from collections.abc import Callable
 # Part headers that decide what a part is; the rest (Content-ID, X-*) is never read.
 _PART_HEADER_RE = re.compile(
     rb"(?:^|\n)(content-type|content-transfer-encoding|content-disposition)[ \t]*:"
-    rb"([^\n]*(?:\n[ \t][^\n]*)*)",
+    rb"([^\n]*(?:\n[ \t][^\n]*)*+)",  # "*+": no backtracking entry kept per folded line
     re.IGNORECASE,
 )
 # Every line of a header block is "Name: value" or a continuation; a part whose first lines
 # are not (no header block at all) is body text in the email package's reading.
 _HEADER_LINE_RE = re.compile(rb"[!-9;-~]+[ \t]*:|[ \t]")
-_PARAM_RE = re.compile(r';\s*([\w*-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)')
+_PARAM_RE = re.compile(r';\s*([\w*-]+)\s*=\s*("(?:[^"\\]|\\.)*+"|[^;\s]*)')
 _CTES = {"", "7bit", "8bit", "binary", "quoted-printable", "base64"}
 MAX_DEPTH = 5  # nested multiparts; deeper is left to the email package
 

@@ -410,3 +410,25 @@ def test_flood_of_bare_address_trailers_in_a_reply() -> None:
     """8,000 "Reviewed-by: <366 x>@y.z" went through parseaddr's per-character loop (3 s)."""
     body = ("Reviewed-by: " + "x" * 366 + "@y.z\n") * 8_000
     assert elapsed(reply_trailers, body, "X", "x@y.z") < 1.0
+
+
+@pytest.mark.timeout(120)
+def test_header_folded_over_millions_of_lines_in_bounded_memory() -> None:
+    """The header regex kept a backtracking entry per folded line: 577 MB for 3M lines."""
+    raw = mail("References: <a@b>" + "\n a" * 3_000_000 + "\n")
+    tracemalloc.start()
+    with pytest.raises(BadInputError, match="references header is"):
+        parse_message(raw)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 100 << 20
+
+
+@pytest.mark.timeout(120)
+def test_diffstat_like_lines_above_a_diff_in_linear_time() -> None:
+    """A diffstat without a "---" line above it was stripped by a regex that started over
+    at every stat line (2.6 s for 8,000 lines, quadratic)."""
+    body = "memcg: x\n\n" + " mm/memcontrol.c | 2 +-\n" * 20_000 + " 1 file changed\n" + DIFF
+    msg = parse_message(mail(body=body))
+    assert msg.commit_message == "memcg: x\n" and msg.diff == DIFF
+    assert elapsed(parse_message, mail(body=body.replace(" 1 file changed\n", ""))) < 1.0
