@@ -20,7 +20,10 @@ one ``check``:
 * ``imbalance``: a lock or section still held at a return, or released twice;
 * ``lock-not-held``: a call of a function that asserts a lock held (lockdep_assert_held()
   in its body, per the tree facts) on a path where the caller, which takes that lock
-  elsewhere, does not hold it.
+  elsewhere, does not hold it;
+* ``rcu-unprotected``: an ``rcu_dereference()`` reached with nothing held, or an RCU list
+  walk stepping on after its body dropped ``rcu_read_lock()`` without pinning the
+  cursor, in a function that takes ``rcu_read_lock()`` itself elsewhere.
 
 A hit is the patch's when the call, the lock it runs under, or a line between the two is
 added by the patch; on a base view (nothing added) every hit is kept, so that the caller
@@ -53,8 +56,15 @@ from reviewbot.facts.knowledge import Knowledge, LockSpec, load_knowledge
 from reviewbot.facts.tables import EMPTY, Facts
 
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+# Readers that need an RCU read-side section (the one-argument forms: the _check and
+# _protected forms name the lock that protects them instead).
+_RCU_READ = re.compile(r"rcu_dereference|rcu_dereference_bh|rcu_dereference_sched")
+_RCU_ITER = re.compile(r"list_for_each_entry_rcu|hlist_for_each_entry_rcu|list_for_each_entry_continue_rcu|"
+                       r"css_for_each_(child|descendant_pre|descendant_post)|"
+                       r"cgroup_for_each_live_(child|descendant_pre|descendant_post)")
 _LOCK_WORDS = ("lock", "rcu_read", "preempt", "irq", "_bh", "down", "_cpu", "guard")
-CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance", "lock-not-held")
+CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance", "lock-not-held",
+          "rcu-unprotected")
 # Functions whose job is to take or drop a lock for their caller.
 LOCK_HELPERS = re.compile(r"(^|_)(lock|unlock|locked|begin|end|start|stop|enter|exit|get|put|"
                           r"acquire|release|disable|enable|save|restore)(_\w+)?$")
@@ -131,6 +141,7 @@ class ContextAnalysis(Analysis):
                 self.pair_of_call.setdefault(prim, pair_name)
         # Locks the function takes somewhere (its own business): key -> first line.
         self.taken: dict[str, int] = {}
+        self.taken_kinds: set[str] = set()
         for call in calls_in(view.node):
             name = call_name(call)
             found = k.lock_for(_bare(name))
@@ -146,6 +157,9 @@ class ContextAnalysis(Analysis):
                 continue  # the nearest base's code: the author's tree may lock differently
             for key in keys:
                 self.taken.setdefault(key, line)
+            if found is not None and found[1] == "acquire" and found[0].kind == "rcu":
+                self.taken.setdefault("rcu", line)
+                self.taken_kinds.add("rcu")
         self.helper_released: set[str] = set()
         for call in calls_in(view.node):
             for raw in facts.locks_released(call_name(call)):
@@ -212,14 +226,61 @@ class ContextAnalysis(Analysis):
         if node.ast is not None and node.kind in ("effect", "branch", "return"):
             if self.check == "lock-not-held":
                 self._required(node.ast, state)
+            elif self.check == "rcu-unprotected":
+                self._rcu_reads(node.ast, state)
             elif state.held:
                 self.inspect(node.ast, state)
+        if node.kind == "iter" and node.ast is not None and self.check == "rcu-unprotected":
+            self._rcu_iteration(node.ast, state)
         return super().step(node, state, graph)
+
+    # --- RCU readers outside the read-side section ---------------------------------------
+    def _rcu_reads(self, ast: Node, state: State) -> None:
+        if state.held or "rcu" not in self.taken_kinds:
+            return
+        for call in calls_in(ast):
+            name = call_name(call)
+            if _RCU_READ.fullmatch(name) and len(call_args(call)) == 1:
+                line = self.line(call) or 0
+                self._rcu_hit(line, name, f"{name}() at line {line} runs outside the "
+                                          f"rcu_read_lock() section {self.view.name}() takes elsewhere")
+
+    def _rcu_iteration(self, ast: Node, state: State) -> None:
+        """An RCU list walk whose next step runs after the body dropped rcu_read_lock()."""
+        name = call_name(ast)
+        if not _RCU_ITER.fullmatch(name) or "rcu" not in self.taken_kinds:
+            return
+        args = call_args(ast)
+        if name.startswith(("list_", "hlist_")) and len(args) > 3:
+            return  # a lockdep condition says which other lock protects the walk
+        cursor = node_text(args[0]) if args else ""
+        loop = ast.parent
+        while loop is not None and loop.type != "while_statement":
+            loop = loop.parent
+        body = loop.child_by_field_name("body") if loop is not None else None
+        if body is None or not re.search(r"\brcu_read_unlock\s*\(", node_text(body)):
+            return  # the body keeps the read side: nothing to pin
+        # (Re-locking at the end of the body does not help: the cursor may have been freed
+        # while the lock was dropped, and the step reads its next pointer.)
+        if re.search(rf"\b\w*(get|tryget|grab|pin|legitimize)\w*\s*\([^;]*\b{re.escape(cursor)}\b",
+                     node_text(body)):
+            return  # the cursor is pinned across the unlocked part
+        line = self.line(ast) or 0
+        self._rcu_hit(line, name, f"{name}() steps to the next entry after the loop body "
+                                  f"dropped rcu_read_lock(), without a reference on `{cursor}`")
+
+    def _rcu_hit(self, line: int, name: str, detail: str) -> None:
+        first = self.taken.get("rcu", line)
+        if self.relevant(first, line):
+            self.hits.setdefault((line, name), (line, {"detail": detail, "call": name}, (line,)))
 
     def _required(self, ast: Node, state: State) -> None:
         """A call of a function that asserts a lock held (lockdep_assert_held() in its
         body, per the facts), on a path where this function, which takes that lock
-        elsewhere, does not hold it."""
+        elsewhere, does not hold it;
+* ``rcu-unprotected``: an ``rcu_dereference()`` reached with nothing held, or an RCU list
+  walk stepping on after its body dropped ``rcu_read_lock()`` without pinning the
+  cursor, in a function that takes ``rcu_read_lock()`` itself elsewhere."""
         for call in calls_in(ast):
             name = call_name(call)
             needs = self.facts.locks_required(name)
@@ -389,7 +450,7 @@ def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None 
     # Every lock and section call has one of these in its name: a substring test spares
     # most functions the regex (five rules ask for every function of every patch).
     cheap = any(word in text for word in _LOCK_WORDS)
-    if check == "lock-not-held" and not cheap:
+    if check in ("lock-not-held", "rcu-unprotected") and not cheap:
         return []  # the function takes no lock itself: its callers hold what it needs
     if not (cheap and needle.search(text)) and not any(
             facts.locks_kept(n) for n in set(_CALL.findall(text))):

@@ -170,3 +170,34 @@ def test_only_what_the_patch_touches_counts() -> None:
     assert not run_context({"check": "sleep-in-atomic"}, view, base_facts())
     (view,) = views_from_text("kernel/x.c", src, added=frozenset({3}))
     assert run_context({"check": "sleep-in-atomic"}, view, base_facts())
+
+
+ASSERTS = BASE + """
+void needs_cfg(void)
+{
+\tlockdep_assert_held(&cfg_mutex);
+\tconfig_apply();
+}
+"""
+
+
+def test_a_contract_called_outside_the_lock_the_caller_takes_elsewhere() -> None:
+    facts = derive(list(definitions(ASSERTS, "include/linux/base.h")), load_knowledge())
+    (detail,) = hits("lock-not-held", "\tmutex_lock(&cfg_mutex);\n\tx++;\n\tmutex_unlock(&cfg_mutex);\n"
+                     "\tneeds_cfg();\n\treturn 0;\n", facts)
+    assert "needs_cfg() at line 6 expects cfg_mutex held" in detail
+    assert not hits("lock-not-held", "\tmutex_lock(&cfg_mutex);\n\tneeds_cfg();\n"
+                    "\tmutex_unlock(&cfg_mutex);\n\treturn 0;\n", facts)
+    # A function that never takes the lock relies on its callers: not its business.
+    assert not hits("lock-not-held", "\tneeds_cfg();\n\treturn 0;\n", facts)
+
+
+def test_rcu_reads_and_walks_outside_the_read_side_section() -> None:
+    (detail,) = hits("rcu-unprotected", "\trcu_read_lock();\n\tx = rcu_dereference(o->a);\n"
+                     "\trcu_read_unlock();\n\ty = rcu_dereference(o->b);\n\treturn 0;\n")
+    assert "rcu_dereference() at line 6 runs outside" in detail
+    walk = ("\trcu_read_lock();\n\tcss_for_each_child(pos, o->css) {\n{pin}\t\trcu_read_unlock();\n"
+            "\t\tmsleep(1);\n\t\trcu_read_lock();\n\t}\n\trcu_read_unlock();\n\treturn 0;\n")
+    (detail,) = hits("rcu-unprotected", walk.replace("{pin}", ""))
+    assert "without a reference on `pos`" in detail
+    assert not hits("rcu-unprotected", walk.replace("{pin}", "\t\tif (!css_tryget(pos))\n\t\t\tcontinue;\n"))

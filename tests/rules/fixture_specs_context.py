@@ -431,3 +431,58 @@ CONTRACT_SPECS: tuple[Spec, ...] = (
 )
 
 SPECS = SPECS + CONTRACT_SPECS
+
+# --- RCU read side ----------------------------------------------------------------------------
+RCU_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "offline-children-sleep-in-walk",
+        "memcg: drain the children's stock when a parent goes offline",
+        "Drop the RCU lock around the drain, which sleeps.",
+        ((MEMCG, "static void mem_cgroup_css_offline(struct cgroup_subsys_state *css)\n{\n",
+          "static void memcg_drain_children(struct cgroup_subsys_state *css)\n{\n"
+          "\tstruct cgroup_subsys_state *child;\n\n"
+          "\trcu_read_lock();\n"
+          "\tcss_for_each_child(child, css) {\n"
+          "\t\trcu_read_unlock();\n"
+          "\t\tdrain_all_stock(mem_cgroup_from_css(child));\n"
+          "\t\trcu_read_lock();\n"
+          "\t}\n"
+          "\trcu_read_unlock();\n}\n\n"
+          "static void mem_cgroup_css_offline(struct cgroup_subsys_state *css)\n{\n"),),
+        {"rcu-unprotected": "bad-01"},
+    ),
+    Spec(
+        "offline-children-pinned-in-walk",
+        "memcg: drain the children's stock when a parent goes offline",
+        "Drop the RCU lock around the drain, which sleeps; pin the child meanwhile.",
+        ((MEMCG, "static void mem_cgroup_css_offline(struct cgroup_subsys_state *css)\n{\n",
+          "static void memcg_drain_children(struct cgroup_subsys_state *css)\n{\n"
+          "\tstruct cgroup_subsys_state *child;\n\n"
+          "\trcu_read_lock();\n"
+          "\tcss_for_each_child(child, css) {\n"
+          "\t\tif (!css_tryget(child))\n\t\t\tcontinue;\n"
+          "\t\trcu_read_unlock();\n"
+          "\t\tdrain_all_stock(mem_cgroup_from_css(child));\n"
+          "\t\trcu_read_lock();\n"
+          "\t\tcss_put(child);\n"
+          "\t}\n"
+          "\trcu_read_unlock();\n}\n\n"
+          "static void mem_cgroup_css_offline(struct cgroup_subsys_state *css)\n{\n"),),
+        {"rcu-unprotected": "ok-01"},
+    ),
+    Spec(
+        "oom-group-read-after-unlock",
+        "memcg: report the OOM group's owner",
+        "Print which task owns the mm of the victim's group.",
+        ((MEMCG, "void mem_cgroup_print_oom_group(struct mem_cgroup *memcg)\n",
+          "static void mem_cgroup_print_owner(struct mm_struct *mm)\n{\n"
+          "\tstruct task_struct *owner;\n\n"
+          "\trcu_read_lock();\n\tpr_info(\"mm %p\\n\", mm);\n\trcu_read_unlock();\n"
+          "\towner = rcu_dereference(mm->owner);\n"
+          "\tif (owner)\n\t\tpr_info(\"owner %d\\n\", task_pid_nr(owner));\n}\n\n"
+          "void mem_cgroup_print_oom_group(struct mem_cgroup *memcg)\n"),),
+        {"rcu-unprotected": "bad-02"},
+    ),
+)
+
+SPECS = SPECS + RCU_SPECS
