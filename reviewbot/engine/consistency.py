@@ -7,8 +7,8 @@ a data race (or a torn pointer for RCU readers), and it is exactly what a review
 with ``git grep``. This engine does that grep over the whole post-image file (from the
 tree, or the patch placed on the nearest base; else only what the hunks show):
 
-* a field is *converted* when the patch adds a marked access of it (``->pd[...]`` inside
-  one of the rule's ``marked`` accessors) and removes a plain one;
+* a field is *converted* when the patch removes a plain store to it and adds a marked
+  store (``WRITE_ONCE(b->pd[i], p)``, ``rcu_assign_pointer()``);
 * a *leftover* is a plain store to the same field (``x->pd[i] = v;``) the patch does not
   remove, outside the accessors.
 """
@@ -22,6 +22,8 @@ from reviewbot.diff import FileDiff
 from reviewbot.engine.types import FileContext, PatchContext, RawFinding
 
 _FIELD = r"(?:->|\.)(\w+)(?:\[[^\]]*\])*"
+_MARKED_STORE = re.compile(r"\b(?:WRITE_ONCE|rcu_assign_pointer|RCU_INIT_POINTER|smp_store_release|"
+                           r"rcu_replace_pointer)\s*\(")
 # Functions that build an object before anyone else can see it.
 _INIT = re.compile(r"(^|_)(alloc|init|create|new|setup|prealloc|ctor)(_|$)")
 
@@ -81,16 +83,16 @@ def _converted(fd: FileDiff, marked: re.Pattern[str]) -> dict[str, tuple[str, in
     for h in fd.hunks:
         for ln in h.lines:
             if ln.kind == "-" and not marked.search(ln.text):
-                removed_plain.update(re.findall(_FIELD, ln.text))
+                removed_plain.update(re.findall(_FIELD + r"\s*=(?!=)", ln.text))
     found: dict[str, tuple[str, int]] = {}
     for h in fd.hunks:
         for ln in h.lines:
-            if ln.kind != "+":
+            if ln.kind != "+" or not _MARKED_STORE.search(ln.text):
                 continue
-            for field in _marked_fields(ln.text, marked):
-                # A conversion: the plain access of the field went away in this patch. (A
-                # new marked read alone says little: task->mm is read with READ_ONCE() in
-                # places and written plainly under task_lock() by design.)
+            for field in _marked_fields(ln.text, _MARKED_STORE):
+                # A conversion: a plain store of the field went away in this patch and a
+                # marked one came. (Marked reads alone say little: task->mm is read with
+                # READ_ONCE() in places and written plainly under task_lock() by design.)
                 if field in removed_plain:
                     first, count = found.get(field, (f"{ln.new_lineno}: {ln.text.strip()}", 0))
                     found[field] = (first, count + 1)

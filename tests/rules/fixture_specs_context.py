@@ -486,3 +486,32 @@ RCU_SPECS: tuple[Spec, ...] = (
 )
 
 SPECS = SPECS + RCU_SPECS
+
+# --- exit state -------------------------------------------------------------------------------
+LEADER_LOOP = (
+    "\tcgroup_taskset_for_each_leader(leader, css, tset) {\n"
+    "\t\tWARN_ON_ONCE(p);\n"
+)
+
+EXIT_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "can-attach-skips-exiting-leader",
+        "memcg: do not move charges of an exiting process",
+        "Its memory goes away anyway.",
+        ((MEMCG, LEADER_LOOP, "\tcgroup_taskset_for_each_leader(leader, css, tset) {\n"
+          "\t\tif (leader->flags & PF_EXITING)\n\t\t\tcontinue;\n"
+          "\t\tWARN_ON_ONCE(p);\n"),),
+        {"exit-state-exemption": "bad-01"},
+    ),
+    Spec(
+        "can-attach-warns-exiting-leader",
+        "memcg: note when the moved process is exiting",
+        "Keep moving its charges; only say it.",
+        ((MEMCG, LEADER_LOOP, "\tcgroup_taskset_for_each_leader(leader, css, tset) {\n"
+          "\t\tif (leader->flags & PF_EXITING)\n\t\t\tpr_debug(\"moving an exiting task\\n\");\n"
+          "\t\tWARN_ON_ONCE(p);\n"),),
+        {"exit-state-exemption": "ok-01"},
+    ),
+)
+
+SPECS = SPECS + EXIT_SPECS
