@@ -19,6 +19,8 @@ from reviewbot.mail import mime
 from reviewbot.mail.address import parse_address
 from reviewbot.mail.charset import decode_text
 from reviewbot.mail.lineregex import LineRegex
+from reviewbot.mail.rfc2047 import CONTROL_RE as _CONTROL_RE
+from reviewbot.mail.rfc2047 import decode_header
 from reviewbot.mail.subject import parse_subject
 from reviewbot.mail.trailers import commit_trailers, reply_trailers
 from reviewbot.model import Message
@@ -34,9 +36,6 @@ if TYPE_CHECKING:
 MAX_MSGID_CHARS = 998
 _MSGID_RE = re.compile(rf"<([^<>\s]{{1,{MAX_MSGID_CHARS}}})>")
 _MSGID_TOKEN_RE = re.compile(r"[^<>\s]+")
-# CR, LF and NUL (and the other C0 controls but tab) have no place in a decoded header
-# value: encoded words (=0D=0A) and lone CRs carry them into subjects and names.
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Limits that keep one message's parse bounded whatever it holds (size caps; the MIME
 # nesting limit is below). No real header comes near them.
 MAX_HEADER_BYTES = 256 * 1024  # one header, all its copies (a long References: a few KiB)
@@ -85,34 +84,6 @@ class MailParseError(BadInputError):
         super().__init__(f"<{message_id}>: {problem}" if message_id else problem, source=source)
         self.problem = problem
         self.message_id = message_id
-
-
-def decode_header(value: str | None) -> str:
-    """Decode RFC 2047 encoded words and unfold; never raises on bad encodings.
-
-    Control characters (CR, LF, NUL, ...) become spaces, whether written raw or encoded.
-    """
-    if not value:
-        return ""
-    if "\n" in value:
-        value = re.sub(r"\r?\n[ \t]+", " ", value)
-    if "=?" not in value:
-        return _CONTROL_RE.sub(" ", value).strip()
-    import email.errors
-    import email.header
-
-    try:
-        parts = email.header.decode_header(value)
-    except (ValueError, email.errors.HeaderParseError):
-        return value.strip()
-    out: list[str] = []
-    for data, charset in parts:
-        if isinstance(data, str):
-            out.append(data)
-        else:
-            out.append(_decode_bytes(data, charset))
-    # decode_header drops the whitespace between an encoded word and plain text inconsistently
-    return re.sub(r"\s+", " ", _CONTROL_RE.sub(" ", "".join(out))).strip()
 
 
 def _decode_bytes(data: bytes, charset: str | None, warnings: list[str] | None = None) -> str:
