@@ -17,6 +17,8 @@ one ``check``:
   spinlock, an irq-disabled or a preempt-disabled section;
 * ``double-lock``: a lock taken while already held, directly or through a function that
   takes it (tree facts);
+* ``lock-order``: a global lock taken (directly, or by a called function) while another
+  is held, in the opposite order of the one the base follows;
 * ``imbalance``: a lock or section still held at a return, or released twice;
 * ``lock-not-held``: a call of a function that asserts a lock held (lockdep_assert_held()
   in its body, per the tree facts) on a path where the caller, which takes that lock
@@ -64,7 +66,7 @@ _RCU_ITER = re.compile(r"list_for_each_entry_rcu|hlist_for_each_entry_rcu|list_f
                        r"cgroup_for_each_live_(child|descendant_pre|descendant_post)")
 _LOCK_WORDS = ("lock", "rcu_read", "preempt", "irq", "_bh", "down", "_cpu", "guard")
 CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance", "lock-not-held",
-          "rcu-unprotected")
+          "rcu-unprotected", "lock-order")
 # Functions whose job is to take or drop a lock for their caller.
 LOCK_HELPERS = re.compile(r"(^|_)(lock|unlock|locked|begin|end|start|stop|enter|exit|get|put|"
                           r"acquire|release|disable|enable|save|restore)(_\w+)?$")
@@ -314,6 +316,8 @@ class ContextAnalysis(Analysis):
             found = self.k.lock_for(name)
             if self.check == "double-lock":
                 self._double(call, name, found, state)
+            if self.check == "lock-order":
+                self._order(call, name, found, state)
             if found is None or found[1] != "acquire":
                 continue
             spec = found[0]
@@ -389,6 +393,32 @@ class ContextAnalysis(Analysis):
                                   f"which {_shown(h)} at line {h.line} already holds: "
                                   f"self-deadlock",
                         "call": name, "outer": _bare(h.call)})
+
+    def _order(self, call: Node, name: str, found: tuple[LockSpec, str] | None, state: State) -> None:
+        """Taking B while holding A where the base takes A while holding B: the ABBA
+        deadlock lockdep reports as a possible circular locking dependency."""
+        if found is not None:
+            spec, role = found
+            if role != "acquire" or spec.conditional:
+                return
+            inner = {spec.lock: [name]} if spec.keyless and spec.lock else \
+                ({} if spec.keyless else {self._arg_key(call, 0): [name]})
+        else:
+            inner = self.facts.locks_taken(name)
+        for lock, via in inner.items():
+            for h in state.held:
+                outer = h.key or self.kinds[h.pair].lock
+                if not outer or outer == lock or outer.startswith("$") or lock.startswith("$"):
+                    continue
+                example = self.facts.nested_in(lock, outer)
+                if example is None or self.facts.nested_in(outer, lock):
+                    continue  # no known order, or the base nests them both ways
+                shown = " -> ".join(f"{c}()" for c in via)
+                self.hit(call, h, {
+                    "detail": f"{shown} at line {self.line(call)} takes {lock} while {outer} is held "
+                              f"(since line {h.line}), but {example}() takes {outer} while holding "
+                              f"{lock}: a lock order inversion (ABBA deadlock)",
+                    "call": name, "outer": outer})
 
     def hit(self, call: Node, outer: Held, captures: dict[str, str]) -> None:
         line = self.line(call) or 0

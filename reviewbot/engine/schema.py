@@ -156,7 +156,7 @@ _CONTEXT: Spec = {
     "keys": {
         "check": {"type": str, "required": True,
                   "choices": ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance",
-                              "lock-not-held", "rcu-unprotected")},
+                              "lock-not-held", "rcu-unprotected", "lock-order")},
         "max-chain": {"type": int},  # sleep-in-atomic: longest call chain to a sleeping primitive
         "kinds": {"list": {"type": str, "choices": ("spinlock", "raw_spinlock", "rwlock", "mutex",
                                                     "rwsem", "rcu", "preempt", "irq", "bh")}},

@@ -137,6 +137,7 @@ def save(path: Path, facts: Facts) -> None:
                             ((p, n) for p, names in facts.local_names.items() for n in names))
             con.executemany("INSERT INTO locks VALUES (?, ?)",
                             ((n, json.dumps(v)) for n, v in facts.locks.items()))
+            con.executemany("INSERT INTO lock_order VALUES (?, ?)", facts.order.items())
             con.executemany("INSERT INTO requires VALUES (?, ?)",
                             ((n, json.dumps(v)) for n, v in facts.requires.items()))
             con.executemany("INSERT INTO keeps VALUES (?, ?)",

@@ -131,6 +131,16 @@ class LockSummary:
     drops: dict[str, list[str]] = field(default_factory=dict)  # releases its caller's lock
     keeps: dict[str, list[str]] = field(default_factory=dict)  # returns holding (a lock helper)
     cycles: dict[str, list[str]] = field(default_factory=dict)  # drops the caller's, retakes it
+    order: set[tuple[str, str]] = field(default_factory=set)  # (outer, inner) global locks nested
+
+
+def _note_order(out: LockSummary, held: dict[str, list[str]], strong: set[str], inner: str) -> None:
+    """Record that ``inner`` is taken inside each global lock held on every run here (both
+    taken unconditionally: an order the base certainly follows)."""
+    if inner.startswith("$"):
+        return
+    out.order.update((outer, inner) for outer in held
+                     if outer != inner and outer in strong and not outer.startswith("$"))
 
 
 def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSummary | None]
@@ -160,6 +170,7 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
                 if lock is not None and unconditional and lock not in held and lock not in out.drops \
                         and len(via) <= LOCK_DEPTH:
                     out.takes.setdefault(lock, [c.name, *via])
+                    _note_order(out, held, strong, lock)
             for raw, via in callee.keeps.items():
                 lock = substitute(raw, args, params)
                 if lock is not None:
@@ -183,6 +194,8 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
                 strong.add(key)
         if unconditional and not (spec.conditional or spec.shared) and key not in out.drops:
             out.takes.setdefault(key, [c.name])
+        if unconditional and not spec.conditional:
+            _note_order(out, held, strong, key)
     # A caller's lock dropped and taken again (cgroup_rstat_flush_locked() lets others in
     # now and then) is still the caller's at the end: neither dropped nor kept.
     for lock in [lk for lk in out.drops if lk in held]:
@@ -365,6 +378,9 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
             facts.requires.setdefault(defs[i].name, {}).update(
                 {lk: v for lk, v in needs.items() if lk not in facts.requires.get(defs[i].name, {})})
 
+    for i, summary in enumerate(summaries):
+        for pair in summary.order:
+            facts.order.setdefault(f"{pair[0]} {pair[1]}", defs[i].name)
     for i, summary in enumerate(summaries):
         name = defs[i].name
         if summary.takes:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 9
+FACTS_VERSION = 10
 
 
 @dataclass
@@ -30,6 +30,7 @@ class Facts:
     unlocks: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # releases the caller's
     keeps: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # returns holding (helpers)
     requires: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # caller must hold
+    order: dict[str, str] = field(default_factory=dict)  # "outer inner" -> a function nesting them
     releases: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> param index -> object
     stats: dict[str, Any] = field(default_factory=dict)
     defined: list[str] = field(default_factory=list)  # names these facts know the bodies of
@@ -63,6 +64,10 @@ class Facts:
     def locks_required(self, name: str) -> dict[str, list[str]]:
         """Locks ``name`` asserts its caller holds (lockdep_assert_held())."""
         return self.requires.get(name, {})
+
+    def nested_in(self, outer: str, inner: str) -> str | None:
+        """A base function that takes ``inner`` while holding ``outer``, if any."""
+        return self.order.get(f"{outer} {inner}")
 
     def changed_by_patch(self, name: str) -> bool:
         """Whether a patch made ``name`` release a parameter the base version did not."""
@@ -115,6 +120,9 @@ class _Overlay(Facts):
         mine = self.top.locks_kept(name)
         return mine if mine or name in self.mine else self.under.locks_kept(name)
 
+    def nested_in(self, outer: str, inner: str) -> str | None:
+        return self.under.nested_in(outer, inner)
+
     def locks_required(self, name: str) -> dict[str, list[str]]:
         mine = self.top.locks_required(name)
         return mine if mine or name in self.mine else self.under.locks_required(name)
@@ -131,6 +139,7 @@ CREATE TABLE locks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE unlocks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE keeps (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE requires (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE lock_order (pair TEXT PRIMARY KEY, example TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE releases (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT);
 """
@@ -176,6 +185,15 @@ class StoredFacts(Facts):
 
     def is_rcu_field(self, name: str) -> bool:
         return name in self.rcu_set
+
+    def nested_in(self, outer: str, inner: str) -> str | None:
+        key = (f"{outer} {inner}",)
+        if ("order", key) not in self.memo:
+            with self.lock:
+                row = self.con.execute("SELECT example FROM lock_order WHERE pair = ?", key).fetchone()
+            self.memo[("order", key)] = row[0] if row else None
+        found = self.memo[("order", key)]
+        return str(found) if found else None
 
     def locks_required(self, name: str) -> dict[str, list[str]]:
         return dict(self._one("requires", "SELECT locks FROM requires WHERE name = ?", name) or {})

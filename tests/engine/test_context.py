@@ -201,3 +201,14 @@ def test_rcu_reads_and_walks_outside_the_read_side_section() -> None:
     (detail,) = hits("rcu-unprotected", walk.replace("{pin}", ""))
     assert "without a reference on `pos`" in detail
     assert not hits("rcu-unprotected", walk.replace("{pin}", "\t\tif (!css_tryget(pos))\n\t\t\tcontinue;\n"))
+
+
+def test_two_global_locks_against_the_order_the_base_follows() -> None:
+    base = BASE + "\nvoid order_ab(void)\n{\n\tmutex_lock(&a_mutex);\n\tspin_lock(&b_lock);\n" \
+                  "\tspin_unlock(&b_lock);\n\tmutex_unlock(&a_mutex);\n}\n"
+    facts = derive(list(definitions(base, "kernel/base.c")), load_knowledge())
+    (detail,) = hits("lock-order", "\tspin_lock(&b_lock);\n\tmutex_lock(&a_mutex);\n"
+                     "\tmutex_unlock(&a_mutex);\n\tspin_unlock(&b_lock);\n\treturn 0;\n", facts)
+    assert "takes a_mutex while b_lock is held" in detail and "order_ab()" in detail
+    assert not hits("lock-order", "\tmutex_lock(&a_mutex);\n\tspin_lock(&b_lock);\n"
+                    "\tspin_unlock(&b_lock);\n\tmutex_unlock(&a_mutex);\n\treturn 0;\n", facts)

@@ -515,3 +515,27 @@ EXIT_SPECS: tuple[Spec, ...] = (
 )
 
 SPECS = SPECS + EXIT_SPECS
+
+# --- lock order -----------------------------------------------------------------------------
+RESMASK_LOCKS = "\tcpus_read_lock();\n\tmutex_lock(&cpuset_mutex);\n\tif (!is_cpuset_online(cs))\n\t\tgoto out_unlock;\n\n\ttrialcs"
+ORDER_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "resmask-locks-mutex-first",
+        "cgroup/cpuset: take cpuset_mutex before the hotplug lock in cpuset_write_resmask()",
+        "Check that the cpuset is online before pinning CPU hotplug.",
+        ((CPUSET, RESMASK_LOCKS, "\tmutex_lock(&cpuset_mutex);\n\tcpus_read_lock();\n"
+          "\tif (!is_cpuset_online(cs))\n\t\tgoto out_unlock;\n\n\ttrialcs"),),
+        {"lock-order-inversion": "bad-01-tree"},
+    ),
+    Spec(
+        "resmask-locks-hotplug-first",
+        "cgroup/cpuset: say why cpuset_write_resmask() pins CPU hotplug first",
+        "The hotplug lock nests outside cpuset_mutex everywhere.",
+        ((CPUSET, RESMASK_LOCKS, "\t/* cpu_hotplug_lock nests outside cpuset_mutex */\n"
+          "\tcpus_read_lock();\n\tmutex_lock(&cpuset_mutex);\n"
+          "\tif (!is_cpuset_online(cs))\n\t\tgoto out_unlock;\n\n\ttrialcs"),),
+        {"lock-order-inversion": "ok-01-tree"},
+    ),
+)
+
+SPECS = SPECS + ORDER_SPECS
