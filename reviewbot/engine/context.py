@@ -19,6 +19,8 @@ one ``check``:
   takes it (tree facts);
 * ``lock-order``: a global lock taken (directly, or by a called function) while another
   is held, in the opposite order of the one the base follows;
+* ``irq-unsafe``: a lock that interrupt context takes (per the facts), taken with that
+  interrupt enabled;
 * ``imbalance``: a lock or section still held at a return, or released twice;
 * ``lock-not-held``: a call of a function that asserts a lock held (lockdep_assert_held()
   in its body, per the tree facts) on a path where the caller, which takes that lock
@@ -66,7 +68,7 @@ _RCU_ITER = re.compile(r"list_for_each_entry_rcu|hlist_for_each_entry_rcu|list_f
                        r"cgroup_for_each_live_(child|descendant_pre|descendant_post)")
 _LOCK_WORDS = ("lock", "rcu_read", "preempt", "irq", "_bh", "down", "_cpu", "guard")
 CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance", "lock-not-held",
-          "rcu-unprotected", "lock-order")
+          "rcu-unprotected", "lock-order", "irq-unsafe")
 # Functions whose job is to take or drop a lock for their caller.
 LOCK_HELPERS = re.compile(r"(^|_)(lock|unlock|locked|begin|end|start|stop|enter|exit|get|put|"
                           r"acquire|release|disable|enable|save|restore)(_\w+)?$")
@@ -230,7 +232,7 @@ class ContextAnalysis(Analysis):
                 self._required(node.ast, state)
             elif self.check == "rcu-unprotected":
                 self._rcu_reads(node.ast, state)
-            elif state.held:
+            elif state.held or self.check == "irq-unsafe":
                 self.inspect(node.ast, state)
         if node.kind == "iter" and node.ast is not None and self.check == "rcu-unprotected":
             self._rcu_iteration(node.ast, state)
@@ -318,6 +320,8 @@ class ContextAnalysis(Analysis):
                 self._double(call, name, found, state)
             if self.check == "lock-order":
                 self._order(call, name, found, state)
+            if self.check == "irq-unsafe" and found is not None and found[1] == "acquire":
+                self._irq_unsafe(call, name, found[0], state)
             if found is None or found[1] != "acquire":
                 continue
             spec = found[0]
@@ -419,6 +423,30 @@ class ContextAnalysis(Analysis):
                               f"(since line {h.line}), but {example}() takes {outer} while holding "
                               f"{lock}: a lock order inversion (ABBA deadlock)",
                     "call": name, "outer": outer})
+
+    def _irq_unsafe(self, call: Node, name: str, spec: LockSpec, state: State) -> None:
+        """A lock interrupt context also takes, taken here with that interrupt enabled:
+        the interrupt arriving on this CPU spins on it forever (lockdep: "inconsistent
+        lock state")."""
+        if spec.keyless or spec.kind not in ("spinlock", "raw_spinlock", "rwlock") or spec.irq:
+            return
+        lock = self._arg_key(call, 0)
+        where = self.facts.irq_context_of(lock)
+        if not where:
+            return
+        context = where[0]
+        irq_off = any(self.kinds[h.pair].irq or self.kinds[h.pair].kind == "irq" for h in state.held)
+        bh_off = spec.bh or any(self.kinds[h.pair].bh or self.kinds[h.pair].kind == "bh"
+                                for h in state.held)
+        if irq_off or (context == "softirq" and bh_off):
+            return
+        via = " -> ".join(f"{c}()" for c in where[1:])
+        fix = "spin_lock_irqsave()" if context == "hardirq" else "spin_lock_bh() (or _irqsave)"
+        line = self.line(call) or 0
+        detail = (f"{name}() at line {line} takes {lock} with {context}s enabled, but {via} "
+                  f"takes it in {context} context: use {fix}")
+        if self.relevant(line, line):
+            self.hits.setdefault((line, name), (line, {"detail": detail, "call": name}, (line,)))
 
     def hit(self, call: Node, outer: Held, captures: dict[str, str]) -> None:
         line = self.line(call) or 0

@@ -138,6 +138,8 @@ def save(path: Path, facts: Facts) -> None:
             con.executemany("INSERT INTO locks VALUES (?, ?)",
                             ((n, json.dumps(v)) for n, v in facts.locks.items()))
             con.executemany("INSERT INTO lock_order VALUES (?, ?)", facts.order.items())
+            con.executemany("INSERT INTO irq_locks VALUES (?, ?)",
+                            ((n, json.dumps(v)) for n, v in facts.irq_locks.items()))
             con.executemany("INSERT INTO requires VALUES (?, ?)",
                             ((n, json.dumps(v)) for n, v in facts.requires.items()))
             con.executemany("INSERT INTO keeps VALUES (?, ?)",

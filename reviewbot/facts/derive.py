@@ -101,6 +101,10 @@ def caller_key(key: str, args: list[str]) -> str | None:
 
 
 _ASSERT_HELD = re.compile(r"^lockdep_assert_held(?:_write|_read|_once)?$")
+# Functions the kernel runs in interrupt context, by their signature: hard interrupt
+# handlers and hrtimer callbacks; timer, tasklet and RCU callbacks run in softirq context.
+_HARDIRQ_HEAD = re.compile(r"\b(irqreturn_t|enum\s+hrtimer_restart)$")
+_SOFTIRQ_PARAM = re.compile(r"^struct\s+(timer_list|rcu_head|tasklet_struct)\s*\*\s*\w+$")
 
 
 def direct_requires(d: Definition, base: Facts | None = None) -> dict[str, list[str]]:
@@ -378,6 +382,25 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
             facts.requires.setdefault(defs[i].name, {}).update(
                 {lk: v for lk, v in needs.items() if lk not in facts.requires.get(defs[i].name, {})})
 
+    # Global locks taken in interrupt context: by an interrupt entry point, or by a
+    # function it calls unconditionally (per the lock summaries).
+    for i, d in enumerate(defs):
+        context = "hardirq" if _HARDIRQ_HEAD.search(d.head) else \
+            "softirq" if len(d.params) == 1 and _SOFTIRQ_PARAM.match(d.params[0]) else ""
+        if not context:
+            continue
+        taken = dict(summaries[i].takes)
+        for c in d.calls:
+            found = k.lock_for(c.name)
+            if found is not None and found[1] == "acquire" and not found[0].keyless:
+                key = _lock_key(split_args(c.args)[0], found[0], d.param_names)
+                if key is not None:
+                    taken.setdefault(key, [c.name])
+        for lock, via in taken.items():
+            if not lock.startswith("$"):
+                known = facts.irq_locks.get(lock)
+                if known is None or (known[0] == "softirq" and context == "hardirq"):
+                    facts.irq_locks[lock] = [context, d.name, *via]
     for i, summary in enumerate(summaries):
         for pair in summary.order:
             facts.order.setdefault(f"{pair[0]} {pair[1]}", defs[i].name)

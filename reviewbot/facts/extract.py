@@ -58,6 +58,7 @@ class Definition:
     macro: bool = False
     returns_void: bool = False
     stores: tuple[str, ...] = ()  # identifiers stored into a field (the object is handed on)
+    head: str = ""  # the signature before the name: storage class and return type
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -89,7 +90,7 @@ def _split_params(text: str) -> tuple[str, ...]:
     return tuple(p for p in split_top(text) if p and p != "void")
 
 
-def _signature(text: str) -> tuple[str, tuple[str, ...], bool] | None:
+def _signature(text: str) -> tuple[str, tuple[str, ...], bool, str] | None:
     sig = _ATTRIBUTE.sub(" ", _COMMENT.sub(" ", text))
     m = _NAME.search(sig)
     if m is None or m.group(1) in _KEYWORDS:
@@ -104,7 +105,7 @@ def _signature(text: str) -> tuple[str, tuple[str, ...], bool] | None:
     if depth:
         return None
     returns_void = re.search(r"\bvoid\s*$", sig[: m.start()]) is not None
-    return m.group(1), _split_params(sig[start : end - 1]), returns_void
+    return m.group(1), _split_params(sig[start : end - 1]), returns_void, " ".join(sig[: m.start()].split())
 
 
 def calls_of(body: str) -> tuple[Call, ...]:
@@ -158,11 +159,11 @@ def definitions(text: str, path: str) -> Iterator[Definition]:
         sig = _signature(m.group(1))
         if sig is None:
             continue
-        name, params, returns_void = sig
+        name, params, returns_void, head = sig
         local = not header and re.search(r"\bstatic\b", m.group(1)) is not None
         line = bisect.bisect_left(newlines, m.start(2))
         yield Definition(name, path, line, local, params, calls_of(m.group(2)), returns_void=returns_void,
-                         stores=stores_of(m.group(2)))
+                         stores=stores_of(m.group(2)), head=head)
     for m in _MACRO.finditer(text):
         body = m.group(3).replace("\\\n", "\n")
         calls = calls_of(body)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 10
+FACTS_VERSION = 11
 
 
 @dataclass
@@ -31,6 +31,7 @@ class Facts:
     keeps: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # returns holding (helpers)
     requires: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # caller must hold
     order: dict[str, str] = field(default_factory=dict)  # "outer inner" -> a function nesting them
+    irq_locks: dict[str, list[str]] = field(default_factory=dict)  # lock -> [context, fn, chain...]
     releases: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> param index -> object
     stats: dict[str, Any] = field(default_factory=dict)
     defined: list[str] = field(default_factory=list)  # names these facts know the bodies of
@@ -68,6 +69,11 @@ class Facts:
     def nested_in(self, outer: str, inner: str) -> str | None:
         """A base function that takes ``inner`` while holding ``outer``, if any."""
         return self.order.get(f"{outer} {inner}")
+
+    def irq_context_of(self, lock: str) -> list[str] | None:
+        """[hardirq|softirq, the interrupt-context function, the chain] of a global lock
+        taken in interrupt context."""
+        return self.irq_locks.get(lock)
 
     def changed_by_patch(self, name: str) -> bool:
         """Whether a patch made ``name`` release a parameter the base version did not."""
@@ -123,6 +129,9 @@ class _Overlay(Facts):
     def nested_in(self, outer: str, inner: str) -> str | None:
         return self.under.nested_in(outer, inner)
 
+    def irq_context_of(self, lock: str) -> list[str] | None:
+        return self.under.irq_context_of(lock)
+
     def locks_required(self, name: str) -> dict[str, list[str]]:
         mine = self.top.locks_required(name)
         return mine if mine or name in self.mine else self.under.locks_required(name)
@@ -140,6 +149,7 @@ CREATE TABLE unlocks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE keeps (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE requires (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE lock_order (pair TEXT PRIMARY KEY, example TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE irq_locks (name TEXT PRIMARY KEY, context TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE releases (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT);
 """
@@ -185,6 +195,10 @@ class StoredFacts(Facts):
 
     def is_rcu_field(self, name: str) -> bool:
         return name in self.rcu_set
+
+    def irq_context_of(self, lock: str) -> list[str] | None:
+        found = self._one("irq_locks", "SELECT context FROM irq_locks WHERE name = ?", lock)
+        return list(found) if found else None
 
     def nested_in(self, outer: str, inner: str) -> str | None:
         key = (f"{outer} {inner}",)

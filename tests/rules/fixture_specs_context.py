@@ -539,3 +539,26 @@ ORDER_SPECS: tuple[Spec, ...] = (
 )
 
 SPECS = SPECS + ORDER_SPECS
+
+# --- interrupt safety ---------------------------------------------------------------------------
+FILE_KN = "\t\tspin_lock_irq(&cgroup_file_kn_lock);\n\t\tcfile->kn = kn;\n\t\tspin_unlock_irq(&cgroup_file_kn_lock);\n"
+IRQ_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "file-kn-plain-lock",
+        "cgroup: interrupts need not be off to publish a cgroup file's kernfs node",
+        "The lock only orders kn against its readers.",
+        ((CGROUP, FILE_KN, "\t\tspin_lock(&cgroup_file_kn_lock);\n\t\tcfile->kn = kn;\n"
+          "\t\tspin_unlock(&cgroup_file_kn_lock);\n"),),
+        {"irq-unsafe-lock": "bad-01-tree"},
+    ),
+    Spec(
+        "file-kn-bh-lock",
+        "cgroup: only bottom halves need to be off to publish a cgroup file's kernfs node",
+        "The notification timer is the only other taker, in softirq.",
+        ((CGROUP, FILE_KN, "\t\tspin_lock_bh(&cgroup_file_kn_lock);\n\t\tcfile->kn = kn;\n"
+          "\t\tspin_unlock_bh(&cgroup_file_kn_lock);\n"),),
+        {"irq-unsafe-lock": "ok-01-tree"},
+    ),
+)
+
+SPECS = SPECS + IRQ_SPECS
