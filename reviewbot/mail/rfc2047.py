@@ -47,9 +47,10 @@ def decode_header(value: str | None) -> str:
     if len(value) > MAX_STDLIB_CHARS or value.count("=?") > MAX_STDLIB_WORDS:
         text = _decode_linear(value)
     else:
-        text = _decode_stdlib(value)
-        if text is None:
+        decoded = _decode_stdlib(value)
+        if decoded is None:
             return value.strip()
+        text = decoded
     # decode_header drops the whitespace between an encoded word and plain text inconsistently
     return _SPACES_RE.sub(" ", CONTROL_RE.sub(" ", text)).strip()
 

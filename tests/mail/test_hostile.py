@@ -442,3 +442,34 @@ def test_encoded_words_decode_in_linear_time(value: str) -> None:
     words (a Subject under the 256 KiB header limit)."""
     assert elapsed(decode_header, value) < 0.5
     assert decode_header("=?utf-8?q?a=0D=0Ab?= =?utf-8?q?c?= " * 100 + "x").endswith("a bc x")
+
+
+# -- series assembly: linear in the number of mails ---------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_many_unthreaded_patches_assemble_in_linear_time() -> None:
+    """Every lone unthreaded patch was tried against every earlier one: 28 s for 8,000."""
+    msgs = [parse_message(mail(subject="[PATCH 1/2] memcg: x", msgid=f"<u{i}@example.org>",
+                               sender=f"s{i}@example.org")) for i in range(8_000)]
+    start = time.perf_counter()
+    found = assemble(msgs, MailSettings())
+    assert time.perf_counter() - start < 2.0
+    assert len(found.series) == 8_000
+
+
+@pytest.mark.timeout(300)
+def test_long_reply_chain_collects_every_tag_in_linear_time() -> None:
+    """Each reply walked the whole chain above it, copying every tag on the way:
+    quadratic in time and memory (10 s for 2,000 replies, 324 s for 8,000)."""
+    msgs = [parse_message(mail(msgid="<c0@example.org>"))]
+    for i in range(1, 3_000):
+        msgs.append(parse_message(mail(
+            f"In-Reply-To: <c{i - 1}@example.org>\nReferences: <c0@example.org> <c{i - 1}@example.org>\n",
+            subject="Re: [PATCH] memcg: x", msgid=f"<c{i}@example.org>", sender=f"R{i} <r{i}@example.org>",
+            body=f"Acked-by: R{i} <r{i}@example.org>\n")))
+    start = time.perf_counter()
+    (series,) = assemble(msgs, MailSettings()).series
+    assert time.perf_counter() - start < 2.0
+    acks = [t for t in series.patches[0].trailers if t.name == "Acked-by"]
+    assert len(acks) == 2_999 and acks[0].origin_message_id == "c1@example.org"
