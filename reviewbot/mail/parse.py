@@ -49,6 +49,12 @@ _MIME_CONTAINER_RE = re.compile(rb"content-type:[ \t]*(?:\r?\n[ \t]+)?(?:multipa
 # A 20 MB mail with a year's worst real shape uses a tenth of these; hostile shapes took
 # 10-25 s. Only the rare unusual multipart mail (1 of 3,185 in 2020) gets this far.
 MAX_EMAIL_LINE_WORK = 8_000_000  # lines x (containers + 1)
+# Parts of a multipart mail: each costs microseconds in either walk, so 400,000 empty parts
+# (1.3 MB) took 5 s. A series attached to one mail is a few dozen.
+MAX_MIME_PARTS = 1000
+# A delimiter line: "--" and the boundary ("------=_Part_1" starts with dashes too), not a
+# diff's "--- a/file" nor the "-- " signature.
+_DELIMITER_RE = re.compile(rb"\n--+[^-\s]")
 MAX_EMAIL_PART_WORK = 20_000_000  # lines starting "--" x header-like lines
 _HEADER_LIKE_RE = re.compile(rb"\n[!-9;-~]+[ \t]*:")
 # The top-level headers the email package needs to walk the parts (the first of each).
@@ -190,6 +196,10 @@ def _body_from_multipart(head: bytes, payload: bytes, content_type: str, warning
     Well-formed mail is split by :mod:`reviewbot.mail.mime` (given the Content-Type value
     and the bytes after the headers); anything else goes through the email package.
     """
+    if payload.count(b"\n--") > MAX_MIME_PARTS:  # an upper bound, and then the count
+        parts = sum(1 for _ in _DELIMITER_RE.finditer(payload))
+        if parts > MAX_MIME_PARTS:
+            raise ValueError(f"{parts} MIME delimiter lines, over {MAX_MIME_PARTS}")
     if content_type.lower().startswith("multipart/"):
         noted: list[str] = []  # charset notes, kept only if the fast path decides
 
