@@ -62,6 +62,13 @@ _SAME_OBJECT = re.compile(r"^(container_of|\w+_from_css|css_\w+_of|to_\w+)$")
 def _same_object(node: Node) -> Node:
     while node.type in ("parenthesized_expression", "cast_expression") and node.named_children:
         node = node.named_children[-1]
+    # `rqos = &blkiotrack->rqos`: a pointer into the object stands for the object.
+    if node.type == "pointer_expression" and node_text(node).lstrip().startswith("&"):
+        inner = node.named_children[0] if node.named_children else None
+        while inner is not None and inner.type == "field_expression":
+            inner = inner.child_by_field_name("argument")
+        if inner is not None and inner.type == "identifier":
+            return inner
     if node.type == "call_expression" and _SAME_OBJECT.match(call_name(node)):
         args = call_args(node)
         if args:

@@ -127,13 +127,15 @@ class ContextAnalysis(Analysis):
     def __init__(self, params: dict[str, Any], view: FunctionView, facts: Facts, k: Knowledge) -> None:
         config, _, kinds = lock_config(k)
         super().__init__(config, view)
-        self.check = params.get("check", "sleep-in-atomic")
-        self.max_chain = int(params.get("max-chain", 3))
-        self.kinds_wanted = frozenset(params.get("kinds") or ())
+        # One walk answers every check (nine rules ask about the same function).
+        self.checks = frozenset(params.get("checks") or [params.get("check", "sleep-in-atomic")])
+        # Chains up to the facts' own depth; each rule applies its max-chain to the hits.
+        self.max_chain = int(params.get("max-chain", 5))
         self.facts = facts
         self.k = k
         self.kinds = kinds
-        self.hits: dict[tuple[int, str], tuple[int, dict[str, str], tuple[int, ...]]] = {}
+        # (check, line, call) -> (line, captures, evidence)
+        self.hits: dict[tuple[str, int, str], tuple[int, dict[str, str], tuple[int, ...]]] = {}
         # `ret = mutex_lock_interruptible(&m); if (ret) ...`: the result names the lock.
         self.results: dict[str, list[tuple[str, str, bool]]] = {}
         # Locks released on a path where this function had not taken them: the caller
@@ -228,13 +230,13 @@ class ContextAnalysis(Analysis):
     # --- the checks, at every node before its effects -----------------------------------
     def step(self, node: cfg.CNode, state: State, graph: cfg.Graph) -> list[tuple[cfg.CNode, State]]:
         if node.ast is not None and node.kind in ("effect", "branch", "return"):
-            if self.check == "lock-not-held":
+            if "lock-not-held" in self.checks:
                 self._required(node.ast, state)
-            elif self.check == "rcu-unprotected":
+            if "rcu-unprotected" in self.checks:
                 self._rcu_reads(node.ast, state)
-            elif state.held or self.check == "irq-unsafe":
+            if state.held or "irq-unsafe" in self.checks:
                 self.inspect(node.ast, state)
-        if node.kind == "iter" and node.ast is not None and self.check == "rcu-unprotected":
+        if node.kind == "iter" and node.ast is not None and "rcu-unprotected" in self.checks:
             self._rcu_iteration(node.ast, state)
         return super().step(node, state, graph)
 
@@ -276,7 +278,8 @@ class ContextAnalysis(Analysis):
     def _rcu_hit(self, line: int, name: str, detail: str) -> None:
         first = self.taken.get("rcu", line)
         if self.relevant(first, line):
-            self.hits.setdefault((line, name), (line, {"detail": detail, "call": name}, (line,)))
+            self.hits.setdefault(("rcu-unprotected", line, name),
+                                 (line, {"detail": detail, "call": name}, (line,)))
 
     def _required(self, ast: Node, state: State) -> None:
         """A call of a function that asserts a lock held (lockdep_assert_held() in its
@@ -303,8 +306,8 @@ class ContextAnalysis(Analysis):
                 detail = (f"{name}() at line {line} expects {key} held ({shown}), but this path "
                           f"reaches it without the lock that {self.view.name}() takes elsewhere")
                 if self.relevant(self.taken[key], line):
-                    self.hits.setdefault((line, name), (line, {"detail": detail, "call": name},
-                                                        (self.taken[key], line)))
+                    self.hits.setdefault(("lock-not-held", line, name),
+                                         (line, {"detail": detail, "call": name}, (self.taken[key], line)))
 
     def spec_of(self, held: Held) -> LockSpec:
         return self.kinds[held.pair]
@@ -312,34 +315,33 @@ class ContextAnalysis(Analysis):
     def inspect(self, ast: Node, state: State) -> None:
         for call in calls_in(ast):
             name = _bare(call_name(call))
-            if self.check == "sleep-in-atomic":
+            if "sleep-in-atomic" in self.checks and state.held:
                 self._sleep(call, name, state)
-                continue
             found = self.k.lock_for(name)
-            if self.check == "double-lock":
+            if "double-lock" in self.checks and state.held:
                 self._double(call, name, found, state)
-            if self.check == "lock-order":
+            if "lock-order" in self.checks and state.held:
                 self._order(call, name, found, state)
-            if self.check == "irq-unsafe" and found is not None and found[1] == "acquire":
+            if "irq-unsafe" in self.checks and found is not None and found[1] == "acquire":
                 self._irq_unsafe(call, name, found[0], state)
             if found is None or found[1] != "acquire":
                 continue
             spec = found[0]
-            if self.check == "irq-nesting" and spec.irq == "off":
+            if "irq-nesting" in self.checks and spec.irq == "off":
                 outer = [h for h in state.held if self.spec_of(h).irq in ("off", "save")]
                 if outer:
                     h = outer[-1]
-                    self.hit(call, h, {
+                    self.hit("irq-nesting", call, h, {
                         "detail": f"{name}() at line {self.line(call)} runs with interrupts already "
                                   f"disabled by {_shown(h)} at line {h.line}; its unlock "
                                   f"re-enables them while that section still expects them off",
                         "call": name, "outer": _bare(h.call)})
-            if self.check == "rt-nesting" and spec.kind in ("spinlock", "rwlock"):
+            if "rt-nesting" in self.checks and spec.kind in ("spinlock", "rwlock"):
                 outer = [h for h in state.held
                          if self.spec_of(h).kind in ("raw_spinlock", "irq", "preempt")]
                 if outer:
                     h = outer[-1]
-                    self.hit(call, h, {
+                    self.hit("rt-nesting", call, h, {
                         "detail": f"{name}() at line {self.line(call)} takes a spinlock_t inside "
                                   f"{_shown(h)} at line {h.line}; on PREEMPT_RT a spinlock_t "
                                   f"is a sleeping lock and this section cannot sleep",
@@ -354,10 +356,10 @@ class ContextAnalysis(Analysis):
             return
         h = atomic[-1]
         shown = " -> ".join(f"{c}()" if "(" not in c else c for c in chain)
-        self.hit(call, h, {
+        self.hit("sleep-in-atomic", call, h, {
             "detail": f"{name}() at line {self.line(call)} may sleep ({shown}) while "
                       f"{_shown(h)} taken at line {h.line} is held",
-            "call": name, "outer": _bare(h.call), "chain": shown})
+            "call": name, "outer": _bare(h.call), "chain": shown, "depth": str(len(chain) - 1)})
 
     def sleep_chain(self, call: Node, name: str) -> list[str] | None:
         if self.k.never_sleeps.fullmatch(name) or name.startswith(GUARD_PREFIX):
@@ -383,7 +385,7 @@ class ContextAnalysis(Analysis):
             key = self._arg_key(call, 0)
             for h in state.held:
                 if h.key == key and not self.spec_of(h).shared and self.spec_of(h).kind == spec.kind:
-                    self.hit(call, h, {
+                    self.hit("double-lock", call, h, {
                         "detail": f"{name}({key}) at line {self.line(call)} takes a lock already "
                                   f"held since {_shown(h)} at line {h.line}: self-deadlock",
                         "call": name, "outer": _bare(h.call)})
@@ -392,7 +394,7 @@ class ContextAnalysis(Analysis):
             for h in state.held:
                 if h.key == lock and not self.spec_of(h).shared:
                     shown = " -> ".join(f"{c}()" for c in via)
-                    self.hit(call, h, {
+                    self.hit("double-lock", call, h, {
                         "detail": f"{name}() at line {self.line(call)} takes {lock} ({shown}), "
                                   f"which {_shown(h)} at line {h.line} already holds: "
                                   f"self-deadlock",
@@ -418,7 +420,7 @@ class ContextAnalysis(Analysis):
                 if example is None or self.facts.nested_in(outer, lock):
                     continue  # no known order, or the base nests them both ways
                 shown = " -> ".join(f"{c}()" for c in via)
-                self.hit(call, h, {
+                self.hit("lock-order", call, h, {
                     "detail": f"{shown} at line {self.line(call)} takes {lock} while {outer} is held "
                               f"(since line {h.line}), but {example}() takes {outer} while holding "
                               f"{lock}: a lock order inversion (ABBA deadlock)",
@@ -446,13 +448,13 @@ class ContextAnalysis(Analysis):
         detail = (f"{name}() at line {line} takes {lock} with {context}s enabled, but {via} "
                   f"takes it in {context} context: use {fix}")
         if self.relevant(line, line):
-            self.hits.setdefault((line, name), (line, {"detail": detail, "call": name}, (line,)))
+            self.hits.setdefault(("irq-unsafe", line, name), (line, {"detail": detail, "call": name}, (line,)))
 
-    def hit(self, call: Node, outer: Held, captures: dict[str, str]) -> None:
+    def hit(self, check: str, call: Node, outer: Held, captures: dict[str, str]) -> None:
         line = self.line(call) or 0
         if not self.relevant(outer.line, line):
             return
-        self.hits.setdefault((line, captures["call"]), (line, captures, (outer.line, line)))
+        self.hits.setdefault((check, line, captures["call"]), (line, captures, (outer.line, line)))
 
     def relevant(self, first: int, last: int) -> bool:
         added = self.view.added
@@ -462,10 +464,9 @@ class ContextAnalysis(Analysis):
         return any(lo <= ln <= hi for ln in added if ln in self.view.line_set())
 
     def exit(self, state: State, line: int | None) -> None:
-        if self.check != "imbalance":
+        if "imbalance" not in self.checks:
             return
-        kept = replace(state, held=tuple(h for h in state.held if not h.call.startswith(GUARD_PREFIX)
-                                         and self.wanted(h.pair)))
+        kept = replace(state, held=tuple(h for h in state.held if not h.call.startswith(GUARD_PREFIX)))
         super().exit(kept, line)
 
     def apply(self, state: State, ops: list[tuple[str, Any]]) -> State:
@@ -488,62 +489,75 @@ class ContextAnalysis(Analysis):
             plain.append((kind, arg))
         return super().apply(state, plain)
 
-    def wanted(self, pair: str) -> bool:
-        return not self.kinds_wanted or self.kinds[pair].kind in self.kinds_wanted
-
-    def event(self, ev: Event) -> None:
-        if self.wanted(ev.pair):
-            super().event(ev)
-
 
 def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None = None,
-                knowledge: Knowledge | None = None) -> list[RawFinding]:
+                knowledge: Knowledge | None = None,
+                memo: dict[str, object] | None = None) -> list[RawFinding]:
+    """One rule's findings on one function. The walk itself answers every check at once
+    and is kept in ``memo`` (the patch's), so the other context rules reuse it."""
     k = knowledge or load_knowledge()
     check = params.get("check", "sleep-in-atomic")
     if params.get("not-functions") and re.search(params["not-functions"], view.name):
         return []
-    _, needle, _ = lock_config(k)
-    text = node_text(view.node)
     facts = facts or EMPTY
+    text = node_text(view.node)
     # Every lock and section call has one of these in its name: a substring test spares
-    # most functions the regex (five rules ask for every function of every patch).
+    # most functions the regex.
     cheap = any(word in text for word in _LOCK_WORDS)
     if check in ("lock-not-held", "rcu-unprotected") and not cheap:
         return []  # the function takes no lock itself: its callers hold what it needs
-    if not (cheap and needle.search(text)) and not any(
-            facts.locks_kept(n) for n in set(_CALL.findall(text))):
-        return []  # nothing is ever held here
     if check == "imbalance":
         body = view.node.child_by_field_name("body")
         header = text[: body.start_byte - view.node.start_byte] if body is not None else text
         if LOCK_MARKER.search(header) or LOCK_HELPERS.search(view.name):
             return []  # __acquires()/__releases(), or a lock helper: the imbalance is the job
-    analysis = ContextAnalysis(params, view, facts, k)
-    events = analysis.run()
-    out = []
+    key = f"context:{id(view)}"
+    walked = memo.get(key) if memo is not None else None
+    if not isinstance(walked, tuple):
+        walked = _walk(view, facts, k, cheap, text)
+        if memo is not None:
+            memo[key] = walked
+    analysis, events = walked
+    if analysis is None:
+        return []
     if check == "imbalance":
-        for ev in sorted(events, key=lambda e: (e.line or 0, e.exit_line or 0, e.key)):
-            if (ev.key, ev.pair) in analysis.borrowed:
-                continue  # the caller's lock, dropped and retaken here
-            if ev.kind == "leak" and ev.held is not None and ev.held.line == ev.exit_line:
-                continue  # `return spin_trylock(&l);`: the lock is handed to the caller
-            if ev.kind == "leak" and handed_to_caller(analysis, ev.key, ev.pair, ev.exit_line):
-                continue
-            spec = analysis.kinds[ev.pair]
-            what = f"{_bare(ev.held.call) if ev.held else spec.acquire.pattern}({ev.key})"
-            if ev.kind == "leak" and ev.held is not None:
-                where = f"returns at line {ev.exit_line}" if ev.exit_line else "falls off its end"
-                via = f" (reached by {ev.via})" if ev.via else ""
-                detail = (f"{what} taken at line {ev.held.line} is still held when "
-                          f"{view.name}() {where}{via}")
-                evidence = tuple(x for x in (ev.held.line, ev.exit_line) if x)
-                line: int | None = ev.exit_line or ev.held.line
-            else:
-                detail = f"{ev.key or spec.kind} is released a second time at line {ev.line}"
-                evidence = (ev.line,) if ev.line else ()
-                line = ev.line
-            out.append(RawFinding(line, view.name, {"detail": detail, "kind": ev.kind}, evidence))
-        return out
-    for (_, _), (line, captures, evidence) in sorted(analysis.hits.items()):
-        out.append(RawFinding(line, view.name, captures, tuple(x for x in evidence if x)))
-    return out
+        wanted = frozenset(params.get("kinds") or ())
+        return [f for ev in sorted(events, key=lambda e: (e.line or 0, e.exit_line or 0, e.key))
+                if not wanted or analysis.kinds[ev.pair].kind in wanted
+                for f in _imbalance_finding(analysis, ev, view)]
+    longest = int(params.get("max-chain", 3))
+    return [RawFinding(line, view.name, captures, tuple(x for x in evidence if x))
+            for (c, _, _), (line, captures, evidence) in sorted(analysis.hits.items())
+            if c == check and int(captures.get("depth", 0)) <= longest]
+
+
+def _walk(view: FunctionView, facts: Facts, k: Knowledge, cheap: bool, text: str
+          ) -> tuple[ContextAnalysis | None, list[Event]]:
+    _, needle, _ = lock_config(k)
+    if "guard" not in text and not (cheap and needle.search(text)) and not any(
+            facts.locks_kept(n) for n in set(_CALL.findall(text))):
+        return None, []  # nothing is ever held here
+    analysis = ContextAnalysis({"checks": CHECKS}, view, facts, k)
+    return analysis, analysis.run()
+
+
+def _imbalance_finding(analysis: ContextAnalysis, ev: Event, view: FunctionView) -> list[RawFinding]:
+    if (ev.key, ev.pair) in analysis.borrowed:
+        return []  # the caller's lock, dropped and retaken here
+    if ev.kind == "leak" and ev.held is not None and ev.held.line == ev.exit_line:
+        return []  # `return spin_trylock(&l);`: the lock is handed to the caller
+    if ev.kind == "leak" and handed_to_caller(analysis, ev.key, ev.pair, ev.exit_line):
+        return []
+    spec = analysis.kinds[ev.pair]
+    what = f"{_bare(ev.held.call) if ev.held else spec.acquire.pattern}({ev.key})"
+    if ev.kind == "leak" and ev.held is not None:
+        where = f"returns at line {ev.exit_line}" if ev.exit_line else "falls off its end"
+        via = f" (reached by {ev.via})" if ev.via else ""
+        detail = f"{what} taken at line {ev.held.line} is still held when {view.name}() {where}{via}"
+        evidence = tuple(x for x in (ev.held.line, ev.exit_line) if x)
+        line: int | None = ev.exit_line or ev.held.line
+    else:
+        detail = f"{ev.key or spec.kind} is released a second time at line {ev.line}"
+        evidence = (ev.line,) if ev.line else ()
+        line = ev.line
+    return [RawFinding(line, view.name, {"detail": detail, "kind": ev.kind}, evidence)]

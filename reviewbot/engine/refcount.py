@@ -74,6 +74,18 @@ _STORE_CALLS = re.compile(
 
 
 _DECLARES = re.compile(r"^(DECLARE|DEFINE)_\w+$")
+# Calls that link a node into a structure that outlives the function (a list, a queue, a
+# tree, an RCU callback): the object embedding the node is handed on.
+_PUBLISH = re.compile(
+    r"^(list_add\w*|hlist_add\w*|llist_add\w*|list_splice\w*|rb_link_node|rb_insert\w*|"
+    r"queue_work\w*|queue_delayed_work\w*|schedule_work|schedule_delayed_work|mod_delayed_work\w*|"
+    r"kthread_queue_\w+|call_rcu\w*|kfree_rcu|irq_work_queue\w*|"
+    r"add_wait_queue\w*|xa_store\w*|xa_insert\w*|idr_alloc\w*|idr_replace|radix_tree_insert|"
+    r"kobject_init_and_add|device_add)$"
+)
+# ...and any call named for linking something in (rq_qos_add(), register_shrinker()).
+_PUBLISH_WORD = re.compile(r"(^|_)(add|insert|queue|register|link|attach|enqueue|push|install|publish|"
+                           r"free|put|release|destroy)(_|$)")  # ...or for freeing it (drmcg_css_free())
 
 
 @dataclass(frozen=True)
@@ -254,9 +266,22 @@ class Analysis:
                     pair_name = obj if any(p.name == obj for p in self.c.pairs) else ""
                     ops.append(("release", (key, pair_name, self.line(call))) if pair_name
                                else ("transfer", key))
+                    ops.extend(("transfer", k) for k in self._container(args[index]))
         if self.c.transfer_store and _STORE_CALLS.match(name) and len(args) >= 2:
             ops.append(("transfer", self.key(args[1])))
+        if self.c.transfer_store and (_PUBLISH.match(name) or _PUBLISH_WORD.search(name)):
+            # list_add(&ev->list, head), queue_work(wq, &mwork->work), call_rcu(&x->rcu, f):
+            # the object that embeds the node now lives in a list, a queue or a callback.
+            for arg in args:
+                ops.extend(("transfer", k) for k in self._container(arg))
         return ops
+
+    def _container(self, arg: Node) -> list[str]:
+        """``&ev->list`` names a member embedded in ``ev``: handing the member on hands on
+        the object (its container) too."""
+        text = re.sub(r"\s+", "", node_text(arg))
+        m = re.match(r"^&\(?([A-Za-z_]\w*)(->|\.)", text)
+        return [self.alias.find(m.group(1))] if m else []
 
     def store_ops(self, node: Node) -> Ops:
         """``obj->field = x``: the reference in x now belongs to obj (a transfer);
@@ -336,7 +361,12 @@ class Analysis:
                 return lt + [a + b for a in lf for b in rt], [a + b for a in lf for b in rf]
             if op in ("==", "!=") and left is not None and right is not None:
                 for var, other in ((left, right), (right, left)):
-                    if NULL_RE.match(node_text(other).strip()):
+                    # `p == NULL`, and `p == &static_obj` (blkcg == &blkcg_root): on the
+                    # equal branch p is not something this function got a reference to.
+                    if NULL_RE.match(node_text(other).strip()) or \
+                            re.fullmatch(r"&\s*[A-Za-z_][\w.>-]*", node_text(other).strip()) and \
+                            node_text(other).strip().lstrip("&").split("-")[0].split(".")[0].strip() \
+                            not in self.locals:
                         base = self.effects(var)
                         target = var
                         while target.type == "parenthesized_expression" and target.named_children:

@@ -19,12 +19,53 @@ log = logging.getLogger(__name__)
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 
 
+# Rules that name only kernel.yaml objects (refcount-imbalance, memory-leak,
+# use-after-release) share one walk per function: the union of what they report.
+_SHARED: dict[tuple[str, ...], dict[str, Any]] = {}
+
+
+def shared_params(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The walk a rule can share with others: same objects, default transfers."""
+    if params.get("pairs") or params.get("iterators") or not params.get("objects") \
+            or params.get("transfer") not in (None, {"store": True, "return": True}):
+        return None
+    key = tuple(params["objects"])
+    if key not in _SHARED:
+        _SHARED[key] = {"objects": list(key), "transfer": {"store": True, "return": True},
+                        "report": ["leak", "double-release", "use-after-release"]}
+    return _SHARED[key]
+
+
 def run_paths(
     params: dict[str, Any], view: FunctionView, helpers: dict[str, tuple[str, str]] | None = None,
-    facts: Facts | None = None,
+    facts: Facts | None = None, memo: dict[str, object] | None = None,
 ) -> list[RawFinding]:
     if params.get("not-functions") and re.search(params["not-functions"], view.name):
         return []
+    rule_params, shared = params, shared_params(params)
+    if shared is not None:
+        key = f"paths:{id(view)}:{id(shared)}"
+        if memo is not None and key in memo:
+            return _filtered(rule_params, memo[key])  # type: ignore[arg-type]
+        found = _run(shared, view, helpers, facts)
+        if memo is not None:
+            memo[key] = found
+        return _filtered(rule_params, found)
+    return _filtered(rule_params, _run(params, view, helpers, facts))
+
+
+def _filtered(params: dict[str, Any], found: list[RawFinding]) -> list[RawFinding]:
+    kinds = set(params.get("report") or ["leak", "double-release"])
+    objects = set(params.get("report-objects") or []) or None
+    return [f for f in found if f.captures.get("kind") in kinds
+            and (objects is None or f.captures.get("kind") == "use-after-release"
+                 or f.captures.get("pair") in objects)]
+
+
+def _run(
+    params: dict[str, Any], view: FunctionView, helpers: dict[str, tuple[str, str]] | None,
+    facts: Facts | None,
+) -> list[RawFinding]:
     config, needle = with_helpers(*config_for(params), {
         name: spec for name, spec in (helpers or {}).items() if name != view.name
     })

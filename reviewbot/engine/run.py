@@ -30,7 +30,7 @@ from reviewbot.engine.helpers import reference_helpers
 from reviewbot.engine.loader import Rule
 from reviewbot.engine.matchers import run_pattern
 from reviewbot.engine.rebuild import rebuilt_views
-from reviewbot.engine.refpaths import run_paths
+from reviewbot.engine.refpaths import run_paths, shared_params
 from reviewbot.engine.reorder import run_release_order
 from reviewbot.engine.types import FileContext, PatchContext, RawFinding
 from reviewbot.model import SEVERITIES, Finding
@@ -186,15 +186,16 @@ def _function_hits(rule: Rule, view: FunctionView, ctx: PatchContext) -> list[Ra
     if rule.engine == "refcount" and rule.params.get("analysis") == "release-order":
         return run_release_order(rule.params, view, ctx)
     if rule.engine == "refcount":
-        key = f"helpers:{rule.id}"
+        shared = shared_params(rule.params)
+        key = f"helpers:{id(shared) if shared is not None else rule.id}"
         helpers = ctx.memo.get(key)
         if not isinstance(helpers, dict):
             helpers = ctx.memo[key] = reference_helpers(
-                rule.params, ctx.all_post_views(), ctx.all_untouched_views()
+                shared or rule.params, ctx.all_post_views(), ctx.all_untouched_views()
             )
-        return run_paths(rule.params, view, helpers, ctx.facts)
+        return run_paths(rule.params, view, helpers, ctx.facts, memo=ctx.memo)
     if rule.engine == "context":
-        return run_context(rule.params, view, ctx.facts)
+        return run_context(rule.params, view, ctx.facts, memo=ctx.memo)
     return run_ast(rule.params, view, ctx, str(rule.path))
 
 

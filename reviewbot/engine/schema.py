@@ -74,6 +74,7 @@ _REFCOUNT: Spec = {
         "analysis": {"type": str, "choices": ("paths", "field-stores", "release-order")},
         # Counted objects of reviewbot/data/kernel.yaml (css, task, mm, kref, ...), by name.
         "objects": {"list": {"type": str}},
+        "report-objects": {"list": {"type": str}},  # report leaks of these objects only
         "pairs": {
             "list": {
                 "keys": {

@@ -390,12 +390,12 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
         if not context:
             continue
         taken = dict(summaries[i].takes)
-        for c in d.calls:
-            found = k.lock_for(c.name)
-            if found is not None and found[1] == "acquire" and not found[0].keyless:
-                key = _lock_key(split_args(c.args)[0], found[0], d.param_names)
+        for entry_call in d.calls:
+            lock_call = k.lock_for(entry_call.name)
+            if lock_call is not None and lock_call[1] == "acquire" and not lock_call[0].keyless:
+                key = _lock_key(split_args(entry_call.args)[0], lock_call[0], d.param_names)
                 if key is not None:
-                    taken.setdefault(key, [c.name])
+                    taken.setdefault(key, [entry_call.name])
         for lock, via in taken.items():
             if not lock.startswith("$"):
                 known = facts.irq_locks.get(lock)

@@ -27,8 +27,9 @@ _ATTRIBUTE = re.compile(r"__attribute__\s*\(\(.*?\)\)|__(?:acquires|releases|mus
 _NAME = re.compile(r"([A-Za-z_]\w*)\s*\(")
 _NEWLINE = re.compile("\n")
 # `obj->field = p;`, `rcu_assign_pointer(obj->field, p)`, `WRITE_ONCE(obj->field, p)`.
-_STORE = re.compile(r"(?:->|\.)\w+(?:\[[^\]]*\])?\s*=\s*([A-Za-z_]\w*)\s*;"
-                    r"|\b(?:rcu_assign_pointer|WRITE_ONCE|RCU_INIT_POINTER)\s*\([^,;]+,\s*([A-Za-z_]\w*)\s*\)")
+_STORE = re.compile(r"\b([A-Za-z_]\w*)(?:->|\.)[\w.>-]*?\w(?:\[[^\]]*\])?\s*=\s*([A-Za-z_]\w*)\s*;"
+                    r"|\b(?:rcu_assign_pointer|WRITE_ONCE|RCU_INIT_POINTER)\s*\(\s*&?\s*([A-Za-z_]\w*)[^,;]*,"
+                    r"\s*([A-Za-z_]\w*)\s*\)")
 _RETURN = re.compile(r"\breturn\b")
 CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _KEYWORDS = frozenset(
@@ -147,7 +148,14 @@ def pointer_fields(text: str) -> tuple[set[str], set[str]]:
 
 
 def stores_of(body: str) -> tuple[str, ...]:
-    return tuple(sorted({a or b for a, b in _STORE.findall(body)}))
+    """Identifiers a body stores into a field of another object (INIT_LIST_HEAD()'s
+    `list->prev = list` points an object at itself: that hands nothing on)."""
+    out = set()
+    for target, value, target2, value2 in _STORE.findall(body):
+        root, stored = (target, value) if value else (target2, value2)
+        if stored and stored != root:
+            out.add(stored)
+    return tuple(sorted(out))
 
 
 def definitions(text: str, path: str) -> Iterator[Definition]:

@@ -562,3 +562,39 @@ IRQ_SPECS: tuple[Spec, ...] = (
 )
 
 SPECS = SPECS + IRQ_SPECS
+
+# --- memory ---------------------------------------------------------------------------------------
+EVENT_EFILE = "\tefile = fdget(efd);\n\tif (!efile.file) {\n\t\tret = -EBADF;\n\t\tgoto out_kfree;\n\t}\n"
+MEMORY_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "event-control-bad-fd-returns",
+        "memcg: return at once for a bad event fd",
+        "Nothing to undo yet.",
+        ((MEMCG, EVENT_EFILE, "\tefile = fdget(efd);\n\tif (!efile.file)\n\t\treturn -EBADF;\n"),),
+        {"memory-leak": "bad-01-tree"},
+    ),
+    Spec(
+        "event-control-bad-fd-frees",
+        "memcg: return at once for a bad event fd",
+        "Only the event to free.",
+        ((MEMCG, EVENT_EFILE, "\tefile = fdget(efd);\n\tif (!efile.file) {\n\t\tkfree(event);\n"
+          "\t\treturn -EBADF;\n\t}\n"),),
+        {"memory-leak": "ok-01"},
+    ),
+    Spec(
+        "event-name-copy-leaks",
+        "memcg: keep a copy of each event's control file name",
+        "For the debug output; long names are refused.",
+        ((MEMCG, EVENT_STRUCT, EVENT_STRUCT_NAMED),
+         (MEMCG, "static void memcg_event_remove(struct work_struct *work)\n",
+          "static int memcg_event_set_name(struct mem_cgroup_event *event, const char *name)\n{\n"
+          "\tchar *copy = kstrdup(name, GFP_KERNEL);\n\n"
+          "\tif (!copy)\n\t\treturn -ENOMEM;\n"
+          "\tif (strlen(copy) > NAME_MAX)\n\t\treturn -ENAMETOOLONG;\n"
+          "\tevent->name = copy;\n\treturn 0;\n}\n\n"
+          "static void memcg_event_remove(struct work_struct *work)\n")),
+        {"memory-leak": "bad-02"},
+    ),
+)
+
+SPECS = SPECS + MEMORY_SPECS
