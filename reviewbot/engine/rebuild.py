@@ -26,7 +26,7 @@ from reviewbot.engine.cfunc import FunctionView, views_from_text
 @dataclass
 class Rebuilt:
     text: str  # the post-image file: base lines with the placed hunks applied
-    line_of_row: dict[int, int]  # 0-based row of ``text`` -> the patch's post-image line
+    line_of_row: RowMap  # 0-based row of ``text`` -> the patch's post-image line
     placed: list[Hunk]
     missed: list[Hunk]
     line_text: dict[int, str]  # patch post-image line -> its text (for quoting evidence)
@@ -64,17 +64,51 @@ def _prepared(base_text: str) -> tuple[list[str], dict[str, list[int]]]:
     return base, index
 
 
+class RowMap:
+    """Row of the rebuilt file -> the patch's post-image line: explicit for hunk lines,
+    by distance to the nearest hunk line for runs of base lines (a run is a slice, not
+    thousands of entries: a whole mm/memcontrol.c is rebuilt for every patch touching it)."""
+
+    def __init__(self) -> None:
+        self.explicit: dict[int, int] = {}
+        self.runs: list[tuple[int, int, int, int]] = []  # (first row, end row, anchor row, anchor line)
+
+    def get(self, row: int, default: int | None = None) -> int | None:
+        if row in self.explicit:
+            return self.explicit[row]
+        for first, end, anchor_row, anchor_line in self.runs:
+            if first <= row < end:
+                return anchor_line + (row - anchor_row)
+        return default
+
+    def __contains__(self, row: object) -> bool:
+        return isinstance(row, int) and self.get(row) is not None
+
+    def __getitem__(self, row: int) -> int:
+        line = self.get(row)
+        if line is None:
+            raise KeyError(row)
+        return line
+
+    def __bool__(self) -> bool:
+        return bool(self.explicit or self.runs)
+
+    def items(self) -> list[tuple[int, int]]:
+        out = list(self.explicit.items())
+        for first, end, anchor_row, anchor_line in self.runs:
+            out.extend((row, anchor_line + (row - anchor_row)) for row in range(first, end))
+        return out
+
+
 def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
     base, index = _prepared(base_text)
     out: list[str] = []
-    line_of_row: dict[int, int] = {}
+    rows = RowMap()
     line_text: dict[int, str] = {}
     placed: list[Hunk] = []
     missed: list[Hunk] = []
     pos = 0  # next base line not yet copied
     shift = 0  # where the base puts hunks, relative to where the patch says
-    # Base lines copied between hunks are numbered from the last hunk line before them.
-    pending: list[tuple[int, int]] = []  # (row, base index) awaiting a number
     last: tuple[int, int] | None = None  # (row, patch line) of the last hunk line
 
     for hunk in fd.hunks:
@@ -84,35 +118,29 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
             missed.append(hunk)
             continue
         shift = at - (hunk.old_start - 1)
-        for i in range(pos, at):
-            pending.append((len(out), i))
-            out.append(base[i])
+        run = (len(out), len(out) + (at - pos))
+        out.extend(base[pos:at])
         first_row = len(out)
         first_line = next((ln.new_lineno for ln in hunk.lines if ln.new_lineno), hunk.new_start)
-        for row, _ in pending:
+        if run[1] > run[0]:
             # Before the first hunk: count back from it; after one: forward from it.
-            line_of_row[row] = (last[1] + (row - last[0])) if last else first_line - (first_row - row)
-        pending = []
+            anchor = last if last is not None else (first_row, first_line)
+            rows.runs.append((run[0], run[1], anchor[0], anchor[1]))
         for ln in hunk.lines:
             if ln.kind == "-":
                 continue
             row = len(out)
             out.append(ln.text)
             if ln.new_lineno:
-                line_of_row[row] = ln.new_lineno
+                rows.explicit[row] = ln.new_lineno
                 line_text[ln.new_lineno] = ln.text
                 last = (row, ln.new_lineno)
         pos = at + len(want)
         placed.append(hunk)
-    for i in range(pos, len(base)):
-        row = len(out)
-        out.append(base[i])
-        if last is not None:
-            line_of_row[row] = last[1] + (row - last[0])
-    for row, _ in pending:
-        if last is not None:
-            line_of_row[row] = last[1] + (row - last[0])
-    return Rebuilt("\n".join(out), line_of_row, placed, missed, line_text)
+    if last is not None and pos < len(base):
+        rows.runs.append((len(out), len(out) + len(base) - pos, last[0], last[1]))
+    out.extend(base[pos:])
+    return Rebuilt("\n".join(out), rows, placed, missed, line_text)
 
 
 def rebuilt_views(fd: FileDiff, base_text: str) -> tuple[list[FunctionView], list[FunctionView], Rebuilt] | None:
@@ -176,4 +204,4 @@ def _hunk_rows(result: Rebuilt) -> set[int]:
                 changed.add(max(1, prev))
             if ln.new_lineno:
                 prev = ln.new_lineno
-    return {row for row, line in result.line_of_row.items() if line in changed}
+    return {row for row, line in result.line_of_row.explicit.items() if line in changed}

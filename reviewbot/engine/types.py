@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reviewbot.diff import FileDiff
 from reviewbot.engine.cfunc import FunctionView
 from reviewbot.facts.tables import EMPTY, Facts
+
+if TYPE_CHECKING:  # rebuild.py builds on this module's types
+    from reviewbot.engine.rebuild import RowMap
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class FileContext:
     line_text: dict[int, str] = field(default_factory=dict)
     rebuilt_text: str | None = None  # the whole post-image file so rebuilt (a later patch
     # of the series is placed on it)
-    rebuilt_rows: dict[int, int] = field(default_factory=dict)  # its row -> post-image line
+    rebuilt_rows: RowMap | None = None  # its row -> post-image line
     _base: list[FunctionView] | None = field(default=None, init=False, repr=False)
 
     @property
