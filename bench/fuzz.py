@@ -20,6 +20,7 @@ with an address-space limit, so a runaway case is a MemoryError, not a stuck mac
 Usage:
   python bench/fuzz.py --count N [--seed S] [--jobs J] [--timeout SECONDS]
   python bench/fuzz.py --case I [--seed S] [--dump FILE]   # rerun one case, with traceback
+  python bench/fuzz.py --cli FILES [--per-file 40] [--command series|review]  # through the CLI
 Exit 0 when no case crashed or hung, 1 otherwise.
 """
 
@@ -383,7 +384,7 @@ def lone_surrogates(rng: random.Random, mail: bytes, ctx: CaseContext) -> bytes:
 def encoded_words(rng: random.Random, mail: bytes, ctx: CaseContext) -> bytes:
     head, body = split_mail(mail)
     inner = b"[PATCH 1/2] x"
-    how = rng.randrange(4)
+    how = rng.randrange(5)
     if how == 0:  # nested: an encoded word whose text is an encoded word, many times
         for _ in range(rng.choice([2, 10, 50])):
             if len(inner) > ctx.size(1 << 20):  # each level is a third larger
@@ -394,8 +395,10 @@ def encoded_words(rng: random.Random, mail: bytes, ctx: CaseContext) -> bytes:
     elif how == 2:  # malformed
         inner = rng.choice([b"=?", b"=?utf-8?", b"=?utf-8?x?abc?=", b"=?utf-8?b?!!!?=",
                             b"=?utf-8?q?=ZZ?=", b"=?" * ctx.big(rng), b"=?utf-8?b?YQ?==?utf-8?b?YQ?="])
-    else:  # odd charsets
+    elif how == 3:  # odd charsets
         inner = b"=?" + rng.choice(_CHARSETS) + b"?q?abc?= [PATCH] y"
+    else:  # unterminated: the stdlib's regex scanned to the end from each one
+        inner = _repeat(rng.choice([b"=?a?q?x ", b"=?utf-8?b?", b"=?x?"]), ctx.big(rng) // 5 + 1)
     name = rng.choice([b"Subject", b"From", b"Cc"])
     return join_mail(set_header(head, name, inner + (b" <a@b.c>" if name == b"From" else b"")), body)
 
@@ -791,6 +794,7 @@ class Outcome:
     crash: str | None = None  # signature
     detail: str = ""  # the last lines of the traceback
     hang: bool = False
+    rss_mib: float = 0.0  # the worker's peak RSS after this case, when this case raised it
 
 
 def run_guarded(case: Case, timeout: float) -> Outcome:
@@ -822,6 +826,7 @@ class Summary:
     slowest: list[Outcome] = field(default_factory=list)
     mutations: Counter[str] = field(default_factory=Counter)
     peak_rss_mib: float = 0.0
+    peak_case: Outcome | None = None  # the case that raised a worker's RSS the most
 
     def add(self, outcome: Outcome) -> None:
         self.cases += 1
@@ -830,6 +835,8 @@ class Summary:
             self.crashes.setdefault(outcome.crash, []).append(outcome)
         if outcome.hang:
             self.hangs.append(outcome)
+        if outcome.rss_mib > self.peak_rss_mib:
+            self.peak_rss_mib, self.peak_case = outcome.rss_mib, outcome
         self.slowest.append(outcome)
         if len(self.slowest) > 40:
             self.slowest = sorted(self.slowest, key=lambda o: -o.seconds)[:10]
@@ -844,6 +851,7 @@ def _worker(seeds: Seeds, seed: int, scale: float, indices: list[int], timeout: 
     if mem_mib:
         limit = mem_mib << 20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     for index in indices:
         progress[2 * slot] = index
         progress[2 * slot + 1] = time.monotonic()
@@ -854,6 +862,9 @@ def _worker(seeds: Seeds, seed: int, scale: float, indices: list[int], timeout: 
             continue
         outcome = run_guarded(case, timeout)
         del case  # a case can be 20 MB: not kept while the next one is made
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if rss > peak:
+            outcome.rss_mib = peak = rss
         results.put(outcome)
     progress[2 * slot + 1] = 0.0
     results.put(("done", slot, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
@@ -955,8 +966,42 @@ def format_summary(summary: Summary, seed: int, jobs: int, timeout: float, mem_m
         yield f"  case {outcome.index} {outcome.mutations}: {outcome.seconds:.1f} s"
     slow = sorted(summary.slowest, key=lambda o: -o.seconds)[:5]
     yield "slowest: " + ", ".join(f"case {o.index} {o.seconds:.2f} s {o.mutations}" for o in slow)
+    peak = summary.peak_case
     yield (f"peak memory: {summary.peak_rss_mib:.0f} MiB RSS of a worker"
+           + (f" (reached in case {peak.index} {peak.mutations})" if peak else "")
            + (f" (address-space limit {mem_mib} MiB)" if mem_mib else ""))
+
+
+def run_cli(seeds: Seeds, seed: int, files: int, per_file: int, command: str,
+            timeout: float) -> Counter[str]:
+    """The issue's measurement through the real CLI: ``files`` mbox files of ``per_file``
+    mutated mails each, ``reviewbot series --json`` (or ``review --no-tree``) on each in a
+    fresh process. Returns outcome -> count ("exit 0", "exit 3 + traceback", "timeout")."""
+    import subprocess
+    import tempfile
+
+    argv = ["series", "--json"] if command == "series" else ["review", "--no-tree", "--format", "json"]
+    outcomes: Counter[str] = Counter()
+    with tempfile.TemporaryDirectory(prefix="reviewbot-fuzz-") as tmp:
+        path = Path(tmp) / "fuzz.mbox"
+        for number in range(files):
+            cases = [make_case(seeds, seed, number * per_file + i) for i in range(per_file)]
+            path.write_bytes(b"".join(c.mbox() for c in cases if c.mails))
+            # Its own session: on a timeout the whole group goes, parse workers included
+            # (a ProcessPoolExecutor's workers outlive a killed parent until their task ends).
+            proc = subprocess.Popen([sys.executable, "-m", "reviewbot", *argv, str(path)], cwd=REPO,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    start_new_session=True)
+            try:
+                _, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                outcomes["timeout"] += 1
+                continue
+            traceback_seen = b"Traceback (most recent call last)" in stderr
+            outcomes[f"exit {proc.returncode}" + (" + traceback" if traceback_seen else "")] += 1
+    return outcomes
 
 
 def main() -> int:
@@ -972,6 +1017,10 @@ def main() -> int:
                         help="below 1: large mutations shrink (quick runs); cases stay reproducible")
     parser.add_argument("--case", type=int, help="run this one case in-process, with its traceback")
     parser.add_argument("--dump", type=Path, help="with --case: write its mbox here")
+    parser.add_argument("--cli", type=int, metavar="FILES",
+                        help="instead: FILES mbox files of --per-file mutated mails through the CLI")
+    parser.add_argument("--per-file", type=int, default=40)
+    parser.add_argument("--command", choices=("series", "review"), default="series")
     args = parser.parse_args()
 
     paths = args.seeds or [DEFAULT_SEEDS]
@@ -994,6 +1043,14 @@ def main() -> int:
         run_case(case)  # let the traceback show
         print(f"no exception ({time.perf_counter() - start:.3f} s)")
         return 0
+
+    if args.cli:
+        start = time.perf_counter()
+        outcomes = run_cli(seeds, args.seed, args.cli, args.per_file, args.command, args.timeout * 6)
+        print(f"cli: {args.cli} files of {args.per_file} mutated mails, reviewbot {args.command}, "
+              f"{time.perf_counter() - start:.0f} s: "
+              + ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items())))
+        return 1 if any("traceback" in o or o in ("exit 3", "timeout") for o in outcomes) else 0
 
     def progress(summary: Summary) -> None:
         print(f"  ... {summary.cases} cases, {summary.crash_count} crashes, "

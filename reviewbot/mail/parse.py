@@ -196,6 +196,11 @@ def _body_from_multipart(head: bytes, payload: bytes, content_type: str, warning
     Well-formed mail is split by :mod:`reviewbot.mail.mime` (given the Content-Type value
     and the bytes after the headers); anything else goes through the email package.
     """
+    # The email package recurses once per nesting level (RecursionError at a few hundred);
+    # the number of multipart/message parts bounds the depth it can meet.
+    containers = len(_MIME_CONTAINER_RE.findall(payload)) + 1
+    if containers > MAX_MIME_CONTAINERS:
+        raise ValueError(f"{containers} multipart/message parts, over {MAX_MIME_CONTAINERS}")
     if payload.count(b"\n--") > MAX_MIME_PARTS:  # an upper bound, and then the count
         parts = sum(1 for _ in _DELIMITER_RE.finditer(payload))
         if parts > MAX_MIME_PARTS:
@@ -213,11 +218,6 @@ def _body_from_multipart(head: bytes, payload: bytes, content_type: str, warning
             if not texts and html_only:
                 raise ValueError("HTML-only mail: no text/plain part")
             return "\n".join(texts)
-    # The email package recurses once per nesting level (RecursionError at a few hundred);
-    # the number of multipart/message parts bounds the depth it can meet.
-    containers = len(_MIME_CONTAINER_RE.findall(payload)) + 1
-    if containers > MAX_MIME_CONTAINERS:
-        raise ValueError(f"{containers} multipart/message parts, over {MAX_MIME_CONTAINERS}")
     _check_email_work(payload, containers)
     # Only the headers that shape the MIME tree: thousands of duplicated To: lines made
     # every part's lookup of its parent's Content-Type slow.
