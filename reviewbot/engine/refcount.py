@@ -159,6 +159,8 @@ class Analysis:
         self.exit_kind = "void"
         self.uses: dict[tuple[str, int], Event] = {}  # use-after-release, by object and line
         self.release_line: dict[str, int | None] = {}  # where each object was last released
+        self.partial: dict[str, list[Any]] = {}  # callee -> engine/consumers.py PartialConsumer
+        self.handoffs: dict[tuple[str, int | None], tuple[Held, Any]] = {}
         self.repeated = repeated_conditions(view.node)
         self.locals = local_names(view.node)
         self.alias = Aliases(view.node, self.locals)
@@ -258,6 +260,9 @@ class Analysis:
         for spec in self.c.consumers:
             if spec.call.match(name) and spec.arg is not None and spec.arg < len(args):
                 ops.append(("transfer", self.key(args[spec.arg])))
+        for partial in self.partial.get(name, ()):
+            if partial.index < len(args):
+                ops.append(("handoff", (self.key(args[partial.index]), partial, self.line(call))))
         if not released:
             # A put helper the tree (or the patch) defines: bfq_put_queue(bfqq) releases.
             for index, obj in self.facts.released_params(name).items():
@@ -430,6 +435,12 @@ class Analysis:
                 for h in [h for h in state.held if h.key.startswith((f"{arg}->", f"{arg}."))]:
                     dropped, _ = state.drop(h.key, h.pair)
                     state = replace(state, held=dropped.held)
+            elif kind == "handoff":  # to a callee that consumes it on some paths only
+                key, partial, line = arg
+                dropped, held = state.drop(key)
+                if held is not None:
+                    self.handoffs.setdefault((key, line), (held, partial))
+                    state = replace(state, held=dropped.held)
             elif kind == "assign" and any(k == arg for k, _ in state.released):
                 state = replace(state, released=frozenset(r for r in state.released if r[0] != arg))
         return state
@@ -438,10 +449,13 @@ class Analysis:
         acq = ev.held.line if ev.held else None
         self.events.setdefault((ev.kind, ev.key, ev.pair, acq, ev.exit_line or ev.line), ev)
 
+    def initial(self) -> State:
+        return State()
+
     def run(self) -> list[Event]:
         graph = cfg.build(self.view.node, self.view.partial)
         seen: set[tuple[int, State]] = set()
-        work: list[tuple[cfg.CNode, State]] = [(graph.entry, State())]
+        work: list[tuple[cfg.CNode, State]] = [(graph.entry, self.initial())]
         while work:
             node, state = work.pop()
             if (node.ident, state) in seen:

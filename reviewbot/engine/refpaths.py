@@ -39,6 +39,7 @@ def shared_params(params: dict[str, Any]) -> dict[str, Any] | None:
 def run_paths(
     params: dict[str, Any], view: FunctionView, helpers: dict[str, tuple[str, str]] | None = None,
     facts: Facts | None = None, memo: dict[str, object] | None = None,
+    partial: dict[str, list[Any]] | None = None,
 ) -> list[RawFinding]:
     if params.get("not-functions") and re.search(params["not-functions"], view.name):
         return []
@@ -47,11 +48,11 @@ def run_paths(
         key = f"paths:{id(view)}:{id(shared)}"
         if memo is not None and key in memo:
             return _filtered(rule_params, memo[key])  # type: ignore[arg-type]
-        found = _run(shared, view, helpers, facts)
+        found = _run(shared, view, helpers, facts, partial)
         if memo is not None:
             memo[key] = found
         return _filtered(rule_params, found)
-    return _filtered(rule_params, _run(params, view, helpers, facts))
+    return _filtered(rule_params, _run(params, view, helpers, facts, partial))
 
 
 def _filtered(params: dict[str, Any], found: list[RawFinding]) -> list[RawFinding]:
@@ -64,7 +65,7 @@ def _filtered(params: dict[str, Any], found: list[RawFinding]) -> list[RawFindin
 
 def _run(
     params: dict[str, Any], view: FunctionView, helpers: dict[str, tuple[str, str]] | None,
-    facts: Facts | None,
+    facts: Facts | None, partial: dict[str, list[Any]] | None = None,
 ) -> list[RawFinding]:
     config, needle = with_helpers(*config_for(params), {
         name: spec for name, spec in (helpers or {}).items() if name != view.name
@@ -78,6 +79,7 @@ def _run(
     if LOCK_MARKER.search(header) and any(p.keyless for p in config.pairs):
         return []  # __acquires()/__releases(): the imbalance is the function's contract
     analysis = Analysis(config, view, facts)
+    analysis.partial = partial or {}
     events = analysis.run()
     events = [e for e in events if not (
         e.kind == "leak" and e.held is not None and handed_to_caller(analysis, e.key, e.pair, e.exit_line))]
@@ -86,6 +88,14 @@ def _run(
                     view.file, view.name, config.max_states)
     out = [_use_finding(analysis, ev) for ev in sorted(analysis.uses.values(), key=lambda e: (e.line or 0, e.key))
            if _touched(view, analysis.release_line.get(ev.key), ev.line)]
+    for (key, at), (held, callee) in sorted(analysis.handoffs.items(), key=lambda kv: kv[0][1] or 0):
+        keeps = ", ".join(str(n) for n in callee.keeps_at)
+        detail = (f"the {held.pair} reference on `{key}` taken by {held.call}() at line {held.line} is "
+                  f"handed to {callee.function}() at line {at}, which stores or drops its "
+                  f"`{callee.param}` only on some paths: it returns at line(s) {keeps} still holding it")
+        out.append(RawFinding(line=at, function=view.name,
+                              captures={"detail": detail, "object": key, "pair": held.pair, "kind": "leak"},
+                              evidence=tuple(x for x in (held.line, at) if x)))
     for ev in sorted(events, key=lambda e: (e.line or 0, e.exit_line or 0, e.key)):
         obj = f"`{ev.key}`" if ev.key else ev.pair
         if ev.kind == "leak" and ev.held is not None:

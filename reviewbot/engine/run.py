@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from reviewbot import proc
 from reviewbot.diff import FileDiff
@@ -23,6 +24,7 @@ from reviewbot.engine.astq import run_ast
 from reviewbot.engine.cfunc import FunctionView, views_from_hunks, views_from_text
 from reviewbot.engine.coccinelle import run_coccinelle
 from reviewbot.engine.consistency import run_consistency
+from reviewbot.engine.consumers import partial_consumers
 from reviewbot.engine.context import run_context
 from reviewbot.engine.fieldstores import run_field_stores
 from reviewbot.engine.fingerprint import fingerprint, normalize_message
@@ -31,6 +33,7 @@ from reviewbot.engine.loader import Rule
 from reviewbot.engine.matchers import run_pattern
 from reviewbot.engine.rebuild import rebuilt_views
 from reviewbot.engine.refpaths import run_paths, shared_params
+from reviewbot.engine.refspec import config_for
 from reviewbot.engine.reorder import run_release_order
 from reviewbot.engine.types import FileContext, PatchContext, RawFinding
 from reviewbot.model import SEVERITIES, Finding
@@ -182,6 +185,20 @@ def moved_from(ctx: PatchContext, fc: FileContext, view: FunctionView) -> list[F
             if any(_SPACE.sub(" ", b.row_text(n).strip()) in removed for n in b.lines())]
 
 
+def _partial_consumers(rule: Rule, ctx: PatchContext) -> dict[str, list[Any]]:
+    """The patch's functions that consume a passed-in reference on some paths only
+    (engine/consumers.py), once per patch and object set."""
+    shared = shared_params(rule.params)
+    if shared is None:
+        return {}
+    key = f"consumers:{id(shared)}"
+    found = ctx.memo.get(key)
+    if not isinstance(found, dict):
+        config, _ = config_for(shared)
+        found = ctx.memo[key] = partial_consumers(config, ctx.all_post_views(), ctx.facts)
+    return found
+
+
 def _function_hits(rule: Rule, view: FunctionView, ctx: PatchContext) -> list[RawFinding]:
     if rule.engine == "refcount" and rule.params.get("analysis") == "release-order":
         return run_release_order(rule.params, view, ctx)
@@ -193,7 +210,8 @@ def _function_hits(rule: Rule, view: FunctionView, ctx: PatchContext) -> list[Ra
             helpers = ctx.memo[key] = reference_helpers(
                 shared or rule.params, ctx.all_post_views(), ctx.all_untouched_views()
             )
-        return run_paths(rule.params, view, helpers, ctx.facts, memo=ctx.memo)
+        return run_paths(rule.params, view, helpers, ctx.facts, memo=ctx.memo,
+                         partial=_partial_consumers(rule, ctx))
     if rule.engine == "context":
         return run_context(rule.params, view, ctx.facts, memo=ctx.memo)
     return run_ast(rule.params, view, ctx, str(rule.path))

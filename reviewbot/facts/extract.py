@@ -26,9 +26,11 @@ _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
 _ATTRIBUTE = re.compile(r"__attribute__\s*\(\(.*?\)\)|__(?:acquires|releases|must_hold)\([^)]*\)")
 _NAME = re.compile(r"([A-Za-z_]\w*)\s*\(")
 _NEWLINE = re.compile("\n")
-# `obj->field = p;`, `rcu_assign_pointer(obj->field, p)`, `WRITE_ONCE(obj->field, p)`.
+# `obj->field = p;`, `rcu_assign_pointer(obj->field, p)`, `WRITE_ONCE(obj->field, p)`,
+# `old = xchg(&obj->field, p)`.
 _STORE = re.compile(r"\b([A-Za-z_]\w*)(?:->|\.)[\w.>-]*?\w(?:\[[^\]]*\])?\s*=\s*([A-Za-z_]\w*)\s*;"
-                    r"|\b(?:rcu_assign_pointer|WRITE_ONCE|RCU_INIT_POINTER)\s*\(\s*&?\s*([A-Za-z_]\w*)[^,;]*,"
+                    r"|\b(?:rcu_assign_pointer|WRITE_ONCE|RCU_INIT_POINTER|xchg|rcu_replace_pointer|"
+                    r"smp_store_release)\s*\(\s*&?\s*([A-Za-z_]\w*)[^,;]*,"
                     r"\s*([A-Za-z_]\w*)\s*\)")
 _RETURN = re.compile(r"\breturn\b")
 CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")

@@ -181,3 +181,21 @@ def test_a_put_helper_from_the_facts_releases_like_the_put() -> None:
     (view,) = views_from_text("mm/x.c", src)
     assert run_paths(USES, view, facts=facts)
     assert run_paths(USES, view) == []
+
+
+def test_a_reference_handed_to_a_callee_that_keeps_it_on_some_paths_only() -> None:
+    from reviewbot.engine.consumers import partial_consumers
+    from reviewbot.engine.refspec import config_for
+
+    src = ("static void attach(struct obj *o, struct mem_cgroup *m)\n{\n\tif (!o->ready)\n\t\treturn;\n"
+           "\to->memcg = m;\n}\n\n"
+           "int f(struct obj *o, struct mem_cgroup *m)\n{\n\tcss_get(&m->css);\n\tattach(o, m);\n\treturn 0;\n}\n")
+    views = views_from_text("mm/x.c", src)
+    config, _ = config_for(PARAMS)
+    found = partial_consumers(config, views, None)
+    assert [(c.index, c.keeps_at) for c in found["attach"]] == [(1, (4,))]
+    (detail,) = [r.captures["detail"] for r in run_paths(PARAMS, views[1], partial=found)]
+    assert "handed to attach() at line 11" in detail and "returns at line(s) 4" in detail
+    always = src.replace("\tif (!o->ready)\n\t\treturn;\n", "")
+    views = views_from_text("mm/x.c", always)
+    assert partial_consumers(config, views, None) == {}

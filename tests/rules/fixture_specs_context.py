@@ -598,3 +598,37 @@ MEMORY_SPECS: tuple[Spec, ...] = (
 )
 
 SPECS = SPECS + MEMORY_SPECS
+
+# --- a reference handed to a callee that keeps it on some paths only ------------------------------
+HANDOFF_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "event-attach-takes-memcg-sometimes",
+        "memcg: attach an event to its memcg through a helper",
+        "The helper pins the memcg for the event's lifetime.",
+        ((MEMCG, "static void memcg_event_remove(struct work_struct *work)\n",
+          "static void memcg_event_attach(struct mem_cgroup_event *event,\n"
+          "\t\t\t       struct mem_cgroup *memcg)\n{\n"
+          "\tif (!event->eventfd)\n\t\treturn;\n"
+          "\tevent->memcg = memcg;\n}\n\n"
+          "static void memcg_event_remove(struct work_struct *work)\n"),
+         (MEMCG, "\tevent->memcg = memcg;\n\tINIT_LIST_HEAD(&event->list);\n",
+          "\tcss_get(&memcg->css);\n\tmemcg_event_attach(event, memcg);\n\tINIT_LIST_HEAD(&event->list);\n")),
+        {"refcount-imbalance": "bad-06"},
+    ),
+    Spec(
+        "event-attach-takes-memcg-always",
+        "memcg: attach an event to its memcg through a helper",
+        "The helper pins the memcg for the event's lifetime, or drops the reference.",
+        ((MEMCG, "static void memcg_event_remove(struct work_struct *work)\n",
+          "static void memcg_event_attach(struct mem_cgroup_event *event,\n"
+          "\t\t\t       struct mem_cgroup *memcg)\n{\n"
+          "\tif (!event->eventfd) {\n\t\tcss_put(&memcg->css);\n\t\treturn;\n\t}\n"
+          "\tevent->memcg = memcg;\n}\n\n"
+          "static void memcg_event_remove(struct work_struct *work)\n"),
+         (MEMCG, "\tevent->memcg = memcg;\n\tINIT_LIST_HEAD(&event->list);\n",
+          "\tcss_get(&memcg->css);\n\tmemcg_event_attach(event, memcg);\n\tINIT_LIST_HEAD(&event->list);\n")),
+        {"refcount-imbalance": "ok-04"},
+    ),
+)
+
+SPECS = SPECS + HANDOFF_SPECS
