@@ -22,6 +22,7 @@ from typing import IO
 
 from reviewbot import proc
 from reviewbot.errors import BadInputError, InfraError
+from reviewbot.tree.git import cat_file_answer
 
 log = logging.getLogger(__name__)
 
@@ -229,17 +230,7 @@ def _cat_blob(stdin: IO[bytes], stdout: IO[bytes], spec: str) -> bytes | None:
 
 
 def _read_answer(stdout: IO[bytes], spec: str) -> bytes | None:
-    header = stdout.readline()
-    if not header:
-        raise InfraError(f"git cat-file ended while reading {spec}")
-    parts = header.split()
-    if len(parts) == 2 and parts[1] == b"missing":
-        return None
-    if len(parts) != 3:
-        raise InfraError(f"unexpected git cat-file answer for {spec}: {header!r}")
-    size = int(parts[2])
-    data = stdout.read(size)
-    stdout.read(1)  # the newline after the contents
-    if parts[1] != b"blob":
-        return None  # `m` is a tree or similar: not a public-inbox message
-    return data
+    answer = cat_file_answer(stdout, spec)
+    if answer is None or answer[0] != b"blob":
+        return None  # `m` is missing, or a tree or similar: not a public-inbox message
+    return answer[1]

@@ -14,10 +14,9 @@ import threading
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
-from typing import IO
 
 from reviewbot.errors import InfraError
-from reviewbot.tree.git import SAFE_CONFIG, git_env
+from reviewbot.tree.git import SAFE_CONFIG, cat_file_answer, git_env
 
 MAX_CACHED = 64  # files kept (the big cgroup files are 200-300 KB each)
 MAX_BLOB = 8 * 1024 * 1024  # a source file larger than this is not read
@@ -60,7 +59,9 @@ class BlobReader:
         try:
             proc.stdin.write(spec.encode() + b"\n")
             proc.stdin.flush()
-            data = _answer(proc.stdout, spec)
+            answer = cat_file_answer(proc.stdout, spec)
+            data = answer[1] if answer is not None and answer[0] == b"blob" and \
+                len(answer[1]) <= MAX_BLOB else None
         except (BrokenPipeError, OSError) as exc:
             self.proc = None
             raise InfraError(f"git cat-file died in {self.repo} reading {spec}") from exc
@@ -73,23 +74,6 @@ class BlobReader:
                     self.proc.stdin.close()
                 self.proc.wait(timeout=10)
             self.proc = None
-
-
-def _answer(stdout: IO[bytes], spec: str) -> bytes | None:
-    header = stdout.readline()
-    if not header:
-        raise InfraError(f"git cat-file ended while reading {spec}")
-    parts = header.split()
-    if len(parts) == 2 and parts[1] == b"missing":
-        return None
-    if len(parts) != 3:
-        raise InfraError(f"unexpected git cat-file answer for {spec}: {header!r}")
-    size = int(parts[2])
-    data = stdout.read(size)
-    stdout.read(1)  # the newline after the contents
-    if parts[1] != b"blob" or size > MAX_BLOB:
-        return None
-    return data
 
 
 @lru_cache(maxsize=4)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from reviewbot.errors import InfraError
 from reviewbot.proc import ProcResult, run
@@ -105,3 +106,23 @@ def git_dir(worktree: Path) -> Path:
     """The private git directory of a (linked) worktree, e.g. repo/.git/worktrees/NAME."""
     out = git_ok(["rev-parse", "--absolute-git-dir"], cwd=worktree).strip()
     return Path(out)
+
+
+def cat_file_answer(stdout: IO[bytes], spec: str) -> tuple[bytes, bytes] | None:
+    """One answer of ``git cat-file --batch``: ``<oid> <type> <size>\\n<data>\\n``, as
+    (type, data); None for a ``missing`` object.
+
+    Raises:
+        InfraError: cat-file ended or answered something else.
+    """
+    header = stdout.readline()
+    if not header:
+        raise InfraError(f"git cat-file ended while reading {spec}")
+    parts = header.split()
+    if len(parts) == 2 and parts[1] == b"missing":
+        return None
+    if len(parts) != 3:
+        raise InfraError(f"unexpected git cat-file answer for {spec}: {header!r}")
+    data = stdout.read(int(parts[2]))
+    stdout.read(1)  # the newline after the contents
+    return parts[1], data
