@@ -104,7 +104,8 @@ def join_mail(head: bytes, body: bytes) -> bytes:
 
 def drop_header(head: bytes, name: bytes) -> bytes:
     """The header block without every ``name:`` header (and its folded lines)."""
-    pattern = re.compile(rb"(?im)^" + re.escape(name) + rb"[ \t]*:.*\n(?:[ \t].*\n)*")
+    # "*+": a plain "*" keeps a backtracking entry per folded line (500 MB for huge ones).
+    pattern = re.compile(rb"(?im)^" + re.escape(name) + rb"[ \t]*:.*\n(?:[ \t].*\n)*+")
     return pattern.sub(b"", head)
 
 
@@ -851,7 +852,7 @@ def _worker(seeds: Seeds, seed: int, scale: float, indices: list[int], timeout: 
     if mem_mib:
         limit = mem_mib << 20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    first = True
     for index in indices:
         progress[2 * slot] = index
         progress[2 * slot + 1] = time.monotonic()
@@ -860,14 +861,17 @@ def _worker(seeds: Seeds, seed: int, scale: float, indices: list[int], timeout: 
         except Exception as exc:  # a bug of this harness, not of reviewbot
             results.put(Outcome(index, ["(make_case)"], 0.0, f"harness {type(exc).__name__}", str(exc)))
             continue
+        # RSS high-water marks: a case is named for the peak only if running it, not
+        # making it, raised the mark.
+        made = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         outcome = run_guarded(case, timeout)
         del case  # a case can be 20 MB: not kept while the next one is made
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        if rss > peak:
-            outcome.rss_mib = peak = rss
+        ran = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if ran > made or first:
+            outcome.rss_mib, first = ran, False
         results.put(outcome)
     progress[2 * slot + 1] = 0.0
-    results.put(("done", slot, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    results.put(("done", slot))
 
 
 def run_many(seeds: Seeds, seed: int, count: int, jobs: int, timeout: float, mem_mib: int,
@@ -905,9 +909,7 @@ def run_many(seeds: Seeds, seed: int, count: int, jobs: int, timeout: float, mem
             if todo[slot] and todo[slot][0] == item.index:
                 todo[slot].pop(0)
         elif isinstance(item, tuple) and item[0] == "done":
-            _, slot, rss = item
-            summary.peak_rss_mib = max(summary.peak_rss_mib, rss)
-            procs.pop(slot).join()
+            procs.pop(item[1]).join()
         now = time.monotonic()
         for slot, proc in list(procs.items()):
             began = progress[2 * slot + 1]
@@ -935,8 +937,6 @@ def run_many(seeds: Seeds, seed: int, count: int, jobs: int, timeout: float, mem
             summary.seconds = last_report - start
             report(summary)
     summary.seconds = time.perf_counter() - start
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    summary.peak_rss_mib = max(summary.peak_rss_mib, children)
     return summary
 
 
@@ -967,7 +967,7 @@ def format_summary(summary: Summary, seed: int, jobs: int, timeout: float, mem_m
     slow = sorted(summary.slowest, key=lambda o: -o.seconds)[:5]
     yield "slowest: " + ", ".join(f"case {o.index} {o.seconds:.2f} s {o.mutations}" for o in slow)
     peak = summary.peak_case
-    yield (f"peak memory: {summary.peak_rss_mib:.0f} MiB RSS of a worker"
+    yield (f"peak memory: {summary.peak_rss_mib:.0f} MiB RSS of a worker running a case"
            + (f" (reached in case {peak.index} {peak.mutations})" if peak else "")
            + (f" (address-space limit {mem_mib} MiB)" if mem_mib else ""))
 
