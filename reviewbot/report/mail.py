@@ -20,6 +20,7 @@ import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -286,7 +287,7 @@ def _address(name: str, email: str) -> str:
         return name
     try:
         return str(Address(display_name=name, addr_spec=email))
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, HeaderParseError):
         return email
 
 

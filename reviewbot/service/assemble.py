@@ -27,10 +27,10 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from email.utils import parseaddr
 from typing import Any
 
 from reviewbot.config import Settings
+from reviewbot.mail.address import parse_address
 from reviewbot.mail.series import is_cover, is_patch
 from reviewbot.model import Message, Patch, Series
 from reviewbot.service.store import MailMeta, SeriesRecord, Store, StoredMail
@@ -85,7 +85,8 @@ def header_meta(raw: bytes) -> MailMeta | None:
     return MailMeta(
         message_id=message_id,
         subject=str(headers.get("Subject", ""))[:500],
-        author_email=parseaddr(str(headers.get("From", "")))[1],
+        # The mail package's bounded parser (email.utils.parseaddr recurses on `a:` groups).
+        author_email=parse_address(str(headers.get("From", "")))[1],
         thread_key=refs[0] if refs else parent[0] if parent else message_id,
         is_root=not refs and not parent,
         is_patch=False,
@@ -118,7 +119,7 @@ def subject_key(series: Series) -> str:
     change = change_id(series)
     if change:
         return f"change-id:{change}"
-    email = parseaddr(series.author)[1].lower() or series.author.lower()
+    email = parse_address(series.author)[1].lower() or series.author.lower()
     subject = re.sub(r"\s+", " ", series.subject).strip().lower()
     return f"{email}|{subject}"
 

@@ -200,3 +200,9 @@ def test_reproduce_from_stdin_says_to_save_the_mail_instead_of_a_made_up_id() ->
     tail = _body(render_replies(review, SETTINGS)[0]).split("To reproduce:")[1]
     assert "  reviewbot review MBOX --no-tree" in tail.splitlines()
     assert "reviewbot-" not in tail and "<stdin>" not in tail
+
+
+def test_an_author_address_the_header_registry_refuses_is_used_bare() -> None:
+    from reviewbot.report.mail import _address
+
+    assert _address('"\\"x', "@@bad") in ("@@bad", '"\\"x <@@bad>')

@@ -184,3 +184,12 @@ def test_identical_newer_version_reuses_the_dropped_run(h: Harness) -> None:
     assert got is not None and got["state"] == "queued"
     assert got["series_id"] == "fix-i-v2-0@example.org"
     assert len(h.runs()) == 1
+
+
+def test_a_from_that_makes_the_stdlib_parser_recurse_is_read_in_bounded_time() -> None:
+    from reviewbot.service.assemble import header_meta
+
+    raw = (b"From: " + b"a:" * 5000 + b" <x@example.com>\r\nMessage-ID: <m@x>\r\n"
+           b"Subject: [PATCH] x\r\n\r\nbody\r\n")
+    meta = header_meta(raw)
+    assert meta is not None and meta.message_id == "m@x"
