@@ -213,7 +213,7 @@ def rules_stage(
         for fc in ctx.files:
             if fc.rebuilt_text is not None and fc.diff.new_path:
                 rebuilt[fc.diff.new_path] = fc.rebuilt_text
-        ctx.facts = patch_facts(ctx.all_post_views(), facts) if facts is not EMPTY or ctx.files else facts
+        ctx.facts = patch_facts(ctx.all_post_views(), facts)  # the patch's own functions on top
         functions += len(ctx.all_post_views())
         result = run_rules(rules, ctx, coccinelle=settings.rules.coccinelle)
         findings.extend(result.findings)
