@@ -37,6 +37,7 @@ can tell a pre-existing problem by comparing the two.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -56,10 +57,10 @@ from reviewbot.engine.refspec import Config, _needle, normalize
 from reviewbot.engine.types import RawFinding
 from reviewbot.engine.uses import handed_to_caller
 from reviewbot.facts.derive import caller_key
+from reviewbot.facts.extract import CALL
 from reviewbot.facts.knowledge import Knowledge, LockSpec, load_knowledge
 from reviewbot.facts.tables import EMPTY, Facts
 
-_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 # Readers that need an RCU read-side section (the one-argument forms: the _check and
 # _protected forms name the lock that protects them instead).
 _RCU_READ = re.compile(r"rcu_dereference|rcu_dereference_bh|rcu_dereference_sched")
@@ -328,24 +329,25 @@ class ContextAnalysis(Analysis):
                 continue
             spec = found[0]
             if "irq-nesting" in self.checks and spec.irq == "off":
-                outer = [h for h in state.held if self.spec_of(h).irq in ("off", "save")]
-                if outer:
-                    h = outer[-1]
+                h = self._innermost(state, lambda s: s.irq in ("off", "save"))
+                if h is not None:
                     self.hit("irq-nesting", call, h, {
                         "detail": f"{name}() at line {self.line(call)} runs with interrupts already "
                                   f"disabled by {_shown(h)} at line {h.line}; its unlock "
                                   f"re-enables them while that section still expects them off",
                         "call": name, "outer": _bare(h.call)})
             if "rt-nesting" in self.checks and spec.kind in ("spinlock", "rwlock"):
-                outer = [h for h in state.held
-                         if self.spec_of(h).kind in ("raw_spinlock", "irq", "preempt")]
-                if outer:
-                    h = outer[-1]
+                h = self._innermost(state, lambda s: s.kind in ("raw_spinlock", "irq", "preempt"))
+                if h is not None:
                     self.hit("rt-nesting", call, h, {
                         "detail": f"{name}() at line {self.line(call)} takes a spinlock_t inside "
                                   f"{_shown(h)} at line {h.line}; on PREEMPT_RT a spinlock_t "
                                   f"is a sleeping lock and this section cannot sleep",
                         "call": name, "outer": _bare(h.call)})
+
+    def _innermost(self, state: State, kind: Callable[[LockSpec], bool]) -> Held | None:
+        """The most recently taken held lock or section of a kind."""
+        return next((h for h in reversed(state.held) if kind(self.spec_of(h))), None)
 
     def _sleep(self, call: Node, name: str, state: State) -> None:
         atomic = [h for h in state.held if self.spec_of(h).kind in self.k.atomic_kinds]
@@ -535,7 +537,7 @@ def _walk(view: FunctionView, facts: Facts, k: Knowledge, cheap: bool, text: str
           ) -> tuple[ContextAnalysis | None, list[Event]]:
     _, needle, _ = lock_config(k)
     if "guard" not in text and not (cheap and needle.search(text)) and not any(
-            facts.locks_kept(n) for n in set(_CALL.findall(text))):
+            facts.locks_kept(n) for n in set(CALL.findall(text))):
         return None, []  # nothing is ever held here
     analysis = ContextAnalysis({"checks": CHECKS}, view, facts, k)
     return analysis, analysis.run()

@@ -16,12 +16,12 @@ names the call a reviewer would grep for.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from reviewbot.engine.cfunc import FunctionView, node_text
 from reviewbot.engine.refcount import Analysis
 from reviewbot.engine.refspec import config_for, with_helpers
+from reviewbot.facts.extract import CALL
 
 __all__ = ["MAX_DEPTH", "reference_helpers"]
 
@@ -34,11 +34,10 @@ MAX_DEPTH = 3
 # Names followed by "(": calls, plus keywords and function-like macros, which the pool
 # lookup drops. A regex over the text costs far less than walking the syntax tree, and
 # this runs for every patch.
-_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 
 
 def _called(text: str) -> set[str]:
-    return set(_CALL.findall(text))
+    return set(CALL.findall(text))
 
 
 def reference_helpers(

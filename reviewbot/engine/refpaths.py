@@ -13,10 +13,10 @@ from reviewbot.engine.refcount import Analysis, Event
 from reviewbot.engine.refspec import config_for, with_helpers
 from reviewbot.engine.types import RawFinding
 from reviewbot.engine.uses import handed_to_caller
+from reviewbot.facts.extract import CALL
 from reviewbot.facts.tables import Facts
 
 log = logging.getLogger(__name__)
-_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 
 
 # Rules that name only kernel.yaml objects (refcount-imbalance, memory-leak,
@@ -72,7 +72,7 @@ def _run(
     })
     text = node_text(view.node)
     if not needle.search(text) and not (facts and any(
-            facts.released_params(n) for n in set(_CALL.findall(text)))):
+            facts.released_params(n) for n in set(CALL.findall(text)))):
         return []  # no call of any pair (or put helper): nothing to track
     body = view.node.child_by_field_name("body")
     header = text[: body.start_byte - view.node.start_byte] if body is not None else text
