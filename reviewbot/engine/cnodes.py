@@ -4,6 +4,7 @@ names and arguments, where a call's result goes, local names and plain aliases."
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from tree_sitter import Node
 
@@ -19,6 +20,15 @@ def call_name(call: Node) -> str:
 def call_args(call: Node) -> list[Node]:
     args = call.child_by_field_name("arguments")
     return [a for a in (args.named_children if args else []) if a.type != "comment"]
+
+
+def descendants(node: Node) -> Iterator[Node]:
+    """The node and every named node below it, depth first, without recursion."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        stack.extend(n.named_children)
+        yield n
 
 
 def calls_in(node: Node) -> list[Node]:
@@ -81,10 +91,7 @@ class Aliases:
 
     def __init__(self, fn: Node, locals_: set[str]) -> None:
         self.parent: dict[str, str] = {}
-        stack = [fn]
-        while stack:
-            n = stack.pop()
-            stack.extend(n.named_children)
+        for n in descendants(fn):
             left = right = None
             if n.type == "assignment_expression" and node_text(n.children[1]) == "=":
                 left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
@@ -112,10 +119,7 @@ class Aliases:
 
 def local_names(fn: Node) -> set[str]:
     names: set[str] = set()
-    stack = [fn]
-    while stack:
-        n = stack.pop()
-        stack.extend(n.named_children)
+    for n in descendants(fn):
         if n.type in ("init_declarator", "parameter_declaration", "declaration"):
             decl = n.child_by_field_name("declarator")
             while decl is not None and decl.type in ("pointer_declarator", "init_declarator"):
@@ -178,10 +182,7 @@ def repeated_conditions(fn: Node) -> frozenset[str]:
     assignments: flags and pointers whose value does not change between the tests."""
     seen: dict[str, int] = {}
     assigned: set[str] = set()
-    stack = [fn]
-    while stack:
-        n = stack.pop()
-        stack.extend(n.named_children)
+    for n in descendants(fn):
         if n.type in ("assignment_expression", "update_expression"):
             target = n.child_by_field_name("left") or n.child_by_field_name("argument")
             if target is not None:

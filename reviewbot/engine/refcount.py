@@ -48,6 +48,7 @@ from reviewbot.engine.cnodes import (
     call_name,
     calls_in,
     condition_key,
+    descendants,
     identifiers_in,
     local_names,
     repeated_conditions,
@@ -292,10 +293,7 @@ class Analysis:
         """``obj->field = x``: the reference in x now belongs to obj (a transfer);
         ``x = ...``: x names a new object from here on."""
         ops: Ops = []
-        stack = [node]
-        while stack:
-            n = stack.pop()
-            stack.extend(n.named_children)
+        for n in descendants(node):
             if n.type == "init_declarator" or (n.type == "call_expression" and _DECLARES.match(call_name(n))):
                 # `struct x *p = ...;` and DECLARE_BITMAP(mask, n): a new object by that name
                 name = n.child_by_field_name("declarator") if n.type == "init_declarator" else \

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from tree_sitter import Node
 
 from reviewbot.engine.cfunc import node_text
-from reviewbot.engine.cnodes import call_args, call_name
+from reviewbot.engine.cnodes import call_args, call_name, descendants
 from reviewbot.engine.refspec import normalize
 
 if TYPE_CHECKING:  # the analyses import this module
@@ -81,10 +81,7 @@ def _is_pair_call(analysis: Analysis, name: str) -> bool:
 
 def _assigned_names(ast: Node) -> set[str]:
     names: set[str] = set()
-    stack = [ast]
-    while stack:
-        n = stack.pop()
-        stack.extend(n.named_children)
+    for n in descendants(ast):
         if n.type == "assignment_expression":
             left = n.child_by_field_name("left")
             if left is not None and left.type == "identifier":
