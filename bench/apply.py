@@ -115,7 +115,7 @@ def main() -> int:
             fn()
         if out.status not in ("success", "warning"):
             raise SystemExit(f"apply stage: {out.status}: {out.reason}")
-        return elapsed, Path(out.data["worktree"])
+        return elapsed, Path(str(out.json()["worktree"]))
 
     _, worktree = stage_once()  # warm-up: makes the worktree on a first run
     base = open_tree(tree_path).default_base or "HEAD"

@@ -48,6 +48,7 @@ from reviewbot.config import Settings  # noqa: E402
 from reviewbot.engine.stage import rules_stage  # noqa: E402
 from reviewbot.mail import read_series  # noqa: E402
 from reviewbot.pipeline import ReviewOptions, ReviewState  # noqa: E402
+from reviewbot.results import RulesResult  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "corpus"
 DEFAULT_CORPUS = SHARED / "real"
@@ -84,7 +85,8 @@ def review_file(path: Path, settings: Settings, options: ReviewOptions) -> tuple
     notes = [e.error for e in found.errors]
     for series in found.series:
         outcome = rules_stage(series, ReviewState(), settings, options)
-        notes += outcome.data.get("skipped", [])
+        if isinstance(outcome.result, RulesResult):
+            notes += outcome.result.skipped
         findings += [
             {"rule": f.rule, "severity": f.severity, "line": f.line, "function": f.function,
              "file": f.file, "message": f.message, "preexisting": f.preexisting}
@@ -207,7 +209,8 @@ def scan_mbox(mbox: Path, settings: Settings, options: ReviewOptions) -> dict[st
     for series in found.series:
         outcome = rules_stage(series, ReviewState(), settings, options)
         patches += len(series.patches)
-        unparsable += len(outcome.data.get("bad_patches", []))
+        if isinstance(outcome.result, RulesResult):
+            unparsable += len(outcome.result.bad_patches)
         strong = [f for f in outcome.findings if f.severity in ("error", "warning")]
         flagged += len({f.patch_index for f in strong})
         hits += sorted({f"{f.rule}: {series.subject[:60]} ({f.file}, {f.function}())" for f in strong})

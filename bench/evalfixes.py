@@ -31,6 +31,7 @@ from reviewbot.diff import parse_diff
 from reviewbot.engine.stage import rules_stage
 from reviewbot.mail import read_series
 from reviewbot.pipeline import ReviewOptions, ReviewState
+from reviewbot.results import RulesResult
 
 # The classes reviewbot is for (memcg/cgroup lifetime) plus locking: the target.
 TARGET_CLASSES = ("refcount", "rcu", "leader-or-zombie", "wrong-cgroup-charge", "exit-scan",
@@ -77,8 +78,10 @@ def review(path: Path, settings: Settings, options: ReviewOptions) -> Side:
     found = read_series([path], settings)
     for series in found.series:
         outcome = rules_stage(series, ReviewState(), settings, options)
-        side.functions += int(outcome.data.get("functions", 0))
-        side.parse_errors += len(outcome.data.get("parse_errors", []))
+        result = outcome.result
+        if isinstance(result, RulesResult):
+            side.functions += result.functions
+            side.parse_errors += len(result.parse_errors)
         for f in outcome.findings:
             if f.severity in ("error", "warning") and not f.preexisting:
                 side.fired.append(f.rule)

@@ -7,7 +7,6 @@ Exit codes: 0 nothing to report, 1 findings or regressions, 2 bad input or usage
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 import traceback
@@ -15,7 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from reviewbot import __version__
-from reviewbot.commands import COMMANDS
+from reviewbot.commands import COMMANDS, load
 from reviewbot.config import load_settings
 from reviewbot.errors import EXIT_BAD_INPUT, EXIT_INFRA, InfraError, ReviewbotError
 
@@ -58,7 +57,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS if only is None else (only,):
         try:
-            module = importlib.import_module(f"reviewbot.commands.{name}")
+            module = load(name)
         except ModuleNotFoundError as exc:
             # A command whose optional dependencies are missing (e.g. the service extras)
             # stays visible and says what to install when run.

@@ -29,6 +29,7 @@ from pathlib import Path
 from reviewbot import proc
 from reviewbot.config import Settings
 from reviewbot.errors import BadInputError, InfraError
+from reviewbot.results import CompilerWarning
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MEMCG_FRAGMENT = DATA_DIR / "memcg.config"
@@ -52,22 +53,6 @@ BUILD_ENV = {
 _WARNING_RE = re.compile(
     r"^(?P<file>[^\s:]+):(?P<line>\d+):(?:(?P<col>\d+):)? warning: (?P<msg>.*?)(?: \[(?P<flag>-W[^\]]+)\])?$"
 )
-
-
-@dataclass(frozen=True)
-class CompilerWarning:
-    file: str  # relative to the source tree
-    line: int
-    message: str
-    flag: str
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        """Identity without the line number, so that moved code is not a new warning."""
-        return (self.file, self.message, self.flag)
-
-    def to_json(self) -> dict[str, object]:
-        return {"file": self.file, "line": self.line, "message": self.message, "flag": self.flag}
 
 
 @dataclass

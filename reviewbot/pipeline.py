@@ -1,73 +1,54 @@
 """Runs the stages for one series; the CLI, the worker and the scan all call this.
 
-A stage is a function ``stage(series, state, settings, options) -> StageOutcome``. Stages run
-in :data:`STAGES` order; a stage whose module is not importable, or that is disabled by the
-options, is recorded as skipped with the reason. A failed stage is a result, never an
-exception: stages that depend on it are skipped with the reason. Adding a stage means adding
-one entry here and one module; the service never changes.
+A stage is a function ``stage(series, state, settings, options) -> StageOutcome`` that
+returns its own typed result (reviewbot/results.py). Stages run in :data:`STAGES` order; a
+stage that the options turn off is recorded as skipped with the reason. A failed stage is a
+result, never an exception: stages that depend on it are skipped with the reason. Adding a
+stage means one entry here, one function and one result type; the service never changes.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
+from reviewbot.boot.stage import boot_stage
 from reviewbot.config import Settings
+from reviewbot.engine.stage import rules_stage
 from reviewbot.errors import EXIT_FINDINGS, EXIT_INFRA, EXIT_OK, ReviewbotError
 from reviewbot.model import Finding, Series
+from reviewbot.results import (
+    STATUSES,
+    ApplyResult,
+    BootResult,
+    ReviewOptions,
+    ReviewState,
+    RulesResult,
+    StageOutcome,
+)
+from reviewbot.tree.stage import apply_stage
+
+__all__ = ["STATUSES", "ReviewOptions", "ReviewState", "SeriesReview", "StageOutcome",
+           "review_series"]
 
 log = logging.getLogger(__name__)
 
-# Status map shared by every stage and report (style: one map; unknown -> fail).
-STATUSES = ("success", "warning", "fail", "skipped", "error")
+StageFn = Callable[[Series, ReviewState, Settings, ReviewOptions], StageOutcome]
 
 
 @dataclass(frozen=True)
-class ReviewOptions:
-    tree: Path | None = None  # kernel tree; None with use_tree=False means --no-tree
-    use_tree: bool = True
-    base: str | None = None  # --base REF
-    boot: bool = False  # --boot: build, boot and run the charge tests
-    rules_dir: Path | None = None  # --rules DIR
-
-
-@dataclass
-class StageOutcome:
-    """What one stage produced. ``data`` is JSON-ready and lands in the report as-is."""
-
+class Stage:
     name: str
-    status: str  # one of STATUSES
-    reason: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-    seconds: float = 0.0
+    run: StageFn
+    needs: str | None  # the stage whose failure makes this one pointless
 
 
-@dataclass
-class ReviewState:
-    """Shared between the stages of one review."""
-
-    worktree: Path | None = None  # where the series is applied (post-image files)
-    base_ref: str | None = None
-    base_commit: str | None = None  # sha the series was applied on
-    applied: bool = False  # every present patch applied
-    patch_commits: dict[int, str] = field(default_factory=dict)  # index -> commit sha
-    outcomes: dict[str, StageOutcome] = field(default_factory=dict)
-    release: list[Callable[[], None]] = field(default_factory=list)  # cleanup (locks)
-
-
-StageFn = Callable[[Series, ReviewState, Settings, ReviewOptions], StageOutcome]
-
-# name, module, function, and the stage whose failure makes this one pointless.
-STAGES: tuple[tuple[str, str, str, str | None], ...] = (
-    ("apply", "reviewbot.tree.stage", "apply_stage", None),
-    ("rules", "reviewbot.engine.stage", "rules_stage", None),
-    ("boot", "reviewbot.boot.stage", "boot_stage", "apply"),
+STAGES: tuple[Stage, ...] = (
+    Stage("apply", apply_stage, None),
+    Stage("rules", rules_stage, None),
+    Stage("boot", boot_stage, "apply"),
 )
 
 
@@ -85,6 +66,21 @@ class SeriesReview:
         return next((o for o in self.outcomes if o.name == name), None)
 
     @property
+    def apply(self) -> ApplyResult | None:
+        found = [o.result for o in self.outcomes if isinstance(o.result, ApplyResult)]
+        return found[0] if found else None
+
+    @property
+    def rules(self) -> RulesResult | None:
+        found = [o.result for o in self.outcomes if isinstance(o.result, RulesResult)]
+        return found[0] if found else None
+
+    @property
+    def boot(self) -> BootResult | None:
+        found = [o.result for o in self.outcomes if isinstance(o.result, BootResult)]
+        return found[0] if found else None
+
+    @property
     def exit_code(self) -> int:
         """3 when a stage could not do its job (the base kernel does not build, a stage
         crashed); else 1 when something needs a human: findings at warning+, no apply,
@@ -96,17 +92,6 @@ class SeriesReview:
         if any(o.status == "fail" for o in self.outcomes):
             return EXIT_FINDINGS
         return EXIT_OK
-
-
-def _load_stage(module: str, func: str) -> StageFn | None:
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return None
-        raise
-    stage: StageFn = getattr(mod, func)
-    return stage
 
 
 def _enabled(name: str, options: ReviewOptions) -> str | None:
@@ -123,22 +108,20 @@ def review_series(series: Series, settings: Settings, options: ReviewOptions) ->
     state = ReviewState()
     outcomes: list[StageOutcome] = []
     try:
-        for name, module, func, needs in STAGES:
+        for stage in STAGES:
+            name, needs = stage.name, stage.needs
             off = _enabled(name, options)
             failed = needs in state.outcomes and state.outcomes[needs].status in ("fail", "error")
             if off is None and needs and failed:
                 off = f"{needs} stage did not succeed"
             if off is None and needs and needs not in state.outcomes:
                 off = f"needs the {needs} stage"
-            stage = _load_stage(module, func) if off is None else None
-            if off is None and stage is None:
-                off = f"{module} is not available"
-            if off is not None or stage is None:
+            if off is not None:
                 outcome = StageOutcome(name, "skipped", off or "")
             else:
                 start = time.monotonic()
                 try:
-                    outcome = stage(series, state, settings, options)
+                    outcome = stage.run(series, state, settings, options)
                 except ReviewbotError:
                     # Infrastructure errors end the whole review (exit 3); a stage that
                     # merely failed returns a "fail" outcome instead of raising.

@@ -43,7 +43,8 @@ def test_crashing_stage_becomes_an_error_outcome(
     def boom(*args: object) -> StageOutcome:
         raise RuntimeError("bug in a stage")
 
-    monkeypatch.setattr(pipeline, "_load_stage", lambda module, func: boom)
+    monkeypatch.setattr(pipeline, "STAGES", tuple(pipeline.Stage(s.name, boom, s.needs)
+                                                  for s in pipeline.STAGES))
     review = review_series(_series(mail_data), Settings(), ReviewOptions(use_tree=False))
     rules = review.outcome("rules")
     assert rules is not None and rules.status == "error" and "bug in a stage" in rules.reason
@@ -55,13 +56,14 @@ def test_crashing_stage_becomes_an_error_outcome(
 def test_boot_is_skipped_when_apply_failed(mail_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
 
-    def fake(module: str, func: str):  # type: ignore[no-untyped-def]
+    def fake(name: str):  # type: ignore[no-untyped-def]
         def stage(series, state, settings, options):  # type: ignore[no-untyped-def]
-            calls.append(func)
-            return StageOutcome(func, "fail" if func == "apply_stage" else "success")
+            calls.append(name)
+            return StageOutcome(name, "fail" if name == "apply" else "success")
         return stage
 
-    monkeypatch.setattr(pipeline, "_load_stage", fake)
+    monkeypatch.setattr(pipeline, "STAGES", tuple(pipeline.Stage(s.name, fake(s.name), s.needs)
+                                                  for s in pipeline.STAGES))
     review = review_series(_series(mail_data), Settings(), ReviewOptions(boot=True))
-    assert calls == ["apply_stage", "rules_stage"]
+    assert calls == ["apply", "rules"]
     assert review.outcome("boot").reason == "apply stage did not succeed"  # type: ignore[union-attr]

@@ -14,9 +14,9 @@ figures rather than pass/fail, compared here:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from reviewbot.boot.console import ConsoleReport
+from reviewbot.results import SplatSummary, TestComparison
 
 EXIT_COST_FACTOR = 3.0
 EXIT_COST_MIN_US = 100_000
@@ -29,21 +29,6 @@ FAILS_ON_BASE = "fails-on-base"
 FLAKY = "flaky-on-base"
 FLAKY_PATCHED = "flaky-on-patched"  # failed once on the patched kernel, passed the second time
 SKIP = "skip"
-
-
-@dataclass(frozen=True)
-class TestComparison:
-    name: str
-    base: str  # pass | fail | skip | flaky | missing
-    patched: str  # pass | fail | skip | missing | not-run
-    status: str
-    detail: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        data = {"name": self.name, "base": self.base, "patched": self.patched, "status": self.status}
-        if self.detail:
-            data["detail"] = self.detail
-        return data
 
 
 def base_status(runs: Sequence[ConsoleReport], name: str) -> str:
@@ -126,20 +111,22 @@ def _status(base: str, patched: str) -> str:
 MAX_SPLATS = 20
 
 
-def unique_splats(report: ConsoleReport) -> list[dict[str, object]]:
+def unique_splats(report: ConsoleReport) -> list[SplatSummary]:
     """One entry per fingerprint, first occurrence, with a count: a mutant that breaks every
     exit printed 881 splats of three kinds."""
-    seen: dict[str, dict[str, object]] = {}
+    seen: dict[str, SplatSummary] = {}
     for splat in report.splats:
         entry = seen.get(splat.fingerprint)
         if entry is None:
-            seen[splat.fingerprint] = {**splat.to_json(), "count": 1}
+            seen[splat.fingerprint] = SplatSummary(
+                splat.kind, splat.title, splat.fingerprint, splat.program, splat.test,
+                "\n".join(splat.excerpt))
         else:
-            entry["count"] = int(str(entry["count"])) + 1
+            entry.count += 1
     return list(seen.values())[:MAX_SPLATS]
 
 
-def new_splats(base: Sequence[ConsoleReport], patched: ConsoleReport) -> list[dict[str, object]]:
+def new_splats(base: Sequence[ConsoleReport], patched: ConsoleReport) -> list[SplatSummary]:
     """Splats of the patched boot whose fingerprint no base run showed (one per fingerprint)."""
     known = {s.fingerprint for r in base for s in r.splats}
-    return [s for s in unique_splats(patched) if s["fingerprint"] not in known]
+    return [s for s in unique_splats(patched) if s.fingerprint not in known]

@@ -3,15 +3,8 @@
 ``boot_stage(series, state, settings, options) -> StageOutcome`` for the pipeline, and
 :func:`run_boot` for ``reviewbot boot`` (which has no series and may have no patched tree).
 
-StageOutcome.data (rendered by the report; JSON as-is)::
-
-    {"base_commit": sha, "config": key,
-     "build": {"status", "seconds", "reason", "log", "warnings_new": [...],
-               "base": {"status", "seconds", "cached"}},
-     "boot": {"accel", "accel_reason", "status", "seconds", "console", "splats": [...],
-              "base": {"status", "seconds", "runs", "cached"}},
-     "tests": [{"name", "base", "patched", "status", "detail"?}],
-     "metrics": {"test.key": {"base": [...], "patched": v}}}
+Both give a :class:`~reviewbot.results.BootResult`: base and patched build, base and
+patched boots, one comparison per test and the figures the suite printed.
 """
 
 from __future__ import annotations
@@ -19,16 +12,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from reviewbot import kbuild, proc, vm
 from reviewbot.boot import cache, compare
 from reviewbot.boot.console import ConsoleReport
 from reviewbot.boot.runner import (
     Progress,
+    SuiteRun,
     base_source,
     build,
     locked,
@@ -41,7 +34,20 @@ from reviewbot.config import Settings
 from reviewbot.errors import InfraError
 from reviewbot.guest import programs
 from reviewbot.model import Finding, Series
-from reviewbot.pipeline import ReviewOptions, ReviewState, StageOutcome
+from reviewbot.results import (
+    BaseBoot,
+    BaseBuild,
+    BootResult,
+    BootSummary,
+    BuildSummary,
+    CompilerWarning,
+    Metric,
+    ReviewOptions,
+    ReviewState,
+    SplatSummary,
+    StageOutcome,
+    TestComparison,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +56,11 @@ EXPECTED = tuple(f"memcg_charge.{t}" for t in programs.CHARGE_TESTS)
 
 @dataclass
 class BootReport:
-    """What :func:`run_boot` found; ``data`` is the stage's JSON."""
+    """What :func:`run_boot` found."""
 
     status: str  # success | warning | fail | error
     reason: str
-    data: dict[str, Any]
+    result: BootResult
     findings: list[Finding] = field(default_factory=list)
 
 
@@ -129,54 +135,51 @@ def run_boot(
     say: Progress = progress or (lambda _msg: None)
     base, cached, chosen, why = ensure_base(settings, repo, base_commit, accel, say)
     base_reports = base.reports()
-    data: dict[str, Any] = {
-        "base_commit": base_commit,
-        "config": kbuild.config_key(kbuild.fragment_paths(settings)),
-        "build": {"base": {"status": base.build["status"], "seconds": base.build["seconds"], "cached": cached}},
-        "boot": {
-            "accel": chosen,
-            "accel_reason": why,
-            "base": {
-                "status": _worst(r.status for r in base.runs),
-                "seconds": round(max(r.seconds for r in base.runs), 1),
-                "runs": len(base.runs),
-                "cached": cached,
-                "console": str(base.runs[0].console),
-            },
-        },
-    }
+    result = BootResult(
+        base_commit=base_commit,
+        config=kbuild.config_key(kbuild.fragment_paths(settings)),
+        build=BuildSummary(BaseBuild(str(base.build["status"]), float(base.build["seconds"]),
+                                     cached)),
+        boot=BootSummary(chosen, why, BaseBoot(
+            status=_worst(r.status for r in base.runs),
+            seconds=round(max(r.seconds for r in base.runs), 1),
+            runs=len(base.runs),
+            cached=cached,
+            console=str(base.runs[0].console),
+        )),
+    )
+    assert result.build is not None and result.boot is not None
+    build_sum, boot_sum = result.build, result.boot
     findings: list[Finding] = []
     if patched_tree is None:
         tests = compare.compare(base_reports, None, EXPECTED)
-        data["tests"] = [_base_only(t) for t in tests]
-        data["metrics"] = _metrics(base_reports, None)
+        result.tests = [_base_only(t) for t in tests]
+        result.metrics = _metrics(base_reports, None)
         failing = [t.name for t in tests if t.base != "pass" and t.base != "skip"]
         status = "warning" if failing else "success"
-        return BootReport(status, f"fails on base: {', '.join(failing)}" if failing else "", data, findings)
+        return BootReport(status, f"fails on base: {', '.join(failing)}" if failing else "", result, findings)
 
     # One O= per worktree: the apply stage may keep several worktrees (slots) per base, and
     # make's mtime checks only work when an O= directory always sees the same worktree.
     out = out_dir(settings, base_commit, f"patched-{patched_tree.name}")
     with locked(out.parent / f"{out.name}.lock"):
-        result = build(settings, "patched", patched_tree, out, say)
+        built = build(settings, "patched", patched_tree, out, say)
         touched = touched_files(patched_tree, base_commit)
-        base_warnings = [kbuild.CompilerWarning(str(w["file"]), int(w["line"]), str(w["message"]), str(w["flag"])) for w in base.build.get("warnings", [])]
-        fresh = kbuild.new_warnings(base_warnings, result.warnings, touched)
-        data["build"].update({
-            "status": result.status,
-            "seconds": round(result.seconds, 1),
-            "reason": result.reason,
-            "log": str(result.log_path),
-            "warnings_new": [w.to_json() for w in fresh],
-        })
+        base_warnings = [CompilerWarning(str(w["file"]), int(w["line"]), str(w["message"]), str(w["flag"])) for w in base.build.get("warnings", [])]
+        fresh = kbuild.new_warnings(base_warnings, built.warnings, touched)
+        build_sum.status = built.status
+        build_sum.seconds = round(built.seconds, 1)
+        build_sum.reason = built.reason
+        build_sum.log = str(built.log_path)
+        build_sum.warnings_new = fresh
         findings += [_warning_finding(w) for w in fresh]
-        if not result.ok:
-            data["boot"].update({"status": "skipped", "seconds": 0, "splats": []})
-            data["tests"] = [t.to_json() for t in compare.compare(base_reports, None, EXPECTED)]
-            why_fail = result.reason or result.status
-            return BootReport("fail", f"patched kernel: {why_fail}", data, findings)
+        if not built.ok:
+            boot_sum.status, boot_sum.seconds = "skipped", 0
+            result.tests = list(compare.compare(base_reports, None, EXPECTED))
+            why_fail = built.reason or built.status
+            return BootReport("fail", f"patched kernel: {why_fail}", result, findings)
         initrds, _ = prepare_guest(settings, patched_tree, out)
-        run = run_suite(settings, "patched", result.image, initrds, out / "console.log", chosen, say)
+        run = run_suite(settings, "patched", built.image, initrds, out / "console.log", chosen, say)
         tests = compare.compare(base_reports, run.report, EXPECTED)
         suspects = [t.name for t in tests if t.status == compare.REGRESSION]
         if suspects and run.status != "timeout":
@@ -184,35 +187,35 @@ def run_boot(
             # only the regressions that happen again (test_memcg_min/low failed once in
             # ~10 base runs on a busy host; base runs alone cannot catch every such flake).
             say(f"patched: {len(suspects)} regression(s), confirming with a second boot")
-            again = run_suite(settings, "patched (confirm)", result.image, initrds, out / "console-confirm.log", chosen, say)
+            again = run_suite(settings, "patched (confirm)", built.image, initrds, out / "console-confirm.log", chosen, say)
             tests = compare.confirm(tests, compare.compare(base_reports, again.report, EXPECTED))
-            data["boot"]["confirm_console"] = str(again.boot.console_path)
-    return _judge(settings, base_reports, run.report, run, data, findings, tests)
+            boot_sum.confirm_console = str(again.boot.console_path)
+    return _judge(settings, base_reports, run.report, run, result, findings, tests)
 
 
 def _judge(
     settings: Settings,
     base: list[ConsoleReport],
     patched: ConsoleReport,
-    run: Any,
-    data: dict[str, Any],
+    run: SuiteRun,
+    result: BootResult,
     findings: list[Finding],
-    tests: list[compare.TestComparison] | None = None,
+    tests: list[TestComparison] | None = None,
 ) -> BootReport:
     tests = tests if tests is not None else compare.compare(base, patched, EXPECTED)
     splats = compare.new_splats(base, patched)
-    data["boot"].update({
-        "status": "boot timeout" if run.status == "timeout" else run.status,
-        "seconds": round(run.boot.seconds, 1),
-        "console": str(run.boot.console_path),
-        "splats": compare.unique_splats(patched),
-        "splat_count": len(patched.splats),
-        "splats_new": splats,
-    })
+    boot_sum = result.boot
+    assert boot_sum is not None
+    boot_sum.status = "boot timeout" if run.status == "timeout" else run.status
+    boot_sum.seconds = round(run.boot.seconds, 1)
+    boot_sum.console = str(run.boot.console_path)
+    boot_sum.splats = compare.unique_splats(patched)
+    boot_sum.splat_count = len(patched.splats)
+    boot_sum.splats_new = splats
     if run.status == "timeout":
-        data["boot"]["last_lines"] = run.boot.last_lines
-    data["tests"] = [t.to_json() for t in tests]
-    data["metrics"] = _metrics(base, patched)
+        boot_sum.last_lines = run.boot.last_lines
+    result.tests = list(tests)
+    result.metrics = _metrics(base, patched)
     regressions = [t for t in tests if t.status == compare.REGRESSION]
     findings += [_regression_finding(t) for t in regressions]
     findings += [_splat_finding(s) for s in splats]
@@ -224,30 +227,30 @@ def _judge(
     if regressions:
         reasons.append(f"{len(regressions)} regression(s): " + ", ".join(t.name for t in regressions))
     if splats:
-        reasons.append(f"{len(splats)} new kernel splat(s): " + "; ".join(str(s["title"]) for s in splats[:3]))
+        reasons.append(f"{len(splats)} new kernel splat(s): " + "; ".join(s.title for s in splats[:3]))
     if reasons:
-        return BootReport("fail", "; ".join(reasons), data, findings)
+        return BootReport("fail", "; ".join(reasons), result, findings)
     noisy = [t.name for t in tests if t.status in (compare.FAILS_ON_BASE, compare.FLAKY, compare.FLAKY_PATCHED)]
     if noisy:
-        return BootReport("warning", "fails or flaky on base (not counted): " + ", ".join(noisy), data, findings)
-    return BootReport("success", "", data, findings)
+        return BootReport("warning", "fails or flaky on base (not counted): " + ", ".join(noisy), result, findings)
+    return BootReport("success", "", result, findings)
 
 
-def _worst(statuses: Any) -> str:
+def _worst(statuses: Iterable[str]) -> str:
     values = list(statuses)
     return next((s for s in ("timeout", "exited") if s in values), "completed")
 
 
-def _base_only(test: compare.TestComparison) -> dict[str, str]:
-    return {"name": test.name, "base": test.base, "patched": "not-run", "status": test.base}
+def _base_only(test: TestComparison) -> TestComparison:
+    return TestComparison(test.name, test.base, "not-run", test.base)
 
 
-def _metrics(base: list[ConsoleReport], patched: ConsoleReport | None) -> dict[str, Any]:
+def _metrics(base: list[ConsoleReport], patched: ConsoleReport | None) -> dict[str, Metric]:
     keys = sorted({k for r in base for k in r.metrics} | (set(patched.metrics) if patched else set()))
-    return {k: {"base": [r.metrics.get(k) for r in base], "patched": patched.metrics.get(k) if patched else None} for k in keys}
+    return {k: Metric(tuple(r.metrics.get(k) for r in base), patched.metrics.get(k) if patched else None) for k in keys}
 
 
-def _regression_finding(test: compare.TestComparison) -> Finding:
+def _regression_finding(test: TestComparison) -> Finding:
     return Finding(
         rule="boot-test-regression",
         severity="error",
@@ -261,8 +264,8 @@ def _regression_finding(test: compare.TestComparison) -> Finding:
     )
 
 
-def _splat_finding(splat: dict[str, Any]) -> Finding:
-    where = f" during {splat['program']}.{splat['test']}" if splat.get("test") else (f" during {splat['program']}" if splat.get("program") else " while booting")
+def _splat_finding(splat: SplatSummary) -> Finding:
+    where = f" during {splat.program}.{splat.test}" if splat.test else (f" during {splat.program}" if splat.program else " while booting")
     return Finding(
         rule="boot-splat",
         severity="error",
@@ -270,14 +273,14 @@ def _splat_finding(splat: dict[str, Any]) -> Finding:
         file="",
         line=None,
         function=None,
-        message=f"kernel {splat['kind']}{where}: {splat['title']}",
-        fingerprint=str(splat["fingerprint"]),
-        evidence=tuple(str(splat["excerpt"]).splitlines()[:12]),
+        message=f"kernel {splat.kind}{where}: {splat.title}",
+        fingerprint=splat.fingerprint,
+        evidence=tuple(splat.excerpt.splitlines()[:12]),
         category="boot",
     )
 
 
-def _warning_finding(warning: kbuild.CompilerWarning) -> Finding:
+def _warning_finding(warning: CompilerWarning) -> Finding:
     return Finding(
         rule="build-warning",
         severity="warning",
@@ -302,5 +305,6 @@ def boot_stage(series: Series, state: ReviewState, settings: Settings, options: 
         repo = repo_of(state.worktree)
         report = run_boot(settings, repo, state.base_commit, state.worktree, progress=progress)
     except InfraError as exc:
-        return StageOutcome("boot", "error", str(exc), data={"error": str(exc), "detail": exc.detail})
-    return StageOutcome("boot", report.status, report.reason, data=report.data, findings=report.findings)
+        failed = BootResult(state.base_commit, "", None, None, error=str(exc), detail=exc.detail)
+        return StageOutcome("boot", "error", str(exc), failed)
+    return StageOutcome("boot", report.status, report.reason, report.result, report.findings)

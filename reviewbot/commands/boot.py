@@ -13,10 +13,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from reviewbot.config import Settings
 from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, BadInputError, InfraError
+from reviewbot.results import BootResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if sha is None:
         raise BadInputError(f"base {ref!r} does not resolve: {message}", source=str(tree.path))
     report = run_boot(settings, tree.path, sha, None, progress=_progress)
-    _print(report.data, report.status, report.reason, args.json)
+    _print(report.result, report.status, report.reason, args.json)
     return EXIT_OK
 
 
@@ -85,51 +85,50 @@ def _run_series(args: argparse.Namespace, settings: Settings) -> int:
             print(f"boot skipped: {why}", file=sys.stderr)
             code = max(code, EXIT_FINDINGS)
             continue
-        if boot.status == "error":
-            raise InfraError(boot.reason, detail=str(boot.data.get("detail", "")))
-        _print(boot.data, boot.status, boot.reason, args.json)
+        result = review.boot
+        if boot.status == "error" or result is None:
+            raise InfraError(boot.reason, detail=boot.excerpt)
+        _print(result, boot.status, boot.reason, args.json)
         if boot.status == "fail":
             code = EXIT_FINDINGS
     return code
 
 
-def _print(data: dict[str, Any], status: str, reason: str, as_json: bool) -> None:
+def _print(result: BootResult, status: str, reason: str, as_json: bool) -> None:
     if as_json:
-        json.dump({"status": status, "reason": reason, **data}, sys.stdout, indent=2)
+        json.dump({"status": status, "reason": reason, **result.to_json()}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    print(render_table(data, status, reason))
+    print(render_table(result, status, reason))
 
 
-def render_table(data: dict[str, Any], status: str, reason: str) -> str:
+def render_table(result: BootResult, status: str, reason: str) -> str:
     """The results table: one line per test, then build/boot figures and splats."""
     lines = []
-    build = data.get("build", {})
-    boot = data.get("boot", {})
-    base_build = build.get("base", {})
-    base_boot = boot.get("base", {})
-    lines.append(f"base {str(data.get('base_commit', ''))[:12]}  config {data.get('config', '')}  accel {boot.get('accel')} ({boot.get('accel_reason', '')})")
-    lines.append(
-        f"build: base {base_build.get('status')} {base_build.get('seconds')} s{' (cached)' if base_build.get('cached') else ''}"
-        + (f"; patched {build.get('status')} {build.get('seconds')} s" if "status" in build else "")
-    )
-    lines.append(
-        f"boot:  base {base_boot.get('status')} {base_boot.get('seconds')} s x{base_boot.get('runs')}{' (cached)' if base_boot.get('cached') else ''}"
-        + (f"; patched {boot.get('status')} {boot.get('seconds')} s" if "status" in boot else "")
-    )
-    lines.append("")
-    width = max([len(t["name"]) for t in data.get("tests", [])] + [4])
+    build, boot = result.build, result.boot
+    if build is not None and boot is not None:
+        lines.append(f"base {result.base_commit[:12]}  config {result.config}  accel {boot.accel} ({boot.accel_reason})")
+        lines.append(
+            f"build: base {build.base.status} {build.base.seconds} s{' (cached)' if build.base.cached else ''}"
+            + (f"; patched {build.status} {build.seconds} s" if build.status is not None else "")
+        )
+        lines.append(
+            f"boot:  base {boot.base.status} {boot.base.seconds} s x{boot.base.runs}{' (cached)' if boot.base.cached else ''}"
+            + (f"; patched {boot.status} {boot.seconds} s" if boot.status is not None else "")
+        )
+        lines.append("")
+    width = max([len(t.name) for t in result.tests] + [4])
     lines.append(f"{'test':<{width}}  {'base':<8} {'patched':<8} status")
-    for test in data.get("tests", []):
-        lines.append(f"{test['name']:<{width}}  {test['base']:<8} {test['patched']:<8} {test['status']}")
-        if test.get("detail"):
-            lines.append(f"{'':<{width}}    {test['detail']}")
-    for key, value in data.get("metrics", {}).items():
-        lines.append(f"metric {key}: base {value['base']} patched {value['patched']}")
-    for warning in build.get("warnings_new", []):
-        lines.append(f"new warning: {warning['file']}:{warning['line']}: {warning['message']}")
-    for splat in boot.get("splats_new", []):
-        lines.append(f"new splat [{splat['kind']}] {splat['title']} (fingerprint {splat['fingerprint']})")
+    for test in result.tests:
+        lines.append(f"{test.name:<{width}}  {test.base:<8} {test.patched:<8} {test.status}")
+        if test.detail:
+            lines.append(f"{'':<{width}}    {test.detail}")
+    for key, value in result.metrics.items():
+        lines.append(f"metric {key}: base {list(value.base)} patched {value.patched}")
+    for warning in build.warnings_new if build else []:
+        lines.append(f"new warning: {warning.file}:{warning.line}: {warning.message}")
+    for splat in boot.splats_new if boot else []:
+        lines.append(f"new splat [{splat.kind}] {splat.title} (fingerprint {splat.fingerprint})")
     lines.append("")
     lines.append(f"result: {status}" + (f" - {reason}" if reason else ""))
     return "\n".join(lines)

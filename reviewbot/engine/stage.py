@@ -5,14 +5,9 @@ the post-image of patch N from its commit (``state.patch_commits[N]``, else the 
 file) and its base from the commit before it (else ``state.base_commit``). Otherwise the
 functions are rebuilt from the hunks and findings are marked partial.
 
-``StageOutcome.data``::
-
-    {"rules_run": 14, "rules_dir": "...", "patches": 3,
-     "skipped": ["coccinelle-css-get-put: skipped, spatch ... not installed", ...],
-     "partial_functions": ["mm/memcontrol.c:mem_cgroup_attach", ...],
-     "parse_errors": ["mm/memcontrol.c:mem_cgroup_alloc", ...],
-     "findings_by_severity": {"error": 0, "warning": 2, "info": 1},
-     "mode": "tree" | "hunks"}
+Its result is a :class:`~reviewbot.results.RulesResult`: the rules run, the mode (``tree``
+or ``hunks``), the notices of rules that could not run, the functions seen only through the
+hunks or that did not parse, and the findings per severity.
 """
 
 from __future__ import annotations
@@ -34,7 +29,7 @@ from reviewbot.facts.build import facts_for
 from reviewbot.facts.patch import patch_facts
 from reviewbot.facts.tables import EMPTY, Facts
 from reviewbot.model import SEVERITIES, Finding, Patch, Series
-from reviewbot.pipeline import ReviewOptions, ReviewState, StageOutcome
+from reviewbot.results import ReviewOptions, ReviewState, RulesResult, StageOutcome
 from reviewbot.tree.blobs import blob_reader
 
 log = logging.getLogger(__name__)
@@ -233,19 +228,19 @@ def rules_stage(
         name="rules",
         status=status,
         reason=reason,
-        data={
-            "rules_run": len(rules),
-            "rules_dir": str(rules_dir),
-            "patches": len(patches),
-            "mode": "tree" if use_tree else "hunks",
-            "facts": facts_note,
-            "rebuilt_on": facts.revision if reader else None,
-            "skipped": skipped,
-            "functions": functions,
-            "partial_functions": sorted(set(partial)),
-            "parse_errors": sorted(set(parse_errors)),
-            "findings_by_severity": counts,
-            "bad_patches": bad_patches,
-        },
+        result=RulesResult(
+            rules_run=len(rules),
+            rules_dir=str(rules_dir),
+            patches=len(patches),
+            mode="tree" if use_tree else "hunks",
+            facts=facts_note,
+            rebuilt_on=facts.revision if reader else None,
+            skipped=skipped,
+            functions=functions,
+            partial_functions=sorted(set(partial)),
+            parse_errors=sorted(set(parse_errors)),
+            findings_by_severity=counts,
+            bad_patches=bad_patches,
+        ),
         findings=findings,
     )

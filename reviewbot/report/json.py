@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from reviewbot import __version__
 from reviewbot.model import InputError, Message, Patch, Series
+from reviewbot.pipeline import SeriesReview
 
 SERIES_SCHEMA = "reviewbot/series/v1"
 REVIEW_SCHEMA = "reviewbot/review/v1"
@@ -79,8 +80,8 @@ def series_set_json(series: list[Series], errors: list[InputError]) -> dict[str,
     }
 
 
-def review_json(reviews: list[Any], errors: list[InputError]) -> dict[str, Any]:
-    """The review report of several series (``reviews``: pipeline.SeriesReview objects)."""
+def review_json(reviews: list[SeriesReview], errors: list[InputError]) -> dict[str, Any]:
+    """The review report of several series."""
     return {
         "schema": REVIEW_SCHEMA,
         "tool": {"name": "reviewbot", "version": __version__},
@@ -89,7 +90,7 @@ def review_json(reviews: list[Any], errors: list[InputError]) -> dict[str, Any]:
     }
 
 
-def review_series_json(review: Any) -> dict[str, Any]:
+def review_series_json(review: SeriesReview) -> dict[str, Any]:
     """One SeriesReview: the series fields, each stage's result, findings per patch."""
     doc = series_json(review.series)
     doc["stages"] = [
@@ -97,13 +98,14 @@ def review_series_json(review: Any) -> dict[str, Any]:
         for o in review.outcomes
     ]
     for outcome in review.outcomes:
+        data = outcome.json()
         if outcome.name == "boot":
-            # The boot stage's data holds "build", "boot" and "tests" for the top level.
+            # The boot stage's result holds "build", "boot" and "tests" for the top level.
             for key in ("build", "boot"):
-                doc[key] = outcome.data.get(key, {"status": outcome.status, "reason": outcome.reason})
-            doc["tests"] = outcome.data.get("tests", [])
+                doc[key] = data.get(key, {"status": outcome.status, "reason": outcome.reason})
+            doc["tests"] = data.get("tests", [])
             continue
-        doc[outcome.name] = {"status": outcome.status, "reason": outcome.reason, **outcome.data}
+        doc[outcome.name] = {"status": outcome.status, "reason": outcome.reason, **data}
     by_patch: dict[int | None, list[dict[str, Any]]] = {}
     for finding in review.findings:
         by_patch.setdefault(finding.patch_index, []).append(finding.to_json())

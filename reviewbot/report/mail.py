@@ -30,8 +30,9 @@ from pathlib import Path
 from reviewbot import __version__
 from reviewbot.config import ServiceSettings, Settings
 from reviewbot.model import SEVERITIES, Finding, Message, Patch, Series
-from reviewbot.pipeline import SeriesReview, StageOutcome
+from reviewbot.pipeline import SeriesReview
 from reviewbot.report.text import advice_key, advice_lines
+from reviewbot.results import BootResult, StageOutcome
 
 WIDTH = 72
 
@@ -119,10 +120,9 @@ def _series_body(target: Message, findings: list[Finding], review: SeriesReview)
     for outcome in review.outcomes:
         if outcome.status in ("fail", "error"):
             lines.append(_wrap(f"The {outcome.name} stage {_verb(outcome)}: {outcome.reason}"))
-            excerpt = outcome.data.get("log_excerpt") or outcome.data.get("excerpt")
-            if isinstance(excerpt, str) and excerpt.strip():
+            if outcome.excerpt.strip():
                 lines.append("")
-                lines.extend(f"    {x}" for x in excerpt.strip().splitlines()[-15:])
+                lines.extend(f"    {x}" for x in outcome.excerpt.strip().splitlines()[-15:])
             lines.append("")
     advised: set[tuple[object, ...]] = set()
     for finding in findings:
@@ -190,14 +190,21 @@ def _stage_lines(outcome: StageOutcome) -> list[str]:
         detail = detail or f"{len(outcome.findings)} finding(s)"
     text = f"  {outcome.name}: {outcome.status}" + (f" ({detail})" if detail else "")
     out = [textwrap.fill(text, WIDTH, subsequent_indent="    ")]
-    # Sub-results a stage reports in its data, e.g. boot's {"build": {...}, "tests": {...}}.
-    for key, value in outcome.data.items():
-        if isinstance(value, dict) and "status" in value:
-            sub = f"    {key}: {value['status']}"
-            summary = value.get("summary") or value.get("reason")
-            if summary:
-                sub += f" ({summary})"
-            out.append(textwrap.fill(sub, WIDTH, subsequent_indent="      "))
+    # The boot stage's parts: the patched build and boot, once they ran.
+    result = outcome.result
+    if isinstance(result, BootResult):
+        parts = [("build", result.build.status if result.build else None,
+                  result.build.reason if result.build else ""),
+                 ("boot", result.boot.status if result.boot else None, "")]
+        if result.tests and result.boot is not None and result.boot.status is not None:
+            worse = sum(t.status == "regression" for t in result.tests)
+            parts.append(("tests", "fail" if worse else "pass",
+                          f"{worse} of {len(result.tests)} regressed" if worse
+                          else f"{len(result.tests)} compared with the base"))
+        for key, status, why in parts:
+            if status is not None:
+                sub = f"    {key}: {status}" + (f" ({why})" if why else "")
+                out.append(textwrap.fill(sub, WIDTH, subsequent_indent="      "))
     return out
 
 

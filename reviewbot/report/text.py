@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import textwrap
-from typing import Any
 
 from reviewbot.model import Finding, InputError, Patch, Series
+from reviewbot.pipeline import SeriesReview
+from reviewbot.results import ApplyResult, BootResult, RulesResult, StageOutcome
 
 _MARK = {"success": "ok", "warning": "WARN", "fail": "FAIL", "skipped": "skip", "error": "ERROR"}
 
@@ -67,7 +68,7 @@ def _wrap(text: str, indent: str) -> list[str]:
     return textwrap.wrap(text, 88, initial_indent=indent, subsequent_indent=indent) or [indent]
 
 
-def render_review(review: Any) -> str:
+def render_review(review: SeriesReview) -> str:
     """A SeriesReview as text: series head, stage table, findings per patch."""
     series: Series = review.series
     lines = _series_head(series)
@@ -132,33 +133,30 @@ def advice_lines(finding: Finding, width: int, indent: str = "") -> list[str]:
     return out
 
 
-def _stage_details(outcome: Any) -> list[str]:
-    data = outcome.data
+def _stage_details(outcome: StageOutcome) -> list[str]:
+    result = outcome.result
     out: list[str] = []
-    if outcome.name == "apply" and data:
-        if data.get("base"):
-            out.append(f"           base {data['base']} ({data.get('base_reason', '')})")
-        for t in data.get("tried", []):
-            msg = (t.get("message") or "").strip().splitlines()
-            out.append(f"           tried {t['ref']}: {t['outcome']}" + (f": {msg[0]}" if msg else ""))
-        for p in data.get("patches", []):
-            commit = (p.get("commit") or "")[:12]
-            out.append(f"           {p['index']}: {p['status']} {commit}")
-            for c in p.get("conflicts") or []:
-                if isinstance(c, dict):
-                    out.append(f"              conflict: {c.get('file')}: {c.get('reason', '')}")
-                    out.extend(f"                {h}" for h in c.get("hunks") or [])
-                else:
-                    out.append(f"              conflict: {c}")
-    if outcome.name == "rules" and data:
+    if isinstance(result, ApplyResult):
+        if result.base:
+            out.append(f"           base {result.base} ({result.base_reason})")
+        for t in result.tried:
+            msg = t.message.strip().splitlines()
+            out.append(f"           tried {t.ref}: {t.outcome}" + (f": {msg[0]}" if msg else ""))
+        for p in result.patches:
+            out.append(f"           {p.index}: {p.status} {(p.commit or '')[:12]}")
+            for c in p.conflicts:
+                out.append(f"              conflict: {c.file}: {c.reason}")
+                out.extend(f"                {h}" for h in c.hunks)
+    if isinstance(result, RulesResult):
         out.append(
-            f"           {data.get('rules_run', '?')} rules, mode {data.get('mode', '?')}"
-            + (f", {len(data['partial_functions'])} function(s) seen only through the hunks"
-               if data.get("partial_functions") else "")
+            f"           {result.rules_run} rules, mode {result.mode}"
+            + (f", {len(result.partial_functions)} function(s) seen only through the hunks"
+               if result.partial_functions else "")
         )
-        out.extend(f"           note: {note}" for note in data.get("skipped", []))
-        out.extend(f"           could not parse: {p}" for p in data.get("parse_errors", []))
-    if outcome.name == "boot" and data:
-        for t in data.get("tests", []):
-            out.append(f"           {t['name']:<32} base {t['base']:<5} patched {t['patched']:<5} {t['status']}")
+        out.extend(f"           note: {note}" for note in result.skipped)
+        out.extend(f"           could not parse: {p}" for p in result.parse_errors)
+    if isinstance(result, BootResult):
+        for test in result.tests:
+            out.append(f"           {test.name:<32} base {test.base:<5} "
+                       f"patched {test.patched:<5} {test.status}")
     return out

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import importlib
 import logging
 import os
 import socket
@@ -22,11 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reviewbot import scan
 from reviewbot.config import Settings
 from reviewbot.errors import InfraError, ReviewbotError
 from reviewbot.model import Series
 from reviewbot.pipeline import ReviewOptions, SeriesReview, review_series
+from reviewbot.report.json import review_json
+from reviewbot.report.mail import render_replies
 from reviewbot.service.assemble import SeriesTracker, content_hash, load_series
+from reviewbot.service.mailer import Mailer
 from reviewbot.service.store import Store
 from reviewbot.service.tasks import TaskQueue
 
@@ -194,22 +197,17 @@ class ServiceWorker:
 
     def nightly_scan(self) -> object:
         """The periodic scan of the configured sources (reviewbot.scan owns the logic)."""
-        try:
-            scan: Any = importlib.import_module("reviewbot.scan")
-        except ImportError as exc:
-            log.error("nightly scan: reviewbot.scan is not available: %s", exc)
-            return None
         # Every worker schedules the periodic scan; one runs it. The lock expires if that
         # worker is killed mid-scan, so the next night is not lost.
         if not self.store.try_lock("nightly-scan", self.name, SCAN_LOCK_TTL_S, now=self.clock()):
             log.info("nightly scan: another worker is already scanning")
             return None
         try:
-            return self._scan_sources(scan)
+            return self._scan_sources()
         finally:
             self.store.unlock("nightly-scan", self.name)
 
-    def _scan_sources(self, scan: Any) -> list[Any]:
+    def _scan_sources(self) -> list[scan.ScanReport]:
         reports = []
         conf = self.settings.scan
         for entry in scan.configured_sources(
@@ -243,7 +241,7 @@ class ServiceWorker:
         if self._options is None:
             self._options = review_options(self.settings)
         review = review_series(series, self.settings, self._options)
-        return review, _review_json(review, run)
+        return review, review_json([review], [])
 
     def _series_of(self, run: dict[str, Any]) -> Series:
         rows = self.store.series_rows("id = ?", (run["series_row"],), limit=1)
@@ -268,10 +266,6 @@ class ServiceWorker:
     def _render_replies(self, run_id: int, review: SeriesReview) -> tuple[list[str], str, str]:
         """(rendered replies, replies state, detail); rendering problems never fail a run."""
         try:
-            from reviewbot.report.mail import render_replies
-        except ImportError as exc:
-            return [], "unavailable", f"reply renderer not installed: {exc}"
-        try:
             msgs = render_replies(review, self.settings)
         except NotImplementedError as exc:
             return [], "unavailable", str(exc)
@@ -283,11 +277,6 @@ class ServiceWorker:
 
     def _deliver(self, run_id: int, replies: list[str]) -> bool:
         """Hand the replies to the mailer (outbox or SMTP) and record the outcome."""
-        try:
-            from reviewbot.service.mailer import Mailer
-        except ImportError as exc:
-            self.store.set_replies(run_id, "unavailable", f"mailer not installed: {exc}")
-            return False
         msgs = [
             email.message_from_string(text, policy=email.policy.default) for text in replies
         ]
@@ -299,37 +288,6 @@ class ServiceWorker:
             return False
         self.store.set_replies(run_id, "sent", "\n".join(map(str, done)), now=self.clock())
         return True
-
-
-def _review_json(review: SeriesReview, run: dict[str, Any]) -> dict[str, Any]:
-    try:
-        from reviewbot.report.json import review_json
-    except ImportError:
-        return _fallback_json(review, run)
-    data: dict[str, Any] = review_json([review], [])
-    return data
-
-
-def _fallback_json(review: SeriesReview, run: dict[str, Any]) -> dict[str, Any]:
-    """Minimal report when reviewbot.report.json is not installed (same top-level keys)."""
-    series = review.series
-    return {
-        "schema": "reviewbot/review/v1",
-        "series": [
-            {
-                "series_id": series.series_id,
-                "subject": series.subject,
-                "version": series.version,
-                "missing": list(series.missing),
-                "stages": [
-                    {"name": o.name, "status": o.status, "reason": o.reason} for o in review.outcomes
-                ],
-                "findings": [f.to_json() for f in review.findings],
-            }
-        ],
-        "errors": [],
-        "run": run["id"],
-    }
 
 
 class _Heartbeat:

@@ -20,18 +20,21 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from reviewbot.diff import parse_diff
 from reviewbot.errors import BadInputError
+from reviewbot.results import (
+    ALREADY_PRESENT,
+    APPLIED,
+    CONFLICT,
+    REFUSED,
+    SKIPPED,
+    Conflict,
+    PatchResult,
+)
 from reviewbot.tree.git import git, git_dir, git_ok
-
-APPLIED = "applied"
-CONFLICT = "conflict"
-ALREADY_PRESENT = "already-present"
-SKIPPED = "skipped"
-REFUSED = "refused"
 
 _ALREADY = "No changes -- Patch already applied."
 _PATCH_FAILED = re.compile(r"^error: patch failed: (?P<file>.+):(?P<line>\d+)$", re.M)
@@ -53,28 +56,6 @@ class PatchItem:
     subject: str = ""
     message_id: str = ""
     skip_reason: str = ""
-
-
-@dataclass
-class PatchResult:
-    index: int
-    status: str  # APPLIED | CONFLICT | ALREADY_PRESENT | SKIPPED | REFUSED
-    commit: str | None = None
-    conflicts: list[dict[str, object]] = field(default_factory=list)
-    message: str = ""  # git's own words for this patch (conflict, already present)
-    subject: str = ""
-    message_id: str = ""
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "index": self.index,
-            "status": self.status,
-            "commit": self.commit,
-            "conflicts": self.conflicts,
-            "message": self.message,
-            "subject": self.subject,
-            "message_id": self.message_id,
-        }
 
 
 @dataclass
@@ -220,7 +201,7 @@ def _conflict_message(segment: str, stderr: str, timed_out: bool) -> str:
 
 def _conflicts(
     worktree: Path, diff: str, unmerged: list[str], text: str
-) -> list[dict[str, object]]:
+) -> list[Conflict]:
     """Files git could not patch, each with the hunks whose pre-image is not in the file."""
     files = list(dict.fromkeys(
         unmerged
@@ -233,7 +214,7 @@ def _conflicts(
         parsed = {f.path: f for f in parse_diff(diff, source="patch")} if diff else {}
     except BadInputError:
         parsed = {}
-    out: list[dict[str, object]] = []
+    out: list[Conflict] = []
     for name in files:
         fd = parsed.get(name)
         before = git(["show", f"HEAD:{name}"], cwd=worktree)
@@ -255,7 +236,7 @@ def _conflicts(
             reason = "patch does not apply"
         if not before.ok and fd is not None and not fd.is_new:
             reason = "file does not exist in the base"
-        out.append({"file": name, "hunks": hunks, "reason": reason})
+        out.append(Conflict(name, tuple(hunks), reason))
     return out
 
 

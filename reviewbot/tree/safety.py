@@ -15,6 +15,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from reviewbot.results import SafetyIssue
+
 SYMLINK_MODE = "120000"
 GITLINK_MODE = "160000"
 
@@ -25,24 +27,6 @@ _HEADER = re.compile(
 _MODE = re.compile(r"^(?:new file mode|new mode|deleted file mode|old mode) (?P<mode>\d{6})$")
 _ESCAPES = {"a": "\a", "b": "\b", "t": "\t", "n": "\n", "v": "\v", "f": "\f", "r": "\r",
             '"': '"', "\\": "\\"}
-
-
-@dataclass(frozen=True)
-class SafetyIssue:
-    """One problem with one patch. ``refused`` issues stop the series from being applied."""
-
-    index: int  # patch number in the series (1..N)
-    kind: str  # "outside-tree" | "git-dir" | "symlink" | "submodule" | "binary"
-    path: str
-    message: str
-
-    @property
-    def refused(self) -> bool:
-        return self.kind != "binary"
-
-    def to_json(self) -> dict[str, object]:
-        return {"index": self.index, "kind": self.kind, "path": self.path,
-                "message": self.message, "refused": self.refused}
 
 
 def unquote(name: str) -> str:

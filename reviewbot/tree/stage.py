@@ -1,16 +1,9 @@
 """The apply stage: choose a base, apply the series in a locked worktree, say what happened.
 
-``StageOutcome.data`` (schema reviewbot/review/v1, the ``apply`` object)::
-
-    {"base": ref | null, "base_commit": sha | null, "base_reason": str,
-     "tried": [{"ref", "commit", "reason", "outcome", "message"}],
-     "patches": [{"index", "status", "commit", "conflicts": [{"file", "hunks", "reason"}],
-                  "message", "subject", "message_id"}],
-     "worktree": path | null, "tree": path, "issues": [{"index", "kind", "path",
-     "message", "refused"}], "series_bytes": int}
-
-``tried[].outcome`` is applied | conflict | not-found | duplicate | refused;
-``patches[].status`` is applied | conflict | already-present | skipped | refused.
+Its result is an :class:`~reviewbot.results.ApplyResult` (the ``apply`` object of
+reviewbot/review/v1): the base chosen, every base tried (``outcome`` applied | conflict |
+not-found | duplicate | refused) and every patch's result (``status`` applied | conflict |
+already-present | skipped | refused).
 A series that applies on no base is status "fail" with reason "does not apply" (review
 exits 1); only a broken tree or git is an :class:`~reviewbot.errors.InfraError`.
 """
@@ -26,22 +19,25 @@ from pathlib import Path
 import git as gitpython
 
 from reviewbot.config import Settings
+from reviewbot.mail.render import patch_mail
 from reviewbot.model import Finding, Patch, Series
-from reviewbot.pipeline import ReviewOptions, ReviewState, StageOutcome
-from reviewbot.tree.apply import (
+from reviewbot.results import (
     ALREADY_PRESENT,
     REFUSED,
     SKIPPED,
-    ApplyRun,
-    PatchItem,
+    ApplyResult,
+    BaseAttempt,
     PatchResult,
-    apply_series,
+    ReviewOptions,
+    ReviewState,
+    SafetyIssue,
+    StageOutcome,
 )
+from reviewbot.tree.apply import ApplyRun, PatchItem, apply_series
 from reviewbot.tree.bases import Candidate, candidates
 from reviewbot.tree.git import git
-from reviewbot.tree.mails import patch_mail
 from reviewbot.tree.repo import open_tree
-from reviewbot.tree.safety import SafetyIssue, check_patch
+from reviewbot.tree.safety import check_patch
 from reviewbot.tree.worktree import Worktree, acquire_worktree, reset_to, worktree_key
 
 log = logging.getLogger(__name__)
@@ -131,66 +127,59 @@ def apply_stage(
     tree = open_tree(options.tree or settings.path(cfg.path))
     items = series_items(series)
     size = sum(len(it.mail or b"") for it in items)
-    data: dict[str, object] = {
-        "base": None, "base_commit": None, "base_reason": "", "tried": [], "patches": [],
-        "worktree": None, "tree": str(tree.path), "issues": [], "series_bytes": size,
-    }
-    patches_json = [PatchResult(it.index, SKIPPED, message=it.skip_reason or "not tried",
-                                subject=it.subject, message_id=it.message_id).to_json()
-                    for it in items]
-    data["patches"] = patches_json
+    result = ApplyResult(tree=str(tree.path), series_bytes=size)
+    result.patches = [PatchResult(it.index, SKIPPED, message=it.skip_reason or "not tried",
+                                  subject=it.subject, message_id=it.message_id)
+                      for it in items]
     if size > cfg.max_series_bytes:
-        data["base_reason"] = "not applied: series too large"
+        result.base_reason = "not applied: series too large"
         return StageOutcome(STAGE, "fail",
                             f"series too large: {size} bytes of mail, more than "
-                            f"tree.max_series_bytes ({cfg.max_series_bytes})", data)
+                            f"tree.max_series_bytes ({cfg.max_series_bytes})", result)
     cands = candidates(tree.path, series.base_commit, options.base, cfg.bases,
                        tree.default_base)
-    tried: list[dict[str, object]] = []
-    data["tried"] = tried
     attempts: list[_Attempt] = []
     seen: dict[str, str] = {}
     issues: list[SafetyIssue] = []
     for cand in cands:
-        entry: dict[str, object] = {"ref": cand.ref, "commit": cand.commit,
-                                    "reason": cand.reason}
-        tried.append(entry)
+        entry = BaseAttempt(cand.ref, cand.commit, cand.reason)
+        result.tried.append(entry)
         if cand.commit is None:
-            entry.update(outcome="not-found", message=cand.message)
+            entry.outcome, entry.message = "not-found", cand.message
             continue
         if cand.commit in seen:
-            entry.update(outcome="duplicate",
-                         message=f"same commit as {seen[cand.commit]}, already tried")
+            entry.outcome = "duplicate"
+            entry.message = f"same commit as {seen[cand.commit]}, already tried"
             continue
         seen[cand.commit] = cand.ref
         issues = safety_issues(tree.path, cand.commit, items)
-        data["issues"] = [i.to_json() for i in issues]
+        result.issues = issues
         refused = [i for i in issues if i.refused]
         if refused:
-            entry.update(outcome="refused", message=refused[0].message)
-            return _refused(data, items, refused, issues)
+            entry.outcome, entry.message = "refused", refused[0].message
+            return _refused(result, items, refused, issues)
         wt = acquire_worktree(tree.path, settings.path(cfg.worktrees),
                               _key(tree.path, cand, tree.default_base), cand.commit,
                               slots=cfg.worktrees_per_base, timeout_s=cfg.lock_timeout_s)
         run = _apply_in(wt, cand.commit, items, cfg.am_timeout_s)
         attempts.append(_Attempt(cand, run))
         if run.ok:
-            entry.update(outcome="applied", message=_applied_message(run))
-            return _success(series, state, data, cand, wt, run, issues)
+            entry.outcome, entry.message = "applied", _applied_message(run)
+            return _success(state, result, cand, wt, run, issues)
         wt.release()
         failed = run.first_failure()
-        entry.update(outcome="conflict",
-                     message=failed.message if failed else "git am failed")
+        entry.outcome = "conflict"
+        entry.message = failed.message if failed else "git am failed"
     # Nothing applied anywhere: report the attempt that got furthest (first on a tie).
     best = max(attempts, key=lambda a: a.run.n_applied, default=None)
     if best is not None:
         for r in best.run.results:  # commits of a failed attempt are on no branch: drop
             r.commit = None
-        data["patches"] = [r.to_json() for r in best.run.results]
+        result.patches = list(best.run.results)
     n = len([c for c in cands if c.commit])
-    data["base_reason"] = (f"does not apply on any of {n} base(s)" if n
-                           else "no base found in the tree")
-    return StageOutcome(STAGE, "fail", "does not apply", data,
+    result.base_reason = (f"does not apply on any of {n} base(s)" if n
+                          else "no base found in the tree")
+    return StageOutcome(STAGE, "fail", "does not apply", result,
                         [_finding(i) for i in issues])
 
 
@@ -226,38 +215,37 @@ def _applied_message(run: ApplyRun) -> str:
     return text + (f", {present} already present" if present else "")
 
 
-def _success(series: Series, state: ReviewState, data: dict[str, object], cand: Candidate,
-             wt: Worktree, run: ApplyRun, issues: list[SafetyIssue]) -> StageOutcome:
+def _success(state: ReviewState, result: ApplyResult, cand: Candidate, wt: Worktree,
+             run: ApplyRun, issues: list[SafetyIssue]) -> StageOutcome:
     state.worktree = wt.path
     state.base_ref = cand.ref
     state.base_commit = cand.commit
     state.applied = True
     state.patch_commits = {r.index: r.commit for r in run.results if r.commit}
     state.release.append(wt.release)  # the build and boot stages use the worktree too
-    data.update(base=cand.ref, base_commit=cand.commit, base_reason=cand.reason,
-                worktree=str(wt.path), patches=[r.to_json() for r in run.results])
-    if wt.recovered_from is not None:
-        data["recovered_from_pid"] = wt.recovered_from
+    result.base, result.base_commit, result.base_reason = cand.ref, cand.commit, cand.reason
+    result.worktree = str(wt.path)
+    result.patches = list(run.results)
+    result.recovered_from_pid = wt.recovered_from
     notes = [f"{sum(r.status == s for r in run.results)} {s}"
              for s in (ALREADY_PRESENT, SKIPPED) if any(r.status == s for r in run.results)]
     if any(not i.refused for i in issues):
         notes.append("binary patch(es)")
     status = "warning" if notes else "success"
     reason = f"applied on {cand.ref}" + (f" ({', '.join(notes)})" if notes else "")
-    return StageOutcome(STAGE, status, reason, data, [_finding(i) for i in issues])
+    return StageOutcome(STAGE, status, reason, result, [_finding(i) for i in issues])
 
 
-def _refused(data: dict[str, object], items: list[PatchItem], refused: list[SafetyIssue],
+def _refused(result: ApplyResult, items: list[PatchItem], refused: list[SafetyIssue],
              issues: list[SafetyIssue]) -> StageOutcome:
     bad = {i.index: i.message for i in refused}
-    data["patches"] = [
+    result.patches = [
         PatchResult(it.index, REFUSED if it.index in bad else SKIPPED,
                     message=bad.get(it.index, "not tried: the series was refused"),
-                    subject=it.subject, message_id=it.message_id).to_json()
+                    subject=it.subject, message_id=it.message_id)
         for it in items
     ]
-    data["base_reason"] = "not applied: unsafe patch"
+    result.base_reason = "not applied: unsafe patch"
     first = refused[0]
-    return StageOutcome(STAGE, "fail", f"refused: patch {first.index}: {first.message}", data,
-                        [_finding(i) for i in issues])
-
+    return StageOutcome(STAGE, "fail", f"refused: patch {first.index}: {first.message}",
+                        result, [_finding(i) for i in issues])

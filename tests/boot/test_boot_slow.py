@@ -60,10 +60,10 @@ def test_base_kernel_passes_every_charge_test_on_every_run() -> None:
     settings = _settings()
     repo, base = _tree(settings)
     report = run_boot(settings, repo, base, None)
-    tests = {t["name"]: t for t in report.data["tests"]}
+    tests = {t["name"]: t for t in report.result.to_json()["tests"]}
     for name in EXPECTED:
         assert tests[name]["base"] == "pass", (name, tests[name])
-    assert report.data["boot"]["base"]["runs"] >= 2  # repeated: flakiness shows as "flaky"
+    assert report.result.to_json()["boot"]["base"]["runs"] >= 2  # repeated: flakiness shows as "flaky"
     for name, test in tests.items():
         if name.startswith("memcg_charge.") or name in KNOWN_BASE_FAILURES:
             continue
@@ -72,7 +72,7 @@ def test_base_kernel_passes_every_charge_test_on_every_run() -> None:
         # and once on a cold CI run): "flaky" means it passed in another run, which is
         # what base runs are repeated for, and a review never blames a patch for it.
         assert test["base"] in ("pass", "skip", "flaky"), (name, test)
-    assert report.data["boot"]["base"]["status"] == "completed"
+    assert report.result.to_json()["boot"]["base"]["status"] == "completed"
 
 
 def _expected_regression(patch: Path) -> str:
@@ -95,7 +95,7 @@ def test_mutant_makes_its_charge_test_regress(patch: Path) -> None:
     boot = review.outcome("boot")
     assert boot is not None, review.outcomes
     assert boot.status == "fail", (boot.status, boot.reason)
-    tests = {t["name"]: t for t in boot.data["tests"]}
+    tests = {t["name"]: t for t in boot.json()["tests"]}
     expected = _expected_regression(patch)
     assert tests[expected]["status"] == compare.REGRESSION, tests[expected]
     # the base kernel passed everything the mutant is judged on
@@ -115,7 +115,7 @@ def test_corpus_series_builds_boots_and_keeps_every_charge_test() -> None:
     review = review_series(series[0], settings, ReviewOptions(boot=True))
     boot = review.outcome("boot")
     assert boot is not None and boot.status in ("success", "warning"), (boot.status if boot else None, boot.reason if boot else None)
-    data = boot.data
+    data = boot.json()
     assert data["build"]["status"] == "success"
     assert data["boot"]["status"] == "completed"
     assert {t["name"] for t in data["tests"]} >= set(EXPECTED)

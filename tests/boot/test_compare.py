@@ -66,7 +66,7 @@ def test_new_splats_are_a_fingerprint_set_difference() -> None:
     base = parse_console("# reviewbot-run: p\n" + splat)
     patched = parse_console("# reviewbot-run: p\n" + splat.replace("PID: 5", "PID: 9") + other)
     new = compare.new_splats([base], patched)
-    assert [s["kind"] for s in new] == ["refcount"]
+    assert [s.kind for s in new] == ["refcount"]
 
 
 def test_a_regression_that_does_not_happen_again_is_flaky_on_patched() -> None:

@@ -9,6 +9,14 @@ from reviewbot.boot.console import parse_console
 from reviewbot.config import Settings
 from reviewbot.model import Series
 from reviewbot.pipeline import ReviewOptions, ReviewState
+from reviewbot.results import (
+    BaseBoot,
+    BaseBuild,
+    BootResult,
+    BootSummary,
+    BuildSummary,
+    TestComparison,
+)
 
 
 def _series() -> Series:
@@ -43,28 +51,31 @@ def test_judge_turns_regressions_and_new_splats_into_findings() -> None:
             console_path = Path("/dev/null")
             last_lines = ""
 
-    data = {"boot": {}, "build": {}}
-    report = stage._judge(Settings(), [base], patched, Run(), data, [])
+    result = BootResult("0" * 40, "cfg", BuildSummary(BaseBuild("success", 1.0, True)),
+                        BootSummary("tcg", "given", BaseBoot("completed", 1.0, 1, True, "")))
+    report = stage._judge(Settings(), [base], patched, Run(), result, [])  # type: ignore[arg-type]
     assert report.status == "fail"
     rules = sorted(f.rule for f in report.findings)
     assert rules == ["boot-splat", "boot-test-regression"]
-    tests = {t["name"]: t for t in data["tests"]}
-    assert tests["memcg_charge.v2_migration"]["status"] == "regression"
-    assert tests["memcg_charge.anon_charge"]["status"] == "pass"
-    assert data["boot"]["splats_new"][0]["test"] == "v2_migration"
+    tests = {t.name: t for t in result.tests}
+    assert tests["memcg_charge.v2_migration"].status == "regression"
+    assert tests["memcg_charge.anon_charge"].status == "pass"
+    assert result.boot is not None and result.boot.splats_new[0].test == "v2_migration"
+    data = result.to_json()  # the report's JSON carries the same
+    assert data["boot"]["splats_new"][0]["test"] == "v2_migration"  # type: ignore[index]
 
 
 def test_results_table_lists_every_test_and_the_verdict() -> None:
     from reviewbot.commands.boot import render_table
 
-    data = {
-        "base_commit": "604c3f8a730665d8",
-        "config": "abc",
-        "build": {"base": {"status": "success", "seconds": 5, "cached": True}, "status": "success", "seconds": 9.5, "warnings_new": []},
-        "boot": {"accel": "tcg", "accel_reason": "KVM probe boot hung", "base": {"status": "completed", "seconds": 30, "runs": 2, "cached": True}, "status": "completed", "seconds": 31, "splats_new": []},
-        "tests": [{"name": "memcg_charge.v2_migration", "base": "pass", "patched": "fail", "status": "regression", "detail": "B=0 KB"}],
-        "metrics": {},
-    }
-    table = render_table(data, "fail", "1 regression(s)")
+    result = BootResult(
+        "604c3f8a730665d8", "abc",
+        BuildSummary(BaseBuild("success", 5, True), status="success", seconds=9.5),
+        BootSummary("tcg", "KVM probe boot hung", BaseBoot("completed", 30, 2, True, "c.log"),
+                    status="completed", seconds=31),
+        tests=[TestComparison("memcg_charge.v2_migration", "pass", "fail", "regression",
+                              "B=0 KB")],
+    )
+    table = render_table(result, "fail", "1 regression(s)")
     assert "memcg_charge.v2_migration  pass     fail     regression" in table
     assert "B=0 KB" in table and table.endswith("result: fail - 1 regression(s)")

@@ -88,7 +88,7 @@ def test_tree_mode_blames_only_the_new_leak(applied: tuple[Path, str, str, Path]
     assert not by_fn["fine"].preexisting and by_fn["fine"].severity == "error"
     assert not by_fn["fine"].partial  # whole function from git
     assert by_fn["fine"].evidence and "get_mem_cgroup_from_mm" in by_fn["fine"].evidence[0]
-    assert outcome.data["mode"] == "tree" and outcome.status == "warning"
+    assert outcome.json()["mode"] == "tree" and outcome.status == "warning"
 
 
 def test_hunks_mode_is_partial_and_compares_with_the_pre_image(applied: tuple[Path, str, str, Path]) -> None:
@@ -97,8 +97,8 @@ def test_hunks_mode_is_partial_and_compares_with_the_pre_image(applied: tuple[Pa
     leaks = [f for f in outcome.findings if f.rule == "refcount-imbalance" and not f.preexisting]
     assert [f.function for f in leaks] == ["fine"]
     assert all(f.partial for f in outcome.findings)
-    assert outcome.data["mode"] == "hunks"
-    assert "mm/x.c:fine" in outcome.data["partial_functions"] or outcome.data["partial_functions"]
+    assert outcome.json()["mode"] == "hunks"
+    assert "mm/x.c:fine" in outcome.json()["partial_functions"] or outcome.json()["partial_functions"]
 
 
 def test_min_severity_drops_info(applied: tuple[Path, str, str, Path]) -> None:
@@ -113,10 +113,10 @@ def test_coccinelle_skipped_with_a_notice(monkeypatch: pytest.MonkeyPatch,
                                           applied: tuple[Path, str, str, Path]) -> None:
     *_, mail = applied
     outcome = rules_stage(series_of(mail), ReviewState(), Settings(), ReviewOptions(use_tree=False))
-    assert any("css-get-maybe-null: skipped" in s and "--no-tree" in s for s in outcome.data["skipped"])
+    assert any("css-get-maybe-null: skipped" in s and "--no-tree" in s for s in outcome.json()["skipped"])
     monkeypatch.setattr(coccinelle, "spatch_path", lambda: None)
     outcome = rules_stage(series_of(mail), ReviewState(), Settings(), ReviewOptions(use_tree=False))
-    assert any("spatch (Debian package coccinelle) is not installed" in s for s in outcome.data["skipped"])
+    assert any("spatch (Debian package coccinelle) is not installed" in s for s in outcome.json()["skipped"])
 
 
 def test_clean_patch_is_success(tmp_path: Path) -> None:
@@ -127,7 +127,7 @@ def test_clean_patch_is_success(tmp_path: Path) -> None:
     )
     outcome = rules_stage(series_of(mail), ReviewState(), Settings(), ReviewOptions(use_tree=False))
     assert outcome.status == "success" and outcome.findings == []
-    assert outcome.data["rules_run"] >= 13
+    assert outcome.json()["rules_run"] >= 13
 
 
 def test_unusable_diff_fails_the_stage(tmp_path: Path) -> None:

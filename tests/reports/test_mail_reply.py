@@ -12,6 +12,14 @@ from reviewbot.config import ServiceSettings, Settings
 from reviewbot.model import Series
 from reviewbot.pipeline import StageOutcome
 from reviewbot.report.mail import plan_quotes, render_replies
+from reviewbot.results import (
+    BaseBoot,
+    BaseBuild,
+    BootResult,
+    BootSummary,
+    BuildSummary,
+    TestComparison,
+)
 
 SETTINGS = Settings(service=ServiceSettings(smtp_from="reviewbot <bot@ci.example.org>"))
 
@@ -93,9 +101,14 @@ def test_summary_and_how_to_reproduce(series: Series) -> None:
 
 
 def test_series_level_results_go_to_the_cover(series: Series) -> None:
-    boot = StageOutcome("boot", "fail", "charge test memcg_stock_leak failed",
-                        data={"build": {"status": "success"},
-                              "tests": {"status": "fail", "summary": "1 of 12 failed"}})
+    tests = [TestComparison(f"memcg_charge.t{i}", "pass", "pass", "pass") for i in range(11)]
+    tests.append(TestComparison("memcg_charge.stock_leak", "pass", "fail", "regression"))
+    result = BootResult("0" * 40, "cfg",
+                        BuildSummary(BaseBuild("success", 1, True), status="success"),
+                        BootSummary("tcg", "given", BaseBoot("completed", 1, 2, True, "c"),
+                                    status="completed", console="p"),
+                        tests=tests)
+    boot = StageOutcome("boot", "fail", "charge test memcg_stock_leak failed", result)
     review = make_review(series, [make_finding(None, "", patch_index=None,
                                                rule="series-order", severity="warning",
                                                message="patch 2 depends on patch 1")],
@@ -105,7 +118,8 @@ def test_series_level_results_go_to_the_cover(series: Series) -> None:
     assert reply["Subject"] == "Re: [PATCH v2 0/2] mm: memcg: tidy the charge path"
     body = _body(reply)
     assert "The boot stage failed: charge test memcg_stock_leak failed" in body
-    assert "    tests: fail (1 of 12 failed)" in body
+    assert "    build: success" in body and "    boot: completed" in body
+    assert "    tests: fail (1 of 12 regressed)" in body
     assert "--boot" in body
 
 

@@ -38,8 +38,8 @@ def test_seed_fixture_draws_rule_1_and_rule_2() -> None:
     assert per_mm.patch_index == 1
     assert "css_get(css);" in per_thread_get.evidence[0]
     assert outcome.status == "warning"
-    assert outcome.data["mode"] == "hunks"
-    assert outcome.data["rules_run"] >= 13
+    assert outcome.json()["mode"] == "hunks"
+    assert outcome.json()["rules_run"] >= 13
 
 
 def test_seed_findings_have_line_independent_fingerprints() -> None:

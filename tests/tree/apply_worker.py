@@ -27,7 +27,7 @@ def main() -> None:
     out: dict[str, object] = {"started": time.time()}
     try:
         outcome = apply_stage(series, state, settings, ReviewOptions())
-        out.update(applied=time.time(), status=outcome.status, data=outcome.data)
+        out.update(applied=time.time(), status=outcome.status, data=outcome.json())
         Path(report + ".applied").write_text("1")
         consistent = True
         end = time.monotonic() + float(hold)

@@ -65,7 +65,7 @@ def test_clean_series_applies_with_one_commit_per_patch(tmp_path: Path, kernel_t
     out, state = run_apply(mbox, settings)
     try:
         assert out.status == "success", out.reason
-        d = out.data
+        d = out.json()
         assert d["base"] == TAG and d["base_reason"].startswith("the tree's imported base")
         assert [t["outcome"] for t in d["tried"]] == ["applied"]
         assert [p["status"] for p in d["patches"]] == ["applied"] * 3
@@ -97,7 +97,7 @@ def test_same_series_same_base_gives_same_commit_ids(tmp_path: Path, kernel_tree
     ids = []
     for run in range(2):
         out, state = run_apply(mbox, settings_for(tmp_path / f"run{run}", kernel_tree))
-        ids.append([p["commit"] for p in out.data["patches"]])
+        ids.append([p["commit"] for p in out.json()["patches"]])
         release(state)
     assert ids[0] == ids[1] and all(ids[0])
 
@@ -118,19 +118,19 @@ def test_conflict_3way_reports_files_hunks_and_falls_back_to_next_base(
     ], base="mm-next")
     out, state = run_apply(mbox, settings_for(tmp_path, kernel_tree, bases=(TAG, "mm-next")))
     try:
-        tried = out.data["tried"]
+        tried = out.json()["tried"]
         assert [(t["ref"], t["outcome"]) for t in tried] == [(TAG, "conflict"),
                                                              ("mm-next", "applied")]
         assert "CONFLICT (content): Merge conflict in mm/memcontrol.c" in tried[0]["message"]
-        assert out.status == "success" and out.data["base"] == "mm-next"
-        assert out.data["base_reason"] == "tree.bases[1] in config.yaml"
+        assert out.status == "success" and out.json()["base"] == "mm-next"
+        assert out.json()["base_reason"] == "tree.bases[1] in config.yaml"
     finally:
         release(state)
     # Only the tag: the series applies nowhere, and the report says exactly why.
     out, state = run_apply(mbox, settings_for(tmp_path / "b", kernel_tree))
     assert out.status == "fail" and out.reason == "does not apply"
     assert state.worktree is None and not state.applied and state.release == []
-    p1, p2 = out.data["patches"]
+    p1, p2 = out.json()["patches"]
     assert p1["status"] == "applied" and p2["status"] == "conflict"
     (conflict,) = p2["conflicts"]
     assert conflict["file"] == "mm/memcontrol.c"
@@ -150,7 +150,7 @@ def test_missing_prerequisite_is_a_conflict_without_3way(tmp_path: Path, kernel_
     ], prerequisites=[("exit: unsent prerequisite", [READ_ONCE_OWNER])])
     out, state = run_apply(mbox, settings)
     assert out.status == "fail"
-    p1, p2, p3 = out.data["patches"]
+    p1, p2, p3 = out.json()["patches"]
     assert p1["status"] == "conflict"
     assert p1["conflicts"][0]["file"] == "kernel/exit.c"
     assert "sha1 information is lacking or useless (kernel/exit.c)" in p1["message"]
@@ -172,10 +172,10 @@ def test_base_commit_is_tried_first_and_unknown_one_is_recorded(
                      base_commit=base_sha, name="known")
     out, state = run_apply(mbox, settings, base="no-such-branch")
     try:
-        assert [(t["ref"], t["outcome"]) for t in out.data["tried"]] == [(base_sha, "applied")]
-        assert out.data["base_reason"] == "base-commit: in the series"
+        assert [(t["ref"], t["outcome"]) for t in out.json()["tried"]] == [(base_sha, "applied")]
+        assert out.json()["base_reason"] == "base-commit: in the series"
         # A sha given as base-commit reuses the worktree of the tag that points at it.
-        assert Path(out.data["worktree"]).name == TAG
+        assert Path(out.json()["worktree"]).name == TAG
     finally:
         release(state)
     unknown = "0123456789abcdef0123456789abcdef01234567"
@@ -183,11 +183,11 @@ def test_base_commit_is_tried_first_and_unknown_one_is_recorded(
                      base_commit=unknown, name="unknown")
     out, state = run_apply(mbox, settings, base="no-such-branch")
     try:
-        tried = [(t["ref"], t["outcome"], t["message"]) for t in out.data["tried"]]
+        tried = [(t["ref"], t["outcome"], t["message"]) for t in out.json()["tried"]]
         assert tried[0][:2] == (unknown, "not-found") and "fatal:" in tried[0][2]
         assert tried[1][:2] == ("no-such-branch", "not-found") and "fatal:" in tried[1][2]
         assert tried[2][:2] == (TAG, "applied")
-        assert out.data["base"] == TAG and out.status == "success"
+        assert out.json()["base"] == TAG and out.status == "success"
     finally:
         release(state)
 
@@ -197,9 +197,9 @@ def test_duplicate_base_is_not_applied_twice(tmp_path: Path, kernel_tree: Path) 
                      prerequisites=[("pre", [READ_ONCE_OWNER])])
     out, _ = run_apply(mbox, settings_for(tmp_path, kernel_tree, bases=(TAG, "HEAD")),
                        base="master")
-    outcomes = [(t["ref"], t["outcome"]) for t in out.data["tried"]]
+    outcomes = [(t["ref"], t["outcome"]) for t in out.json()["tried"]]
     assert outcomes == [("master", "conflict"), (TAG, "duplicate"), ("HEAD", "duplicate")]
-    assert out.data["tried"][1]["message"] == "same commit as master, already tried"
+    assert out.json()["tried"][1]["message"] == "same commit as master, already tried"
 
 
 def test_already_present_patch(tmp_path: Path, kernel_tree: Path, settings: Settings) -> None:
@@ -212,7 +212,7 @@ def test_already_present_patch(tmp_path: Path, kernel_tree: Path, settings: Sett
     out, state = run_apply(mbox, settings, base="stable")
     try:
         assert out.status == "warning" and "already-present" in out.reason
-        p1, p2 = out.data["patches"]
+        p1, p2 = out.json()["patches"]
         assert (p1["status"], p1["commit"]) == ("already-present", None)
         assert "Patch already applied" in p1["message"]
         assert p2["status"] == "applied" and state.patch_commits == {2: p2["commit"]}
@@ -229,9 +229,9 @@ def test_missing_slot_is_skipped_and_rest_applied(tmp_path: Path, kernel_tree: P
     mbox.write_text("\nFrom ".join(mails[:2] + mails[3:]))  # drop patch 2/3
     out, state = run_apply(mbox, settings)
     try:
-        statuses = [(p["index"], p["status"]) for p in out.data["patches"]]
+        statuses = [(p["index"], p["status"]) for p in out.json()["patches"]]
         assert statuses == [(1, "applied"), (2, "skipped"), (3, "applied")]
-        assert "missing" in out.data["patches"][1]["message"]
+        assert "missing" in out.json()["patches"][1]["message"]
         assert out.status == "warning"
     finally:
         release(state)
@@ -243,14 +243,14 @@ def test_reset_keeps_mtimes_of_unchanged_files(tmp_path: Path, kernel_tree: Path
     a = make_mbox(kernel_tree, tmp_path, [("a", [COMMENT_FIX])], name="a")
     b = make_mbox(kernel_tree, tmp_path, [("b", [EXIT_SKIP])], name="b")
     out, state = run_apply(a, settings)
-    wt = Path(out.data["worktree"])
+    wt = Path(out.json()["worktree"])
     release(state)
     files = [f for f in sh(["git", "ls-files"], wt).split() if not (wt / f).is_symlink()]
     before = {f: (wt / f).stat().st_mtime_ns for f in files}
     time.sleep(0.05)  # a rewrite now gets a later mtime
     out, state = run_apply(b, settings)
     try:
-        assert out.data["worktree"] == str(wt)
+        assert out.json()["worktree"] == str(wt)
         touched = {f for f in files if (wt / f).stat().st_mtime_ns != before[f]}
         assert touched == {"mm/memcontrol.c", "kernel/exit.c"}
         assert (wt / "mm/memcontrol.c").read_text() == MEMCONTROL_C  # A is gone
@@ -312,7 +312,7 @@ def test_pipeline_releases_the_worktree_after_the_last_stage(tmp_path: Path, ker
     review = review_series(series_from(mbox), settings, ReviewOptions())
     apply = review.outcome("apply")
     assert apply is not None and apply.status == "success"
-    lock = Path(apply.data["worktree"] + ".lock")
+    lock = Path(apply.json()["worktree"] + ".lock")
     got = try_lock(lock)
     assert got is not None and got.stale_pid is None  # released cleanly, not left behind
     got.release()
@@ -364,8 +364,8 @@ def test_next_review_undoes_added_deleted_renamed_files(tmp_path: Path, kernel_t
         ("rename", [rename])], name="a")
     b = make_mbox(kernel_tree, tmp_path, [("b", [COMMENT_FIX])], name="b")
     out, state = run_apply(a, settings)
-    wt = Path(out.data["worktree"])
-    assert out.status == "success", out.data["patches"]
+    wt = Path(out.json()["worktree"])
+    assert out.status == "success", out.json()["patches"]
     assert (wt / "mm/memcg_new.c").exists()
     assert not (wt / "scripts/checkpatch.pl").exists()
     release(state)
@@ -382,24 +382,20 @@ def test_next_review_undoes_added_deleted_renamed_files(tmp_path: Path, kernel_t
         release(state)
 
 
-def test_fallback_renderer_makes_mails_git_am_applies(tmp_path: Path, kernel_tree: Path,
-                                                      settings: Settings,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rendered_mails_keep_a_non_ascii_author(tmp_path: Path, kernel_tree: Path,
+                                                settings: Settings) -> None:
     from treehelp import hand_series
-
-    from reviewbot.tree import mails
 
     clone = tmp_path / "dev"
     sh(["git", "clone", "-q", str(kernel_tree), str(clone)], tmp_path)
     COMMENT_FIX(clone)
     diff = sh(["git", "diff"], clone)
-    monkeypatch.setattr(mails, "_renderer", lambda: mails.fallback_patch_mail)
     series = hand_series([diff], author=("Łukasz Przykład", "lukasz@example.org"))
     state = ReviewState()
     out = apply_stage(series, state, settings, ReviewOptions())
     try:
-        assert out.status == "success", out.data
-        wt = Path(out.data["worktree"])
+        assert out.status == "success", out.json()
+        wt = Path(out.json()["worktree"])
         log = sh(["git", "log", "-1", "--format=%an <%ae>%n%s"], wt)
         assert log == "Łukasz Przykład <lukasz@example.org>\nchange 1\n"
     finally:

@@ -94,10 +94,10 @@ def test_clean_memcg_series(full_tree: Path, imported: str) -> None:
     series = _series("01-memcg-charge-move-cleanups.mbox")
     out, state = _apply(series)
     try:
-        assert out.status == "success", out.data
-        assert out.data["base"] == TAG and out.data["base_commit"] == imported
-        commits = [p["commit"] for p in out.data["patches"]]
-        wt = Path(out.data["worktree"])
+        assert out.status == "success", out.json()
+        assert out.json()["base"] == TAG and out.json()["base_commit"] == imported
+        commits = [p["commit"] for p in out.json()["patches"]]
+        wt = Path(out.json()["worktree"])
         assert _git(["rev-list", "--reverse", f"{imported}..HEAD"], wt).split() == commits
         for patch, commit in zip(series.patches, commits, strict=True):
             shown = _git(["show", "--format=", commit], wt)
@@ -113,11 +113,11 @@ def test_conflicting_series_reports_the_conflict(full_tree: Path) -> None:
     out, state = _apply(_series("02-exit-owner-search-conflict.mbox"))
     assert out.status == "fail" and out.reason == "does not apply"
     assert state.worktree is None and state.release == []
-    tried = out.data["tried"]
+    tried = out.json()["tried"]
     assert (tried[0]["outcome"], tried[0]["message"]) == ("not-found",
                                                          "fatal: Needed a single revision")
     assert (tried[1]["ref"], tried[1]["outcome"]) == (TAG, "conflict")
-    p1, p2 = out.data["patches"]
+    p1, p2 = out.json()["patches"]
     assert p1["status"] == "applied" and p2["status"] == "conflict"
     (conflict,) = p2["conflicts"]
     assert conflict["file"] == "kernel/exit.c"
@@ -138,22 +138,22 @@ def test_base_commit_series_applies_on_the_named_commit(
     out, state = _apply(found.series[0])
     try:
         assert out.status == "success"
-        assert out.data["base"] == imported
-        assert out.data["base_reason"] == "base-commit: in the series"
-        assert Path(out.data["worktree"]).name == TAG  # the tag's worktree, not a second one
+        assert out.json()["base"] == imported
+        assert out.json()["base_reason"] == "base-commit: in the series"
+        assert Path(out.json()["worktree"]).name == TAG  # the tag's worktree, not a second one
     finally:
         _release(state)
 
 
 def test_mm_memcg_series_and_mtimes_survive_between_reviews(full_tree: Path) -> None:
     first, state = _apply(_series("01-memcg-charge-move-cleanups.mbox"))
-    wt = Path(first.data["worktree"])
+    wt = Path(first.json()["worktree"])
     _release(state)
     files = _git(["ls-files", "-z"], wt).split("\0")[:-1]
     before = {f: os.lstat(wt / f).st_mtime_ns for f in files}
     out, state = _apply(_series("04-memcg-replace-mm-owner-with-mm-memcg.mbox"))
     try:
-        assert out.status == "success" and [p["status"] for p in out.data["patches"]] == [
+        assert out.status == "success" and [p["status"] for p in out.json()["patches"]] == [
             "applied"] * 3
         assert "struct mem_cgroup __rcu *memcg;" in (wt / "include/linux/mm_types.h").read_text()
         after = {f: os.lstat(wt / f).st_mtime_ns for f in files}

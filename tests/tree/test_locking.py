@@ -148,8 +148,8 @@ os.kill(os.getpid(), signal.SIGKILL)
     state = ReviewState()
     out = apply_stage(series_from(good), state, settings, ReviewOptions())
     try:
-        assert out.status == "success", out.data
-        assert out.data["recovered_from_pid"] == dead_pid
+        assert out.status == "success", out.json()
+        assert out.json()["recovered_from_pid"] == dead_pid
         assert not (wt_path / "mm/stray.o").exists()
         gitdir = Path(sh(["git", "rev-parse", "--absolute-git-dir"], wt_path).strip())
         assert not (gitdir / "rebase-apply").exists() and not (gitdir / "index.lock").exists()

@@ -97,7 +97,7 @@ def _stage(settings: Settings, diffs: list[str]) -> tuple[dict[str, object], str
     out = apply_stage(hand_series(diffs), state, settings, ReviewOptions())
     for fn in state.release:
         fn()
-    return out.data, out.status, out.reason
+    return out.json(), out.status, out.reason
 
 
 def test_stage_refuses_write_through_base_symlink(tmp_path: Path, kernel_tree: Path,
