@@ -34,8 +34,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from reviewbot import kbuild, proc  # noqa: E402
-from reviewbot.boot import runner  # noqa: E402
+from reviewbot import proc  # noqa: E402
+from reviewbot.boot import kbuild, runner  # noqa: E402
 from reviewbot.boot.console import parse_console  # noqa: E402
 from reviewbot.boot.stage import base_key, ensure_base  # noqa: E402
 from reviewbot.config import Settings, load_settings  # noqa: E402

@@ -14,12 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reviewbot import kbuild, proc, vm
+from reviewbot import proc
+from reviewbot.boot import kbuild, vm
 from reviewbot.boot.console import ConsoleReport, parse_console
+from reviewbot.boot.guest import programs
+from reviewbot.boot.guest.initramfs import build_initramfs
 from reviewbot.config import Settings
 from reviewbot.errors import InfraError
-from reviewbot.guest import programs
-from reviewbot.guest.initramfs import build_initramfs
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]

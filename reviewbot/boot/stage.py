@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reviewbot import kbuild, proc, vm
-from reviewbot.boot import cache, compare
+from reviewbot import proc
+from reviewbot.boot import cache, compare, kbuild, vm
 from reviewbot.boot.console import ConsoleReport
+from reviewbot.boot.guest import programs
 from reviewbot.boot.runner import (
     Progress,
     SuiteRun,
@@ -32,7 +33,6 @@ from reviewbot.boot.runner import (
 )
 from reviewbot.config import Settings
 from reviewbot.errors import InfraError
-from reviewbot.guest import programs
 from reviewbot.model import Finding, Series
 from reviewbot.results import (
     BaseBoot,

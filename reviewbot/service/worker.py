@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reviewbot import scan
 from reviewbot.config import Settings
 from reviewbot.errors import InfraError, ReviewbotError
 from reviewbot.model import Series
 from reviewbot.pipeline import ReviewOptions, SeriesReview, review_series
 from reviewbot.report.json import review_json
 from reviewbot.report.mail import render_replies
+from reviewbot.scan import run as scan
 from reviewbot.service.assemble import SeriesTracker, content_hash, load_series
 from reviewbot.service.mailer import Mailer
 from reviewbot.service.store import Store

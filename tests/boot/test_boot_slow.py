@@ -123,8 +123,7 @@ def test_corpus_series_builds_boots_and_keeps_every_charge_test() -> None:
 
 
 def test_boot_timeout_kills_qemu_and_reports_the_last_lines(tmp_path: Path) -> None:
-    from reviewbot import vm
-    from reviewbot.boot import runner
+    from reviewbot.boot import runner, vm
 
     settings = _settings()
     _, base = _tree(settings)
@@ -140,8 +139,7 @@ def test_boot_timeout_kills_qemu_and_reports_the_last_lines(tmp_path: Path) -> N
 
 
 def test_kvm_is_used_only_after_a_probe_boot_reached_userspace(tmp_path: Path) -> None:
-    from reviewbot import vm
-    from reviewbot.boot import runner
+    from reviewbot.boot import runner, vm
 
     settings = _settings()
     _, base = _tree(settings)

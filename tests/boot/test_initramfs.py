@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reviewbot.guest.initramfs import GuestProgram, build_initramfs
+from reviewbot.boot.guest.initramfs import GuestProgram, build_initramfs
 
 
 @pytest.mark.skipif(shutil.which("cpio") is None or not Path("/bin/busybox").is_file(), reason="needs cpio and busybox-static")

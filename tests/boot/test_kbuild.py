@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reviewbot import kbuild
+from reviewbot.boot import kbuild
 from reviewbot.config import Settings, settings_from_mapping
 from reviewbot.errors import InfraError
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reviewbot import vm
+from reviewbot.boot import vm
 from reviewbot.config import settings_from_mapping
 
 

@@ -28,7 +28,7 @@ from reviewbot.errors import BadInputError, InfraError
 from reviewbot.mail.fetch import fetch_thread, normalise_message_id, thread_url
 from reviewbot.mail.read import iter_stream
 from reviewbot.mail.series import assemble
-from reviewbot.scan import parse_raw, run_scan
+from reviewbot.scan.run import parse_raw, run_scan
 
 
 def _settings(url: str, retries: int = 2, timeout: float = 5.0) -> Settings:

@@ -11,9 +11,9 @@ from scanfixtures import Inbox, cover_mail, patch_mail, reply_mail, series_v1, t
 
 from reviewbot.config import Settings
 from reviewbot.errors import BadInputError, InfraError
-from reviewbot.scan import CHECK_EVERY, ScanOptions, configured_sources, run_scan
-from reviewbot.scanstate import ScanState, state_file
-from reviewbot.scanthreads import Threads
+from reviewbot.scan.run import CHECK_EVERY, ScanOptions, configured_sources, run_scan
+from reviewbot.scan.state import ScanState, state_file
+from reviewbot.scan.threads import Threads
 
 CSS = {"css_get(": "fake-css-get"}
 

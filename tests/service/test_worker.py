@@ -99,7 +99,7 @@ def test_sweep_assembles_mails_whose_intake_task_was_lost(env: Any) -> None:
 
 def test_nightly_scan_runs_each_enabled_source(env: Any, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import reviewbot.scan as scan
+    import reviewbot.scan.run as scan
 
     store, settings, queue = env
     folder = tmp_path / "inbox"

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reviewbot import proc
+from reviewbot.boot.guest.initramfs import probe_initramfs
 from reviewbot.config import Settings
 from reviewbot.errors import InfraError
-from reviewbot.guest.initramfs import probe_initramfs
 
 PROBE_MARKER = "reviewbot-probe-ok"
 DONE_MARKER = "# reviewbot-guest: done"

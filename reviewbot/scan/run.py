@@ -3,7 +3,7 @@
 SOURCE is a public-inbox v2 inbox (folder with ``git/N.git`` epochs, or one bare epoch),
 or a folder of mbox/.eml/.patch files (or one such file). Only what arrived since the last
 scan is read: the last commit of every epoch, or size/mtime/message count of every file,
-is remembered in the per-source state (:mod:`reviewbot.scanstate`).
+is remembered in the per-source state (:mod:`reviewbot.scan.state`).
 
 Memory stays flat however large the archive: messages are never all held. They are
 grouped per thread (the first References entry, as series assembly does; unthreaded patches
@@ -39,10 +39,10 @@ from reviewbot.mail.parse import parse_message
 from reviewbot.mail.series import assemble
 from reviewbot.model import Message, Series
 from reviewbot.pipeline import ReviewOptions, SeriesReview
-from reviewbot.scanpool import ReviewPool, ReviewResult, review_for_scan
-from reviewbot.scansource import Reader, open_source
-from reviewbot.scanstate import ScanState, finding_record, series_key, state_file
-from reviewbot.scanthreads import Thread, Threads, root_id
+from reviewbot.scan.pool import ReviewPool, ReviewResult, review_for_scan
+from reviewbot.scan.source import Reader, open_source
+from reviewbot.scan.state import ScanState, finding_record, series_key, state_file
+from reviewbot.scan.threads import Thread, Threads, root_id
 
 log = logging.getLogger(__name__)
 

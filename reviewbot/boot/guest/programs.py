@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reviewbot import proc
+from reviewbot.boot.guest.initramfs import INIT_SCRIPT, GuestProgram
+from reviewbot.boot.kbuild import Sandbox
 from reviewbot.errors import InfraError
-from reviewbot.guest.initramfs import INIT_SCRIPT, GuestProgram
-from reviewbot.kbuild import Sandbox
 
 GUEST_DIR = Path(__file__).resolve().parent
 CHARGE_SOURCE = GUEST_DIR / "memcg_charge.c"

@@ -31,7 +31,7 @@ from reviewbot.config import Settings
 from reviewbot.errors import BadInputError, InfraError
 from reviewbot.results import CompilerWarning
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # reviewbot/data
 MEMCG_FRAGMENT = DATA_DIR / "memcg.config"
 ARCH = "x86_64"
 IMAGE = "arch/x86/boot/bzImage"

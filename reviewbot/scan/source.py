@@ -2,7 +2,7 @@
 the remembered ones) or a folder of mbox/.eml/.patch files (new and grown files only).
 
 A reader yields raw mails in order and, when the scan has consumed them, the positions to
-remember (:mod:`reviewbot.scanstate` stores them per source).
+remember (:mod:`reviewbot.scan.state` stores them per source).
 """
 
 from __future__ import annotations
