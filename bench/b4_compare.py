@@ -28,9 +28,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from reviewbot.config import Settings  # noqa: E402
+from reviewbot.mail.ingest import parse_raw  # noqa: E402
 from reviewbot.mail.parse import parse_message, split_body  # noqa: E402
 from reviewbot.mail.read import RawMessage, iter_path  # noqa: E402
-from reviewbot.mail.series import assemble, parse_raw  # noqa: E402
+from reviewbot.mail.series import assemble  # noqa: E402
 from reviewbot.mail.trailers import commit_trailers  # noqa: E402
 from reviewbot.model import Message, Series  # noqa: E402
 

@@ -68,9 +68,11 @@ def run_case(case: Case) -> None:
                 _call_api(func, text, settings)
         return
     from reviewbot.diff import parse_diff
+    from reviewbot.mail.ingest import read_raw
+    from reviewbot.mail.parse import recipients
     from reviewbot.mail.read import iter_stream
     from reviewbot.mail.render import patch_mail
-    from reviewbot.mail.series import assemble, read_raw
+    from reviewbot.mail.series import assemble
     from reviewbot.report.json import series_set_json
     from reviewbot.report.text import render_series_set
 
@@ -79,7 +81,7 @@ def run_case(case: Case) -> None:
     # with the next message) and logs it; for the fuzzer it is a crash, with its traceback.
     internal: list[BaseException] = []
     handler = _InternalErrors(internal)
-    series_log = logging.getLogger("reviewbot.mail.series")
+    series_log = logging.getLogger("reviewbot.mail.ingest")
     level = series_log.level
     series_log.addHandler(handler)
     series_log.setLevel(logging.DEBUG)
@@ -101,7 +103,7 @@ def run_case(case: Case) -> None:
             with contextlib.suppress(BadInputError):
                 parse_diff(patch.message.diff or "", settings.mail, source="fuzz")
             patch_mail(patch)
-            patch.message.recipients()
+            recipients(patch.message)
 
 
 class _InternalErrors(logging.Handler):

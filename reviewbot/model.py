@@ -8,6 +8,8 @@ incomplete series is visible in the type rather than in a side list.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -74,7 +76,7 @@ class Message:
     message_id_synthesised: bool = False
     patch_id: str | None = None  # filled in when the diff is known to be a patch
     # To: and Cc: as written (unfolded, encoded words not decoded: only a reply mail reads
-    # them, see recipients()); dropped for replies, whose recipients nobody needs.
+    # them, see mail.parse.recipients()); dropped for replies, whose recipients nobody needs.
     to_header: str = ""
     cc_header: str = ""
 
@@ -82,27 +84,33 @@ class Message:
     def author(self) -> str:
         return f"{self.author_name} <{self.author_email}>" if self.author_name else self.author_email
 
-    def recipients(self) -> list[tuple[str, str]]:
-        """(name, address) of every valid To: and Cc: recipient, in order, without
-        duplicates; entries that are not ``local@domain`` (``@example.com``) are left out."""
-        from reviewbot.mail.address import parse_address_list
-        from reviewbot.mail.parse import decode_header
-
-        seen: set[str] = set()
-        out = []
-        for name, addr in [*parse_address_list(decode_header(self.to_header)),
-                           *parse_address_list(decode_header(self.cc_header))]:
-            if addr.lower() not in seen:
-                seen.add(addr.lower())
-                out.append((name, addr))
-        return out
-
     @property
     def parent_id(self) -> str | None:
         """The message this one replies to: In-Reply-To, else the last References entry."""
         if self.in_reply_to:
             return self.in_reply_to
         return self.references[-1] if self.references else None
+
+    @property
+    def thread_root(self) -> str:
+        """The Message-ID that roots this mail's thread as far as its own headers tell: the
+        first References entry, else In-Reply-To, else its own. git-send-email threads every
+        patch under the cover (or patch 1), so the root names the whole posting; the
+        assembler walks further up when a mailer cut References short."""
+        if self.references:
+            return self.references[0]
+        return self.in_reply_to or self.message_id
+
+    @property
+    def is_patch(self) -> bool:
+        """A mail that can fill a slot of a series: it carries a diff and is not a reply."""
+        return self.diff is not None and not self.subject.is_reply
+
+    @property
+    def is_cover(self) -> bool:
+        """A cover letter: "N/M" counters with N = 0, no diff, not a reply."""
+        s = self.subject
+        return self.diff is None and not s.is_reply and not s.counters_inferred and s.index == 0
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,22 @@ class Series:
     @property
     def latest(self) -> bool:
         return self.superseded_by is None
+
+    @property
+    def content_key(self) -> str:
+        """What a review looks at, hashed: each present patch's subject, message and diff.
+        A late cover letter, a reply with a Reviewed-by or a RESEND of the same patches
+        keeps the key, so neither the service nor the scan reviews them twice."""
+        h = hashlib.sha256()
+        h.update(f"expected={self.expected}\n".encode())
+        for slot in self.slots[1:]:
+            if isinstance(slot, Patch):
+                m = slot.message
+                part = json.dumps([slot.index, m.subject.subject, m.commit_message, m.diff or ""])
+            else:
+                part = "null"
+            h.update(hashlib.sha256(part.encode("utf-8", "replace")).digest())
+        return h.hexdigest()
 
 
 @dataclass(frozen=True)

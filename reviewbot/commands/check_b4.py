@@ -15,7 +15,6 @@ or our error in its check panel rather than "exited with error code".
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import sys
@@ -23,7 +22,10 @@ from pathlib import Path
 
 from reviewbot.config import Settings
 from reviewbot.errors import BadInputError, ReviewbotError
-from reviewbot.model import InputError, Message
+from reviewbot.mail.fetch import fetch_thread
+from reviewbot.mail.ingest import read_bytes
+from reviewbot.mail.series import assemble
+from reviewbot.model import Message
 from reviewbot.pipeline import ReviewOptions, review_series
 from reviewbot.report.b4check import check_results, error_result
 
@@ -70,18 +72,7 @@ def _read(data: bytes, source: str, settings: Settings) -> list[Message]:
     Raises:
         BadInputError: there were messages and none is usable (the first one's problem).
     """
-    from reviewbot.mail.read import iter_stream
-    from reviewbot.mail.series import read_raw
-
-    messages: list[Message] = []
-    errors: list[InputError] = []
-    limit = settings.mail.max_message_bytes
-    for item in iter_stream(io.BytesIO(data), source, max_bytes=limit):
-        parsed = read_raw(item, settings.mail)
-        if isinstance(parsed, InputError):
-            errors.append(parsed)
-        else:
-            messages.append(parsed)
+    messages, errors = read_bytes(data, source, settings.mail)
     if errors and not messages:
         first = errors[0]
         raise BadInputError(first.error, source=f"{first.source}#{first.position}")
@@ -101,15 +92,11 @@ def check_message(raw: bytes, settings: Settings, *, tree: Path | None = None,
         BadInputError: RAW holds no usable mail, or the thread is unknown to the server.
         InfraError: the thread could not be fetched.
     """
-    from reviewbot.mail.series import assemble
-
     messages = _read(raw, "<stdin>", settings)
     if not messages:
         raise BadInputError("no message on stdin")
     found = assemble(messages, settings.mail)
     if not found.series and fetch:
-        from reviewbot.mail.fetch import fetch_thread
-
         thread = fetch_thread(messages[0].message_id, settings)
         # A message of the thread that cannot be used is left out, not the whole check.
         fetched = _read(thread, "t.mbox.gz", settings)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reviewbot.config import MailSettings
-from reviewbot.mail.patchid import patch_id
+from reviewbot.mail.ingest import read_raw
 from reviewbot.mail.read import RawMessage, is_mboxrd, iter_range, mbox_ranges
 from reviewbot.model import InputError, Message
 
@@ -27,31 +27,7 @@ RANGE_BYTES = 4 << 20  # bytes of a plain mbox per task: memory stays flat on hu
 IN_FLIGHT_PER_WORKER = 3
 
 
-def prepare(msg: Message, settings: MailSettings) -> Message:
-    """What assembly keeps of a message (also done in-process; idempotent)."""
-    from reviewbot.mail.series import is_cover, is_patch
-
-    if is_patch(msg):
-        pid = patch_id(msg.diff or "") if settings.compute_patch_id and msg.patch_id is None else msg.patch_id
-        return _replace(msg, body="", patch_id=pid)
-    if is_cover(msg):
-        return msg
-    return _replace(msg, body="", commit_message="", diff=None, to_header="", cc_header="")
-
-
-def _replace(msg: Message, **changes: object) -> Message:
-    """dataclasses.replace() for a Message without running its __init__ again: that was a
-    tenth of the time of preparing a year of mail. Message has no __post_init__ and its
-    fields are plain values, so copying them is all __init__ would do."""
-    new = object.__new__(Message)
-    new.__dict__.update(msg.__dict__)
-    new.__dict__.update(changes)
-    return new
-
-
 def _parse_chunk(chunk: list[RawMessage], settings: MailSettings) -> list[Message | InputError]:
-    from reviewbot.mail.series import read_raw
-
     return [read_raw(raw, settings) for raw in chunk]
 
 
@@ -101,8 +77,6 @@ def _parse_range(
     path: str, begin: int, end: int, mboxrd: bool, settings: MailSettings
 ) -> tuple[int, list[Message | InputError]]:
     """Read and parse one byte range of an mbox: (messages read, results by local position)."""
-    from reviewbot.mail.series import read_raw
-
     out: list[Message | InputError] = []
     count = 0
     try:

@@ -14,9 +14,9 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+import reviewbot.mail.mime as mime
 from reviewbot.errors import BadInputError
-from reviewbot.mail import mime
-from reviewbot.mail.address import parse_address
+from reviewbot.mail.address import parse_address, parse_address_list
 from reviewbot.mail.charset import decode_text
 from reviewbot.mail.lineregex import LineRegex
 from reviewbot.mail.rfc2047 import CONTROL_RE as _CONTROL_RE
@@ -504,3 +504,16 @@ def parse_message(raw: bytes, position: int = 0, source: str = "") -> Message:
         to_header=", ".join(headers.get("to", ())),
         cc_header=", ".join(headers.get("cc", ())),
     )
+
+
+def recipients(msg: Message) -> list[tuple[str, str]]:
+    """(name, address) of every valid To: and Cc: recipient of ``msg``, in order, without
+    duplicates; entries that are not ``local@domain`` (``@example.com``) are left out."""
+    seen: set[str] = set()
+    out = []
+    for name, addr in [*parse_address_list(decode_header(msg.to_header)),
+                       *parse_address_list(decode_header(msg.cc_header))]:
+        if addr.lower() not in seen:
+            seen.add(addr.lower())
+            out.append((name, addr))
+    return out

@@ -25,11 +25,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from reviewbot.config import MailSettings, Settings
-from reviewbot.errors import BadInputError
-from reviewbot.mail.parallel import parse_mbox_files, parse_parallel, prepare, workers_for
-from reviewbot.mail.parse import MailParseError, message_id_of, parse_message
+from reviewbot.mail.ingest import read_raw
+from reviewbot.mail.parallel import parse_mbox_files, parse_parallel, workers_for
 from reviewbot.mail.patchid import patch_id
-from reviewbot.mail.read import HEAD_KEPT, RawMessage, iter_path
+from reviewbot.mail.read import RawMessage, iter_path
 from reviewbot.model import (
     TRAILER_FROM_COVER,
     TRAILER_FROM_REPLY,
@@ -86,49 +85,6 @@ def _input_bytes(paths: list[Path | str]) -> int:
     return total
 
 
-def read_raw(raw: RawMessage, settings: MailSettings) -> Message | InputError:
-    """One raw message as every reader keeps it (:func:`parse_raw`, then
-    :func:`~reviewbot.mail.parallel.prepare`: patch-id, reply bodies dropped).
-
-    Each message is an edge: an exception that escapes the parser (a bug; the fuzz suite
-    looks for them) becomes this message's error entry, and the rest of the input is read.
-    The traceback is logged at debug level (``-vv``).
-    """
-    try:
-        item = parse_raw(raw, settings)
-        return prepare(item, settings) if isinstance(item, Message) else item
-    except Exception as exc:
-        log.debug("internal error reading %s#%d", raw.source, raw.position, exc_info=exc)
-        return InputError(
-            raw.source, raw.position, None,
-            f"internal error (please report; -vv shows the traceback): {type(exc).__name__}: "
-            f"{str(exc)[:200]}",
-        )
-
-
-def parse_raw(raw: RawMessage, settings: MailSettings) -> Message | InputError:
-    """Parse one raw message within the mail.max_* limits; unusable -> InputError."""
-    if raw.size > settings.max_message_bytes:
-        return InputError(
-            raw.source, raw.position, message_id_of(raw.data[:HEAD_KEPT]),
-            f"message is {raw.size} bytes, over mail.max_message_bytes "
-            f"({settings.max_message_bytes})",
-        )
-    try:
-        msg = parse_message(raw.data, raw.position, raw.source)
-    except MailParseError as exc:
-        return InputError(raw.source, raw.position, exc.message_id, exc.problem)
-    except BadInputError as exc:
-        return InputError(raw.source, raw.position, None, exc.reason)
-    if msg.diff is not None and msg.diff.count("\n") > settings.max_patch_lines:
-        return InputError(
-            raw.source, raw.position, msg.message_id,
-            f"diff has {msg.diff.count(chr(10))} lines, over mail.max_patch_lines "
-            f"({settings.max_patch_lines})",
-        )
-    return msg
-
-
 def read_series(paths: Iterable[Path | str], settings: Settings) -> SeriesSet:
     """Read mail from paths and assemble every series in it.
 
@@ -158,25 +114,10 @@ class _Group:
         return head + [self.slots[i] for i in sorted(self.slots)]
 
 
-def _root(msg: Message) -> str:
-    if msg.references:
-        return msg.references[0]
-    return msg.in_reply_to or msg.message_id
-
-
-def is_patch(msg: Message) -> bool:
-    return msg.diff is not None and not msg.subject.is_reply
-
-
-def is_cover(msg: Message) -> bool:
-    s = msg.subject
-    return msg.diff is None and not s.is_reply and not s.counters_inferred and s.index == 0
-
-
 def _slim(msg: Message) -> Message:
     """Drop the body of a message that only matters for its links and trailers."""
     if not (msg.body or msg.commit_message or msg.diff):
-        return msg  # already prepared by the parser (mail.parallel.prepare)
+        return msg  # already prepared by the parser (mail.ingest.prepare)
     return dataclasses.replace(msg, body="", commit_message="", diff=None)
 
 
@@ -205,7 +146,7 @@ class _Assembler:
                 root = known
                 break
             chain.append(current.message_id)
-            root = _root(current)
+            root = current.thread_root
             current = self.by_id.get(current.parent_id or "")
         for mid in chain:
             self.roots[mid] = root
@@ -218,10 +159,10 @@ class _Assembler:
             )
             return
         self.order.append(msg.message_id)
-        if is_patch(msg):
+        if msg.is_patch:
             self.kind[msg.message_id] = "patch"
             self.by_id[msg.message_id] = dataclasses.replace(msg, body="") if msg.body else msg
-        elif is_cover(msg):
+        elif msg.is_cover:
             self.kind[msg.message_id] = "cover"
             self.by_id[msg.message_id] = msg
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from reviewbot.mail.address import parse_address
 from reviewbot.model import TRAILER_FROM_PATCH, Trailer
 
 KNOWN = {
@@ -155,9 +156,7 @@ def normalize_value(lname: str, value: str) -> str:
     elif _BARE_ADDR_RE.fullmatch(value):
         name, addr = "", value  # "Cc: linux-mm@kvack.org": what parseaddr returns, 20x faster
     else:
-        from reviewbot.mail.address import parse_address  # parseaddr, bounded
-
-        name, addr = parse_address(value)
+        name, addr = parse_address(value)  # parseaddr, bounded
     if not (name or addr):
         return value + extinfo
     return (f"{name} <{addr}>" if name else addr) + extinfo
@@ -234,8 +233,6 @@ def reply_trailers(body: str, sender_name: str, sender_email: str) -> list[Trail
         if lname in _NOT_FROM_REPLIES:
             continue
         if lname not in NON_PERSON:
-            from reviewbot.mail.parse import parse_address  # parse imports this module
-
             name, addr = parse_address(trailer.value)
             if addr and "@" in addr and not _names_sender(name, addr, sender_name, sender_email):
                 continue

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from reviewbot import __version__
 from reviewbot.config import ServiceSettings, Settings
+from reviewbot.mail.parse import recipients
 from reviewbot.model import SEVERITIES, Finding, Message, Patch, Series
 from reviewbot.pipeline import SeriesReview
 from reviewbot.report.text import advice_key, advice_lines
@@ -279,7 +280,7 @@ def _cc(target: Message, sender: str, service: ServiceSettings) -> list[str]:
     only = [p.lower() for p in service.reply_cc_only]
     never = [p.lower() for p in service.reply_cc_never]
     out = []
-    for name, addr in target.recipients():
+    for name, addr in recipients(target):
         low = addr.lower()
         if low in skip or any(fnmatchcase(low, p) for p in never):
             continue

@@ -35,14 +35,14 @@ from typing import Any, Protocol
 from reviewbot import __version__
 from reviewbot.config import Settings, project_root
 from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, BadInputError, ReviewbotError
-from reviewbot.mail.parse import parse_message
+from reviewbot.mail.ingest import parse_one
 from reviewbot.mail.series import assemble
 from reviewbot.model import Message, Series
 from reviewbot.pipeline import ReviewOptions, SeriesReview
 from reviewbot.scan.pool import ReviewPool, ReviewResult, review_for_scan
 from reviewbot.scan.source import Reader, open_source
 from reviewbot.scan.state import ScanState, finding_record, series_key, state_file
-from reviewbot.scan.threads import Thread, Threads, root_id
+from reviewbot.scan.threads import Thread, Threads
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def run_scan(
             worker.close()
 
         pending = [
-            (root_id(m), src, zlib.decompress(blob))
+            (m.thread_root, src, zlib.decompress(blob))
             for t in still_open for m, (src, blob) in zip(t.messages, t.raws, strict=True)
         ]
         report.positions_after = reader.positions()
@@ -385,27 +385,10 @@ class _Reviewing:
         self.report.series_reviewed += 1
 
 
-def parse_raw(raw: bytes, settings: Settings, *, source: str = "", position: int = 0) -> Message:
-    """Parse one raw mail under the ``mail`` limits (size, diff length).
-
-    Raises:
-        BadInputError: the mail is unusable or over a limit; the message names it.
-    """
-    where = f"{source}#{position}"
-    if len(raw) > settings.mail.max_message_bytes:
-        raise BadInputError(f"message is {len(raw)} bytes, over mail.max_message_bytes "
-                            f"({settings.mail.max_message_bytes})", source=where)
-    msg = parse_message(raw, position, source)
-    if msg.diff is not None and msg.diff.count("\n") > settings.mail.max_patch_lines:
-        raise BadInputError(f"<{msg.message_id}>: diff over mail.max_patch_lines "
-                            f"({settings.mail.max_patch_lines})", source=where)
-    return msg
-
-
 def _parse(raw: bytes, source: str, position: int, settings: Settings,
            report: ScanReport) -> Message | None:
     try:
-        return parse_raw(raw, settings, source=source, position=position)
+        return parse_one(raw, settings.mail, source=source, position=position)
     except BadInputError as exc:
         _note_error(report, source, position, None, getattr(exc, "reason", exc.message))
         return None

@@ -26,13 +26,6 @@ class Thread:
     seq: int = 0  # arrival number of its newest message
 
 
-def root_id(msg: Message) -> str:
-    """The thread a mail belongs to, by the rule series assembly uses."""
-    if msg.references:
-        return msg.references[0]
-    return msg.in_reply_to or msg.message_id
-
-
 def _unthreaded_key(msg: Message) -> str | None:
     """Patches sent without any threading: same author, version and count belong together."""
     s = msg.subject
@@ -87,7 +80,7 @@ class Threads:
         self.seq = 0
 
     def add(self, msg: Message, source: str, raw: bytes) -> None:
-        root = root_id(msg)
+        root = msg.thread_root
         key = self.alias.get(root, root)
         unthreaded = _unthreaded_key(msg)
         if unthreaded is not None and unthreaded in self.alias:

@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from reviewbot import __version__
 from reviewbot.config import Settings
 from reviewbot.errors import BadInputError
+from reviewbot.mail.ingest import parse_one
 from reviewbot.report.html import render_index
 from reviewbot.service.assemble import header_meta, mail_meta
 from reviewbot.service.auth import SIGNATURE_HEADER, retry_signed_text, verify
@@ -72,7 +73,7 @@ def create_app(
 
     def store_mail(raw: bytes, signature: str | None) -> tuple[int, dict[str, Any]]:
         try:
-            meta = mail_meta(parse_message_checked(raw))
+            meta = mail_meta(parse_one(raw, settings.mail, source="POST /v1/mail"))
         except BadInputError as exc:
             fallback = header_meta(raw)
             if fallback is None:
@@ -245,14 +246,3 @@ def create_app(
 
     return app
 
-
-def parse_message_checked(raw: bytes) -> Any:
-    """parse_message, with mail-module problems of any kind reported as bad input."""
-    from reviewbot.mail.parse import parse_message
-
-    try:
-        return parse_message(raw, source="POST /v1/mail")
-    except BadInputError:
-        raise
-    except (ValueError, UnicodeError, LookupError) as exc:
-        raise BadInputError(str(exc), source="POST /v1/mail") from exc

@@ -1,8 +1,8 @@
 """Deciding, from the mails stored so far, which series are complete, waiting or superseded.
 
 Mails arrive one by one and in any order (the cover letter after its patches is common when
-a list delays one message). Each stored mail carries a *thread key*: the first References
-entry, else In-Reply-To, else its own Message-ID; git-send-email threads every patch under
+a list delays one message). Each stored mail carries a *thread key* (``Message.thread_root``): the first
+References entry, else In-Reply-To, else its own Message-ID; git-send-email threads every patch under
 the cover (or under patch 1 without a cover), so the key names the whole posting. When a
 mail arrives, every mail of its thread is read back, :func:`reviewbot.mail.series.assemble`
 builds the series, and for each series:
@@ -21,18 +21,20 @@ patches never queues a second review.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from email.parser import BytesHeaderParser
 from typing import Any
 
 from reviewbot.config import Settings
 from reviewbot.mail.address import parse_address
-from reviewbot.mail.series import is_cover, is_patch
-from reviewbot.model import Message, Patch, Series
+from reviewbot.mail.ingest import read_raw
+from reviewbot.mail.read import RawMessage
+from reviewbot.mail.series import assemble
+from reviewbot.model import InputError, Message, Patch, Series
 from reviewbot.service.store import MailMeta, SeriesRecord, Store, StoredMail
 
 log = logging.getLogger(__name__)
@@ -40,23 +42,14 @@ log = logging.getLogger(__name__)
 EnqueueReview = Callable[[int], None]
 
 
-def thread_key(msg: Message) -> str:
-    """The Message-ID that roots this mail's thread (see module docstring)."""
-    if msg.references:
-        return msg.references[0]
-    if msg.in_reply_to:
-        return msg.in_reply_to
-    return msg.message_id
-
-
 def mail_meta(msg: Message) -> MailMeta:
     return MailMeta(
         message_id=msg.message_id,
         subject=msg.subject.raw,
         author_email=msg.author_email,
-        thread_key=thread_key(msg),
+        thread_key=msg.thread_root,
         is_root=msg.parent_id is None,
-        is_patch=_is_patch_or_cover(msg),
+        is_patch=msg.is_patch or msg.is_cover,  # what the assembler may put in a slot
         version=msg.subject.version,
         total=msg.subject.total,
     )
@@ -68,9 +61,6 @@ def header_meta(raw: bytes) -> MailMeta | None:
     Such a mail is still stored, so that an MTA does not bounce list traffic back to the
     list; it is never a patch. None when the bytes carry no mail headers at all.
     """
-    import hashlib
-    from email.parser import BytesHeaderParser
-
     headers = BytesHeaderParser().parsebytes(raw)
     if not any(headers.get(h) for h in ("From", "Subject", "Message-ID")):
         return None
@@ -93,25 +83,6 @@ def header_meta(raw: bytes) -> MailMeta | None:
         version=1,
         total=1,
     )
-
-
-def _is_patch_or_cover(msg: Message) -> bool:
-    """What the assembler may put in a slot: the mail package's own patch/cover rule."""
-    return is_patch(msg) or is_cover(msg)
-
-
-def content_hash(series: Series) -> str:
-    """Hash of what a review looks at: each present patch's subject, message and diff."""
-    h = hashlib.sha256()
-    h.update(f"expected={series.expected}\n".encode())
-    for slot in series.slots[1:]:
-        if isinstance(slot, Patch):
-            m = slot.message
-            part = json.dumps([slot.index, m.subject.subject, m.commit_message, m.diff or ""])
-        else:
-            part = "null"
-        h.update(hashlib.sha256(part.encode("utf-8", "replace")).digest())
-    return h.hexdigest()
 
 
 def subject_key(series: Series) -> str:
@@ -151,16 +122,14 @@ class Decision:
 
 def load_series(mails: Sequence[StoredMail], settings: Settings) -> list[Series]:
     """Parse stored mails and assemble them; unusable mails are logged and left out."""
-    from reviewbot.errors import BadInputError
-    from reviewbot.mail.parse import parse_message
-    from reviewbot.mail.series import assemble
-
     messages: list[Message] = []
     for pos, mail in enumerate(mails):
-        try:
-            messages.append(parse_message(mail.raw, position=pos, source=f"mail:{mail.id}"))
-        except BadInputError as exc:
-            log.warning("stored mail %d <%s> no longer parses: %s", mail.id, mail.message_id, exc)
+        item = read_raw(RawMessage(mail.raw, pos, f"mail:{mail.id}"), settings.mail)
+        if isinstance(item, InputError):
+            log.warning("stored mail %d <%s> no longer parses: %s", mail.id, mail.message_id,
+                        item.error)
+        else:
+            messages.append(item)
     return list(assemble(messages, settings.mail).series)
 
 
@@ -249,7 +218,7 @@ class SeriesTracker:
                 present=len(series.patches),
                 missing=series.missing,
                 message_ids=ids,
-                content_hash=content_hash(series),
+                content_hash=series.content_key,
                 first_seen=seen,
             )
             out.append(self._act(series, record))

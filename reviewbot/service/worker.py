@@ -28,7 +28,7 @@ from reviewbot.pipeline import ReviewOptions, SeriesReview, review_series
 from reviewbot.report.json import review_json
 from reviewbot.report.mail import render_replies
 from reviewbot.scan import run as scan
-from reviewbot.service.assemble import SeriesTracker, content_hash, load_series
+from reviewbot.service.assemble import SeriesTracker, load_series
 from reviewbot.service.mailer import Mailer
 from reviewbot.service.store import Store
 from reviewbot.service.tasks import TaskQueue
@@ -253,7 +253,7 @@ class ServiceWorker:
             mails += self.store.mails_in_threads(extra)
         candidates = load_series(mails, self.settings)
         for series in candidates:
-            if content_hash(series) == run["content_hash"]:
+            if series.content_key == run["content_hash"]:
                 return series
         for series in candidates:
             if series.series_id == run["series_id"]:

@@ -57,7 +57,7 @@ def test_assembly_never_raises(raw: bytes) -> None:
     msgs = list(iter_stream(stream, "fuzz"))
     assert all(isinstance(m, RawMessage) for m in msgs)
     settings_ = Settings()
-    from reviewbot.mail.series import parse_raw
+    from reviewbot.mail.ingest import parse_raw
 
     found = assemble((parse_raw(m, settings_.mail) for m in msgs), settings_.mail)
     assert found.messages == len(msgs)

@@ -20,7 +20,7 @@ from reviewbot.cli import main
 from reviewbot.config import MailSettings, Settings
 from reviewbot.errors import BadInputError
 from reviewbot.mail import read_series
-from reviewbot.mail.parse import decode_header, parse_message
+from reviewbot.mail.parse import decode_header, parse_message, recipients
 from reviewbot.mail.patchid import patch_id
 from reviewbot.mail.read import iter_path, iter_stream
 from reviewbot.mail.render import patch_mail
@@ -91,7 +91,7 @@ def test_from_that_made_the_address_parser_recurse(sender: str) -> None:
 
 def test_recipients_of_a_recursion_bait_cc_list() -> None:
     msg = parse_message(mail("Cc: " + "a: " * 3000 + "\nTo: x@example.org\n"))
-    assert msg.recipients() == [("", "x@example.org")]
+    assert recipients(msg) == [("", "x@example.org")]
 
 
 # -- header parse errors on odd Cc --------------------------------------------------------
@@ -101,7 +101,7 @@ def test_odd_cc_entries_are_not_recipients() -> None:
     cc = ('@example.com, <>, a@b@c, undisclosed-recipients:;, "X, Y" <x@example.org>, '
           "bad <@a,@b:c@d>, list: l@example.org;, z@example.org (Zed)")
     msg = parse_message(mail(f"Cc: {cc}\n"))
-    assert msg.recipients() == [("X, Y", "x@example.org"), ("", "l@example.org"),
+    assert recipients(msg) == [("X, Y", "x@example.org"), ("", "l@example.org"),
                                 ("Zed", "z@example.org")]
 
 
@@ -304,7 +304,7 @@ def test_parser_bug_in_one_message_loses_only_that_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An exception escaping the parser (a bug) is that message's error entry."""
-    import reviewbot.mail.series as series_module
+    import reviewbot.mail.ingest as series_module
 
     real = series_module.parse_message
 
@@ -366,14 +366,14 @@ def test_review_cli_reviews_the_other_messages(tmp_path: Path, capsys: pytest.Ca
 
 def test_check_b4_reviews_a_thread_with_one_poisoned_message(monkeypatch: pytest.MonkeyPatch) -> None:
     """check-b4 --series fetched the thread and gave up on the first unusable message."""
-    import reviewbot.mail.fetch as fetch
+    import reviewbot.commands.check_b4 as check_b4
     from reviewbot.commands.check_b4 import check_message
 
     cover = mail(subject="[PATCH 0/1] memcg: x", msgid="<c@example.org>", body="cover letter\n")
     patch = mail("In-Reply-To: <c@example.org>\nReferences: <c@example.org>\n",
                  subject="[PATCH 1/1] memcg: x", msgid="<p1@example.org>")
     bad = nested_multipart(3000).replace(b"<m1@example.org>", b"<bad@example.org>")
-    monkeypatch.setattr(fetch, "fetch_thread", lambda msgid, settings: mbox(cover, bad, patch))
+    monkeypatch.setattr(check_b4, "fetch_thread", lambda msgid, settings: mbox(cover, bad, patch))
     results = check_message(cover, Settings(), fetch=True, series_check=True)
     assert results[0]["summary"].startswith("1/1 patches"), results
 

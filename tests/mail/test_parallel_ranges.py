@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reviewbot.config import MailSettings
-from reviewbot.mail import parallel
+from reviewbot.mail import ingest, parallel
 from reviewbot.mail.read import iter_path, mbox_ranges
 from reviewbot.mail.series import read_messages
 
@@ -124,10 +124,10 @@ def test_prepare_copies_like_dataclasses_replace() -> None:
     patch = parse_message(_mail(1).encode())
     reply = parse_message(_mail(2).replace("[PATCH 2/9]", "Re: [PATCH 2/9]").encode())
     settings = MailSettings()
-    assert parallel.prepare(patch, settings) == dataclasses.replace(
-        patch, body="", patch_id=parallel.patch_id(patch.diff or "")
+    assert ingest.prepare(patch, settings) == dataclasses.replace(
+        patch, body="", patch_id=ingest.patch_id(patch.diff or "")
     )
-    assert parallel.prepare(reply, settings) == dataclasses.replace(
+    assert ingest.prepare(reply, settings) == dataclasses.replace(
         reply, body="", commit_message="", diff=None, to_header="", cc_header=""
     )
     assert reply.body  # the original is untouched

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import subprocess
 import sys
@@ -26,9 +25,9 @@ from scanfixtures import (
 from reviewbot.config import FetchSettings, Settings
 from reviewbot.errors import BadInputError, InfraError
 from reviewbot.mail.fetch import fetch_thread, normalise_message_id, thread_url
-from reviewbot.mail.read import iter_stream
+from reviewbot.mail.ingest import read_bytes
 from reviewbot.mail.series import assemble
-from reviewbot.scan.run import parse_raw, run_scan
+from reviewbot.scan.run import run_scan
 
 
 def _settings(url: str, retries: int = 2, timeout: float = 5.0) -> Settings:
@@ -55,7 +54,8 @@ def test_fetching_a_patch_returns_its_whole_thread(served: tuple[Inbox, Httpd]) 
     _, httpd = served
     settings = _settings(httpd.url)
     mbox = fetch_thread("<v1-p2@example.org>", settings)
-    msgs = [parse_raw(r.data, settings) for r in iter_stream(io.BytesIO(mbox), "t.mbox")]
+    msgs, errors = read_bytes(mbox, "t.mbox", settings.mail)
+    assert not errors
     assert {m.message_id for m in msgs} == {"v1-cover@example.org", "v1-p1@example.org",
                                             "v1-p2@example.org", "rev@example.org"}
     (series,) = assemble(msgs, settings.mail).series

@@ -26,7 +26,8 @@ from service_support import free_port, fresh_pg_database
 SECRET = "test-secret-0123456789"
 
 
-def service_config(tmp: Path, **service: Any) -> dict[str, Any]:
+def service_config(tmp: Path, mail: dict[str, Any] | None = None, **service: Any
+                   ) -> dict[str, Any]:
     svc = {
         "use_tree": False,  # rules on the hunks only: fast, no kernel tree needed
         "lease_s": 30,
@@ -36,7 +37,7 @@ def service_config(tmp: Path, **service: Any) -> dict[str, Any]:
         "replay_window_s": 300,
     }
     svc.update(service)
-    return {"service": svc, "mail": {"compute_patch_id": False}}
+    return {"service": svc, "mail": {"compute_patch_id": False, **(mail or {})}}
 
 
 @pytest.fixture(autouse=True)
