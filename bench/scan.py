@@ -4,7 +4,7 @@
 Turns ../shared/corpus/cgroups-2020.mbox.gz into a public-inbox v2 inbox (one commit per
 message, the file ``m``, as lore's epochs are; built with ``git fast-import`` because
 public-inbox-mda takes ~0.2 s per message) and an N-times larger one (the year repeated
-with rewritten Message-IDs and dates moved on by a year per copy), cached under
+with rewritten Message-IDs, marked subjects and dates moved on by a year per copy), cached under
 ``~/.cache/reviewbot/bench``. Every scan runs as its own ``reviewbot scan`` process so
 that its peak RSS (``wait4``) is measured alone. The in-memory contrast is
 ``reviewbot series`` on the same mail, which holds every message at once.
@@ -60,7 +60,10 @@ def split_mbox(path: Path) -> Iterator[bytes]:
 
 
 def copy_of(raw: bytes, n: int) -> bytes:
-    """Copy N of a message: ids made unique, dates moved on by N years (headers only)."""
+    """Copy N of a message: ids made unique, dates moved on by N years, subjects marked
+    (headers only). The subject mark keeps each copy's series content new: a scan knows
+    series by content (Series.content_key), and a copy that only changed ids would be a
+    RESEND it rightly skips."""
     if n == 0:
         return raw
     head, sep, body = raw.partition(b"\n\n")
@@ -70,6 +73,8 @@ def copy_of(raw: bytes, n: int) -> bytes:
         if low.startswith((b"message-id:", b"in-reply-to:", b"references:", b"\t", b" ")):
             line = _MSGID.sub(lambda m: b"<" + m.group(1) + b".c%d@" % n + m.group(2) + b">",
                               line)
+        elif low.startswith(b"subject:"):
+            line += b" c%d" % n
         elif low.startswith(b"date:"):
             try:
                 when = parsedate_to_datetime(line[5:].decode().strip())
@@ -120,7 +125,7 @@ def build_inbox(dest: Path, messages: Iterator[bytes]) -> int:
 
 
 def ensure_inbox(corpus: Path, scale: int) -> tuple[Path, int]:
-    dest = cache_dir() / f"{corpus.name.split('.')[0]}-x{scale}"
+    dest = cache_dir() / f"{corpus.name.split('.')[0]}-x{scale}-v2"  # v2: marked subjects
     marker = dest / "bench-built.json"
     want = {"corpus": str(corpus), "size": corpus.stat().st_size, "scale": scale}
     if marker.is_file() and json.loads(marker.read_text()).get("key") == want:

@@ -41,7 +41,7 @@ from reviewbot.model import Message, Series
 from reviewbot.pipeline import ReviewOptions, SeriesReview
 from reviewbot.scan.pool import ReviewPool, ReviewResult, review_for_scan
 from reviewbot.scan.source import Reader, open_source
-from reviewbot.scan.state import ScanState, finding_record, series_key, state_file
+from reviewbot.scan.state import ScanState, finding_record, state_file
 from reviewbot.scan.threads import Thread, Threads
 
 log = logging.getLogger(__name__)
@@ -351,7 +351,7 @@ class _Reviewing:
             _note_error(self.report, err.source, err.position, err.message_id, err.error)
         for series in found.series:
             self.report.series_assembled += 1
-            key = series_key(series)
+            key = series.content_key  # the service's run key too: a RESEND is known
             if key in self.done_this_scan or (not self.full and self.state.reviewed(key)):
                 self.report.series_known += 1
                 continue

@@ -87,16 +87,6 @@ def state_file(state_root: Path, source: Path) -> Path:
     return state_root / "scan" / f"{name}-{digest}.sqlite"
 
 
-def series_key(series: Series) -> str:
-    """Content key: the same messages in the same slots give the same key."""
-    parts = [series.series_id, str(series.version), str(series.expected)]
-    parts += [
-        f"{i}:{slot.message_id}" if slot is not None else f"{i}:-"
-        for i, slot in enumerate(series.slots)
-    ]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class FindingChange:
     """A finding as the report lists it: what, where, and in which posting."""
