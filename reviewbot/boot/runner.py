@@ -14,13 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reviewbot import proc
 from reviewbot.boot import kbuild, vm
 from reviewbot.boot.console import ConsoleReport, parse_console
 from reviewbot.boot.guest import programs
 from reviewbot.boot.guest.initramfs import build_initramfs
 from reviewbot.config import Settings
 from reviewbot.errors import InfraError
+from reviewbot.gitcmd import git
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -86,11 +86,9 @@ def base_source(settings: Settings, repo: Path, base_commit: str) -> Path:
         if (dest / "Makefile").is_file():
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
-        proc.run(["git", "-C", repo, "worktree", "prune"], timeout=120)
-        result = proc.run(
-            ["git", "-C", repo, "worktree", "add", "--force", "--detach", dest, base_commit],
-            timeout=1800,
-        )
+        git(["worktree", "prune"], cwd=repo, timeout=120)
+        result = git(["worktree", "add", "--force", "--detach", dest, base_commit], cwd=repo,
+                     timeout=1800)
         if not result.ok:
             raise InfraError(
                 f"cannot check out base {base_commit[:12]} into {dest}",
@@ -102,7 +100,7 @@ def base_source(settings: Settings, repo: Path, base_commit: str) -> Path:
 
 def repo_of(worktree: Path) -> Path:
     """The main repository a worktree belongs to (so that --tree DIR works as well)."""
-    result = proc.run(["git", "-C", worktree, "rev-parse", "--git-common-dir"], timeout=60)
+    result = git(["rev-parse", "--git-common-dir"], cwd=worktree, timeout=60)
     if not result.ok:
         raise InfraError(f"{worktree} is not a git worktree", output=result.excerpt())
     common = Path(result.stdout.strip())

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reviewbot import proc
 from reviewbot.boot import cache, compare, kbuild, vm
 from reviewbot.boot.console import ConsoleReport
 from reviewbot.boot.guest import programs
@@ -33,6 +32,7 @@ from reviewbot.boot.runner import (
 )
 from reviewbot.config import Settings
 from reviewbot.errors import InfraError
+from reviewbot.gitcmd import git
 from reviewbot.model import Finding, Series
 from reviewbot.results import (
     BaseBoot,
@@ -118,7 +118,7 @@ def ensure_base(
 
 
 def touched_files(worktree: Path, base_commit: str) -> list[str]:
-    result = proc.run(["git", "-C", worktree, "diff", "--name-only", base_commit, "HEAD"], timeout=120)
+    result = git(["diff", "--name-only", base_commit, "HEAD"], cwd=worktree, timeout=120)
     return [line for line in result.stdout.splitlines() if line] if result.ok else []
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from reviewbot.config import Settings
 from reviewbot.errors import InfraError
 from reviewbot.facts.build import facts_for
+from reviewbot.gitcmd import git
 from reviewbot.tree.bases import resolve
-from reviewbot.tree.git import git
 from reviewbot.tree.repo import Progress, disk_usage, init_from_git, init_from_tarball, open_tree
 from reviewbot.tree.worktree import list_worktrees, tree_id
 

@@ -25,7 +25,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reviewbot import proc
 from reviewbot.config import Settings, TreeSettings, expand_path
 from reviewbot.diff import parse_diff
 from reviewbot.engine.loader import Rule
@@ -35,20 +34,10 @@ from reviewbot.errors import BadInputError, InfraError
 from reviewbot.facts.build import facts_for
 from reviewbot.facts.patch import patch_facts
 from reviewbot.facts.tables import EMPTY, Facts
+from reviewbot.gitcmd import git
 from reviewbot.model import Finding
 
 FIXTURE_NAME = re.compile(r"^(?P<kind>bad|ok|todo)-(?P<num>\d{2})-[a-z0-9][a-z0-9-]*\.patch$")
-
-_GIT_ENV = {
-    "GIT_AUTHOR_NAME": "reviewbot",
-    "GIT_AUTHOR_EMAIL": "reviewbot@localhost",
-    "GIT_COMMITTER_NAME": "reviewbot",
-    "GIT_COMMITTER_EMAIL": "reviewbot@localhost",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "HOME": "/nonexistent",
-    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-}
-
 
 @dataclass(frozen=True)
 class Fixture:
@@ -195,7 +184,7 @@ def applied_tree(
 
 
 def _git(repo: Path, *args: str) -> str:
-    result = proc.run(["git", *args], cwd=repo, env=_GIT_ENV, timeout=60)
+    result = git(args, cwd=repo, timeout=60)
     if not result.ok:
         raise InfraError(f"git {args[0]} failed in fixture repository", command=list(args),
                          output=result.stderr + result.stdout)

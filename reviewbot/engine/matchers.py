@@ -20,10 +20,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from reviewbot import proc
 from reviewbot.diff import FileDiff, Hunk, Line
 from reviewbot.engine.loader import Rule
 from reviewbot.engine.types import FileContext, PatchContext, RawFinding
+from reviewbot.gitcmd import git
 
 _KINDS = {
     "added": ("+",),
@@ -238,11 +238,8 @@ def _run_series(rule: Rule, ctx: PatchContext) -> list[tuple[str, RawFinding]]:
 
 def _git_grep(worktree: Path, regex: str) -> list[tuple[str, int, str]]:
     # git grep -P understands the Python-style patterns used in rule files.
-    result = proc.run(
-        ["git", "grep", "-n", "-I", "-P", regex, "--", "*.c", "*.h", "Kconfig*", "*/Kconfig*"],
-        cwd=worktree,
-        timeout=120,
-    )
+    result = git(["grep", "-n", "-I", "-P", regex, "--", "*.c", "*.h", "Kconfig*", "*/Kconfig*"],
+                 cwd=worktree, timeout=120)
     hits = []
     for row in result.stdout.splitlines()[:200]:
         path, _, rest = row.partition(":")

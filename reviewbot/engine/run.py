@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reviewbot import proc
 from reviewbot.diff import FileDiff
 from reviewbot.engine.astq import run_ast
 from reviewbot.engine.cfunc import FunctionView, views_from_hunks, views_from_text
@@ -36,6 +35,7 @@ from reviewbot.engine.refpaths import run_paths, shared_params
 from reviewbot.engine.refspec import config_for
 from reviewbot.engine.reorder import run_release_order
 from reviewbot.engine.types import FileContext, PatchContext, RawFinding
+from reviewbot.gitcmd import git
 from reviewbot.model import SEVERITIES, Finding
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def _changed_post_lines(fd: FileDiff) -> set[int]:
 
 
 def git_show(worktree: Path, rev: str, path: str) -> str | None:
-    result = proc.run(["git", "show", f"{rev}:{path}"], cwd=worktree, timeout=60)
+    result = git(["show", f"{rev}:{path}"], cwd=worktree, timeout=60)
     return result.stdout if result.ok else None
 
 

@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import sqlite3
-import subprocess
 import tarfile
 import tempfile
 import time
@@ -27,7 +26,7 @@ from reviewbot.facts.derive import derive
 from reviewbot.facts.extract import Definition, definitions, pointer_fields
 from reviewbot.facts.knowledge import Knowledge, load_knowledge
 from reviewbot.facts.tables import FACTS_VERSION, SCHEMA, Facts, StoredFacts
-from reviewbot.tree.git import SAFE_CONFIG, git, git_env
+from reviewbot.gitcmd import git, git_popen
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +52,7 @@ def _sources(tree: Path, commit: str, timeout: float) -> Iterator[tuple[str, str
     present = [d for d in listed.stdout.split() if d in SOURCE_DIRS] if listed.ok else []
     if not present:
         raise InfraError(f"{commit[:12]} has none of {', '.join(SOURCE_DIRS)}: not a kernel tree")
-    argv = ["git"] + [x for item in SAFE_CONFIG for x in ("-c", item)]
-    argv += ["archive", "--format=tar", commit, "--", *present]
-    proc = subprocess.Popen(argv, cwd=tree, env=git_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    proc = git_popen(["archive", "--format=tar", commit, "--", *present], cwd=tree)
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     try:

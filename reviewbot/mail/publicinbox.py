@@ -22,7 +22,7 @@ from typing import IO
 
 from reviewbot import proc
 from reviewbot.errors import BadInputError, InfraError
-from reviewbot.tree.git import cat_file_answer
+from reviewbot.gitcmd import cat_file_answer, git_argv, git_env
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +109,16 @@ def _epoch_dirs(git_dir: Path) -> list[Epoch]:
 
 
 def _git(epoch: Epoch, *args: str) -> list[str]:
-    return ["git", *_PACK_LIMITS, f"--git-dir={epoch.path}", *args]
+    return git_argv([*_PACK_LIMITS, f"--git-dir={epoch.path}", *args])
+
+
+def _run(epoch: Epoch, *args: str, timeout: float) -> proc.ProcResult:
+    return proc.run(_git(epoch, *args), env=git_env(), timeout=timeout)
 
 
 def head_commit(epoch: Epoch) -> str | None:
     """The newest commit of the epoch, None for an empty repository."""
-    res = proc.run(_git(epoch, "rev-parse", "--verify", "-q", "HEAD^{commit}"), timeout=60)
+    res = _run(epoch, "rev-parse", "--verify", "-q", "HEAD^{commit}", timeout=60)
     if res.timed_out:
         raise InfraError(f"git rev-parse timed out in {epoch.path}", output=res.stderr)
     return res.stdout.strip() or None if res.ok else None
@@ -126,7 +130,7 @@ def resolve(epoch: Epoch, ref: str) -> str:
     Raises:
         BadInputError: the ref does not name a commit there.
     """
-    res = proc.run(_git(epoch, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"), timeout=60)
+    res = _run(epoch, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", timeout=60)
     if not res.ok or not res.stdout.strip():
         raise BadInputError(f"--since {ref!r} is not a commit of {epoch.path}")
     return res.stdout.strip()
@@ -134,13 +138,13 @@ def resolve(epoch: Epoch, ref: str) -> str:
 
 def is_ancestor(epoch: Epoch, older: str, newer: str) -> bool:
     """False when history was rewritten (public-inbox-purge) or the commit is gone."""
-    res = proc.run(_git(epoch, "merge-base", "--is-ancestor", older, newer), timeout=120)
+    res = _run(epoch, "merge-base", "--is-ancestor", older, newer, timeout=120)
     return res.returncode == 0
 
 
 def count_commits(epoch: Epoch, after: str | None, head: str) -> int:
     rev = f"{after}..{head}" if after else head
-    res = proc.run(_git(epoch, "rev-list", "--count", rev), timeout=_GIT_TIMEOUT_S)
+    res = _run(epoch, "rev-list", "--count", rev, timeout=_GIT_TIMEOUT_S)
     if not res.ok:
         raise InfraError(f"git rev-list failed in {epoch.path}", output=res.stderr)
     return int(res.stdout.strip() or 0)
@@ -159,9 +163,11 @@ def iter_messages(epoch: Epoch, after: str | None, head: str) -> Iterator[InboxM
     log_cmd = _git(epoch, "log", "--reverse", "--format=%H", rev)
     cat_cmd = _git(epoch, "cat-file", "--batch")
     with subprocess.Popen(
-        log_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+        log_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        env=git_env(),
     ) as lister, subprocess.Popen(
-        cat_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        cat_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=git_env(),
     ) as cat:
         assert lister.stdout is not None and cat.stdin is not None and cat.stdout is not None
         try:
@@ -209,6 +215,7 @@ def read_blob_batch(epoch: Epoch, specs: list[str]) -> dict[str, bytes]:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        env=git_env(),
     ) as cat:
         assert cat.stdin is not None and cat.stdout is not None
         for spec in specs:

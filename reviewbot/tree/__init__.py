@@ -1,6 +1,6 @@
 """The kernel tree: import (``tree init``), base selection, worktrees and applying series.
 
-Modules: :mod:`git` (the one way git runs), :mod:`repo` (init/open), :mod:`bases`
+Modules (git itself runs through :mod:`reviewbot.gitcmd`): :mod:`repo` (init/open), :mod:`bases`
 (which base, and why), :mod:`worktree` (reusable per-base worktrees with locks),
 :mod:`safety` (untrusted diffs), :mod:`apply` (``git am --3way``), :mod:`stage` (the
 pipeline stage).

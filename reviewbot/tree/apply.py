@@ -25,6 +25,7 @@ from pathlib import Path
 
 from reviewbot.diff import parse_diff
 from reviewbot.errors import BadInputError
+from reviewbot.gitcmd import git, git_dir, git_ok
 from reviewbot.results import (
     ALREADY_PRESENT,
     APPLIED,
@@ -34,7 +35,6 @@ from reviewbot.results import (
     Conflict,
     PatchResult,
 )
-from reviewbot.tree.git import git, git_dir, git_ok
 
 _ALREADY = "No changes -- Patch already applied."
 _PATCH_FAILED = re.compile(r"^error: patch failed: (?P<file>.+):(?P<line>\d+)$", re.M)

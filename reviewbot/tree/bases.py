@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from reviewbot.tree.git import git
+from reviewbot.gitcmd import git
 
 _SHA = re.compile(r"[0-9a-fA-F]{7,64}")
 # Option-like names and whitespace. Revision syntax stays allowed for --base and

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from reviewbot.errors import InfraError
-from reviewbot.tree.git import SAFE_CONFIG, cat_file_answer, git_env
+from reviewbot.gitcmd import cat_file_answer, git_popen
 
 MAX_CACHED = 64  # files kept (the big cgroup files are 200-300 KB each)
 MAX_BLOB = 8 * 1024 * 1024  # a source file larger than this is not read
@@ -31,9 +31,8 @@ class BlobReader:
         self.cache: OrderedDict[str, str | None] = OrderedDict()
 
     def _start(self) -> subprocess.Popen[bytes]:
-        argv = ["git"] + [x for item in SAFE_CONFIG for x in ("-c", item)] + ["cat-file", "--batch"]
-        self.proc = subprocess.Popen(argv, cwd=self.repo, env=git_env(), stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.proc = git_popen(["cat-file", "--batch"], cwd=self.repo, stdin=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
         self.pid = os.getpid()
         return self.proc
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TextIO
 
 from reviewbot.errors import BadInputError, InfraError
+from reviewbot.gitcmd import git, git_ok
 from reviewbot.proc import run
-from reviewbot.tree.git import git, git_ok
 
 # The identity and date of the import commit: fixed, so the commit id is reproducible.
 IMPORT_NAME = "reviewbot import"

@@ -19,6 +19,7 @@ from pathlib import Path
 import git as gitpython
 
 from reviewbot.config import Settings
+from reviewbot.gitcmd import git, open_repo
 from reviewbot.mail.render import patch_mail
 from reviewbot.model import Finding, Patch, Series
 from reviewbot.results import (
@@ -35,7 +36,6 @@ from reviewbot.results import (
 )
 from reviewbot.tree.apply import ApplyRun, PatchItem, apply_series
 from reviewbot.tree.bases import Candidate, candidates
-from reviewbot.tree.git import git
 from reviewbot.tree.repo import open_tree
 from reviewbot.tree.safety import check_patch
 from reviewbot.tree.worktree import Worktree, acquire_worktree, reset_to, worktree_key
@@ -86,7 +86,7 @@ def _symlink_checker(repo: gitpython.Repo, commit: str) -> functools._lru_cache_
 
 def safety_issues(repo_path: Path, commit: str, items: list[PatchItem]) -> list[SafetyIssue]:
     """Every safety issue of the series against the base ``commit``."""
-    repo = gitpython.Repo(repo_path)
+    repo = open_repo(repo_path)
     try:
         is_symlink = _symlink_checker(repo, commit)
         created: set[str] = set()

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TextIO
 
 from reviewbot.errors import InfraError
-from reviewbot.tree.git import git, git_dir, git_ok
+from reviewbot.gitcmd import git, git_dir, git_ok
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,10 @@
-"""Running git on untrusted patches: one place that fixes the environment and options.
+"""The one way git runs: one place that fixes the environment and options.
 
-Every git command of the tree stage goes through :func:`git`. It runs with no system or
+Every git command of reviewbot goes through this module: :func:`git` and :func:`git_ok` for
+a command whose output is read whole, :func:`git_popen` for a stream (``cat-file --batch``,
+``archive``), :func:`open_repo` for GitPython's object interface with the same
+environment. The tree, the facts, the rules, the boot stage and the public-inbox reader
+all use it. It runs with no system or
 global configuration (a user's ``filter.lfs.smudge`` or ``core.fsmonitor`` would otherwise
 run programs on files a patch wrote), hooks pointed at /dev/null (``git am`` runs
 ``applypatch-msg`` and ``post-applypatch`` hooks), automatic gc off (a repack of the 500 MB
@@ -14,9 +18,12 @@ with other jobs running on the 2 cores).
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
+
+import git as gitpython
 
 from reviewbot.errors import InfraError
 from reviewbot.proc import ProcResult, run
@@ -60,6 +67,35 @@ def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def git_argv(args: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """``git -c ... ARGS``: the safe configuration in front of the command."""
+    argv = ["git"]
+    for item in SAFE_CONFIG:
+        argv += ["-c", item]
+    return argv + [os.fspath(a) for a in args]
+
+
+def git_popen(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path | None = None,
+    stdin: int | None = subprocess.DEVNULL,
+    stderr: int | None = subprocess.PIPE,
+) -> subprocess.Popen[bytes]:
+    """Start ``git -c ... ARGS`` with stdout as a pipe, in its own session (so that a
+    caller's timeout can kill it and its children); the caller reads and waits."""
+    return subprocess.Popen(git_argv(args), cwd=cwd, env=git_env(), stdin=stdin,
+                            stdout=subprocess.PIPE, stderr=stderr, start_new_session=True)
+
+
+def open_repo(path: Path) -> gitpython.Repo:
+    """GitPython's view of a repository, its git commands run with :func:`git_env` (no
+    system or global configuration). Close it after use: it keeps cat-file processes."""
+    repo = gitpython.Repo(path)
+    repo.git.update_environment(**git_env())
+    return repo
+
+
 def git(
     args: Sequence[str | os.PathLike[str]],
     *,
@@ -69,11 +105,8 @@ def git(
     input_bytes: bytes | None = None,
 ) -> ProcResult:
     """Run ``git -c ... ARGS`` in ``cwd``; the result is returned whatever the exit code."""
-    argv: list[str | os.PathLike[str]] = ["git"]
-    for item in SAFE_CONFIG:
-        argv += ["-c", item]
-    argv += list(args)
-    return run(argv, cwd=cwd, env=git_env(env), timeout=timeout, input_bytes=input_bytes)
+    return run(git_argv(args), cwd=cwd, env=git_env(env), timeout=timeout,
+               input_bytes=input_bytes)
 
 
 def git_ok(
