@@ -29,7 +29,8 @@ from reviewbot.config import Settings
 from reviewbot.mail import read_series
 from reviewbot.pipeline import ReviewOptions, ReviewState
 from reviewbot.proc import run
-from reviewbot.tree.repo import Progress, disk_usage, init_from_tarball, open_tree
+from reviewbot.progress import Progress
+from reviewbot.tree.repo import disk_usage, init_from_tarball, open_tree
 from reviewbot.tree.stage import apply_stage
 from reviewbot.tree.worktree import acquire_worktree
 

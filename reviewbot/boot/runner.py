@@ -6,11 +6,7 @@ apply stage's worktree); the stage compares what the two produce.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,9 +17,10 @@ from reviewbot.boot.guest.initramfs import build_initramfs
 from reviewbot.config import Settings
 from reviewbot.errors import InfraError
 from reviewbot.gitcmd import git
+from reviewbot.lock import FileLock, wait_lock
+from reviewbot.progress import Progress
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -54,24 +51,9 @@ def out_dir(settings: Settings, base_commit: str, label: str) -> Path:
     return build_root(settings) / base_commit / label
 
 
-@contextmanager
-def locked(path: Path, timeout_s: float = 3600) -> Iterator[None]:
-    """An flock on ``path`` (created): one build per O= directory at a time across workers."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise InfraError(f"timed out waiting for the lock {path}") from None
-                time.sleep(1)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def locked(path: Path, timeout_s: float = 3600) -> FileLock:
+    """The lock of one build directory (O=): one build in it at a time across workers."""
+    return wait_lock(path, timeout_s, poll_s=1.0, what="build directory lock")
 
 
 def base_source(settings: Settings, repo: Path, base_commit: str) -> Path:
@@ -110,9 +92,9 @@ def repo_of(worktree: Path) -> Path:
 
 
 def build(settings: Settings, label: str, src: Path, out: Path, progress: Progress) -> kbuild.BuildResult:
-    progress(f"{label}: building {src} -> {out}")
-    result = kbuild.build_kernel(settings, src, out)
-    progress(f"{label}: build {result.status} in {result.seconds:.0f} s" + (f" ({result.reason})" if result.reason else ""))
+    with progress.phase(f"{label}: building {src} -> {out}"):
+        result = kbuild.build_kernel(settings, src, out)
+    progress.say(f"{label}: build {result.status} in {result.seconds:.0f} s" + (f" ({result.reason})" if result.reason else ""))
     return result
 
 
@@ -144,7 +126,7 @@ def run_suite(
     boots = []
     for index, initrd in enumerate(initrds):
         part = console.with_name(f"{console.stem}.boot{index + 1}{console.suffix}")
-        progress(f"{label}: booting {initrd.name} ({accel})")
+        progress.say(f"{label}: booting {initrd.name} ({accel})")
         boot = vm.boot(settings, image, initrd, part, accel=accel, timeout_s=settings.vm.boot_timeout_s)
         boots.append(boot)
         if boot.status == "timeout":
@@ -155,5 +137,5 @@ def run_suite(
     combined = vm.BootRun(accel, worst, sum(b.seconds for b in boots), console, text, max(b.returncode for b in boots))
     report = parse_console(text)
     passed = sum(1 for r in report.results.values() if r.status == "pass")
-    progress(f"{label}: {len(boots)} boot(s) {worst} in {combined.seconds:.1f} s, {passed}/{len(report.results)} tests passed, {len(report.splats)} splats")
+    progress.say(f"{label}: {len(boots)} boot(s) {worst} in {combined.seconds:.1f} s, {passed}/{len(report.results)} tests passed, {len(report.splats)} splats")
     return SuiteRun(combined, report)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,6 @@ from reviewbot.boot import cache, compare, kbuild, vm
 from reviewbot.boot.console import ConsoleReport
 from reviewbot.boot.guest import programs
 from reviewbot.boot.runner import (
-    Progress,
     SuiteRun,
     base_source,
     build,
@@ -34,6 +33,7 @@ from reviewbot.config import Settings
 from reviewbot.errors import InfraError
 from reviewbot.gitcmd import git
 from reviewbot.model import Finding, Series
+from reviewbot.progress import Progress
 from reviewbot.results import (
     BaseBoot,
     BaseBuild,
@@ -88,20 +88,20 @@ def ensure_base(
     cached = cache.load(settings, key)
     out = out_dir(settings, base_commit, "base")
     if cached is not None:
-        progress(f"base: cached results ({key})")
+        progress.say(f"base: cached results ({key})")
         chosen, why = accel or cached.runs[0].accel, "as the cached base runs"
         return cached, True, chosen, why
     src = base_source(settings, repo, base_commit)
     with locked(out.parent / "base.lock"):
         cached = cache.load(settings, key)  # another run may have filled it while we waited
         if cached is not None:
-            progress(f"base: cached results ({key})")
+            progress.say(f"base: cached results ({key})")
             return cached, True, accel or cached.runs[0].accel, "as the cached base runs"
         result = build(settings, "base", src, out, progress)
         if not result.ok:
             raise InfraError(f"base kernel {base_commit[:12]} does not build: {result.reason}", detail=result.excerpt)
         chosen, why = (accel, "given") if accel else vm.choose_accel(settings, result.image, out / "probe")
-        progress(f"accel: {chosen} ({why})")
+        progress.say(f"accel: {chosen} ({why})")
         initrds, _ = prepare_guest(settings, src, out)
         runs = []
         for index in range(max(1, settings.vm.suite_repeats)):
@@ -132,7 +132,7 @@ def run_boot(
     accel: str | None = None,
 ) -> BootReport:
     """Base (cached) and, when ``patched_tree`` is given, patched: build, boot, compare."""
-    say: Progress = progress or (lambda _msg: None)
+    say = progress or Progress.silent()
     base, cached, chosen, why = ensure_base(settings, repo, base_commit, accel, say)
     base_reports = base.reports()
     result = BootResult(
@@ -186,7 +186,7 @@ def run_boot(
             # Confirm before blaming the series: boot the patched kernel once more and keep
             # only the regressions that happen again (test_memcg_min/low failed once in
             # ~10 base runs on a busy host; base runs alone cannot catch every such flake).
-            say(f"patched: {len(suspects)} regression(s), confirming with a second boot")
+            say.say(f"patched: {len(suspects)} regression(s), confirming with a second boot")
             again = run_suite(settings, "patched (confirm)", built.image, initrds, out / "console-confirm.log", chosen, say)
             tests = compare.confirm(tests, compare.compare(base_reports, again.report, EXPECTED))
             boot_sum.confirm_console = str(again.boot.console_path)
@@ -300,7 +300,7 @@ def boot_stage(series: Series, state: ReviewState, settings: Settings, options: 
         return StageOutcome("boot", "skipped", "no applied worktree (the apply stage did not run)")
     if not state.applied:
         return StageOutcome("boot", "skipped", "the series did not apply completely")
-    progress: Callable[[str], None] = lambda msg: print(f"[boot] {msg}", file=sys.stderr)  # noqa: E731
+    progress = Progress(sys.stderr, prefix="[boot] ", heartbeat_s=60.0)
     try:
         repo = repo_of(state.worktree)
         report = run_boot(settings, repo, state.base_commit, state.worktree, progress=progress)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from reviewbot.config import Settings
 from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, BadInputError, InfraError
+from reviewbot.progress import Progress
 from reviewbot.results import BootResult
 
 
@@ -34,8 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _progress(message: str) -> None:
-    print(f"[boot] {message}", file=sys.stderr, flush=True)
+_PROGRESS = Progress(sys.stderr, prefix="[boot] ", heartbeat_s=60.0)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     sha, message = resolve(tree.path, ref)
     if sha is None:
         raise BadInputError(f"base {ref!r} does not resolve: {message}", source=str(tree.path))
-    report = run_boot(settings, tree.path, sha, None, progress=_progress)
+    report = run_boot(settings, tree.path, sha, None, progress=_PROGRESS)
     _print(report.result, report.status, report.reason, args.json)
     return EXIT_OK
 
@@ -74,7 +74,7 @@ def _run_series(args: argparse.Namespace, settings: Settings) -> int:
     options = ReviewOptions(tree=args.tree, base=args.base, boot=True)
     code = EXIT_OK
     for one in series:
-        _progress(f"series: [v{one.version}] {one.subject}")
+        _PROGRESS.say(f"series: [v{one.version}] {one.subject}")
         review = review_series(one, settings, options)
         apply = review.outcome("apply")
         boot = review.outcome("boot")

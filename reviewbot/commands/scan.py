@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from reviewbot.config import Settings
 from reviewbot.errors import EXIT_OK, BadInputError, ReviewbotError
 from reviewbot.pipeline import ReviewOptions
+from reviewbot.progress import Progress
 from reviewbot.report.scan import render_text
 from reviewbot.scan.run import ScanOptions, run_configured_scans, run_scan
 
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         jobs=args.jobs,
         review=ReviewOptions(use_tree=False, rules_dir=args.rules),
     )
-    progress = None if args.no_progress else make_progress(sys.stderr)
+    progress = None if args.no_progress else Progress(sys.stderr, prefix="scan: ")
     if args.all == bool(args.source):
         raise BadInputError("give either SOURCE or --all")
     if args.all:
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_all(args: argparse.Namespace, settings: Settings, options: ScanOptions,
-             progress: BarProgress | LineProgress | None) -> int:
+             progress: Progress | None) -> int:
     results = run_configured_scans(settings, sources_file=args.sources, options=options,
                                    progress=progress, state_dir=args.state_dir)
     docs: list[dict[str, Any]] = []
@@ -97,70 +97,3 @@ def _run_all(args: argparse.Namespace, settings: Settings, options: ScanOptions,
         json.dump(docs, sys.stdout, indent=2)
         sys.stdout.write("\n")
     return code
-
-
-# -- progress -----------------------------------------------------------------------------
-
-
-class BarProgress:
-    """A one-line bar redrawn in place, for a terminal."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.total: int | None = None
-        self.last = 0.0
-
-    def start(self, total: int | None, what: str) -> None:
-        self.total = total
-        self.what = what
-
-    def advance(self, done: int, series: int, findings: int) -> None:
-        now = time.monotonic()
-        if now - self.last < 0.1:
-            return
-        self.last = now
-        tail = f"{done} {self.what}, {series} series, {findings} new findings"
-        if self.total:
-            frac = min(1.0, done / self.total)
-            bar = "#" * int(frac * 30)
-            line = f"\r[{bar:<30}] {frac * 100:5.1f}% {tail}"
-        else:
-            line = f"\r{tail}"
-        self.out.write(line[:120])
-        self.out.flush()
-
-    def finish(self) -> None:
-        self.last = 0.0
-        self.out.write("\r\033[K")
-        self.out.flush()
-
-
-class LineProgress:
-    """Plain lines (cron mail, journald): one every 10 seconds at most."""
-
-    def __init__(self, out: TextIO, every_s: float = 10.0) -> None:
-        self.out = out
-        self.every_s = every_s
-        self.total: int | None = None
-        self.last = time.monotonic()
-
-    def start(self, total: int | None, what: str) -> None:
-        self.total = total
-        self.what = what
-        known = f"{total} {what} to read" if total is not None else f"reading {what}"
-        print(f"scan: {known}", file=self.out, flush=True)
-
-    def advance(self, done: int, series: int, findings: int) -> None:
-        if time.monotonic() - self.last < self.every_s:
-            return
-        self.last = time.monotonic()
-        of = f"/{self.total}" if self.total else ""
-        print(f"scan: {done}{of} {self.what}, {series} series reviewed, "
-              f"{findings} new findings", file=self.out, flush=True)
-
-    def finish(self) -> None:
-        pass
-
-
-def make_progress(out: TextIO) -> BarProgress | LineProgress:
-    return BarProgress(out) if out.isatty() else LineProgress(out)

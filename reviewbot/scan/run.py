@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from reviewbot import __version__
 from reviewbot.config import Settings, project_root
@@ -39,6 +39,7 @@ from reviewbot.mail.ingest import parse_one
 from reviewbot.mail.series import assemble
 from reviewbot.model import Message, Series
 from reviewbot.pipeline import ReviewOptions, SeriesReview
+from reviewbot.progress import Progress
 from reviewbot.scan.pool import ReviewPool, ReviewResult, review_for_scan
 from reviewbot.scan.source import Reader, open_source
 from reviewbot.scan.state import ScanState, finding_record, state_file
@@ -51,23 +52,6 @@ CHECK_EVERY = 64  # messages between two looks for threads to close
 MAX_ERRORS_LISTED = 20
 
 Reviewer = Callable[[Series], SeriesReview]
-
-
-class Progress(Protocol):
-    def start(self, total: int | None, what: str) -> None: ...
-    def advance(self, done: int, series: int, findings: int) -> None: ...
-    def finish(self) -> None: ...
-
-
-class NoProgress:
-    def start(self, total: int | None, what: str) -> None:
-        pass
-
-    def advance(self, done: int, series: int, findings: int) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -216,7 +200,7 @@ def run_scan(
         full: forget the position and re-review everything; findings not produced again
             are reported as disappeared (use after changing rules).
         options: window, buffer cap and the review options (rules only by default).
-        progress: receives progress; :class:`NoProgress` when None.
+        progress: receives progress; silent when None.
         state_dir: where the per-source state lives (default ``{state_dir}``).
         reviewer: reviews one series (default: :func:`review_series` with
             ``options.review``); tests and the service may pass their own.
@@ -228,7 +212,7 @@ def run_scan(
     """
     opts = options or ScanOptions.from_settings(settings)
     path = Path(source).expanduser()
-    shown = progress or NoProgress()
+    shown = progress or Progress.silent()
     root = state_dir or settings.path(settings.scan.state_dir or settings.service.state_dir)
     window_h = opts.window_hours if opts.window_hours is not None \
         else settings.mail.unthreaded_window_hours

@@ -16,10 +16,8 @@ ignore line numbers (NIPA's trick), so a rebased but unchanged finding is neithe
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import re
 import sqlite3
 import time
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from reviewbot.errors import InfraError
+from reviewbot.lock import FileLock, holder_of, try_lock
 from reviewbot.model import Finding, Series
 
 SCHEMA_VERSION = 1
@@ -114,16 +113,12 @@ class ScanState:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = os.open(f"{path}.lock", os.O_CREAT | os.O_RDWR, 0o644)
-        except OSError as exc:
-            raise InfraError(f"cannot create scan state in {path.parent}: {exc.strerror}") from exc
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(self._lock_fd)
-            raise InfraError(f"another scan is running on this source (lock {path}.lock)") from exc
+        lock = try_lock(path.with_name(path.name + ".lock"))
+        if lock is None:
+            holder = holder_of(path.with_name(path.name + ".lock"))
+            raise InfraError(f"another scan is running on this source (lock {path}.lock"
+                             + (f", {holder})" if holder else ")"))
+        self._lock: FileLock | None = lock
         try:
             self.db = sqlite3.connect(path, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -147,9 +142,9 @@ class ScanState:
     def close(self) -> None:
         if getattr(self, "db", None) is not None:
             self.db.close()
-        if self._lock_fd >= 0:
-            os.close(self._lock_fd)  # closing the descriptor releases the flock
-            self._lock_fd = -1
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> ScanState:
         return self

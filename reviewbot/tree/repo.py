@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 from reviewbot.errors import BadInputError, InfraError
 from reviewbot.gitcmd import git, git_ok
 from reviewbot.proc import run
+from reviewbot.progress import Progress
 
 # The identity and date of the import commit: fixed, so the commit id is reproducible.
 IMPORT_NAME = "reviewbot import"
@@ -64,37 +59,6 @@ def kernel_version(makefile_text: str) -> str:
     if found.get("SUBLEVEL", "0") not in ("", "0"):
         version += f".{found['SUBLEVEL']}"
     return version + found.get("EXTRAVERSION", "")
-
-
-class Progress:
-    """Phase messages with elapsed times on stderr, and a heartbeat during long phases."""
-
-    def __init__(self, out: TextIO | None = None, heartbeat_s: float = 10.0) -> None:
-        self.out = out or sys.stderr
-        self.heartbeat_s = heartbeat_s
-        self.start = time.monotonic()
-
-    def say(self, text: str) -> None:
-        print(f"[{time.monotonic() - self.start:6.1f}s] {text}", file=self.out, flush=True)
-
-    @contextmanager
-    def phase(self, text: str) -> Iterator[None]:
-        self.say(f"{text} ...")
-        t0 = time.monotonic()
-        done = threading.Event()
-
-        def beat() -> None:
-            while not done.wait(self.heartbeat_s):
-                self.say(f"  still {text} ({time.monotonic() - t0:.0f}s)")
-
-        ticker = threading.Thread(target=beat, daemon=True)
-        ticker.start()
-        try:
-            yield
-        finally:
-            done.set()
-            ticker.join()
-        self.say(f"{text}: done in {time.monotonic() - t0:.1f}s")
 
 
 def open_tree(path: Path) -> KernelTree:

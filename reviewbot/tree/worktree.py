@@ -3,7 +3,7 @@
 Layout under ``tree.worktrees`` (default ~/.cache/reviewbot/worktrees)::
 
     <tree-id>/<key>/         a linked worktree (git worktree add --detach)
-    <tree-id>/<key>.lock     fcntl lock; holds "pid host start-time" while in use
+    <tree-id>/<key>.lock     a reviewbot.lock file lock: "pid host start-time" while in use
     <tree-id>/<key>.ready    written once the checkout finished (a killed `worktree add`
                              leaves no .ready, and the directory is made again)
     <tree-id>/.admin.lock    serialises `git worktree add/prune` on the main repository
@@ -26,25 +26,26 @@ of ``git diff BASE HEAD`` (tens of milliseconds); after a recovery, ``git reset 
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import logging
 import os
 import re
 import shutil
 import signal
-import socket
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from reviewbot.errors import InfraError
 from reviewbot.gitcmd import git, git_dir, git_ok
+from reviewbot.lock import FileLock, holder_of, is_locked, try_lock, wait_lock
 
 log = logging.getLogger(__name__)
+
+# `git worktree add` of a kernel takes ~20 s; waiters queue behind one another.
+ADMIN_TIMEOUT_S = 1800.0
 
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -63,71 +64,9 @@ def worktree_key(ref: str, commit: str) -> str:
     return key or commit[:12]
 
 
-@dataclass
-class WorktreeLock:
-    """An exclusive lock on one worktree slot; ``stale_pid`` is set when it was recovered."""
-
-    path: Path
-    fd: int
-    stale_pid: int | None = None
-    stale_host: str | None = None
-    released: bool = field(default=False)
-
-    def release(self) -> None:
-        if self.released:
-            return
-        self.released = True
-        try:
-            os.ftruncate(self.fd, 0)  # an empty file means "released cleanly"
-        finally:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-
-    def __enter__(self) -> WorktreeLock:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def try_lock(path: Path) -> WorktreeLock | None:
-    """Take the lock at ``path`` without waiting; None when another process holds it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        if exc.errno in (errno.EAGAIN, errno.EACCES):
-            return None
-        raise
-    previous = os.pread(fd, 256, 0).decode("utf-8", errors="replace").split()
-    lock = WorktreeLock(path, fd)
-    if previous:
-        # We hold the flock, yet the file still names a holder: that holder died (killed,
-        # power loss) without releasing, so its worktree may be half-way through `git am`.
-        try:
-            lock.stale_pid = int(previous[0])
-        except ValueError:
-            lock.stale_pid = -1
-        lock.stale_host = previous[1] if len(previous) > 1 else ""
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()} {socket.gethostname()} {int(time.time())}\n".encode(), 0)
-    return lock
-
-
-def holder_of(path: Path) -> str:
-    """Who holds a lock file, as written in it (for messages and `tree status`)."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace").split()
-    except OSError:
-        return ""
-    return f"pid {text[0]} on {text[1]}" if len(text) >= 2 else ""
-
-
 def lock_slot(
     paths: list[Path], timeout_s: float, out: TextIO | None = None, poll_s: float = 0.2
-) -> tuple[int, WorktreeLock]:
+) -> tuple[int, FileLock]:
     """Lock the first free slot of ``paths``, waiting up to ``timeout_s`` for one.
 
     Returns:
@@ -154,29 +93,13 @@ def lock_slot(
         time.sleep(poll_s)
 
 
-class _AdminLock:
-    """Blocking lock around `git worktree add/prune` on the main repository."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-
-    def __enter__(self) -> _AdminLock:
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
-
-
 @dataclass
 class Worktree:
     """A locked worktree checked out at some commit; release() unlocks it."""
 
     path: Path
     key: str
-    lock: WorktreeLock
+    lock: FileLock
     created: bool = False
     recovered_from: int | None = None  # pid of a dead holder whose leftovers were repaired
 
@@ -224,7 +147,7 @@ def _ensure(repo: Path, base_dir: Path, path: Path, commit: str) -> bool:
             and git(["rev-parse", "--absolute-git-dir"], cwd=path).ok):
         return False
     ready.unlink(missing_ok=True)
-    with _AdminLock(base_dir / ".admin.lock"):
+    with wait_lock(base_dir / ".admin.lock", ADMIN_TIMEOUT_S, what="git worktree administration"):
         if path.exists():
             kill_leftovers(path)  # a killed run's `git worktree add` may still be writing
             shutil.rmtree(path)  # a checkout that never finished
@@ -362,22 +285,10 @@ def list_worktrees(repo: Path, root: Path) -> list[dict[str, str]]:
                 wt = Path(current["worktree"])
                 lockf = wt.with_name(wt.name + ".lock")
                 current["lock"] = holder_of(lockf) if lockf.exists() else ""
-                current["in_use"] = "yes" if lockf.exists() and try_is_locked(lockf) else "no"
+                current["in_use"] = "yes" if lockf.exists() and is_locked(lockf) else "no"
                 rows.append(current)
             current = {}
             continue
         name, _, value = line.partition(" ")
         current[name] = value
     return rows
-
-
-def try_is_locked(path: Path) -> bool:
-    """True when some live process holds the lock file (probe without keeping it)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False

@@ -1,10 +1,14 @@
-"""Progress output: a redrawn bar on a terminal, plain lines elsewhere."""
+"""Progress output (reviewbot.progress): a redrawn bar on a terminal, plain lines elsewhere,
+phase lines with a heartbeat for long steps."""
 
 from __future__ import annotations
 
 import io
+import time
 
-from reviewbot.commands.scan import BarProgress, LineProgress, make_progress
+import pytest
+
+from reviewbot.progress import Progress
 
 
 class _Tty(io.StringIO):
@@ -14,8 +18,8 @@ class _Tty(io.StringIO):
 
 def test_terminal_gets_a_bar_redrawn_in_place() -> None:
     out = _Tty()
-    bar = make_progress(out)
-    assert isinstance(bar, BarProgress)
+    bar = Progress(out, prefix="scan: ")
+    assert bar.bar
     bar.start(200, "messages")
     bar.advance(100, 3, 1)
     assert out.getvalue().startswith("\r[###############")
@@ -27,9 +31,8 @@ def test_terminal_gets_a_bar_redrawn_in_place() -> None:
 
 def test_a_pipe_gets_plain_lines_at_most_every_interval() -> None:
     out = io.StringIO()
-    lines = make_progress(out)
-    assert isinstance(lines, LineProgress)
-    lines.every_s = 0.0
+    lines = Progress(out, prefix="scan: ", every_s=0.0)
+    assert not lines.bar
     lines.start(None, "messages")
     lines.advance(10, 1, 0)
     lines.advance(20, 2, 0)
@@ -38,7 +41,30 @@ def test_a_pipe_gets_plain_lines_at_most_every_interval() -> None:
         "scan: 10 messages, 1 series reviewed, 0 new findings",
         "scan: 20 messages, 2 series reviewed, 0 new findings",
     ]
-    slow = LineProgress(io.StringIO(), every_s=3600)
+    slow_out = io.StringIO()
+    slow = Progress(slow_out, prefix="scan: ", every_s=3600)
     slow.start(5, "messages")
     slow.advance(1, 0, 0)
-    assert slow.out.getvalue().splitlines() == ["scan: 5 messages to read"]  # type: ignore[attr-defined]
+    assert slow_out.getvalue().splitlines() == ["scan: 5 messages to read"]
+
+
+def test_a_long_phase_keeps_a_heartbeat_and_says_how_long_it_took() -> None:
+    out = io.StringIO()
+    shown = Progress(out, prefix="[boot] ", heartbeat_s=0.05)
+    with shown.phase("base: building"):
+        time.sleep(0.2)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("[boot] [") and lines[0].endswith("base: building ...")
+    assert any("still base: building" in ln for ln in lines[1:-1])
+    assert lines[-1].split("] ", 2)[-1].startswith("base: building: done in 0.")
+
+
+def test_silent_progress_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    quiet = Progress.silent()
+    quiet.say("x")
+    with quiet.phase("y"):
+        pass
+    quiet.start(3, "messages")
+    quiet.advance(3, 1, 0)
+    quiet.finish()
+    assert capsys.readouterr() == ("", "")

@@ -8,7 +8,8 @@ import pytest
 from treehelp import settings_for, sh, write_source
 
 from reviewbot.config import Settings
-from reviewbot.tree.repo import Progress, init_from_tarball
+from reviewbot.progress import Progress
+from reviewbot.tree.repo import init_from_tarball
 
 
 @pytest.fixture(scope="session")

@@ -20,9 +20,9 @@ from treehelp import (
 )
 
 from reviewbot.config import Settings
+from reviewbot.lock import try_lock
 from reviewbot.pipeline import ReviewOptions, ReviewState, StageOutcome, review_series
 from reviewbot.tree.stage import apply_stage
-from reviewbot.tree.worktree import try_lock
 
 COMMENT_FIX = replace("mm/memcontrol.c", "move a owner of the mm", "move the owner of the mm")
 RETRY_NOTE = replace("mm/memcontrol.c", "\trcu_read_lock();\n\tdo {",

@@ -15,10 +15,11 @@ import pytest
 from treehelp import TAG, make_mbox, replace, series_from, settings_for, sh
 
 from reviewbot.config import Settings
+from reviewbot.lock import holder_of, try_lock
 from reviewbot.pipeline import ReviewOptions, ReviewState
 from reviewbot.tree import apply as apply_mod
 from reviewbot.tree.stage import apply_stage
-from reviewbot.tree.worktree import acquire_worktree, holder_of, lock_slot, tree_id, try_lock
+from reviewbot.tree.worktree import acquire_worktree, lock_slot, tree_id
 
 WORKER = Path(__file__).with_name("apply_worker.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -237,7 +238,8 @@ def test_worktree_of_a_reimported_tree_is_made_again(tmp_path: Path, kernel_tree
                                                       kernel_tarball: Path) -> None:
     import shutil
 
-    from reviewbot.tree.repo import Progress, init_from_tarball
+    from reviewbot.progress import Progress
+    from reviewbot.tree.repo import init_from_tarball
 
     root = tmp_path / "worktrees"
     base = sh(["git", "rev-parse", TAG], kernel_tree).strip()

@@ -11,8 +11,8 @@ from treehelp import TAG, sh
 
 from reviewbot.cli import main
 from reviewbot.errors import BadInputError, InfraError
+from reviewbot.progress import Progress
 from reviewbot.tree.repo import (
-    Progress,
     debian_package_of,
     init_from_git,
     init_from_tarball,
