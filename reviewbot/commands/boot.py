@@ -10,6 +10,7 @@ Exit: 0 all good, 1 regression / new splat / patched build or boot failure, 2 ba
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -40,11 +41,10 @@ _PROGRESS = Progress(sys.stderr, prefix="[boot] ", heartbeat_s=60.0)
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.accel:
-        import dataclasses
-
         settings = dataclasses.replace(settings, vm=dataclasses.replace(settings.vm, accel=args.accel))
     if args.series is not None:
         return _run_series(args, settings)
+    # Here, not at the top: `reviewbot --help` imports every command module.
     from reviewbot.boot.stage import run_boot
     from reviewbot.tree.bases import resolve
     from reviewbot.tree.repo import open_tree
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_series(args: argparse.Namespace, settings: Settings) -> int:
+    # Here, not at the top: `reviewbot --help` imports every command module.
     from reviewbot.mail import read_series
     from reviewbot.pipeline import ReviewOptions, review_series
 

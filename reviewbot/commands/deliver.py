@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    # Here, not at the top: an MTA runs `reviewbot deliver` once per mail (start-up).
     from reviewbot.service.auth import SECRET_ENV
 
     body = sys.stdin.buffer.read()
@@ -76,6 +77,7 @@ def deliver(
     backoff: float = 1.0,
 ) -> tuple[int, str]:
     """POST ``body``; returns (sysexits code, what happened). Signs afresh on each attempt."""
+    # requests (0.1 s) only when a mail is actually posted; see run()
     import requests
 
     from reviewbot.service.auth import signed_headers

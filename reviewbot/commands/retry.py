@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    # Here, not at the top: `reviewbot --help` imports every command module.
     import requests
 
     from reviewbot.service.auth import SECRET_ENV, retry_signed_text, signed_headers

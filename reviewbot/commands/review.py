@@ -53,7 +53,7 @@ def load_inputs(inputs: list[str], settings: Settings) -> SeriesSet:
     with tempfile.TemporaryDirectory(prefix="reviewbot-fetch-") as tmp:
         for arg in inputs:
             if _looks_like_msgid(arg):
-                from reviewbot.mail.fetch import fetch_thread
+                from reviewbot.mail.fetch import fetch_thread  # requests: Message-IDs only
 
                 data = fetch_thread(arg.strip("<>"), settings)
                 target = Path(tmp) / f"{len(paths)}.mbox"
@@ -121,7 +121,7 @@ class _Output:
             element = json.dumps(review_series_json(review), indent=self.indent)
             sys.stdout.write(("" if self.first else ",") + ("\n" if self.indent else "") + element)
         elif self.fmt == "mail":
-            from reviewbot.report.mail import render_replies
+            from reviewbot.report.mail import render_replies  # --format mail only
 
             for msg in render_replies(review, self.settings):
                 sys.stdout.write("From reviewbot Thu Jan  1 00:00:00 1970\n")

@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    # The 'service' extra (uvicorn, fastapi): imported when the command runs, so that
+    # `reviewbot --help` works without it.
     import uvicorn
 
     from reviewbot.service.app import create_app

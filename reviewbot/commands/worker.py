@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    # The 'service' extra (huey, redis): imported when the command runs, so that
+    # `reviewbot --help` works without it.
     from reviewbot.service.store import Store
     from reviewbot.service.tasks import TaskQueue, make_huey
     from reviewbot.service.worker import ServiceWorker
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sweep_loop(worker: object, interval: float, stop: threading.Event) -> None:
-    from reviewbot.service.worker import ServiceWorker
+    from reviewbot.service.worker import ServiceWorker  # the 'service' extra
 
     assert isinstance(worker, ServiceWorker)
     while True:
@@ -85,6 +87,7 @@ def _sweep_loop(worker: object, interval: float, stop: threading.Event) -> None:
 
 def _drain(queue: object, worker: object) -> int:
     """--once: sweep, then execute queued tasks in this thread until the queue is empty."""
+    # the 'service' extra, as in run()
     from reviewbot.service.tasks import TaskQueue
     from reviewbot.service.worker import ServiceWorker
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from tree_sitter import Node
 
 from reviewbot.engine.cfunc import LOOP_MACRO, node_text
+from reviewbot.facts.knowledge import load_knowledge
 
 _ids = itertools.count()
 
@@ -179,8 +180,6 @@ class _Builder:
 
 
 def _noreturn_call(stmt: Node) -> bool:
-    from reviewbot.facts.knowledge import load_knowledge
-
     expr = stmt.named_children[0] if stmt.named_children else None
     if expr is None or expr.type != "call_expression":
         return False

@@ -24,6 +24,7 @@ import tree_sitter_c
 from tree_sitter import Language, Node, Parser
 
 from reviewbot.diff import FileDiff, Hunk, Line
+from reviewbot.facts.knowledge import load_knowledge
 
 _LANGUAGE = Language(tree_sitter_c.language())
 
@@ -108,7 +109,6 @@ def rewrite_guards(text: str) -> str:
     """One pass: find the guards and the braces, then edit from the end backwards."""
     if "guard(" not in text:
         return text
-    from reviewbot.facts.knowledge import load_knowledge  # kernel.yaml, read once
 
     guards = load_knowledge().guards
     found = sorted([*_GUARD.finditer(text), *_SCOPED_GUARD.finditer(text)], key=lambda m: m.start())

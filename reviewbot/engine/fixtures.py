@@ -35,6 +35,7 @@ from reviewbot.facts.build import facts_for
 from reviewbot.facts.patch import patch_facts
 from reviewbot.facts.tables import EMPTY, Facts
 from reviewbot.gitcmd import git
+from reviewbot.mail import read_series
 from reviewbot.model import Finding
 
 FIXTURE_NAME = re.compile(r"^(?P<kind>bad|ok|todo)-(?P<num>\d{2})-[a-z0-9][a-z0-9-]*\.patch$")
@@ -115,7 +116,6 @@ def run_fixture(
     rule: Rule, fixture: Fixture, settings: Settings, *, linux: Path | None = None, tree: bool = False
 ) -> FixtureResult:
     """Run one rule on one fixture; ``tree`` forces tree mode (needs ``linux``)."""
-    from reviewbot.mail import read_series  # late: mail is a sibling package
 
     found = read_series([fixture.path], settings)
     if not found.series or not found.series[0].patches:

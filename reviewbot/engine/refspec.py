@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from reviewbot.facts.knowledge import load_knowledge
+
 NULL_RE = re.compile(r"^(NULL|0)$")
 
 
@@ -70,8 +72,6 @@ class Iterator:
 
 def _object_pairs(names: list[str]) -> list[dict[str, Any]]:
     """Pairs of the counted objects kernel.yaml describes (css, task, mm, kref, ...)."""
-    from reviewbot.facts.knowledge import load_knowledge
-
     objects = load_knowledge().objects
     return [{"name": name, **objects[name]} for name in names]
 

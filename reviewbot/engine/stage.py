@@ -31,6 +31,7 @@ from reviewbot.facts.tables import EMPTY, Facts
 from reviewbot.model import SEVERITIES, Finding, Patch, Series
 from reviewbot.results import ReviewOptions, ReviewState, RulesResult, StageOutcome
 from reviewbot.tree.blobs import blob_reader
+from reviewbot.tree.repo import open_tree
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,6 @@ def _facts_of(tree: Path, rev: str, cache: Path) -> Facts | None:
 
 @lru_cache(maxsize=8)
 def _default_base(tree: Path) -> str:
-    from reviewbot.tree.repo import open_tree
-
     return open_tree(tree).default_base or "HEAD"
 
 

@@ -10,6 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 KNOWLEDGE_FILE = Path(__file__).resolve().parent.parent / "data" / "kernel.yaml"
 
 
@@ -84,8 +86,6 @@ def _alternation(items: list[str] | str) -> re.Pattern[str]:
 
 @lru_cache(maxsize=4)
 def load_knowledge(path: Path = KNOWLEDGE_FILE) -> Knowledge:
-    import yaml
-
     text = path.read_bytes()
     raw = yaml.safe_load(text)
     locks = tuple(

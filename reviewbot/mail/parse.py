@@ -245,7 +245,7 @@ def _check_email_work(payload: bytes, containers: int) -> None:
 
 
 def _walk_multipart(raw: bytes, warnings: list[str]) -> str:
-    import email
+    import email  # only odd multipart mail needs the email package (21 ms at start-up)
 
     msg = email.message_from_bytes(raw)  # the default policy is compat32 (no email.policy import)
     if msg.defects and any("Boundary" in type(d).__name__ for d in msg.defects):
@@ -326,7 +326,7 @@ def _date(value: str | None) -> datetime | None:
                 return datetime(int(year), month, int(day), int(hh), int(mm), int(ss), tzinfo=zone)
             except ValueError:
                 pass  # "Feb 30", second 60: let the stdlib decide
-    import email.utils
+    import email.utils  # only a Date our fast parser refused (21 ms at start-up)
 
     try:
         return email.utils.parsedate_to_datetime(value)

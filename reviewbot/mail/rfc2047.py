@@ -56,7 +56,7 @@ def decode_header(value: str | None) -> str:
 
 
 def _decode_stdlib(value: str) -> str | None:
-    import email.errors
+    import email.errors  # only words our decoder refused need the stdlib's
     import email.header
 
     try:

@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from reviewbot import __version__
 from reviewbot.config import Settings, project_root
 from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, BadInputError, ReviewbotError
@@ -392,8 +394,6 @@ def configured_sources(path: Path | None = None) -> list[dict[str, Any]]:
     Raises:
         BadInputError: the file is not valid YAML or an entry lacks ``name``/``path``.
     """
-    import yaml
-
     file = path or project_root() / "corpus" / "sources.yaml"
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}

@@ -83,7 +83,7 @@ class Database:
             conn.execute("PRAGMA foreign_keys=ON")
             return conn
         try:
-            import psycopg
+            import psycopg  # optional: the PostgreSQL store (the 'service' extra)
         except ImportError as exc:
             raise InfraError(
                 "service.database_url is PostgreSQL but psycopg is not installed: "
