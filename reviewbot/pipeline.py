@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from reviewbot.boot.stage import boot_stage
 from reviewbot.config import Settings
 from reviewbot.engine.stage import rules_stage
-from reviewbot.errors import EXIT_FINDINGS, EXIT_INFRA, EXIT_OK, ReviewbotError
-from reviewbot.model import Finding, Series
+from reviewbot.errors import ReviewbotError
+from reviewbot.model import Series
 from reviewbot.results import (
     STATUSES,
-    ApplyResult,
-    BootResult,
     ReviewOptions,
     ReviewState,
-    RulesResult,
+    SeriesReview,
     StageOutcome,
 )
 from reviewbot.tree.stage import apply_stage
@@ -50,48 +48,6 @@ STAGES: tuple[Stage, ...] = (
     Stage("rules", rules_stage, None),
     Stage("boot", boot_stage, "apply"),
 )
-
-
-@dataclass
-class SeriesReview:
-    series: Series
-    state: ReviewState
-    outcomes: list[StageOutcome]
-
-    @property
-    def findings(self) -> list[Finding]:
-        return [f for o in self.outcomes for f in o.findings]
-
-    def outcome(self, name: str) -> StageOutcome | None:
-        return next((o for o in self.outcomes if o.name == name), None)
-
-    @property
-    def apply(self) -> ApplyResult | None:
-        found = [o.result for o in self.outcomes if isinstance(o.result, ApplyResult)]
-        return found[0] if found else None
-
-    @property
-    def rules(self) -> RulesResult | None:
-        found = [o.result for o in self.outcomes if isinstance(o.result, RulesResult)]
-        return found[0] if found else None
-
-    @property
-    def boot(self) -> BootResult | None:
-        found = [o.result for o in self.outcomes if isinstance(o.result, BootResult)]
-        return found[0] if found else None
-
-    @property
-    def exit_code(self) -> int:
-        """3 when a stage could not do its job (the base kernel does not build, a stage
-        crashed); else 1 when something needs a human: findings at warning+, no apply,
-        regressions; else 0."""
-        if any(o.status == "error" for o in self.outcomes):
-            return EXIT_INFRA
-        if any(f.severity in ("error", "warning") and not f.preexisting for f in self.findings):
-            return EXIT_FINDINGS
-        if any(o.status == "fail" for o in self.outcomes):
-            return EXIT_FINDINGS
-        return EXIT_OK
 
 
 def _enabled(name: str, options: ReviewOptions) -> str | None:

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reviewbot.model import Finding
+from reviewbot.errors import EXIT_FINDINGS, EXIT_INFRA, EXIT_OK
+from reviewbot.model import Finding, Series
 
 # Status map shared by every stage and report (style: one map; unknown -> fail).
 STATUSES = ("success", "warning", "fail", "skipped", "error")
@@ -389,3 +390,47 @@ class ReviewState:
     patch_commits: dict[int, str] = field(default_factory=dict)  # index -> commit sha
     outcomes: dict[str, StageOutcome] = field(default_factory=dict)
     release: list[Callable[[], None]] = field(default_factory=list)  # cleanup (locks)
+
+
+@dataclass
+class SeriesReview:
+    """What one review found: the series and each stage's outcome, in stage order."""
+
+    series: Series
+    state: ReviewState
+    outcomes: list[StageOutcome]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for o in self.outcomes for f in o.findings]
+
+    def outcome(self, name: str) -> StageOutcome | None:
+        return next((o for o in self.outcomes if o.name == name), None)
+
+    @property
+    def apply(self) -> ApplyResult | None:
+        found = [o.result for o in self.outcomes if isinstance(o.result, ApplyResult)]
+        return found[0] if found else None
+
+    @property
+    def rules(self) -> RulesResult | None:
+        found = [o.result for o in self.outcomes if isinstance(o.result, RulesResult)]
+        return found[0] if found else None
+
+    @property
+    def boot(self) -> BootResult | None:
+        found = [o.result for o in self.outcomes if isinstance(o.result, BootResult)]
+        return found[0] if found else None
+
+    @property
+    def exit_code(self) -> int:
+        """3 when a stage could not do its job (the base kernel does not build, a stage
+        crashed); else 1 when something needs a human: findings at warning+, no apply,
+        regressions; else 0."""
+        if any(o.status == "error" for o in self.outcomes):
+            return EXIT_INFRA
+        if any(f.severity in ("error", "warning") and not f.preexisting for f in self.findings):
+            return EXIT_FINDINGS
+        if any(o.status == "fail" for o in self.outcomes):
+            return EXIT_FINDINGS
+        return EXIT_OK

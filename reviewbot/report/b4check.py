@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from reviewbot.model import Finding
-from reviewbot.pipeline import SeriesReview
+from reviewbot.results import SeriesReview
 
 TOOL = "reviewbot"
 

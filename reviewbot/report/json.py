@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from reviewbot import __version__
 from reviewbot.model import InputError, Message, Patch, Series
-from reviewbot.pipeline import SeriesReview
+from reviewbot.results import SeriesReview
 
 SERIES_SCHEMA = "reviewbot/series/v1"
 REVIEW_SCHEMA = "reviewbot/review/v1"

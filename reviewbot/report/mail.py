@@ -31,9 +31,8 @@ from reviewbot import __version__
 from reviewbot.config import ServiceSettings, Settings
 from reviewbot.mail.parse import recipients
 from reviewbot.model import SEVERITIES, Finding, Message, Patch, Series
-from reviewbot.pipeline import SeriesReview
 from reviewbot.report.text import advice_key, advice_lines
-from reviewbot.results import BootResult, StageOutcome
+from reviewbot.results import BootResult, SeriesReview, StageOutcome
 
 WIDTH = 72
 

@@ -6,8 +6,7 @@ import re
 import textwrap
 
 from reviewbot.model import Finding, InputError, Patch, Series
-from reviewbot.pipeline import SeriesReview
-from reviewbot.results import ApplyResult, BootResult, RulesResult, StageOutcome
+from reviewbot.results import ApplyResult, BootResult, RulesResult, SeriesReview, StageOutcome
 
 _MARK = {"success": "ok", "warning": "WARN", "fail": "FAIL", "skipped": "skip", "error": "ERROR"}
 

@@ -15,8 +15,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-
-import git as gitpython
+from typing import TYPE_CHECKING
 
 from reviewbot.config import Settings
 from reviewbot.gitcmd import git, open_repo
@@ -39,6 +38,9 @@ from reviewbot.tree.bases import Candidate, candidates
 from reviewbot.tree.repo import open_tree
 from reviewbot.tree.safety import check_patch
 from reviewbot.tree.worktree import Worktree, acquire_worktree, reset_to, worktree_key
+
+if TYPE_CHECKING:
+    import git as gitpython
 
 log = logging.getLogger(__name__)
 
