@@ -23,9 +23,10 @@ from reviewbot.model import InputError, Message
 log = logging.getLogger(__name__)
 
 
-def read_raw(raw: RawMessage, settings: MailSettings) -> Message | InputError:
-    """One raw message as every reader keeps it (:func:`parse_raw`, then
-    :func:`prepare`: patch-id, reply bodies dropped).
+def read_raw(raw: RawMessage, settings: MailSettings, *, prepared: bool = True
+             ) -> Message | InputError:
+    """One raw message as every reader keeps it (:func:`parse_raw`, then, unless
+    ``prepared`` is False, :func:`prepare`: patch-id, reply bodies dropped).
 
     Each message is an edge: an exception that escapes the parser (a bug; the fuzz suite
     looks for them) becomes this message's error entry, and the rest of the input is read.
@@ -33,7 +34,7 @@ def read_raw(raw: RawMessage, settings: MailSettings) -> Message | InputError:
     """
     try:
         item = parse_raw(raw, settings)
-        return prepare(item, settings) if isinstance(item, Message) else item
+        return prepare(item, settings) if prepared and isinstance(item, Message) else item
     except Exception as exc:
         log.debug("internal error reading %s#%d", raw.source, raw.position, exc_info=exc)
         return InputError(
@@ -88,13 +89,16 @@ def _replace(msg: Message, **changes: object) -> Message:
 
 
 
-def parse_one(data: bytes, settings: MailSettings, *, source: str, position: int = 0) -> Message:
-    """One mail handed over whole (a webhook POST, a scanned archive entry).
+def parse_one(data: bytes, settings: MailSettings, *, source: str, position: int = 0,
+              prepared: bool = True) -> Message:
+    """One mail handed over whole (a webhook POST, a scanned archive entry). The webhook
+    passes ``prepared=False``: it stores the bytes and reads only the headers now, so the
+    patch-id is left to the assembly at intake.
 
     Raises:
         BadInputError: the mail is unusable or over a limit; the message names it.
     """
-    item = read_raw(RawMessage(data, position, source), settings)
+    item = read_raw(RawMessage(data, position, source), settings, prepared=prepared)
     if isinstance(item, InputError):
         where = f"{source}#{position}" if position else source
         raise BadInputError(item.error, source=where)

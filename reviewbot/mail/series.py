@@ -241,6 +241,7 @@ class _Assembler:
             if self.kind[mid] == "patch":
                 self._place_patch(self.by_id[mid])
         self._merge_unthreaded()
+        self._adopt_strays()
         self._adopt_covers()
         followups = self._collect_followups()
         series = [self._build(g, followups) for g in self.groups.values() if g.slots]
@@ -276,6 +277,33 @@ class _Assembler:
                     break
             else:
                 targets.append(group)
+
+    def _adopt_strays(self) -> None:
+        """b4's rule for a patch without a version in its subject ("[PATCH 3/3]", often
+        sent again by hand after a failed send) inside the thread of a versioned series
+        ("[PATCH v3 0/3]") with the same count: when its slot there is free, it is that
+        series' patch, with a warning. Without this it was a one-patch v1 of its own."""
+        by_root: dict[str, list[_Group]] = defaultdict(list)
+        for group in self.groups.values():
+            by_root[group.key[0]].append(group)
+        for groups in by_root.values():
+            if len(groups) < 2:
+                continue
+            for stray in [g for g in groups if g.cover is None and g.slots
+                          and all(m.subject.version_inferred for m in g.slots.values())]:
+                homes = [h for h in groups
+                         if h is not stray and h.key in self.groups and h.total == stray.total
+                         and h.version != stray.version and not set(h.slots) & set(stray.slots)
+                         and any(not m.subject.version_inferred for m in h.messages())]
+                if len(homes) != 1:
+                    continue  # none, or several versions it could belong to: leave it
+                home = homes[0]
+                for index, msg in stray.slots.items():
+                    home.slots[index] = msg
+                    home.warnings.append(
+                        f"patch {index}/{stray.total} <{msg.message_id}> has no version in its "
+                        f"subject: taken as v{home.version}, the version of its thread")
+                del self.groups[stray.key]
 
     def _adopt_covers(self) -> None:
         """A patch whose parent is a non-reply mail without a diff: that mail is the cover

@@ -73,7 +73,8 @@ def create_app(
 
     def store_mail(raw: bytes, signature: str | None) -> tuple[int, dict[str, Any]]:
         try:
-            meta = mail_meta(parse_one(raw, settings.mail, source="POST /v1/mail"))
+            meta = mail_meta(parse_one(raw, settings.mail, source="POST /v1/mail",
+                                       prepared=False))
         except BadInputError as exc:
             fallback = header_meta(raw)
             if fallback is None:

@@ -30,6 +30,7 @@ from email.parser import BytesHeaderParser
 from typing import Any
 
 from reviewbot.config import Settings
+from reviewbot.mail import stored
 from reviewbot.mail.address import parse_address
 from reviewbot.mail.ingest import read_raw
 from reviewbot.mail.read import RawMessage
@@ -120,16 +121,27 @@ class Decision:
     reason: str = ""
 
 
-def load_series(mails: Sequence[StoredMail], settings: Settings) -> list[Series]:
-    """Parse stored mails and assemble them; unusable mails are logged and left out."""
+def load_series(mails: Sequence[StoredMail], settings: Settings,
+                store: Store | None = None) -> list[Series]:
+    """Assemble stored mails. Each mail is parsed once: its parsed form is read back when
+    an earlier intake kept it, else the raw mail is parsed and (given ``store``) the result
+    kept. Unusable mails are logged and left out."""
     messages: list[Message] = []
+    fresh: list[tuple[int, bytes]] = []
     for pos, mail in enumerate(mails):
+        known = stored.decode(mail.parsed)
+        if known is not None:
+            messages.append(known)
+            continue
         item = read_raw(RawMessage(mail.raw, pos, f"mail:{mail.id}"), settings.mail)
         if isinstance(item, InputError):
             log.warning("stored mail %d <%s> no longer parses: %s", mail.id, mail.message_id,
                         item.error)
         else:
             messages.append(item)
+            fresh.append((mail.id, stored.encode(item)))
+    if store is not None:
+        store.set_parsed(fresh)
     return list(assemble(messages, settings.mail).series)
 
 
@@ -198,7 +210,7 @@ class SeriesTracker:
         first_seen = {m.message_id: m.received_at for m in mails}
         thread_of = {m.message_id: m.thread_key for m in mails}
         out = []
-        for series in load_series(mails, self.settings):
+        for series in load_series(mails, self.settings, self.store):
             ids = series_message_ids(series)
             if not ids or not series.patches:
                 continue  # a cover letter alone, or replies: nothing to review yet

@@ -112,6 +112,15 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        4,
+        (
+            # The message as assembly keeps it (reviewbot.mail.stored), written by the
+            # first intake that parses the mail: later assemblies of the thread and the
+            # review read it instead of parsing the raw mail again.
+            "ALTER TABLE mails ADD COLUMN parsed {blob}",
+        ),
+    ),
 )
 
 TYPE_WORDS = {

@@ -47,6 +47,7 @@ class StoredMail:
     received_at: float
     raw: bytes
     thread_key: str
+    parsed: bytes | None = None  # reviewbot.mail.stored encoding, once an intake parsed it
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,19 @@ class Store(RunQueries):
 
     def get_mail(self, mail_id: int) -> StoredMail | None:
         rows = self.query(
-            "SELECT id, message_id, received_at, raw, thread_key FROM mails WHERE id = ?",
+            "SELECT id, message_id, received_at, raw, thread_key, parsed FROM mails"
+            " WHERE id = ?",
             (mail_id,),
         )
         return _stored_mail(rows[0]) if rows else None
+
+    def set_parsed(self, parsed: Sequence[tuple[int, bytes]]) -> None:
+        """Keep the parsed form of mails (mail id, reviewbot.mail.stored bytes)."""
+        if not parsed:
+            return
+        with self.tx() as tx:
+            for mail_id, data in parsed:
+                tx.execute("UPDATE mails SET parsed = ? WHERE id = ?", (data, mail_id))
 
     def mail_count(self) -> int:
         return int(self.query("SELECT COUNT(*) FROM mails")[0][0])
@@ -135,7 +145,7 @@ class Store(RunQueries):
         marks = ", ".join("?" for _ in thread_keys)
         only = " AND is_patch = 1" if patches_only else ""
         rows = self.query(
-            "SELECT id, message_id, received_at, raw, thread_key FROM mails"
+            "SELECT id, message_id, received_at, raw, thread_key, parsed FROM mails"
             f" WHERE (thread_key IN ({marks}) OR message_id IN ({marks})){only} ORDER BY id",
             (*thread_keys, *thread_keys),
         )
@@ -331,7 +341,8 @@ class ReplayError(Exception):
 
 
 def _stored_mail(r: Sequence[Any]) -> StoredMail:
-    return StoredMail(int(r[0]), str(r[1]), float(r[2]), bytes(r[3]), str(r[4]))
+    return StoredMail(int(r[0]), str(r[1]), float(r[2]), bytes(r[3]), str(r[4]),
+                      bytes(r[5]) if r[5] is not None else None)
 
 
 def _like_escape(text: str) -> str:

@@ -251,7 +251,7 @@ class ServiceWorker:
         extra = [i for i in run["message_ids"] if i not in have]
         if extra:  # unthreaded series: each patch is its own thread
             mails += self.store.mails_in_threads(extra)
-        candidates = load_series(mails, self.settings)
+        candidates = load_series(mails, self.settings, self.store)
         for series in candidates:
             if series.content_key == run["content_hash"]:
                 return series

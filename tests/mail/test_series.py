@@ -120,3 +120,36 @@ def test_parallel_parse_gives_the_same_series(mail_data: Path) -> None:
     many = read_series(paths, Settings(mail=MailSettings(parse_jobs=2, parallel_min_bytes=0)))
     assert one.series == many.series
     assert one.errors == many.errors and len(many.errors) == 1
+
+
+def test_an_unversioned_patch_in_a_versioned_thread_fills_its_free_slot(tmp_path: Path) -> None:
+    """b4 adopts "[PATCH 3/3]" sent inside a "[PATCH v3 0/3]" thread (same thread, same
+    count, free slot); so do we, with a warning."""
+    def mail(mid: str, subject: str, body: str, parent: str | None = None) -> str:
+        head = (f"From: A <a@x.org>\nSubject: {subject}\nMessage-ID: <{mid}>\n"
+                "Date: Mon, 2 Mar 2026 10:00:00 +0000\n")
+        if parent:
+            head += f"In-Reply-To: <{parent}>\nReferences: <{parent}>\n"
+        return "From mboxrd@z Thu Jan  1 00:00:00 1970\n" + head + "\n" + body + "\n\n"
+
+    def diff(n: int) -> str:
+        return (f"change {n}\n\nSigned-off-by: A <a@x.org>\n---\ndiff --git a/f{n} b/f{n}\n"
+                f"--- a/f{n}\n+++ b/f{n}\n@@ -1 +1 @@\n-a\n+b\n")
+
+    mbox = (mail("c3@x", "[PATCH v3 0/3] three", "cover")
+            + mail("p1@x", "[PATCH v3 1/3] one", diff(1), "c3@x")
+            + mail("p2@x", "[PATCH v3 2/3] two", diff(2), "c3@x")
+            + mail("p3@x", "[PATCH 3/3] three", diff(3), "c3@x"))
+    (tmp_path / "t.mbox").write_text(mbox)
+    (series,) = read_series([tmp_path / "t.mbox"], Settings()).series
+    assert series.version == 3 and series.complete
+    assert [p.message_id for p in series.patches] == ["p1@x", "p2@x", "p3@x"]
+    assert any("<p3@x> has no version" in w for w in series.warnings)
+
+    # A taken slot is not overwritten: the stray stays a series of its own.
+    (tmp_path / "u.mbox").write_text(mbox + mail("p3b@x", "[PATCH 3/3] three again",
+                                                  diff(4), "c3@x"))
+    found = read_series([tmp_path / "u.mbox"], Settings()).series
+    v3 = next(s for s in found if s.version == 3)
+    assert [p.message_id for p in v3.patches] == ["p1@x", "p2@x", "p3@x"]
+    assert any(p.message_id == "p3b@x" for s in found if s.version == 1 for p in s.patches)
