@@ -27,7 +27,9 @@ one ``check``:
   elsewhere, does not hold it;
 * ``rcu-unprotected``: an ``rcu_dereference()`` reached with nothing held, or an RCU list
   walk stepping on after its body dropped ``rcu_read_lock()`` without pinning the
-  cursor, in a function that takes ``rcu_read_lock()`` itself elsewhere.
+  cursor, in a function that takes ``rcu_read_lock()`` itself elsewhere;
+* ``stale-snapshot``: a local copied from a field before a lock and used inside the
+  section, which reads the field again under the lock (engine/snapshot.py).
 
 A hit is the patch's when the call, the lock it runs under, or a line between the two is
 added by the patch; on a base view (nothing added) every hit is kept, so that the caller
@@ -54,6 +56,7 @@ from reviewbot.engine.cfunc import (
 from reviewbot.engine.cnodes import assigned_to, call_args, call_name, calls_in
 from reviewbot.engine.refcount import Analysis, Event, Held, State
 from reviewbot.engine.refspec import Config, _needle, normalize
+from reviewbot.engine.snapshot import stale_snapshots
 from reviewbot.engine.types import RawFinding
 from reviewbot.engine.uses import handed_to_caller
 from reviewbot.facts.derive import caller_key
@@ -325,6 +328,8 @@ class ContextAnalysis(Analysis):
                 self._order(call, name, found, state)
             if "irq-unsafe" in self.checks and found is not None and found[1] == "acquire":
                 self._irq_unsafe(call, name, found[0], state)
+            if "rt-nesting" in self.checks and found is None:
+                self._rt_through(call, name, state)
             if found is None or found[1] != "acquire":
                 continue
             spec = found[0]
@@ -337,13 +342,36 @@ class ContextAnalysis(Analysis):
                                   f"re-enables them while that section still expects them off",
                         "call": name, "outer": _bare(h.call)})
             if "rt-nesting" in self.checks and spec.kind in ("spinlock", "rwlock"):
-                h = self._innermost(state, lambda s: s.kind in ("raw_spinlock", "irq", "preempt"))
-                if h is not None:
-                    self.hit("rt-nesting", call, h, {
-                        "detail": f"{name}() at line {self.line(call)} takes a spinlock_t inside "
-                                  f"{_shown(h)} at line {h.line}; on PREEMPT_RT a spinlock_t "
-                                  f"is a sleeping lock and this section cannot sleep",
-                        "call": name, "outer": _bare(h.call)})
+                self._rt_nesting(call, name, "takes a spinlock_t", state)
+
+    def _rt_nesting(self, call: Node, name: str, what: str, state: State) -> None:
+        """``call`` takes a spinlock_t (``what`` says how) where PREEMPT_RT cannot sleep:
+        inside a raw spinlock, irq- or preempt-disabled section, or anywhere in a function
+        the kernel always runs non-preemptible (kernel.yaml ``nonpreemptible``)."""
+        line = self.line(call) or 0
+        h = self._innermost(state, lambda s: s.kind in ("raw_spinlock", "irq", "preempt"))
+        if h is not None:
+            self.hit("rt-nesting", call, h, {
+                "detail": f"{name}() at line {line} {what} inside {_shown(h)} at line "
+                          f"{h.line}; on PREEMPT_RT a spinlock_t is a sleeping lock and this "
+                          f"section cannot sleep",
+                "call": name, "outer": _bare(h.call)})
+        elif self.k.nonpreemptible.fullmatch(self.view.name) and self.relevant(line, line):
+            self.hits.setdefault(("rt-nesting", line, name), (line, {
+                "detail": f"{name}() at line {line} {what} in {self.view.name}(), which the "
+                          f"kernel runs with preemption disabled, also on PREEMPT_RT; there a "
+                          f"spinlock_t is a sleeping lock and this context cannot sleep",
+                "call": name, "outer": self.view.name}, (line,)))
+
+    def _rt_through(self, call: Node, name: str, state: State) -> None:
+        """A call of a function that takes a spinlock_t (tree facts, or the patch's own
+        function), through at most the facts' lock depth."""
+        for lock, via in self.facts.locks_taken(name).items():
+            found = self.k.lock_for(via[-1]) if via else None
+            if found is not None and found[0].kind in ("spinlock", "rwlock"):
+                shown = " -> ".join(f"{c}()" for c in [name, *via[:-1]]) + f" -> {via[-1]}()"
+                self._rt_nesting(call, name, f"takes the spinlock_t {lock} ({shown})", state)
+                return
 
     def _innermost(self, state: State, kind: Callable[[LockSpec], bool]) -> Held | None:
         """The most recently taken held lock or section of a kind."""
@@ -502,6 +530,8 @@ def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None 
     if params.get("not-functions") and re.search(params["not-functions"], view.name):
         return []
     facts = facts or EMPTY
+    if check == "stale-snapshot":
+        return stale_snapshots(view, k)  # line order, no path walk (engine/snapshot.py)
     text = node_text(view.node)
     # Every lock and section call has one of these in its name: a substring test spares
     # most functions the regex.
@@ -537,8 +567,9 @@ def _walk(view: FunctionView, facts: Facts, k: Knowledge, cheap: bool, text: str
           ) -> tuple[ContextAnalysis | None, list[Event]]:
     _, needle, _ = lock_config(k)
     if "guard" not in text and not (cheap and needle.search(text)) and not any(
-            facts.locks_kept(n) for n in set(CALL.findall(text))):
-        return None, []  # nothing is ever held here
+            facts.locks_kept(n) for n in set(CALL.findall(text))) \
+            and not k.nonpreemptible.fullmatch(view.name):
+        return None, []  # nothing is ever held here (and the function is not atomic itself)
     analysis = ContextAnalysis({"checks": CHECKS}, view, facts, k)
     return analysis, analysis.run()
 

@@ -43,6 +43,7 @@ class Knowledge:
     noreturn: re.Pattern[str]
     locks: tuple[LockSpec, ...]
     atomic_kinds: frozenset[str]
+    nonpreemptible: re.Pattern[str]  # functions always run non-preemptible, also on RT
     objects: dict[str, dict[str, Any]]  # name -> {"acquire": [...], "release": [...]}
     guards: dict[str, tuple[str, str]]  # guard class -> (lock call, unlock call)
     digest: str  # changes whenever kernel.yaml changes: part of the facts cache key
@@ -112,6 +113,7 @@ def load_knowledge(path: Path = KNOWLEDGE_FILE) -> Knowledge:
         noreturn=re.compile(f"(?:{raw['noreturn']})"),
         locks=locks,
         atomic_kinds=frozenset(raw["atomic-kinds"]),
+        nonpreemptible=re.compile(f"(?:{raw['nonpreemptible']})"),
         objects=dict(raw["objects"]),
         guards={str(k): (str(v[0]), str(v[1])) for k, v in raw["guards"].items()},
         digest=hashlib.sha256(text).hexdigest()[:12],

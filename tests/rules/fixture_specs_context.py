@@ -13,6 +13,7 @@ MEMCG = "mm/memcontrol.c"
 CGROUP = "kernel/cgroup/cgroup.c"
 CPUSET = "kernel/cgroup/cpuset.c"
 RSTAT = "kernel/cgroup/rstat.c"
+SCHED_CORE = "kernel/sched/core.c"
 
 OFFLINE_LOOP = (
     "\tspin_lock_irq(&memcg->event_list_lock);\n"
@@ -45,6 +46,8 @@ RSTAT_UPDATED_TAIL = (
     "\n"
     "\traw_spin_unlock_irqrestore(cpu_lock, flags);\n"
 )
+TICK_TAIL = "\tperf_event_task_tick();\n"
+RELAX_DOMAIN = "static int update_relax_domain_level(struct cpuset *cs, s64 val)\n"
 RESMASK_SWITCH_END = (
     "\tdefault:\n"
     "\t\tretval = -EINVAL;\n"
@@ -221,6 +224,73 @@ SPECS: tuple[Spec, ...] = (
           "\tatomic_inc(&cgroup_rstat_nr_updated);\n"
           "\traw_spin_unlock_irqrestore(cpu_lock, flags);\n"),),
         {"rt-spinlock-nesting": "ok-01"},
+    ),
+    Spec(
+        "tick-notifies-cgroup-events",
+        "sched: notify cgroup.events pollers from the scheduler tick",
+        "Let a poller of the running task's cgroup.events see CPU activity without a timer.",
+        ((SCHED_CORE, TICK_TAIL, "\tperf_event_task_tick();\n"
+          "\tcgroup_file_notify(&task_dfl_cgroup(curr)->events_file);\n"),),
+        {"rt-spinlock-nesting": "bad-03-tree"},
+    ),
+    Spec(
+        "rstat-updated-notifies-events",
+        "cgroup: rstat: notify cgroup.events when a cgroup first gets stats to flush",
+        "A poller can then flush right away instead of polling cpu.stat.",
+        ((RSTAT, "\t\tprstatc = cgroup_rstat_cpu(parent, cpu);\n\t\trstatc->updated_next",
+          "\t\tcgroup_file_notify(&cgrp->events_file);\n"
+          "\t\tprstatc = cgroup_rstat_cpu(parent, cpu);\n\t\trstatc->updated_next"),),
+        {"rt-spinlock-nesting": "bad-04-tree"},
+    ),
+    Spec(
+        "tick-marks-rstat-updated",
+        "sched: mark the running task's cgroup for an rstat flush from the scheduler tick",
+        "Keeps cpu.stat of busy cgroups current between reads.",
+        ((SCHED_CORE, TICK_TAIL, "\tperf_event_task_tick();\n"
+          "\tcgroup_rstat_updated(task_dfl_cgroup(curr), cpu);\n"),),
+        {"rt-spinlock-nesting": "ok-02-tree"},
+    ),
+    # --- stale-snapshot-before-lock ----------------------------------------------------
+    Spec(
+        "relax-level-copied-before-lock",
+        "cpuset: let a busy cpuset relax its sched domain by one level",
+        "A helper for the load balancer to widen the domain one step at a time.",
+        ((CPUSET, RELAX_DOMAIN, "static void cpuset_relax_one_level(struct cpuset *cs)\n{\n"
+          "\tint level = cs->relax_domain_level + 1;\n\n"
+          "\tspin_lock_irq(&callback_lock);\n"
+          "\tif (cs->relax_domain_level < sched_domain_level_max)\n"
+          "\t\tcs->relax_domain_level = level;\n"
+          "\tspin_unlock_irq(&callback_lock);\n"
+          "}\n\n" + RELAX_DOMAIN),),
+        {"stale-snapshot-before-lock": "bad-01"},
+    ),
+    Spec(
+        "relax-level-rechecked-under-lock",
+        "cpuset: let a busy cpuset relax its sched domain by one level",
+        "A helper for the load balancer to widen the domain one step at a time; the level\n"
+        "read before the lock is checked again under it.",
+        ((CPUSET, RELAX_DOMAIN, "static void cpuset_relax_one_level(struct cpuset *cs)\n{\n"
+          "\tint level = cs->relax_domain_level;\n\n"
+          "\tspin_lock_irq(&callback_lock);\n"
+          "\tif (cs->relax_domain_level == level && level < sched_domain_level_max)\n"
+          "\t\tcs->relax_domain_level = level + 1;\n"
+          "\tspin_unlock_irq(&callback_lock);\n"
+          "}\n\n" + RELAX_DOMAIN),),
+        {"stale-snapshot-before-lock": "ok-01"},
+    ),
+    Spec(
+        "relax-level-computed-under-lock",
+        "cpuset: let a busy cpuset relax its sched domain by one level",
+        "A helper for the load balancer to widen the domain one step at a time.",
+        ((CPUSET, RELAX_DOMAIN, "static void cpuset_relax_one_level(struct cpuset *cs)\n{\n"
+          "\tint level;\n\n"
+          "\tspin_lock_irq(&callback_lock);\n"
+          "\tlevel = cs->relax_domain_level + 1;\n"
+          "\tif (cs->relax_domain_level < sched_domain_level_max)\n"
+          "\t\tcs->relax_domain_level = level;\n"
+          "\tspin_unlock_irq(&callback_lock);\n"
+          "}\n\n" + RELAX_DOMAIN),),
+        {"stale-snapshot-before-lock": "ok-02"},
     ),
     # --- double-lock ---------------------------------------------------------------------
     Spec(
