@@ -40,7 +40,7 @@ from reviewbot.report.html import render_index
 from reviewbot.service.assemble import header_meta, mail_meta
 from reviewbot.service.auth import SIGNATURE_HEADER, retry_signed_text, verify
 from reviewbot.service.metrics import CONTENT_TYPE, Metrics
-from reviewbot.service.store import ReplayError, Store
+from reviewbot.service.store import ReplayError, Store, valid_row_id
 from reviewbot.service.tasks import TaskQueue
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def create_app(
 
     @app.get("/v1/runs/{run_id}", summary="One run with its review (JSON report)")
     def get_run(run_id: int) -> dict[str, Any]:
-        run = store.get_run(run_id)
+        run = store.get_run(run_id) if valid_row_id(run_id) else None
         if run is None:
             raise HTTPException(404, f"no run {run_id}")
         return run
@@ -198,6 +198,8 @@ def create_app(
         },
     )
     async def retry_run(run_id: int, request: Request) -> JSONResponse:
+        if not valid_row_id(run_id):
+            return JSONResponse({"error": f"no run {run_id}"}, status_code=404)
         body = await request.body()
         if secret is not None:
             signed = retry_signed_text(run_id, body)

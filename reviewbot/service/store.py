@@ -294,7 +294,7 @@ class Store(RunQueries):
     def get_series(self, key: str) -> dict[str, Any] | None:
         """A series by row id, by series id (Message-ID), or by any of its Message-IDs."""
         key = key.strip().strip("<>")
-        if key.isdigit():
+        if key.isdigit() and valid_row_id(int(key)):
             found = self.series_rows("id = ?", (int(key),), limit=1)
             if found:
                 return found[0]
@@ -338,6 +338,12 @@ class SeriesRecord:
 
 class ReplayError(Exception):
     """A signed request was seen before."""
+
+
+def valid_row_id(value: int) -> bool:
+    """A row id both stores can hold (64-bit signed): a path such as /v1/runs/<20 digits>
+    is a missing run, not a database error."""
+    return 0 < value < 2**63
 
 
 def _stored_mail(r: Sequence[Any]) -> StoredMail:

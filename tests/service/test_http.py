@@ -122,6 +122,9 @@ def test_status_endpoints_health_metrics_and_openapi(service_factory: Any) -> No
     assert "message/rfc822" in spec["paths"]["/v1/mail"]["post"]["requestBody"]["content"]
     assert svc.get("/v1/runs").json() == {"runs": []}
     assert svc.get("/v1/runs/99").status_code == 404
+    # Ids past 64 bits are missing rows too, not a database error (was a 500).
+    assert svc.get("/v1/runs/" + "9" * 20).status_code == 404
+    assert svc.get("/v1/series/" + "9" * 20).status_code == 404
     assert svc.get("/v1/series/nope@example.org").status_code == 404
     assert "<html" in svc.get("/").text
     # State lives under XDG_STATE_HOME, never in the working directory.
