@@ -1,6 +1,12 @@
 """The diff model every stage shares: files, hunks and lines with both line numbers.
 
-Built on :mod:`unidiff`, with the checks a bot that reads untrusted mail needs: a size
+Two views of one diff text, both here: :func:`parse_diff`, the model (files, hunks, lines
+with both line numbers), and :func:`split_raw`, the raw text cut into files, each with its
+header lines and its body lines and their positions in the text, for the readers that need
+git's own header lines (the apply stage's safety checks: modes, renames, binary patches)
+or the exact lines to quote (the reply mail), even when the model refuses the diff.
+
+:func:`parse_diff` is built on :mod:`unidiff`, with the checks a bot that reads untrusted mail needs: a size
 limit (lines and bytes) and path safety (no absolute paths, no ``..`` components, no NUL),
 so that nothing downstream ever writes or reads outside a worktree because of a diff.
 All failures are :class:`~reviewbot.errors.BadInputError` naming the offending input.
@@ -73,6 +79,62 @@ class FileDiff:
     @property
     def mode_changed(self) -> bool:
         return bool(self.old_mode and self.new_mode and self.old_mode != self.new_mode)
+
+
+HUNK_HEADER = re.compile(r"^@@ -\d+(?:,(?P<old>\d+))? \+(?P<new_start>\d+)(?:,(?P<new>\d+))? @@")
+_GIT_HEADER = re.compile(r"^diff --git ")
+_CONTENT = ("@@", "GIT binary patch", "Binary files ")
+
+
+@dataclass
+class RawFile:
+    """One file of a diff as written: header lines, then body lines (hunk headers, hunk
+    lines, a binary patch), each as (position in the text, line)."""
+
+    header: list[tuple[int, str]]
+    body: list[tuple[int, str]]
+
+    @property
+    def has_content(self) -> bool:
+        return any(text.startswith(_CONTENT) for _, text in self.body)
+
+
+def split_raw(text: str) -> list[RawFile]:
+    """Cut a diff into files without judging it (no limits, no path checks: callers do).
+
+    A file starts at ``diff --git``, or at ``--- `` once the current file had content
+    (diffs without git headers). Hunk line counts are followed, so that a removed line
+    reading "-- x" ("--- x" in the diff) is never taken for the next file's header.
+    """
+    files: list[RawFile] = []
+    old_left = new_left = 0
+    for i, line in enumerate(text.splitlines()):
+        if old_left > 0 or new_left > 0:
+            files[-1].body.append((i, line))
+            tag = line[:1]
+            if tag in (" ", ""):
+                old_left, new_left = old_left - 1, new_left - 1
+            elif tag == "-":
+                old_left -= 1
+            elif tag == "+":
+                new_left -= 1
+            continue
+        if _GIT_HEADER.match(line) or (line.startswith("--- ")
+                                       and (not files or files[-1].has_content)):
+            files.append(RawFile([], []))
+        if not files:
+            continue
+        current = files[-1]
+        hunk = HUNK_HEADER.match(line)
+        if hunk:
+            current.body.append((i, line))
+            old_left = int(hunk.group("old") or 1)
+            new_left = int(hunk.group("new") or 1)
+        elif current.has_content or line.startswith(_CONTENT):
+            current.body.append((i, line))
+        else:
+            current.header.append((i, line))
+    return files
 
 
 _IDENT_BEFORE_PAREN = re.compile(r"([A-Za-z_]\w*)\s*\(")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from reviewbot import __version__
 from reviewbot.config import ServiceSettings, Settings
+from reviewbot.diff import HUNK_HEADER, split_raw
 from reviewbot.mail.parse import recipients
 from reviewbot.model import SEVERITIES, Finding, Message, Patch, Series
 from reviewbot.report.text import advice_key, advice_lines
@@ -395,32 +396,32 @@ def plan_quotes(diff: str, findings: list[Finding]) -> QuotePlan:
 
 
 def _index_diff(diff: str) -> list[_DiffLine]:
-    out: list[_DiffLine] = []
-    path = ""
-    new_line: int | None = None
-    hunk = -1
-    header = 0
-    for i, text in enumerate(diff.splitlines()):
-        if text.startswith("diff --git "):
-            header, hunk, new_line = i, -1, None
-            path = text.rsplit(" b/", 1)[-1]
-        elif text.startswith("+++ ") and new_line is None:
-            target = text[4:].split("\t")[0].strip()
-            if target != "/dev/null":
-                path = target[2:] if target.startswith("b/") else target
-        elif text.startswith("@@"):
-            hunk = i
-            try:
-                new_line = int(text.split("+", 1)[1].split(" ", 1)[0].split(",")[0])
-            except (IndexError, ValueError):
-                new_line = None  # a mangled hunk header: no line numbers in this hunk
-            out.append(_DiffLine(text, path, None, hunk, header))
-            continue
-        elif hunk >= 0 and new_line is not None and text[:1] in (" ", "+", ""):
-            out.append(_DiffLine(text, path, new_line, hunk, header))
-            new_line += 1
-            continue
-        out.append(_DiffLine(text, path, None, hunk, header))
+    """Every line of the diff with its file and post-image number (the raw split of
+    :mod:`reviewbot.diff`, so that a patch the diff model refuses can still be quoted)."""
+    out = [_DiffLine(text, "", None, -1, 0) for text in diff.splitlines()]
+    for raw in split_raw(diff):
+        header = raw.header[0][0] if raw.header else raw.body[0][0] if raw.body else 0
+        path = ""
+        for _, text in raw.header:
+            if text.startswith("diff --git "):
+                path = text.rsplit(" b/", 1)[-1]
+            elif text.startswith("+++ "):
+                target = text[4:].split("\t")[0].strip()
+                if target != "/dev/null":
+                    path = target[2:] if target.startswith("b/") else target
+        for i, text in raw.header:
+            out[i] = _DiffLine(text, path, None, -1, header)
+        hunk, new_line = -1, None
+        for i, text in raw.body:
+            found = HUNK_HEADER.match(text)
+            if found:
+                hunk, new_line = i, int(found.group("new_start"))
+                out[i] = _DiffLine(text, path, None, hunk, header)
+            elif hunk >= 0 and new_line is not None and text[:1] in (" ", "+", ""):
+                out[i] = _DiffLine(text, path, new_line, hunk, header)
+                new_line += 1
+            else:
+                out[i] = _DiffLine(text, path, None, hunk, header)
     return out
 
 

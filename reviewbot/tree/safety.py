@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from reviewbot.diff import split_raw
 from reviewbot.results import SafetyIssue
 
 SYMLINK_MODE = "120000"
@@ -82,69 +83,35 @@ class _FileHeader:
     symlink_target: str | None = None
 
 
-_HUNK = re.compile(r"^@@ -\d+(?:,(?P<old>\d+))? \+\d+(?:,(?P<new>\d+))? @@")
-
-
 def _split_files(diff: str) -> list[tuple[_FileHeader, list[str]]]:
-    """Split a diff into per-file (header, body) pairs.
-
-    Hunk line counts are followed, so that a removed line reading "-- x" inside a hunk
-    ("--- x" in the diff) is never taken for the next file's header.
-    """
+    """Per-file (header, body lines) of a diff, from the raw split of :mod:`reviewbot.diff`
+    (which follows hunk line counts): the paths, the new mode and the new path come from
+    git's own header lines, which the diff model does not keep."""
     files: list[tuple[_FileHeader, list[str]]] = []
-    old_left = new_left = 0
-    for line in diff.splitlines():
-        if old_left > 0 or new_left > 0:
-            files[-1][1].append(line)
-            tag = line[:1]
-            if tag in (" ", ""):
-                old_left, new_left = old_left - 1, new_left - 1
-            elif tag == "-":
-                old_left -= 1
-            elif tag == "+":
-                new_left -= 1
-            continue
-        m = _DIFF_GIT.match(line)
-        # "--- " opens a new file only after the current one had content (hunks or a
-        # binary patch): before that it is the current file's own header ("index" and
-        # "new file mode" lines come first).
-        if m or (line.startswith("--- ") and (not files or _has_content(files[-1][1]))):
-            files.append((_FileHeader([]), []))
-        if not files:
-            continue
-        head, body = files[-1]
-        hunk = _HUNK.match(line)
-        if hunk:
-            body.append(line)
-            old_left = int(hunk.group("old") or 1)
-            new_left = int(hunk.group("new") or 1)
-            continue
-        if m:
-            for key in ("a", "b"):
-                p = _strip_p1(m.group(key))
+    for raw in split_raw(diff):
+        head = _FileHeader([])
+        for _, line in raw.header:
+            m = _DIFF_GIT.match(line)
+            if m:
+                for key in ("a", "b"):
+                    p = _strip_p1(m.group(key))
+                    if p is not None:
+                        head.paths.append(p)
+                continue
+            h = _HEADER.match(line)
+            if h:
+                kind, name = h.group("kind"), h.group("path")
+                p = _strip_p1(name) if kind in ("--- ", "+++ ") else unquote(name)
                 if p is not None:
                     head.paths.append(p)
-            continue
-        h = _HEADER.match(line)
-        if h and not _has_content(body):
-            kind, raw = h.group("kind"), h.group("path")
-            p = _strip_p1(raw) if kind in ("--- ", "+++ ") else unquote(raw)
-            if p is not None:
-                head.paths.append(p)
-                if kind in ("+++ ", "rename to ", "copy to "):
-                    head.new_path = p
-            continue
-        mm = _MODE.match(line)
-        if mm and not _has_content(body):
-            if not line.startswith(("deleted", "old")):
+                    if kind in ("+++ ", "rename to ", "copy to "):
+                        head.new_path = p
+                continue
+            mm = _MODE.match(line)
+            if mm and not line.startswith(("deleted", "old")):
                 head.new_mode = mm.group("mode")
-            continue
-        body.append(line)
+        files.append((head, [line for _, line in raw.body]))
     return files
-
-
-def _has_content(body: list[str]) -> bool:
-    return any(ln.startswith(("@@", "GIT binary patch", "Binary files ")) for ln in body)
 
 
 def check_patch(
