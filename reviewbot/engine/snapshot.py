@@ -15,8 +15,10 @@ the same key, by line):
   the lock's own object;
 * the section reads the same ``p->f`` again and uses the local, which it does not assign
   first;
-* and the section does not compare the local with the field (``if (v != p->f)``: that is
-  the revalidation the pattern needs, not the bug).
+* the section does not compare the local with the field (``if (v != p->f)``: that is
+  the revalidation the pattern needs, not the bug), and does not store the field itself
+  (then the function is the field's writer, under the writers' lock, publishing under
+  this one).
 """
 
 from __future__ import annotations
@@ -56,14 +58,16 @@ def stale_snapshots(view: FunctionView, k: Knowledge) -> list[RawFinding]:
     writes = _assignments(view)
     for sec in sections:
         for var, line, fields in _snapshots_before(writes, sec):
-            if (var, sec.start) in seen or any(f in sec.key for f in fields):
-                continue
+            if (var, sec.start) in seen or any(f in sec.key for f in fields) \
+                    or re.match(rf"{re.escape(var)}\b", sec.key):
+                continue  # the lock's own object, or a copy of the pointer to it
             inside = _between(view, sec.start, sec.end)
             use = _first_use(inside, var, writes, sec)
             if use is None:
                 continue
             again = [(f, ln) for f in fields for ln, text in inside if f in _squash(text)]
-            if not again or _revalidated(view, sec, var, fields):
+            if not again or _revalidated(view, sec, var, fields) \
+                    or _written(inside, fields):
                 continue
             field, reread = again[0]
             if view.added and not ({line, sec.start, use} & view.added):
@@ -174,6 +178,14 @@ def _first_use(inside: list[tuple[int, str]], var: str, writes: list[tuple[int, 
         if word.search(text):
             return line
     return None
+
+
+def _written(inside: list[tuple[int, str]], fields: list[str]) -> bool:
+    """The section stores the field itself (``p->f = v``): this function is the field's
+    writer, which holds the writers' lock (a mutex around the whole update) and takes this
+    one only to publish; its own earlier read is not stale."""
+    stores = [re.compile(rf"{re.escape(f)}(?:\[[^\]]*\])*=(?!=)") for f in fields]
+    return any(p.search(_squash(text)) for _, text in inside for p in stores)
 
 
 def _revalidated(view: FunctionView, sec: _Section, var: str, fields: list[str]) -> bool:

@@ -253,14 +253,15 @@ SPECS: tuple[Spec, ...] = (
     # --- stale-snapshot-before-lock ----------------------------------------------------
     Spec(
         "relax-level-copied-before-lock",
-        "cpuset: let a busy cpuset relax its sched domain by one level",
-        "A helper for the load balancer to widen the domain one step at a time.",
-        ((CPUSET, RELAX_DOMAIN, "static void cpuset_relax_one_level(struct cpuset *cs)\n{\n"
-          "\tint level = cs->relax_domain_level + 1;\n\n"
+        "cpuset: tell whether a child's sched domain is wider than its parent's",
+        "For the load balancer: widen a child's domain only when the parent's is narrower.",
+        ((CPUSET, RELAX_DOMAIN, "static bool cpuset_domain_wider(struct cpuset *cs, struct cpuset *parent)\n{\n"
+          "\tint level = cs->relax_domain_level;\n"
+          "\tbool wider;\n\n"
           "\tspin_lock_irq(&callback_lock);\n"
-          "\tif (cs->relax_domain_level < sched_domain_level_max)\n"
-          "\t\tcs->relax_domain_level = level;\n"
+          "\twider = cs->relax_domain_level >= 0 && parent->relax_domain_level < level;\n"
           "\tspin_unlock_irq(&callback_lock);\n"
+          "\treturn wider;\n"
           "}\n\n" + RELAX_DOMAIN),),
         {"stale-snapshot-before-lock": "bad-01"},
     ),
@@ -291,6 +292,22 @@ SPECS: tuple[Spec, ...] = (
           "\tspin_unlock_irq(&callback_lock);\n"
           "}\n\n" + RELAX_DOMAIN),),
         {"stale-snapshot-before-lock": "ok-02"},
+    ),
+    Spec(
+        "relax-level-published-by-writer",
+        "cpuset: let a busy cpuset relax its sched domain by one level",
+        "A helper for the load balancer; cpuset_rwsem serialises the writers, callback_lock\n"
+        "is taken only to publish the new level to readers.",
+        ((CPUSET, RELAX_DOMAIN, "static void cpuset_relax_one_level(struct cpuset *cs)\n{\n"
+          "\tint level;\n\n"
+          "\tlockdep_assert_held(&cpuset_mutex);\n"
+          "\tlevel = cs->relax_domain_level + 1;\n"
+          "\tspin_lock_irq(&callback_lock);\n"
+          "\tif (cs->relax_domain_level < sched_domain_level_max)\n"
+          "\t\tcs->relax_domain_level = level;\n"
+          "\tspin_unlock_irq(&callback_lock);\n"
+          "}\n\n" + RELAX_DOMAIN),),
+        {"stale-snapshot-before-lock": "ok-03"},
     ),
     # --- double-lock ---------------------------------------------------------------------
     Spec(
