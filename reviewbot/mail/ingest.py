@@ -89,16 +89,14 @@ def _replace(msg: Message, **changes: object) -> Message:
 
 
 
-def parse_one(data: bytes, settings: MailSettings, *, source: str, position: int = 0,
-              prepared: bool = True) -> Message:
-    """One mail handed over whole (a webhook POST, a scanned archive entry). The webhook
-    passes ``prepared=False``: it stores the bytes and reads only the headers now, so the
-    patch-id is left to the assembly at intake.
+def parse_one(data: bytes, settings: MailSettings, *, source: str, position: int = 0) -> Message:
+    """One mail handed over whole (a webhook POST, a scanned archive entry), as assembly
+    keeps it.
 
     Raises:
         BadInputError: the mail is unusable or over a limit; the message names it.
     """
-    item = read_raw(RawMessage(data, position, source), settings, prepared=prepared)
+    item = read_raw(RawMessage(data, position, source), settings)
     if isinstance(item, InputError):
         where = f"{source}#{position}" if position else source
         raise BadInputError(item.error, source=where)

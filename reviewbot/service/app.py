@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from reviewbot import __version__
 from reviewbot.config import Settings
 from reviewbot.errors import BadInputError
+from reviewbot.mail import stored
 from reviewbot.mail.ingest import parse_one
 from reviewbot.report.html import render_index
 from reviewbot.service.assemble import header_meta, mail_meta
@@ -73,8 +74,8 @@ def create_app(
 
     def store_mail(raw: bytes, signature: str | None) -> tuple[int, dict[str, Any]]:
         try:
-            meta = mail_meta(parse_one(raw, settings.mail, source="POST /v1/mail",
-                                       prepared=False))
+            msg = parse_one(raw, settings.mail, source="POST /v1/mail")
+            meta, parsed = mail_meta(msg), stored.encode(msg)
         except BadInputError as exc:
             fallback = header_meta(raw)
             if fallback is None:
@@ -83,10 +84,10 @@ def create_app(
             # A mail, but not one reviewbot can read (HTML only, broken encoding): store it
             # anyway; refusing would make the MTA bounce list traffic.
             log.info("storing <%s> as unreadable: %s", fallback.message_id, exc)
-            meta = fallback
+            meta, parsed = fallback, None
         try:
             added = store.add_mail(
-                raw, meta, hashlib.sha256(raw).hexdigest(), signature=signature
+                raw, meta, hashlib.sha256(raw).hexdigest(), signature=signature, parsed=parsed
             )
         except ReplayError as exc:
             # Same body and signature as an earlier request: it changes nothing (that mail

@@ -79,8 +79,10 @@ class Store(RunQueries):
         *,
         signature: str | None = None,
         now: float | None = None,
+        parsed: bytes | None = None,
     ) -> AddResult:
-        """Store one mail durably, once per Message-ID.
+        """Store one mail durably, once per Message-ID, with its parsed form when the
+        caller has it (reviewbot.mail.stored: then no intake parses it again).
 
         Raises:
             ReplayError: ``signature`` was already seen (a replayed request).
@@ -95,13 +97,13 @@ class Store(RunQueries):
                 )
             rows = tx.fetchall(
                 "INSERT INTO mails (message_id, received_at, size, sha256, raw, subject,"
-                " author_email, thread_key, is_root, is_patch, version, total)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " author_email, thread_key, is_root, is_patch, version, total, parsed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (message_id) DO NOTHING RETURNING id",
                 (
                     meta.message_id, now, len(raw), sha256, raw, meta.subject[:500],
                     meta.author_email.lower(), meta.thread_key, int(meta.is_root),
-                    int(meta.is_patch), meta.version, meta.total,
+                    int(meta.is_patch), meta.version, meta.total, parsed,
                 ),
             )
             if rows:
