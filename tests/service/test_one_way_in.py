@@ -63,3 +63,45 @@ def test_under_the_limit_all_three_read_the_same_patch(service_factory: Any,
     assert resp.status_code == 202
     meta = svc.store().mail_meta(resp.json()["id"])
     assert meta is not None and bool(meta[4]) is True
+
+
+def test_one_mbox_gives_the_same_series_to_the_cli_the_scan_and_the_webhook(
+        service_factory: Any, tmp_path: Path) -> None:
+    from service_mails import reply_mail
+
+    from reviewbot.pipeline import ReviewOptions, review_series
+    from reviewbot.results import SeriesReview
+    from reviewbot.scan.run import run_scan
+    from reviewbot.service.assemble import load_series
+
+    mails = series_mails("same3", 3)
+    mails.append(reply_mail("same3", "same3-v1-2@example.org", "same3-v1-0@example.org"))
+    mbox = tmp_path / "series.mbox"
+    mbox.write_bytes(b"".join(b"From x@y Thu Jan  1 00:00:00 1970\n" + m + b"\n" for m in mails))
+    settings = Settings(mail=MailSettings(compute_patch_id=True))
+
+    (cli,) = read_series([mbox], settings).series
+
+    scanned: list[Any] = []
+
+    def reviewer(series: Any) -> SeriesReview:
+        scanned.append(series)
+        return review_series(series, settings, ReviewOptions(use_tree=False))
+
+    run_scan(mbox, settings, state_dir=tmp_path / "scan", reviewer=reviewer)
+    (scan,) = scanned
+
+    svc = service_factory()
+    svc.start_server()
+    for raw in mails:
+        assert svc.post(raw).status_code == 202
+    store = svc.store()
+    thread = store.mails_in_threads(["same3-v1-0@example.org"])
+    (service,) = load_series(thread, settings)
+
+    for other in (scan, service):
+        assert other.content_key == cli.content_key
+        assert other.series_id == cli.series_id and other.missing == cli.missing == ()
+        assert [p.message_id for p in other.patches] == [p.message_id for p in cli.patches]
+        assert [[t.line for t in p.trailers] for p in other.patches] == \
+            [[t.line for t in p.trailers] for p in cli.patches]
