@@ -15,6 +15,8 @@ A clean review produces no mail: like 0-day, the bot speaks only when it has som
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import shlex
 import textwrap
 from collections.abc import Iterable
@@ -34,6 +36,8 @@ from reviewbot.mail.parse import recipients
 from reviewbot.model import SEVERITIES, Finding, Message, Patch, Series
 from reviewbot.report.text import advice_key, advice_lines
 from reviewbot.results import BootResult, SeriesReview, StageOutcome
+
+log = logging.getLogger(__name__)
 
 WIDTH = 72
 
@@ -262,10 +266,20 @@ def _envelope(
     msg["Subject"] = _reply_subject(target.subject.raw)
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = _reply_id(target, series, findings, sender)
-    msg["In-Reply-To"] = f"<{target.message_id}>"
-    refs = [*target.references, target.message_id]
-    msg["References"] = " ".join(f"<{r}>" for r in dict.fromkeys(refs))
-    msg["X-Reviewbot-Series"] = f"<{series.series_id}>"
+    # Ids come from the mail: only those that are plain msg-ids reach a header (printable
+    # ASCII, one "@", no brackets or spaces); another is left out, and the reply then
+    # threads by what remains.
+    if _safe_id(target.message_id):
+        msg["In-Reply-To"] = f"<{target.message_id}>"
+    refs = [r for r in dict.fromkeys([*target.references, target.message_id]) if _safe_id(r)]
+    dropped = len(set(target.references) | {target.message_id}) - len(refs)
+    if dropped:
+        log.info("reply to %r: %d Message-ID(s) left out of the headers (not plain msg-ids)",
+                 target.message_id[:80], dropped)
+    if refs:
+        msg["References"] = " ".join(f"<{r}>" for r in refs)
+    if _safe_id(series.series_id):
+        msg["X-Reviewbot-Series"] = f"<{series.series_id}>"
     msg["X-Mailer"] = f"reviewbot {__version__}"
     # 8bit, not quoted-printable: kernel people read and quote replies as plain text.
     msg.set_content(body, charset="utf-8", cte="8bit")
@@ -312,6 +326,15 @@ def _reply_id(target: Message, series: Series, findings: list[Finding], sender: 
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     domain = parseaddr(sender)[1].rpartition("@")[2] or "reviewbot.invalid"
     return f"<reviewbot-{digest}@{domain}>"
+
+
+_PLAIN_ID = re.compile(r"[\x21-\x3b\x3d\x3f-\x7e]{1,500}@[\x21-\x3b\x3d\x3f-\x7e]{1,400}")
+
+
+def _safe_id(message_id: str) -> bool:
+    """A Message-ID that may go into a header as ``<id>``: printable ASCII without ``<``,
+    ``>`` or spaces (so no CR, LF or NUL either), one ``@`` or more, at most 900 bytes."""
+    return _PLAIN_ID.fullmatch(message_id) is not None
 
 
 def _one_line(text: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from reportfixtures import PATCH1, make_finding, make_review
 
 from reviewbot.config import ServiceSettings, Settings
-from reviewbot.model import Series
+from reviewbot.model import Patch, Series
 from reviewbot.pipeline import StageOutcome
 from reviewbot.report.mail import plan_quotes, render_replies
 from reviewbot.results import (
@@ -220,3 +220,22 @@ def test_an_author_address_the_header_registry_refuses_is_used_bare() -> None:
     from reviewbot.report.mail import _address
 
     assert _address('"\\"x', "@@bad") in ("@@bad", '"\\"x <@@bad>')
+
+
+def test_only_plain_message_ids_reach_the_reply_headers(series: Series) -> None:
+    """A Message-ID from a mail goes into In-Reply-To/References only when it is a plain
+    msg-id: an encoded word can decode to spaces, non-ASCII or CR LF (issue 12)."""
+    import dataclasses
+
+    patch = series.slots[1]
+    assert isinstance(patch, Patch)
+    odd = dataclasses.replace(patch.message, message_id="p1 v2\r\nBcc: x@evil@example.org",
+                              references=("cover.v2@example.org", "späť@example.org"))
+    slots = (series.slots[0], dataclasses.replace(patch, message=odd), *series.slots[2:])
+    review = make_review(dataclasses.replace(series, slots=slots),
+                         [make_finding(2705, "\tcss_get(&memcg->css);")])
+    (reply,) = render_replies(review, SETTINGS)
+    assert reply["In-Reply-To"] is None
+    assert reply["References"] == "<cover.v2@example.org>"
+    text = reply.as_string()
+    assert "Bcc" not in text and "späť" not in text
