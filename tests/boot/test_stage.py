@@ -66,7 +66,7 @@ def test_judge_turns_regressions_and_new_splats_into_findings() -> None:
 
 
 def test_results_table_lists_every_test_and_the_verdict() -> None:
-    from reviewbot.commands.boot import render_table
+    from reviewbot.report.boot import render_table
 
     result = BootResult(
         "604c3f8a730665d8", "abc",
