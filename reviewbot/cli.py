@@ -69,7 +69,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _register_missing(sub: argparse._SubParsersAction, name: str, exc: ImportError) -> None:
+def _register_missing(sub: argparse._SubParsersAction[_Parser], name: str,
+                      exc: ImportError) -> None:
     cmd = sub.add_parser(name.replace("_", "-"), help=f"(unavailable: {exc})")
 
     def unavailable(args: argparse.Namespace, settings: object) -> int:

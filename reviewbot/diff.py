@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-import unidiff
 from unidiff.errors import UnidiffParseError
+from unidiff.patch import PatchSet
 
 from reviewbot.config import MailSettings
 from reviewbot.errors import BadInputError
@@ -218,7 +218,7 @@ def parse_diff(
     if text and not text.endswith("\n"):
         text += "\n"
     try:
-        patchset = unidiff.PatchSet(text)
+        patchset = PatchSet(text)
     except UnidiffParseError as exc:
         # unidiff says e.g. "Hunk diff line expected: <line>": in mail this is almost
         # always a whitespace-damaged patch (a mailer re-wrapped or stripped lines).

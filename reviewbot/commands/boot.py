@@ -22,7 +22,7 @@ from reviewbot.report.boot import render_table
 from reviewbot.results import BootResult
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "boot",
         help="build, boot and run the memcg charge tests (base, or base against a series)",

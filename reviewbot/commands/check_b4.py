@@ -32,7 +32,7 @@ from reviewbot.report.b4check import check_results, error_result
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "check-b4",
         help="b4 external check: one message on stdin, JSON results on stdout",

@@ -27,7 +27,7 @@ EX_NOPERM = 77
 EX_CONFIG = 78
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "deliver",
         help="post one mail read from stdin to the webhook (for an MTA)",

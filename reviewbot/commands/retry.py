@@ -17,7 +17,7 @@ from reviewbot.config import Settings
 from reviewbot.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_INFRA, EXIT_OK
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "retry",
         help="queue a failed run again (POST /v1/runs/ID/retry, signed)",

@@ -19,7 +19,7 @@ from reviewbot.report.text import render_errors, render_review
 _MSGID_RE = re.compile(r"^<?[^<>\s/]+@[^<>\s/]+>?$")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "review",
         help="review patch series: apply, rules, and (with --boot) build, boot, charge tests",

@@ -16,7 +16,7 @@ from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, BadInputError
 # and the other commands should not pay for them at start-up.
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "rules",
         help="list, explain and test the review rules",

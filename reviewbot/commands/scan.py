@@ -20,7 +20,7 @@ from reviewbot.report.scan import render_text
 from reviewbot.scan.run import ScanOptions, run_configured_scans, run_scan
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "scan",
         help="scan a public-inbox repository or mail folder for new series (rules only)",

@@ -13,7 +13,7 @@ from reviewbot.report.json import write as write_json
 from reviewbot.report.text import render_errors, render_series_set
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "series",
         help="list the patch series found in mail files",

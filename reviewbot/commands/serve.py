@@ -11,7 +11,7 @@ from reviewbot.errors import EXIT_OK
 log = logging.getLogger(__name__)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "serve",
         help="run the webhook that receives mail (POST /v1/mail) and shows runs",

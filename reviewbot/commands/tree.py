@@ -13,12 +13,13 @@ from reviewbot.config import Settings
 from reviewbot.errors import InfraError
 from reviewbot.facts.build import facts_for
 from reviewbot.gitcmd import git
+from reviewbot.progress import Progress
 from reviewbot.tree.bases import resolve
-from reviewbot.tree.repo import Progress, disk_usage, init_from_git, init_from_tarball, open_tree
+from reviewbot.tree.repo import disk_usage, init_from_git, init_from_tarball, open_tree
 from reviewbot.tree.worktree import list_worktrees, tree_id
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("tree", help="the kernel tree: init, status")
     sub = parser.add_subparsers(dest="tree_command", metavar="ACTION")
     init = sub.add_parser(

@@ -13,7 +13,7 @@ from reviewbot.errors import EXIT_OK
 log = logging.getLogger(__name__)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "worker",
         help="run a queue consumer that reviews the series the webhook received",

@@ -58,7 +58,7 @@ def kernel_version(makefile_text: str) -> str:
     version = f"{found['VERSION']}.{found['PATCHLEVEL']}"
     if found.get("SUBLEVEL", "0") not in ("", "0"):
         version += f".{found['SUBLEVEL']}"
-    return version + found.get("EXTRAVERSION", "")
+    return version + str(found.get("EXTRAVERSION", ""))
 
 
 def open_tree(path: Path) -> KernelTree:
