@@ -48,21 +48,16 @@ from tree_sitter import Node
 from reviewbot.engine import cfg
 from reviewbot.engine.cfunc import (
     GUARD_PREFIX,
-    LOCK_MARKER,
     UNGUARD_PREFIX,
     FunctionView,
     node_text,
 )
 from reviewbot.engine.cnodes import assigned_to, call_args, call_name, calls_in
-from reviewbot.engine.refcount import Analysis, Event, Held, State
+from reviewbot.engine.refcount import Analysis, Held, State
 from reviewbot.engine.refspec import Config, _needle, normalize
-from reviewbot.engine.snapshot import stale_snapshots
-from reviewbot.engine.types import RawFinding
-from reviewbot.engine.uses import handed_to_caller
 from reviewbot.facts.derive import caller_key
-from reviewbot.facts.extract import CALL
-from reviewbot.facts.knowledge import Knowledge, LockSpec, load_knowledge
-from reviewbot.facts.tables import EMPTY, Facts
+from reviewbot.facts.knowledge import Knowledge, LockSpec
+from reviewbot.facts.tables import Facts
 
 # Readers that need an RCU read-side section (the one-argument forms: the _check and
 # _protected forms name the lock that protects them instead).
@@ -70,7 +65,7 @@ _RCU_READ = re.compile(r"rcu_dereference|rcu_dereference_bh|rcu_dereference_sche
 _RCU_ITER = re.compile(r"list_for_each_entry_rcu|hlist_for_each_entry_rcu|list_for_each_entry_continue_rcu|"
                        r"css_for_each_(child|descendant_pre|descendant_post)|"
                        r"cgroup_for_each_live_(child|descendant_pre|descendant_post)")
-_LOCK_WORDS = ("lock", "rcu_read", "preempt", "irq", "_bh", "down", "_cpu", "guard")
+LOCK_WORDS = ("lock", "rcu_read", "preempt", "irq", "_bh", "down", "_cpu", "guard")
 CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance", "lock-not-held",
           "rcu-unprotected", "lock-order", "irq-unsafe")
 # Functions whose job is to take or drop a lock for their caller.
@@ -115,7 +110,7 @@ def _primitive_names(spec: LockSpec) -> list[str]:
     return [n for n in str(spec.raw["acquire"]).split("|") if re.fullmatch(r"\w+", n)]
 
 
-def _bare(name: str) -> str:
+def bare_name(name: str) -> str:
     for prefix in (GUARD_PREFIX, UNGUARD_PREFIX):
         if name.startswith(prefix):
             return name[len(prefix):]
@@ -124,7 +119,7 @@ def _bare(name: str) -> str:
 
 def _shown(held: Held) -> str:
     """``spin_lock_irq() on css_set_lock`` (a key is the object, ``&`` dropped)."""
-    return f"{_bare(held.call)}()" + (f" on {held.key}" if held.key else "")
+    return f"{bare_name(held.call)}()" + (f" on {held.key}" if held.key else "")
 
 
 class ContextAnalysis(Analysis):
@@ -154,7 +149,7 @@ class ContextAnalysis(Analysis):
         self.taken_kinds: set[str] = set()
         for call in calls_in(view.node):
             name = call_name(call)
-            found = k.lock_for(_bare(name))
+            found = k.lock_for(bare_name(name))
             keys: list[str] = []
             if found is not None and found[1] == "acquire" and not found[0].keyless:
                 keys = [self._arg_key(call, 0)]
@@ -198,7 +193,7 @@ class ContextAnalysis(Analysis):
         """``task_lock(p)`` takes p->alloc_lock, ``cgroup_unlock()`` drops cgroup_mutex:
         what the facts say a called helper leaves held or released."""
         name = call_name(call)
-        if self.k.lock_for(_bare(name)) is not None or not name:
+        if self.k.lock_for(bare_name(name)) is not None or not name:
             return []
         args = [node_text(a) for a in call_args(call)]
         ops: list[tuple[str, Any]] = []
@@ -318,7 +313,7 @@ class ContextAnalysis(Analysis):
 
     def inspect(self, ast: Node, state: State) -> None:
         for call in calls_in(ast):
-            name = _bare(call_name(call))
+            name = bare_name(call_name(call))
             if "sleep-in-atomic" in self.checks and state.held:
                 self._sleep(call, name, state)
             found = self.k.lock_for(name)
@@ -340,7 +335,7 @@ class ContextAnalysis(Analysis):
                         "detail": f"{name}() at line {self.line(call)} runs with interrupts already "
                                   f"disabled by {_shown(h)} at line {h.line}; its unlock "
                                   f"re-enables them while that section still expects them off",
-                        "call": name, "outer": _bare(h.call)})
+                        "call": name, "outer": bare_name(h.call)})
             if "rt-nesting" in self.checks and spec.kind in ("spinlock", "rwlock"):
                 self._rt_nesting(call, name, "takes a spinlock_t", state)
 
@@ -355,7 +350,7 @@ class ContextAnalysis(Analysis):
                 "detail": f"{name}() at line {line} {what} inside {_shown(h)} at line "
                           f"{h.line}; on PREEMPT_RT a spinlock_t is a sleeping lock and this "
                           f"section cannot sleep",
-                "call": name, "outer": _bare(h.call)})
+                "call": name, "outer": bare_name(h.call)})
         elif self.k.nonpreemptible.fullmatch(self.view.name) and self.relevant(line, line):
             self.hits.setdefault(("rt-nesting", line, name), (line, {
                 "detail": f"{name}() at line {line} {what} in {self.view.name}(), which the "
@@ -389,7 +384,7 @@ class ContextAnalysis(Analysis):
         self.hit("sleep-in-atomic", call, h, {
             "detail": f"{name}() at line {self.line(call)} may sleep ({shown}) while "
                       f"{_shown(h)} taken at line {h.line} is held",
-            "call": name, "outer": _bare(h.call), "chain": shown, "depth": str(len(chain) - 1)})
+            "call": name, "outer": bare_name(h.call), "chain": shown, "depth": str(len(chain) - 1)})
 
     def sleep_chain(self, call: Node, name: str) -> list[str] | None:
         if self.k.never_sleeps.fullmatch(name) or name.startswith(GUARD_PREFIX):
@@ -418,7 +413,7 @@ class ContextAnalysis(Analysis):
                     self.hit("double-lock", call, h, {
                         "detail": f"{name}({key}) at line {self.line(call)} takes a lock already "
                                   f"held since {_shown(h)} at line {h.line}: self-deadlock",
-                        "call": name, "outer": _bare(h.call)})
+                        "call": name, "outer": bare_name(h.call)})
             return
         for lock, via in self.facts.locks_taken(name).items():
             for h in state.held:
@@ -428,7 +423,7 @@ class ContextAnalysis(Analysis):
                         "detail": f"{name}() at line {self.line(call)} takes {lock} ({shown}), "
                                   f"which {_shown(h)} at line {h.line} already holds: "
                                   f"self-deadlock",
-                        "call": name, "outer": _bare(h.call)})
+                        "call": name, "outer": bare_name(h.call)})
 
     def _order(self, call: Node, name: str, found: tuple[LockSpec, str] | None, state: State) -> None:
         """Taking B while holding A where the base takes A while holding B: the ABBA
@@ -518,79 +513,3 @@ class ContextAnalysis(Analysis):
                 continue
             plain.append((kind, arg))
         return super().apply(state, plain)
-
-
-def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None = None,
-                knowledge: Knowledge | None = None,
-                memo: dict[str, object] | None = None) -> list[RawFinding]:
-    """One rule's findings on one function. The walk itself answers every check at once
-    and is kept in ``memo`` (the patch's), so the other context rules reuse it."""
-    k = knowledge or load_knowledge()
-    check = params.get("check", "sleep-in-atomic")
-    if params.get("not-functions") and re.search(params["not-functions"], view.name):
-        return []
-    facts = facts or EMPTY
-    if check == "stale-snapshot":
-        return stale_snapshots(view, k)  # line order, no path walk (engine/snapshot.py)
-    text = node_text(view.node)
-    # Every lock and section call has one of these in its name: a substring test spares
-    # most functions the regex.
-    cheap = any(word in text for word in _LOCK_WORDS)
-    if check in ("lock-not-held", "rcu-unprotected") and not cheap:
-        return []  # the function takes no lock itself: its callers hold what it needs
-    if check == "imbalance":
-        body = view.node.child_by_field_name("body")
-        header = text[: body.start_byte - view.node.start_byte] if body is not None else text
-        if LOCK_MARKER.search(header) or LOCK_HELPERS.search(view.name):
-            return []  # __acquires()/__releases(), or a lock helper: the imbalance is the job
-    key = f"context:{id(view)}"
-    walked = memo.get(key) if memo is not None else None
-    if not isinstance(walked, tuple):
-        walked = _walk(view, facts, k, cheap, text)
-        if memo is not None:
-            memo[key] = walked
-    analysis, events = walked
-    if analysis is None:
-        return []
-    if check == "imbalance":
-        wanted = frozenset(params.get("kinds") or ())
-        return [f for ev in sorted(events, key=lambda e: (e.line or 0, e.exit_line or 0, e.key))
-                if not wanted or analysis.kinds[ev.pair].kind in wanted
-                for f in _imbalance_finding(analysis, ev, view)]
-    longest = int(params.get("max-chain", 3))
-    return [RawFinding(line, view.name, captures, tuple(x for x in evidence if x))
-            for (c, _, _), (line, captures, evidence) in sorted(analysis.hits.items())
-            if c == check and int(captures.get("depth", 0)) <= longest]
-
-
-def _walk(view: FunctionView, facts: Facts, k: Knowledge, cheap: bool, text: str
-          ) -> tuple[ContextAnalysis | None, list[Event]]:
-    _, needle, _ = lock_config(k)
-    if "guard" not in text and not (cheap and needle.search(text)) and not any(
-            facts.locks_kept(n) for n in set(CALL.findall(text))) \
-            and not k.nonpreemptible.fullmatch(view.name):
-        return None, []  # nothing is ever held here (and the function is not atomic itself)
-    analysis = ContextAnalysis({"checks": CHECKS}, view, facts, k)
-    return analysis, analysis.run()
-
-
-def _imbalance_finding(analysis: ContextAnalysis, ev: Event, view: FunctionView) -> list[RawFinding]:
-    if (ev.key, ev.pair) in analysis.borrowed:
-        return []  # the caller's lock, dropped and retaken here
-    if ev.kind == "leak" and ev.held is not None and ev.held.line == ev.exit_line:
-        return []  # `return spin_trylock(&l);`: the lock is handed to the caller
-    if ev.kind == "leak" and handed_to_caller(analysis, ev.key, ev.pair, ev.exit_line):
-        return []
-    spec = analysis.kinds[ev.pair]
-    what = f"{_bare(ev.held.call) if ev.held else spec.acquire.pattern}({ev.key})"
-    if ev.kind == "leak" and ev.held is not None:
-        where = f"returns at line {ev.exit_line}" if ev.exit_line else "falls off its end"
-        via = f" (reached by {ev.via})" if ev.via else ""
-        detail = f"{what} taken at line {ev.held.line} is still held when {view.name}() {where}{via}"
-        evidence = tuple(x for x in (ev.held.line, ev.exit_line) if x)
-        line: int | None = ev.exit_line or ev.held.line
-    else:
-        detail = f"{ev.key or spec.kind} is released a second time at line {ev.line}"
-        evidence = (ev.line,) if ev.line else ()
-        line = ev.line
-    return [RawFinding(line, view.name, {"detail": detail, "kind": ev.kind}, evidence)]

@@ -24,7 +24,7 @@ from reviewbot.engine.cfunc import FunctionView, views_from_hunks, views_from_te
 from reviewbot.engine.coccinelle import run_coccinelle
 from reviewbot.engine.consistency import run_consistency
 from reviewbot.engine.consumers import partial_consumers
-from reviewbot.engine.context import run_context
+from reviewbot.engine.contextrun import run_context
 from reviewbot.engine.fieldstores import run_field_stores
 from reviewbot.engine.fingerprint import fingerprint, normalize_message
 from reviewbot.engine.helpers import reference_helpers

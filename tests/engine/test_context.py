@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reviewbot.engine.cfunc import views_from_text
-from reviewbot.engine.context import run_context
+from reviewbot.engine.contextrun import run_context
 from reviewbot.facts.derive import derive
 from reviewbot.facts.extract import definitions
 from reviewbot.facts.knowledge import load_knowledge

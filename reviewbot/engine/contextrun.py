@@ -1,0 +1,104 @@
+"""The ``context`` engine's entry point: one rule's findings on one function.
+
+The walk (:class:`~reviewbot.engine.context.ContextAnalysis`) answers every check at once
+and is kept in the patch's memo, so the other context rules reuse it; ``stale-snapshot``
+needs no walk (:mod:`reviewbot.engine.snapshot`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView, node_text
+from reviewbot.engine.context import (
+    CHECKS,
+    LOCK_HELPERS,
+    LOCK_WORDS,
+    ContextAnalysis,
+    bare_name,
+    lock_config,
+)
+from reviewbot.engine.refcount import Event
+from reviewbot.engine.snapshot import stale_snapshots
+from reviewbot.engine.types import RawFinding
+from reviewbot.engine.uses import handed_to_caller
+from reviewbot.facts.extract import CALL
+from reviewbot.facts.knowledge import Knowledge, load_knowledge
+from reviewbot.facts.tables import EMPTY, Facts
+
+
+def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None = None,
+                knowledge: Knowledge | None = None,
+                memo: dict[str, object] | None = None) -> list[RawFinding]:
+    """One rule's findings on one function. The walk itself answers every check at once
+    and is kept in ``memo`` (the patch's), so the other context rules reuse it."""
+    k = knowledge or load_knowledge()
+    check = params.get("check", "sleep-in-atomic")
+    if params.get("not-functions") and re.search(params["not-functions"], view.name):
+        return []
+    facts = facts or EMPTY
+    if check == "stale-snapshot":
+        return stale_snapshots(view, k)  # line order, no path walk (engine/snapshot.py)
+    text = node_text(view.node)
+    # Every lock and section call has one of these in its name: a substring test spares
+    # most functions the regex.
+    cheap = any(word in text for word in LOCK_WORDS)
+    if check in ("lock-not-held", "rcu-unprotected") and not cheap:
+        return []  # the function takes no lock itself: its callers hold what it needs
+    if check == "imbalance":
+        body = view.node.child_by_field_name("body")
+        header = text[: body.start_byte - view.node.start_byte] if body is not None else text
+        if LOCK_MARKER.search(header) or LOCK_HELPERS.search(view.name):
+            return []  # __acquires()/__releases(), or a lock helper: the imbalance is the job
+    key = f"context:{id(view)}"
+    walked = memo.get(key) if memo is not None else None
+    if not isinstance(walked, tuple):
+        walked = _walk(view, facts, k, cheap, text)
+        if memo is not None:
+            memo[key] = walked
+    analysis, events = walked
+    if analysis is None:
+        return []
+    if check == "imbalance":
+        wanted = frozenset(params.get("kinds") or ())
+        return [f for ev in sorted(events, key=lambda e: (e.line or 0, e.exit_line or 0, e.key))
+                if not wanted or analysis.kinds[ev.pair].kind in wanted
+                for f in _imbalance_finding(analysis, ev, view)]
+    longest = int(params.get("max-chain", 3))
+    return [RawFinding(line, view.name, captures, tuple(x for x in evidence if x))
+            for (c, _, _), (line, captures, evidence) in sorted(analysis.hits.items())
+            if c == check and int(captures.get("depth", 0)) <= longest]
+
+
+def _walk(view: FunctionView, facts: Facts, k: Knowledge, cheap: bool, text: str
+          ) -> tuple[ContextAnalysis | None, list[Event]]:
+    _, needle, _ = lock_config(k)
+    if "guard" not in text and not (cheap and needle.search(text)) and not any(
+            facts.locks_kept(n) for n in set(CALL.findall(text))) \
+            and not k.nonpreemptible.fullmatch(view.name):
+        return None, []  # nothing is ever held here (and the function is not atomic itself)
+    analysis = ContextAnalysis({"checks": CHECKS}, view, facts, k)
+    return analysis, analysis.run()
+
+
+def _imbalance_finding(analysis: ContextAnalysis, ev: Event, view: FunctionView) -> list[RawFinding]:
+    if (ev.key, ev.pair) in analysis.borrowed:
+        return []  # the caller's lock, dropped and retaken here
+    if ev.kind == "leak" and ev.held is not None and ev.held.line == ev.exit_line:
+        return []  # `return spin_trylock(&l);`: the lock is handed to the caller
+    if ev.kind == "leak" and handed_to_caller(analysis, ev.key, ev.pair, ev.exit_line):
+        return []
+    spec = analysis.kinds[ev.pair]
+    what = f"{bare_name(ev.held.call) if ev.held else spec.acquire.pattern}({ev.key})"
+    if ev.kind == "leak" and ev.held is not None:
+        where = f"returns at line {ev.exit_line}" if ev.exit_line else "falls off its end"
+        via = f" (reached by {ev.via})" if ev.via else ""
+        detail = f"{what} taken at line {ev.held.line} is still held when {view.name}() {where}{via}"
+        evidence = tuple(x for x in (ev.held.line, ev.exit_line) if x)
+        line: int | None = ev.exit_line or ev.held.line
+    else:
+        detail = f"{ev.key or spec.kind} is released a second time at line {ev.line}"
+        evidence = (ev.line,) if ev.line else ()
+        line = ev.line
+    return [RawFinding(line, view.name, {"detail": detail, "kind": ev.kind}, evidence)]
