@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -184,6 +185,23 @@ class Series:
                 part = "null"
             h.update(hashlib.sha256(part.encode("utf-8", "replace")).digest())
         return h.hexdigest()
+
+
+def number_ranges(numbers: Iterable[int]) -> str:
+    """``1, 2, 3, 5, 7, 8`` as ``1-3, 5, 7-8``: a series missing 67 of 68 patches reads as
+    "2-39, 41-68", not as 67 numbers."""
+    out: list[str] = []
+    run: list[int] = []
+    for n in sorted(set(numbers)):
+        if run and n == run[-1] + 1:
+            run.append(n)
+            continue
+        if run:
+            out.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
+        run = [n]
+    if run:
+        out.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
+    return ", ".join(out)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from reviewbot.model import number_ranges
+
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
@@ -107,7 +109,7 @@ def render_index(
             missing = s.get("missing") or []
             patches = f"{s['present']}/{s['expected']}"
             if missing:
-                patches += f" (missing {', '.join(str(i) for i in missing)})"
+                patches += f" (missing {number_ranges(int(i) for i in missing)})"
             run = (
                 f'<a href="/v1/runs/{int(s["run_id"])}">#{int(s["run_id"])}</a>'
                 if s.get("run_id")

@@ -33,7 +33,7 @@ from reviewbot import __version__
 from reviewbot.config import ServiceSettings, Settings
 from reviewbot.diff import HUNK_HEADER, split_raw
 from reviewbot.mail.parse import recipients
-from reviewbot.model import SEVERITIES, Finding, Message, Patch, Series
+from reviewbot.model import SEVERITIES, Finding, Message, Patch, Series, number_ranges
 from reviewbot.report.text import advice_key, advice_lines
 from reviewbot.results import BootResult, SeriesReview, StageOutcome
 
@@ -117,7 +117,7 @@ def _series_body(target: Message, findings: list[Finding], review: SeriesReview)
     if series.missing:
         lines.append(
             _wrap(
-                f"Patches {', '.join(str(i) for i in series.missing)} of {series.expected} "
+                f"Patches {number_ranges(series.missing)} of {series.expected} "
                 "never arrived, so this review covers only the patches that did."
             )
         )

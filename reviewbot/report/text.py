@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import textwrap
 
-from reviewbot.model import Finding, InputError, Patch, Series
+from reviewbot.model import Finding, InputError, Patch, Series, number_ranges
 from reviewbot.results import ApplyResult, BootResult, RulesResult, SeriesReview, StageOutcome
 
 _MARK = {"success": "ok", "warning": "WARN", "fail": "FAIL", "skipped": "skip", "error": "ERROR"}
@@ -18,7 +18,7 @@ def _series_head(series: Series) -> list[str]:
         f"[v{series.version}] {series.subject}",
         f"  author: {series.author}",
         f"  patches: {present}/{series.expected} present"
-        + (f", missing {', '.join(map(str, series.missing))}" if series.missing else "")
+        + (f", missing {number_ranges(series.missing)}" if series.missing else "")
         + ("" if series.cover else ", no cover letter")
         + ("" if series.threaded else ", unthreaded (grouped by author/version/time)"),
         f"  id: <{series.series_id}>  ({state})",

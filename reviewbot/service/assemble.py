@@ -35,7 +35,7 @@ from reviewbot.mail.address import parse_address
 from reviewbot.mail.ingest import read_raw
 from reviewbot.mail.read import RawMessage
 from reviewbot.mail.series import assemble
-from reviewbot.model import InputError, Message, Patch, Series
+from reviewbot.model import InputError, Message, Patch, Series, number_ranges
 from reviewbot.service.store import MailMeta, SeriesRecord, Store, StoredMail
 
 log = logging.getLogger(__name__)
@@ -260,7 +260,7 @@ class SeriesTracker:
                 # incomplete series is not worth a second review - the complete one is.
                 return Decision(row_id, "known", row["run_id"], "still incomplete")
             if self.clock() - record.first_seen < self.settings.service.series_wait_s:
-                return self._wait(row_id, f"missing patch(es) {list(record.missing)}")
+                return self._wait(row_id, f"missing patch(es) {number_ranges(record.missing)}")
         elif not earlier and self._cover_pending(series, record):
             # git send-email sends the cover first, but lists deliver out of order: a short
             # wait lets the review (and its series-level reply) include the cover letter.

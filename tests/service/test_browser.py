@@ -60,7 +60,7 @@ def test_html_page_renders_series_runs_and_findings_in_chromium(
     html = dom.stdout
     assert "<h1>reviewbot: recent series and runs</h1>" in html
     assert "[v1] mm: memcg: fix page-a" in html and "rcu-lock-imbalance" in html
-    assert "waiting" in html and "missing 2, 3" in html
+    assert "waiting" in html and "missing 2-3" in html
     shot_run = subprocess.run(
         [*base, f"--screenshot={shot}", "--window-size=1280,900", svc.url + "/"],
         capture_output=True, text=True, timeout=120,

@@ -37,3 +37,19 @@ def test_empty_page_says_so() -> None:
 def test_findings_are_found_wherever_the_report_nests_them() -> None:
     assert [f["rule"] for f in findings_of(RUN["result"])] == ["rcu-lock-imbalance"]
     assert list(findings_of({"findings": [{"no": "rule"}]})) == []
+
+
+def test_missing_patches_read_as_ranges_not_as_every_number() -> None:
+    """A 68-patch series of which the list carried one (issue 15's "1/68 (missing 1, 2, 3,
+    ..., 68)"): the page says which, in ranges."""
+    from reviewbot.model import number_ranges
+
+    missing = [*range(2, 40), *range(41, 69)]
+    assert number_ranges(missing) == "2-39, 41-68"
+    assert number_ranges([5, 1, 2, 3, 7, 8, 3]) == "1-3, 5, 7-8"
+    assert number_ranges([]) == "" and number_ranges([4]) == "4"
+    row = dict(SERIES, present=1, expected=68, missing=missing,
+               reason=f"missing patch(es) {number_ranges(missing)}")
+    page = render_index([row], [], now=100.0)
+    assert "1/68 (missing 2-39, 41-68)" in page
+    assert "2, 3, 4" not in page
