@@ -35,7 +35,8 @@ class Progress:
 
     @classmethod
     def silent(cls) -> Progress:
-        return cls(io.StringIO(), heartbeat_s=3600.0, every_s=3600.0, bar=False)
+        sink: TextIO = _Discard()  # type: ignore[assignment]  # a TextIOBase that keeps nothing
+        return cls(sink, heartbeat_s=3600.0, every_s=3600.0, bar=False)
 
     # -- phases ---------------------------------------------------------------------------
 
@@ -95,3 +96,13 @@ class Progress:
             self.last = 0.0
             self.out.write("\r\033[K")
             self.out.flush()
+
+
+class _Discard(io.TextIOBase):
+    """Where a silent Progress writes: nothing is kept (a scan may run for hours)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def isatty(self) -> bool:
+        return False
