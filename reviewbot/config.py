@@ -34,8 +34,11 @@ class MailSettings:
 @dataclass(frozen=True)
 class TreeSettings:
     path: str = "{data}/linux"  # git repository made by `reviewbot tree init`
-    source_tarball: str = "/usr/src/linux-source-6.1.tar.xz"  # Debian's linux-source-6.1
-    bases: tuple[str, ...] = ()  # candidate bases tried in order (empty: the tree's tag/HEAD)
+    # Where the bases come from (tree/sources.py): Debian packages, tarballs, git URL#REF.
+    # The first tarball is the root import; each later one a child of the one before.
+    sources: tuple[str, ...] = ("linux-source-6.1", "linux-source-6.12")
+    bases: tuple[str, ...] = ()  # candidate bases tried in order (empty: the tree's bases,
+    # development trees first, then releases newest first)
     worktrees: str = "{cache}/worktrees"  # one reusable worktree per base
     lock_timeout_s: float = 600.0
     max_series_bytes: int = 50 * 1024 * 1024

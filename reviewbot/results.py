@@ -96,7 +96,7 @@ class BaseAttempt:
     ref: str
     commit: str | None
     reason: str
-    outcome: str = ""  # applied | conflict | not-found | duplicate | refused
+    outcome: str = ""  # applied | conflict | already-applied | not-found | duplicate | refused
     message: str = ""
 
     def to_json(self) -> Json:

@@ -13,7 +13,8 @@ SUDO=""
 
 APT_PACKAGES=(
   git ca-certificates xz-utils python3 python3-venv python3-pip
-  linux-source-6.1                                   # the default kernel tree
+  linux-source-6.1                                   # the root kernel base
+  linux-source-6.12                                  # the second base (bookworm-security)
   build-essential flex bison bc libelf-dev libssl-dev cpio kmod  # kernel build
   ccache bubblewrap                                  # incremental, sandboxed builds
   qemu-system-x86 busybox-static                     # boot and charge tests

@@ -10,31 +10,53 @@ from pathlib import Path
 from typing import Any
 
 from reviewbot.config import Settings
-from reviewbot.errors import InfraError
+from reviewbot.errors import BadInputError, InfraError
 from reviewbot.facts.build import facts_for
 from reviewbot.gitcmd import git
 from reviewbot.progress import Progress
 from reviewbot.tree.bases import resolve
-from reviewbot.tree.repo import disk_usage, init_from_git, init_from_tarball, open_tree
+from reviewbot.tree.repo import (
+    disk_usage,
+    init_from_git,
+    init_from_tarball,
+    open_tree,
+)
+from reviewbot.tree.sources import (
+    Source,
+    add_sources,
+    base_info,
+    newest_first,
+    parse_source,
+    record_root,
+    version_of,
+)
 from reviewbot.tree.worktree import list_worktrees, tree_id
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("tree", help="the kernel tree: init, status")
+    parser = subparsers.add_parser("tree", help="the kernel tree: init, update, status")
     sub = parser.add_subparsers(dest="tree_command", metavar="ACTION")
     init = sub.add_parser(
         "init",
-        help="import a kernel tree once (default: Debian's linux-source-6.1 tarball)",
-        description="Create the kernel git repository (idempotent). The tarball import is "
-        "one commit with a fixed author and date, tagged v<version>-debian.",
+        help="import the kernel bases once (default: Debian's linux-source-6.1 and 6.12)",
+        description="Create the kernel git repository with every base of tree.sources "
+        "(idempotent). Each tarball import is one commit with a fixed author and date, "
+        "tagged v<version>-debian; each later base is a child of the one before.",
     )
     init.add_argument("--path", metavar="DIR", help="where (default: tree.path in config)")
     src = init.add_mutually_exclusive_group()
     src.add_argument("--from-tarball", metavar="FILE",
-                     help="kernel source tarball (default: tree.source_tarball)")
+                     help="import only this kernel source tarball (default: tree.sources)")
     src.add_argument("--from-git", metavar="DIR|URL",
                      help="existing clone: used in place (no --path) or cloned to --path")
     init.set_defaults(func=cmd_init)
+    update = sub.add_parser(
+        "update", help="import newer Debian revisions and fetch the git remotes of tree.sources",
+        description="Add what tree.sources has that the tree lacks: a newer installed "
+        "linux-source package revision becomes a new base, each git remote is fetched again. "
+        "A nightly timer can run it (docs/tree.md).")
+    update.add_argument("--path", metavar="DIR", help="the tree (default: tree.path)")
+    update.set_defaults(func=cmd_update)
     status = sub.add_parser("status", help="what the tree is, its bases and its worktrees")
     status.add_argument("--path", metavar="DIR", help="the tree (default: tree.path)")
     status.add_argument("--json", action="store_true", help="print JSON")
@@ -48,31 +70,71 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
+def _sources(settings: Settings) -> list[Source]:
+    return [parse_source(spec) for spec in settings.tree.sources]
+
+
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     start = time.monotonic()
     progress = Progress()
     explicit = Path(args.path).expanduser() if args.path else None
+    added: list[tuple[str, bool]] = []
     if args.from_git:
         tree, created = init_from_git(args.from_git, explicit, progress)
-    else:
-        tarball = Path(args.from_tarball or settings.path(settings.tree.source_tarball))
+    elif args.from_tarball:
         dest = explicit or settings.path(settings.tree.path)
-        tree, created = init_from_tarball(tarball.expanduser(), dest, progress)
+        tree, created = init_from_tarball(Path(args.from_tarball).expanduser(), dest, progress)
+    else:
+        sources = _sources(settings)
+        tarballs = [s for s in sources if s.tarball is not None]
+        if not tarballs:
+            raise BadInputError("tree.sources names no tarball or Debian package to import "
+                                "first (a git remote needs a tree: use --from-git)")
+        root = tarballs[0]
+        assert root.tarball is not None
+        dest = explicit or settings.path(settings.tree.path)
+        tree, created = init_from_tarball(root.tarball, dest, progress)
+        record_root(tree)
+        added = add_sources(tree.path, sources, progress)
+        tree = open_tree(tree.path)
     elapsed = time.monotonic() - start
     verb = "created" if created else "already present"
-    print(f"{tree.path}: {verb}, base {tree.default_base} (Linux {tree.version}), "
-          f"{elapsed:.1f}s")
-    if settings.rules.facts and tree.default_base:
-        # Once per base, here rather than in the first review (it takes half a minute).
-        with progress.phase("kernel facts (what may sleep, lock helpers, put helpers)"):
-            facts = facts_for(tree.path, tree.default_base, settings.path(settings.rules.facts_dir),
-                              say=progress.say)
-        if facts is not None:
-            print(f"facts of {facts.revision[:12]}: {json.dumps(facts.stats)}")
+    new = [ref for ref, made in added if made]
+    print(f"{tree.path}: {verb}, base {tree.default_base} (Linux {tree.version})"
+          + (f", added {', '.join(new)}" if new else "")
+          + f"; bases: {', '.join(tree.bases)}; {elapsed:.1f}s")
+    _derive_facts(tree.path, list(tree.bases), settings, progress)
     default = settings.path(settings.tree.path)
     if tree.path.resolve() != default.resolve():
         print(f"note: not the configured tree.path ({default}); pass --tree {tree.path} "
               "to review, or set tree.path in config.yaml", file=sys.stderr)
+    return 0
+
+
+def _derive_facts(path: Path, bases: list[str], settings: Settings, progress: Progress) -> None:
+    if not settings.rules.facts:
+        return
+    for base in bases:
+        # Once per base, here rather than in the first review (it takes half a minute).
+        with progress.phase(f"kernel facts of {base} (what may sleep, lock and put helpers)"):
+            facts = facts_for(path, base, settings.path(settings.rules.facts_dir),
+                              say=progress.say)
+        if facts is not None:
+            print(f"facts of {base} ({facts.revision[:12]}): {json.dumps(facts.stats)}")
+
+
+def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
+    progress = Progress()
+    path = Path(args.path).expanduser() if args.path else settings.path(settings.tree.path)
+    tree = open_tree(path)
+    sources = _sources(settings)
+    record_root(tree)
+    changed = add_sources(path, sources, progress)
+    tree = open_tree(path)
+    moved = [ref for ref, made in changed if made]
+    print(f"{path}: " + (f"new or moved: {', '.join(moved)}" if moved else "up to date")
+          + f"; bases: {', '.join(tree.bases)}")
+    _derive_facts(path, moved, settings, progress)
     return 0
 
 
@@ -82,11 +144,20 @@ def tree_status(path: Path, settings: Settings, du: bool = False) -> dict[str, A
     head = git(["rev-parse", "HEAD"], cwd=path).stdout.strip()
     dirty = git(["status", "--porcelain", "--untracked-files=no"], cwd=path).stdout.strip()
     bases: list[dict[str, Any]] = []
-    wanted = list(settings.tree.bases) or ([tree.default_base] if tree.default_base else [])
-    for ref in wanted:
+    now = time.time()
+    for ref in list(dict.fromkeys([*tree.bases, *settings.tree.bases])):
         sha, message = resolve(path, ref)
+        meta = base_info(path, ref)
+        imported = int(meta["imported"]) if meta.get("imported", "").isdigit() else None
         bases.append({"ref": ref, "commit": sha, "message": message,
-                      "default": ref == tree.default_base})
+                      "version": version_of(path, ref) if sha else None,
+                      "source": meta.get("source"), "package": meta.get("package"),
+                      "imported": imported,
+                      "age_days": round((now - imported) / 86400, 1) if imported else None,
+                      "default": ref == tree.default_base,
+                      "configured": ref in settings.tree.bases,
+                      "facts": _facts_status(path, ref, settings).get("state")
+                      if sha else None})
     root = settings.path(settings.tree.worktrees)
     info: dict[str, Any] = {
         "path": str(path),
@@ -97,6 +168,9 @@ def tree_status(path: Path, settings: Settings, du: bool = False) -> dict[str, A
         "head": head,
         "main_worktree_clean": not dirty,
         "bases": bases,
+        # The order a series without base-commit: or --base is tried in (after the guess
+        # from its index lines).
+        "order": list(settings.tree.bases) or newest_first(path, list(tree.bases)),
         "worktree_root": str(root / tree_id(path)),
         "worktrees": list_worktrees(path, root),
         "facts": _facts_status(path, tree.default_base, settings),
@@ -138,8 +212,15 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     print(f"HEAD:     {info['head']}  ({'clean' if info['main_worktree_clean'] else 'DIRTY'})")
     print("bases:")
     for b in info["bases"]:
-        mark = " (imported)" if b["default"] else ""
-        print(f"  {b['ref']}{mark}: {b['commit'] or 'not found: ' + b['message']}")
+        marks = [m for m, on in (("root", b["default"]), ("tree.bases", b["configured"])) if on]
+        where = f" {b['package'] or b['source']}" if b["package"] or b["source"] else ""
+        age = f", imported {b['age_days']} days ago" if b["age_days"] is not None else ""
+        mark = f" ({', '.join(marks)})" if marks else ""
+        if b["commit"]:
+            print(f"  {b['ref']}{mark}: Linux {b['version']}, {b['commit'][:12]}{where}{age}")
+        else:
+            print(f"  {b['ref']}{mark}: not found: {b['message']}")
+    print(f"order:    {' -> '.join(info['order'])} (after base-commit:, --base, index guess)")
     facts = info["facts"]
     if facts.get("state") == "ready":
         print(f"facts:    {facts['revision'][:12]}: {facts.get('functions')} functions, "

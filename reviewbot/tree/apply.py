@@ -152,6 +152,27 @@ def apply_series(worktree: Path, base_commit: str, items: list[PatchItem],
     return ApplyRun(ordered, output, round(time.monotonic() - start, 3), head)
 
 
+def reverse_applies(worktree: Path, base_commit: str, diffs: list[str],
+                    timeout_s: float = 300) -> bool:
+    """True when the whole series is already in the worktree's base: each patch, last
+    first, reverse-applies on what the previous reversals left (a series whose later
+    patches rework an earlier one's lines reverses only in this order). The worktree is put
+    back at ``base_commit`` (``--index``, so that files a reversal creates are removed by
+    the reset)."""
+    if not diffs:
+        return False
+    try:
+        for diff in reversed(diffs):
+            res = git(["apply", "--reverse", "--index", "-"], cwd=worktree,
+                      input_bytes=diff.encode("utf-8", errors="surrogateescape"),
+                      timeout=timeout_s)
+            if not res.ok:
+                return False
+        return True
+    finally:
+        git_ok(["reset", "-q", "--hard", base_commit], cwd=worktree)
+
+
 def _segments(stdout: str) -> list[str]:
     """git am's stdout cut at each "Applying: " line (one segment per mail processed)."""
     parts = re.split(r"^(?=Applying: )", stdout, flags=re.M)

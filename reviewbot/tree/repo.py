@@ -31,6 +31,7 @@ CONFIG_VERSION = "reviewbot.version"
 # version, and each revision imports to another commit id (docs/tree.md); kept outside the
 # commit so that the id stays a function of the files.
 CONFIG_PACKAGE = "reviewbot.package"
+CONFIG_BASES = "reviewbot.bases"  # multi-valued: every base ref, in import order (sources.py)
 
 _MAKEFILE_VAR = re.compile(r"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)\s*=\s*(\S*)\s*$", re.M)
 
@@ -44,6 +45,7 @@ class KernelTree:
     version: str | None
     source: str | None
     package: str | None = None  # the Debian package and revision the tarball came from
+    bases: tuple[str, ...] = ()  # every base in import order, the root (default_base) first
 
 
 def kernel_version(makefile_text: str) -> str:
@@ -72,14 +74,26 @@ def open_tree(path: Path) -> KernelTree:
             f"no kernel tree at {path}: run `reviewbot tree init` (or pass --tree DIR, "
             "or --no-tree to review without applying)"
         )
-    base = _config_get(path, CONFIG_BASE)
+    default = _config_get(path, CONFIG_BASE) or _head(path)
     return KernelTree(
         path=path,
-        default_base=base or _head(path),
+        default_base=default,
         version=_config_get(path, CONFIG_VERSION),
         source=_config_get(path, CONFIG_SOURCE),
         package=_config_get(path, CONFIG_PACKAGE),
+        bases=tuple(list_bases(path)) or ((default,) if default else ()),
     )
+
+
+def list_bases(repo: Path) -> list[str]:
+    """Every base ref of the tree in import order (a tree made before several bases were
+    supported lists only its ``reviewbot.base``)."""
+    res = git(["config", "--local", "--get-all", CONFIG_BASES], cwd=repo)
+    bases = [line.strip() for line in res.stdout.splitlines() if line.strip()] if res.ok else []
+    if not bases:
+        root = _config_get(repo, CONFIG_BASE)
+        bases = [root] if root else []
+    return list(dict.fromkeys(bases))
 
 
 def _config_get(path: Path, key: str) -> str | None:

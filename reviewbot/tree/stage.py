@@ -33,7 +33,7 @@ from reviewbot.results import (
     SafetyIssue,
     StageOutcome,
 )
-from reviewbot.tree.apply import ApplyRun, PatchItem, apply_series
+from reviewbot.tree.apply import ApplyRun, PatchItem, apply_series, reverse_applies
 from reviewbot.tree.bases import Candidate, candidates
 from reviewbot.tree.repo import open_tree
 from reviewbot.tree.safety import check_patch
@@ -139,7 +139,8 @@ def apply_stage(
                             f"series too large: {size} bytes of mail, more than "
                             f"tree.max_series_bytes ({cfg.max_series_bytes})", result)
     cands = candidates(tree.path, series.base_commit, options.base, cfg.bases,
-                       tree.default_base)
+                       tree.default_base, tree.bases, [it.diff for it in items if it.diff],
+                       _prefixes(series))
     attempts: list[_Attempt] = []
     seen: dict[str, str] = {}
     issues: list[SafetyIssue] = []
@@ -168,10 +169,17 @@ def apply_stage(
         if run.ok:
             entry.outcome, entry.message = "applied", _applied_message(run)
             return _success(state, result, cand, wt, run, issues)
-        wt.release()
         failed = run.first_failure()
         entry.outcome = "conflict"
         entry.message = failed.message if failed else "git am failed"
+        try:
+            already = reverse_applies(wt.path, cand.commit, [it.diff for it in items if it.diff])
+        finally:
+            wt.release()
+        if already:
+            entry.outcome = "already-applied"
+            entry.message = "every patch reverse-applies: the series is already in this base"
+            return _already_in(result, cand, items)
     # Nothing applied anywhere: report the attempt that got furthest (first on a tie).
     best = max(attempts, key=lambda a: a.run.n_applied, default=None)
     if best is not None:
@@ -183,6 +191,16 @@ def apply_stage(
                           else "no base found in the tree")
     return StageOutcome(STAGE, "fail", "does not apply", result,
                         [_finding(i) for i in issues])
+
+
+def _prefixes(series: Series) -> tuple[str, ...]:
+    """Subject prefix words of the series (cover letter and patches), in order, once."""
+    words: list[str] = []
+    for msg in [series.cover,
+                *(p.message for p in series.patches)]:
+        if msg is not None:
+            words += [w for w in msg.subject.prefixes if w not in words]
+    return tuple(words)
 
 
 def _key(repo: Path, cand: Candidate, default_base: str | None) -> str:
@@ -236,6 +254,20 @@ def _success(state: ReviewState, result: ApplyResult, cand: Candidate, wt: Workt
     status = "warning" if notes else "success"
     reason = f"applied on {cand.ref}" + (f" ({', '.join(notes)})" if notes else "")
     return StageOutcome(STAGE, status, reason, result, [_finding(i) for i in issues])
+
+
+def _already_in(result: ApplyResult, cand: Candidate, items: list[PatchItem]) -> StageOutcome:
+    """The series is in ``cand`` already: say which base, not "does not apply"."""
+    result.base, result.base_commit = cand.ref, cand.commit
+    result.base_reason = f"already in {cand.ref}: every patch reverse-applies"
+    result.patches = [
+        PatchResult(it.index, ALREADY_PRESENT if it.diff else SKIPPED,
+                    message=f"already in {cand.ref}" if it.diff else
+                    (it.skip_reason or "no diff"), subject=it.subject, message_id=it.message_id)
+        for it in items
+    ]
+    return StageOutcome(STAGE, "fail", f"already in {cand.ref} (every patch reverse-applies)",
+                        result)
 
 
 def _refused(result: ApplyResult, items: list[PatchItem], refused: list[SafetyIssue],

@@ -131,3 +131,24 @@ def test_build_timeout_is_a_result_naming_the_limit(tmp_path: Path) -> None:
     result = kbuild.build_kernel(settings, src, tmp_path / "out")
     assert result.status == "timeout"
     assert result.reason.startswith("build timed out after 1 s")
+
+
+def test_options_the_base_does_not_declare_are_skipped(tmp_path: Path) -> None:
+    # A 6.12-like tree: MEMCG_V1 exists, MEMCG_KMEM and BASE_FULL do not.
+    src = tmp_path / "src"
+    (src / "mm").mkdir(parents=True)
+    (src / "mm" / "Kconfig").write_text(
+        "menuconfig MEMCG\n\tbool \"Memory controller\"\n\nconfig MEMCG_V1\n\tbool \"v1\"\n")
+    (src / "init").mkdir()
+    (src / "init" / "Kconfig").write_text("config SWAP\n\tbool\n")
+    assert kbuild.kconfig_symbols(src) == {"MEMCG", "MEMCG_V1", "SWAP"}
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".config").write_text("CONFIG_MEMCG=y\nCONFIG_SWAP=y\n")
+    frag = tmp_path / "f.config"
+    frag.write_text("CONFIG_MEMCG=y\nCONFIG_MEMCG_KMEM=y\nCONFIG_BASE_FULL=y\nCONFIG_MEMCG_V1=y\n")
+    # Without the tree every option counts; with it, only MEMCG_V1 is really dropped.
+    assert "CONFIG_MEMCG_KMEM=y" in kbuild.verify_config(out, [frag])
+    message = kbuild.verify_config(out, [frag], src)
+    assert "CONFIG_MEMCG_V1=y (got unset)" in message and "KMEM" not in message
+    assert "BASE_FULL" not in message

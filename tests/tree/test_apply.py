@@ -66,7 +66,8 @@ def test_clean_series_applies_with_one_commit_per_patch(tmp_path: Path, kernel_t
     try:
         assert out.status == "success", out.reason
         d = out.json()
-        assert d["base"] == TAG and d["base_reason"].startswith("the tree's imported base")
+        # make_mbox writes real index lines: the pre-image blobs name the base.
+        assert d["base"] == TAG and d["base_reason"].startswith("the diffs' index lines: 2 of 2")
         assert [t["outcome"] for t in d["tried"]] == ["applied"]
         assert [p["status"] for p in d["patches"]] == ["applied"] * 3
         commits = [p["commit"] for p in d["patches"]]
@@ -116,12 +117,27 @@ def test_conflict_3way_reports_files_hunks_and_falls_back_to_next_base(
         ("mm: memcontrol: reword", [replace("mm/memcontrol.c", "move an owner of the mm",
                                             "move the mm owner")]),
     ], base="mm-next")
+    # With its index lines the series names mm-next by its pre-image blobs, before any
+    # configured order (b4's guess-base).
     out, state = run_apply(mbox, settings_for(tmp_path, kernel_tree, bases=(TAG, "mm-next")))
+    try:
+        tried = out.json()["tried"]
+        assert [(t["ref"], t["outcome"]) for t in tried] == [("mm-next", "applied")]
+        assert tried[0]["reason"] == \
+            "the diffs' index lines: 2 of 2 pre-image blob(s) are this base's files"
+    finally:
+        release(state)
+    # Without them (diff -u, quilt), the configured order decides.
+    plain = tmp_path / "plain.mbox"
+    plain.write_text("".join(line for line in mbox.read_text().splitlines(keepends=True)
+                             if not line.startswith("index ")))
+    out, state = run_apply(plain, settings_for(tmp_path, kernel_tree, bases=(TAG, "mm-next")))
     try:
         tried = out.json()["tried"]
         assert [(t["ref"], t["outcome"]) for t in tried] == [(TAG, "conflict"),
                                                              ("mm-next", "applied")]
-        assert "CONFLICT (content): Merge conflict in mm/memcontrol.c" in tried[0]["message"]
+        # no blob ids, no 3-way merge: git apply's own verdict
+        assert "patch failed: mm/memcontrol.c" in tried[0]["message"]
         assert out.status == "success" and out.json()["base"] == "mm-next"
         assert out.json()["base_reason"] == "tree.bases[1] in config.yaml"
     finally:

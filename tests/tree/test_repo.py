@@ -158,7 +158,7 @@ def test_cli_init_then_status(tmp_path: Path, kernel_tarball: Path,
     sh(["git", "config", "--local", "reviewbot.package", "linux-source-6.1 6.1.192-3"], dest)
     assert main(["tree", "status", "--path", str(dest)]) == 0
     out = capsys.readouterr().out
-    assert "(imported)" in out
+    assert f"{TAG} (root): Linux 6.1.999" in out and f"order:    {TAG} " in out
     assert "linux-source-6.1.tar.xz (Debian linux-source-6.1 6.1.192-3)  Linux 6.1.999" in out
 
 
