@@ -80,12 +80,14 @@ def render_index(
     now: float | None = None,
     title: str = "reviewbot",
     max_findings: int = 20,
+    quarantined: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The page served at ``GET /``.
 
     Args:
         series: rows as :meth:`reviewbot.service.store.Store.series_rows` returns them.
         runs: rows as ``Store.run_rows(result=True)`` returns them.
+        quarantined: mails set aside after failed intakes (``Store.quarantined_mails``).
     """
     now = time.time() if now is None else now
     subjects = {int(s["id"]): f"[v{int(s['version'])}] {s['subject']}" for s in series}
@@ -159,6 +161,19 @@ def render_index(
                 f"<td>{escape(str(r.get('worker') or '-'))}</td>"
                 f"<td>{_ago(r.get('finished_at'), now)}</td></tr>"
             )
+        out.append("</tbody></table>")
+    if quarantined:
+        out.append(f'<h2 id="quarantine">Quarantined mails ({len(quarantined)})</h2>')
+        out.append("<p>Their intake failed every time; they are set aside with the error "
+                   '(JSON: <a href="/v1/quarantine">/v1/quarantine</a>).</p>')
+        out.append("<table><thead><tr><th>Mail</th><th>Failures</th><th>Error</th>"
+                   "<th>Received</th></tr></thead><tbody>")
+        for q in quarantined:
+            out.append(
+                f"<tr><td>{escape(str(q['subject']))[:200]}<br><small><code>"
+                f"{escape(str(q['message_id']))[:200]}</code></small></td>"
+                f"<td>{int(q['failures'])}</td><td>{escape(str(q['error']))[:300]}</td>"
+                f"<td>{_ago(q.get('received_at'), now)}</td></tr>")
         out.append("</tbody></table>")
     out.append("</body></html>")
     return "\n".join(out)

@@ -218,7 +218,12 @@ def create_app(
     def index(limit: int = 50) -> HTMLResponse:
         limit = max(1, min(limit, 500))
         runs = store.run_rows(limit=limit, result=True)
-        return HTMLResponse(render_index(store.series_rows(limit=limit), runs))
+        return HTMLResponse(render_index(store.series_rows(limit=limit), runs,
+                                         quarantined=store.quarantined_mails(limit)))
+
+    @app.get("/v1/quarantine", summary="Mails set aside after failed intakes, with the error")
+    def quarantine(limit: int = 100) -> dict[str, Any]:
+        return {"mails": store.quarantined_mails(max(1, min(limit, 1000)))}
 
     @app.get("/healthz", summary="Liveness: the store answers")
     def healthz() -> Response:

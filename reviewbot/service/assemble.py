@@ -200,8 +200,16 @@ class SeriesTracker:
         deadline = self.clock() - min(svc.series_wait_s, svc.cover_wait_s)
         out: list[Decision] = []
         for row in self.store.waiting_series(deadline):
-            mails = self.store.mails_in_threads([row["thread_key"]], patches_only=True)
-            out.extend(self._decide(mails))
+            try:
+                mails = self.store.mails_in_threads([row["thread_key"]], patches_only=True)
+                out.extend(self._decide(mails))
+            except Exception as exc:  # one series must not keep the others waiting forever
+                log.exception("expiring the wait of series %s failed", row.get("series_id"))
+                # Failed, with the error as its reason (the page and /v1/series show it);
+                # a newer mail of the thread assembles it again.
+                self.store.set_series_state(int(row["id"]), "failed", only_from=("waiting",),
+                                            reason=f"assembly failed: {type(exc).__name__}: "
+                                                   f"{exc}"[:500])
         return out
 
     def _decide(self, mails: Sequence[StoredMail]) -> list[Decision]:

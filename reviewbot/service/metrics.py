@@ -63,6 +63,9 @@ class Metrics:
             "# HELP reviewbot_mails_stored Mails in the store.",
             "# TYPE reviewbot_mails_stored gauge",
             f"reviewbot_mails_stored {counts.get('mails', {}).get('stored', 0)}",
+            "# HELP reviewbot_mails_quarantined Mails set aside after failed intakes.",
+            "# TYPE reviewbot_mails_quarantined gauge",
+            f"reviewbot_mails_quarantined {counts.get('mails', {}).get('quarantined', 0)}",
         ]
         for table, states in (
             ("series", ("waiting", "queued", "reviewed", "failed", "superseded")),

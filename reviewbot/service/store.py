@@ -179,10 +179,34 @@ class Store(RunQueries):
     def unassembled_mails(self, received_before: float, limit: int = 500) -> list[int]:
         rows = self.query(
             "SELECT id FROM mails WHERE assembled_at IS NULL AND received_at < ?"
-            " ORDER BY id LIMIT ?",
+            " AND quarantined IS NULL ORDER BY id LIMIT ?",
             (received_before, limit),
         )
         return [int(r[0]) for r in rows]
+
+    def record_intake_failure(self, mail_id: int, error: str, quarantine_after: int) -> bool:
+        """Count a failed intake of ``mail_id``; at ``quarantine_after`` failures the mail is
+        quarantined with ``error`` (no sweep picks it up again). True when it is now."""
+        text = error.encode("utf-8", "backslashreplace").decode("utf-8")[:2000]
+        with self.tx() as tx:
+            tx.execute("UPDATE mails SET intake_failures = intake_failures + 1 WHERE id = ?",
+                       (mail_id,))
+            tx.execute("UPDATE mails SET quarantined = ? WHERE id = ? AND quarantined IS NULL"
+                       " AND intake_failures >= ?", (text, mail_id, quarantine_after))
+        rows = self.query("SELECT quarantined FROM mails WHERE id = ?", (mail_id,))
+        return bool(rows) and rows[0][0] is not None
+
+    def quarantined_mails(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Quarantined mails, newest first: id, message_id, subject, failures, error."""
+        rows = self.query(
+            "SELECT id, message_id, subject, intake_failures, quarantined, received_at"
+            " FROM mails WHERE quarantined IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,))
+        return [{"id": int(r[0]), "message_id": r[1], "subject": r[2], "failures": int(r[3]),
+                 "error": r[4], "received_at": r[5]} for r in rows]
+
+    def count_quarantined(self) -> int:
+        rows = self.query("SELECT COUNT(*) FROM mails WHERE quarantined IS NOT NULL", ())
+        return int(rows[0][0]) if rows else 0
 
     def has_message(self, message_id: str) -> bool:
         return bool(self.query("SELECT 1 FROM mails WHERE message_id = ?", (message_id,)))
@@ -317,7 +341,7 @@ class Store(RunQueries):
         for table in ("runs", "series"):
             for state, n in self.query(f"SELECT state, COUNT(*) FROM {table} GROUP BY state"):
                 out[table][str(state)] = int(n)
-        out["mails"] = {"stored": self.mail_count()}
+        out["mails"] = {"stored": self.mail_count(), "quarantined": self.count_quarantined()}
         return out
 
 

@@ -46,6 +46,8 @@ REPLY_ERROR_RETRY_S = 300.0
 # An infrastructure failure (InfraError) is retried this many attempts in all, waiting
 # RETRY_DELAY_S times the attempt number in between; bad input fails at once.
 MAX_ATTEMPTS = 3
+# Failed intakes of one mail before it is quarantined (set aside with its error).
+QUARANTINE_AFTER = 3
 RETRY_DELAY_S = 60.0
 # The nightly scan lock expires after this, should its worker die mid-scan.
 SCAN_LOCK_TTL_S = 6 * 3600.0
@@ -70,6 +72,7 @@ class SweepReport:
     expired: int = 0
     requeued: list[int] = field(default_factory=list)
     replies_sent: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)  # mails whose intake failed in this sweep
 
 
 class ServiceWorker:
@@ -103,8 +106,26 @@ class ServiceWorker:
     # -- tasks ----------------------------------------------------------------------------
 
     def intake(self, mail_id: int) -> int:
-        """Assemble the thread of one new mail; returns how many runs were queued."""
-        return sum(1 for d in self.tracker.on_mail(mail_id) if d.action == "queued")
+        """Assemble the thread of one new mail; returns how many runs were queued.
+
+        A failure is counted on the mail (the sweep tries again) and, at the
+        ``QUARANTINE_AFTER``-th, the mail is quarantined: one bad mail never stops the rest.
+        """
+        try:
+            return sum(1 for d in self.tracker.on_mail(mail_id) if d.action == "queued")
+        except Exception as exc:  # an edge: record on the mail, never crash the worker
+            self._intake_failed(mail_id, exc)
+            return 0
+
+    def _intake_failed(self, mail_id: int, exc: Exception) -> None:
+        log.exception("intake of mail %d failed", mail_id)
+        try:
+            if self.store.record_intake_failure(mail_id, f"{type(exc).__name__}: {exc}",
+                                                QUARANTINE_AFTER):
+                log.error("mail %d quarantined after %d failed intakes", mail_id,
+                          QUARANTINE_AFTER)
+        except Exception:  # the store itself is down: the next sweep tries again
+            log.exception("mail %d: recording the failure failed", mail_id)
 
     def review(self, run_id: int) -> str:
         """Review one run if it can be claimed; returns the run's state afterwards."""
@@ -168,7 +189,12 @@ class ServiceWorker:
         for mail_id in self.store.unassembled_mails(now - INTAKE_GRACE_S):
             if self.store.is_assembled(mail_id):
                 continue  # assembled with an earlier mail of its thread in this loop
-            self.tracker.on_mail(mail_id)
+            try:
+                self.tracker.on_mail(mail_id)
+            except Exception as exc:  # one mail must not stop the sweep (issue 12)
+                self._intake_failed(mail_id, exc)
+                report.failed.append(mail_id)
+                continue
             report.assembled += 1
         report.expired = sum(1 for d in self.tracker.expire_waiting() if d.action == "queued")
         # Expired leases: the worker died. Queued runs long untouched: their task was lost

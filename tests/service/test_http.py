@@ -127,6 +127,8 @@ def test_status_endpoints_health_metrics_and_openapi(service_factory: Any) -> No
     assert svc.get("/v1/series/" + "9" * 20).status_code == 404
     assert svc.get("/v1/series/nope@example.org").status_code == 404
     assert "<html" in svc.get("/").text
+    assert svc.get("/v1/quarantine").json() == {"mails": []}
+    assert "reviewbot_mails_quarantined 0" in metrics.text
     # State lives under XDG_STATE_HOME, never in the working directory.
     assert (svc.state / "reviewbot.db").exists() and (svc.state / "queue.db").exists()
     assert not list(svc.tmp.glob("*.db"))
