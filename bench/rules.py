@@ -10,7 +10,12 @@ Three figures, printed side by side:
 3. peak memory (max RSS) of ``reviewbot review --no-tree DIR`` over folders of 1x and 4x
    the corpus (copies with distinct Message-IDs): it must not grow with the folder.
 
-Usage: python bench/rules.py [CORPUS_DIR] [--linux DIR] [--repeat N] [--copies N]
+4. one huge function (``--sizes 1000,10000,100000``): a patch adding one function of N lines
+   of branches, locks and css references, reviewed by ``reviewbot review --no-tree`` in a
+   child process: seconds and peak memory per size, and the time per line, which must not
+   grow with N (issue 12: the engines were quadratic; ``--sizes ""`` skips it).
+
+Usage: python bench/rules.py [CORPUS_DIR] [--linux DIR] [--repeat N] [--copies N] [--sizes N,N]
 Target (issue 4): rules at most a tenth of checkpatch's time per patch.
 """
 
@@ -85,7 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--linux", type=Path, default=DEFAULT_LINUX)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--copies", type=int, default=4, help="size of the large folder for memory")
+    ap.add_argument("--sizes", default="1000,10000,100000",
+                    help="lines of the huge-function patches (comma-separated; empty: skip)")
     args = ap.parse_args(argv)
+    sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+    if sizes:
+        bench_sizes(sizes)
     patches = sorted(args.corpus.glob("*.patch"))
     if not patches:
         print(f"bench: no patches in {args.corpus} (needs ../shared/corpus/real); skipped")
@@ -145,6 +155,39 @@ def main(argv: list[str] | None = None) -> int:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"(this benchmark process: max RSS {own / 1024:.1f} MiB)")
     return 0
+
+
+def huge_function_patch(lines: int) -> str:
+    """A patch that adds one function of about ``lines`` lines: blocks of a branch, a lock,
+    a css reference taken and dropped; every path through it is a different state."""
+    body: list[str] = []
+    i = 0
+    while len(body) < lines - 20:  # the whole diff stays within mail.max_patch_lines
+        body += [f"\tif (nr > {i}) {{", "\t\tspin_lock(&memcg->move_lock);",
+                 "\t\tcss_get(&memcg->css);", f"\t\ttotal += nr * {i};",
+                 "\t\tspin_unlock(&memcg->move_lock);", "\t\tcss_put(&memcg->css);", "\t}"]
+        i += 1
+    fn = ["static int huge_fn(struct mem_cgroup *memcg, int nr)", "{", "\tint total = 0;", "",
+          *body, "\treturn total;", "}"]
+    return (f"From: Bench <bench@example.org>\nSubject: [PATCH] mm: a function of {lines} lines\n"
+            f"Message-ID: <huge-{lines}@example.org>\nDate: Sun, 6 Dec 2026 10:00:00 +0000\n\n"
+            "A benchmark.\n\nSigned-off-by: Bench <bench@example.org>\n---\n"
+            "diff --git a/mm/huge.c b/mm/huge.c\nnew file mode 100644\nindex 0000000..1111111\n"
+            f"--- /dev/null\n+++ b/mm/huge.c\n@@ -0,0 +1,{len(fn)} @@\n"
+            + "".join(f"+{line}\n" for line in fn))
+
+
+def bench_sizes(sizes: list[int]) -> None:
+    print("one huge function (`reviewbot review --no-tree` in a child process):")
+    print(f"  {'lines':>8} {'seconds':>9} {'us/line':>8} {'max RSS MiB':>12}")
+    with tempfile.TemporaryDirectory(prefix="reviewbot-huge-") as tmp:
+        for n in sizes:
+            path = Path(tmp) / f"huge-{n}.patch"
+            path.write_text(huge_function_patch(n))
+            seconds, rss = _child_run([sys.executable, "-m", "reviewbot", "review", "--no-tree",
+                                       "--format", "json", str(path)])
+            print(f"  {n:8d} {seconds:9.2f} {seconds / n * 1e6:8.0f} {rss / 1024:12.1f}")
+    print()
 
 
 def _timed(fn: object) -> float:

@@ -29,6 +29,7 @@ never pay for a query (nor compile one).
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import Any
 
@@ -81,17 +82,35 @@ def _enclosing_loop(node: Node, macros: re.Pattern[str]) -> tuple[Node, Node] | 
     return None
 
 
+_RCU_MARK = re.compile(rb"\brcu_read_(lock|unlock)\s*\(\s*\)")
+
+
 def _rcu_depth_before(view: FunctionView, node: Node) -> tuple[int, int]:
-    """RCU nesting in source order before ``node``, and the byte where the section began."""
-    text = _fn_text(view, end_byte=node.start_byte)
-    depth, start = 0, 0
-    for m in re.finditer(r"\brcu_read_(lock|unlock)\s*\(\s*\)", text):
-        if m.group(1) == "lock":
-            depth += 1
-            if depth == 1:
-                start = m.end()
-        else:
-            depth = max(0, depth - 1)
+    """RCU nesting in source order before ``node``, and the byte where the section began.
+
+    The function is scanned once (``view.memo``): after each rcu_read_lock()/unlock() the
+    depth and the section's start; a node's answer is a binary search, not a scan.
+    """
+    marks = view.memo.get("rcu")
+    if marks is None:
+        raw = view.node.text or b""
+        ends: list[int] = []
+        states: list[tuple[int, int]] = []
+        depth, start = 0, 0
+        for m in _RCU_MARK.finditer(raw):
+            if m.group(1) == b"lock":
+                depth += 1
+                if depth == 1:
+                    start = m.end()
+            else:
+                depth = max(0, depth - 1)
+            ends.append(m.end())
+            states.append((depth, start))
+        marks = view.memo["rcu"] = (ends, states)
+    ends, states = marks
+    # marks wholly before the node (the text scanned before ended at node.start_byte)
+    i = bisect.bisect_right(ends, node.start_byte - view.node.start_byte)
+    depth, start = states[i - 1] if i else (0, 0)
     return depth, view.node.start_byte + start
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser
@@ -298,16 +299,24 @@ class FunctionView:
     shown: frozenset[int] = frozenset()
     _lines: tuple[int, ...] | None = field(default=None, init=False, repr=False, compare=False)
     _line_set: frozenset[int] | None = field(default=None, init=False, repr=False, compare=False)
+    _by_line: dict[int, int] | None = field(default=None, init=False, repr=False, compare=False)
+    # Derived data an engine computes once per function (astq's RCU sections): keyed by the
+    # engine, so that a per-node question is not a scan of the whole function each time.
+    memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def line(self, node: Node) -> int | None:
         """File line number of a node (its first row)."""
         return self.rows.get(node.start_point[0])
 
     def row_text(self, line: int) -> str:
-        for row, ln in self.rows.items():
-            if ln == line and row < len(self.text_lines):
-                return self.text_lines[row]
-        return ""
+        if self._by_line is None:
+            by_line: dict[int, int] = {}
+            for row, ln in self.rows.items():
+                if row < len(self.text_lines):
+                    by_line.setdefault(ln, row)  # the first row of a line, as a scan finds
+            self._by_line = by_line
+        at = self._by_line.get(line)
+        return self.text_lines[at] if at is not None else ""
 
     def lines(self) -> tuple[int, ...]:
         """File lines of the function, in order (cached: ``rows`` may map a whole file)."""

@@ -165,6 +165,8 @@ class Analysis:
         self.repeated = repeated_conditions(view.node)
         self.locals = local_names(view.node)
         self.alias = Aliases(view.node, self.locals)
+        self._effects: dict[int, Ops] = {}
+        self._conds: dict[int, tuple[list[Ops], list[Ops]]] = {}
         self.events: dict[tuple[str, str, str, int | None, int | None], Event] = {}
         self.truncated = False
         self.released_keys = self._released_keys()
@@ -209,8 +211,17 @@ class Analysis:
 
     # --- effects of one expression -------------------------------------------------
     def effects(self, node: Node | None) -> Ops:
+        """What evaluating ``node`` does to references (a pure function of the node once
+        the aliases are known: memoised, as every path state reaching the node asks again;
+        callers never change the list they get)."""
         if node is None:
             return []
+        done = self._effects.get(node.id)
+        if done is None:
+            done = self._effects[node.id] = self._effects_of(node)
+        return done
+
+    def _effects_of(self, node: Node) -> Ops:
         ops: Ops = []
         for call in calls_in(node):
             ops.extend(self.call_ops(call))
@@ -334,9 +345,16 @@ class Analysis:
 
     # --- conditions -----------------------------------------------------------------
     def cond(self, expr: Node | None) -> tuple[list[Ops], list[Ops]]:
-        """Alternative effect lists for the true and the false branch of a condition."""
+        """Alternative effect lists for the true and the false branch of a condition
+        (memoised like :meth:`effects`)."""
         if expr is None:
             return [[]], [[]]
+        done = self._conds.get(expr.id)
+        if done is None:
+            done = self._conds[expr.id] = self._cond_of(expr)
+        return done
+
+    def _cond_of(self, expr: Node) -> tuple[list[Ops], list[Ops]]:
         while expr.type == "parenthesized_expression" and expr.named_children:
             expr = expr.named_children[0]
         if expr.type == "call_expression" and call_name(expr) in ("likely", "unlikely"):

@@ -331,16 +331,8 @@ def _field_store_hits(
 def _evidence_text(fc: FileContext | None, lines: tuple[int, ...]) -> tuple[str, ...]:
     if fc is None:
         return ()
-    texts = []
-    post = fc.post_text.split("\n") if fc.post_text is not None else None
-    hunk_lines = {ln.new_lineno: ln.text for h in fc.diff.hunks for ln in h.lines if ln.new_lineno}
-    hunk_lines = {**fc.line_text, **hunk_lines}
-    for n in lines:
-        if post is not None and 0 < n <= len(post):
-            texts.append(post[n - 1].rstrip())
-        elif n in hunk_lines:
-            texts.append(hunk_lines[n].rstrip())
-    return tuple(texts)
+    text = fc.quotable()
+    return tuple(text[n].rstrip() for n in lines if n in text)
 
 
 def _finding(

@@ -44,10 +44,25 @@ class FileContext:
     # of the series is placed on it)
     rebuilt_rows: RowMap | None = None  # its row -> post-image line
     _base: list[FunctionView] | None = field(default=None, init=False, repr=False)
+    _quote: dict[int, str] | None = field(default=None, init=False, repr=False)
 
     @property
     def path(self) -> str:
         return self.diff.path
+
+    def quotable(self) -> dict[int, str]:
+        """Post-image line number -> its text, for evidence: the whole file when the series
+        applied, else the base's lines of a rebuilt function and the hunks' own lines.
+        Built once per file (every finding quotes from it; per finding it made the rules
+        quadratic in the length of a patched function)."""
+        if self._quote is None:
+            if self.post_text is not None:
+                self._quote = dict(enumerate(self.post_text.split("\n"), start=1))
+            else:
+                self._quote = {**self.line_text,
+                               **{ln.new_lineno: ln.text for h in self.diff.hunks
+                                  for ln in h.lines if ln.new_lineno}}
+        return self._quote
 
     @property
     def partial(self) -> bool:
