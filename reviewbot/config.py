@@ -54,6 +54,10 @@ class RulesSettings:
     facts: bool = True  # consult facts derived from the kernel tree (derived once per base)
     facts_dir: str = "{cache}/facts"  # where the derived facts of each base are cached
     rebuild: bool = True  # a series that does not apply: place its hunks on the base to read whole functions
+    # Per series, the rules stage runs in a forked child under these limits (0: no limit;
+    # both 0: in process). A 10k-line function takes ~6 s and ~85 MB.
+    time_limit_s: float = 600.0
+    memory_limit_mb: int = 4096
 
 
 @dataclass(frozen=True)

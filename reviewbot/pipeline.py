@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from reviewbot.boot.stage import boot_stage
 from reviewbot.config import Settings
-from reviewbot.engine.stage import rules_stage
+from reviewbot.engine.stage import bounded_rules_stage
 from reviewbot.errors import ReviewbotError
 from reviewbot.model import Series
 from reviewbot.results import (
@@ -45,7 +45,7 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage("apply", apply_stage, None),
-    Stage("rules", rules_stage, None),
+    Stage("rules", bounded_rules_stage, None),
     Stage("boot", boot_stage, "apply"),
 )
 

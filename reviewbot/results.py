@@ -155,6 +155,8 @@ class RulesResult:
     parse_errors: list[str]
     findings_by_severity: dict[str, int]
     bad_patches: list[str]
+    rebuilt_base: str | None = None  # the ref of rebuilt_on (the closest base)
+    rebuilt_reason: str = ""  # why that base: how many hunks' context each base holds
 
     def to_json(self) -> Json:
         return {
@@ -164,6 +166,8 @@ class RulesResult:
             "mode": self.mode,
             "facts": self.facts,
             "rebuilt_on": self.rebuilt_on,
+            "rebuilt_base": self.rebuilt_base,
+            "rebuilt_reason": self.rebuilt_reason,
             "skipped": list(self.skipped),
             "functions": self.functions,
             "partial_functions": list(self.partial_functions),

@@ -5,8 +5,9 @@ Most list mail does not apply to any base reviewbot has (the cgroups list of 202
 find each hunk's context in their copy of the file and read the whole function around
 it. This does the same: every hunk's pre-image (its context and removed lines) is looked
 for in the base file, nearest to where the hunk says it starts (shifted by the hunks
-placed before it); a hunk placed exactly is applied, and the functions around the placed
-hunks are read whole from the result. Line numbers stay the patch's own: lines from a
+placed before it); a hunk placed exactly (or with up to two context lines at each end
+differing, GNU patch's fuzz; or found already applied) is applied, and the functions
+around the placed hunks are read whole from the result. Line numbers stay the patch's own: lines from a
 hunk keep theirs, lines from the base are numbered by their distance to the nearest hunk.
 
 A function is rebuilt only when every hunk inside it was placed; otherwise it stays what
@@ -19,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from reviewbot.diff import FileDiff, Hunk
+from reviewbot.diff import FileDiff, Hunk, Line
 from reviewbot.engine.cfunc import FunctionView, views_from_text
 
 
@@ -34,6 +35,31 @@ class Rebuilt:
 
 def _pre_image(hunk: Hunk) -> list[str]:
     return [ln.text for ln in hunk.lines if ln.kind in (" ", "-")]
+
+
+MAX_FUZZ = 2  # context lines that may differ at each end of a hunk, as GNU patch's default
+
+
+def _placements(hunk: Hunk) -> list[tuple[list[Line], str]]:
+    """The ways to look for a hunk in the base, in order: its lines as they are; with up to
+    MAX_FUZZ context lines dropped at each end (the base changed just around the hunk,
+    what ``patch`` calls fuzz); and as already applied (the base has the post-image: the
+    series, or an equivalent change, is in it). Each: the hunk lines kept, and the kinds
+    that must match the base (" -" before the change, " +" after it)."""
+    lines = list(hunk.lines)
+    lead = next((i for i, ln in enumerate(lines) if ln.kind != " "), len(lines))
+    trail = next((i for i, ln in enumerate(reversed(lines)) if ln.kind != " "), len(lines))
+    changes = any(ln.kind != " " for ln in lines)
+    out: list[tuple[list[Line], str]] = []
+    for kinds in (" -", " +") if changes else (" -",):
+        for fuzz in range(MAX_FUZZ + 1):
+            cut_lead, cut_trail = min(fuzz, lead), min(fuzz, trail)
+            if fuzz and cut_lead + cut_trail == 0:
+                break
+            kept = lines[cut_lead:len(lines) - cut_trail]
+            if sum(ln.kind in kinds for ln in kept) >= 2:  # one "}" alone would fit anywhere
+                out.append((kept, kinds))
+    return out
 
 
 def _find(base: list[str], index: dict[str, list[int]], want: list[str], expected: int,
@@ -112,8 +138,12 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
     last: tuple[int, int] | None = None  # (row, patch line) of the last hunk line
 
     for hunk in fd.hunks:
-        want = _pre_image(hunk)
-        at = _find(base, index, want, hunk.old_start - 1 + shift, pos)
+        at = None
+        for kept, kinds in _placements(hunk):
+            want = [ln.text for ln in kept if ln.kind in kinds]
+            at = _find(base, index, want, hunk.old_start - 1 + shift, pos)
+            if at is not None:
+                break
         if at is None:
             missed.append(hunk)
             continue
@@ -126,7 +156,7 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
             # Before the first hunk: count back from it; after one: forward from it.
             anchor = last if last is not None else (first_row, first_line)
             rows.runs.append((run[0], run[1], anchor[0], anchor[1]))
-        for ln in hunk.lines:
+        for ln in kept:
             if ln.kind == "-":
                 continue
             row = len(out)

@@ -12,6 +12,7 @@ hunks or that did not parse, and the findings per severity.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from reviewbot.config import Settings
 from reviewbot.diff import FileDiff, parse_diff
+from reviewbot.engine.closest import Placement, closest_base
 from reviewbot.engine.loader import Rule, default_rules_dir, load_rules
 from reviewbot.engine.postprocess import postprocess
 from reviewbot.engine.run import build_file_context, run_rules
@@ -28,24 +30,29 @@ from reviewbot.errors import BadInputError, ReviewbotError
 from reviewbot.facts.build import facts_for
 from reviewbot.facts.patch import patch_facts
 from reviewbot.facts.tables import EMPTY, Facts
+from reviewbot.limits import run_bounded
 from reviewbot.model import SEVERITIES, Finding, Patch, Series
-from reviewbot.results import ReviewOptions, ReviewState, RulesResult, StageOutcome
+from reviewbot.results import ApplyResult, ReviewOptions, ReviewState, RulesResult, StageOutcome
+from reviewbot.tree.bases import resolve
 from reviewbot.tree.blobs import blob_reader
 from reviewbot.tree.repo import open_tree
+from reviewbot.tree.sources import base_date, newest_first
 
 log = logging.getLogger(__name__)
 
 
-def base_facts(settings: Settings, state: ReviewState, options: ReviewOptions) -> tuple[Facts, str]:
-    """The facts of the base the series applied to, else of the configured tree's base (a
-    review that did not apply, or --no-tree, still knows what the base's functions do)."""
+def base_facts(settings: Settings, state: ReviewState, options: ReviewOptions,
+               located: str | None = None) -> tuple[Facts, str]:
+    """The facts of the base the series applied to, else of the base its hunks are placed
+    on (``located``), else of the configured tree's root base (a review that did not apply,
+    or --no-tree, still knows what the base's functions do)."""
     if not settings.rules.facts:
         return EMPTY, "facts: off (rules.facts)"
     tree = options.tree or settings.path(settings.tree.path)
     if not (tree / ".git").exists():
         return EMPTY, f"facts: none (no kernel tree at {tree}; run `reviewbot tree init`)"
     try:
-        rev = state.base_commit or options.base or _default_base(tree)
+        rev = state.base_commit or located or options.base or _default_base(tree)
         facts = _facts_of(tree, rev, settings.path(settings.rules.facts_dir))
     except ReviewbotError as exc:
         log.warning("kernel facts unavailable: %s", exc)
@@ -83,6 +90,47 @@ def _facts_of(tree: Path, rev: str, cache: Path) -> Facts | None:
 @lru_cache(maxsize=8)
 def _default_base(tree: Path) -> str:
     return open_tree(tree).default_base or "HEAD"
+
+
+def locate(series: Series, series_diffs: list[tuple[FileDiff, ...]], state: ReviewState,
+           settings: Settings, options: ReviewOptions) -> Placement | None:
+    """The base a series that did not apply (or --no-tree) is read against: --base when
+    given, else the closest of the bases the apply stage tried, else of the tree's bases
+    (newest first on a tie). None without a tree or with rebuilding off."""
+    tree = options.tree or settings.path(settings.tree.path)
+    if not settings.rules.rebuild or not (tree / ".git").exists():
+        return None
+    apply = state.outcomes.get("apply")
+    tried = apply.result.tried if apply is not None and isinstance(apply.result, ApplyResult) \
+        else []
+    if options.base:
+        bases = [options.base]
+    elif tried:
+        bases = list(dict.fromkeys(t.ref for t in tried if t.commit and t.outcome != "duplicate"))
+    else:
+        opened = open_tree(tree)
+        bases = list(settings.tree.bases) or newest_first(tree, list(opened.bases))
+    reader = blob_reader(tree)
+
+    def read(base: str, path: str) -> str | None:
+        try:
+            return reader.read(base, path)
+        except ReviewbotError as exc:
+            log.warning("cannot read %s of %s: %s", path, base, exc)
+            return None
+
+    dates = {b: base_date(tree, b) for b in bases}
+    when = next((p.message.date for p in series.patches if p.message.date), None)
+    try:
+        return closest_base(bases, series_diffs, read, when, dates)
+    except ReviewbotError as exc:  # a broken tree: read against the root base as before
+        log.warning("cannot choose a base to read the series against: %s", exc)
+        return None
+
+
+def _commit(settings: Settings, options: ReviewOptions, ref: str) -> str | None:
+    sha, _ = resolve(options.tree or settings.path(settings.tree.path), ref)
+    return sha
 
 
 def _rank(severity: str) -> int:
@@ -165,8 +213,12 @@ def rules_stage(
     rules_dir = options.rules_dir or default_rules_dir(settings)
     rules = load_rules(rules_dir)
     use_tree = state.applied and state.worktree is not None
-    facts, facts_note = base_facts(settings, state, options) if _wants_facts(rules) else (EMPTY, "")
     parsed = parsed_diffs(series, settings)
+    placed = None if use_tree else locate(
+        series, [d for d in parsed.values() if not isinstance(d, BadInputError)], state, settings, options)
+    located = _commit(settings, options, placed.base) if placed else None
+    facts, facts_note = base_facts(settings, state, options, located) \
+        if _wants_facts(rules) else (EMPTY, "")
     removed, added = series_lines(series, settings, parsed)
     findings: list[Finding] = []
     skipped: list[str] = []
@@ -234,6 +286,8 @@ def rules_stage(
             mode="tree" if use_tree else "hunks",
             facts=facts_note,
             rebuilt_on=facts.revision if reader else None,
+            rebuilt_base=placed.base if reader and placed else None,
+            rebuilt_reason=placed.describe() if reader and placed else "",
             skipped=skipped,
             functions=functions,
             partial_functions=sorted(set(partial)),
@@ -243,3 +297,34 @@ def rules_stage(
         ),
         findings=findings,
     )
+
+
+def bounded_rules_stage(
+    series: Series, state: ReviewState, settings: Settings, options: ReviewOptions
+) -> StageOutcome:
+    """:func:`rules_stage` under ``rules.time_limit_s`` and ``rules.memory_limit_mb`` (a
+    forked child, reviewbot/limits.py): a series too large or too slow to analyse gets a
+    ``review-limit`` finding and a failed stage instead of a worker busy for hours."""
+    cfg = settings.rules
+    done = run_bounded(rules_stage, series, state, settings, options,
+                       time_s=cfg.time_limit_s, memory_mb=cfg.memory_limit_mb)
+    if done.status == "ok":
+        outcome: StageOutcome = done.value
+        return outcome
+    if done.status == "crash":
+        log.error("rules stage crashed in its child process: %s", done.message)
+        last = done.message.strip().splitlines()[-1:] or ["no answer"]
+        return StageOutcome("rules", "error", f"internal error: {last[0]}")
+    if done.status == "timeout":
+        why = (f"the rules did not finish in {cfg.time_limit_s:g} s (rules.time_limit_s)")
+    else:
+        why = (f"the rules needed more than {cfg.memory_limit_mb} MiB of memory "
+               "(rules.memory_limit_mb)")
+    message = (f"{why}: this series is too large or too slow to analyse; it is not "
+               "reviewed by the rules, read it by hand (or raise the limit)")
+    finding = Finding(
+        rule="review-limit", severity="warning", confidence="high", file="", line=None,
+        function=None, message=message, category="limits",
+        fingerprint=hashlib.sha256(f"review-limit|{series.content_key}".encode()).hexdigest()[:16],
+        patch_index=series.patches[0].index if series.patches else 0)
+    return StageOutcome("rules", "fail", why, None, [finding])

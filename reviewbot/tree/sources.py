@@ -18,6 +18,7 @@ import re
 import shutil
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reviewbot.errors import BadInputError, InfraError
@@ -141,6 +142,34 @@ def newest_first(repo: Path, bases: list[str]) -> list[str]:
         seen.add(key[:2])
         out.append(ref)
     return out
+
+
+# Mainline's cadence, to date a release from its version alone (a tarball import carries no
+# date): v5.0 came out on 2019-03-03 and a release follows every ~9.5 weeks; 5.19 was the
+# last 5.x. Off by up to six weeks (6.12: estimated 2024-12-30, released 2024-11-17), which
+# is enough to tell 2021 from 2025.
+_V5_0 = datetime(2019, 3, 3, tzinfo=UTC)
+_CADENCE = timedelta(days=66.5)
+
+
+def release_date(version: tuple[int, int, int]) -> datetime | None:
+    """Estimated mainline release date of ``major.minor``; None before 5.0 or unknown."""
+    major, minor, _ = version
+    if major < 5:
+        return None
+    steps = (major - 5) * 20 + minor  # 5.0-5.19, then 6.0-6.19 (and so on, by that habit)
+    return _V5_0 + steps * _CADENCE
+
+
+def base_date(repo: Path, ref: str) -> datetime | None:
+    """When a base's code is from: a git remote's commit date; a tarball import (fixed
+    date 2000) the estimated mainline release of its version."""
+    if ref.startswith("bases/"):
+        res = git(["log", "-1", "--format=%ct", ref], cwd=repo)
+        if res.ok and res.stdout.strip().isdigit():
+            return datetime.fromtimestamp(int(res.stdout.strip()), tz=UTC)
+        return None
+    return release_date(version_key(version_of(repo, ref)))
 
 
 def _has_package(repo: Path, package: str) -> str | None:

@@ -71,3 +71,28 @@ def test_the_whole_function_around_the_hunk_is_read() -> None:
 def test_a_hunk_whose_context_is_not_in_the_base_is_left_out() -> None:
     other = BASE.replace("\to->count++;", "\to->total++;")
     assert rebuilt_views(fd(), other) is None
+
+
+def test_context_that_changed_at_the_edges_is_fuzz() -> None:
+    # The base took spin_lock_irq() since: the first context line differs, as GNU patch
+    # would accept with fuzz 1; the hunk lands in the same place.
+    other = BASE.replace("\tspin_lock(&o->lock);", "\tspin_lock_irq(&o->lock);")
+    result = rebuild(fd(), other)
+    assert result.placed and not result.missed
+    lines = result.text.split("\n")
+    assert lines.count("\tmsleep(10);") == 1 and "\tspin_lock_irq(&o->lock);" in lines
+    assert lines.index("\tmsleep(10);") == lines.index("\to->count++;") + 1
+    assert result.line_of_row[lines.index("\tmsleep(10);")] == 56
+    # A change in the middle of the context is not fuzz: the hunk stays out.
+    assert rebuilt_views(fd(), BASE.replace("\to->count++;", "\to->total++;")) is None
+
+
+def test_a_hunk_already_in_the_base_is_read_there() -> None:
+    applied = BASE.replace("\to->count++;\n", "\to->count++;\n\tmsleep(10);\n")
+    result = rebuild(fd(), applied)
+    assert result.placed and not result.missed
+    assert result.text == applied  # nothing to change: the base has the post-image
+    rebuilt = rebuilt_views(fd(), applied)
+    assert rebuilt is not None
+    (view,), _, _ = rebuilt
+    assert view.name == "target" and 56 in view.added

@@ -11,6 +11,7 @@ from test_apply import release, run_apply
 from treehelp import TAG, make_mbox, replace, settings_for, sh, write_source
 
 from reviewbot.cli import main
+from reviewbot.config import Settings
 from reviewbot.errors import BadInputError
 from reviewbot.progress import Progress
 from reviewbot.tree.bases import candidates, pre_images
@@ -197,3 +198,93 @@ def test_git_remote_is_fetched_shallow_and_moves_on_update(two_bases: Path,
     # "[PATCH mm-unstable]" names it.
     cands = candidates(two_bases, None, None, (), TAG, (TAG, NEW, ref), (), ("mm-unstable",))
     assert cands[0].ref == ref and cands[0].reason == "the subject prefix [mm-unstable]"
+
+
+def test_a_series_that_applies_nowhere_is_read_against_the_closest_base(
+        two_bases: Path, tmp_path: Path) -> None:
+    from dataclasses import replace as dc_replace
+
+    from treehelp import series_from
+
+    from reviewbot.config import RulesSettings
+    from reviewbot.engine.stage import rules_stage
+    from reviewbot.results import ReviewOptions, ReviewState
+
+    settings = dc_replace(settings_for(tmp_path, two_bases),
+                          rules=RulesSettings(facts_dir=str(tmp_path / "facts")))
+    for base, comment in ((TAG, OLD_COMMENT), (NEW, NEW_COMMENT)):
+        mbox = make_mbox(two_bases, tmp_path, [
+            ("mm: memcontrol: reword", [replace("mm/memcontrol.c", comment, "Reworded")])],
+            base=base, name=f"on-{base}")
+        out = rules_stage(series_from(mbox), ReviewState(), settings,
+                          ReviewOptions(use_tree=False, tree=two_bases))
+        d = out.json()
+        assert d["mode"] == "hunks" and d["rebuilt_base"] == base, d
+        assert d["rebuilt_on"] == sh(["git", "rev-parse", base], two_bases).strip()
+        assert d["rebuilt_reason"].startswith(f"closest of 2 bases: 1 of 1 hunks' context "
+                                              f"found in {base}")
+
+
+def test_closest_base_counts_hunks_and_breaks_ties_by_the_mails_date() -> None:
+    from datetime import UTC, datetime
+
+    from reviewbot.diff import parse_diff
+    from reviewbot.engine.closest import closest_base
+    from reviewbot.tree.sources import release_date
+
+    diff = ("diff --git a/mm/a.c b/mm/a.c\n--- a/mm/a.c\n+++ b/mm/a.c\n"
+            "@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n@@ -10,3 +10,3 @@\n x\n-y\n+Y\n z\n")
+    files = parse_diff(diff, Settings().mail)
+    trees = {"new": "a\nb\nc\n", "old": "a\nb\nc\nq\nx\ny\nz\n", "none": "nothing\n"}
+
+    def read(base: str, path: str) -> str | None:
+        return trees[base] if path == "mm/a.c" else None
+
+    placed = closest_base(["new", "old"], [files], read)
+    assert placed is not None and (placed.base, placed.found, placed.hunks) == ("old", 2, 2)
+    assert placed.describe() == "closest of 2 bases: 2 of 2 hunks' context found in old (new 1)"
+    assert closest_base(["none"], [files], read) is None  # placed nowhere: no opinion
+    # A tie: the base released nearest the mail's date wins, else the first listed.
+    trees["old"] = trees["new"]
+    dates = {"new": release_date((6, 12, 0)), "old": release_date((6, 1, 0))}
+    assert release_date((6, 1, 0)) < datetime(2023, 2, 1, tzinfo=UTC) < release_date((6, 12, 0))
+    in_2021 = datetime(2021, 7, 13, tzinfo=UTC)
+    in_2025 = datetime(2025, 6, 1, tzinfo=UTC)
+    assert closest_base(["new", "old"], [files], read, in_2021, dates).base == "old"
+    assert closest_base(["new", "old"], [files], read, in_2025, dates).base == "new"
+    assert closest_base(["new", "old"], [files], read).base == "new"
+
+
+def test_bench_bases_counts_applies_already_in_and_located(
+        two_bases: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import sys
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("REVIEWBOT_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    # Three patches written on 6.1: one applies on both bases, one only on 6.1, one is
+    # what 6.12 already has.
+    mboxes = [
+        make_mbox(two_bases, tmp_path, [("doc", [replace(
+            "Documentation/admin-guide/cgroup-v1/memory.rst", "a leader", "the leader")])],
+            base=TAG, name="doc"),
+        make_mbox(two_bases, tmp_path, [("mm: memcontrol: reword", [replace(
+            "mm/memcontrol.c", OLD_COMMENT, "Reworded")])], base=TAG, name="old"),
+        make_mbox(two_bases, tmp_path, [("mm: memcontrol: as 6.12", [replace(
+            "mm/memcontrol.c", OLD_COMMENT, NEW_COMMENT)])], base=TAG, name="same"),
+    ]
+    path = Path(__file__).resolve().parents[2] / "bench" / "bases.py"
+    spec = importlib.util.spec_from_file_location("bench_bases", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_bases", bench)
+    spec.loader.exec_module(bench)
+    assert bench.main([*map(str, mboxes), "--tree", str(two_bases)]) == 0
+    out = capsys.readouterr().out
+    assert "3 patch mails, 2 base(s)" in out
+    assert f"applies alone on {NEW}: 1 (33.3%)" in out
+    assert f"applies alone on {TAG}: 3 (100.0%)" in out
+    assert "already in a base (reverse-applies): 0" in out  # all apply on 6.1
+    assert "patches touching memcg/cgroup C code: 2" in out
