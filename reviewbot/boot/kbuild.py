@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -27,9 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reviewbot import proc
+from reviewbot.boot.cgroup import build_group
 from reviewbot.config import Settings
 from reviewbot.errors import BadInputError, InfraError
 from reviewbot.results import CompilerWarning
+
+log = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # reviewbot/data
 MEMCG_FRAGMENT = DATA_DIR / "memcg.config"
@@ -145,6 +149,22 @@ class Sandbox:
     memory_limit_mb: int
     allow_unsandboxed: bool = False
     extra_ro: tuple[Path, ...] = ()
+    max_pids: int = 1024  # processes in the build's cgroup (a fork bomb stops here)
+    total_memory_mb: int = 12288  # memory of the whole build's cgroup (0: no group limit)
+    max_file_mb: int = 8192  # largest file a build process may write (RLIMIT_FSIZE)
+
+    def containment(self) -> str:
+        """What bounds a build on this machine, in words (docs/boot.md, tests)."""
+        group = build_group(self.max_pids, self.total_memory_mb)
+        try:
+            where = group.description if group else "no cgroup (not writable here)"
+        finally:
+            if group:
+                group.close()
+        box = "bubblewrap (no network, read-only system and sources)" if self.available() \
+            else "NO SANDBOX"
+        return (f"{box}; per process {self.memory_limit_mb} MiB address space, files up to "
+                f"{self.max_file_mb} MiB; {where}")
 
     def available(self) -> bool:
         return shutil.which("bwrap") is not None
@@ -152,7 +172,8 @@ class Sandbox:
     def wrap(self, argv: Sequence[str], *, writable_src: bool = False) -> list[str]:
         """The sandboxed command line. The source tree is read-only unless asked: an O=
         build never writes into it, and the later stages read the same tree."""
-        limit = ["prlimit", f"--as={self.memory_limit_mb * 1024 * 1024}", "--"]
+        limit = ["prlimit", f"--as={self.memory_limit_mb * 1024 * 1024}",
+                 f"--fsize={self.max_file_mb * 1024 * 1024}", "--"]
         if not self.available():
             if not self.allow_unsandboxed:
                 raise InfraError(
@@ -213,12 +234,23 @@ class Sandbox:
         self, argv: Sequence[str], *, timeout: float, ccache_max_size: str = "5G"
     ) -> proc.ProcResult:
         _, build, _ = self.paths()
-        return proc.run(
-            self.wrap(argv),
-            cwd=build if not self.sandboxed else None,
-            env=self.env(ccache_max_size),
-            timeout=timeout,
-        )
+        command = self.wrap(argv)
+        # A cgroup per command: pids.max stops a fork bomb, the memory limit the sum of
+        # all processes; whatever is left inside afterwards (a daemon the Makefile started)
+        # is killed with the group.
+        group = build_group(self.max_pids, self.total_memory_mb)
+        if group is not None:
+            command = group.enter_command(command)
+        try:
+            return proc.run(
+                command,
+                cwd=build if not self.sandboxed else None,
+                env=self.env(ccache_max_size),
+                timeout=timeout,
+            )
+        finally:
+            if group is not None and (killed := group.close()):
+                log.warning("killed %d process(es) left in the build's cgroup", killed)
 
 
 def make_sandbox(settings: Settings, src: Path, out_dir: Path) -> Sandbox:
@@ -231,6 +263,9 @@ def make_sandbox(settings: Settings, src: Path, out_dir: Path) -> Sandbox:
         ccache=ccache,
         memory_limit_mb=settings.build.memory_limit_mb,
         allow_unsandboxed=settings.build.allow_unsandboxed,
+        max_pids=settings.build.max_pids,
+        total_memory_mb=settings.build.total_memory_mb,
+        max_file_mb=settings.build.max_file_mb,
     )
 
 

@@ -66,7 +66,8 @@ def test_sandbox_has_no_network_and_only_two_writable_mounts(tmp_path: Path) -> 
     if not sandbox.available():
         pytest.skip("bubblewrap not installed")
     argv = sandbox.wrap(["make"])
-    assert argv[:3] == ["prlimit", f"--as={1024 * 1024 * 1024}", "--"]
+    assert argv[:4] == ["prlimit", f"--as={1024 * 1024 * 1024}",
+                        f"--fsize={8192 * 1024 * 1024}", "--"]
     assert "--unshare-all" in argv and "--share-net" not in argv
     writable = [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
     assert writable == [str(tmp_path / "build"), str(tmp_path / "ccache")]
