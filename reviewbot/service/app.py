@@ -155,7 +155,13 @@ def create_app(
             signature = request.headers.get(SIGNATURE_HEADER, "").strip()
         if not raw.strip():
             return _reject(metrics, 400, "malformed", "empty body")
-        status, payload = await run_in_threadpool(store_mail, raw, signature)
+        try:
+            status, payload = await run_in_threadpool(store_mail, raw, signature)
+        except Exception as exc:  # the store is down (a database restart): try again later
+            log.warning("storing a mail failed, answering 503: %r", exc)
+            metrics.mail("unavailable")
+            return JSONResponse({"error": "the store is unavailable; try again later"},
+                                status_code=503, headers={"Retry-After": "5"})
         if status in (200, 202):
             metrics.ack(time.perf_counter() - start)
         # Enqueue after the answer is sent: the 202 promises storage, not queueing, and a
