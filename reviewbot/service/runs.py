@@ -107,7 +107,7 @@ class RunQueries(Database):
         now: float | None = None,
     ) -> bool:
         """Record the outcome if this worker still holds the lease; False when it lost it."""
-        assert state in ("finished", "failed"), state
+        assert state in ("finished", "failed", "superseded"), state
         now = wall_clock() if now is None else now
         with self.tx() as tx:
             n = tx.execute(
@@ -125,7 +125,8 @@ class RunQueries(Database):
                 tx.execute(
                     "UPDATE series SET state = ?, updated_at = ? WHERE run_id = ?"
                     " AND state IN ('waiting', 'queued')",
-                    ("reviewed" if state == "finished" else "failed", now, run_id),
+                    ({"finished": "reviewed", "failed": "failed"}.get(state, "superseded"), now,
+                     run_id),
                 )
         return n > 0
 

@@ -28,7 +28,7 @@ from reviewbot.pipeline import ReviewOptions, SeriesReview, review_series
 from reviewbot.report.json import review_json
 from reviewbot.report.mail import render_replies
 from reviewbot.scan import run as scan
-from reviewbot.service.assemble import SeriesTracker, load_series
+from reviewbot.service.assemble import SeriesTracker, load_series, series_message_ids
 from reviewbot.service.mailer import Mailer
 from reviewbot.service.store import Store
 from reviewbot.service.tasks import TaskQueue
@@ -64,6 +64,10 @@ def review_options(settings: Settings) -> ReviewOptions:
     return ReviewOptions(
         tree=tree if use_tree else None, use_tree=use_tree, boot=svc.boot, rules_dir=rules
     )
+
+
+class SupersededError(ReviewbotError):
+    """The run's series assembles only as part of a newer, larger series now."""
 
 
 @dataclass
@@ -138,6 +142,11 @@ class ServiceWorker:
         beat.start()
         try:
             review, result = self._review_claimed(run_id)
+        except SupersededError as exc:
+            beat.stop()
+            log.info("run %d: %s", run_id, exc)
+            self.store.finish_run(run_id, token, state="superseded", result=None, error=str(exc))
+            return "superseded"
         except ReviewbotError as exc:
             beat.stop()
             error = f"{exc}\n{exc.detail}".strip()
@@ -285,6 +294,14 @@ class ServiceWorker:
             if series.series_id == run["series_id"]:
                 log.warning("run %d: series content changed since queued", run["id"])
                 return series
+        mine = set(run["message_ids"])
+        for series in candidates:
+            if mine and mine <= set(series_message_ids(series)):
+                # More of the thread arrived after this (partial) run was queued: a cover
+                # letter gave the series a new id, or missing patches came. The intake of
+                # those mails queued the series as it is now; this run is superseded.
+                raise SupersededError(f"superseded by {series.series_id} ({len(series.patches)}"
+                                    f"/{series.expected} patches as it assembles now)")
         raise ReviewbotError(
             f"run {run['id']}: series {run['series_id']} no longer assembles from the store"
         )

@@ -263,3 +263,30 @@ def test_a_mail_whose_intake_always_fails_is_quarantined_and_the_sweep_goes_on(
     page = render_index(store.series_rows(), [], quarantined=store.quarantined_mails())
     assert "Quarantined mails (1)" in page and "RecursionError" in page
     assert "reviewbot_mails_quarantined 1" in Metrics().render(store.counts(), 0)
+
+
+def test_a_partial_run_overtaken_by_the_rest_of_its_thread_is_superseded(env: Any) -> None:
+    import time
+
+    store, settings, queue = env
+    clock = [time.time()]  # the store stamps mails with the wall clock
+    worker = ServiceWorker(store, settings, queue, name="t", clock=lambda: clock[0])
+    cover, *patches = series_mails("wk-race", 3)
+    # Patches 1 and 2 arrive; nobody sends the rest for longer than series_wait_s.
+    for mail_id in _post(store, patches[:2]):
+        worker.intake(mail_id)
+    assert queue.reviews == []
+    clock[0] += settings.service.series_wait_s + 1
+    worker.sweep()
+    (partial,) = queue.reviews
+    # Before a worker takes that partial run, the cover letter and patch 3 arrive: the
+    # series gets the cover's id and is queued whole.
+    for mail_id in _post(store, [cover, patches[2]]):
+        worker.intake(mail_id)
+    assert len(queue.reviews) == 2
+    # The partial run no longer assembles as such: it is superseded, not failed.
+    assert worker.review(partial) == "superseded"
+    run = store.get_run(partial)
+    assert run is not None and run["state"] == "superseded"
+    assert "superseded by" in run["error"] and "3/3 patches" in run["error"]
+    assert worker.review(queue.reviews[1]) == "finished"
