@@ -71,6 +71,7 @@ class BuildSettings:
     max_pids: int = 1024  # processes in one build command's cgroup (a fork bomb stops here)
     total_memory_mb: int = 12288  # memory of all its processes together (cgroup; 0: none)
     max_file_mb: int = 8192  # largest file a build process may write (RLIMIT_FSIZE)
+    min_free_mb: int = 2048  # a build is stopped when the disk under it has less free
     fragments: tuple[str, ...] = ()  # extra Kconfig fragments on top of the memcg one
     allow_unsandboxed: bool = False  # build without bubblewrap (never for untrusted mail)
 

@@ -23,11 +23,12 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reviewbot import proc
+from reviewbot.boot.buildwatch import BuildWatch
 from reviewbot.boot.cgroup import build_group
 from reviewbot.config import Settings
 from reviewbot.errors import BadInputError, InfraError
@@ -231,7 +232,8 @@ class Sandbox:
         }
 
     def run(
-        self, argv: Sequence[str], *, timeout: float, ccache_max_size: str = "5G"
+        self, argv: Sequence[str], *, timeout: float, ccache_max_size: str = "5G",
+        watch: Callable[[], str | None] | None = None,
     ) -> proc.ProcResult:
         _, build, _ = self.paths()
         command = self.wrap(argv)
@@ -247,6 +249,8 @@ class Sandbox:
                 cwd=build if not self.sandboxed else None,
                 env=self.env(ccache_max_size),
                 timeout=timeout,
+                watch=watch,
+                watch_every_s=2.0,
             )
         finally:
             if group is not None and (killed := group.close()):
@@ -439,11 +443,13 @@ def build_kernel(
     *,
     log_path: Path | None = None,
     jobs: int | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Configure (when needed) and build bzImage from ``src`` into ``out_dir``.
 
     A failed compile, a dropped config option or a timeout is a result, not an exception;
-    InfraError only for a missing sandbox.
+    InfraError only for a missing sandbox. ``say`` gets a progress line every ten seconds
+    (objects compiled, against a complete build's count, and the time left).
     """
     start = time.monotonic()
     fragments = fragment_paths(settings)
@@ -461,11 +467,14 @@ def build_kernel(
     _, build_dir, _ = sandbox.paths()
     live_log = out_dir / BUILD_LOG
     make = _make(sandbox, ["bzImage"], jobs, "ccache gcc")
+    watch = BuildWatch(live_log, out_dir, settings.build.min_free_mb, say)
     result = sandbox.run(
         ["sh", "-c", f'exec "$@" > {build_dir}/{BUILD_LOG} 2>&1', "sh", *make],
         timeout=remaining,
         ccache_max_size=settings.build.ccache_max_size,
+        watch=watch,
     )
+    watch.finish(result.ok)
     log = live_log.read_text(encoding="utf-8", errors="replace") if live_log.is_file() else ""
     log += result.stdout + result.stderr  # the sandbox's own complaints, if any
     if log_path != live_log:
@@ -477,6 +486,10 @@ def build_kernel(
     if result.timed_out:
         return BuildResult("timeout", seconds, out_dir, log_path, reason=f"build timed out after {int(deadline)} s",
                            excerpt="\n".join(log.splitlines()[-20:]), warnings=warnings, config_changed=changed)
+    if result.stopped:
+        return BuildResult("fail", seconds, out_dir, log_path, reason=result.stopped,
+                           excerpt="\n".join(log.splitlines()[-20:]), warnings=warnings,
+                           config_changed=changed)
     if not result.ok:
         return BuildResult("fail", seconds, out_dir, log_path, reason=_first_error(log) or f"make exited with {result.returncode}",
                            excerpt=_error_excerpt(log), warnings=warnings, config_changed=changed)

@@ -93,7 +93,7 @@ def repo_of(worktree: Path) -> Path:
 
 def build(settings: Settings, label: str, src: Path, out: Path, progress: Progress) -> kbuild.BuildResult:
     with progress.phase(f"{label}: building {src} -> {out}"):
-        result = kbuild.build_kernel(settings, src, out)
+        result = kbuild.build_kernel(settings, src, out, say=progress.say)
     progress.say(f"{label}: build {result.status} in {result.seconds:.0f} s" + (f" ({result.reason})" if result.reason else ""))
     return result
 

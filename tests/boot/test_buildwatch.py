@@ -1,0 +1,82 @@
+"""Progress and the disk floor while a build runs (reviewbot/boot/buildwatch.py), and the
+``watch`` hook of proc.run that drives them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from reviewbot import proc
+from reviewbot.boot.buildwatch import OBJECTS_FILE, BuildWatch, expected_objects
+
+
+def _log(n: int) -> str:
+    return "".join(f"  CC      mm/f{i}.o\n" for i in range(n)) + "  LD      vmlinux.o\n"
+
+
+def test_progress_counts_objects_against_a_complete_build(tmp_path: Path) -> None:
+    root = tmp_path / "build"
+    other = root / "612" / "base"
+    other.mkdir(parents=True)
+    (other / "reviewbot-build.log").write_text(_log(1999))  # a cold build: 2,000 objects
+    out = root / "61" / "base"
+    out.mkdir(parents=True)
+    assert expected_objects(out) == 2000
+    log = out / "reviewbot-build.log"
+    said: list[str] = []
+    watch = BuildWatch(log, out, min_free_mb=0, say=said.append, label="base")
+    watch.start -= 60  # a minute in
+    watch.last_said -= 60
+    log.write_text(_log(499) + "  CC      mm/half-writ")  # the last line is still being written
+    assert watch() is None
+    assert said == ["base: 500/2000 objects (25%), 60 s so far, about 3 min left"]
+    assert watch() is None and len(said) == 1  # at most a line every ten seconds
+    watch.finish(ok=True)
+    assert not (out / OBJECTS_FILE).exists()  # 500 of 2,000: not a complete build
+
+
+def test_only_a_complete_build_sets_the_count(tmp_path: Path) -> None:
+    out = tmp_path / "x" / "base"
+    out.mkdir(parents=True)
+    (out / OBJECTS_FILE).write_text("2000\n")
+    log = out / "reviewbot-build.log"
+    watch = BuildWatch(log, out, min_free_mb=0, say=None)
+    log.write_text(_log(2))  # an incremental rebuild of three objects
+    watch.finish(ok=True)
+    assert (out / OBJECTS_FILE).read_text() == "2000\n"
+    watch = BuildWatch(log, out, min_free_mb=0, say=None)
+    log.write_text(_log(2099))
+    watch.finish(ok=True)
+    assert (out / OBJECTS_FILE).read_text() == "2100\n"
+
+
+def test_without_a_reference_progress_still_counts(tmp_path: Path) -> None:
+    out = tmp_path / "b" / "base"
+    out.mkdir(parents=True)
+    watch = BuildWatch(out / "reviewbot-build.log", out, min_free_mb=0, say=None, label="base")
+    (out / "reviewbot-build.log").write_text(_log(9))
+    watch()
+    assert watch.line().startswith("base: 10 objects compiled, ")
+
+
+def test_a_build_that_fills_the_disk_is_stopped(tmp_path: Path) -> None:
+    watch = BuildWatch(tmp_path / "log", tmp_path, min_free_mb=1 << 40, say=None)
+    start = time.monotonic()
+    res = proc.run(["sleep", "30"], timeout=60, watch=watch, watch_every_s=0.1)
+    assert time.monotonic() - start < 10
+    assert not res.ok and res.stopped.startswith(f"stopped: the disk under {tmp_path} has ")
+    assert "build.min_free_mb" in res.stopped
+
+
+def test_watch_sees_the_command_finish_with_its_output() -> None:
+    calls: list[float] = []
+
+    def watch() -> str | None:
+        calls.append(time.monotonic())
+        return None
+
+    res = proc.run(["sh", "-c", "echo start; sleep 0.5; echo end"], timeout=30, watch=watch,
+                   watch_every_s=0.1)
+    assert res.ok and res.stdout == "start\nend\n" and calls
+    res = proc.run(["sleep", "30"], timeout=0.5, watch=watch, watch_every_s=0.1)
+    assert res.timed_out and not res.ok
