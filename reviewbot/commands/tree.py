@@ -57,6 +57,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "A nightly timer can run it (docs/tree.md).")
     update.add_argument("--path", metavar="DIR", help="the tree (default: tree.path)")
     update.set_defaults(func=cmd_update)
+    gc = sub.add_parser(
+        "gc", help="pack the tree's loose objects (each import leaves ~90,000)",
+        description="git gc on the tree, with its .git size before and after. Unreachable "
+        "objects younger than two weeks are kept (git's default), so reviews running "
+        "meanwhile lose nothing. Minutes on a 2-core machine for two bases.")
+    gc.add_argument("--path", metavar="DIR", help="the tree (default: tree.path)")
+    gc.set_defaults(func=cmd_gc)
     status = sub.add_parser("status", help="what the tree is, its bases and its worktrees")
     status.add_argument("--path", metavar="DIR", help="the tree (default: tree.path)")
     status.add_argument("--json", action="store_true", help="print JSON")
@@ -135,6 +142,23 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{path}: " + (f"new or moved: {', '.join(moved)}" if moved else "up to date")
           + f"; bases: {', '.join(tree.bases)}")
     _derive_facts(path, moved, settings, progress)
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace, settings: Settings) -> int:
+    path = Path(args.path).expanduser() if args.path else settings.path(settings.tree.path)
+    tree = open_tree(path)
+    progress = Progress()
+    before = disk_usage(path / ".git")
+    start = time.monotonic()
+    with progress.phase(f"git gc of {path} (packing the objects)"):
+        res = git(["gc", "--quiet"], cwd=tree.path, timeout=6 * 3600)
+    if not res.ok:
+        raise InfraError(f"git gc failed in {path}", command=list(res.argv), output=res.stderr)
+    after = disk_usage(path / ".git")
+    mib = 1024 * 1024
+    print(f"{path}: .git {before // mib} MiB -> {after // mib} MiB in "
+          f"{time.monotonic() - start:.0f} s")
     return 0
 
 

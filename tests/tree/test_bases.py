@@ -288,3 +288,20 @@ def test_bench_bases_counts_applies_already_in_and_located(
     assert f"applies alone on {TAG}: 3 (100.0%)" in out
     assert "already in a base (reverse-applies): 0" in out  # all apply on 6.1
     assert "patches touching memcg/cgroup C code: 2" in out
+
+
+def test_tree_gc_packs_the_imports(two_bases: Path, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("REVIEWBOT_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    def loose() -> int:
+        counts = dict(line.split(": ") for line in sh(["git", "count-objects", "-v"],
+                                                      two_bases).splitlines())
+        return int(counts["count"])
+
+    assert loose() > 0
+    assert main(["tree", "gc", "--path", str(two_bases)]) == 0
+    assert "MiB ->" in capsys.readouterr().out
+    assert loose() == 0
+    assert sh(["git", "rev-parse", f"{NEW}^"], two_bases) == sh(["git", "rev-parse", TAG], two_bases)
