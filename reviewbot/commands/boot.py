@@ -18,7 +18,7 @@ from pathlib import Path
 from reviewbot.config import Settings
 from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, BadInputError, InfraError
 from reviewbot.progress import Progress
-from reviewbot.report.boot import render_table
+from reviewbot.report.boot import render_ktap, render_table
 from reviewbot.results import BootResult
 
 
@@ -33,7 +33,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--series", type=Path, metavar="PATH", help="mbox/maildir/patch with the series")
     parser.add_argument("--tree", type=Path, metavar="DIR", help="kernel tree (default: tree.path)")
     parser.add_argument("--accel", choices=("kvm", "tcg"), help="skip the KVM probe and use this")
-    parser.add_argument("--json", action="store_true", help="print the stage's JSON instead of a table")
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the stage's JSON instead of a table")
+    out.add_argument("--ktap", action="store_true",
+                     help="print base and patched results in KTAP (kselftest, KernelCI)")
     parser.set_defaults(func=run)
 
 
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if sha is None:
         raise BadInputError(f"base {ref!r} does not resolve: {message}", source=str(tree.path))
     report = run_boot(settings, tree.path, sha, None, progress=_PROGRESS)
-    _print(report.result, report.status, report.reason, args.json)
+    _print(report.result, report.status, report.reason, args)
     return EXIT_OK
 
 
@@ -90,14 +93,17 @@ def _run_series(args: argparse.Namespace, settings: Settings) -> int:
         result = review.boot
         if boot.status == "error" or result is None:
             raise InfraError(boot.reason, detail=boot.excerpt)
-        _print(result, boot.status, boot.reason, args.json)
+        _print(result, boot.status, boot.reason, args)
         if boot.status == "fail":
             code = EXIT_FINDINGS
     return code
 
 
-def _print(result: BootResult, status: str, reason: str, as_json: bool) -> None:
-    if as_json:
+def _print(result: BootResult, status: str, reason: str, args: argparse.Namespace) -> None:
+    if args.ktap:
+        sys.stdout.write(render_ktap(result, status, reason))
+        return
+    if args.json:
         json.dump({"status": status, "reason": reason, **result.to_json()}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return

@@ -35,3 +35,41 @@ def render_table(result: BootResult, status: str, reason: str) -> str:
     lines.append("")
     lines.append(f"result: {status}" + (f" - {reason}" if reason else ""))
     return "\n".join(lines)
+
+
+# KTAP result words for our per-test states (Documentation/dev-tools/ktap.rst): "ok",
+# "not ok", and the SKIP directive; a test that did not run at all is reported "not ok"
+# with the reason, as kselftest does for a test that crashed before printing its result.
+_KTAP = {"pass": ("ok", ""), "fail": ("not ok", ""), "skip": ("ok", " # SKIP"),
+         "flaky": ("not ok", " # flaky: runs of the base kernel disagree"),
+         "missing": ("not ok", " # did not report a result"),
+         "not-run": ("ok", " # SKIP not run")}
+
+
+def _ktap_name(name: str) -> str:
+    # A KTAP test name may not hold "#" (it starts a directive) nor a line break.
+    return name.replace("#", "_").replace("\n", " ")
+
+
+def render_ktap(result: BootResult, status: str, reason: str) -> str:
+    """Base and patched results as KTAP version 1 (what kselftest and KernelCI read): one
+    subtest per kernel, each with one line per test; the top line's result is the review's
+    verdict (``not ok`` when the patched kernel regressed)."""
+    kernels = [("base", [t.base for t in result.tests])]
+    if any(t.patched != "not-run" for t in result.tests):
+        kernels.append(("patched", [t.patched for t in result.tests]))
+    out = ["KTAP version 1", f"1..{len(kernels)}"]
+    for number, (kernel, states) in enumerate(kernels, start=1):
+        out += ["  KTAP version 1", f"  # Subtest: {kernel}", f"  1..{len(states)}"]
+        failed = False
+        for i, (test, state) in enumerate(zip(result.tests, states, strict=True), start=1):
+            word, directive = _KTAP.get(state, ("not ok", f" # {state}"))
+            failed |= word == "not ok" and state not in ("flaky",)
+            out.append(f"  {word} {i} {_ktap_name(test.name)}{directive}")
+        if kernel == "patched":
+            verdict = "not ok" if status == "fail" else "ok"
+            note = f" # {_ktap_name(reason)}" if status == "fail" and reason else ""
+        else:
+            verdict, note = ("not ok" if failed else "ok"), ""
+        out.append(f"{verdict} {number} {kernel}{note}")
+    return "\n".join(out) + "\n"

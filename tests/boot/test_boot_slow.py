@@ -153,3 +153,18 @@ def test_kvm_is_used_only_after_a_probe_boot_reached_userspace(tmp_path: Path) -
         assert vm.PROBE_MARKER in text
     else:
         assert vm.PROBE_MARKER not in text and why
+
+
+def test_boot_command_prints_ktap(capsys: pytest.CaptureFixture[str]) -> None:
+    # The base results are cached by the test above (or an earlier run): no boot here.
+    from reviewbot.cli import main
+
+    settings = _settings()
+    _tree(settings)
+    assert main(["boot", "--ktap"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == ["KTAP version 1", "1..1"]
+    assert out[2:4] == ["  KTAP version 1", "  # Subtest: base"]
+    assert any(line.startswith("  ok ") and line.endswith(" memcg_charge.anon_charge")
+               for line in out)
+    assert out[-1] in ("ok 1 base", "not ok 1 base")
