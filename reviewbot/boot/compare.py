@@ -14,6 +14,7 @@ figures rather than pass/fail, compared here:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from reviewbot.boot.console import ConsoleReport
 from reviewbot.results import SplatSummary, TestComparison
@@ -130,3 +131,78 @@ def new_splats(base: Sequence[ConsoleReport], patched: ConsoleReport) -> list[Sp
     """Splats of the patched boot whose fingerprint no base run showed (one per fingerprint)."""
     known = {s.fingerprint for r in base for s in r.splats}
     return [s for s in unique_splats(patched) if s.fingerprint not in known]
+
+
+@dataclass(frozen=True)
+class RegressionGroup:
+    """Regressions with one cause: a program that stopped early (its tests after that point
+    reported nothing), or tests that failed the same way."""
+
+    program: str
+    cause: str  # "stopped" | "failed"
+    tests: tuple[str, ...]
+    message: str
+    evidence: tuple[str, ...] = ()
+
+
+def why_stopped(program: str, patched: ConsoleReport | None, program_timeout_s: int) -> str:
+    """Why ``program`` reported no more results on the patched kernel, from its exit code
+    (the guest's init prints it) and the kernel splats printed while it ran."""
+    if patched is None or program not in patched.programs:
+        return "it never started: the guest stopped before it"
+    rc = patched.programs[program]
+    if rc is None:
+        why = "it never exited: the guest stopped while it ran"
+    elif rc in (124, 143):
+        why = f"it timed out after {program_timeout_s} s (vm.program_timeout_s)"
+    elif rc == 137:
+        why = "it was killed by SIGKILL (the OOM killer, most likely)"
+    elif rc > 128:
+        why = f"it was killed by signal {rc - 128}"
+    else:
+        why = f"it exited with code {rc}"
+    splat = next((s for s in patched.splats if s.program == program), None)
+    if splat is not None:
+        why += f"; kernel {splat.kind} while it ran: {splat.title}"
+    return why
+
+
+def regression_groups(tests: Sequence[TestComparison], patched: ConsoleReport | None,
+                      program_timeout_s: int) -> list[RegressionGroup]:
+    """The regressions grouped by program and cause, in test order: one finding each."""
+    regressions = [t for t in tests if t.status == REGRESSION]
+    programs: dict[str, list[TestComparison]] = {}
+    for t in regressions:
+        programs.setdefault(t.name.split(".", 1)[0], []).append(t)
+    out: list[RegressionGroup] = []
+    for program, group in programs.items():
+        missing = [t for t in group if t.patched == "missing"]
+        if missing:
+            ran = [r.name for r in (patched.results.values() if patched else [])
+                   if r.program == program]
+            where = f"after {ran[-1]}" if ran else "before its first test"
+            why = why_stopped(program, patched, program_timeout_s)
+            names = tuple(t.name for t in missing)
+            short = ", ".join(n.split(".", 1)[1] for n in names)
+            splat = next((s for s in (patched.splats if patched else [])
+                          if s.program == program), None)
+            out.append(RegressionGroup(
+                program, "stopped", names,
+                f"{program} stopped {where} on the patched kernel ({why}); "
+                f"{len(names)} test(s) that pass on the base kernel did not run: {short}",
+                tuple(splat.excerpt[:12]) if splat else ()))
+        by_detail: dict[str, list[TestComparison]] = {}
+        for t in group:
+            if t.patched != "missing":
+                by_detail.setdefault(t.detail, []).append(t)
+        for detail, same in by_detail.items():
+            names = tuple(t.name for t in same)
+            what = names[0] if len(names) == 1 else \
+                f"{len(names)} tests of {program} ({', '.join(n.split('.', 1)[1] for n in names)})"
+            verb = "passes" if len(names) == 1 else "pass"
+            verb2 = "fails" if len(names) == 1 else "fail"
+            out.append(RegressionGroup(
+                program, "failed", names,
+                f"{what} {verb} on the base kernel and {verb2} with this series"
+                + (f": {detail}" if detail else "")))
+    return out

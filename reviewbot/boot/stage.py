@@ -217,7 +217,10 @@ def _judge(
     result.tests = list(tests)
     result.metrics = _metrics(base, patched)
     regressions = [t for t in tests if t.status == compare.REGRESSION]
-    findings += [_regression_finding(t) for t in regressions]
+    # One finding per cause: a program that stopped early is one finding for all the
+    # tests it did not run, not one "regression" per missing test.
+    groups = compare.regression_groups(tests, patched, settings.vm.program_timeout_s)
+    findings += [_regression_finding(g) for g in groups]
     findings += [_splat_finding(s) for s in splats]
     reasons = []
     if run.status == "timeout":
@@ -225,7 +228,9 @@ def _judge(
     elif run.status != "completed":
         reasons.append("the patched guest did not finish the suite")
     if regressions:
-        reasons.append(f"{len(regressions)} regression(s): " + ", ".join(t.name for t in regressions))
+        reasons.append(f"{len(regressions)} regression(s): "
+                       + "; ".join(g.message if g.cause == "stopped" else ", ".join(g.tests)
+                                   for g in groups))
     if splats:
         reasons.append(f"{len(splats)} new kernel splat(s): " + "; ".join(s.title for s in splats[:3]))
     if reasons:
@@ -250,7 +255,7 @@ def _metrics(base: list[ConsoleReport], patched: ConsoleReport | None) -> dict[s
     return {k: Metric(tuple(r.metrics.get(k) for r in base), patched.metrics.get(k) if patched else None) for k in keys}
 
 
-def _regression_finding(test: TestComparison) -> Finding:
+def _regression_finding(group: compare.RegressionGroup) -> Finding:
     return Finding(
         rule="boot-test-regression",
         severity="error",
@@ -258,8 +263,12 @@ def _regression_finding(test: TestComparison) -> Finding:
         file="",
         line=None,
         function=None,
-        message=f"{test.name} passes on the base kernel and fails with this series" + (f": {test.detail}" if test.detail else ""),
-        fingerprint=_fingerprint("boot-test-regression", test.name),
+        message=group.message,
+        # One failing test keeps the fingerprint it always had (replies and runs compare them).
+        fingerprint=_fingerprint("boot-test-regression", group.tests[0])
+        if group.cause == "failed" and len(group.tests) == 1
+        else _fingerprint("boot-test-regression", group.cause, *group.tests),
+        evidence=group.evidence,
         category="boot",
     )
 

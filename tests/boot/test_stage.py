@@ -79,3 +79,42 @@ def test_results_table_lists_every_test_and_the_verdict() -> None:
     table = render_table(result, "fail", "1 regression(s)")
     assert "memcg_charge.v2_migration  pass     fail     regression" in table
     assert "B=0 KB" in table and table.endswith("result: fail - 1 regression(s)")
+
+
+def test_a_program_that_stopped_is_one_finding_that_says_why() -> None:
+    names = ["subtree_control", "min", "low", "high", "max", "oom_events"]
+    base = parse_console(
+        "# reviewbot-run: test_memcontrol\n"
+        + "".join(f"ok {i} test_memcg_{n}\n" for i, n in enumerate(names, 1))
+        + "# reviewbot-exit: test_memcontrol 0\n"
+        "# reviewbot-run: memcg_charge\nok 1 anon_charge\nok 2 v2_migration\n"
+        "# reviewbot-exit: memcg_charge 0\n# reviewbot-guest: done\n")
+    # test_memcontrol hangs in test_memcg_high and the guest's timeout kills it (busybox
+    # timeout: 143); v2_migration fails on its own.
+    patched = parse_console(
+        "# reviewbot-run: test_memcontrol\nok 1 test_memcg_subtree_control\n"
+        "ok 2 test_memcg_min\nok 3 test_memcg_low\n# reviewbot-exit: test_memcontrol 143\n"
+        "# reviewbot-run: memcg_charge\nok 1 anon_charge\n"
+        "# v2_migration: FAIL: new charges landed in the old cgroup\nnot ok 2 v2_migration\n"
+        "# reviewbot-exit: memcg_charge 1\n# reviewbot-guest: done\n")
+
+    class Run:
+        status = "completed"
+
+        class boot:  # noqa: N801 - stands in for vm.BootRun
+            seconds = 1.0
+            console_path = Path("/dev/null")
+            last_lines = ""
+
+    result = BootResult("0" * 40, "cfg", BuildSummary(BaseBuild("success", 1.0, True)),
+                        BootSummary("tcg", "given", BaseBoot("completed", 1.0, 1, True, "")))
+    report = stage._judge(Settings(), [base], patched, Run(), result, [])  # type: ignore[arg-type]
+    failed, stopped = sorted(f.message for f in report.findings
+                             if f.rule == "boot-test-regression")
+    assert stopped == (
+        "test_memcontrol stopped after test_memcg_low on the patched kernel (it timed out "
+        "after 120 s (vm.program_timeout_s)); 3 test(s) that pass on the base kernel did not "
+        "run: test_memcg_high, test_memcg_max, test_memcg_oom_events")
+    assert failed == ("memcg_charge.v2_migration passes on the base kernel and fails with "
+                      "this series: v2_migration: FAIL: new charges landed in the old cgroup")
+    assert report.reason.startswith("4 regression(s): ") and "stopped after" in report.reason
