@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 from reviewbot.model import number_ranges
 
@@ -73,6 +74,39 @@ def _finding(f: Mapping[str, Any]) -> str:
     )
 
 
+def _counts(row: Mapping[str, Any]) -> str:
+    """A series' findings by severity ("2 errors, 1 warning"), linked to its run."""
+    counts = row.get("findings")
+    if not isinstance(counts, Mapping):
+        return "-"
+    parts = [f'<span class="sev-{sev}">{n} {sev}{"s" if n != 1 else ""}</span>'
+             for sev, n in counts.items() if n]
+    text = ", ".join(parts) or "none"
+    return f'<a href="/v1/runs/{int(row["run_id"])}">{text}</a>' if row.get("run_id") else text
+
+
+def _filters(state: str | None, with_findings: bool, page: Mapping[str, Any] | None) -> str:
+    """Filter links (state, has findings) and the newer/older page links."""
+    def link(label: str, st: str | None, wf: bool, offset: int | None = None) -> str:
+        query = urlencode([(k, v) for k, v in (("state", st), ("findings", "1" if wf else None),
+                                                ("offset", str(offset) if offset else None))
+                           if v])
+        current = offset is None and st == state and wf == with_findings
+        text = f"<b>{escape(label)}</b>" if current else escape(label)
+        return f'<a href="/{"?" + query if query else ""}">{text}</a>'
+
+    states = [link("all", None, False), link("with findings", None, True)]
+    states += [link(st, st, False) for st in ("waiting", "queued", "reviewed", "failed")]
+    out = "<p>Show: " + " · ".join(states)
+    if page is not None:
+        offset, limit = int(page.get("offset") or 0), int(page.get("limit") or 50)
+        if offset > 0:
+            out += " | " + link("← newer", state, with_findings, max(0, offset - limit))
+        if page.get("next_offset") is not None:
+            out += " | " + link("older →", state, with_findings, int(page["next_offset"]))
+    return out + "</p>"
+
+
 def render_index(
     series: Sequence[Mapping[str, Any]],
     runs: Sequence[Mapping[str, Any]],
@@ -81,6 +115,9 @@ def render_index(
     title: str = "reviewbot",
     max_findings: int = 20,
     quarantined: Sequence[Mapping[str, Any]] = (),
+    page: Mapping[str, Any] | None = None,
+    state: str | None = None,
+    with_findings: bool = False,
 ) -> str:
     """The page served at ``GET /``.
 
@@ -88,6 +125,9 @@ def render_index(
         series: rows as :meth:`reviewbot.service.store.Store.series_rows` returns them.
         runs: rows as ``Store.run_rows(result=True)`` returns them.
         quarantined: mails set aside after failed intakes (``Store.quarantined_mails``).
+        page: the series page (``reviewbot.service.listing.list_series``): offset, limit
+            and next_offset for the paging links; its rows carry findings per severity.
+        state, with_findings: the filters the page was asked for (kept in its links).
     """
     now = time.time() if now is None else now
     subjects = {int(s["id"]): f"[v{int(s['version'])}] {s['subject']}" for s in series}
@@ -99,13 +139,14 @@ def render_index(
         '<p>JSON: <a href="/v1/runs">/v1/runs</a> · <a href="/openapi.json">OpenAPI</a>'
         ' · <a href="/metrics">metrics</a></p>',
         f'<h2 id="series">Series ({len(series)})</h2>',
+        _filters(state, with_findings, page),
     ]
     if not series:
         out.append("<p>No series received yet.</p>")
     else:
         out.append(
             "<table><thead><tr><th>Series</th><th>Author</th><th>Patches</th>"
-            "<th>State</th><th>Run</th><th>Updated</th></tr></thead><tbody>"
+            "<th>State</th><th>Run</th><th>Findings</th><th>Updated</th></tr></thead><tbody>"
         )
         for s in series:
             missing = s.get("missing") or []
@@ -124,7 +165,7 @@ def render_index(
                 f"<small><code>{escape(str(s['series_id']))}</code></small></td>"
                 f"<td>{escape(str(s['author']))}</td><td>{escape(patches)}</td>"
                 f"<td>{_state(str(s['state']))}{reason}</td><td>{run}</td>"
-                f"<td>{_ago(s.get('updated_at'), now)}</td></tr>"
+                f"<td>{_counts(s)}</td><td>{_ago(s.get('updated_at'), now)}</td></tr>"
             )
         out.append("</tbody></table>")
     out.append(f'<h2 id="runs">Runs ({len(runs)})</h2>')

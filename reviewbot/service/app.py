@@ -40,6 +40,7 @@ from reviewbot.mail.ingest import parse_one
 from reviewbot.report.html import render_index
 from reviewbot.service.assemble import header_meta, mail_meta
 from reviewbot.service.auth import SIGNATURE_HEADER, retry_signed_text, verify
+from reviewbot.service.listing import SeriesQuery, list_series
 from reviewbot.service.metrics import CONTENT_TYPE, Metrics
 from reviewbot.service.store import ReplayError, Store, valid_row_id
 from reviewbot.service.tasks import TaskQueue
@@ -52,6 +53,13 @@ MAIL_TYPES = ("message/rfc822",)
 def _reject(metrics: Metrics, status: int, result: str, detail: str) -> JSONResponse:
     metrics.mail(result)
     return JSONResponse({"error": detail}, status_code=status)
+
+
+def _series_query(state: str | None, findings: bool, limit: int, offset: int) -> SeriesQuery:
+    try:
+        return SeriesQuery(state or None, findings, max(1, min(limit, 500)), max(0, offset))
+    except BadInputError as exc:
+        raise HTTPException(400, str(exc)) from exc
 
 
 def create_app(
@@ -221,11 +229,20 @@ def create_app(
         return JSONResponse({"id": run_id, "state": "queued"}, status_code=202, background=background)
 
     @app.get("/", response_class=HTMLResponse, summary="HTML page of recent series and runs")
-    def index(limit: int = 50) -> HTMLResponse:
-        limit = max(1, min(limit, 500))
-        runs = store.run_rows(limit=limit, result=True)
-        return HTMLResponse(render_index(store.series_rows(limit=limit), runs,
-                                         quarantined=store.quarantined_mails(limit)))
+    def index(limit: int = 50, offset: int = 0, state: str | None = None,
+              findings: bool = False) -> HTMLResponse:
+        query = _series_query(state, findings, limit, offset)
+        page = list_series(store, query)
+        runs = store.run_rows(limit=max(1, min(limit, 500)), result=True)
+        return HTMLResponse(render_index(page["series"], runs,
+                                         quarantined=store.quarantined_mails(limit),
+                                         page=page, state=query.state,
+                                         with_findings=query.with_findings))
+
+    @app.get("/v1/series", summary="Series, newest first: ?state=&findings=1&limit=&offset=")
+    def series_list(limit: int = 50, offset: int = 0, state: str | None = None,
+                    findings: bool = False) -> dict[str, Any]:
+        return list_series(store, _series_query(state, findings, limit, offset))
 
     @app.get("/v1/quarantine", summary="Mails set aside after failed intakes, with the error")
     def quarantine(limit: int = 100) -> dict[str, Any]:

@@ -295,9 +295,8 @@ class Store(RunQueries):
         with self.tx() as tx:
             return tx.execute(sql, params) > 0
 
-    def series_rows(self, where: str = "", params: Sequence[Any] = (), limit: int = 100) -> list[
-        dict[str, Any]
-    ]:
+    def series_rows(self, where: str = "", params: Sequence[Any] = (), limit: int = 100,
+                    offset: int = 0) -> list[dict[str, Any]]:
         cols = (
             "id, series_id, thread_key, version, subject, subject_key, author, change_id,"
             " expected, present, missing, message_ids, content_hash, state, reason,"
@@ -306,8 +305,8 @@ class Store(RunQueries):
         sql = f"SELECT {cols} FROM series"
         if where:
             sql += f" WHERE {where}"
-        sql += " ORDER BY updated_at DESC, id DESC LIMIT ?"
-        rows = self.query(sql, (*params, limit))
+        sql += " ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?"
+        rows = self.query(sql, (*params, limit, max(0, offset)))
         names = [c.strip() for c in cols.split(",")]
         out = []
         for r in rows:

@@ -128,6 +128,10 @@ def test_status_endpoints_health_metrics_and_openapi(service_factory: Any) -> No
     assert svc.get("/v1/series/nope@example.org").status_code == 404
     assert "<html" in svc.get("/").text
     assert svc.get("/v1/quarantine").json() == {"mails": []}
+    listing = svc.get("/v1/series?limit=10").json()
+    assert listing["limit"] == 10 and listing["next_offset"] is None
+    assert svc.get("/v1/series?state=done").status_code == 400
+    assert "with findings" in svc.get("/?findings=1").text
     assert "reviewbot_mails_quarantined 0" in metrics.text
     # State lives under XDG_STATE_HOME, never in the working directory.
     assert (svc.state / "reviewbot.db").exists() and (svc.state / "queue.db").exists()
