@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -61,6 +62,13 @@ def test_html_page_renders_series_runs_and_findings_in_chromium(
     assert "<h1>reviewbot: recent series and runs</h1>" in html
     assert "[v1] mm: memcg: fix page-a" in html and "rcu-lock-imbalance" in html
     assert "waiting" in html and "missing 2-3" in html
+    # the filters and the findings column, as the browser built the page
+    assert '>with findings</a>' in html and "<th>Findings</th>" in html
+    cells = re.findall(r"<td>(<a href=\"/v1/runs/\d+\">.*?</a>|-)</td><td>\d+ s ago", html)
+    assert any("error" in c or "warning" in c for c in cells), cells
+    only = subprocess.run([*base, "--dump-dom", svc.url + "/?findings=1"],
+                          capture_output=True, text=True, timeout=120)
+    assert only.returncode == 0 and "page-a" in only.stdout and "page-b" not in only.stdout
     shot_run = subprocess.run(
         [*base, f"--screenshot={shot}", "--window-size=1280,900", svc.url + "/"],
         capture_output=True, text=True, timeout=120,
