@@ -132,6 +132,7 @@ class FetchSettings:
     public_inbox_url: str = "https://lore.kernel.org/all"  # {base}/{message-id}/t.mbox.gz
     timeout_s: float = 30.0
     retries: int = 3
+    complete: bool = True  # fetch the thread of a partial series to complete it (--offline)
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,7 @@ class Series:
     supersedes: tuple[str, ...] = ()
     threaded: bool = True  # False: grouped by author/version/total within a time window
     warnings: tuple[str, ...] = field(default=())
+    from_archive: tuple[int, ...] = ()  # patches fetched from the archive (mail/complete.py)
 
     @property
     def cover(self) -> Message | None:

@@ -29,3 +29,6 @@ def _isolated_xdg(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     base = tmp_path_factory.mktemp("xdg")
     monkeypatch.setenv("XDG_STATE_HOME", str(base / "state"))
     monkeypatch.setenv("REVIEWBOT_TEST", "1")
+    # No test completes a series from lore by accident (tests/mail/test_complete.py serves
+    # its own archive on loopback and turns this off).
+    monkeypatch.setenv("REVIEWBOT_OFFLINE", "1")

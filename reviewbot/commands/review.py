@@ -12,6 +12,8 @@ from pathlib import Path
 from reviewbot.config import Settings
 from reviewbot.errors import EXIT_BAD_INPUT, EXIT_OK, BadInputError
 from reviewbot.mail import SeriesSet, read_series
+from reviewbot.mail.complete import Archive, complete
+from reviewbot.mail.complete import offline as is_offline
 from reviewbot.pipeline import ReviewOptions, SeriesReview, review_series
 from reviewbot.report.json import errors_json, review_json, review_series_json
 from reviewbot.report.text import render_errors, render_review
@@ -36,6 +38,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--boot", action="store_true", help="build, boot and run charge tests")
     parser.add_argument("--rules", type=Path, metavar="DIR", help="rules folder to use")
     parser.add_argument("--format", choices=("text", "json", "mail"), default="text")
+    parser.add_argument("--offline", action="store_true",
+                        help="do not complete partial series from the archive (fetch.complete)")
     parser.add_argument(
         "--all-versions", action="store_true",
         help="also review versions superseded by a newer one in the input",
@@ -47,21 +51,30 @@ def _looks_like_msgid(arg: str) -> bool:
     return not Path(arg).exists() and bool(_MSGID_RE.match(arg))
 
 
-def load_inputs(inputs: list[str], settings: Settings) -> SeriesSet:
-    """Read paths, fetching Message-IDs from the public-inbox first."""
+def load_inputs(inputs: list[str], settings: Settings, offline: bool = False) -> SeriesSet:
+    """Read paths, fetching Message-IDs from the public-inbox first; then complete partial
+    series from the archive (mail/complete.py) unless offline."""
     paths: list[str | Path] = []
+    archive = Archive(settings)
     with tempfile.TemporaryDirectory(prefix="reviewbot-fetch-") as tmp:
         for arg in inputs:
             if _looks_like_msgid(arg):
-                from reviewbot.mail.fetch import fetch_thread  # requests: Message-IDs only
+                from reviewbot.mail.fetch import (  # requests: Message-IDs only
+                    fetch_thread,
+                    normalise_message_id,
+                )
 
                 data = fetch_thread(arg.strip("<>"), settings)
+                archive.threads[normalise_message_id(arg)] = data  # fetched once, not twice
                 target = Path(tmp) / f"{len(paths)}.mbox"
                 target.write_bytes(data)
                 paths.append(target)
             else:
                 paths.append(arg)
-        return read_series(paths, settings)
+        found = read_series(paths, settings)
+        if is_offline(settings, offline):
+            return found
+        return complete(found, paths, settings, archive)
 
 
 def options_from_args(args: argparse.Namespace) -> ReviewOptions:
@@ -75,7 +88,7 @@ def options_from_args(args: argparse.Namespace) -> ReviewOptions:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    found = load_inputs(args.inputs, settings)
+    found = load_inputs(args.inputs, settings, args.offline)
     if not found.series:
         if found.errors:
             print(render_errors(found.errors), file=sys.stderr)

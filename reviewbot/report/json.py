@@ -61,6 +61,7 @@ def series_json(series: Series) -> dict[str, Any]:
         "latest": series.latest,
         "threaded": series.threaded,
         "warnings": list(series.warnings),
+        "from_archive": list(series.from_archive),
     }
 
 
