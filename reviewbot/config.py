@@ -58,6 +58,7 @@ class RulesSettings:
     # both 0: in process). A 10k-line function takes ~6 s and ~85 MB.
     time_limit_s: float = 600.0
     memory_limit_mb: int = 4096
+    bounded_min_lines: int = 2000  # smaller series (diff lines) run in process: no fork
 
 
 @dataclass(frozen=True)

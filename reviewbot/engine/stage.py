@@ -16,6 +16,7 @@ import hashlib
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from reviewbot.results import ApplyResult, ReviewOptions, ReviewState, RulesResu
 from reviewbot.tree.bases import resolve
 from reviewbot.tree.blobs import blob_reader
 from reviewbot.tree.repo import open_tree
-from reviewbot.tree.sources import base_date, newest_first
+from reviewbot.tree.sources import base_date, base_view
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,7 @@ def locate(series: Series, series_diffs: list[tuple[FileDiff, ...]], state: Revi
     elif tried:
         bases = list(dict.fromkeys(t.ref for t in tried if t.commit and t.outcome != "duplicate"))
     else:
-        opened = open_tree(tree)
-        bases = list(settings.tree.bases) or newest_first(tree, list(opened.bases))
+        bases = list(settings.tree.bases) or list(base_view(tree).order)
     reader = blob_reader(tree)
 
     def read(base: str, path: str) -> str | None:
@@ -119,7 +119,8 @@ def locate(series: Series, series_diffs: list[tuple[FileDiff, ...]], state: Revi
             log.warning("cannot read %s of %s: %s", path, base, exc)
             return None
 
-    dates = {b: base_date(tree, b) for b in bases}
+    view = base_view(tree)
+    dates = {b: view.dates[b] if b in view.dates else base_date(tree, b) for b in bases}
     when = next((p.message.date for p in series.patches if p.message.date), None)
     try:
         return closest_base(bases, series_diffs, read, when, dates)
@@ -129,7 +130,11 @@ def locate(series: Series, series_diffs: list[tuple[FileDiff, ...]], state: Revi
 
 
 def _commit(settings: Settings, options: ReviewOptions, ref: str) -> str | None:
-    sha, _ = resolve(options.tree or settings.path(settings.tree.path), ref)
+    tree = options.tree or settings.path(settings.tree.path)
+    known = base_view(tree).commits
+    if ref in known:
+        return known[ref]
+    sha, _ = resolve(tree, ref)
     return sha
 
 
@@ -207,9 +212,22 @@ def _wants_facts(rules: list[Rule]) -> bool:
     return any(r.engine in ("context", "refcount") for r in rules)
 
 
-def rules_stage(
-    series: Series, state: ReviewState, settings: Settings, options: ReviewOptions
-) -> StageOutcome:
+@dataclass
+class Prepared:
+    """What the rules stage reads before it runs the rules: done in the parent when the
+    rules run in a bounded child, so that the process's caches (blobs, facts, bases) stay
+    warm from series to series."""
+
+    rules_dir: Path
+    rules: list[Rule]
+    parsed: dict[int, tuple[FileDiff, ...] | BadInputError]
+    placed: Placement | None
+    facts: Facts
+    facts_note: str
+
+
+def prepare(series: Series, state: ReviewState, settings: Settings,
+            options: ReviewOptions) -> Prepared:
     rules_dir = options.rules_dir or default_rules_dir(settings)
     rules = load_rules(rules_dir)
     use_tree = state.applied and state.worktree is not None
@@ -219,6 +237,17 @@ def rules_stage(
     located = _commit(settings, options, placed.base) if placed else None
     facts, facts_note = base_facts(settings, state, options, located) \
         if _wants_facts(rules) else (EMPTY, "")
+    return Prepared(rules_dir, rules, parsed, placed, facts, facts_note)
+
+
+def rules_stage(
+    series: Series, state: ReviewState, settings: Settings, options: ReviewOptions,
+    prepared: Prepared | None = None,
+) -> StageOutcome:
+    ready = prepared or prepare(series, state, settings, options)
+    rules_dir, rules, parsed, placed = ready.rules_dir, ready.rules, ready.parsed, ready.placed
+    facts, facts_note = ready.facts, ready.facts_note
+    use_tree = state.applied and state.worktree is not None
     removed, added = series_lines(series, settings, parsed)
     findings: list[Finding] = []
     skipped: list[str] = []
@@ -306,7 +335,14 @@ def bounded_rules_stage(
     forked child, reviewbot/limits.py): a series too large or too slow to analyse gets a
     ``review-limit`` finding and a failed stage instead of a worker busy for hours."""
     cfg = settings.rules
-    done = run_bounded(rules_stage, series, state, settings, options,
+    ready = prepare(series, state, settings, options)
+    lines = sum(len(h.lines) for d in ready.parsed.values() if not isinstance(d, BadInputError)
+                for fd in d for h in fd.hunks)
+    if lines < cfg.bounded_min_lines:
+        # The engines are linear (bench/rules.py --sizes: about 1 s per 1,000 lines at
+        # worst): a small series cannot approach the limits, and a fork costs tens of ms.
+        return rules_stage(series, state, settings, options, ready)
+    done = run_bounded(rules_stage, series, state, settings, options, ready,
                        time_s=cfg.time_limit_s, memory_mb=cfg.memory_limit_mb)
     if done.status == "ok":
         outcome: StageOutcome = done.value

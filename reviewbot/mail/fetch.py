@@ -81,6 +81,8 @@ def fetch_thread(
             )
         except requests.RequestException as exc:
             last_error = f"{type(exc).__name__}: {exc}"
+            if "NameResolutionError" in last_error or "Name or service not known" in last_error:
+                break  # no DNS (an offline machine): retrying will not help
         else:
             if resp.status_code in (404, 410):
                 raise BadInputError(

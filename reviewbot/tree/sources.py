@@ -19,6 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from reviewbot.errors import BadInputError, InfraError
@@ -308,3 +309,33 @@ def add_sources(repo: Path, sources: list[Source], progress: Progress | None = N
     if first_error is not None:
         raise first_error
     return out
+
+
+@dataclass(frozen=True)
+class BaseView:
+    """What the review needs to know of the tree's bases, read once per process (and again
+    when ``tree init``/``update`` change the tree's config): the try order, each base's
+    commit and the date its code is from."""
+
+    order: tuple[str, ...]
+    commits: dict[str, str | None]
+    dates: dict[str, datetime | None]
+
+
+def base_view(repo: Path) -> BaseView:
+    try:
+        stamp = (repo / ".git" / "config").stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    return _base_view(repo, stamp)
+
+
+@lru_cache(maxsize=8)
+def _base_view(repo: Path, stamp: int) -> BaseView:
+    bases = list_bases(repo)
+    order = tuple(newest_first(repo, bases))
+    commits: dict[str, str | None] = {}
+    for ref in bases:
+        res = git(["rev-parse", "-q", "--verify", f"{ref}^{{commit}}"], cwd=repo)
+        commits[ref] = res.stdout.strip() if res.ok else None
+    return BaseView(order, commits, {ref: base_date(repo, ref) for ref in bases})
