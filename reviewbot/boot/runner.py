@@ -127,7 +127,8 @@ def run_suite(
     for index, initrd in enumerate(initrds):
         part = console.with_name(f"{console.stem}.boot{index + 1}{console.suffix}")
         progress.say(f"{label}: booting {initrd.name} ({accel})")
-        boot = vm.boot(settings, image, initrd, part, accel=accel, timeout_s=settings.vm.boot_timeout_s)
+        boot = vm.boot(settings, image, initrd, part, accel=accel,
+                       timeout_s=settings.vm.boot_timeout_s, say=progress.say)
         boots.append(boot)
         if boot.status == "timeout":
             break  # a hung kernel is the answer; do not wait for it twice

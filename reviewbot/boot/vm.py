@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +85,38 @@ def qemu_argv(
     return argv
 
 
+_FOLLOWED = re.compile(r"^(?:# reviewbot-run: (?P<run>\S+)|(?P<res>(?:not )?ok \d+ .*))$")
+
+
+class ConsoleFollower:
+    """Reads the console file as QEMU writes it and says what the guest is doing: each
+    program as it starts and each test result (a TCG boot and suite is 30-150 s)."""
+
+    def __init__(self, path: Path, say: Callable[[str], None]) -> None:
+        self.path, self.say, self.offset = path, say, 0
+        self.program = ""
+
+    def __call__(self) -> str | None:
+        try:
+            with self.path.open("rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read()
+        except OSError:
+            return None
+        end = chunk.rfind(b"\n") + 1
+        self.offset += end
+        for raw in chunk[:end].decode("utf-8", "replace").splitlines():
+            m = _FOLLOWED.match(raw.strip())
+            if m is None:
+                continue
+            if m["run"]:
+                self.program = m["run"]
+                self.say(f"  running {self.program}")
+            else:
+                self.say(f"    {self.program}: {m['res'][:120]}")
+        return None
+
+
 def boot(
     settings: Settings,
     kernel: Path,
@@ -92,15 +126,20 @@ def boot(
     accel: str,
     timeout_s: float,
     cmdline_extra: str = "",
+    say: Callable[[str], None] | None = None,
 ) -> BootRun:
-    """Boot once; the console goes to ``console``. Timeout kills QEMU (process group)."""
+    """Boot once; the console goes to ``console``. Timeout kills QEMU (process group).
+    ``say`` gets each program start and test result as the guest prints them."""
     if shutil.which(settings.vm.qemu) is None:
         raise InfraError(f"{settings.vm.qemu} not found (install qemu-system-x86)")
     console.parent.mkdir(parents=True, exist_ok=True)
     console.unlink(missing_ok=True)
     argv = qemu_argv(settings, kernel, initrd, console, accel, kernel_cmdline(cmdline_extra))
     start = time.monotonic()
-    result = proc.run(argv, timeout=timeout_s)
+    follow = ConsoleFollower(console, say) if say is not None else None
+    result = proc.run(argv, timeout=timeout_s, watch=follow, watch_every_s=1.0)
+    if follow is not None:
+        follow()  # the last lines
     seconds = time.monotonic() - start
     text = console.read_text(encoding="utf-8", errors="replace") if console.exists() else ""
     text = text.replace("\r\n", "\n")

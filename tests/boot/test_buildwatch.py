@@ -80,3 +80,20 @@ def test_watch_sees_the_command_finish_with_its_output() -> None:
     assert res.ok and res.stdout == "start\nend\n" and calls
     res = proc.run(["sleep", "30"], timeout=0.5, watch=watch, watch_every_s=0.1)
     assert res.timed_out and not res.ok
+
+
+def test_the_console_is_followed_while_the_guest_runs(tmp_path: Path) -> None:
+    from reviewbot.boot.vm import ConsoleFollower
+
+    console = tmp_path / "console.log"
+    said: list[str] = []
+    follow = ConsoleFollower(console, said.append)
+    assert follow() is None and said == []  # no file yet: QEMU has not started
+    console.write_text("[    1.0] Linux version 6.12.118\r\n# reviewbot-run: memcg_charge\n"
+                       "# start anon_charge\nok 1 anon_charge\nnot ok 2 v2_mig")
+    follow()
+    assert said == ["  running memcg_charge", "    memcg_charge: ok 1 anon_charge"]
+    with console.open("a") as fh:
+        fh.write("ration # FAIL\n# reviewbot-exit: memcg_charge 1\n")
+    follow()
+    assert said[-1] == "    memcg_charge: not ok 2 v2_migration # FAIL"
