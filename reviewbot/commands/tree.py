@@ -77,6 +77,11 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
+def _tree_path(args: argparse.Namespace, settings: Settings) -> Path:
+    """--path, else tree.path (update, gc and status act on an existing tree)."""
+    return Path(args.path).expanduser() if args.path else settings.path(settings.tree.path)
+
+
 def _sources(settings: Settings) -> list[Source]:
     return [parse_source(spec) for spec in settings.tree.sources]
 
@@ -132,7 +137,7 @@ def _derive_facts(path: Path, bases: list[str], settings: Settings, progress: Pr
 
 def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
     progress = Progress()
-    path = Path(args.path).expanduser() if args.path else settings.path(settings.tree.path)
+    path = _tree_path(args, settings)
     tree = open_tree(path)
     sources = _sources(settings)
     record_root(tree)
@@ -146,7 +151,7 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_gc(args: argparse.Namespace, settings: Settings) -> int:
-    path = Path(args.path).expanduser() if args.path else settings.path(settings.tree.path)
+    path = _tree_path(args, settings)
     tree = open_tree(path)
     progress = Progress()
     before = disk_usage(path / ".git")
@@ -219,7 +224,7 @@ def _facts_status(path: Path, base: str | None, settings: Settings) -> dict[str,
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    path = Path(args.path).expanduser() if args.path else settings.path(settings.tree.path)
+    path = _tree_path(args, settings)
     try:
         info = tree_status(path, settings, args.du)
     except InfraError as exc:

@@ -34,6 +34,22 @@ def test_skipped_when_the_series_did_not_apply(tmp_path: Path) -> None:
     assert outcome.status == "skipped"
 
 
+class _Run:
+    """Stands in for runner.SuiteRun: a completed suite."""
+
+    status = "completed"
+
+    class boot:  # noqa: N801 - stands in for vm.BootRun
+        seconds = 1.0
+        console_path = Path("/dev/null")
+        last_lines = ""
+
+
+def _result() -> BootResult:
+    return BootResult("0" * 40, "cfg", BuildSummary(BaseBuild("success", 1.0, True)),
+                      BootSummary("tcg", "given", BaseBoot("completed", 1.0, 1, True, "")))
+
+
 def test_judge_turns_regressions_and_new_splats_into_findings() -> None:
     base = parse_console("# reviewbot-run: memcg_charge\nok 1 anon_charge\nok 2 v2_migration\n# reviewbot-exit: memcg_charge 0\n# reviewbot-guest: done\n")
     patched = parse_console(
@@ -43,17 +59,8 @@ def test_judge_turns_regressions_and_new_splats_into_findings() -> None:
         "# reviewbot-exit: memcg_charge 1\n# reviewbot-guest: done\n"
     )
 
-    class Run:
-        status = "completed"
-
-        class boot:  # noqa: N801 - stands in for vm.BootRun
-            seconds = 1.0
-            console_path = Path("/dev/null")
-            last_lines = ""
-
-    result = BootResult("0" * 40, "cfg", BuildSummary(BaseBuild("success", 1.0, True)),
-                        BootSummary("tcg", "given", BaseBoot("completed", 1.0, 1, True, "")))
-    report = stage._judge(Settings(), [base], patched, Run(), result, [])  # type: ignore[arg-type]
+    result = _result()
+    report = stage._judge(Settings(), [base], patched, _Run(), result, [])  # type: ignore[arg-type]
     assert report.status == "fail"
     rules = sorted(f.rule for f in report.findings)
     assert rules == ["boot-splat", "boot-test-regression"]
@@ -98,17 +105,8 @@ def test_a_program_that_stopped_is_one_finding_that_says_why() -> None:
         "# v2_migration: FAIL: new charges landed in the old cgroup\nnot ok 2 v2_migration\n"
         "# reviewbot-exit: memcg_charge 1\n# reviewbot-guest: done\n")
 
-    class Run:
-        status = "completed"
-
-        class boot:  # noqa: N801 - stands in for vm.BootRun
-            seconds = 1.0
-            console_path = Path("/dev/null")
-            last_lines = ""
-
-    result = BootResult("0" * 40, "cfg", BuildSummary(BaseBuild("success", 1.0, True)),
-                        BootSummary("tcg", "given", BaseBoot("completed", 1.0, 1, True, "")))
-    report = stage._judge(Settings(), [base], patched, Run(), result, [])  # type: ignore[arg-type]
+    result = _result()
+    report = stage._judge(Settings(), [base], patched, _Run(), result, [])  # type: ignore[arg-type]
     failed, stopped = sorted(f.message for f in report.findings
                              if f.rule == "boot-test-regression")
     assert stopped == (
