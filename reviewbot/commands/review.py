@@ -14,6 +14,7 @@ from reviewbot.errors import EXIT_BAD_INPUT, EXIT_OK, BadInputError
 from reviewbot.mail import SeriesSet, read_series
 from reviewbot.mail.complete import Archive, complete
 from reviewbot.mail.complete import offline as is_offline
+from reviewbot.mail.series import read_messages
 from reviewbot.pipeline import ReviewOptions, SeriesReview, review_series
 from reviewbot.report.json import errors_json, review_json, review_series_json
 from reviewbot.report.text import render_errors, render_review
@@ -74,7 +75,7 @@ def load_inputs(inputs: list[str], settings: Settings, offline: bool = False) ->
         found = read_series(paths, settings)
         if is_offline(settings, offline):
             return found
-        return complete(found, paths, settings, archive)
+        return complete(found, lambda: read_messages(paths, settings.mail), settings, archive)
 
 
 def options_from_args(args: argparse.Namespace) -> ReviewOptions:

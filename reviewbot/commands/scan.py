@@ -51,6 +51,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--jobs", "-j", type=int, metavar="N",
                    help="review processes (default: scan.jobs; 0: one per CPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
+    p.add_argument("--offline", action="store_true",
+                   help="do not complete partial series from the archive (fetch.complete)")
     p.set_defaults(func=run)
 
 
@@ -59,6 +61,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         settings,
         window_hours=args.window_hours,
         jobs=args.jobs,
+        complete=False if args.offline else None,
         review=ReviewOptions(use_tree=False, rules_dir=args.rules),
     )
     progress = None if args.no_progress else Progress(sys.stderr, prefix="scan: ")

@@ -11,7 +11,9 @@ does not add series of its own.
 Failures (offline, 404, rate limits, a thread that does not complete the series) are a
 warning on the series, which is reviewed as the part that arrived. Each thread is fetched
 once per process; after a network failure (no route, DNS, refused) no further fetch is
-tried in that process, so an offline machine pays one failure, not one per series.
+tried in that process, so an offline machine pays one failure, not one per series. The
+service keeps fetched threads (and failures) in its store for ``service.series_wait_s``
+(:class:`ThreadCache`), so that no worker fetches a thread twice within that time.
 ``--offline``, ``fetch.complete: false`` and ``REVIEWBOT_OFFLINE=1`` turn it off.
 """
 
@@ -23,6 +25,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 from reviewbot.config import Settings
 from reviewbot.errors import BadInputError, InfraError
@@ -32,6 +35,19 @@ from reviewbot.model import InputError, Message, Series, number_ranges
 log = logging.getLogger(__name__)
 
 Fetch = Callable[[str, Settings], bytes]
+# Parsed messages of the input, read again when the archive added some (the CLI re-reads
+# its paths instead of keeping a large input in memory; the service has the mails at hand).
+Messages = Callable[[], Iterable[Message | InputError]]
+
+
+class ThreadCache(Protocol):
+    """Where fetched threads outlive the process (the service's store)."""
+
+    def get(self, root: str) -> bytes | str | None:
+        """The thread's mbox or the recorded failure, if fetched recently enough."""
+
+    def put(self, root: str, answer: bytes | str) -> None:
+        """Record a fetch: the mbox, or why there is none."""
 
 
 def _default_fetch(message_id: str, settings: Settings) -> bytes:
@@ -52,18 +68,25 @@ def offline(settings: Settings, option: bool = False) -> bool:
 class Archive:
     """Threads fetched in this process (or why not), by thread root."""
 
-    def __init__(self, settings: Settings, fetch: Fetch | None = None) -> None:
+    def __init__(self, settings: Settings, fetch: Fetch | None = None,
+                 cache: ThreadCache | None = None) -> None:
         self.settings = settings
         self.fetch = fetch or _default_fetch
+        self.cache = cache
         self.threads: dict[str, bytes | str] = {}
         self.down = ""  # set after a network failure: no more tries in this process
+        self.fetches = 0  # requests made (cache hits are not counted)
 
     def thread(self, root: str) -> bytes | str:
         """The thread's mbox, or the reason there is none."""
         if root in self.threads:
             return self.threads[root]
+        if self.cache is not None and (cached := self.cache.get(root)) is not None:
+            self.threads[root] = cached
+            return cached
         if self.down:
             return f"not tried: {self.down}"
+        self.fetches += 1
         try:
             answer: bytes | str = self.fetch(root, self.settings)
         except BadInputError as exc:  # 404: the archive does not have this thread
@@ -72,6 +95,8 @@ class Archive:
             answer = f"{exc}: {exc.output.strip()[:200]}" if exc.output else str(exc)
             self.down = f"the archive was unreachable ({answer})"
         self.threads[root] = answer
+        if self.cache is not None:
+            self.cache.put(root, answer)
         return answer
 
 
@@ -87,10 +112,10 @@ def _ids(series: Series) -> set[str]:
     return out
 
 
-def complete(found: SeriesSet, paths: list[str | Path], settings: Settings, archive: Archive
+def complete(found: SeriesSet, messages: Messages, settings: Settings, archive: Archive
              ) -> SeriesSet:
     """``found`` with every partial series completed from the archive where it can be;
-    ``paths`` are read again when something was fetched (the input is not kept in memory).
+    ``messages()`` gives the input's messages again when something was fetched.
     """
     partial = [s for s in found.series if s.latest and needs_completion(s)]
     if not partial:
@@ -113,7 +138,7 @@ def complete(found: SeriesSet, paths: list[str | Path], settings: Settings, arch
             fetched += new
         if not fetched:
             return _noted(found, notes)
-        again = assemble(_chain(read_messages(paths, settings.mail), fetched), settings.mail)
+        again = assemble(_chain(messages(), fetched), settings.mail)
     archived = {m.message_id for m in fetched}
     keep: list[Series] = []
     for series in again.series:
@@ -136,6 +161,22 @@ def complete(found: SeriesSet, paths: list[str | Path], settings: Settings, arch
                                         from_archive=from_archive))
     return dataclasses.replace(again, series=keep, errors=found.errors,
                                messages=found.messages)
+
+
+def complete_one(series: Series, messages: list[Message], settings: Settings,
+                 archive: Archive) -> Series:
+    """The completed form of ``series``, one of the series that ``messages`` assemble into
+    (the service's way: it has the stored mails of the thread at hand). The series as it
+    was, with a warning saying why, when the archive cannot complete it."""
+    if not needs_completion(series):
+        return series
+    found = SeriesSet(series=[series], messages=len(messages))
+    done = complete(found, lambda: iter(messages), settings, archive)
+    mine = _ids(series)
+    for candidate in done.series:
+        if mine <= _ids(candidate):
+            return candidate
+    return series
 
 
 def _noted(found: SeriesSet, notes: dict[str, str]) -> SeriesSet:

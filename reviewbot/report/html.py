@@ -151,7 +151,9 @@ def render_index(
         for s in series:
             missing = s.get("missing") or []
             patches = f"{s['present']}/{s['expected']}"
-            if missing:
+            if s.get("missing_note"):
+                patches += f" ({s['missing_note']})"
+            elif missing:
                 patches += f" (missing {number_ranges(int(i) for i in missing)})"
             run = (
                 f'<a href="/v1/runs/{int(s["run_id"])}">#{int(s["run_id"])}</a>'

@@ -22,6 +22,10 @@ def render_text(report: ScanReport) -> str:
     s = data["series"]
     lines.append(f"  series: {s['reviewed']} reviewed, {s['already_reviewed']} already "
                  f"reviewed, {s['open']} still open (kept for the next scan)")
+    if s["partial_on_arrival"]:
+        lines.append(f"  partial on arrival: {s['partial_on_arrival']}, completed from the "
+                     f"archive: {s['completed_from_archive']}, still partial: "
+                     f"{s['partial_on_arrival'] - s['completed_from_archive']}")
     lines.append(f"  findings: {len(report.new)} new, {len(report.disappeared)} "
                  f"disappeared, {report.total_findings} in total")
     for warning in report.warnings:

@@ -37,6 +37,8 @@ import yaml
 from reviewbot import __version__
 from reviewbot.config import Settings, project_root
 from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, BadInputError, ReviewbotError
+from reviewbot.mail.complete import Archive, complete_one, needs_completion
+from reviewbot.mail.complete import offline as completion_off
 from reviewbot.mail.ingest import parse_one
 from reviewbot.mail.series import assemble
 from reviewbot.model import Message, Series
@@ -64,6 +66,7 @@ class ScanOptions:
     max_buffered: int = 5000  # messages held in open threads before the oldest close
     jobs: int = 0  # review processes; 0: one per CPU
     reviews_per_worker: int = 100  # a review process is replaced after this many series
+    complete: bool = True  # complete partial series from fetch.public_inbox_url (--offline)
     review: ReviewOptions = field(default_factory=lambda: ReviewOptions(use_tree=False))
 
     @classmethod
@@ -98,6 +101,8 @@ class ScanReport:
     series_assembled: int = 0
     series_reviewed: int = 0
     series_known: int = 0  # same content reviewed by an earlier scan: skipped
+    series_partial: int = 0  # reviewed series that arrived with patches or cover missing
+    series_completed: int = 0  # of those, completed from the archive (mail/complete.py)
     series_open: int = 0  # threads still open at the end, carried to the next scan
     stage_errors: int = 0
     buffer_peak: int = 0  # most messages held in open threads at once (memory check)
@@ -150,6 +155,8 @@ class ScanReport:
                 "assembled": self.series_assembled,
                 "reviewed": self.series_reviewed,
                 "already_reviewed": self.series_known,
+                "partial_on_arrival": self.series_partial,
+                "completed_from_archive": self.series_completed,
                 "open": self.series_open,
                 "stage_errors": self.stage_errors,
                 "buffer_peak": self.buffer_peak,
@@ -324,6 +331,10 @@ class _Reviewing:
         self.new = 0
         self.done_this_scan: set[str] = set()
         self.review_opts = opts.review
+        # One archive per scan: each thread is fetched once, and after a network failure
+        # no further fetch is tried (an offline machine pays one failure per scan).
+        self.archive = Archive(settings) if opts.complete and not completion_off(settings) \
+            else None
         self.pool = None
         if review_fn is None and _may_start_workers():
             self.pool = ReviewPool(settings, opts.review, opts.jobs or os.cpu_count() or 1,
@@ -342,6 +353,11 @@ class _Reviewing:
                 self.report.series_known += 1
                 continue
             self.done_this_scan.add(key)
+            if needs_completion(series):
+                # Keyed by what the list carried (above): the next scan knows it without
+                # fetching; reviewed with what the archive adds.
+                self.report.series_partial += 1
+                series = self._complete(series, threads)
             if self.pool is not None:
                 self.pool.submit(series, key)
                 continue
@@ -352,6 +368,15 @@ class _Reviewing:
             review = self.review_fn(series)
             errors = tuple((o.name, o.reason) for o in review.outcomes if o.status == "error")
             self._record(series, key, ReviewResult(tuple(review.findings), errors))
+
+    def _complete(self, series: Series, threads: list[Thread]) -> Series:
+        if self.archive is None:
+            return series
+        done = complete_one(series, [m for t in threads for m in t.messages], self.settings,
+                            self.archive)
+        if done.from_archive or (done.cover is not None and series.cover is None):
+            self.report.series_completed += 1
+        return done
 
     def finish(self) -> None:
         if self.pool is not None:

@@ -121,9 +121,9 @@ class Decision:
     reason: str = ""
 
 
-def load_series(mails: Sequence[StoredMail], settings: Settings,
-                store: Store | None = None) -> list[Series]:
-    """Assemble stored mails. Each mail is parsed once: its parsed form is read back when
+def load_messages(mails: Sequence[StoredMail], settings: Settings,
+                  store: Store | None = None) -> list[Message]:
+    """Parse stored mails. Each mail is parsed once: its parsed form is read back when
     an earlier intake kept it, else the raw mail is parsed and (given ``store``) the result
     kept. Unusable mails are logged and left out."""
     messages: list[Message] = []
@@ -142,7 +142,13 @@ def load_series(mails: Sequence[StoredMail], settings: Settings,
             fresh.append((mail.id, stored.encode(item)))
     if store is not None:
         store.set_parsed(fresh)
-    return list(assemble(messages, settings.mail).series)
+    return messages
+
+
+def load_series(mails: Sequence[StoredMail], settings: Settings,
+                store: Store | None = None) -> list[Series]:
+    """Assemble stored mails (parsed as :func:`load_messages` does)."""
+    return list(assemble(load_messages(mails, settings, store), settings.mail).series)
 
 
 class SeriesTracker:

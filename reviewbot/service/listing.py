@@ -55,6 +55,29 @@ def severity_counts(result: Any) -> dict[str, int]:
     return counts
 
 
+def archive_patches(result: Any) -> list[int]:
+    """Patch numbers the run's review fetched from the archive (mail/complete.py)."""
+    if not isinstance(result, dict):
+        return []
+    out: set[int] = set()
+    for series in result.get("series") or []:
+        if isinstance(series, dict):
+            out |= {int(i) for i in series.get("from_archive") or [] if isinstance(i, int)}
+    return sorted(out)
+
+
+def missing_note(missing: list[int], fetched: list[int]) -> str:
+    """'2-39, 41-68 not on this list; 67 of them fetched from the archive'."""
+    if not missing:
+        return ""
+    note = f"{number_ranges(missing)} not on this list"
+    got = set(fetched) & set(missing)
+    if got:
+        note += (f"; {'all' if len(got) == len(missing) else len(got)} of them fetched "
+                 "from the archive")
+    return note
+
+
 def list_series(store: Store, query: SeriesQuery) -> dict[str, Any]:
     """One page of series with their run's findings, and where the next page starts."""
     limit = max(1, min(query.limit, MAX_LIMIT))
@@ -72,6 +95,9 @@ def list_series(store: Store, query: SeriesQuery) -> dict[str, Any]:
     for row in rows:
         run: dict[str, Any] | None = runs.get(int(row["run_id"])) if row.get("run_id") else None
         row["missing_ranges"] = number_ranges(int(i) for i in row["missing"])
+        row["from_archive"] = archive_patches(run.get("result")) if run else []
+        row["missing_note"] = missing_note([int(i) for i in row["missing"]],
+                                           row["from_archive"])
         row["run_state"] = run["state"] if run else None
         row["findings"] = severity_counts(run.get("result")) if run else None
         row["run_url"] = f"/v1/runs/{int(row['run_id'])}" if row.get("run_id") else None

@@ -131,6 +131,20 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "ALTER TABLE mails ADD COLUMN quarantined TEXT",
         ),
     ),
+    (
+        6,
+        (
+            # Threads fetched from the archive to complete partial series (mbox, or the
+            # failure as error): every worker reads them here, so that a thread is fetched
+            # at most once per service.series_wait_s however many workers review it.
+            """CREATE TABLE archive_threads (
+                root TEXT PRIMARY KEY,
+                fetched_at DOUBLE PRECISION NOT NULL,
+                mbox {blob},
+                error TEXT NOT NULL DEFAULT ''
+            )""",
+        ),
+    ),
 )
 
 TYPE_WORDS = {

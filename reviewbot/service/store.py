@@ -131,6 +131,32 @@ class Store(RunQueries):
             for mail_id, data in parsed:
                 tx.execute("UPDATE mails SET parsed = ? WHERE id = ?", (data, mail_id))
 
+    # -- threads fetched from the archive (mail/complete.py) ---------------------------------
+
+    def archive_thread(self, root: str, fetched_after: float) -> bytes | str | None:
+        """The thread's mbox (or the failure) when fetched after ``fetched_after``."""
+        rows = self.query("SELECT mbox, error FROM archive_threads WHERE root = ?"
+                          " AND fetched_at > ?", (root, fetched_after))
+        if not rows:
+            return None
+        mbox, error = rows[0]
+        return bytes(mbox) if mbox is not None else str(error)
+
+    def put_archive_thread(self, root: str, answer: bytes | str,
+                           now: float | None = None) -> None:
+        mbox, error = (answer, "") if isinstance(answer, bytes) else (None, answer[:2000])
+        with self.tx() as tx:
+            tx.execute(
+                "INSERT INTO archive_threads (root, fetched_at, mbox, error) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (root) DO UPDATE SET fetched_at = excluded.fetched_at,"
+                " mbox = excluded.mbox, error = excluded.error",
+                (root, wall_clock() if now is None else now, mbox, error))
+
+    def prune_archive_threads(self, fetched_before: float) -> int:
+        with self.tx() as tx:
+            return tx.execute("DELETE FROM archive_threads WHERE fetched_at < ?",
+                              (fetched_before,))
+
     def mail_count(self) -> int:
         return int(self.query("SELECT COUNT(*) FROM mails")[0][0])
 

@@ -23,12 +23,15 @@ from typing import Any
 
 from reviewbot.config import Settings
 from reviewbot.errors import InfraError, ReviewbotError
-from reviewbot.model import Series
+from reviewbot.mail.complete import Archive, complete_one, needs_completion
+from reviewbot.mail.complete import offline as completion_off
+from reviewbot.mail.series import assemble
+from reviewbot.model import Message, Series
 from reviewbot.pipeline import ReviewOptions, SeriesReview, review_series
 from reviewbot.report.json import review_json
 from reviewbot.report.mail import render_replies
 from reviewbot.scan import run as scan
-from reviewbot.service.assemble import SeriesTracker, load_series, series_message_ids
+from reviewbot.service.assemble import SeriesTracker, load_messages, series_message_ids
 from reviewbot.service.mailer import Mailer
 from reviewbot.service.store import Store
 from reviewbot.service.tasks import TaskQueue
@@ -228,6 +231,7 @@ class ServiceWorker:
             if replies and self._deliver(run_id, replies):
                 report.replies_sent.append(run_id)
         self.store.prune_nonces(now - 2 * self.settings.service.replay_window_s)
+        self.store.prune_archive_threads(now - max(self.settings.service.series_wait_s, 3600.0))
         return report
 
     def nightly_scan(self) -> object:
@@ -272,13 +276,19 @@ class ServiceWorker:
         run = self.store.get_run(run_id)
         if run is None:
             raise ReviewbotError(f"run {run_id} vanished from the store")
-        series = self._series_of(run)
+        series, messages = self._series_of(run)
+        if needs_completion(series) and not completion_off(self.settings):
+            # The wait for the rest ran out: complete the part that reached the list from
+            # the archive before reviewing it (the fetched patches do not trigger runs).
+            cache = StoredThreads(self.store, self.settings.service.series_wait_s, self.clock)
+            series = complete_one(series, messages, self.settings,
+                                  Archive(self.settings, cache=cache))
         if self._options is None:
             self._options = review_options(self.settings)
         review = review_series(series, self.settings, self._options)
         return review, review_json([review], [])
 
-    def _series_of(self, run: dict[str, Any]) -> Series:
+    def _series_of(self, run: dict[str, Any]) -> tuple[Series, list[Message]]:
         rows = self.store.series_rows("id = ?", (run["series_row"],), limit=1)
         keys = [rows[0]["thread_key"]] if rows else []
         mails = self.store.mails_in_threads(keys)
@@ -286,14 +296,15 @@ class ServiceWorker:
         extra = [i for i in run["message_ids"] if i not in have]
         if extra:  # unthreaded series: each patch is its own thread
             mails += self.store.mails_in_threads(extra)
-        candidates = load_series(mails, self.settings, self.store)
+        messages = load_messages(mails, self.settings, self.store)
+        candidates = assemble(messages, self.settings.mail).series
         for series in candidates:
             if series.content_key == run["content_hash"]:
-                return series
+                return series, messages
         for series in candidates:
             if series.series_id == run["series_id"]:
                 log.warning("run %d: series content changed since queued", run["id"])
-                return series
+                return series, messages
         mine = set(run["message_ids"])
         for series in candidates:
             if mine and mine <= set(series_message_ids(series)):
@@ -331,6 +342,20 @@ class ServiceWorker:
             return False
         self.store.set_replies(run_id, "sent", "\n".join(map(str, done)), now=self.clock())
         return True
+
+
+class StoredThreads:
+    """Archive threads kept in the store for ``ttl_s`` (mail/complete.py ThreadCache):
+    every worker sees every fetch, so a thread is fetched at most once per ``ttl_s``."""
+
+    def __init__(self, store: Store, ttl_s: float, clock: Callable[[], float]) -> None:
+        self.store, self.ttl_s, self.clock = store, ttl_s, clock
+
+    def get(self, root: str) -> bytes | str | None:
+        return self.store.archive_thread(root, self.clock() - self.ttl_s)
+
+    def put(self, root: str, answer: bytes | str) -> None:
+        self.store.put_archive_thread(root, answer, self.clock())
 
 
 class _Heartbeat:

@@ -16,7 +16,7 @@ from scanfixtures import Httpd, Inbox, free_port, series_v1
 from reviewbot.config import FetchSettings, Settings
 from reviewbot.errors import InfraError
 from reviewbot.mail.complete import Archive, complete
-from reviewbot.mail.series import read_series
+from reviewbot.mail.series import read_messages, read_series
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,7 +104,7 @@ def test_a_thread_the_archive_does_not_know_leaves_the_series_partial(
         b"v1-cover@example.org", b"other-cover@example.org").replace(b"2/2", b"2/3")
     lone.write_bytes(b"From list Thu Jan  1 00:00:00 1970\n" + raw)
     found = read_series([lone], settings)
-    done = complete(found, [lone], settings, Archive(settings))
+    done = complete(found, lambda: read_messages([lone], settings.mail), settings, Archive(settings))
     (series,) = done.series
     assert series.from_archive == () and series.missing
     assert any("partial: the archive could not complete it" in w and "not found" in w

@@ -15,7 +15,7 @@ from reviewbot.errors import BadInputError
 from reviewbot.mail.parse import parse_message
 from reviewbot.report.html import render_index
 from reviewbot.service.assemble import mail_meta
-from reviewbot.service.listing import SeriesQuery, list_series
+from reviewbot.service.listing import SeriesQuery, archive_patches, list_series, missing_note
 from reviewbot.service.store import Store
 from reviewbot.service.worker import ServiceWorker
 
@@ -90,8 +90,19 @@ def test_two_hundred_series_read_one_row_each(tmp_path: Path) -> None:
     html = render_index(page["series"], [], page=page)
     rows = [line for line in html.splitlines() if line.startswith("<tr><td>")]
     assert len(rows) == 200
-    # "1/68 (missing 1-39, 41-68)" - a short cell, never the 67 numbers
-    assert all("(missing 1-39, 41-68)" in row and len(row) < 700 for row in rows)
+    # "1/68 (1-39, 41-68 not on this list)" - a short cell, never the 67 numbers
+    assert all("(1-39, 41-68 not on this list)" in row and len(row) < 700 for row in rows)
     store.close()
 
 
+
+
+def test_missing_patches_read_as_ranges_with_what_the_archive_added() -> None:
+    missing = [*range(2, 40), *range(41, 69)]
+    assert missing_note(missing, []) == "2-39, 41-68 not on this list"
+    assert missing_note(missing, missing[1:]) == \
+        "2-39, 41-68 not on this list; 65 of them fetched from the archive"
+    assert missing_note([3], [3]) == "3 not on this list; all of them fetched from the archive"
+    assert missing_note([], [1]) == ""
+    assert archive_patches({"series": [{"from_archive": [3, 1]}, "junk"]}) == [1, 3]
+    assert archive_patches(None) == []
