@@ -188,6 +188,26 @@ class Series:
         return h.hexdigest()
 
 
+@dataclass(frozen=True)
+class Backport:
+    """A series sent to a stable tree (recognised by :func:`reviewbot.mail.stable.backport_of`).
+
+    Everything here is what the mail claims. Whether the diff is what a normal backport of
+    the upstream commit would be cannot be known without the upstream tree, so nothing
+    says it is.
+    """
+
+    target: str  # the stable series, major.minor: "6.1" for [PATCH 6.1.y] or [PATCH 6.1.12]
+    autosel: bool  # picked by the AUTOSEL bot ([PATCH AUTOSEL 6.1 ...]), not by a human
+    upstream: tuple[str, ...]  # claimed upstream commit ids, lowercase, patch order, once each
+    evidence: str  # what made it one: "subject prefix [AUTOSEL 5.4], 1 upstream line"
+    unclaimed: tuple[int, ...] = ()  # patches that name no upstream commit
+
+    def to_json(self) -> dict[str, object]:
+        return {"target": self.target, "autosel": self.autosel, "upstream": list(self.upstream),
+                "evidence": self.evidence, "unclaimed": list(self.unclaimed)}
+
+
 def number_ranges(numbers: Iterable[int]) -> str:
     """``1, 2, 3, 5, 7, 8`` as ``1-3, 5, 7-8``: a series missing 67 of 68 patches reads as
     "2-39, 41-68", not as 67 numbers."""

@@ -11,6 +11,7 @@ import sys
 from typing import Any, TextIO
 
 from reviewbot import __version__
+from reviewbot.mail.stable import backport_of
 from reviewbot.model import InputError, Message, Patch, Series
 from reviewbot.results import SeriesReview
 
@@ -62,6 +63,7 @@ def series_json(series: Series) -> dict[str, Any]:
         "threaded": series.threaded,
         "warnings": list(series.warnings),
         "from_archive": list(series.from_archive),
+        "backport": backport.to_json() if (backport := backport_of(series)) else None,
     }
 
 

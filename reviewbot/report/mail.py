@@ -33,6 +33,7 @@ from reviewbot import __version__
 from reviewbot.config import ServiceSettings, Settings
 from reviewbot.diff import HUNK_HEADER, split_raw
 from reviewbot.mail.parse import recipients
+from reviewbot.mail.stable import backport_of, describe
 from reviewbot.model import SEVERITIES, Finding, Message, Patch, Series, number_ranges
 from reviewbot.report.text import advice_key, advice_lines
 from reviewbot.results import BootResult, SeriesReview, StageOutcome
@@ -177,6 +178,10 @@ def _footer(review: SeriesReview) -> list[str]:
     series = review.series
     lines = ["-- ", _wrap(f"Summary for \"{series.subject}\" (v{series.version}, "
                           f"{len(series.patches)}/{series.expected} patches):")]
+    backport = backport_of(series)
+    if backport is not None:
+        lines.append(textwrap.fill(f"  backport: {describe(backport)}", WIDTH,
+                                   subsequent_indent="    "))
     for outcome in review.outcomes:
         lines.extend(_stage_lines(outcome))
     lines.append("")

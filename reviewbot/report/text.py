@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import textwrap
 
+from reviewbot.mail.stable import backport_of, describe
 from reviewbot.model import Finding, InputError, Patch, Series, number_ranges
 from reviewbot.results import ApplyResult, BootResult, RulesResult, SeriesReview, StageOutcome
 
@@ -25,6 +26,10 @@ def _series_head(series: Series) -> list[str]:
     ]
     if series.base_commit:
         lines.append(f"  base-commit: {series.base_commit}")
+    backport = backport_of(series)
+    if backport is not None:
+        lines.extend(textwrap.wrap(describe(backport), 88, initial_indent="  backport: ",
+                                   subsequent_indent="    "))
     lines.extend(f"  warning: {w}" for w in series.warnings)
     return lines
 

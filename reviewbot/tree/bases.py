@@ -2,11 +2,14 @@
 
 1. the series' ``base-commit:`` (the author said so);
 2. ``--base REF`` (the operator said so);
-3. the guess from the diffs' ``index <old>..<new>`` lines: the bases whose files have those
+3. for a stable backport (mail/stable.py: ``[PATCH AUTOSEL 6.1 ...]``, ``[PATCH 6.12.y]``),
+   the tree's base of that stable series: the backport was written for it, any other base
+   is a guess. When the tree has none, an attempt says so and the order goes on;
+4. the guess from the diffs' ``index <old>..<new>`` lines: the bases whose files have those
    pre-image blobs, all of them first (b4's guess-base does the same over history);
-4. subject prefix hints: ``[PATCH 6.1 ...]``, ``[PATCH AUTOSEL 6.12 ...]``, ``6.12.y`` name
+5. subject prefix hints: ``[PATCH 6.1 ...]``, ``[PATCH AUTOSEL 6.12 ...]``, ``6.12.y`` name
    a release series, ``mm-unstable`` or ``-next`` a development tree among the remotes;
-5. ``tree.bases`` when set, else the tree's own bases: git remotes, then releases newest
+6. ``tree.bases`` when set, else the tree's own bases: git remotes, then releases newest
    first (tree/sources.py ``newest_first``).
 
 A candidate that does not resolve is kept as an attempt with git's own message, and one
@@ -115,6 +118,19 @@ def hinted(repo: Path, bases: Sequence[str], prefixes: Sequence[str]) -> list[tu
     return out
 
 
+def stable_base(repo: Path, bases: Sequence[str], target: str) -> tuple[str | None, str]:
+    """(the newest base of the stable series ``target`` ("6.1"), "") or, when the tree has
+    none, (None, "no 6.1 base in the tree (bases: 6.1.192, 6.12.118)")."""
+    versions = {b: version_of(repo, b) for b in bases}
+    want = version_key(f"{target}.0")[:2]
+    same = sorted((b for b, v in versions.items() if v and version_key(v)[:2] == want),
+                  key=lambda b: version_key(versions[b]), reverse=True)
+    if same:
+        return same[0], ""
+    have = ", ".join(v or b for b, v in versions.items()) or "none"
+    return None, f"no {target} base in the tree (bases: {have})"
+
+
 def candidates(
     repo: Path,
     base_commit: str | None,
@@ -124,35 +140,50 @@ def candidates(
     tree_bases: Sequence[str] = (),
     diffs: Sequence[str] = (),
     prefixes: Sequence[str] = (),
+    backport_target: str | None = None,
 ) -> list[Candidate]:
-    """Every base to try, in order, each resolved (or with the reason it did not)."""
-    wanted: list[tuple[str, str]] = []
+    """Every base to try, in order, each resolved (or with the reason it did not).
+
+    ``backport_target`` is the stable series a backport names ("6.1", see
+    :func:`reviewbot.mail.stable.backport_of`); its base comes right after ``--base``.
+    """
+    # (ref, reason, why it cannot be tried: "" when it is resolved below)
+    wanted: list[tuple[str, str, str]] = []
     if base_commit:
         if _SHA.fullmatch(base_commit):
-            wanted.append((base_commit, "base-commit: in the series"))
+            wanted.append((base_commit, "base-commit: in the series", ""))
         else:
-            wanted.append((base_commit, "base-commit: in the series (not a commit id)"))
+            wanted.append((base_commit, "base-commit: in the series (not a commit id)",
+                           f"{base_commit!r} is not a commit id"))
     if option_base:
-        wanted.append((option_base, "--base on the command line"))
+        wanted.append((option_base, "--base on the command line", ""))
     pool = list(dict.fromkeys([*tree_bases, *configured]))
+    if backport_target:
+        ref, missing = stable_base(repo, pool or ([default_base] if default_base else []),
+                                   backport_target)
+        reason = f"stable backport to {backport_target}"
+        # Without such a base the attempt is still recorded, so that the report says why
+        # the backport was not reviewed where it belongs; the normal order goes on.
+        wanted.append((ref, f"{reason}: the tree's {backport_target} base", "") if ref
+                      else (backport_target, reason, missing))
     for ref, hits, total in guess_from_index(repo, pool, diffs):
         wanted.append((ref, f"the diffs' index lines: {hits} of {total} pre-image blob(s) "
-                            "are this base's files"))
+                            "are this base's files", ""))
     for ref, word in hinted(repo, pool, prefixes):
-        wanted.append((ref, f"the subject prefix [{word}]"))
+        wanted.append((ref, f"the subject prefix [{word}]", ""))
     for i, ref in enumerate(configured):
-        wanted.append((ref, f"tree.bases[{i}] in config.yaml"))
+        wanted.append((ref, f"tree.bases[{i}] in config.yaml", ""))
     if not configured:
         fallback = newest_first(repo, list(tree_bases)) if tree_bases else \
             ([default_base] if default_base else [])
         for ref in fallback:
             wanted.append((ref, "the tree's imported base (tree.bases is empty)"
                            if len(fallback) == 1 else
-                           "the tree's bases, newest first (tree.bases is empty)"))
+                           "the tree's bases, newest first (tree.bases is empty)", ""))
     out: list[Candidate] = []
-    for ref, reason in wanted:
-        if reason.endswith("(not a commit id)"):
-            out.append(Candidate(ref, reason, None, f"{ref!r} is not a commit id"))
+    for ref, reason, unusable in wanted:
+        if unusable:
+            out.append(Candidate(ref, reason, None, unusable))
             continue
         sha, message = resolve(repo, ref)
         out.append(Candidate(ref, reason, sha, message))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from reviewbot.config import Settings
 from reviewbot.gitcmd import git, open_repo
 from reviewbot.mail.render import patch_mail
+from reviewbot.mail.stable import backport_of
 from reviewbot.model import Finding, Patch, Series
 from reviewbot.results import (
     ALREADY_PRESENT,
@@ -138,9 +139,10 @@ def apply_stage(
         return StageOutcome(STAGE, "fail",
                             f"series too large: {size} bytes of mail, more than "
                             f"tree.max_series_bytes ({cfg.max_series_bytes})", result)
+    backport = backport_of(series)
     cands = candidates(tree.path, series.base_commit, options.base, cfg.bases,
                        tree.default_base, tree.bases, [it.diff for it in items if it.diff],
-                       _prefixes(series))
+                       _prefixes(series), backport.target if backport else None)
     attempts: list[_Attempt] = []
     seen: dict[str, str] = {}
     issues: list[SafetyIssue] = []

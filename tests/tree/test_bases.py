@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from test_apply import release, run_apply
-from treehelp import TAG, make_mbox, replace, settings_for, sh, write_source
+from treehelp import TAG, make_mbox, replace, series_from, settings_for, sh, write_source
 
 from reviewbot.cli import main
 from reviewbot.config import Settings
 from reviewbot.errors import BadInputError
+from reviewbot.mail.stable import backport_of
 from reviewbot.progress import Progress
 from reviewbot.tree.bases import candidates, pre_images
 from reviewbot.tree.repo import open_tree
@@ -118,7 +119,7 @@ def test_index_lines_choose_the_base_the_patch_was_written_on(two_bases: Path,
 
 def test_subject_prefix_names_a_stable_series(two_bases: Path, tmp_path: Path) -> None:
     # A doc patch that applies on both: "[PATCH 6.1]" (a stable backport) picks 6.1 over the
-    # newest-first order.
+    # newest-first order; the stable step names it before the subject hint does.
     mbox = make_mbox(two_bases, tmp_path, [
         ("doc: say who moves", [replace("Documentation/admin-guide/cgroup-v1/memory.rst",
                                         "a leader of a thread group",
@@ -130,8 +131,74 @@ def test_subject_prefix_names_a_stable_series(two_bases: Path, tmp_path: Path) -
     out, state = run_apply(mbox, settings_for(tmp_path, two_bases))
     try:
         tried = out.json()["tried"]
-        assert tried[0]["ref"] == TAG and tried[0]["reason"] == "the subject prefix [6.1]"
+        assert tried[0]["ref"] == TAG
+        assert tried[0]["reason"] == "stable backport to 6.1: the tree's 6.1 base"
         assert out.json()["base"] == TAG
+    finally:
+        release(state)
+    # Without the stable step (candidates() called as before it existed) the subject hint
+    # still names 6.1.
+    cands = candidates(two_bases, None, None, (), TAG, (TAG, NEW), (), ("PATCH", "6.1"))
+    assert (cands[0].ref, cands[0].reason) == (TAG, "the subject prefix [6.1]")
+
+
+def _doc_backport(tree: Path, work: Path, subject: str, name: str) -> Path:
+    """A doc patch written on 6.1 that applies on both bases (the file is the same in
+    both), sent as SUBJECT with an AUTOSEL-style upstream line; index lines kept, so the
+    index guess alone would pick 6.1 (the first of two equal matches)."""
+    mbox = make_mbox(tree, work, [
+        ("doc: say who moves", [replace("Documentation/admin-guide/cgroup-v1/memory.rst",
+                                        "a leader of a thread group", "the mm's owner")])],
+        base=TAG, name=name)
+    text = mbox.read_text().replace("Subject: [PATCH]", f"Subject: {subject}")
+    mbox.write_text(text.replace("\n\nWhy: a test.", "\n\n[ Upstream commit "
+                                 "0123456789abcdef0123456789abcdef01234567 ]\n\nWhy: a test."))
+    return mbox
+
+
+def test_a_stable_backport_is_tried_on_its_stable_base_first(two_bases: Path,
+                                                            tmp_path: Path) -> None:
+    # "[PATCH AUTOSEL 6.12]": the 6.12 base comes before the index guess (which would take
+    # 6.1 first) and before newest-first.
+    mbox = _doc_backport(two_bases, tmp_path, "[PATCH AUTOSEL 6.12]", "autosel")
+    bp = backport_of(series_from(mbox))
+    assert bp is not None and (bp.target, bp.autosel) == ("6.12", True)
+    assert bp.upstream == ("0123456789abcdef0123456789abcdef01234567",)
+    out, state = run_apply(mbox, settings_for(tmp_path, two_bases))
+    try:
+        d = out.json()
+        assert [(t["ref"], t["reason"], t["outcome"]) for t in d["tried"]] == [
+            (NEW, "stable backport to 6.12: the tree's 6.12 base", "applied")]
+        assert d["base"] == NEW and d["base_reason"] == d["tried"][0]["reason"]
+    finally:
+        release(state)
+    # --base still comes first: the operator said so.
+    out, state = run_apply(mbox, settings_for(tmp_path, two_bases), base=TAG)
+    try:
+        assert [t["reason"] for t in out.json()["tried"]] == ["--base on the command line"]
+        assert out.json()["base"] == TAG
+    finally:
+        release(state)
+    cands = candidates(two_bases, None, TAG, (), TAG, (TAG, NEW), (), ("PATCH", "AUTOSEL",
+                                                                       "6.12"), "6.12")
+    assert [(c.ref, c.reason.split(":")[0]) for c in cands][:3] == [
+        (TAG, "--base on the command line"), (NEW, "stable backport to 6.12"),
+        (NEW, "the subject prefix [6.12]")]
+
+
+def test_a_backport_to_a_series_the_tree_lacks_says_so_and_goes_on(two_bases: Path,
+                                                                   tmp_path: Path) -> None:
+    mbox = _doc_backport(two_bases, tmp_path, "[PATCH 5.10]", "old-stable")
+    out, state = run_apply(mbox, settings_for(tmp_path, two_bases))
+    try:
+        d = out.json()
+        first, second = d["tried"][:2]
+        assert (first["ref"], first["commit"], first["reason"], first["outcome"]) == (
+            "5.10", None, "stable backport to 5.10", "not-found")
+        assert first["message"] == "no 5.10 base in the tree (bases: 6.1.999, 6.12.999)"
+        # The normal order goes on: the index guess, on which it applies.
+        assert second["reason"].startswith("the diffs' index lines") and d["base"] == TAG
+        assert out.status == "success"
     finally:
         release(state)
 
