@@ -7,7 +7,11 @@ it. This does the same: every hunk's pre-image (its context and removed lines) i
 for in the base file, nearest to where the hunk says it starts (shifted by the hunks
 placed before it); a hunk placed exactly (or with up to two context lines at each end
 differing, GNU patch's fuzz; or found already applied) is applied, and the functions
-around the placed hunks are read whole from the result. Line numbers stay the patch's own: lines from a
+around the placed hunks are read whole from the result. A hunk whose context the base
+rewrote in places (a renamed local, a reflowed call, a line added since) is placed
+loosely, as a reviewer lines a patch up with the code they know: where most of its
+pre-image lines (at least LOOSE_SHARE, compared without whitespace) occur in order within
+a short stretch of the base, the hunk's own lines replace that stretch. Line numbers stay the patch's own: lines from a
 hunk keep theirs, lines from the base are numbered by their distance to the nearest hunk.
 
 A function is rebuilt only when every hunk inside it was placed; otherwise it stays what
@@ -18,6 +22,7 @@ author's), and name the base they were read on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from functools import lru_cache
 
 from reviewbot.diff import FileDiff, Hunk, Line
@@ -77,6 +82,80 @@ def _find(base: list[str], index: dict[str, list[int]], want: list[str], expecte
         if best is None or abs(i - expected) < abs(best - expected):
             best = i
     return best
+
+
+LOOSE_SHARE = 0.6  # pre-image lines that must be found, in order, for a loose placement
+LOOSE_MIN = 4  # and at least this many distinctive ones (a few braces fit anywhere)
+LOOSE_SLACK = 8  # base lines the stretch may have beyond the hunk's pre-image
+
+
+def _norm(line: str) -> str:
+    return " ".join(line.split())
+
+
+def _distinctive(line: str) -> bool:
+    """A line that says where it is: not blank, not a lone brace, label or return."""
+    text = _norm(line)
+    return len(text) > 6 and text not in ("return 0;", "return ret;", "} else {", "break;",
+                                          "return;", "return err;", "goto out;", "rcu_read_lock();",
+                                          "rcu_read_unlock();")
+
+
+def _loose(base: list[str], base_text: str, hunk: Hunk, expected: int,
+           start: int) -> tuple[int, int, list[Line]] | None:
+    """(first base row, rows replaced, hunk lines to write) for a hunk whose pre-image is
+    mostly in the base in order, nearest ``expected``; None when no stretch is close enough."""
+    lines = list(hunk.lines)
+    pre = [(i, _norm(ln.text)) for i, ln in enumerate(lines) if ln.kind in (" ", "-")]
+    if len(pre) < LOOSE_MIN:
+        return None
+    key_rows = [k for k, (_, text) in enumerate(pre) if _distinctive(text)]
+    if len(key_rows) < LOOSE_MIN:
+        return None
+    starts: set[int] = set()
+    norm_index = _norm_index(base_text)
+    for k in key_rows:
+        for hit in norm_index.get(pre[k][1], ()):
+            if hit >= start:
+                starts.add(max(start, hit - k - LOOSE_SLACK // 2))
+    want = [text for _, text in pre]
+    best: tuple[int, int, int, int] | None = None  # (-matched, distance, first, end)
+    for first in sorted(starts):
+        window = [_norm(t) for t in base[first:first + len(pre) + LOOSE_SLACK]]
+        blocks = [b for b in SequenceMatcher(None, want, window, autojunk=False)
+                  .get_matching_blocks() if b.size]
+        matched = sum(b.size for b in blocks)
+        keys = sum(1 for b in blocks for k in range(b.a, b.a + b.size) if _distinctive(want[k]))
+        if matched < LOOSE_SHARE * len(pre) or keys < LOOSE_MIN:
+            continue
+        lo, hi = first + blocks[0].b, first + blocks[-1].b + blocks[-1].size
+        score = (-matched, abs(lo - expected), lo, hi)
+        if best is None or score < best:
+            best = score
+    if best is None:
+        return None
+    _, _, lo, hi = best
+    # The hunk's lines from its first matched pre-image line to its last: what the base has
+    # in between is replaced by what the author's tree had there (context) and the change.
+    window = [_norm(t) for t in base[lo:hi]]
+    blocks = [b for b in SequenceMatcher(None, want, window, autojunk=False)
+              .get_matching_blocks() if b.size]
+    first_line = pre[blocks[0].a][0]
+    last_line = pre[blocks[-1].a + blocks[-1].size - 1][0]
+    # Added lines next to unmatched context at either end are the change itself: kept.
+    while first_line > 0 and lines[first_line - 1].kind == "+":
+        first_line -= 1
+    while last_line + 1 < len(lines) and lines[last_line + 1].kind == "+":
+        last_line += 1
+    return lo, hi - lo, lines[first_line:last_line + 1]
+
+
+@lru_cache(maxsize=16)
+def _norm_index(base_text: str) -> dict[str, list[int]]:
+    index: dict[str, list[int]] = {}
+    for i, line in enumerate(base_text.split("\n")):
+        index.setdefault(_norm(line), []).append(i)
+    return index
 
 
 @lru_cache(maxsize=16)
@@ -144,6 +223,9 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
             at = _find(base, index, want, hunk.old_start - 1 + shift, pos)
             if at is not None:
                 break
+        consumed = len(want) if at is not None else 0
+        if at is None and (loose := _loose(base, base_text, hunk, hunk.old_start - 1 + shift, pos)):
+            at, consumed, kept = loose
         if at is None:
             missed.append(hunk)
             continue
@@ -165,7 +247,7 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
                 rows.explicit[row] = ln.new_lineno
                 line_text[ln.new_lineno] = ln.text
                 last = (row, ln.new_lineno)
-        pos = at + len(want)
+        pos = at + consumed
         placed.append(hunk)
     if last is not None and pos < len(base):
         rows.runs.append((len(out), len(out) + len(base) - pos, last[0], last[1]))

@@ -96,3 +96,70 @@ def test_a_hunk_already_in_the_base_is_read_there() -> None:
     assert rebuilt is not None
     (view,), _, _ = rebuilt
     assert view.name == "target" and 56 in view.added
+
+
+LOOSE_BASE = "\n".join([
+    "int charge(struct mem_cgroup *memcg, unsigned int nr_pages)",
+    "{",
+    "\tunsigned long usage;",
+    "\tint retries = MAX_RECLAIM_RETRIES;",
+    "",
+    "\tif (consume_stock(memcg, nr_pages))",
+    "\t\treturn 0;",
+    "\tusage = page_counter_read(&memcg->memory);",
+    "\tif (usage > memcg->high_limit)",  # the author's tree called it memcg->high
+    "\t\tschedule_work(&memcg->high_work);",
+    "\tpage_counter_charge(&memcg->memory, nr_pages);",
+    "\tcss_get_many(&memcg->css, nr_pages);",
+    "\treturn 0;",
+    "}",
+    "",
+]) + "\n"
+
+# Written on a tree where the field was memcg->high: the middle context line differs, so
+# neither git apply nor fuzz takes it; a reviewer still sees where it goes.
+LOOSE_PATCH = """\
+diff --git a/mm/memcontrol.c b/mm/memcontrol.c
+index 1111111..2222222 100644
+--- a/mm/memcontrol.c
++++ b/mm/memcontrol.c
+@@ -2400,9 +2400,10 @@ int charge(struct mem_cgroup *memcg, unsigned int nr_pages)
+ \tif (consume_stock(memcg, nr_pages))
+ \t\treturn 0;
+ \tusage = page_counter_read(&memcg->memory);
+ \tif (usage > memcg->high)
+ \t\tschedule_work(&memcg->high_work);
++\tcss_get(&memcg->css);
+ \tpage_counter_charge(&memcg->memory, nr_pages);
+ \tcss_get_many(&memcg->css, nr_pages);
+ \treturn 0;
+ }
+"""
+
+
+def test_context_the_base_rewrote_in_places_is_placed_loosely() -> None:
+    (one,) = parse_diff(LOOSE_PATCH, MailSettings())
+    result = rebuild(one, LOOSE_BASE)
+    assert result.placed and not result.missed
+    lines = result.text.split("\n")
+    assert lines.count("\tcss_get(&memcg->css);") == 1
+    # The hunk's lines replace the stretch they match: the author's context, in order.
+    assert lines.index("\tcss_get(&memcg->css);") == lines.index(
+        "\t\tschedule_work(&memcg->high_work);") + 1
+    # The rest of the function comes from the base, so the function is read whole.
+    rebuilt = rebuilt_views(one, LOOSE_BASE)
+    assert rebuilt is not None
+    (view,), _, _ = rebuilt
+    assert view.name == "charge"
+    added_row = lines.index("\tcss_get(&memcg->css);")
+    assert result.line_of_row[added_row] in view.added
+    assert "\tint retries = MAX_RECLAIM_RETRIES;" in lines  # a base line outside the hunk
+
+
+def test_context_mostly_not_in_the_base_is_not_placed_loosely() -> None:
+    (one,) = parse_diff(LOOSE_PATCH, MailSettings())
+    other = LOOSE_BASE
+    for old, new in (("consume_stock", "refill_stock"), ("page_counter_read", "mem_usage"),
+                     ("schedule_work", "queue_work_on"), ("css_get_many", "css_put_many")):
+        other = other.replace(old, new)
+    assert rebuilt_views(one, other) is None
