@@ -79,6 +79,11 @@ def _same_object(node: Node) -> Node:
             inner = inner.child_by_field_name("argument")
         if inner is not None and inner.type == "identifier":
             return inner
+    # `cgrp = css->cgroup`: a self css and its cgroup share one count (kernel.yaml, objects).
+    if node.type == "field_expression" and node_text(node).replace(" ", "").endswith("->cgroup"):
+        inner = node.child_by_field_name("argument")
+        if inner is not None and inner.type == "identifier":
+            return inner
     if node.type == "call_expression" and _SAME_OBJECT.match(call_name(node)):
         args = call_args(node)
         if args:

@@ -19,7 +19,8 @@ NULL_RE = re.compile(r"^(NULL|0)$")
 
 
 def normalize(expr: str) -> str:
-    """Object name of an expression: ``&memcg->css`` -> ``memcg``; ``(x)`` -> ``x``."""
+    """Object name of an expression: ``&memcg->css`` -> ``memcg``, ``&cgrp->self`` ->
+    ``cgrp``; ``(x)`` -> ``x``."""
     text = re.sub(r"\s+", "", expr)
     changed = True
     while changed:
@@ -29,7 +30,7 @@ def normalize(expr: str) -> str:
         text = re.sub(r"^\(\s*(struct\w+\*|\w+\*)\)", "", text)  # a cast
         if text.startswith("&"):
             text = text[1:]
-        text = re.sub(r"(->|\.)css$", "", text)
+        text = re.sub(r"(->|\.)(css|self)$", "", text)  # a cgroup's count is its self css
         changed = text != before
     return text
 

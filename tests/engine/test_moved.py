@@ -56,7 +56,7 @@ def findings(diff: str) -> list[tuple[str, bool]]:
     files = parse_diff(diff, MailSettings())
     ctx = PatchContext(patch_index=1, files=[build_file_context(fd, None, None, None) for fd in files])
     return [(f.function or "", f.preexisting) for f in run_rules(rules, ctx).findings
-            if "cgroup reference" in f.message]
+            if "reference on `cgrp`" in f.message]
 
 
 def test_a_leak_moved_into_a_new_function_is_pre_existing() -> None:
