@@ -21,6 +21,7 @@ author's), and name the base they were read on.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -287,6 +288,47 @@ def rebuilt_views(fd: FileDiff, base_text: str) -> tuple[list[FunctionView], lis
                                         text_lines=view.text_lines,
                                         shown=frozenset(result.line_text)))
     return touched, [], result
+
+
+def named_views(path: str, text: str, names: set[str]) -> list[FunctionView]:
+    """The functions called ``names`` in a whole file, parsing only their own lines.
+
+    A base file is read for a few touched functions (is this one new? what did it look
+    like before?); parsing all of mm/memcontrol.c for that was the largest cost of a
+    rules run. Each name's kernel-style definition (an unindented line with ``name(``,
+    then ``{`` alone in column 0 before any ``;``) is parsed alone, on its own rows. A name
+    that has such a line but no window found that way falls back to the whole file.
+    """
+    if not names:
+        return []
+    rows = text.split("\n")
+    out: list[FunctionView] = []
+    whole = False
+    for name in sorted(names):
+        found = unsure = False
+        pattern = re.compile(rf"^[A-Za-z_].*\b{re.escape(name)}\s*\(", re.M)
+        for m in pattern.finditer(text):
+            row = text.count("\n", 0, m.start())
+            brace = next((r for r in range(row, min(row + 12, len(rows)))
+                          if rows[r].startswith("{")
+                          or (r > row and rows[r - 1].rstrip().endswith(";"))), None)
+            if brace is not None and not rows[brace].startswith("{"):
+                continue  # a prototype or a declaration: ";" came first
+            window = _function_window(rows, brace) if brace is not None else None
+            if window is None:
+                unsure = True
+                continue
+            first, last = window
+            snippet = "\n" * first + "\n".join(rows[first:last + 1])
+            views = [v for v in views_from_text(path, snippet) if v.name == name]
+            out += views
+            found = found or bool(views)
+        whole = whole or (unsure and not found)
+    if whole:  # a definition this window search does not understand: read it all
+        got = {(v.name, v.first_row) for v in out}
+        out += [v for v in views_from_text(path, text)
+                if v.name in names and (v.name, v.first_row) not in got]
+    return out
 
 
 def _function_window(rows: list[str], row: int) -> tuple[int, int] | None:

@@ -162,9 +162,16 @@ class Analysis:
         self.release_line: dict[str, int | None] = {}  # where each object was last released
         self.partial: dict[str, list[Any]] = {}  # callee -> engine/consumers.py PartialConsumer
         self.handoffs: dict[tuple[str, int | None], tuple[Held, Any]] = {}
-        self.repeated = repeated_conditions(view.node)
-        self.locals = local_names(view.node)
-        self.alias = Aliases(view.node, self.locals)
+        # What depends on the function alone is worked out once per function: several
+        # rules' analyses, and one per pointer parameter (engine/consumers.py), walk it.
+        shape = view.memo.get("refcount-shape")
+        if shape is None:
+            names = local_names(view.node)
+            shape = view.memo["refcount-shape"] = (repeated_conditions(view.node), names,
+                                                   Aliases(view.node, names))
+        self.repeated: frozenset[str] = shape[0]
+        self.locals: set[str] = shape[1]
+        self.alias: Aliases = shape[2]
         self._effects: dict[int, Ops] = {}
         self._conds: dict[int, tuple[list[Ops], list[Ops]]] = {}
         self.events: dict[tuple[str, str, str, int | None, int | None], Event] = {}

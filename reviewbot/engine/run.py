@@ -30,7 +30,7 @@ from reviewbot.engine.fingerprint import fingerprint, normalize_message
 from reviewbot.engine.helpers import reference_helpers
 from reviewbot.engine.loader import Rule
 from reviewbot.engine.matchers import run_pattern
-from reviewbot.engine.rebuild import rebuilt_views
+from reviewbot.engine.rebuild import named_views, rebuilt_views
 from reviewbot.engine.refpaths import run_paths, shared_params
 from reviewbot.engine.refspec import config_for
 from reviewbot.engine.reorder import run_release_order
@@ -120,7 +120,7 @@ def build_file_context(
                 base_text = git_show(worktree, base_rev, fd.old_path)
                 if base_text is None:
                     return []
-                return [v for v in views_from_text(fd.old_path, base_text) if v.name in names]
+                return named_views(fd.old_path, base_text, names)
 
             return FileContext(fd, post, base_from_git, post_text, others)
     post = [v for v in views_from_hunks(fd, post=True) if v.touched or _removal_inside(fd, v)]
@@ -134,7 +134,7 @@ def build_file_context(
             text = base_text
 
             def base_views() -> list[FunctionView]:
-                mine = [v for v in views_from_text(fd.old_path or fd.path, text) if v.name in names]
+                mine = named_views(fd.old_path or fd.path, text, names)
                 return mine + [v for v in views_from_hunks(fd, post=False) if v.name not in names]
 
             return FileContext(fd, post, base_views, untouched_views=others,

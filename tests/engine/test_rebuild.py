@@ -163,3 +163,22 @@ def test_context_mostly_not_in_the_base_is_not_placed_loosely() -> None:
                      ("schedule_work", "queue_work_on"), ("css_get_many", "css_put_many")):
         other = other.replace(old, new)
     assert rebuilt_views(one, other) is None
+
+
+def test_named_base_functions_are_the_whole_file_parses_own() -> None:
+    from reviewbot.engine.cfunc import views_from_text
+    from reviewbot.engine.rebuild import named_views
+
+    text = "\n".join([
+        "static int helper(void);",  # a forward declaration: not a definition
+        "",
+        BASE,
+        "static int late(struct obj *o) { return o->count; }",  # not kernel style
+    ])
+    whole = {v.name: v for v in views_from_text("x.c", text)}
+    for name in ("helper", "target", "late"):
+        (view,) = named_views("x.c", text, {name})
+        assert view.first_row == whole[name].first_row
+        assert [view.row_text(r) for r in view.lines()] == \
+            [whole[name].row_text(r) for r in whole[name].lines()]
+    assert named_views("x.c", text, {"absent"}) == []
