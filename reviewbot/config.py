@@ -62,6 +62,33 @@ class RulesSettings:
 
 
 @dataclass(frozen=True)
+class BuildProfile:
+    """One way of building the kernels under test (docs/boot.md, "Build profiles")."""
+
+    name: str = ""
+    fragments: tuple[str, ...] = ()  # on top of memcg.config; a bare name is one in reviewbot/data
+    when_touched: tuple[str, ...] = ()  # build.profile auto: chosen when the series touches one
+    # (fnmatch patterns on tree paths; `*` also matches `/`)
+    cmdline: tuple[str, ...] = ()  # extra kernel command-line words
+    timeout_factor: float = 1.0  # vm.boot_timeout_s and vm.program_timeout_s are multiplied
+
+
+# What a memcg maintainer runs: the debug kernel whenever the series touches the memory
+# manager, cgroup core, exit or fork (where the reference and RCU bugs of memcg series live).
+DEFAULT_PROFILES = (
+    BuildProfile("fast"),
+    BuildProfile(
+        "debug",
+        fragments=("debug.config",),
+        when_touched=("mm/*", "kernel/cgroup/*", "kernel/exit.c", "kernel/fork.c",
+                      "include/linux/memcontrol.h", "include/linux/cgroup*.h"),
+        cmdline=("kasan_multi_shot",),
+        timeout_factor=4.0,
+    ),
+)
+
+
+@dataclass(frozen=True)
 class BuildSettings:
     build_root: str = "{cache}/build"  # one O= directory per base
     ccache_dir: str = "{cache}/ccache"
@@ -74,6 +101,10 @@ class BuildSettings:
     max_file_mb: int = 8192  # largest file a build process may write (RLIMIT_FSIZE)
     min_free_mb: int = 2048  # a build is stopped when the disk under it has less free
     fragments: tuple[str, ...] = ()  # extra Kconfig fragments on top of the memcg one
+    # auto: the first profile whose when_touched matches a file the series touches, else the
+    # first profile listed; or a profile's name (`--profile` overrides both)
+    profile: str = "auto"
+    profiles: tuple[BuildProfile, ...] = DEFAULT_PROFILES
     allow_unsandboxed: bool = False  # build without bubblewrap (never for untrusted mail)
 
 
@@ -240,6 +271,11 @@ def _coerce(hint: Any, value: Any, where: str, source: str) -> Any:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where} must be a list", source=source)
         (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        if dataclasses.is_dataclass(item):  # a list of mappings (build.profiles)
+            if not all(isinstance(v, Mapping) for v in value):
+                raise ConfigError(f"{where} must be a list of mappings", source=source)
+            return tuple(_build_section(typing.cast(type, item), v, f"{where}[{i}]", source)
+                         for i, v in enumerate(value))
         return tuple(_coerce(item, v, where, source) for v in value)
     if origin in (typing.Union, types.UnionType):
         return value

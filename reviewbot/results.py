@@ -281,10 +281,16 @@ class BaseBoot:
     runs: int
     cached: bool
     console: str
+    # every base run's splats, one per fingerprint: what a patched run is compared against
+    # (a debug kernel's base is rarely silent: kmemleak false positives, lockdep on old code)
+    splats: list[SplatSummary] = field(default_factory=list)
 
     def to_json(self) -> Json:
-        return {"status": self.status, "seconds": self.seconds, "runs": self.runs,
-                "cached": self.cached, "console": self.console}
+        out: Json = {"status": self.status, "seconds": self.seconds, "runs": self.runs,
+                     "cached": self.cached, "console": self.console}
+        if self.splats:
+            out["splats"] = [s.to_json() for s in self.splats]
+        return out
 
 
 @dataclass
@@ -302,6 +308,7 @@ class BootSummary:
     splats_new: list[SplatSummary] = field(default_factory=list)
     last_lines: str | None = None  # the console's end, after a boot timeout
     confirm_console: str | None = None  # the second boot that confirmed regressions
+    kmemleak_scanned: bool = False  # the guest scanned for leaks after the suite (debug profile)
 
     def to_json(self) -> Json:
         out: Json = {"accel": self.accel, "accel_reason": self.accel_reason,
@@ -317,6 +324,8 @@ class BootSummary:
             out["last_lines"] = self.last_lines
         if self.confirm_console is not None:
             out["confirm_console"] = self.confirm_console
+        if self.kmemleak_scanned:
+            out["kmemleak_scanned"] = True
         return out
 
 
@@ -334,13 +343,18 @@ class BootResult:
     metrics: dict[str, Metric] = field(default_factory=dict)
     error: str = ""
     detail: str = ""
+    profile: str = ""  # the build profile both kernels were built with (fast, debug)
+    profile_reason: str = ""  # why that one ("the series touches mm/memcontrol.c", "given")
 
     def to_json(self) -> Json:
         if self.error:
             return {"error": self.error, "detail": self.detail}
         out: Json = {"base_commit": self.base_commit, "config": self.config}
         if self.build is not None:
-            out["build"] = self.build.to_json()
+            build = self.build.to_json()
+            if self.profile:  # in "build": the review JSON lifts "build" to its top level
+                build["profile"] = {"name": self.profile, "reason": self.profile_reason}
+            out["build"] = build
         if self.boot is not None:
             out["boot"] = self.boot.to_json()
         out["tests"] = [t.to_json() for t in self.tests]
@@ -380,6 +394,7 @@ class ReviewOptions:
     use_tree: bool = True
     base: str | None = None  # --base REF
     boot: bool = False  # --boot: build, boot and run the charge tests
+    profile: str | None = None  # --profile: the build profile (None: build.profile decides)
     rules_dir: Path | None = None  # --rules DIR
 
 

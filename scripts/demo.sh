@@ -9,7 +9,10 @@ R=.venv/bin/reviewbot
 SERIES=corpus/04-memcg-replace-mm-owner-with-mm-memcg.mbox
 $R tree init
 rc=0
-$R review --boot "$SERIES" || rc=$?
+# --profile fast: the series touches mm/ and memcontrol.h, so the default rule would build
+# the debug kernel, which about doubles a first run's build and boot time on 2 cores
+# (docs/boot.md, "Build profiles"). Afterwards: $R review --boot --profile debug "$SERIES"
+$R review --boot --profile fast "$SERIES" || rc=$?
 if [ "$rc" -gt 1 ]; then
   echo "demo: review failed with exit code $rc" >&2
   exit "$rc"

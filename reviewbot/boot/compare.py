@@ -116,7 +116,9 @@ def unique_splats(report: ConsoleReport) -> list[SplatSummary]:
     """One entry per fingerprint, first occurrence, with a count: a mutant that breaks every
     exit printed 881 splats of three kinds."""
     seen: dict[str, SplatSummary] = {}
-    for splat in report.splats:
+    # kmemleak's records last (a debug kernel's scan may list dozens): they must not push a
+    # lockdep or KASAN report of the second boot out of the first MAX_SPLATS
+    for splat in sorted(report.splats, key=lambda s: s.kind == "kmemleak"):
         entry = seen.get(splat.fingerprint)
         if entry is None:
             seen[splat.fingerprint] = SplatSummary(
@@ -125,6 +127,12 @@ def unique_splats(report: ConsoleReport) -> list[SplatSummary]:
         else:
             entry.count += 1
     return list(seen.values())[:MAX_SPLATS]
+
+
+def base_splats(base: Sequence[ConsoleReport]) -> list[SplatSummary]:
+    """Every base run's splats, one per fingerprint, counted over all runs."""
+    merged = ConsoleReport({}, {}, [s for r in base for s in r.splats], {})
+    return unique_splats(merged)
 
 
 def new_splats(base: Sequence[ConsoleReport], patched: ConsoleReport) -> list[SplatSummary]:

@@ -10,7 +10,27 @@ the first userspace line, or after MAX_SPLAT_LINES.
 
 States of the line scanner: outside any program -> inside program P (after reviewbot-run) ->
 inside test T of P (after "# start T", memcg_charge only) -> back to P at T's result line ->
-outside at reviewbot-exit. A splat, once started, collects lines until its end marker.
+outside at reviewbot-exit. A splat, once started, collects lines until its end marker. After
+the suite, a debug kernel's init prints kmemleak's report between "# reviewbot-kmemleak:
+begin" and "# reviewbot-kmemleak: end" (userspace lines: the guest cats the debugfs file);
+each "unreferenced object" record in it is a splat of kind "kmemleak".
+
+The debug profile's reports, in the formats of 6.1 and 6.12 (Documentation/dev-tools/kasan.rst,
+kmemleak.rst, kernel/locking/lockdep.c, lib/debugobjects.c):
+- KASAN: "BUG: KASAN: use-after-free in f+0x1c/0x80" (6.12: "slab-use-after-free"), the
+  access ("Read of size 8 at addr ... by task ..."), the call trace, the allocation and free
+  stacks, the memory state, and a closing line of "=".
+- lockdep: "WARNING: possible circular locking dependency detected", "... recursive locking
+  ...", "inconsistent lock state", "suspicious RCU usage", "bad unlock balance detected!",
+  "held lock freed!", "lock held when returning to user space!", ...; the lock classes
+  ("(&mm->mmap_lock){++++}-{3:3}") and the dependency chain, then "stack backtrace:" and a
+  call trace that ends at "</TASK>". There is no end marker, and the reports are long.
+- debug objects: "ODEBUG: free active (active state 0) object type: rcu_head hint: f+0x0/0x40"
+  (6.12 adds "object: <hashed pointer>"), printed by WARN(), so a "WARNING: CPU:" header and
+  "---[ end trace" follow: one splat.
+- kmemleak: "unreferenced object 0xffff888004a1c000 (size 1024):", comm and pid, a hex dump,
+  "  backtrace:" (6.12: "  backtrace (crc 5e2b1f0c):") and one frame a line,
+  "    [<00000000f1e2d3c4>] f+0x1c/0x80" (6.12: "    f+0x1c/0x80").
 """
 
 from __future__ import annotations
@@ -28,7 +48,13 @@ _METRIC_RE = re.compile(r"^# metric (?P<test>[\w.-]+)\.(?P<key>\w+)=(?P<value>\S
 SPLAT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("panic", re.compile(r"Kernel panic - not syncing")),
     ("kasan", re.compile(r"BUG: KASAN: ")),
-    ("lockdep", re.compile(r"WARNING: (possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|bad unlock balance)")),
+    ("lockdep", re.compile(
+        r"WARNING: (possible circular locking|possible recursive locking|inconsistent lock state"
+        r"|suspicious RCU usage|bad unlock balance|possible irq lock inversion|\w+-safe -> \w+-unsafe lock order"
+        r"|held lock freed|lock held when returning to user space|Nested lock was not taken|bad contention"
+        r"|\S+/\d+ still has locks held)"
+        r"|INFO: trying to register non-static key")),
+    ("debugobjects", re.compile(r"ODEBUG: ")),
     ("rcu-stall", re.compile(r"rcu: INFO: \w+ (self-)?detected stall|rcu_\w+ detected stalls")),
     ("hung-task", re.compile(r"INFO: task \S+ blocked for more than \d+ seconds")),
     ("refcount", re.compile(r"refcount_t: ")),
@@ -38,6 +64,42 @@ SPLAT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 _END_RE = re.compile(r"---\[ end (trace|Kernel panic)")
 MAX_SPLAT_LINES = 40
+# Reports that run long and have their own end: KASAN's closing "=" line, lockdep's final
+# call trace (its dependency chains come first, and a circular-locking report is 80-120 lines).
+LONG_SPLAT_LINES = 160
+_KASAN_END_RE = re.compile(r"^={20,}$")
+_TASK_END_RE = re.compile(r"^\s*</TASK>$")
+KMEMLEAK_BEGIN = "# reviewbot-kmemleak: begin"
+KMEMLEAK_END = "# reviewbot-kmemleak: end"
+_KMEMLEAK_RE = re.compile(r"^unreferenced object 0x[0-9a-f]+ \(size (?P<size>\d+)\):")
+# "    [<00000000f1e2d3c4>] css_alloc+0x1c/0x80" (6.1) or "    css_alloc+0x1c/0x80" (6.12)
+_LEAK_FRAME_RE = re.compile(r"^\s+(?:\[<[0-9a-f]+>\]\s+)?(?P<fn>[A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
+_FRAME_RE = re.compile(r"^\s*(?:\? )?([A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
+# Frames every report of a kind has (the reporting machinery, lock primitives): skipped, so
+# the fingerprint names the code that did it. Only for the debug kinds below; the older kinds
+# keep the fingerprints reviews and scans already recorded.
+_DEBUG_KINDS = ("kasan", "lockdep", "debugobjects", "kmemleak")
+_GENERIC_FRAMES = re.compile(
+    r"^(dump_stack|dump_stack_lvl|show_stack|print_report|print_address_description.*|kasan_.*|__kasan_.*"
+    r"|__asan_.*|check_memory_region.*|lockdep_.*|check_noncircular|check_prev_add|check_prevs_add"
+    r"|validate_chain|__lock_acquire|lock_acquire|lock_release|__lock_release|lock_acquired"
+    r"|lock_is_held_type|mark_lock.*|mark_usage|valid_state|print_.*|debug_print_object"
+    r"|debug_object_\w+|__debug_check_no_obj_freed|debug_check_no_obj_freed|__warn|warn_slowpath_fmt"
+    r"|report_bug|handle_bug|exc_invalid_op|asm_exc_invalid_op|_raw_\w+|__raw_\w+|do_raw_\w+"
+    r"|__mutex_lock.*|mutex_lock.*|down_read.*|down_write.*|up_read|up_write|rcu_read_lock_held.*"
+    r"|stack_trace_save|save_stack|kfree|kmem_cache_free|__kmem_cache_free|slab_free.*|__slab_free"
+    r"|kmemleak_.*)$"
+)
+# kmemleak's first frames are the allocator's own: the allocation site is the first after them.
+_ALLOCATOR_FRAMES = re.compile(
+    r"^(kmalloc.*|__kmalloc.*|kmem_cache_alloc.*|__kmem_cache_alloc.*|kmemleak_.*|slab_.*|__slab_.*"
+    r"|___slab_.*|kzalloc.*|kvmalloc.*|__kvmalloc.*|kvzalloc.*|kmemdup.*|kstrdup.*|krealloc.*"
+    r"|__do_kmalloc.*|alloc_pages.*|__alloc_pages.*|pcpu_alloc.*|__alloc_percpu.*|__vmalloc.*"
+    r"|vmalloc.*|vzalloc.*|__get_vm_area.*|alloc_slab.*|allocate_slab|new_slab|kasan_.*|__kasan_.*"
+    r"|create_object|__create_object|stack_trace_save"
+    # a slab cache's own structures: the site is whoever created the cache
+    r"|kmem_cache_create.*|__kmem_cache_create.*|create_cache|do_kmem_cache_create)$"
+)
 
 
 @dataclass
@@ -81,6 +143,7 @@ class ConsoleReport:
     programs: dict[str, int | None]  # program -> exit code (None: never exited)
     up_s: float | None = None  # guest uptime when init started the suite (boot time)
     done_s: float | None = None  # guest uptime when the suite ended
+    kmemleak_scanned: bool = False  # the guest printed kmemleak's report (debug profile)
 
     @property
     def suite_s(self) -> float | None:
@@ -91,18 +154,101 @@ def splat_fingerprint(kind: str, lines: list[str]) -> str:
     """Hash of what identifies a splat across runs: kind, title and call-trace functions.
 
     Addresses, offsets, PIDs, CPU numbers, line numbers and task names vary between runs and
-    kernels, so they are removed (NIPA compares warnings in the same spirit).
+    kernels, so they are removed (NIPA compares warnings in the same spirit). The debug
+    kinds hash what tells two reports apart: for lockdep the lock classes (and, for
+    suspicious RCU usage, the file of the rcu_dereference()), for KASAN the access, and the
+    frames of the final call trace without the reporting machinery; for kmemleak the
+    allocation site's frames only (size and contents vary).
     """
+    if kind == "kmemleak":
+        material = "|".join([kind, *leak_frames(lines)[:6]])
+        return hashlib.sha256(material.encode()).hexdigest()[:16]
     title = _normalise(lines[0]) if lines else ""
+    if kind in _DEBUG_KINDS:
+        # "WARNING: timeout/65 still has locks held!": the task is whoever hit it
+        title = re.sub(r"[\w.:-]+/N\b", "TASK", title)
+        material = "|".join([kind, title, *_debug_details(kind, lines), *_trace_frames(lines)])
+        return hashlib.sha256(material.encode()).hexdigest()[:16]
     frames = []
     for line in lines[1:]:
-        match = re.match(r"^\s*(?:\? )?([A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+", line)
+        match = _FRAME_RE.match(line)
         if match and not line.lstrip().startswith("?"):
             frames.append(match.group(1))
         if len(frames) >= 6:
             break
     material = "|".join([kind, title, *frames])
     return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+_LOCK_CLASS_RE = re.compile(r"\(([^(){}\s][^(){}]*)\)\{[^{}]*\}")
+# "include/linux/cgroup.h:481 suspicious rcu_dereference_check() usage!", "include/linux/
+# rcupdate.h:417 Illegal context switch in RCU read-side critical section!" (seen on 6.1)
+_RCU_USAGE_RE = re.compile(r"^(\S+?\.[ch]):\d+ (.+)$")
+_KASAN_ACCESS_RE = re.compile(r"^(Read|Write) of size (\d+)")
+
+
+def _debug_details(kind: str, lines: list[str]) -> list[str]:
+    """The lines of a lockdep or KASAN report that say what went wrong, normalised."""
+    details: list[str] = []
+    for line in lines[1:]:
+        text = line.strip()
+        if kind == "lockdep":
+            if text.startswith(("the existing dependency chain", "other info", "stack backtrace")):
+                break  # the chain's stacks and the held-lock list repeat or vary
+            if rcu := _RCU_USAGE_RE.match(text):
+                details.append(f"{rcu.group(1)} {rcu.group(2)}")
+            details += [f"lock {name}" for name in _LOCK_CLASS_RE.findall(text)]
+        elif kind == "kasan" and (access := _KASAN_ACCESS_RE.match(text)):
+            details.append(f"{access.group(1)} {access.group(2)}")
+            break
+    return details
+
+
+def _trace_frames(lines: list[str], limit: int = 6) -> list[str]:
+    """The first functions of the report's last call trace that are not the reporting
+    machinery or a lock primitive (KASAN's only trace is the access; lockdep's last one is
+    the stack backtrace after the dependency chains)."""
+    starts = [i for i, line in enumerate(lines) if line.strip() == "Call Trace:"]
+    frames: list[str] = []
+    for line in lines[starts[-1] + 1 if starts else 1:]:
+        if _TASK_END_RE.match(line):
+            break
+        match = _FRAME_RE.match(line)
+        if match and not line.lstrip().startswith("?") and not _GENERIC_FRAMES.match(match.group(1)):
+            frames.append(match.group(1))
+        if len(frames) >= limit:
+            break
+    return frames
+
+
+def leak_frames(lines: list[str]) -> list[str]:
+    """The functions of a kmemleak record's backtrace after the allocator's own frames:
+    the allocation site first."""
+    frames = [m.group("fn") for line in lines if (m := _LEAK_FRAME_RE.match(line))]
+    start = 0
+    while start < len(frames) and _ALLOCATOR_FRAMES.match(frames[start]):
+        start += 1
+    return frames[start:]
+
+
+def _leak_title(lines: list[str]) -> str:
+    size = _KMEMLEAK_RE.match(lines[0]) if lines else None
+    frames = leak_frames(lines)
+    where = f" allocated by {frames[0]}" if frames else ""
+    comm = next((m.group(1) for line in lines if (m := re.match(r'^\s*comm "([^"]*)"', line))), "")
+    return (f"kmemleak: unreferenced object (size {size.group('size') if size else '?'}){where}"
+            + (f" (comm {comm})" if comm else ""))
+
+
+def _splat_ends(splat: Splat, line: str) -> bool:
+    if _END_RE.search(line):
+        return True
+    if splat.kind == "kasan" and len(splat.excerpt) > 1 and _KASAN_END_RE.match(line.strip()):
+        return True
+    if splat.kind == "lockdep" and _TASK_END_RE.match(line):
+        return True
+    limit = LONG_SPLAT_LINES if splat.kind in ("kasan", "lockdep") else MAX_SPLAT_LINES
+    return len(splat.excerpt) >= limit
 
 
 def _normalise(line: str) -> str:
@@ -140,6 +286,16 @@ def parse_console(text: str) -> ConsoleReport:
     current: Splat | None = None
     up_s: float | None = None
     done_s: float | None = None
+    in_kmemleak = False
+    kmemleak_scanned = False
+    leak: Splat | None = None  # the kmemleak record being read
+
+    def end_leak() -> None:
+        nonlocal leak
+        if leak is not None:
+            leak.title = _leak_title(leak.excerpt)
+            leak.fingerprint = splat_fingerprint("kmemleak", leak.excerpt)
+            leak = None
 
     for raw in text.splitlines():
         line = _TIME_RE.sub("", raw.rstrip())
@@ -150,7 +306,7 @@ def parse_console(text: str) -> ConsoleReport:
             current = None  # a new splat starts; the line is read below
         if current is not None and kernel:
             current.excerpt.append(line)
-            if _END_RE.search(line) or len(current.excerpt) >= MAX_SPLAT_LINES:
+            if _splat_ends(current, line):
                 current.fingerprint = splat_fingerprint(current.kind, current.excerpt)
                 current = None
             continue
@@ -161,6 +317,20 @@ def parse_console(text: str) -> ConsoleReport:
             current = Splat(kind, line.strip(), [line], program, test)
             splats.append(current)
             test_splats.append(current)
+            continue
+        if not kernel and line.startswith(KMEMLEAK_BEGIN):
+            in_kmemleak = kmemleak_scanned = True
+            continue
+        if in_kmemleak and not kernel:
+            if line.startswith(KMEMLEAK_END):
+                end_leak()
+                in_kmemleak = False
+            elif _KMEMLEAK_RE.match(line):
+                end_leak()
+                leak = Splat("kmemleak", line.strip(), [line.rstrip()], None, None)
+                splats.append(leak)
+            elif leak is not None and len(leak.excerpt) < MAX_SPLAT_LINES:
+                leak.excerpt.append(line.rstrip())
             continue
         if line.startswith("# reviewbot-guest: "):
             uptime = re.search(r"uptime=(\d+\.\d+)", line)
@@ -211,4 +381,5 @@ def parse_console(text: str) -> ConsoleReport:
             test, diagnostics, test_splats = None, [], []
     if current is not None:
         current.fingerprint = splat_fingerprint(current.kind, current.excerpt)
-    return ConsoleReport(results, metrics, splats, programs, up_s, done_s)
+    end_leak()  # a guest that stopped in the middle of the report
+    return ConsoleReport(results, metrics, splats, programs, up_s, done_s, kmemleak_scanned)

@@ -30,13 +30,13 @@ from pathlib import Path
 from reviewbot import proc
 from reviewbot.boot.buildwatch import BuildWatch
 from reviewbot.boot.cgroup import build_group
+from reviewbot.boot.profiles import DATA_DIR, Profile
 from reviewbot.config import Settings
 from reviewbot.errors import BadInputError, InfraError
 from reviewbot.results import CompilerWarning
 
 log = logging.getLogger(__name__)
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # reviewbot/data
 MEMCG_FRAGMENT = DATA_DIR / "memcg.config"
 ARCH = "x86_64"
 IMAGE = "arch/x86/boot/bzImage"
@@ -83,9 +83,10 @@ class BuildResult:
 # ---- Kconfig fragments -----------------------------------------------------------------
 
 
-def fragment_paths(settings: Settings) -> list[Path]:
-    """The project's memcg fragment, then the ones config.yaml adds, in order."""
-    paths = [MEMCG_FRAGMENT]
+def fragment_paths(settings: Settings, profile: Profile | None = None) -> list[Path]:
+    """The project's memcg fragment, the build profile's, then the ones build.fragments adds
+    (last, so that a site's own fragment can still turn an option off)."""
+    paths = [MEMCG_FRAGMENT, *(profile.fragments if profile else ())]
     for raw in settings.build.fragments:
         path = Path(settings.path(raw))
         if not path.is_file():
@@ -444,15 +445,17 @@ def build_kernel(
     log_path: Path | None = None,
     jobs: int | None = None,
     say: Callable[[str], None] | None = None,
+    profile: Profile | None = None,
 ) -> BuildResult:
     """Configure (when needed) and build bzImage from ``src`` into ``out_dir``.
 
     A failed compile, a dropped config option or a timeout is a result, not an exception;
     InfraError only for a missing sandbox. ``say`` gets a progress line every ten seconds
-    (objects compiled, against a complete build's count, and the time left).
+    (objects compiled, against a complete build's count, and the time left). ``profile``
+    adds its fragments (the debug kernel's checks) after the memcg one.
     """
     start = time.monotonic()
-    fragments = fragment_paths(settings)
+    fragments = fragment_paths(settings, profile)
     sandbox = make_sandbox(settings, src, out_dir)
     log_path = log_path or out_dir / BUILD_LOG
     deadline = float(settings.build.timeout_s)

@@ -14,6 +14,7 @@ from reviewbot.boot import kbuild, vm
 from reviewbot.boot.console import ConsoleReport, parse_console
 from reviewbot.boot.guest import programs
 from reviewbot.boot.guest.initramfs import build_initramfs
+from reviewbot.boot.profiles import Profile
 from reviewbot.config import Settings
 from reviewbot.errors import InfraError
 from reviewbot.gitcmd import git
@@ -47,7 +48,13 @@ def build_root(settings: Settings) -> Path:
     return Path(settings.path(settings.build.build_root))
 
 
-def out_dir(settings: Settings, base_commit: str, label: str) -> Path:
+def out_dir(settings: Settings, base_commit: str, label: str, profile: Profile | None = None) -> Path:
+    """O= of one kernel: ``<sha>/base``, ``<sha>/patched-<worktree>``, and for a profile
+    other than the default ``<sha>/base-debug``, ``<sha>/patched-debug-<worktree>``: a debug
+    build and a fast build of one base never share (and reconfigure) one directory."""
+    if profile is not None and profile.dir_suffix:
+        kind, _, rest = label.partition("-")
+        label = f"{kind}{profile.dir_suffix}" + (f"-{rest}" if rest else "")
     return build_root(settings) / base_commit / label
 
 
@@ -91,14 +98,18 @@ def repo_of(worktree: Path) -> Path:
     return common.parent if common.name == ".git" else common
 
 
-def build(settings: Settings, label: str, src: Path, out: Path, progress: Progress) -> kbuild.BuildResult:
+def build(
+    settings: Settings, label: str, src: Path, out: Path, progress: Progress, profile: Profile | None = None
+) -> kbuild.BuildResult:
     with progress.phase(f"{label}: building {src} -> {out}"):
-        result = kbuild.build_kernel(settings, src, out, say=progress.say)
+        result = kbuild.build_kernel(settings, src, out, say=progress.say, profile=profile)
     progress.say(f"{label}: build {result.status} in {result.seconds:.0f} s" + (f" ({result.reason})" if result.reason else ""))
     return result
 
 
-def prepare_guest(settings: Settings, src: Path, out: Path) -> tuple[list[Path], dict[str, str]]:
+def prepare_guest(
+    settings: Settings, src: Path, out: Path, profile: Profile | None = None
+) -> tuple[list[Path], dict[str, str]]:
     """The initramfs images for the kernel built from ``src`` into ``out``, one per boot.
 
     Two boots: the v2 charge tests and the kernel selftests, then the cgroup v1 test alone.
@@ -110,7 +121,7 @@ def prepare_guest(settings: Settings, src: Path, out: Path) -> tuple[list[Path],
     charge = programs.build_charge_tests(Path(settings.path("{cache}")) / "boot" / "guest")
     sandbox = kbuild.make_sandbox(settings, src, out)
     selftests = programs.build_selftests(sandbox, programs.SELFTESTS)
-    timeout = settings.vm.program_timeout_s
+    timeout = program_timeout_s(settings, profile)
     main = programs.suite_programs(charge, selftests, settings.vm.selftests)
     initrds = [
         build_initramfs(out / "reviewbot-initrd.gz", main, program_timeout_s=timeout),
@@ -119,16 +130,27 @@ def prepare_guest(settings: Settings, src: Path, out: Path) -> tuple[list[Path],
     return initrds, selftests.failed
 
 
+def program_timeout_s(settings: Settings, profile: Profile | None) -> int:
+    """One guest program's limit: a debug kernel runs the same tests several times slower."""
+    return profile.scaled(settings.vm.program_timeout_s) if profile else settings.vm.program_timeout_s
+
+
+def boot_timeout_s(settings: Settings, profile: Profile | None) -> int:
+    return profile.scaled(settings.vm.boot_timeout_s) if profile else settings.vm.boot_timeout_s
+
+
 def run_suite(
-    settings: Settings, label: str, image: Path, initrds: list[Path], console: Path, accel: str, progress: Progress
+    settings: Settings, label: str, image: Path, initrds: list[Path], console: Path, accel: str, progress: Progress,
+    profile: Profile | None = None,
 ) -> SuiteRun:
     """Boot once per initramfs; the consoles are joined into ``console`` and parsed as one."""
+    cmdline = " ".join(profile.cmdline) if profile else ""
     boots = []
     for index, initrd in enumerate(initrds):
         part = console.with_name(f"{console.stem}.boot{index + 1}{console.suffix}")
         progress.say(f"{label}: booting {initrd.name} ({accel})")
-        boot = vm.boot(settings, image, initrd, part, accel=accel,
-                       timeout_s=settings.vm.boot_timeout_s, say=progress.say)
+        boot = vm.boot(settings, image, initrd, part, accel=accel, cmdline_extra=cmdline,
+                       timeout_s=boot_timeout_s(settings, profile), say=progress.say)
         boots.append(boot)
         if boot.status == "timeout":
             break  # a hung kernel is the answer; do not wait for it twice

@@ -16,16 +16,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reviewbot.boot import cache, compare, kbuild, vm
+from reviewbot.boot import cache, compare, kbuild, leaks, profiles, vm
 from reviewbot.boot.console import ConsoleReport
 from reviewbot.boot.guest import programs
 from reviewbot.boot.runner import (
     SuiteRun,
     base_source,
+    boot_timeout_s,
     build,
     locked,
     out_dir,
     prepare_guest,
+    program_timeout_s,
     repo_of,
     run_suite,
 )
@@ -68,14 +70,20 @@ def _fingerprint(*parts: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def base_key(settings: Settings, base_commit: str) -> str:
-    config = kbuild.config_key(kbuild.fragment_paths(settings))
+def base_key(settings: Settings, base_commit: str, profile: profiles.Profile | None = None) -> str:
+    """The base-result cache key: base commit, build profile, Kconfig fragments, guest.
+
+    The profile's name is in the key as well as its fragments' hash: two profiles with the
+    same fragments still differ in kernel command line and time limits."""
+    profile = profile or profiles.choose(settings, ())
+    config = kbuild.config_key(kbuild.fragment_paths(settings, profile))
     guest = programs.guest_key(settings.vm.selftests)
-    return f"{base_commit[:16]}-{config}-{guest}"
+    return f"{base_commit[:16]}-{profile.name}-{config}-{guest}"
 
 
 def ensure_base(
-    settings: Settings, repo: Path, base_commit: str, accel: str | None, progress: Progress
+    settings: Settings, repo: Path, base_commit: str, accel: str | None, progress: Progress,
+    profile: profiles.Profile | None = None,
 ) -> tuple[cache.BaseResult, bool, str, str]:
     """Base results from the cache, or build + boot the base ``vm.suite_repeats`` times.
 
@@ -84,9 +92,10 @@ def ensure_base(
     """
     if accel is None and settings.vm.accel in ("kvm", "tcg"):
         accel = settings.vm.accel  # forced in config.yaml or by `reviewbot boot --accel`
-    key = base_key(settings, base_commit)
+    profile = profile or profiles.choose(settings, ())
+    key = base_key(settings, base_commit, profile)
     cached = cache.load(settings, key)
-    out = out_dir(settings, base_commit, "base")
+    out = out_dir(settings, base_commit, "base", profile)
     if cached is not None:
         progress.say(f"base: cached results ({key})")
         chosen, why = accel or cached.runs[0].accel, "as the cached base runs"
@@ -97,17 +106,19 @@ def ensure_base(
         if cached is not None:
             progress.say(f"base: cached results ({key})")
             return cached, True, accel or cached.runs[0].accel, "as the cached base runs"
-        result = build(settings, "base", src, out, progress)
+        result = build(settings, "base", src, out, progress, profile)
         if not result.ok:
             raise InfraError(f"base kernel {base_commit[:12]} does not build: {result.reason}", detail=result.excerpt)
         chosen, why = (accel, "given") if accel else vm.choose_accel(settings, result.image, out / "probe")
         progress.say(f"accel: {chosen} ({why})")
-        initrds, _ = prepare_guest(settings, src, out)
+        initrds, _ = prepare_guest(settings, src, out, profile)
         runs = []
         for index in range(max(1, settings.vm.suite_repeats)):
-            run = run_suite(settings, f"base run {index + 1}", result.image, initrds, out / f"console-{index + 1}.log", chosen, progress)
+            run = run_suite(settings, f"base run {index + 1}", result.image, initrds,
+                            out / f"console-{index + 1}.log", chosen, progress, profile)
             if run.status == "timeout":
-                raise InfraError(f"base kernel: boot timeout after {settings.vm.boot_timeout_s} s", detail=run.boot.last_lines)
+                raise InfraError(f"base kernel: boot timeout after {boot_timeout_s(settings, profile)} s",
+                                 detail=run.boot.last_lines)
             runs.append((chosen, run.status, run.boot.seconds, run.boot.console_path))
         build_info = {
             "status": result.status,
@@ -130,14 +141,24 @@ def run_boot(
     *,
     progress: Progress | None = None,
     accel: str | None = None,
+    profile: str | None = None,
 ) -> BootReport:
-    """Base (cached) and, when ``patched_tree`` is given, patched: build, boot, compare."""
+    """Base (cached) and, when ``patched_tree`` is given, patched: build, boot, compare.
+
+    ``profile`` (``--profile``) forces a build profile; otherwise build.profile decides, by
+    default from the files the series touches (reviewbot/boot/profiles.py).
+    """
     say = progress or Progress.silent()
-    base, cached, chosen, why = ensure_base(settings, repo, base_commit, accel, say)
+    touched = touched_files(patched_tree, base_commit) if patched_tree is not None else []
+    chosen_profile = profiles.choose(settings, touched, profile)
+    say.say(f"profile: {chosen_profile.name} ({chosen_profile.reason})")
+    base, cached, chosen, why = ensure_base(settings, repo, base_commit, accel, say, chosen_profile)
     base_reports = base.reports()
     result = BootResult(
         base_commit=base_commit,
-        config=kbuild.config_key(kbuild.fragment_paths(settings)),
+        config=kbuild.config_key(kbuild.fragment_paths(settings, chosen_profile)),
+        profile=chosen_profile.name,
+        profile_reason=chosen_profile.reason,
         build=BuildSummary(BaseBuild(str(base.build["status"]), float(base.build["seconds"]),
                                      cached)),
         boot=BootSummary(chosen, why, BaseBoot(
@@ -146,6 +167,7 @@ def run_boot(
             runs=len(base.runs),
             cached=cached,
             console=str(base.runs[0].console),
+            splats=compare.base_splats(base_reports),
         )),
     )
     assert result.build is not None and result.boot is not None
@@ -161,10 +183,9 @@ def run_boot(
 
     # One O= per worktree: the apply stage may keep several worktrees (slots) per base, and
     # make's mtime checks only work when an O= directory always sees the same worktree.
-    out = out_dir(settings, base_commit, f"patched-{patched_tree.name}")
+    out = out_dir(settings, base_commit, f"patched-{patched_tree.name}", chosen_profile)
     with locked(out.parent / f"{out.name}.lock"):
-        built = build(settings, "patched", patched_tree, out, say)
-        touched = touched_files(patched_tree, base_commit)
+        built = build(settings, "patched", patched_tree, out, say, chosen_profile)
         base_warnings = [CompilerWarning(str(w["file"]), int(w["line"]), str(w["message"]), str(w["flag"])) for w in base.build.get("warnings", [])]
         fresh = kbuild.new_warnings(base_warnings, built.warnings, touched)
         build_sum.status = built.status
@@ -178,8 +199,8 @@ def run_boot(
             result.tests = list(compare.compare(base_reports, None, EXPECTED))
             why_fail = built.reason or built.status
             return BootReport("fail", f"patched kernel: {why_fail}", result, findings)
-        initrds, _ = prepare_guest(settings, patched_tree, out)
-        run = run_suite(settings, "patched", built.image, initrds, out / "console.log", chosen, say)
+        initrds, _ = prepare_guest(settings, patched_tree, out, chosen_profile)
+        run = run_suite(settings, "patched", built.image, initrds, out / "console.log", chosen, say, chosen_profile)
         tests = compare.compare(base_reports, run.report, EXPECTED)
         suspects = [t.name for t in tests if t.status == compare.REGRESSION]
         if suspects and run.status != "timeout":
@@ -187,10 +208,20 @@ def run_boot(
             # only the regressions that happen again (test_memcg_min/low failed once in
             # ~10 base runs on a busy host; base runs alone cannot catch every such flake).
             say.say(f"patched: {len(suspects)} regression(s), confirming with a second boot")
-            again = run_suite(settings, "patched (confirm)", built.image, initrds, out / "console-confirm.log", chosen, say)
+            again = run_suite(settings, "patched (confirm)", built.image, initrds, out / "console-confirm.log",
+                              chosen, say, chosen_profile)
             tests = compare.confirm(tests, compare.compare(base_reports, again.report, EXPECTED))
             boot_sum.confirm_console = str(again.boot.console_path)
-    return _judge(settings, base_reports, run.report, run, result, findings, tests)
+    leak_sites = leaks.LeakSites(touched, lambda path: _read_source(patched_tree, path))
+    return _judge(settings, base_reports, run.report, run, result, findings, tests,
+                  profile=chosen_profile, leak_sites=leak_sites)
+
+
+def _read_source(tree: Path, path: str) -> str | None:
+    try:
+        return (tree / path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
 
 
 def _judge(
@@ -201,9 +232,18 @@ def _judge(
     result: BootResult,
     findings: list[Finding],
     tests: list[TestComparison] | None = None,
+    *,
+    profile: profiles.Profile | None = None,
+    leak_sites: leaks.LeakSites | None = None,
 ) -> BootReport:
     tests = tests if tests is not None else compare.compare(base, patched, EXPECTED)
-    splats = compare.new_splats(base, patched)
+    new = compare.new_splats(base, patched)
+    # kmemleak reports are compared like splats, but only a leak allocated in code the series
+    # touches is a finding: kmemleak has false positives (objects whose only pointer is
+    # hidden, or still on their way through RCU), and an untouched allocation site is not
+    # the series' doing.
+    splats = [s for s in new if s.kind != "kmemleak"]
+    leak_findings = leak_sites.findings([s for s in new if s.kind == "kmemleak"]) if leak_sites else []
     boot_sum = result.boot
     assert boot_sum is not None
     boot_sum.status = "boot timeout" if run.status == "timeout" else run.status
@@ -211,7 +251,8 @@ def _judge(
     boot_sum.console = str(run.boot.console_path)
     boot_sum.splats = compare.unique_splats(patched)
     boot_sum.splat_count = len(patched.splats)
-    boot_sum.splats_new = splats
+    boot_sum.splats_new = new  # kmemleak records too: listed, a finding only in touched code
+    boot_sum.kmemleak_scanned = patched.kmemleak_scanned
     if run.status == "timeout":
         boot_sum.last_lines = run.boot.last_lines
     result.tests = list(tests)
@@ -219,12 +260,13 @@ def _judge(
     regressions = [t for t in tests if t.status == compare.REGRESSION]
     # One finding per cause: a program that stopped early is one finding for all the
     # tests it did not run, not one "regression" per missing test.
-    groups = compare.regression_groups(tests, patched, settings.vm.program_timeout_s)
+    groups = compare.regression_groups(tests, patched, program_timeout_s(settings, profile))
     findings += [_regression_finding(g) for g in groups]
     findings += [_splat_finding(s) for s in splats]
+    findings += leak_findings
     reasons = []
     if run.status == "timeout":
-        reasons.append(f"boot timeout after {settings.vm.boot_timeout_s} s")
+        reasons.append(f"boot timeout after {boot_timeout_s(settings, profile)} s")
     elif run.status != "completed":
         reasons.append("the patched guest did not finish the suite")
     if regressions:
@@ -233,6 +275,9 @@ def _judge(
                                    for g in groups))
     if splats:
         reasons.append(f"{len(splats)} new kernel splat(s): " + "; ".join(s.title for s in splats[:3]))
+    if leak_findings:
+        reasons.append(f"{len(leak_findings)} new kmemleak report(s) in code the series touches: "
+                       + "; ".join(f.message for f in leak_findings[:3]))
     if reasons:
         return BootReport("fail", "; ".join(reasons), result, findings)
     noisy = [t.name for t in tests if t.status in (compare.FAILS_ON_BASE, compare.FLAKY, compare.FLAKY_PATCHED)]
@@ -312,7 +357,8 @@ def boot_stage(series: Series, state: ReviewState, settings: Settings, options: 
     progress = Progress(sys.stderr, prefix="[boot] ", heartbeat_s=60.0)
     try:
         repo = repo_of(state.worktree)
-        report = run_boot(settings, repo, state.base_commit, state.worktree, progress=progress)
+        report = run_boot(settings, repo, state.base_commit, state.worktree, progress=progress,
+                          profile=options.profile)
     except InfraError as exc:
         failed = BootResult(state.base_commit, "", None, None, error=str(exc), detail=exc.detail)
         return StageOutcome("boot", "error", str(exc), failed)

@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from reviewbot.boot import profiles
 from reviewbot.config import Settings
 from reviewbot.errors import EXIT_FINDINGS, EXIT_OK, BadInputError, InfraError
 from reviewbot.progress import Progress
@@ -33,6 +34,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--series", type=Path, metavar="PATH", help="mbox/maildir/patch with the series")
     parser.add_argument("--tree", type=Path, metavar="DIR", help="kernel tree (default: tree.path)")
     parser.add_argument("--accel", choices=("kvm", "tcg"), help="skip the KVM probe and use this")
+    parser.add_argument("--profile", metavar="NAME",
+                        help="build profile from build.profiles: fast or debug (default: "
+                             "build.profile; auto picks debug for series touching mm/, "
+                             "kernel/cgroup/, exit, fork, memcontrol.h, cgroup*.h)")
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the stage's JSON instead of a table")
     out.add_argument("--ktap", action="store_true",
@@ -46,6 +51,8 @@ _PROGRESS = Progress(sys.stderr, prefix="[boot] ", heartbeat_s=60.0)
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.accel:
         settings = dataclasses.replace(settings, vm=dataclasses.replace(settings.vm, accel=args.accel))
+    if args.profile:
+        profiles.check(settings, args.profile)  # exit 2 before anything is applied or built
     if args.series is not None:
         return _run_series(args, settings)
     # Here, not at the top: `reviewbot --help` imports every command module.
@@ -60,7 +67,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     sha, message = resolve(tree.path, ref)
     if sha is None:
         raise BadInputError(f"base {ref!r} does not resolve: {message}", source=str(tree.path))
-    report = run_boot(settings, tree.path, sha, None, progress=_PROGRESS)
+    report = run_boot(settings, tree.path, sha, None, progress=_PROGRESS, profile=args.profile)
     _print(report.result, report.status, report.reason, args)
     return EXIT_OK
 
@@ -76,7 +83,7 @@ def _run_series(args: argparse.Namespace, settings: Settings) -> int:
     series = [s for s in found.series if s.latest]
     if not series:
         raise BadInputError("no patch series found", source=str(args.series))
-    options = ReviewOptions(tree=args.tree, base=args.base, boot=True)
+    options = ReviewOptions(tree=args.tree, base=args.base, boot=True, profile=args.profile)
     code = EXIT_OK
     for one in series:
         _PROGRESS.say(f"series: [v{one.version}] {one.subject}")

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from reviewbot.boot import profiles
 from reviewbot.config import Settings
 from reviewbot.errors import EXIT_BAD_INPUT, EXIT_OK, BadInputError
 from reviewbot.mail import SeriesSet, read_series
@@ -37,6 +38,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     where.add_argument("--no-tree", action="store_true", help="skip applying (rules only)")
     parser.add_argument("--base", metavar="REF", help="base to try after base-commit:")
     parser.add_argument("--boot", action="store_true", help="build, boot and run charge tests")
+    parser.add_argument("--profile", metavar="NAME",
+                        help="with --boot: build profile (fast, debug; default: build.profile)")
     parser.add_argument("--rules", type=Path, metavar="DIR", help="rules folder to use")
     parser.add_argument("--format", choices=("text", "json", "mail"), default="text")
     parser.add_argument("--offline", action="store_true",
@@ -84,11 +87,14 @@ def options_from_args(args: argparse.Namespace) -> ReviewOptions:
         use_tree=not args.no_tree,
         base=args.base,
         boot=args.boot,
+        profile=args.profile,
         rules_dir=args.rules,
     )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.profile:
+        profiles.check(settings, args.profile)  # exit 2 before anything is read or applied
     found = load_inputs(args.inputs, settings, args.offline)
     if not found.series:
         if found.errors:

@@ -11,6 +11,8 @@ def render_table(result: BootResult, status: str, reason: str) -> str:
     build, boot = result.build, result.boot
     if build is not None and boot is not None:
         lines.append(f"base {result.base_commit[:12]}  config {result.config}  accel {boot.accel} ({boot.accel_reason})")
+        if result.profile:
+            lines.append(f"profile: {result.profile} ({result.profile_reason})")
         lines.append(
             f"build: base {build.base.status} {build.base.seconds} s{' (cached)' if build.base.cached else ''}"
             + (f"; patched {build.status} {build.seconds} s" if build.status is not None else "")
@@ -30,6 +32,9 @@ def render_table(result: BootResult, status: str, reason: str) -> str:
         lines.append(f"metric {key}: base {list(value.base)} patched {value.patched}")
     for warning in build.warnings_new if build else []:
         lines.append(f"new warning: {warning.file}:{warning.line}: {warning.message}")
+    if boot is not None and boot.status is None:  # the base alone: what it printed
+        for splat in boot.base.splats:
+            lines.append(f"base splat [{splat.kind}] x{splat.count} {splat.title} (fingerprint {splat.fingerprint})")
     for splat in boot.splats_new if boot else []:
         lines.append(f"new splat [{splat.kind}] {splat.title} (fingerprint {splat.fingerprint})")
     lines.append("")

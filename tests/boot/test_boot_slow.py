@@ -8,6 +8,7 @@ then per mutant a rebuild of the files it touches and one boot.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from pathlib import Path
@@ -37,7 +38,11 @@ KNOWN_BASE_FAILURES: dict[str, str] = {
 
 
 def _settings() -> Settings:
-    return load_settings(None)
+    """The fast profile, always: the mutants and the corpus series touch mm/ and kernel/, so
+    build.profile auto would build and boot debug kernels, which CI cannot afford (docs/boot.md,
+    "Build profiles"); tests/boot/test_profiles.py checks the choice itself."""
+    settings = load_settings(None)
+    return dataclasses.replace(settings, build=dataclasses.replace(settings.build, profile="fast"))
 
 
 def _tree(settings: Settings) -> tuple[Path, str]:

@@ -32,6 +32,8 @@ mount -t tmpfs tmpfs /tmp
 # cgroup v2; memcg_charge enables "+memory" itself and hands the controller to v1 for its
 # last test, then back.
 mount -t cgroup2 none /sys/fs/cgroup
+# debugfs, where a debug kernel's kmemleak report is read (absent on the fast profile)
+grep -qw debugfs /proc/filesystems && mount -t debugfs debugfs /sys/kernel/debug
 ip link set lo up
 # Swap on the first brd RAM disk: memory.swap.* exist and test_memcontrol's swap tests run.
 mkswap /dev/ram0 >/dev/null && swapon /dev/ram0
@@ -47,6 +49,17 @@ while read -r name cmd; do
 	cd /
 	echo "# reviewbot-exit: $name $rc"
 done < /etc/reviewbot/suite
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	# kmemleak (debug profile): an object is reported once a scan found no pointer to it and
+	# it is older than 5 s. The last test's cgroups are freed through RCU and work items, so
+	# wait, then scan twice: the report lists only objects still unreferenced in the last scan.
+	sleep 5
+	echo scan > /sys/kernel/debug/kmemleak
+	echo scan > /sys/kernel/debug/kmemleak
+	echo "# reviewbot-kmemleak: begin"
+	cat /sys/kernel/debug/kmemleak
+	echo "# reviewbot-kmemleak: end"
+fi
 echo "# reviewbot-guest: done uptime=$(cut -d' ' -f1 /proc/uptime)"
 sync
 reboot -f
