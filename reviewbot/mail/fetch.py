@@ -8,11 +8,13 @@ mistake (bad input), while timeouts, refused connections and 5xx are the network
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import logging
 import time
 import urllib.parse
 import zlib
+from datetime import UTC, datetime
 
 import requests
 
@@ -23,6 +25,25 @@ from reviewbot.errors import BadInputError, InfraError
 log = logging.getLogger(__name__)
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+MAX_RETRY_AFTER_S = 30.0  # a longer Retry-After is a failure, not a wait
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(min(int(value), 86400))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def normalise_message_id(message_id: str) -> str:
@@ -95,6 +116,17 @@ def fetch_thread(
             last_error = f"HTTP {resp.status_code}: {resp.text[:200]}"
             if resp.status_code not in _RETRY_STATUS:
                 break
+            wait = retry_after(resp.headers.get("Retry-After"))
+            if wait is not None and wait > MAX_RETRY_AFTER_S:
+                # lore asks for more patience than a review can wait: say so, and the
+                # caller records it (a partial series is reviewed as it is).
+                raise InfraError(f"cannot fetch {url}: rate limited, the server asks to "
+                                 f"retry after {wait:.0f} s", output=last_error)
+            if wait is not None and attempt < attempts:
+                log.warning("fetch %s: HTTP %d, retrying after %.0f s as asked", url,
+                            resp.status_code, wait)
+                time.sleep(wait)
+                continue
         if attempt < attempts:
             delay = min(30.0, 0.5 * 2 ** (attempt - 1))
             log.warning("fetch %s failed (%s); retry %d in %.1fs", url, last_error, attempt, delay)

@@ -7,7 +7,9 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -200,3 +202,57 @@ def test_b4_series_check_fetches_the_thread_of_the_cover(
     offline = subprocess.run([*base, "--no-fetch"], input=cover, cwd=repo,
                              capture_output=True, timeout=300)
     assert json.loads(offline.stdout)[0]["summary"] == "no patch in this message"
+
+
+class _RateLimited(BaseHTTPRequestHandler):
+    """Answers 429 with Retry-After, like lore under load, then the thread."""
+
+    calls = 0
+    retry_after = "1"
+    body = _Flaky.body
+
+    def do_GET(self) -> None:
+        type(self).calls += 1
+        if type(self).calls == 1:
+            self.send_response(429)
+            self.send_header("Retry-After", self.retry_after)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("asked, fetched", [("1", True), ("3600", False)])
+def test_rate_limits_are_waited_out_or_reported(asked: str, fetched: bool) -> None:
+    _RateLimited.calls, _RateLimited.retry_after = 0, asked
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RateLimited)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/all"
+        start = time.monotonic()
+        if fetched:  # a short wait is honoured (not the exponential backoff's 0.5 s)
+            assert b"v1-p1@example.org" in fetch_thread("v1-p1@example.org",
+                                                         _settings(url, retries=2))
+            assert time.monotonic() - start >= 1.0 and _RateLimited.calls == 2
+        else:  # an hour is not waited for: the error says what the server asked
+            with pytest.raises(InfraError, match="rate limited.*retry after 3600 s"):
+                fetch_thread("v1-p1@example.org", _settings(url, retries=2))
+            assert _RateLimited.calls == 1
+    finally:
+        server.shutdown()
+
+
+def test_retry_after_dates_and_junk() -> None:
+    from email.utils import format_datetime
+
+    from reviewbot.mail.fetch import retry_after
+
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
+    assert 15 <= (retry_after(soon) or 0) <= 21
+    assert retry_after("7") == 7.0 and retry_after(None) is None
+    assert retry_after("soon") is None and retry_after("-5") is None
