@@ -161,10 +161,12 @@ def render_index(
                 else "-"
             )
             reason = f"<br><small>{escape(str(s['reason']))}</small>" if s.get("reason") else ""
+            backport = (f"<br><small>backport: {escape(str(s['backport']))}</small>"
+                        if s.get("backport") else "")
             out.append(
                 f'<tr><td><a href="/v1/series/{int(s["id"])}">'
                 f"[v{int(s['version'])}] {escape(str(s['subject']))}</a><br>"
-                f"<small><code>{escape(str(s['series_id']))}</code></small></td>"
+                f"<small><code>{escape(str(s['series_id']))}</code></small>{backport}</td>"
                 f"<td>{escape(str(s['author']))}</td><td>{escape(patches)}</td>"
                 f"<td>{_state(str(s['state']))}{reason}</td><td>{run}</td>"
                 f"<td>{_counts(s)}</td><td>{_ago(s.get('updated_at'), now)}</td></tr>"

@@ -66,6 +66,21 @@ def archive_patches(result: Any) -> list[int]:
     return sorted(out)
 
 
+def backport_note(result: Any) -> str:
+    """'stable 6.1 (AUTOSEL) of 1234abcd5678' from the run's review, or ''."""
+    if not isinstance(result, dict):
+        return ""
+    for series in result.get("series") or []:
+        info = series.get("backport") if isinstance(series, dict) else None
+        if isinstance(info, dict) and isinstance(info.get("target"), str):
+            ids = [str(i)[:12] for i in info.get("upstream") or [] if isinstance(i, str)]
+            note = f"stable {info['target']}" + (" (AUTOSEL)" if info.get("autosel") else "")
+            if ids:
+                note += f" of {', '.join(ids[:3])}" + (" ..." if len(ids) > 3 else "")
+            return note
+    return ""
+
+
 def missing_note(missing: list[int], fetched: list[int]) -> str:
     """'2-39, 41-68 not on this list; 67 of them fetched from the archive'."""
     if not missing:
@@ -96,6 +111,7 @@ def list_series(store: Store, query: SeriesQuery) -> dict[str, Any]:
         run: dict[str, Any] | None = runs.get(int(row["run_id"])) if row.get("run_id") else None
         row["missing_ranges"] = number_ranges(int(i) for i in row["missing"])
         row["from_archive"] = archive_patches(run.get("result")) if run else []
+        row["backport"] = backport_note(run.get("result")) if run else ""
         row["missing_note"] = missing_note([int(i) for i in row["missing"]],
                                            row["from_archive"])
         row["run_state"] = run["state"] if run else None

@@ -15,7 +15,13 @@ from reviewbot.errors import BadInputError
 from reviewbot.mail.parse import parse_message
 from reviewbot.report.html import render_index
 from reviewbot.service.assemble import mail_meta
-from reviewbot.service.listing import SeriesQuery, archive_patches, list_series, missing_note
+from reviewbot.service.listing import (
+    SeriesQuery,
+    archive_patches,
+    backport_note,
+    list_series,
+    missing_note,
+)
 from reviewbot.service.store import Store
 from reviewbot.service.worker import ServiceWorker
 
@@ -106,3 +112,17 @@ def test_missing_patches_read_as_ranges_with_what_the_archive_added() -> None:
     assert missing_note([], [1]) == ""
     assert archive_patches({"series": [{"from_archive": [3, 1]}, "junk"]}) == [1, 3]
     assert archive_patches(None) == []
+
+
+def test_a_stable_backport_says_so_on_its_row() -> None:
+    result = {"series": [{"backport": {"target": "6.1", "autosel": True,
+                                       "upstream": ["1234abcd5678ffff", "aaaabbbbcccc"]}}]}
+    assert backport_note(result) == "stable 6.1 (AUTOSEL) of 1234abcd5678, aaaabbbbcccc"
+    assert backport_note({"series": [{"backport": None}]}) == ""
+    assert backport_note({"series": [{"backport": {"target": 61}}]}) == ""  # not a string
+    row = {"id": 1, "version": 1, "subject": "cgroup: fix", "series_id": "s@x",
+           "author": "A <a@x>", "present": 1, "expected": 1, "missing": [],
+           "state": "reviewed", "run_id": None, "updated_at": 1.0,
+           "backport": "stable 6.1 (AUTOSEL) of <b>1234</b>"}
+    html = render_index([row], [])
+    assert "backport: stable 6.1 (AUTOSEL) of &lt;b&gt;1234&lt;/b&gt;" in html
