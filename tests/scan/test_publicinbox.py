@@ -45,7 +45,9 @@ def test_only_commits_after_the_position_are_read(inbox: Inbox) -> None:
 
 def test_a_commit_that_removes_m_yields_nothing(inbox: Inbox) -> None:
     inbox.deliver(*series_v1())
-    git = ["git", f"--git-dir={inbox.epoch}"]
+    # Its own identity: a fresh machine has none configured (a cold CI run found this).
+    git = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.org",
+           f"--git-dir={inbox.epoch}"]
     head = inbox.head()
     # What public-inbox-learn rm leaves behind: a commit whose tree no longer has `m`.
     empty_tree = subprocess.run([*git, "mktree"], input="", capture_output=True, text=True,

@@ -120,7 +120,9 @@ def test_rewritten_history_is_rescanned_without_reviewing_twice(
         inbox: Inbox, tmp_path: Path) -> None:
     inbox.deliver(*series_v1())
     run_scan(inbox.root, Settings(), state_dir=tmp_path, reviewer=token_reviewer(CSS))
-    git = ["git", f"--git-dir={inbox.epoch}"]
+    # Its own identity: a fresh machine has none configured (a cold CI run found this).
+    git = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.org",
+           f"--git-dir={inbox.epoch}"]
     # public-inbox-purge rewrites every commit: amend the last one to the same effect.
     tree = subprocess.run([*git, "rev-parse", "HEAD^{tree}"], capture_output=True, text=True,
                           check=True).stdout.strip()
