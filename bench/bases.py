@@ -73,6 +73,12 @@ class IndexChecker:
         self.seconds += time.perf_counter() - start
         return res.ok
 
+    def check_series(self, diffs: list[str], reverse: bool = False) -> bool:
+        """Every patch in one input: git apply takes a later patch of a file on the result
+        of the earlier one, as git am would; reversed, the last patch goes first."""
+        ordered = diffs[::-1] if reverse else diffs
+        return self.check("".join(d if d.endswith("\n") else d + "\n" for d in ordered), reverse)
+
 
 def located_whole(series: Series, patch: Patch, settings: Settings, tree: Path) -> str:
     """"whole" when the rules stage (--no-tree) read at least one of the patch's functions

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import tempfile
 import time
@@ -33,57 +32,30 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/bases.py
+
+from bases import IndexChecker
 
 from reviewbot.config import load_settings
-from reviewbot.gitcmd import git, git_ok
 from reviewbot.mail import read_series
 from reviewbot.mail.stable import backport_of
 from reviewbot.model import Series
 from reviewbot.tree.bases import candidates
 from reviewbot.tree.repo import open_tree
 from reviewbot.tree.sources import version_key
+from reviewbot.tree.stage import subject_prefixes
 
 DEFAULT_MBOX = Path(__file__).resolve().parents[2] / "shared/corpus/cgroups-2020.mbox.gz"
 DEBIAN_SERIES = ("6.1", "6.12")  # linux-source-6.1 and linux-source-6.12, tree.sources
 
 
-class ScratchIndex:
-    """`git apply --cached --check` against one base's tree, read once into an index file
-    of its own (the tree's index and worktrees stay as they are)."""
-
-    def __init__(self, repo: Path, base: str, scratch: Path) -> None:
-        self.repo = repo
-        name = re.sub(r"[^\w.-]", "_", base)
-        self.env = {"GIT_INDEX_FILE": str(scratch / f"index-{name}")}
-        git_ok(["read-tree", base], cwd=repo, env=self.env, timeout=600)
-
-    def applies(self, diffs: list[str], reverse: bool = False) -> bool:
-        # One input with every patch: git apply takes a later patch of a file on the result
-        # of the earlier one, as git am would; reversed, the last patch goes first.
-        ordered = diffs[::-1] if reverse else diffs
-        body = "".join(d if d.endswith("\n") else d + "\n" for d in ordered)
-        res = git(["apply", "--cached", "--check", *(["--reverse"] if reverse else []), "-"],
-                  cwd=self.repo, env=self.env,
-                  input_bytes=body.encode("utf-8", "surrogateescape"), timeout=120)
-        return res.ok
-
-
-def prefixes_of(series: Series) -> tuple[str, ...]:
-    """The subject prefix words the apply stage passes to candidates()."""
-    words: list[str] = []
-    for msg in [series.cover, *(p.message for p in series.patches)]:
-        if msg is not None:
-            words += [w for w in msg.subject.prefixes if w not in words]
-    return tuple(words)
-
-
 def review_base(series: Series, target: str, tree_path: Path, bases: tuple[str, ...],
                 default_base: str | None, scratch: Path,
-                checkers: dict[str, ScratchIndex]) -> dict[str, object]:
+                checkers: dict[str, IndexChecker]) -> dict[str, object]:
     """The first base tried and the base the series would be reviewed on."""
     diffs = [p.message.diff for p in series.patches if p.message.diff]
     cands = candidates(tree_path, series.base_commit, None, (), default_base, bases, diffs,
-                       prefixes_of(series), target)
+                       subject_prefixes(series), target)
     stable = next(c for c in cands if c.reason.startswith("stable backport"))
     first = next((c for c in cands if c.commit), None)
     reviewed_on, why = None, "applies nowhere (hunks read on the closest base)"
@@ -93,13 +65,13 @@ def review_base(series: Series, target: str, tree_path: Path, bases: tuple[str, 
             continue
         seen.add(cand.commit)
         if cand.ref not in checkers:
-            checkers[cand.ref] = ScratchIndex(tree_path, cand.ref, scratch)
-        if checkers[cand.ref].applies(diffs):
+            checkers[cand.ref] = IndexChecker(tree_path, cand.ref, scratch)
+        if checkers[cand.ref].check_series(diffs):
             reviewed_on, why = cand.ref, cand.reason
             break
         # What the apply stage does after a conflict: a series that reverse-applies is
         # "already in" that base, and the review stops there.
-        if checkers[cand.ref].applies(diffs, reverse=True):
+        if checkers[cand.ref].check_series(diffs, reverse=True):
             reviewed_on, why = cand.ref, "already in this base (reverse-applies)"
             break
     return {"stable_base": stable.ref if stable.commit else None,
@@ -137,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         tree = open_tree(tree_path)
         tree_bases = list(tree.bases)
         with tempfile.TemporaryDirectory(prefix="bench-stable-") as scratch:
-            checkers: dict[str, ScratchIndex] = {}
+            checkers: dict[str, IndexChecker] = {}
             for row in rows:
                 row.update(review_base(row["series"], str(row["target"]), tree_path,  # type: ignore[arg-type]
                                        tree.bases, tree.default_base, Path(scratch), checkers))

@@ -142,7 +142,7 @@ def apply_stage(
     backport = backport_of(series)
     cands = candidates(tree.path, series.base_commit, options.base, cfg.bases,
                        tree.default_base, tree.bases, [it.diff for it in items if it.diff],
-                       _prefixes(series), backport.target if backport else None)
+                       subject_prefixes(series), backport.target if backport else None)
     attempts: list[_Attempt] = []
     seen: dict[str, str] = {}
     issues: list[SafetyIssue] = []
@@ -195,7 +195,7 @@ def apply_stage(
                         [_finding(i) for i in issues])
 
 
-def _prefixes(series: Series) -> tuple[str, ...]:
+def subject_prefixes(series: Series) -> tuple[str, ...]:
     """Subject prefix words of the series (cover letter and patches), in order, once."""
     words: list[str] = []
     for msg in [series.cover,
