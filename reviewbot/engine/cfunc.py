@@ -66,6 +66,7 @@ _TYPE_ARG = re.compile(r"(?<=[(,])(\s*)struct(\s+)(\w+)(?=\s*[,)])")
 def prepare_source(text: str) -> str:
     """Rewrite kernel idioms so tree-sitter sees plain C; line numbers are unchanged."""
     text = rewrite_guards(text)
+    text = rewrite_cleanups(text)
     if "struct" in text:
         text = _TYPE_ARG.sub(lambda m: f"{m.group(1)}struct{'_' * len(m.group(2))}{m.group(3)}", text)
     text = _LOCK_ANNOTATIONS.sub(_lock_marker, text)
@@ -146,6 +147,39 @@ def rewrite_guards(text: str) -> str:
             continue
         edits.append((m.start(), close + 1, "{ " + f"{lock}({args});"))
         edits.append((semi + 1, semi + 1, f" {unlock}({args}); " + "}"))
+    for start, end, rep in sorted(edits, key=lambda e: (e[0], e[0] != e[1]), reverse=True):
+        text = text[:start] + rep + text[end:]
+    return text
+
+
+# Scope-based cleanup (include/linux/cleanup.h): `struct foo *p __free(kfree) = ...;` runs
+# the class's cleanup (DEFINE_FREE(kfree, ..., kfree(_T))) on p when p goes out of scope.
+# tree-sitter cannot read the attribute; it becomes blanks of the same length, and the
+# cleanup a call FREE_PREFIX + class (p) just before the closing brace of the block that
+# declares p, on that brace's line: the analyses see what is held when the block ends (the
+# tree facts know the class's cleanup from its DEFINE_FREE). An early return also runs
+# the cleanup; that path is not modelled.
+FREE_PREFIX = "__free_"
+_FREE_DECL = re.compile(r"([A-Za-z_]\w*)\s*(?:\[[^\]]*\]\s*)?\b__free\(\s*(\w+)\s*\)")
+
+
+def rewrite_cleanups(text: str) -> str:
+    """`__free(cls)` declarations: blanked, and their cleanup called at the block's end."""
+    if "__free(" not in text:
+        return text
+    found = list(_FREE_DECL.finditer(text))
+    if not found or len(found) > MAX_GUARDS:
+        return text
+    close_of, enclosing = _brace_structure(text, [m.start() for m in found])
+    edits: list[tuple[int, int, str]] = []
+    for m in found:
+        attr = m.start(2) - len("__free("), m.end()
+        edits.append((attr[0], attr[1], " " * (attr[1] - attr[0])))
+        block = enclosing.get(m.start())
+        if block is not None and block in close_of:
+            edits.append((close_of[block], close_of[block], f"{FREE_PREFIX}{m.group(2)}({m.group(1)}); "))
+    # Inserts at one brace keep the order of declaration reversed (cleanup.h runs the
+    # last declared first).
     for start, end, rep in sorted(edits, key=lambda e: (e[0], e[0] != e[1]), reverse=True):
         text = text[:start] + rep + text[end:]
     return text

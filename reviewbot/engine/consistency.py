@@ -11,6 +11,9 @@ tree, or the patch placed on the nearest base; else only what the hunks show):
   store (``WRITE_ONCE(b->pd[i], p)``, ``rcu_assign_pointer()``);
 * a *leftover* is a plain store to the same field (``x->pd[i] = v;``) the patch does not
   remove, outside the accessors.
+
+``check: accounting`` (engine/accounting.py) does the same for memory accounting: an
+allocation the patch charges to a memcg, and others of the same request it leaves.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import re
 from typing import Any
 
 from reviewbot.diff import FileDiff
+from reviewbot.engine.accounting import run_accounting
 from reviewbot.engine.types import FileContext, PatchContext, RawFinding
 
 _FIELD = r"(?:->|\.)(\w+)(?:\[[^\]]*\])*"
@@ -51,7 +55,9 @@ def _plain_store(text: str, field: str, marked: re.Pattern[str]) -> bool:
 
 def run_consistency(params: dict[str, Any], ctx: PatchContext,
                     applies: Any) -> list[tuple[FileContext, RawFinding]]:
-    marked = re.compile(rf"\b(?:{params['marked']})\s*\(")
+    if params.get("check") == "accounting":
+        return run_accounting(params, ctx, applies)
+    marked = re.compile(rf"\b(?:{params.get('marked') or '(?!)'})\s*\(")
     out: list[tuple[FileContext, RawFinding]] = []
     for fc in ctx.files:
         if not applies(fc.path) or fc.diff.is_binary:

@@ -47,6 +47,7 @@ from tree_sitter import Node
 
 from reviewbot.engine import cfg
 from reviewbot.engine.cfunc import (
+    FREE_PREFIX,
     GUARD_PREFIX,
     UNGUARD_PREFIX,
     FunctionView,
@@ -381,8 +382,13 @@ class ContextAnalysis(Analysis):
             return
         h = atomic[-1]
         shown = " -> ".join(f"{c}()" if "(" not in c else c for c in chain)
+        what = f"{name}()"
+        if name.startswith(FREE_PREFIX):  # a scope-based cleanup (cfunc.rewrite_cleanups)
+            args = call_args(call)
+            what = (f"the __free({name[len(FREE_PREFIX):]}) cleanup of "
+                    f"`{node_text(args[0]) if args else '?'}` that ends the block")
         self.hit("sleep-in-atomic", call, h, {
-            "detail": f"{name}() at line {self.line(call)} may sleep ({shown}) while "
+            "detail": f"{what} at line {self.line(call)} may sleep ({shown}) while "
                       f"{_shown(h)} taken at line {h.line} is held",
             "call": name, "outer": bare_name(h.call), "chain": shown, "depth": str(len(chain) - 1)})
 

@@ -40,7 +40,7 @@ from typing import Any
 from tree_sitter import Node
 
 from reviewbot.engine import cfg
-from reviewbot.engine.cfunc import FunctionView, node_text
+from reviewbot.engine.cfunc import FREE_PREFIX, FunctionView, node_text
 from reviewbot.engine.cnodes import (
     Aliases,
     assigned_to,
@@ -177,6 +177,14 @@ class Analysis:
         self.events: dict[tuple[str, str, str, int | None, int | None], Event] = {}
         self.truncated = False
         self.released_keys = self._released_keys()
+        # `__free()` variables (cfunc.rewrite_cleanups): released on every exit by the
+        # compiler, so never leaked at a return.
+        scoped = view.memo.get("refcount-scoped")
+        if scoped is None:
+            scoped = view.memo["refcount-scoped"] = frozenset(
+                self.key(call_args(c)[0]) for c in calls_in(view.node)
+                if call_name(c).startswith(FREE_PREFIX) and call_args(c))
+        self.scoped: frozenset[str] = scoped
         self.returned: dict[str, str] = {}  # pair -> the call whose reference is returned
 
     def _released_keys(self) -> set[tuple[str, str]]:
@@ -590,5 +598,5 @@ class Analysis:
         if "leak" not in self.c.report:
             return
         for h in state.held:
-            if h.owned:
+            if h.owned and h.key not in self.scoped:
                 self.event(Event("leak", h, h.key, h.pair, h.line, line, state.via))

@@ -168,7 +168,8 @@ _CONTEXT: Spec = {
 
 _CONSISTENCY: Spec = {
     "keys": {
-        "marked": {"type": str, "regex": True, "required": True},  # accessors of a conversion
+        "marked": {"type": str, "regex": True},  # accessors of a conversion (check: accessors)
+        "check": {"type": str, "choices": ("accessors", "accounting")},  # default: accessors
     }
 }
 

@@ -442,7 +442,14 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
     for i, rel in releases.items():
         if rel:
             facts.releases.setdefault(defs[i].name, {}).update({str(k2): v for k2, v in rel.items()})
+    # Memory a function keeps without charging it (the first such allocation of a name;
+    # a static's name is kept with its file, which the rules compare).
+    for d in defs:
+        for alloc in d.kept_allocs:
+            if k.unaccounted(alloc):
+                facts.unaccounted.setdefault(d.name, [d.path, "static" if d.local else "", alloc])
+                break
     facts.defined = sorted({d.name for d in defs})
     facts.stats = {"functions": len(defs), "may_sleep": len(chain), "take_locks": len(facts.locks),
-                   "release_params": len(releases)}
+                   "release_params": len(releases), "unaccounted": len(facts.unaccounted)}
     return facts

@@ -62,6 +62,9 @@ class Definition:
     returns_void: bool = False
     stores: tuple[str, ...] = ()  # identifiers stored into a field (the object is handed on)
     head: str = ""  # the signature before the name: storage class and return type
+    # Allocations the body keeps (stores, lists or returns the result) with gfp flags named
+    # in the call: "ev = kzalloc(sizeof(*ev), GFP_KERNEL)" (the rules judge the flags).
+    kept_allocs: tuple[str, ...] = ()
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -160,20 +163,91 @@ def stores_of(body: str) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
+# `x = call(... GFP_... )` and `obj->f = call(... GFP_...)`: an assignment of a call whose
+# arguments name gfp flags (which calls are allocators is kernel.yaml's `allocators`).
+_GFP_ASSIGN = re.compile(r"^[ \t]*([A-Za-z_][\w.>\[\]-]*?)\s*=\s*(?:\([^()]*\)\s*)?([A-Za-z_]\w*)\s*\(([^;]*?\bGFP_\w+[^;]*?)\)\s*;",
+                         re.MULTILINE)
+
+
+def kept_allocation_matches(body: str, stores: tuple[str, ...] = ()) -> list[tuple[int, str]]:
+    """(offset in ``body``, "x = call(args)") of the allocations whose result outlives the
+    function: assigned to a field, or to a local that is then stored into a field
+    (``stores``), linked into a list by one of its members (``list_add(&ev->node, ...)``)
+    or returned. A buffer freed before the function returns is not kept (``spec =
+    kstrndup(...); ... kfree(spec);``)."""
+    if "GFP_" not in body:
+        return []
+    out = []
+    for m in _GFP_ASSIGN.finditer(body):
+        target, call, args = m.group(1), m.group(2), m.group(3)
+        if call in _KEYWORDS:
+            continue
+        if "->" not in target and "." not in target:
+            var = re.escape(target)
+            kept = target in stores or re.search(
+                rf"\breturn\s+{var}\s*;|\b\w+_add\w*\s*\(\s*&\s*{var}\s*->", body) is not None
+            if not kept:
+                continue
+        out.append((m.start(1), f"{target} = {call}({' '.join(args.split())[:120]})"))
+    return out
+
+
+def kept_allocations(body: str, stores: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The allocations of :func:`kept_allocation_matches`, as text."""
+    return tuple(text for _, text in kept_allocation_matches(body, stores))
+
+
+_DEFINE_FREE = re.compile(r"^DEFINE_FREE\(", re.MULTILINE)
+
+
+def _close_paren(text: str, open_pos: int, limit: int = 2000) -> int | None:
+    depth = 0
+    for i in range(open_pos, min(len(text), open_pos + limit)):
+        depth += text[i] == "("
+        depth -= text[i] == ")"
+        if depth == 0:
+            return i
+    return None
+
+
+def cleanup_definitions(text: str, path: str, newlines: list[int] | None = None) -> Iterator[Definition]:
+    """DEFINE_FREE(name, type, body) of one source: cleanup.h makes it `__free_name(void *p)`
+    running the body on `_T`; the engines call it where a `__free(name)` variable goes out
+    of scope (engine/cfunc.rewrite_cleanups)."""
+    if "DEFINE_FREE(" not in text:
+        return
+    if newlines is None:
+        newlines = [m.start() for m in _NEWLINE.finditer(text)]
+    for m in _DEFINE_FREE.finditer(text):
+        close = _close_paren(text, m.end() - 1)
+        parts = split_top(text[m.end() : close]) if close is not None else []
+        if len(parts) != 3:
+            continue
+        calls = calls_of(parts[2])
+        if calls:
+            yield Definition(f"__free_{parts[0]}", path, bisect.bisect_left(newlines, m.start()) + 1,
+                             not path.endswith(".h"), ("_T",), calls, macro=True, returns_void=True)
+
+
 def definitions(text: str, path: str) -> Iterator[Definition]:
     """Function definitions and function-like macros of one source file."""
     header = path.endswith(".h")
     text = _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
     newlines = [m.start() for m in _NEWLINE.finditer(text)]
     for m in _DEFINITION.finditer(text):
-        sig = _signature(m.group(1))
+        # A signature has no blank line: what precedes one is a macro line without a `;`
+        # (`DEFINE_FREE(...)` just above the function), not part of this definition.
+        signature = m.group(1).rsplit("\n\n", 1)[-1]
+        sig = _signature(signature)
         if sig is None:
             continue
         name, params, returns_void, head = sig
-        local = not header and re.search(r"\bstatic\b", m.group(1)) is not None
+        local = not header and re.search(r"\bstatic\b", signature) is not None
         line = bisect.bisect_left(newlines, m.start(2))
+        stores = stores_of(m.group(2))
         yield Definition(name, path, line, local, params, calls_of(m.group(2)), returns_void=returns_void,
-                         stores=stores_of(m.group(2)), head=head)
+                         stores=stores, head=head, kept_allocs=kept_allocations(m.group(2), stores))
+    yield from cleanup_definitions(text, path, newlines)
     for m in _MACRO.finditer(text):
         body = m.group(3).replace("\\\n", "\n")
         calls = calls_of(body)

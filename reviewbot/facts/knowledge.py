@@ -47,6 +47,8 @@ class Knowledge:
     objects: dict[str, dict[str, Any]]  # name -> {"acquire": [...], "release": [...]}
     guards: dict[str, tuple[str, str]]  # guard class -> (lock call, unlock call)
     digest: str  # changes whenever kernel.yaml changes: part of the facts cache key
+    allocators: re.Pattern[str] = re.compile(r"(?!)")  # calls that return new memory
+    accounted_gfp: re.Pattern[str] = re.compile(r"(?!)")  # flags that charge it to a memcg
     # Answers of lock_for() by call name (every call of every function asks).
     lock_names: dict[str, tuple[LockSpec, str] | None] = field(default_factory=dict, compare=False,
                                                                hash=False, repr=False)
@@ -69,6 +71,12 @@ class Knowledge:
 
     def is_sleep_primitive(self, name: str) -> bool:
         return bool(self.sleeps.fullmatch(name)) and not self.never_sleeps.fullmatch(name)
+
+    def unaccounted(self, allocation: str) -> bool:
+        """Whether ``x = call(args)`` allocates, with flags that may block, uncharged."""
+        call, _, args = allocation.partition("(")
+        return bool(self.allocators.fullmatch(call.split("= ")[-1].strip())) \
+            and self.blocking_gfp.search(args) is not None and self.accounted_gfp.search(args) is None
 
     def release_calls(self) -> list[tuple[str, re.Pattern[str], int]]:
         """(object, call regex, argument index) of every release in the objects table."""
@@ -117,4 +125,6 @@ def load_knowledge(path: Path = KNOWLEDGE_FILE) -> Knowledge:
         objects=dict(raw["objects"]),
         guards={str(k): (str(v[0]), str(v[1])) for k, v in raw["guards"].items()},
         digest=hashlib.sha256(text).hexdigest()[:12],
+        allocators=re.compile(f"(?:{raw['allocators']})"),
+        accounted_gfp=re.compile(r"\b(?:" + raw["accounted-gfp"] + r")\b"),
     )

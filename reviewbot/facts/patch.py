@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from reviewbot.engine.cfunc import FunctionView, node_text
 from reviewbot.facts.derive import derive
-from reviewbot.facts.extract import Definition, calls_of, stores_of
+from reviewbot.facts.extract import (
+    Definition,
+    calls_of,
+    cleanup_definitions,
+    kept_allocations,
+    stores_of,
+)
 from reviewbot.facts.knowledge import Knowledge, load_knowledge
 from reviewbot.facts.tables import Facts
 
@@ -26,10 +32,12 @@ def definition_of(view: FunctionView) -> Definition | None:
     # The body from its first line start, so that indentation marks top-level calls.
     text = "\n".join(view.text_lines[body.start_point[0] : body.end_point[0] + 1])
     before_name = header.split(view.name + "(")[0] if view.name + "(" in header else header
+    stores = stores_of(text)
     return Definition(view.name, view.file, view.lines()[0] if view.lines() else 0,
                       local="static" in header.split() and view.file.endswith(".c"),
-                      params=params, calls=calls_of(text), stores=stores_of(text),
-                      returns_void=before_name.rstrip().endswith("void"))
+                      params=params, calls=calls_of(text), stores=stores,
+                      returns_void=before_name.rstrip().endswith("void"),
+                      kept_allocs=kept_allocations(text, stores))
 
 
 def patch_facts(views: list[FunctionView], base: Facts, knowledge: Knowledge | None = None) -> Facts:
@@ -37,6 +45,11 @@ def patch_facts(views: list[FunctionView], base: Facts, knowledge: Knowledge | N
     function (only a hunk seen) still tells what the hunk calls."""
     k = knowledge or load_knowledge()
     defs = [d for d in (definition_of(v) for v in views) if d is not None]
+    # The cleanup classes (DEFINE_FREE) of the sources the views come from: a patch that
+    # adds one and a `__free()` user (each source once; a whole file in tree mode).
+    sources = {id(v.text_lines): v for v in views}
+    for v in sources.values():
+        defs.extend(cleanup_definitions("\n".join(v.text_lines), v.file))
     if not defs:
         return base
     own = derive(defs, k, base=base)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 13
+FACTS_VERSION = 15
 
 
 @dataclass
@@ -36,6 +36,9 @@ class Facts:
     stats: dict[str, Any] = field(default_factory=dict)
     defined: list[str] = field(default_factory=list)  # names these facts know the bodies of
     rcu_fields: list[str] = field(default_factory=list)  # pointer names __rcu wherever declared
+    # name -> [path, "static" or "", "ev = kzalloc(sizeof(*ev), GFP_KERNEL)"]: an allocation
+    # the body keeps, made with blocking flags that do not charge it to a memcg
+    unaccounted: dict[str, list[str]] = field(default_factory=dict)
 
     def sleep_chain(self, name: str, path: str | None = None) -> list[str] | None:
         """How ``name``, called from a file at ``path``, may sleep (None: it does not)."""
@@ -79,6 +82,10 @@ class Facts:
         """Whether a patch made ``name`` release a parameter the base version did not."""
         return False
 
+    def unaccounted_alloc(self, name: str) -> list[str] | None:
+        """[path, "static" or "", allocation] of memory ``name`` keeps without charging it."""
+        return self.unaccounted.get(name)
+
     def is_rcu_field(self, name: str) -> bool:
         """``mm->owner``-like: the name is declared ``__rcu`` and never as a plain pointer."""
         return name in self.rcu_fields
@@ -118,6 +125,10 @@ class _Overlay(Facts):
     def is_rcu_field(self, name: str) -> bool:
         return self.under.is_rcu_field(name)
 
+    def unaccounted_alloc(self, name: str) -> list[str] | None:
+        mine = self.top.unaccounted_alloc(name)
+        return mine if mine is not None or name in self.mine else self.under.unaccounted_alloc(name)
+
     def locks_released(self, name: str) -> dict[str, list[str]]:
         mine = self.top.locks_released(name)
         return mine if mine or name in self.mine else self.under.locks_released(name)
@@ -151,6 +162,7 @@ CREATE TABLE requires (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID
 CREATE TABLE lock_order (pair TEXT PRIMARY KEY, example TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE irq_locks (name TEXT PRIMARY KEY, context TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE releases (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE unaccounted (name TEXT PRIMARY KEY, alloc TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT);
 """
 
@@ -195,6 +207,10 @@ class StoredFacts(Facts):
 
     def is_rcu_field(self, name: str) -> bool:
         return name in self.rcu_set
+
+    def unaccounted_alloc(self, name: str) -> list[str] | None:
+        found = self._one("unaccounted", "SELECT alloc FROM unaccounted WHERE name = ?", name)
+        return list(found) if found is not None else None
 
     def irq_context_of(self, lock: str) -> list[str] | None:
         found = self._one("irq_locks", "SELECT context FROM irq_locks WHERE name = ?", lock)

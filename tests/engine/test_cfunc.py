@@ -85,3 +85,14 @@ def test_views_from_hunks_wrap_partial_and_keep_new_functions_whole() -> None:
     assert by_name["third"].lines() == (44, 45, 46, 47)
     pre = views_from_hunks(fd, post=False)
     assert "third" not in {v.name for v in pre}
+
+
+def test_free_variables_are_cleaned_up_where_their_block_ends() -> None:
+    src = ("static int f(void)\n{\n\trcu_read_lock();\n\tfor (;;) {\n"
+           "\t\tstruct mm_struct *mm __free(mmput) = g();\n"
+           "\t\tchar *buf __free(kfree) = NULL;\n\t\trcu_read_lock();\n\t}\n\treturn 0;\n}\n")
+    out = prepare_source(src)
+    assert out.count("\n") == src.count("\n")  # line numbers kept
+    assert "__free(" not in out
+    # On the closing brace's line, the last declared first (cleanup.h order).
+    assert "\t__free_kfree(buf); __free_mmput(mm); }\n" in out

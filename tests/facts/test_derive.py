@@ -193,3 +193,19 @@ def test_a_patch_overlay_judges_its_own_functions_by_their_new_body() -> None:
     mine = derive(list(definitions(caller, "fs/y.c")), load_knowledge(), base=merged)
     assert mine.sleep_chain("show") == ["walk_and_get", "down_read"]
     assert EMPTY.sleep_chain("show") is None
+
+
+def test_cleanup_classes_and_uncharged_kept_allocations_become_facts() -> None:
+    src = ("DEFINE_FREE(mmput, struct mm_struct *, if (_T) mmput(_T))\n\n"
+           "void mmput(struct mm_struct *mm)\n{\n\tmight_sleep();\n}\n\n"
+           "int keep(struct list_head *head, const char *s)\n{\n\tstruct item *it;\n\tchar *tmp;\n\n"
+           "\ttmp = kstrdup(s, GFP_KERNEL);\n\tit = kzalloc(sizeof(*it), GFP_KERNEL);\n"
+           "\tlist_add(&it->node, head);\n\tkfree(tmp);\n\treturn 0;\n}\n\n"
+           "int keep_charged(struct holder *h)\n{\n"
+           "\th->it = kzalloc(sizeof(*h->it), GFP_KERNEL_ACCOUNT);\n\treturn 0;\n}\n")
+    facts = derive(definitions(src, "mm/x.c"), load_knowledge())
+    assert facts.sleep_chain("mmput") == ["might_sleep"]  # not hidden by DEFINE_FREE above it
+    assert facts.sleep_chain("__free_mmput", "mm/x.c") == ["mmput", "might_sleep"]
+    # The kept item is uncharged; the temporary copy is freed, the charged one is fine.
+    assert facts.unaccounted_alloc("keep") == ["mm/x.c", "", "it = kzalloc(sizeof(*it), GFP_KERNEL)"]
+    assert facts.unaccounted_alloc("keep_charged") is None

@@ -481,6 +481,94 @@ MARKING_SPECS: tuple[Spec, ...] = (
 
 SPECS = SPECS + MARKING_SPECS
 
+# --- memory accounting of one request ------------------------------------------------------
+CGROUP_V1 = "kernel/cgroup/cgroup-v1.c"
+PIDLIST_ARRAY = "\tarray = kvmalloc_array(length, sizeof(pid_t), GFP_KERNEL);\n"
+PIDLIST_ENTRY = "\tl = kzalloc(sizeof(struct cgroup_pidlist), GFP_KERNEL);\n"
+MEMCG_STRUCT = "\tmemcg = kzalloc(struct_size(memcg, nodeinfo, nr_node_ids), GFP_KERNEL);\n"
+MEMCG_VMSTATS = "\tmemcg->vmstats = kzalloc(sizeof(struct memcg_vmstats), GFP_KERNEL);\n"
+MEMCG_PER_NODE = "\tpn = kzalloc_node(sizeof(*pn), GFP_KERNEL, node);\n"
+
+ACCOUNTING_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "pidlist-array-accounted",
+        "cgroup1: charge the pid arrays of tasks and cgroup.procs reads",
+        "A reader of a large cgroup's tasks file makes the kernel keep an array of every pid\n"
+        "until the pidlist expires; charge it to the reader's memory cgroup.",
+        ((CGROUP_V1, PIDLIST_ARRAY, PIDLIST_ARRAY.replace("GFP_KERNEL", "GFP_KERNEL_ACCOUNT")),),
+        {"accounting-partial-conversion": "bad-01-tree"},
+    ),
+    Spec(
+        "pidlist-accounted",
+        "cgroup1: charge the pidlists of tasks and cgroup.procs reads",
+        "A reader of a large cgroup's tasks file makes the kernel keep a pidlist and an\n"
+        "array of every pid until the pidlist expires; charge both to the reader's memory\n"
+        "cgroup.",
+        ((CGROUP_V1, PIDLIST_ENTRY, PIDLIST_ENTRY.replace("GFP_KERNEL", "GFP_KERNEL_ACCOUNT")),
+         (CGROUP_V1, PIDLIST_ARRAY, PIDLIST_ARRAY.replace("GFP_KERNEL", "GFP_KERNEL_ACCOUNT"))),
+        {"accounting-partial-conversion": "ok-01-tree"},
+    ),
+    Spec(
+        "memcg-struct-accounted",
+        "memcg: charge struct mem_cgroup to the parent cgroup",
+        "Creating cgroups in a loop pins a struct mem_cgroup each, which nobody pays for;\n"
+        "charge it to the creator.",
+        ((MEMCG, MEMCG_STRUCT, MEMCG_STRUCT.replace("GFP_KERNEL", "GFP_KERNEL_ACCOUNT")),),
+        {"accounting-partial-conversion": "bad-02-tree"},
+    ),
+    Spec(
+        "memcg-allocations-accounted",
+        "memcg: charge struct mem_cgroup and its per-node and stats parts",
+        "Creating cgroups in a loop pins a struct mem_cgroup each, with its vmstats and\n"
+        "per-node info, which nobody pays for; charge them to the creator.",
+        ((MEMCG, MEMCG_PER_NODE, MEMCG_PER_NODE.replace("GFP_KERNEL", "GFP_KERNEL_ACCOUNT")),
+         (MEMCG, MEMCG_STRUCT, MEMCG_STRUCT.replace("GFP_KERNEL", "GFP_KERNEL_ACCOUNT")),
+         (MEMCG, MEMCG_VMSTATS, MEMCG_VMSTATS.replace("GFP_KERNEL", "GFP_KERNEL_ACCOUNT"))),
+        {"accounting-partial-conversion": "ok-02-tree"},
+    ),
+)
+
+SPECS = SPECS + ACCOUNTING_SPECS
+
+# --- scope-based cleanup (cleanup.h, as a patch on 6.1 would add it) ----------------------
+OOM_KILL = "mm/oom_kill.c"
+OOM_KILL_PROCESS = "static void __oom_kill_process(struct task_struct *victim, const char *message)\n"
+MMPUT_CLEANUP = "DEFINE_FREE(mmput, struct mm_struct *, if (_T) mmput(_T))\n\n"
+
+CLEANUP_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "oom-count-mm-users-cleanup-under-rcu",
+        "mm, oom: count the processes that still have an address space",
+        "Report how many processes the OOM killer could still reap from.",
+        ((OOM_KILL, OOM_KILL_PROCESS, MMPUT_CLEANUP
+          + "static int oom_count_mm_users(void)\n{\n"
+          "\tstruct task_struct *p;\n\tint count = 0;\n\n"
+          "\trcu_read_lock();\n"
+          "\tfor_each_process(p) {\n"
+          "\t\tstruct mm_struct *mm __free(mmput) = get_task_mm(p);\n\n"
+          "\t\tif (mm && !test_bit(MMF_OOM_SKIP, &mm->flags))\n\t\t\tcount++;\n"
+          "\t}\n"
+          "\trcu_read_unlock();\n\treturn count;\n}\n\n" + OOM_KILL_PROCESS),),
+        {"sleep-in-atomic": "bad-05-tree"},
+    ),
+    Spec(
+        "oom-mm-skipped-cleanup-after-rcu",
+        "mm, oom: tell whether a task's address space was already reaped",
+        "A helper for the OOM report.",
+        ((OOM_KILL, OOM_KILL_PROCESS, MMPUT_CLEANUP
+          + "static bool oom_task_mm_skipped(struct task_struct *task)\n{\n"
+          "\tstruct mm_struct *mm __free(mmput) = get_task_mm(task);\n"
+          "\tbool skipped;\n\n"
+          "\tif (!mm)\n\t\treturn true;\n"
+          "\trcu_read_lock();\n"
+          "\tskipped = test_bit(MMF_OOM_SKIP, &mm->flags) || task_will_free_mem(task);\n"
+          "\trcu_read_unlock();\n\treturn skipped;\n}\n\n" + OOM_KILL_PROCESS),),
+        {"sleep-in-atomic": "ok-03-tree"},
+    ),
+)
+
+SPECS = SPECS + CLEANUP_SPECS
+
 # --- lock contracts (lockdep_assert_held) --------------------------------------------------
 FROZEN_HELPER = (
     "static int cgroup_count_frozen(const struct cgroup *cgrp)\n{\n"
@@ -681,6 +769,21 @@ MEMORY_SPECS: tuple[Spec, ...] = (
           "\tevent->name = copy;\n\treturn 0;\n}\n\n"
           "static void memcg_event_remove(struct work_struct *work)\n")),
         {"memory-leak": "bad-02"},
+    ),
+    Spec(
+        "event-name-copy-scoped",
+        "memcg: keep a copy of each event's control file name",
+        "For the debug output; long names are refused. The copy is freed by its scope\n"
+        "unless it is kept.",
+        ((MEMCG, EVENT_STRUCT, EVENT_STRUCT_NAMED),
+         (MEMCG, "static void memcg_event_remove(struct work_struct *work)\n",
+          "static int memcg_event_set_name(struct mem_cgroup_event *event, const char *name)\n{\n"
+          "\tchar *copy __free(kfree) = kstrdup(name, GFP_KERNEL);\n\n"
+          "\tif (!copy)\n\t\treturn -ENOMEM;\n"
+          "\tif (strlen(copy) > NAME_MAX)\n\t\treturn -ENAMETOOLONG;\n"
+          "\tevent->name = no_free_ptr(copy);\n\treturn 0;\n}\n\n"
+          "static void memcg_event_remove(struct work_struct *work)\n")),
+        {"memory-leak": "ok-02"},
     ),
 )
 
