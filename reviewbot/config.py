@@ -106,6 +106,8 @@ class BuildSettings:
     profile: str = "auto"
     profiles: tuple[BuildProfile, ...] = DEFAULT_PROFILES
     allow_unsandboxed: bool = False  # build without bubblewrap (never for untrusted mail)
+    # gcov for the touched .c files of a patched build: which changed lines the tests ran
+    coverage: bool = True
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ class VmSettings:
     suite_repeats: int = 2  # base runs of the suite (cached), to catch flaky tests
     selftests: tuple[str, ...] = ("test_memcontrol", "test_kmem")  # kernel selftests run
     program_timeout_s: int = 120  # limit of one guest program (busybox timeout in the guest)
+    parallel_boots: bool = True  # boot the v2 and v1 guests of a run at once when cores are idle
 
 
 @dataclass(frozen=True)

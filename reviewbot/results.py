@@ -216,6 +216,66 @@ class TestComparison:
         return data
 
 
+@dataclass(frozen=True)
+class CoveredFunction:
+    """A function the series changed, and which guest programs ran any line of it."""
+
+    name: str
+    line: int  # first line of its definition in the patched file
+    executed_by: tuple[str, ...]  # programs whose counters show a line of it run; () = none
+    changed_lines: int  # executable lines of it the series added or changed
+    changed_executed: int  # ... of which some program ran
+
+    def to_json(self) -> Json:
+        return {"name": self.name, "line": self.line, "executed": bool(self.executed_by),
+                "executed_by": list(self.executed_by), "changed_lines": self.changed_lines,
+                "changed_executed": self.changed_executed}
+
+
+@dataclass
+class CoveredFile:
+    """Coverage of one file the series touches (reviewbot.boot.coverage)."""
+
+    path: str
+    status: str  # measured | not-profiled | not-built | not-measured | unreadable
+    reason: str = ""
+    functions: list[CoveredFunction] = field(default_factory=list)
+    changed_lines: int = 0  # executable changed lines (gcov has a counter for them)
+    executed_lines: int = 0
+    not_executed: list[int] = field(default_factory=list)  # changed lines no program ran
+
+    def to_json(self) -> Json:
+        out: Json = {"path": self.path, "status": self.status}
+        if self.reason:
+            out["reason"] = self.reason
+        if self.status == "measured":
+            out.update(functions=[f.to_json() for f in self.functions],
+                       changed_lines=self.changed_lines, executed_lines=self.executed_lines,
+                       not_executed=self.not_executed)
+        return out
+
+
+@dataclass
+class CoverageSummary:
+    """Did the tests run the changed code? ``status``: measured | off | unavailable."""
+
+    status: str
+    reason: str = ""
+    programs: list[str] = field(default_factory=list)  # programs whose counters were read
+    files: list[CoveredFile] = field(default_factory=list)
+
+    @property
+    def functions(self) -> list[CoveredFunction]:
+        return [f for c in self.files for f in c.functions]
+
+    def to_json(self) -> Json:
+        out: Json = {"status": self.status}
+        if self.reason:
+            out["reason"] = self.reason
+        out.update(programs=self.programs, files=[f.to_json() for f in self.files])
+        return out
+
+
 @dataclass
 class SplatSummary:
     """One kind of kernel splat in a boot: its first occurrence and how often it came."""
@@ -345,6 +405,7 @@ class BootResult:
     detail: str = ""
     profile: str = ""  # the build profile both kernels were built with (fast, debug)
     profile_reason: str = ""  # why that one ("the series touches mm/memcontrol.c", "given")
+    coverage: CoverageSummary | None = None  # patched kernel only (build.coverage)
 
     def to_json(self) -> Json:
         if self.error:
@@ -359,6 +420,8 @@ class BootResult:
             out["boot"] = self.boot.to_json()
         out["tests"] = [t.to_json() for t in self.tests]
         out["metrics"] = {k: m.to_json() for k, m in self.metrics.items()}
+        if self.coverage is not None:
+            out["coverage"] = self.coverage.to_json()
         return out
 
 

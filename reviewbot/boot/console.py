@@ -11,6 +11,7 @@ the first userspace line, or after MAX_SPLAT_LINES.
 States of the line scanner: outside any program -> inside program P (after reviewbot-run) ->
 inside test T of P (after "# start T", memcg_charge only) -> back to P at T's result line ->
 outside at reviewbot-exit. A splat, once started, collects lines until its end marker. After
+each program, a patched kernel with gcov prints its counters (reviewbot.boot.gcovdump). After
 the suite, a debug kernel's init prints kmemleak's report between "# reviewbot-kmemleak:
 begin" and "# reviewbot-kmemleak: end" (userspace lines: the guest cats the debugfs file);
 each "unreferenced object" record in it is a splat of kind "kmemleak".
@@ -38,6 +39,8 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+
+from reviewbot.boot.gcovdump import DumpReader, GcovDump
 
 # "[   12.345678] " printk timestamps, stripped before matching.
 _TIME_RE = re.compile(r"^\[\s*\d+\.\d+\]\s?")
@@ -144,6 +147,7 @@ class ConsoleReport:
     up_s: float | None = None  # guest uptime when init started the suite (boot time)
     done_s: float | None = None  # guest uptime when the suite ended
     kmemleak_scanned: bool = False  # the guest printed kmemleak's report (debug profile)
+    gcov: list[GcovDump] = field(default_factory=list)  # per program, per profiled object
 
     @property
     def suite_s(self) -> float | None:
@@ -289,6 +293,7 @@ def parse_console(text: str) -> ConsoleReport:
     in_kmemleak = False
     kmemleak_scanned = False
     leak: Splat | None = None  # the kmemleak record being read
+    gcov = DumpReader()
 
     def end_leak() -> None:
         nonlocal leak
@@ -317,6 +322,8 @@ def parse_console(text: str) -> ConsoleReport:
             current = Splat(kind, line.strip(), [line], program, test)
             splats.append(current)
             test_splats.append(current)
+            continue
+        if not kernel and gcov.feed(line):
             continue
         if not kernel and line.startswith(KMEMLEAK_BEGIN):
             in_kmemleak = kmemleak_scanned = True
@@ -382,4 +389,5 @@ def parse_console(text: str) -> ConsoleReport:
     if current is not None:
         current.fingerprint = splat_fingerprint(current.kind, current.excerpt)
     end_leak()  # a guest that stopped in the middle of the report
-    return ConsoleReport(results, metrics, splats, programs, up_s, done_s, kmemleak_scanned)
+    gcov.close()
+    return ConsoleReport(results, metrics, splats, programs, up_s, done_s, kmemleak_scanned, gcov.dumps)

@@ -38,6 +38,7 @@ from reviewbot.results import CompilerWarning
 log = logging.getLogger(__name__)
 
 MEMCG_FRAGMENT = DATA_DIR / "memcg.config"
+GCOV_FRAGMENT = DATA_DIR / "gcov.config"
 ARCH = "x86_64"
 IMAGE = "arch/x86/boot/bzImage"
 SANDBOX_SRC = "/src"
@@ -84,9 +85,11 @@ class BuildResult:
 
 
 def fragment_paths(settings: Settings, profile: Profile | None = None) -> list[Path]:
-    """The project's memcg fragment, the build profile's, then the ones build.fragments adds
-    (last, so that a site's own fragment can still turn an option off)."""
-    paths = [MEMCG_FRAGMENT, *(profile.fragments if profile else ())]
+    """The project's memcg fragment, the coverage one (build.coverage), the build profile's,
+    then the ones build.fragments adds (last, so that a site's own fragment can still turn
+    an option off)."""
+    paths = [MEMCG_FRAGMENT, *((GCOV_FRAGMENT,) if settings.build.coverage else ()),
+             *(profile.fragments if profile else ())]
     for raw in settings.build.fragments:
         path = Path(settings.path(raw))
         if not path.is_file():
@@ -359,9 +362,9 @@ def new_warnings(
 # ---- the build ---------------------------------------------------------------------------
 
 
-def _make(sandbox: Sandbox, targets: Sequence[str], jobs: int, cc: str) -> list[str]:
+def _make(sandbox: Sandbox, targets: Sequence[str], jobs: int, cc: str, variables: Sequence[str] = ()) -> list[str]:
     src, build, _ = sandbox.paths()
-    return ["make", "-C", src, f"ARCH={ARCH}", f"O={build}", f"-j{jobs}", f"CC={cc}", *targets]
+    return ["make", "-C", src, f"ARCH={ARCH}", f"O={build}", f"-j{jobs}", f"CC={cc}", *variables, *targets]
 
 
 def configure(sandbox: Sandbox, fragments: Sequence[Path], *, timeout: float) -> tuple[bool, str, str]:
@@ -446,13 +449,16 @@ def build_kernel(
     jobs: int | None = None,
     say: Callable[[str], None] | None = None,
     profile: Profile | None = None,
+    variables: Sequence[str] = (),
 ) -> BuildResult:
     """Configure (when needed) and build bzImage from ``src`` into ``out_dir``.
 
     A failed compile, a dropped config option or a timeout is a result, not an exception;
     InfraError only for a missing sandbox. ``say`` gets a progress line every ten seconds
     (objects compiled, against a complete build's count, and the time left). ``profile``
-    adds its fragments (the debug kernel's checks) after the memcg one.
+    adds its fragments (the debug kernel's checks) after the memcg one. ``variables`` are
+    make variables for this build only (``GCOV_PROFILE_memcontrol.o=y``: reviewbot.boot.
+    coverage); kbuild recompiles an object whose command line they change.
     """
     start = time.monotonic()
     fragments = fragment_paths(settings, profile)
@@ -469,7 +475,7 @@ def build_kernel(
     # with tail -f and a killed one still leaves its log behind.
     _, build_dir, _ = sandbox.paths()
     live_log = out_dir / BUILD_LOG
-    make = _make(sandbox, ["bzImage"], jobs, "ccache gcc")
+    make = _make(sandbox, ["bzImage"], jobs, "ccache gcc", variables)
     watch = BuildWatch(live_log, out_dir, settings.build.min_free_mb, say)
     result = sandbox.run(
         ["sh", "-c", f'exec "$@" > {build_dir}/{BUILD_LOG} 2>&1', "sh", *make],

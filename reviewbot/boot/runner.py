@@ -7,6 +7,9 @@ apply stage's worktree); the stage compares what the two produce.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,16 +102,17 @@ def repo_of(worktree: Path) -> Path:
 
 
 def build(
-    settings: Settings, label: str, src: Path, out: Path, progress: Progress, profile: Profile | None = None
+    settings: Settings, label: str, src: Path, out: Path, progress: Progress, profile: Profile | None = None,
+    variables: Sequence[str] = (),
 ) -> kbuild.BuildResult:
     with progress.phase(f"{label}: building {src} -> {out}"):
-        result = kbuild.build_kernel(settings, src, out, say=progress.say, profile=profile)
+        result = kbuild.build_kernel(settings, src, out, say=progress.say, profile=profile, variables=variables)
     progress.say(f"{label}: build {result.status} in {result.seconds:.0f} s" + (f" ({result.reason})" if result.reason else ""))
     return result
 
 
 def prepare_guest(
-    settings: Settings, src: Path, out: Path, profile: Profile | None = None
+    settings: Settings, src: Path, out: Path, profile: Profile | None = None, only: Collection[str] | None = None,
 ) -> tuple[list[Path], dict[str, str]]:
     """The initramfs images for the kernel built from ``src`` into ``out``, one per boot.
 
@@ -117,17 +121,36 @@ def prepare_guest(
     "page_counter underflow" from drain_obj_stock(): kernel-memory stocks charged while
     on v2 are uncharged from v1's kmem counter, which never had them. A fresh boot has no
     such stocks. Returns (initrds, selftests that did not compile).
+
+    ``only`` (full test names, "memcg_charge.threads_migrate") makes the guests of a
+    confirming run: memcg_charge runs just those tests, a selftest program runs when one of
+    its tests is listed (its tests cannot be run one by one), a boot with nothing left is
+    dropped.
     """
     charge = programs.build_charge_tests(Path(settings.path("{cache}")) / "boot" / "guest")
     sandbox = kbuild.make_sandbox(settings, src, out)
     selftests = programs.build_selftests(sandbox, programs.SELFTESTS)
     timeout = program_timeout_s(settings, profile)
-    main = programs.suite_programs(charge, selftests, settings.vm.selftests)
-    initrds = [
-        build_initramfs(out / "reviewbot-initrd.gz", main, program_timeout_s=timeout),
-        build_initramfs(out / "reviewbot-initrd-v1.gz", programs.v1_programs(charge), program_timeout_s=timeout),
-    ]
+    boots = [("reviewbot-initrd", programs.suite_programs(charge, selftests, settings.vm.selftests)),
+             ("reviewbot-initrd-v1", programs.v1_programs(charge))]
+    initrds = []
+    for name, progs in boots:
+        if only is not None:
+            progs = programs.subset(progs, only)
+            name += "-confirm"
+        if progs:
+            initrds.append(build_initramfs(out / f"{name}.gz", progs, program_timeout_s=timeout))
     return initrds, selftests.failed
+
+
+def idle_cores() -> float:
+    """CPUs the 1-minute load average leaves idle: two TCG guests at once only pay off when
+    both get a core (a busy host also makes timing-sensitive tests flaky)."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return 0.0
+    return (os.cpu_count() or 1) - load
 
 
 def program_timeout_s(settings: Settings, profile: Profile | None) -> int:
@@ -143,17 +166,28 @@ def run_suite(
     settings: Settings, label: str, image: Path, initrds: list[Path], console: Path, accel: str, progress: Progress,
     profile: Profile | None = None,
 ) -> SuiteRun:
-    """Boot once per initramfs; the consoles are joined into ``console`` and parsed as one."""
+    """Boot once per initramfs; the consoles are joined into ``console`` and parsed as one.
+
+    The boots are independent guests: with ``vm.parallel_boots`` and idle cores they run at
+    once (the v1 boot is short, so the run takes about as long as the main boot alone)."""
     cmdline = " ".join(profile.cmdline) if profile else ""
-    boots = []
-    for index, initrd in enumerate(initrds):
+
+    def one(index: int, initrd: Path) -> vm.BootRun:
         part = console.with_name(f"{console.stem}.boot{index + 1}{console.suffix}")
         progress.say(f"{label}: booting {initrd.name} ({accel})")
-        boot = vm.boot(settings, image, initrd, part, accel=accel, cmdline_extra=cmdline,
+        return vm.boot(settings, image, initrd, part, accel=accel, cmdline_extra=cmdline,
                        timeout_s=boot_timeout_s(settings, profile), say=progress.say)
-        boots.append(boot)
-        if boot.status == "timeout":
-            break  # a hung kernel is the answer; do not wait for it twice
+
+    boots: list[vm.BootRun] = []
+    if len(initrds) > 1 and settings.vm.parallel_boots and idle_cores() >= 1.5:
+        progress.say(f"{label}: {len(initrds)} guests at once ({idle_cores():.1f} cores idle)")
+        with ThreadPoolExecutor(max_workers=len(initrds)) as pool:
+            boots = list(pool.map(one, range(len(initrds)), initrds))
+    else:
+        for index, initrd in enumerate(initrds):
+            boots.append(one(index, initrd))
+            if boots[-1].status == "timeout":
+                break  # a hung kernel is the answer; do not wait for it twice
     text = "".join(b.console if b.console.endswith("\n") or not b.console else b.console + "\n" for b in boots)
     console.write_text(text, encoding="utf-8")
     worst = next((s for s in ("timeout", "exited") if any(b.status == s for b in boots)), "completed")

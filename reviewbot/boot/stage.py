@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reviewbot.boot import cache, compare, kbuild, leaks, profiles, vm
+from reviewbot.boot import cache, compare, coverage, kbuild, leaks, profiles, vm
 from reviewbot.boot.console import ConsoleReport
 from reviewbot.boot.guest import programs
 from reviewbot.boot.runner import (
@@ -43,6 +43,8 @@ from reviewbot.results import (
     BootSummary,
     BuildSummary,
     CompilerWarning,
+    CoverageSummary,
+    CoveredFunction,
     Metric,
     ReviewOptions,
     ReviewState,
@@ -184,8 +186,12 @@ def run_boot(
     # One O= per worktree: the apply stage may keep several worktrees (slots) per base, and
     # make's mtime checks only work when an O= directory always sees the same worktree.
     out = out_dir(settings, base_commit, f"patched-{patched_tree.name}", chosen_profile)
+    cov_plan = coverage.plan(patched_tree, touched) if settings.build.coverage else None
+    if cov_plan is not None and cov_plan.objects:
+        say.say(f"patched: gcov on {', '.join(cov_plan.objects)}")
     with locked(out.parent / f"{out.name}.lock"):
-        built = build(settings, "patched", patched_tree, out, say, chosen_profile)
+        built = build(settings, "patched", patched_tree, out, say, chosen_profile,
+                      cov_plan.variables if cov_plan else ())
         base_warnings = [CompilerWarning(str(w["file"]), int(w["line"]), str(w["message"]), str(w["flag"])) for w in base.build.get("warnings", [])]
         fresh = kbuild.new_warnings(base_warnings, built.warnings, touched)
         build_sum.status = built.status
@@ -207,14 +213,29 @@ def run_boot(
             # Confirm before blaming the series: boot the patched kernel once more and keep
             # only the regressions that happen again (test_memcg_min/low failed once in
             # ~10 base runs on a busy host; base runs alone cannot catch every such flake).
-            say.say(f"patched: {len(suspects)} regression(s), confirming with a second boot")
-            again = run_suite(settings, "patched (confirm)", built.image, initrds, out / "console-confirm.log",
-                              chosen, say, chosen_profile)
+            # The second boot runs only what regressed: memcg_charge's tests one by one, a
+            # selftest program whole (its tests cannot be picked), a boot with none dropped.
+            say.say(f"patched: {len(suspects)} regression(s), confirming with a second boot of those tests")
+            confirm_initrds, _ = prepare_guest(settings, patched_tree, out, chosen_profile, only=suspects)
+            again = run_suite(settings, "patched (confirm)", built.image, confirm_initrds,
+                              out / "console-confirm.log", chosen, say, chosen_profile)
             tests = compare.confirm(tests, compare.compare(base_reports, again.report, EXPECTED))
             boot_sum.confirm_console = str(again.boot.console_path)
+        if cov_plan is not None:
+            result.coverage = _coverage(settings, patched_tree, base_commit, out, cov_plan, run.report)
     leak_sites = leaks.LeakSites(touched, lambda path: _read_source(patched_tree, path))
     return _judge(settings, base_reports, run.report, run, result, findings, tests,
                   profile=chosen_profile, leak_sites=leak_sites)
+
+
+def _coverage(settings: Settings, tree: Path, base_commit: str, out: Path, cov_plan: coverage.Plan,
+              report: ConsoleReport) -> CoverageSummary:
+    """The first patched run's counters, read while the build's .gcno files are still the
+    ones that run produced (the O= directory is locked until we return)."""
+    src_prefix, build_prefix, _ = kbuild.make_sandbox(settings, tree, out).paths()
+    counts = coverage.read_counts(report.gcov, out, (build_prefix, str(out)), (src_prefix, str(tree)))
+    return coverage.summarise(coverage.changed_lines(tree, base_commit), cov_plan, counts,
+                              coverage.SourceReader(tree), coverage.BuiltCheck(out))
 
 
 def _read_source(tree: Path, path: str) -> str | None:
@@ -264,6 +285,8 @@ def _judge(
     findings += [_regression_finding(g) for g in groups]
     findings += [_splat_finding(s) for s in splats]
     findings += leak_findings
+    quiet = coverage.not_exercised(result.coverage) if result.coverage else []
+    findings += _not_exercised_findings(result.coverage, quiet)
     reasons = []
     if run.status == "timeout":
         reasons.append(f"boot timeout after {boot_timeout_s(settings, profile)} s")
@@ -283,7 +306,40 @@ def _judge(
     noisy = [t.name for t in tests if t.status in (compare.FAILS_ON_BASE, compare.FLAKY, compare.FLAKY_PATCHED)]
     if noisy:
         return BootReport("warning", "fails or flaky on base (not counted): " + ", ".join(noisy), result, findings)
+    if quiet and result.coverage is not None:
+        names = ", ".join(f"{f.name}()" for f in quiet[:6]) + (", ..." if len(quiet) > 6 else "")
+        ran = [f for f in result.coverage.functions if f.executed_by]
+        if not ran:
+            # A pass over code nothing ran is not a pass: say so, without failing the review.
+            return BootReport("warning", f"no regression, but not exercised: no test ran the changed code ({names})",
+                              result, findings)
+        return BootReport("success", f"not exercised by any test: {names}", result, findings)
     return BootReport("success", "", result, findings)
+
+
+def _not_exercised_findings(summary: CoverageSummary | None, quiet: list[CoveredFunction]) -> list[Finding]:
+    """One info finding per file: its changed functions that no test program ran."""
+    if summary is None:
+        return []
+    out = []
+    for covered in summary.files:
+        mine = [f for f in quiet if f in covered.functions]
+        if not mine:
+            continue
+        names = ", ".join(f"{f.name}() (line {f.line})" for f in mine)
+        out.append(Finding(
+            rule="boot-not-exercised",
+            severity="info",
+            confidence="high",
+            file=covered.path,
+            line=mine[0].line,
+            function=mine[0].name,
+            message=f"changed code that no test ran on the patched kernel: {names}; "
+                    f"the boot verdict says nothing about it",
+            fingerprint=_fingerprint("boot-not-exercised", covered.path, *(f.name for f in mine)),
+            category="boot",
+        ))
+    return out
 
 
 def _worst(statuses: Iterable[str]) -> str:

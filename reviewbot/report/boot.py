@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reviewbot.results import BootResult
+from reviewbot.results import BootResult, CoverageSummary
 
 
 def render_table(result: BootResult, status: str, reason: str) -> str:
@@ -37,9 +37,60 @@ def render_table(result: BootResult, status: str, reason: str) -> str:
             lines.append(f"base splat [{splat.kind}] x{splat.count} {splat.title} (fingerprint {splat.fingerprint})")
     for splat in boot.splats_new if boot else []:
         lines.append(f"new splat [{splat.kind}] {splat.title} (fingerprint {splat.fingerprint})")
+    if result.coverage is not None:
+        lines.append("")
+        lines += render_coverage(result.coverage)
     lines.append("")
     lines.append(f"result: {status}" + (f" - {reason}" if reason else ""))
     return "\n".join(lines)
+
+
+# A changed function with no counter on its changed lines: a comment, a declaration, or code
+# this configuration compiles out (VM_BUG_ON without DEBUG_VM); nothing for a test to run.
+NO_CODE = "no code on its changed lines (comments, or compiled out here)"
+
+
+def render_coverage(summary: CoverageSummary, indent: str = "") -> list[str]:
+    """The coverage table: per touched file, its changed functions, whether a test program
+    ran them (and which), and how many of the changed lines ran."""
+    head = "coverage of the changed code (gcov on the patched kernel, counted per test program)"
+    if summary.status != "measured":
+        return [f"{indent}{head}: {summary.status}" + (f" ({summary.reason})" if summary.reason else "")]
+    lines = [f"{indent}{head}:"]
+    for covered in summary.files:
+        if covered.status != "measured":
+            lines.append(f"{indent}  {covered.path}: {covered.status} ({covered.reason})")
+            continue
+        ran = sum(1 for f in covered.functions if f.executed_by)
+        lines.append(f"{indent}  {covered.path}: {ran} of {len(covered.functions)} changed function(s) ran, "
+                     + _lines_ran(covered.executed_lines, covered.changed_lines))
+        width = max([len(f.name) + 2 for f in covered.functions] + [4])
+        for fn in covered.functions:
+            who = (f"ran in {', '.join(fn.executed_by)}" if fn.executed_by
+                   else "NOT EXERCISED" if fn.changed_lines else NO_CODE)
+            lines.append(f"{indent}    {fn.name + '()':<{width}} line {fn.line:<6} "
+                         f"{fn.changed_executed}/{fn.changed_lines} lines  {who}")
+        if covered.not_executed:
+            lines.append(f"{indent}    changed lines no test ran: {_ranges(covered.not_executed)}")
+    return lines
+
+
+def _lines_ran(executed: int, changed: int) -> str:
+    if not changed:
+        return "no changed line has code of its own"
+    return f"{executed} of {changed} changed line(s) with code ran"
+
+
+def _ranges(numbers: list[int]) -> str:
+    out: list[str] = []
+    for n in sorted(numbers):
+        if out and "-" not in out[-1] and int(out[-1]) == n - 1:
+            out[-1] = f"{out[-1]}-{n}"
+        elif out and "-" in out[-1] and int(out[-1].split("-")[1]) == n - 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{n}"
+        else:
+            out.append(str(n))
+    return ", ".join(out)
 
 
 # KTAP result words for our per-test states (Documentation/dev-tools/ktap.rst): "ok",

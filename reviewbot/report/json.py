@@ -107,6 +107,8 @@ def review_series_json(review: SeriesReview) -> dict[str, Any]:
             for key in ("build", "boot"):
                 doc[key] = data.get(key, {"status": outcome.status, "reason": outcome.reason})
             doc["tests"] = data.get("tests", [])
+            if "coverage" in data:
+                doc["coverage"] = data["coverage"]
             continue
         doc[outcome.name] = {"status": outcome.status, "reason": outcome.reason, **data}
     by_patch: dict[int | None, list[dict[str, Any]]] = {}

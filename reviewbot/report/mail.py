@@ -35,8 +35,9 @@ from reviewbot.diff import HUNK_HEADER, split_raw
 from reviewbot.mail.parse import recipients
 from reviewbot.mail.stable import backport_of, describe
 from reviewbot.model import SEVERITIES, Finding, Message, Patch, Series, number_ranges
+from reviewbot.report.boot import NO_CODE
 from reviewbot.report.text import advice_key, advice_lines
-from reviewbot.results import BootResult, SeriesReview, StageOutcome
+from reviewbot.results import BootResult, CoverageSummary, SeriesReview, StageOutcome
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +216,30 @@ def _stage_lines(outcome: StageOutcome) -> list[str]:
             if status is not None:
                 sub = f"    {key}: {status}" + (f" ({why})" if why else "")
                 out.append(textwrap.fill(sub, WIDTH, subsequent_indent="      "))
+        if result.coverage is not None:
+            out.extend(_coverage_lines(result.coverage))
+    return out
+
+
+def _coverage_lines(summary: CoverageSummary) -> list[str]:
+    """The coverage table, shortened to what fits a mail: per file, the changed functions
+    and the programs that ran them."""
+    if summary.status != "measured":
+        return [textwrap.fill(f"    coverage: {summary.status}" + (f" ({summary.reason})" if summary.reason else ""),
+                              WIDTH, subsequent_indent="      ")]
+    out = ["    coverage of the changed code (gcov, by test program):"]
+    for covered in summary.files:
+        if covered.status != "measured":
+            out.append(textwrap.fill(f"      {covered.path}: {covered.status} ({covered.reason})", WIDTH,
+                                     subsequent_indent="        "))
+            continue
+        out.append(f"      {covered.path}: " + (f"{covered.executed_lines} of {covered.changed_lines} changed lines "
+                                                 "with code ran" if covered.changed_lines
+                                                 else "no changed line has code of its own"))
+        for fn in covered.functions:
+            who = (", ".join(fn.executed_by) if fn.executed_by
+                   else "not exercised" if fn.changed_lines else NO_CODE)
+            out.append(textwrap.fill(f"        {fn.name}(): {who}", WIDTH, subsequent_indent="          "))
     return out
 
 

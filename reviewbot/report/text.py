@@ -7,6 +7,7 @@ import textwrap
 
 from reviewbot.mail.stable import backport_of, describe
 from reviewbot.model import Finding, InputError, Patch, Series, number_ranges
+from reviewbot.report.boot import render_coverage
 from reviewbot.results import ApplyResult, BootResult, RulesResult, SeriesReview, StageOutcome
 
 _MARK = {"success": "ok", "warning": "WARN", "fail": "FAIL", "skipped": "skip", "error": "ERROR"}
@@ -163,4 +164,6 @@ def _stage_details(outcome: StageOutcome) -> list[str]:
         for test in result.tests:
             out.append(f"           {test.name:<32} base {test.base:<5} "
                        f"patched {test.patched:<5} {test.status}")
+        if result.coverage is not None:
+            out.extend(render_coverage(result.coverage, indent="           "))
     return out

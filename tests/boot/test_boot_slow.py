@@ -109,6 +109,11 @@ def test_mutant_makes_its_charge_test_regress(patch: Path) -> None:
     # the program when the program stopped early
     short = expected.split(".", 1)[1]
     assert any(f.rule == "boot-test-regression" and short in f.message for f in review.findings)
+    # gcov on the touched file: the test that caught the mutant ran the mutated function
+    cov = boot.json()["coverage"]
+    assert cov["status"] == "measured", cov
+    ran = {fn["name"]: fn["executed_by"] for f in cov["files"] for fn in f.get("functions", [])}
+    assert any("memcg_charge" in by for by in ran.values()), cov
 
 
 def test_corpus_series_builds_boots_and_keeps_every_charge_test() -> None:
@@ -128,6 +133,14 @@ def test_corpus_series_builds_boots_and_keeps_every_charge_test() -> None:
     assert data["boot"]["status"] == "completed"
     assert {t["name"] for t in data["tests"]} >= set(EXPECTED)
     assert not [t for t in data["tests"] if t["status"] == compare.REGRESSION]
+    # coverage: the series edits comments of two functions, adds mc_assert_idle() (only
+    # VM_BUG_ONs, compiled out without DEBUG_VM) and calls it from mem_cgroup_can_attach(),
+    # which every cgroup migration of the charge tests runs
+    cov = data["coverage"]
+    assert cov["status"] == "measured" and "memcg_charge" in cov["programs"], cov
+    functions = {fn["name"]: fn for f in cov["files"] for fn in f.get("functions", [])}
+    assert "memcg_charge" in functions["mem_cgroup_can_attach"]["executed_by"], functions
+    assert functions["mc_assert_idle"]["changed_lines"] == 0, functions
 
 
 def test_boot_timeout_kills_qemu_and_reports_the_last_lines(tmp_path: Path) -> None:

@@ -36,3 +36,17 @@ def test_same_inputs_give_the_same_bytes(tmp_path: Path) -> None:
     a = build_initramfs(tmp_path / "a.gz", [GuestProgram("p", prog)]).read_bytes()
     b = build_initramfs(tmp_path / "b.gz", [GuestProgram("p", prog)]).read_bytes()
     assert a == b
+
+
+def test_a_confirming_run_takes_only_the_tests_that_regressed(tmp_path: Path) -> None:
+    from reviewbot.boot.guest import programs
+
+    charge, memcontrol, kmem = tmp_path / "memcg_charge", tmp_path / "test_memcontrol", tmp_path / "test_kmem"
+    main = [GuestProgram("memcg_charge", charge, ("anon_charge", "threads_migrate", "zombie_leader")),
+            GuestProgram("test_memcontrol", memcontrol), GuestProgram("test_kmem", kmem)]
+    v1 = [GuestProgram("memcg_charge", charge, ("v1_immigration",))]
+    only = {"memcg_charge.threads_migrate", "test_memcontrol.test_memcg_low"}
+    assert programs.subset(main, only) == [GuestProgram("memcg_charge", charge, ("threads_migrate",)),
+                                           GuestProgram("test_memcontrol", memcontrol)]
+    assert programs.subset(v1, only) == []  # the v1 boot is dropped
+    assert programs.subset(v1, {"memcg_charge.v1_immigration"}) == v1

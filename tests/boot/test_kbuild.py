@@ -114,9 +114,12 @@ def test_extra_fragments_come_from_config(tmp_path: Path) -> None:
     extra = tmp_path / "kasan.config"
     extra.write_text("CONFIG_KASAN=y\n")
     settings = settings_from_mapping({"build": {"fragments": [str(extra)]}})
-    assert kbuild.fragment_paths(settings) == [kbuild.MEMCG_FRAGMENT, extra]
+    assert kbuild.fragment_paths(settings) == [kbuild.MEMCG_FRAGMENT, kbuild.GCOV_FRAGMENT, extra]
     assert kbuild.config_key([kbuild.MEMCG_FRAGMENT]) != kbuild.config_key([kbuild.MEMCG_FRAGMENT, extra])
-    assert kbuild.fragment_paths(Settings()) == [kbuild.MEMCG_FRAGMENT]
+    assert kbuild.fragment_paths(Settings()) == [kbuild.MEMCG_FRAGMENT, kbuild.GCOV_FRAGMENT]
+    # build.coverage off: no gcov in either kernel, so the config (and the base cache) differ
+    no_cov = settings_from_mapping({"build": {"coverage": False}})
+    assert kbuild.fragment_paths(no_cov) == [kbuild.MEMCG_FRAGMENT]
 
 
 def test_build_timeout_is_a_result_naming_the_limit(tmp_path: Path) -> None:

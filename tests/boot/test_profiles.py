@@ -109,8 +109,9 @@ def test_debug_fragment_comes_after_memcg_and_before_the_sites_own(tmp_path: Pat
     site.write_text("# CONFIG_DEBUG_LIST is not set\n")
     settings = settings_from_mapping({"build": {"fragments": [str(site)]}})
     debug = profiles.choose(settings, [], "debug")
-    assert kbuild.fragment_paths(settings, debug) == [kbuild.MEMCG_FRAGMENT, DEBUG_FRAGMENT, site]
-    assert kbuild.fragment_paths(settings, profiles.choose(settings, [])) == [kbuild.MEMCG_FRAGMENT, site]
+    gcov = kbuild.GCOV_FRAGMENT  # build.coverage (on by default) comes right after memcg.config
+    assert kbuild.fragment_paths(settings, debug) == [kbuild.MEMCG_FRAGMENT, gcov, DEBUG_FRAGMENT, site]
+    assert kbuild.fragment_paths(settings, profiles.choose(settings, [])) == [kbuild.MEMCG_FRAGMENT, gcov, site]
 
 
 def test_debug_fragment_asks_for_the_checks_the_issue_names() -> None:

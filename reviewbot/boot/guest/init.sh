@@ -39,8 +39,25 @@ ip link set lo up
 mkswap /dev/ram0 >/dev/null && swapon /dev/ram0
 echo "# reviewbot-guest: up $(uname -r) cpus=$(nproc) uptime=$(cut -d' ' -f1 /proc/uptime) root=$(stat -f -c %T /) $(grep MemTotal /proc/meminfo)"
 timeout_s=$(cat /etc/reviewbot/timeout 2>/dev/null || echo 300)
+# gcov (build.coverage): the patched kernel's touched objects count every line they run.
+# The counters are reset before each program and dumped after it, so each count says which
+# program ran the line. A dump is gzip + base64 between marker lines, with the md5 of the
+# raw file: kernel messages can interleave with it on the serial console, and the host keeps
+# only dumps whose checksum holds. debugfs hands out a snapshot per open, so the file is
+# copied once and every later step reads the copy.
+gcov=/sys/kernel/debug/gcov
+gcov_dump() {
+	find $gcov -name '*.gcda' | while read -r f; do
+		cat "$f" > /tmp/reviewbot.gcda || continue
+		echo "# reviewbot-gcov: begin $1 ${f#$gcov} $(md5sum < /tmp/reviewbot.gcda | cut -d' ' -f1)"
+		gzip -c < /tmp/reviewbot.gcda | base64
+		echo "# reviewbot-gcov: end"
+	done
+	rm -f /tmp/reviewbot.gcda
+}
 while read -r name cmd; do
 	[ -z "$name" ] && continue
+	[ -w $gcov/reset ] && echo 1 > $gcov/reset
 	echo "# reviewbot-run: $name"
 	# the selftests create their O_TMPFILE page-cache files in the working directory
 	cd /scratch
@@ -48,6 +65,7 @@ while read -r name cmd; do
 	rc=$?
 	cd /
 	echo "# reviewbot-exit: $name $rc"
+	[ -w $gcov/reset ] && gcov_dump "$name"
 done < /etc/reviewbot/suite
 if [ -w /sys/kernel/debug/kmemleak ]; then
 	# kmemleak (debug profile): an object is reported once a scan found no pointer to it and

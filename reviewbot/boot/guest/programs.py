@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,3 +129,24 @@ def suite_programs(
 def v1_programs(charge_binary: Path) -> list[GuestProgram]:
     """The second boot: the cgroup v1 test alone, on a memory controller v2 never used."""
     return [GuestProgram("memcg_charge", charge_binary, V1_TESTS)]
+
+
+def subset(progs: list[GuestProgram], only: Collection[str]) -> list[GuestProgram]:
+    """The programs a confirming run needs for the tests in ``only`` (full names, e.g.
+    "memcg_charge.threads_migrate", "test_memcontrol.test_memcg_low"): memcg_charge with
+    just those tests as arguments, a selftest program whole when any of its tests is listed."""
+    wanted: dict[str, set[str]] = {}
+    for name in only:
+        program, _, test = name.partition(".")
+        wanted.setdefault(program, set()).add(test)
+    out = []
+    for prog in progs:
+        if prog.name not in wanted:
+            continue
+        if prog.name == "memcg_charge":
+            args = tuple(a for a in prog.args if a in wanted[prog.name])
+            if args:
+                out.append(GuestProgram(prog.name, prog.binary, args))
+        else:
+            out.append(prog)
+    return out
