@@ -50,6 +50,9 @@ def render_table(result: BootResult, status: str, reason: str) -> str:
 NO_CODE = "no code on its changed lines (comments, or compiled out here)"
 
 
+NO_FUNCTION = "changes no function body (declarations, struct fields, macros)"
+
+
 def render_coverage(summary: CoverageSummary, indent: str = "") -> list[str]:
     """The coverage table: per touched file, its changed functions, whether a test program
     ran them (and which), and how many of the changed lines ran."""
@@ -60,6 +63,9 @@ def render_coverage(summary: CoverageSummary, indent: str = "") -> list[str]:
     for covered in summary.files:
         if covered.status != "measured":
             lines.append(f"{indent}  {covered.path}: {covered.status} ({covered.reason})")
+            continue
+        if not covered.functions:
+            lines.append(f"{indent}  {covered.path}: {NO_FUNCTION}")
             continue
         ran = sum(1 for f in covered.functions if f.executed_by)
         lines.append(f"{indent}  {covered.path}: {ran} of {len(covered.functions)} changed function(s) ran, "

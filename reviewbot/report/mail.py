@@ -35,7 +35,7 @@ from reviewbot.diff import HUNK_HEADER, split_raw
 from reviewbot.mail.parse import recipients
 from reviewbot.mail.stable import backport_of, describe
 from reviewbot.model import SEVERITIES, Finding, Message, Patch, Series, number_ranges
-from reviewbot.report.boot import NO_CODE
+from reviewbot.report.boot import NO_CODE, NO_FUNCTION
 from reviewbot.report.text import advice_key, advice_lines
 from reviewbot.results import BootResult, CoverageSummary, SeriesReview, StageOutcome
 
@@ -232,6 +232,9 @@ def _coverage_lines(summary: CoverageSummary) -> list[str]:
         if covered.status != "measured":
             out.append(textwrap.fill(f"      {covered.path}: {covered.status} ({covered.reason})", WIDTH,
                                      subsequent_indent="        "))
+            continue
+        if not covered.functions:
+            out.append(textwrap.fill(f"      {covered.path}: {NO_FUNCTION}", WIDTH, subsequent_indent="        "))
             continue
         out.append(f"      {covered.path}: " + (f"{covered.executed_lines} of {covered.changed_lines} changed lines "
                                                  "with code ran" if covered.changed_lines

@@ -201,3 +201,13 @@ def test_not_measured_summary_renders_its_reason() -> None:
     assert render_coverage(summary) == [
         "coverage of the changed code (gcov on the patched kernel, counted per test program): "
         "unavailable (the series changes no C source)"]
+
+
+def test_a_header_that_changes_no_function_says_so() -> None:
+    from reviewbot.results import CoveredFile
+
+    summary = CoverageSummary("measured", "", ["memcg_charge"],
+                              [CoveredFile("include/linux/mm_types.h", "measured")])
+    assert render_coverage(summary)[1] == (
+        "  include/linux/mm_types.h: changes no function body (declarations, struct fields, macros)")
+    assert "mm_types.h: changes no function body" in "\n".join(_coverage_lines(summary))
