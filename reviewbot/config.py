@@ -82,7 +82,7 @@ DEFAULT_PROFILES = (
         fragments=("debug.config",),
         when_touched=("mm/*", "kernel/cgroup/*", "kernel/exit.c", "kernel/fork.c",
                       "include/linux/memcontrol.h", "include/linux/cgroup*.h"),
-        cmdline=("kasan_multi_shot",),
+        cmdline=("kasan_multi_shot", "oops=panic"),
         timeout_factor=4.0,
     ),
 )

@@ -67,6 +67,10 @@ class BuildWatch:
         self.log_path, self.out_dir, self.min_free_mb = log_path, out_dir, min_free_mb
         self.say, self.label = say, label
         self.expected = expected_objects(out_dir)
+        # A directory that holds a kernel already rebuilds only what changed: the count of a
+        # complete build is an upper bound there, and a time estimate from it is nonsense
+        # ("about 185 min left" after one object of a 7-object rebuild).
+        self.incremental = (out_dir / "vmlinux").is_file()
         self.start = time.monotonic()
         self.last_said = self.start
         self.compiled = 0
@@ -86,6 +90,9 @@ class BuildWatch:
 
     def line(self) -> str:
         elapsed = time.monotonic() - self.start
+        if self.expected and self.compiled and self.incremental:
+            return (f"{self.label}: {self.compiled} objects recompiled (a complete build has "
+                    f"{self.expected}), {elapsed:.0f} s so far")
         if self.expected and self.compiled:
             share = min(self.compiled / self.expected, 0.99)
             left = elapsed * (1 - share) / share

@@ -97,3 +97,19 @@ def test_the_console_is_followed_while_the_guest_runs(tmp_path: Path) -> None:
         fh.write("ration # FAIL\n# reviewbot-exit: memcg_charge 1\n")
     follow()
     assert said[-1] == "    memcg_charge: not ok 2 v2_migration # FAIL"
+
+
+def test_an_incremental_rebuild_gives_no_time_estimate(tmp_path: Path) -> None:
+    out = tmp_path / "build" / "61" / "patched"
+    out.mkdir(parents=True)
+    (out / OBJECTS_FILE).write_text("1107\n")
+    (out / "vmlinux").write_bytes(b"")  # a kernel from the previous series
+    assert expected_objects(out) == 1107
+    log = out / "reviewbot-build.log"
+    said: list[str] = []
+    watch = BuildWatch(log, out, min_free_mb=0, say=said.append, label="patched")
+    watch.start -= 10
+    watch.last_said -= 10
+    log.write_text(_log(0))
+    assert watch() is None
+    assert said == ["patched: 1 objects recompiled (a complete build has 1107), 10 s so far"]

@@ -153,7 +153,7 @@ def test_debug_boots_get_longer_limits_and_every_kasan_report(tmp_path: Path, mo
         chosen = profiles.choose(settings, [], name)
         runner.run_suite(settings, name, tmp_path / "bzImage", [tmp_path / "initrd.gz"],
                          tmp_path / f"{name}.log", "tcg", Progress.silent(), chosen)
-    assert seen == [("", settings.vm.boot_timeout_s), ("kasan_multi_shot", 4 * settings.vm.boot_timeout_s)]
+    assert seen == [("", settings.vm.boot_timeout_s), ("kasan_multi_shot oops=panic", 4 * settings.vm.boot_timeout_s)]
     assert runner.program_timeout_s(settings, profiles.choose(settings, [], "debug")) == 480
 
 
