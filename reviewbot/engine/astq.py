@@ -36,6 +36,7 @@ from typing import Any
 from tree_sitter import Node, Query, QueryCursor
 
 from reviewbot.engine.cfunc import _LANGUAGE, FunctionView, node_text
+from reviewbot.engine.cnodes import view_text
 from reviewbot.engine.refspec import normalize
 from reviewbot.engine.types import PatchContext, RawFinding
 from reviewbot.errors import BadInputError
@@ -244,7 +245,7 @@ def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, sourc
         return []
     if params.get("not-functions") and re.search(params["not-functions"], view.name):
         return []
-    fn_text = _fn_text(view)
+    fn_text = view_text(view)  # (decoded once per function, for all the rules)
     if not all(rx.search(fn_text) for rx in prefilters(params)):
         return []
     where = {k: re.compile(v) for k, v in (params.get("where") or {}).items()}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import tree_sitter_c
-from tree_sitter import Language, Node, Parser
+from tree_sitter import Language, Node, Parser, Range
 
 from reviewbot.diff import FileDiff, Hunk, Line
 from reviewbot.facts.knowledge import load_knowledge
@@ -30,6 +30,11 @@ from reviewbot.facts.knowledge import load_knowledge
 _LANGUAGE = Language(tree_sitter_c.language())
 
 # Annotations that confuse a parser without cpp; blanked, not removed, to keep columns.
+_ANNOTATION_WORDS = (
+    "__init", "__exit", "__always_inline", "noinline", "__cold", "__must_check", "__rcu", "__user",
+    "__iomem", "__percpu", "__maybe_unused", "notrace", "asmlinkage", "__sched", "__ref",
+    "__meminit", "__read_mostly", "__ro_after_init", "__weak", "__latent_entropy", "__must_hold(",
+)
 _ANNOTATIONS = re.compile(
     r"\b(?:__init|__exit|__always_inline|noinline|__cold|__must_check|__rcu|__user|__iomem|"
     r"__percpu|__maybe_unused|notrace|asmlinkage|__sched|__ref|__meminit|__read_mostly|"
@@ -51,6 +56,8 @@ LOOP_MACRO = re.compile(
     r"list_for_each\w*|hlist_for_each\w*)$"
 )
 _LOOP_HEAD = re.compile(r"^([ \t]*)([A-Za-z_]\w*)[ \t]*\(", re.MULTILINE)
+# Every name LOOP_MACRO accepts holds one of these.
+_LOOP_WORDS = ("for_each", "do_each_thread", "while_each_thread_never")
 
 
 def parser() -> Parser:
@@ -60,17 +67,29 @@ def parser() -> Parser:
 # A type as a macro argument (`container_of(p, struct mem_cgroup, css)`, `list_entry(...)`)
 # is not C: tree-sitter gives up on the whole statement. `struct_mem_cgroup` (same length)
 # is an identifier, and no analysis needs the type.
-_TYPE_ARG = re.compile(r"(?<=[(,])(\s*)struct(\s+)(\w+)(?=\s*[,)])")
+# (The "(" or "," before it is matched, not looked behind for: a pattern that starts with
+# a character class lets the regex engine skip ahead; one that starts with a lookbehind
+# tries every position. The next match cannot need that character: it follows a word.)
+_TYPE_ARG = re.compile(r"([(,])(\s*)struct(\s+)(\w+)(?=\s*[,)])")
 
 
 def prepare_source(text: str) -> str:
-    """Rewrite kernel idioms so tree-sitter sees plain C; line numbers are unchanged."""
+    """Rewrite kernel idioms so tree-sitter sees plain C; line numbers are unchanged.
+
+    Each rewrite runs only on a text that holds a word every match of it holds: the
+    regexes cost as much as parsing, and most functions and hunks have no annotation,
+    no iterator and no while_each_thread()."""
     text = rewrite_guards(text)
     text = rewrite_cleanups(text)
     if "struct" in text:
-        text = _TYPE_ARG.sub(lambda m: f"{m.group(1)}struct{'_' * len(m.group(2))}{m.group(3)}", text)
-    text = _LOCK_ANNOTATIONS.sub(_lock_marker, text)
-    text = _ANNOTATIONS.sub(lambda m: " " * len(m.group(0)), text)
+        text = _TYPE_ARG.sub(
+            lambda m: f"{m.group(1)}{m.group(2)}struct{'_' * len(m.group(3))}{m.group(4)}", text)
+    if "__acquires(" in text or "__releases(" in text:
+        text = _LOCK_ANNOTATIONS.sub(_lock_marker, text)
+    if any(word in text for word in _ANNOTATION_WORDS):
+        text = _ANNOTATIONS.sub(lambda m: " " * len(m.group(0)), text)
+    if not any(word in text for word in _LOOP_WORDS):
+        return _close_while_each(text)
     out: list[str] = []
     pos = 0
     for match in _LOOP_HEAD.finditer(text):
@@ -88,11 +107,17 @@ def prepare_source(text: str) -> str:
         out.append("while (" + text[match.start(2) : close + 1] + ")")
         pos = close + 1
     out.append(text[pos:])
-    # `} while_each_thread(g, t);` closes a do_each_thread() loop: make it a do-while.
-    return _WHILE_EACH.sub(lambda m: f"{m.group(1)}while ({m.group(2)})", "".join(out))
+    return _close_while_each("".join(out))
 
 
 _WHILE_EACH = re.compile(r"(\}\s*)(while_each_thread\s*\([^;{}]*\))")
+
+
+def _close_while_each(text: str) -> str:
+    """`} while_each_thread(g, t);` closes a do_each_thread() loop: make it a do-while."""
+    if "while_each_thread" not in text:
+        return text
+    return _WHILE_EACH.sub(lambda m: f"{m.group(1)}while ({m.group(2)})", text)
 
 # Scope-based guards (include/linux/cleanup.h). `guard(spinlock_irq)(&l);` holds the lock
 # to the end of the enclosing block and `scoped_guard(mutex, &m) { ... }` for its block;
@@ -373,8 +398,18 @@ def views_from_text(
     file: str, text: str, *, added: frozenset[int] = frozenset(), wanted: set[int] | None = None
 ) -> list[FunctionView]:
     """Functions of a whole file; only those containing a line of ``wanted`` when given."""
-    src = prepare_source(text)
-    tree = parser().parse(src.encode("utf-8", errors="replace"))
+    # A function read alone on its own rows (engine/rebuild.py) comes after one empty line
+    # per row above it, thousands in a large file. No rewrite of prepare_source() matches
+    # across those empty lines, and tree-sitter can be told where the code starts: the
+    # same source and the same tree, without every regex and the lexer reading them.
+    lead = len(text) - len(text.lstrip("\n"))
+    src = "\n" * lead + prepare_source(text[lead:]) if lead else prepare_source(text)
+    data = src.encode("utf-8", errors="replace")
+    ts = parser()
+    if lead:
+        last = (src.count("\n"), len(data) - data.rfind(b"\n") - 1)
+        ts.included_ranges = [Range((lead, 0), last, lead, len(data))]
+    tree = ts.parse(data)
     lines = src.split("\n")
     views = []
     for fn in iter_functions(tree.root_node):

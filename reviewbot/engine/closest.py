@@ -70,13 +70,16 @@ def closest_base(bases: Sequence[str], patches: Iterable[Sequence[FileDiff]],
         return None
     scores: list[tuple[str, int]] = []
     for base in bases:
+        # Each file with a newline in front, once: a copy of the whole file per hunk was
+        # most of the cost of placing a series.
         texts: dict[str, str | None] = {}
         found = 0
         for path, block in blocks:
             if path not in texts:
-                texts[path] = read(base, path)
-            text = texts[path]
-            if text is not None and ("\n" + block in "\n" + text):
+                text = read(base, path)
+                texts[path] = None if text is None else "\n" + text
+            framed = texts[path]
+            if framed is not None and ("\n" + block in framed):
                 found += 1
         scores.append((base, found))
     top = max(n for _, n in scores)

@@ -4,12 +4,13 @@ names and arguments, where a call's result goes, local names and plain aliases."
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from tree_sitter import Node
 
-from reviewbot.engine.cfunc import node_text
-from reviewbot.engine.refspec import normalize
+from reviewbot.engine.cfunc import FunctionView, node_text
+from reviewbot.engine.refspec import called_words, normalize
+from reviewbot.facts.extract import CALL
 
 
 def call_name(call: Node) -> str:
@@ -31,18 +32,53 @@ def descendants(node: Node) -> Iterator[Node]:
         yield n
 
 
-def calls_in(node: Node) -> list[Node]:
-    """Calls in evaluation order (arguments before the call that uses them)."""
-    out: list[Node] = []
+def calls_in(node: Node, memo: dict[int, list[Node]] | None = None) -> list[Node]:
+    """Calls in evaluation order (arguments before the call that uses them): the reverse
+    of a depth-first walk that takes the last child first, so without recursion.
 
-    def walk(n: Node) -> None:
-        for c in n.named_children:
-            walk(c)
-        if n.type == "call_expression":
-            out.append(n)
-
-    walk(node)
+    ``memo`` (a function's, see :func:`view_calls`) keeps the answer per node: every
+    analysis of the function (each rule's walk, the context walk, the consumers' walks)
+    asks about the same statements. Callers must not change the list they get."""
+    if memo is not None:
+        done = memo.get(node.id)
+        if done is not None:
+            return done
+    out = [n for n in descendants(node) if n.type == "call_expression"]
+    out.reverse()
+    if memo is not None:
+        memo[node.id] = out
     return out
+
+
+def view_calls(view: FunctionView) -> dict[int, list[Node]]:
+    """The function's :func:`calls_in` memo (node id -> its calls; ids are unique within
+    the one tree a view's nodes come from)."""
+    memo: dict[int, list[Node]] = view.memo.setdefault("calls-in", {})
+    return memo
+
+
+def view_text(view: FunctionView) -> str:
+    """The function's source (each rule's prefilter reads it; decoded once)."""
+    text: str | None = view.memo.get("text")
+    if text is None:
+        text = view.memo["text"] = node_text(view.node)
+    return text
+
+
+def view_words(view: FunctionView) -> frozenset[str]:
+    """refspec.called_words() of the function, for refspec.finds_call()."""
+    words: frozenset[str] | None = view.memo.get("called-words")
+    if words is None:
+        words = view.memo["called-words"] = called_words(view_text(view))
+    return words
+
+
+def view_callees(view: FunctionView) -> frozenset[str]:
+    """Names the function calls (facts.extract.CALL), to ask the tree facts about."""
+    names: frozenset[str] | None = view.memo.get("callees")
+    if names is None:
+        names = view.memo["callees"] = frozenset(CALL.findall(view_text(view)))
+    return names
 
 
 def assigned_to(call: Node) -> Node | None:
@@ -92,22 +128,12 @@ def _same_object(node: Node) -> Node:
 
 
 class Aliases:
-    """Union-find over local names joined by plain ``a = b`` assignments."""
+    """Union-find over local names joined by plain ``a = b`` assignments (``joins``: the
+    (a, b) name pairs of the function's assignments, in tree order; see function_shape())."""
 
-    def __init__(self, fn: Node, locals_: set[str]) -> None:
+    def __init__(self, joins: list[tuple[str, str]], locals_: set[str]) -> None:
         self.parent: dict[str, str] = {}
-        for n in descendants(fn):
-            left = right = None
-            if n.type == "assignment_expression" and node_text(n.children[1]) == "=":
-                left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
-            elif n.type == "init_declarator":
-                left, right = n.child_by_field_name("declarator"), n.child_by_field_name("value")
-                while left is not None and left.type == "pointer_declarator":
-                    left = left.child_by_field_name("declarator")
-            if left is None or right is None:
-                continue
-            right = _same_object(right)
-            a, b = normalize(node_text(left)), normalize(node_text(right))
+        for a, b in joins:
             if a in locals_ and re.fullmatch(r"\w+", b) and b in locals_:
                 self.union(a, b)
 
@@ -122,20 +148,59 @@ class Aliases:
             self.parent[ra] = rb
 
 
-def local_names(fn: Node) -> set[str]:
+_OPERAND = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)\w+)*")
+_SIDE_EFFECTS = re.compile(r"\w\s*\(|\+\+|--|(?<![=!<>])=(?!=)")
+
+
+def function_shape(fn: Node, visit: Callable[[Node], None] | None = None
+                   ) -> tuple[frozenset[str], set[str], Aliases]:
+    """What the path analyses need of a function as a whole, in one walk of its tree
+    (three walks were a tenth of a rules run): the conditions it tests twice (below), its
+    local names (declarations and parameters), and the aliases among them. ``visit`` sees
+    every node of the walk too (in :func:`descendants` order), for a caller's own index."""
     names: set[str] = set()
+    joins: list[tuple[str, str]] = []
+    seen: dict[str, int] = {}  # condition -> times an if statement tests it
+    assigned: set[str] = set()
     for n in descendants(fn):
-        if n.type in ("init_declarator", "parameter_declaration", "declaration"):
+        if visit is not None:
+            visit(n)
+        kind = n.type
+        if kind in ("init_declarator", "parameter_declaration", "declaration"):
             decl = n.child_by_field_name("declarator")
             while decl is not None and decl.type in ("pointer_declarator", "init_declarator"):
                 decl = decl.child_by_field_name("declarator")
             if decl is not None and decl.type == "identifier":
                 names.add(node_text(decl))
-            if n.type == "declaration":
+            if kind == "declaration":
                 for d in n.named_children:
                     if d.type == "identifier":
                         names.add(node_text(d))
-    return names
+        left = right = None
+        if kind == "assignment_expression" and node_text(n.children[1]) == "=":
+            left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+        elif kind == "init_declarator":
+            left, right = n.child_by_field_name("declarator"), n.child_by_field_name("value")
+            while left is not None and left.type == "pointer_declarator":
+                left = left.child_by_field_name("declarator")
+        if left is not None and right is not None:
+            joins.append((normalize(node_text(left)), normalize(node_text(_same_object(right)))))
+        if kind in ("assignment_expression", "update_expression"):
+            target = n.child_by_field_name("left") or n.child_by_field_name("argument")
+            if target is not None:
+                assigned.add(re.sub(r"\s+", "", node_text(target)))
+        if kind == "if_statement":
+            cond = n.child_by_field_name("condition")
+            if cond is not None:
+                text, _ = condition_key(cond)
+                if not _SIDE_EFFECTS.search(text):
+                    seen[text] = seen.get(text, 0) + 1
+    # Repeated conditions: tested at least twice and free of calls and assignments (flags
+    # and pointers whose value does not change between the tests). A condition on
+    # something the function changes may differ the second time.
+    repeated = frozenset(t for t, k in seen.items()
+                         if k > 1 and not assigned & set(_OPERAND.findall(t)))
+    return repeated, names, Aliases(joins, names)
 
 
 def stored_identifiers(node: Node) -> list[str]:
@@ -152,10 +217,6 @@ def identifiers_in(node: Node) -> list[str]:
     if node.type == "identifier":
         return [node_text(node)]
     return [i for c in node.named_children for i in identifiers_in(c)]
-
-
-_OPERAND = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)\w+)*")
-_SIDE_EFFECTS = re.compile(r"\w\s*\(|\+\+|--|(?<![=!<>])=(?!=)")
 
 
 def condition_key(node: Node) -> tuple[str, bool]:
@@ -181,23 +242,3 @@ def _balanced(text: str) -> bool:
             return False
     return depth == 0
 
-
-def repeated_conditions(fn: Node) -> frozenset[str]:
-    """Conditions (of if statements) tested at least twice and free of calls and
-    assignments: flags and pointers whose value does not change between the tests."""
-    seen: dict[str, int] = {}
-    assigned: set[str] = set()
-    for n in descendants(fn):
-        if n.type in ("assignment_expression", "update_expression"):
-            target = n.child_by_field_name("left") or n.child_by_field_name("argument")
-            if target is not None:
-                assigned.add(re.sub(r"\s+", "", node_text(target)))
-        if n.type == "if_statement":
-            cond = n.child_by_field_name("condition")
-            if cond is not None:
-                text, _ = condition_key(cond)
-                if not _SIDE_EFFECTS.search(text):
-                    seen[text] = seen.get(text, 0) + 1
-    # A condition on something the function changes may differ the second time.
-    return frozenset(t for t, n in seen.items()
-                     if n > 1 and not assigned & set(_OPERAND.findall(t)))

@@ -7,12 +7,18 @@ runs with a reference held on the parameter from the entry: where it is stored, 
 or handed on, the function consumed it; where it is still held at a return, it did not.
 A function that does both is a *partial consumer*; a caller that hands it a reference it
 holds is told where the callee drops it on the floor.
+
+The question only matters for a function that an analysed function calls, which few
+patches have: :class:`Consumers` asks it per callee name on first use, so that a patch's
+other functions do not each cost one path walk per pointer parameter.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from reviewbot.engine.cfunc import FunctionView, node_text
 from reviewbot.engine.refcount import Analysis, Held, State
@@ -37,10 +43,15 @@ def partial_consumers(config: Config, views: list[FunctionView], facts: Facts | 
     for view in views:
         if view.partial:
             continue
+        first: _HandedIn | None = None
         for index, param in _pointer_params(view):
             if param not in node_text(view.node.child_by_field_name("body") or view.node):
                 continue
             analysis = _HandedIn(config, view, facts, param)
+            if first is None:
+                first = analysis
+            else:
+                analysis.share_effects(first)  # only the start differs
             analysis.run()
             end = view.lines()[-1] if view.lines() else 0  # falling off the end
             kept = sorted({line if line is not None else end
@@ -51,6 +62,34 @@ def partial_consumers(config: Config, views: list[FunctionView], facts: Facts | 
             if kept and gone:
                 out.setdefault(view.name, []).append(PartialConsumer(view.name, index, param, tuple(kept)))
     return out
+
+
+class Consumers:
+    """:func:`partial_consumers` of a patch's functions, by callee name, worked out when an
+    analysis first meets a call of that name (the same answer as the eager dict: a name's
+    functions are analysed together, in the patch's order)."""
+
+    def __init__(self, config: Config, views: list[FunctionView], facts: Facts | None) -> None:
+        self.config = config
+        self.facts = facts
+        self._views: dict[str, list[FunctionView]] = {}
+        for view in views:
+            if not view.partial:
+                self._views.setdefault(view.name, []).append(view)
+        self._found: dict[str, list[PartialConsumer]] = {}
+
+    def get(self, name: str, default: Sequence[Any] = ()) -> Sequence[Any]:
+        views = self._views.get(name)
+        if views is None:
+            return default  # not a complete function of the patch: nothing to ask
+        found = self._found.get(name)
+        if found is None:
+            found = partial_consumers(self.config, views, self.facts).get(name, [])
+            self._found[name] = found
+        return found or default
+
+    def __bool__(self) -> bool:
+        return bool(self._views)
 
 
 def _pointer_params(view: FunctionView) -> list[tuple[int, str]]:

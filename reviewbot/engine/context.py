@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from tree_sitter import Node
@@ -49,13 +48,13 @@ from reviewbot.engine import cfg
 from reviewbot.engine.cfunc import (
     FREE_PREFIX,
     GUARD_PREFIX,
-    UNGUARD_PREFIX,
     FunctionView,
     node_text,
 )
-from reviewbot.engine.cnodes import assigned_to, call_args, call_name, calls_in
+from reviewbot.engine.cnodes import assigned_to
+from reviewbot.engine.lockconfig import bare_name, lock_config, pairs_of_calls
 from reviewbot.engine.refcount import Analysis, Held, State
-from reviewbot.engine.refspec import Config, _needle, normalize
+from reviewbot.engine.refspec import normalize
 from reviewbot.facts.derive import caller_key
 from reviewbot.facts.knowledge import Knowledge, LockSpec
 from reviewbot.facts.tables import Facts
@@ -72,50 +71,6 @@ CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbala
 # Functions whose job is to take or drop a lock for their caller.
 LOCK_HELPERS = re.compile(r"(^|_)(lock|unlock|locked|begin|end|start|stop|enter|exit|get|put|"
                           r"acquire|release|disable|enable|save|restore)(_\w+)?$")
-
-
-_LOCK_CONFIGS: dict[str, tuple[Config, re.Pattern[str], dict[str, LockSpec]]] = {}
-
-
-def lock_config(k: Knowledge) -> tuple[Config, re.Pattern[str], dict[str, LockSpec]]:
-    """kernel.yaml's locks as refcount pairs (guards included), and pair name -> spec."""
-    if k.digest not in _LOCK_CONFIGS:
-        _LOCK_CONFIGS[k.digest] = _lock_config(k)
-    return _LOCK_CONFIGS[k.digest]
-
-
-def _lock_config(k: Knowledge) -> tuple[Config, re.Pattern[str], dict[str, LockSpec]]:
-    pairs = []
-    kinds: dict[str, LockSpec] = {}
-    for n, spec in enumerate(k.locks):
-        name = f"{spec.kind}#{n}"
-        kinds[name] = spec
-        cond: Any = {"": False, "true": True, "zero": "zero"}[spec.conditional]
-        arg = {} if spec.keyless else {"arg": 0}
-        pairs.append({
-            "name": name,
-            "keyless": spec.keyless,
-            "acquire": [{"call": f"(?:{GUARD_PREFIX})?(?:{spec.acquire.pattern})",
-                         "conditional": cond, **arg}],
-            "release": [{"call": f"(?:{UNGUARD_PREFIX})?(?:{spec.release.pattern})", **arg}],
-        })
-    config = Config({"pairs": pairs, "transfer": {"store": False, "return": False},
-                     "report": ["leak", "double-release"]})
-    names = [s.call.pattern[4:-2] for p in config.pairs for s in (*p.acquire, *p.release)]
-    config.names = names
-    return config, _needle(names), kinds
-
-
-def _primitive_names(spec: LockSpec) -> list[str]:
-    """The plain call names an acquire regex of kernel.yaml stands for (``a|b`` lists)."""
-    return [n for n in str(spec.raw["acquire"]).split("|") if re.fullmatch(r"\w+", n)]
-
-
-def bare_name(name: str) -> str:
-    for prefix in (GUARD_PREFIX, UNGUARD_PREFIX):
-        if name.startswith(prefix):
-            return name[len(prefix):]
-    return name
 
 
 def _shown(held: Held) -> str:
@@ -141,22 +96,25 @@ class ContextAnalysis(Analysis):
         # Locks released on a path where this function had not taken them: the caller
         # holds them, and a function that drops and retakes one ends holding it.
         self.borrowed: set[tuple[str, str]] = set()
-        self.pair_of_call: dict[str, str] = {}
-        for pair_name, spec in kinds.items():
-            for prim in _primitive_names(spec):
-                self.pair_of_call.setdefault(prim, pair_name)
+        self.pair_of_call = pairs_of_calls(k)
+        # The checks run at every node for every path state reaching it; what they ask
+        # of a call or of the facts does not depend on the state: asked once.
+        self._sleeps: dict[int, list[str] | None] = {}  # call node -> sleep_chain()
+        self._lockless_calls: dict[int, bool] = {}  # call node -> _lockless()
+        self._taken_by: dict[str, dict[str, list[str]]] = {}  # name -> facts.locks_taken()
+        self._needs: dict[str, dict[str, list[str]]] = {}  # name -> facts.locks_required()
         # Locks the function takes somewhere (its own business): key -> first line.
         self.taken: dict[str, int] = {}
         self.taken_kinds: set[str] = set()
-        for call in calls_in(view.node):
-            name = call_name(call)
+        for call in self.calls_of(view.node):
+            name = self.name_of(call)
             found = k.lock_for(bare_name(name))
             keys: list[str] = []
             if found is not None and found[1] == "acquire" and not found[0].keyless:
                 keys = [self._arg_key(call, 0)]
-            elif found is None:
-                args = [node_text(a) for a in call_args(call)]
-                keys = [self.alias.find(normalize(c)) for raw in facts.locks_kept(name)
+            elif found is None and (kept := facts.locks_kept(name)):
+                args = [node_text(a) for a in self.args_of(call)]
+                keys = [self.alias.find(normalize(c)) for raw in kept
                         if (c := caller_key(raw, args)) is not None]
             line = self.line(call) or 0
             if view.shown and line not in view.shown:
@@ -167,9 +125,9 @@ class ContextAnalysis(Analysis):
                 self.taken.setdefault("rcu", line)
                 self.taken_kinds.add("rcu")
         self.helper_released: set[str] = set()
-        for call in calls_in(view.node):
-            for raw in facts.locks_released(call_name(call)):
-                released = caller_key(raw, [node_text(a) for a in call_args(call)])
+        for call in self.calls_of(view.node):
+            for raw in facts.locks_released(self.name_of(call)):
+                released = caller_key(raw, [node_text(a) for a in self.args_of(call)])
                 if released is not None:
                     self.helper_released.add(self.alias.find(normalize(released)))
 
@@ -182,27 +140,31 @@ class ContextAnalysis(Analysis):
         target = assigned_to(call)
         if target is None or target.type != "identifier":
             return ops
-        name = call_name(call)
-        for pair in self.c.pairs:
-            for spec in pair.acquire:
-                if spec.conditional and spec.call.match(name):
-                    key = "" if pair.keyless else self._arg_key(call, spec.arg)
-                    self.results.setdefault(node_text(target), []).append((key, pair.name, spec.zero))
+        name = self.name_of(call)
+        for matched in self.c.matching(name):
+            for spec in matched.acquire:
+                if spec.conditional:
+                    key = "" if matched.pair.keyless else self._arg_key(call, spec.arg)
+                    self.results.setdefault(node_text(target), []).append(
+                        (key, matched.pair.name, spec.zero))
         return ops
 
     def helper_ops(self, call: Node) -> list[tuple[str, Any]]:
         """``task_lock(p)`` takes p->alloc_lock, ``cgroup_unlock()`` drops cgroup_mutex:
         what the facts say a called helper leaves held or released."""
-        name = call_name(call)
+        name = self.name_of(call)
         if self.k.lock_for(bare_name(name)) is not None or not name:
             return []
-        args = [node_text(a) for a in call_args(call)]
+        released, kept = self.facts.locks_released(name), self.facts.locks_kept(name)
+        if not released and not kept:
+            return []  # (most calls: their argument texts are not needed)
+        args = [node_text(a) for a in self.args_of(call)]
         ops: list[tuple[str, Any]] = []
-        for raw in self.facts.locks_released(name):
+        for raw in released:
             key = caller_key(raw, args)
             if key is not None:
                 ops.append(("helper-release", self.alias.find(normalize(key))))
-        for raw, via in self.facts.locks_kept(name).items():
+        for raw, via in kept.items():
             key = caller_key(raw, args)
             pair = self.pair_of_call.get(via[-1]) if via else None
             if key is not None and pair is not None:
@@ -212,7 +174,7 @@ class ContextAnalysis(Analysis):
         return ops
 
     def _arg_key(self, call: Node, index: int | None) -> str:
-        args = call_args(call)
+        args = self.args_of(call)
         return self.key(args[index]) if index is not None and index < len(args) else ""
 
     def cond(self, expr: Node | None) -> tuple[list[Any], list[Any]]:
@@ -244,19 +206,19 @@ class ContextAnalysis(Analysis):
     def _rcu_reads(self, ast: Node, state: State) -> None:
         if state.held or "rcu" not in self.taken_kinds:
             return
-        for call in calls_in(ast):
-            name = call_name(call)
-            if _RCU_READ.fullmatch(name) and len(call_args(call)) == 1:
+        for call in self.calls_of(ast):
+            name = self.name_of(call)
+            if _RCU_READ.fullmatch(name) and len(self.args_of(call)) == 1:
                 line = self.line(call) or 0
                 self._rcu_hit(line, name, f"{name}() at line {line} runs outside the "
                                           f"rcu_read_lock() section {self.view.name}() takes elsewhere")
 
     def _rcu_iteration(self, ast: Node, state: State) -> None:
         """An RCU list walk whose next step runs after the body dropped rcu_read_lock()."""
-        name = call_name(ast)
+        name = self.name_of(ast)
         if not _RCU_ITER.fullmatch(name) or "rcu" not in self.taken_kinds:
             return
-        args = call_args(ast)
+        args = self.args_of(ast)
         if name.startswith(("list_", "hlist_")) and len(args) > 3:
             return  # a lockdep condition says which other lock protects the walk
         cursor = node_text(args[0]) if args else ""
@@ -288,12 +250,14 @@ class ContextAnalysis(Analysis):
 * ``rcu-unprotected``: an ``rcu_dereference()`` reached with nothing held, or an RCU list
   walk stepping on after its body dropped ``rcu_read_lock()`` without pinning the
   cursor, in a function that takes ``rcu_read_lock()`` itself elsewhere."""
-        for call in calls_in(ast):
-            name = call_name(call)
-            needs = self.facts.locks_required(name)
+        for call in self.calls_of(ast):
+            name = self.name_of(call)
+            needs = self._needs.get(name)
+            if needs is None:
+                needs = self._needs[name] = self.facts.locks_required(name)
             if not needs:
                 continue
-            args = [node_text(a) for a in call_args(call)]
+            args = [node_text(a) for a in self.args_of(call)]
             for raw, via in needs.items():
                 key = caller_key(raw, args)
                 if key is None:
@@ -309,12 +273,40 @@ class ContextAnalysis(Analysis):
                     self.hits.setdefault(("lock-not-held", line, name),
                                          (line, {"detail": detail, "call": name}, (self.taken[key], line)))
 
+    def _sleep_chain_of(self, call: Node, name: str) -> list[str] | None:
+        if call.id not in self._sleeps:
+            self._sleeps[call.id] = self.sleep_chain(call, name)
+        return self._sleeps[call.id]
+
+    def _lockless(self, call: Node) -> bool:
+        """A call that is no lock and takes none (per the facts): asked once per call, not
+        at each path state that reaches it."""
+        found = self._lockless_calls.get(call.id)
+        if found is None:
+            name = bare_name(self.name_of(call))
+            found = self._lockless_calls[call.id] = self.k.lock_for(name) is None \
+                and not self.locks_taken_by(name)
+        return found
+
+    def locks_taken_by(self, name: str) -> dict[str, list[str]]:
+        """facts.locks_taken(), once per name (callers only read it)."""
+        found = self._taken_by.get(name)
+        if found is None:
+            found = self._taken_by[name] = self.facts.locks_taken(name)
+        return found
+
     def spec_of(self, held: Held) -> LockSpec:
         return self.kinds[held.pair]
 
     def inspect(self, ast: Node, state: State) -> None:
-        for call in calls_in(ast):
-            name = bare_name(call_name(call))
+        for call in self.calls_of(ast):
+            name = bare_name(self.name_of(call))
+            if self._lockless(call):
+                # No lock, and none taken inside (per the facts): of the checks below only
+                # the sleep one can have something to say, whatever is held.
+                if "sleep-in-atomic" in self.checks and state.held:
+                    self._sleep(call, name, state)
+                continue
             if "sleep-in-atomic" in self.checks and state.held:
                 self._sleep(call, name, state)
             found = self.k.lock_for(name)
@@ -362,7 +354,7 @@ class ContextAnalysis(Analysis):
     def _rt_through(self, call: Node, name: str, state: State) -> None:
         """A call of a function that takes a spinlock_t (tree facts, or the patch's own
         function), through at most the facts' lock depth."""
-        for lock, via in self.facts.locks_taken(name).items():
+        for lock, via in self.locks_taken_by(name).items():
             found = self.k.lock_for(via[-1]) if via else None
             if found is not None and found[0].kind in ("spinlock", "rwlock"):
                 shown = " -> ".join(f"{c}()" for c in [name, *via[:-1]]) + f" -> {via[-1]}()"
@@ -377,7 +369,7 @@ class ContextAnalysis(Analysis):
         atomic = [h for h in state.held if self.spec_of(h).kind in self.k.atomic_kinds]
         if not atomic:
             return
-        chain = self.sleep_chain(call, name)
+        chain = self._sleep_chain_of(call, name)
         if chain is None:
             return
         h = atomic[-1]
@@ -397,7 +389,7 @@ class ContextAnalysis(Analysis):
             return None
         if self.k.is_sleep_primitive(name):
             return [name]
-        for arg in call_args(call):
+        for arg in self.args_of(call):
             if arg.type == "call_expression":
                 continue  # a nested call is judged on its own
             flag = self.k.blocking_gfp.search(node_text(arg))
@@ -421,7 +413,7 @@ class ContextAnalysis(Analysis):
                                   f"held since {_shown(h)} at line {h.line}: self-deadlock",
                         "call": name, "outer": bare_name(h.call)})
             return
-        for lock, via in self.facts.locks_taken(name).items():
+        for lock, via in self.locks_taken_by(name).items():
             for h in state.held:
                 if h.key == lock and not self.spec_of(h).shared:
                     shown = " -> ".join(f"{c}()" for c in via)
@@ -441,7 +433,7 @@ class ContextAnalysis(Analysis):
             inner = {spec.lock: [name]} if spec.keyless and spec.lock else \
                 ({} if spec.keyless else {self._arg_key(call, 0): [name]})
         else:
-            inner = self.facts.locks_taken(name)
+            inner = self.locks_taken_by(name)
         for lock, via in inner.items():
             for h in state.held:
                 outer = h.key or self.kinds[h.pair].lock
@@ -497,7 +489,7 @@ class ContextAnalysis(Analysis):
     def exit(self, state: State, line: int | None) -> None:
         if "imbalance" not in self.checks:
             return
-        kept = replace(state, held=tuple(h for h in state.held if not h.call.startswith(GUARD_PREFIX)))
+        kept = state.with_held(tuple(h for h in state.held if not h.call.startswith(GUARD_PREFIX)))
         super().exit(kept, line)
 
     def apply(self, state: State, ops: list[tuple[str, Any]]) -> State:

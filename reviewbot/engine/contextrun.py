@@ -10,20 +10,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView, node_text
+from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView
+from reviewbot.engine.cnodes import view_callees, view_text, view_words
 from reviewbot.engine.context import (
     CHECKS,
     LOCK_HELPERS,
     LOCK_WORDS,
     ContextAnalysis,
-    bare_name,
-    lock_config,
 )
+from reviewbot.engine.lockconfig import bare_name, lock_config
 from reviewbot.engine.refcount import Event
+from reviewbot.engine.refspec import finds_call
 from reviewbot.engine.snapshot import stale_snapshots
 from reviewbot.engine.types import RawFinding
 from reviewbot.engine.uses import handed_to_caller
-from reviewbot.facts.extract import CALL
 from reviewbot.facts.knowledge import Knowledge, load_knowledge
 from reviewbot.facts.tables import EMPTY, Facts
 
@@ -40,7 +40,7 @@ def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None 
     facts = facts or EMPTY
     if check == "stale-snapshot":
         return stale_snapshots(view, k)  # line order, no path walk (engine/snapshot.py)
-    text = node_text(view.node)
+    text = view_text(view)
     # Every lock and section call has one of these in its name: a substring test spares
     # most functions the regex.
     cheap = any(word in text for word in LOCK_WORDS)
@@ -74,8 +74,8 @@ def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None 
 def _walk(view: FunctionView, facts: Facts, k: Knowledge, cheap: bool, text: str
           ) -> tuple[ContextAnalysis | None, list[Event]]:
     _, needle, _ = lock_config(k)
-    if "guard" not in text and not (cheap and needle.search(text)) and not any(
-            facts.locks_kept(n) for n in set(CALL.findall(text))) \
+    if "guard" not in text and not (cheap and finds_call(needle, text, view_words(view))) \
+            and not any(facts.locks_kept(n) for n in view_callees(view)) \
             and not k.nonpreemptible.fullmatch(view.name):
         return None, []  # nothing is ever held here (and the function is not atomic itself)
     analysis = ContextAnalysis({"checks": CHECKS}, view, facts, k)

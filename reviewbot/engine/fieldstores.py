@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from reviewbot.engine.cfunc import FunctionView
-from reviewbot.engine.refspec import NULL_RE, config_for, normalize
+from reviewbot.engine.refspec import NULL_RE, _needle, config_for, finds_call, normalize
 from reviewbot.engine.types import RawFinding
 
 _FIELD_STORE = re.compile(r"^\s*(?P<base>[\w>.\[\]-]+?)(?:->|\.)(?P<field>\w+)\s*=\s*(?P<value>[^=;][^;]*);")
@@ -27,8 +27,9 @@ def run_field_stores(params: dict[str, Any], views: list[FunctionView]) -> list[
     """
     config, _ = config_for(params)
     acquire_names = [s.call for p in config.pairs for s in p.acquire if not p.keyless]
-    # Any acquire call at all in a function? (Patterns are "^(?:name)$".)
-    any_acquire = re.compile(r"\b(?:" + "|".join(rx.pattern[4:-2] for rx in acquire_names) + r")\s*\(")
+    # Any acquire call at all in a function? (Patterns are "^(?:name)$"; refspec's needle
+    # of them, which finds_call() answers without scanning every word with the regex.)
+    any_acquire = _needle([rx.pattern[4:-2] for rx in acquire_names])
     counted: dict[str, list[tuple[FunctionView, int]]] = {}
     uncounted: dict[str, list[tuple[FunctionView, int, str]]] = {}
     for view in views:
@@ -39,7 +40,7 @@ def run_field_stores(params: dict[str, Any], views: list[FunctionView]) -> list[
             if fn_start <= row <= fn_end and row < len(view.text_lines)
         ]
         fn_text = "\n".join(t for _, t in body)
-        takes_refs = bool(acquire_names) and any_acquire.search(fn_text) is not None
+        takes_refs = bool(acquire_names) and finds_call(any_acquire, fn_text)
         for ln, text in body:
             m = _FIELD_STORE.match(text)
             if not m or NULL_RE.match(m.group("value").strip()):

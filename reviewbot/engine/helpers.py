@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from reviewbot.engine.cfunc import FunctionView, node_text
+from reviewbot.engine.cfunc import FunctionView
+from reviewbot.engine.cnodes import view_callees, view_text, view_words
 from reviewbot.engine.refcount import Analysis
-from reviewbot.engine.refspec import config_for, with_helpers
-from reviewbot.facts.extract import CALL
+from reviewbot.engine.refspec import config_for, finds_call, with_helpers
 
 __all__ = ["MAX_DEPTH", "reference_helpers"]
 
@@ -29,15 +29,6 @@ __all__ = ["MAX_DEPTH", "reference_helpers"]
 # helper-of-a-helper fixpoint. Kernel reference helpers are shallow (two levels in
 # mm/memcontrol.c at most); the bound keeps a large file from costing a whole-file walk.
 MAX_DEPTH = 3
-
-
-# Names followed by "(": calls, plus keywords and function-like macros, which the pool
-# lookup drops. A regex over the text costs far less than walking the syntax tree, and
-# this runs for every patch.
-
-
-def _called(text: str) -> set[str]:
-    return set(CALL.findall(text))
 
 
 def reference_helpers(
@@ -60,7 +51,9 @@ def reference_helpers(
     for _ in range(MAX_DEPTH):
         nxt = []
         for view in frontier:
-            for name in _called(node_text(view.node)):
+            # Names followed by "(": calls, plus keywords and function-like macros, which
+            # the pool lookup drops (a regex over the text costs far less than a tree walk).
+            for name in view_callees(view):
                 if name in pool and name not in reachable and name != view.name:
                     reachable.add(name)
                     nxt.append(pool[name])
@@ -71,7 +64,7 @@ def reference_helpers(
     # mm/memcontrol.c) keeps its own spec.
     named = [s.call for p in config.pairs for s in p.acquire]
     candidates = sorted(n for n in reachable if not any(r.match(n) for r in named))
-    texts = {n: node_text(pool[n].node) for n in candidates}
+    texts = {n: view_text(pool[n]) for n in candidates}
     found: dict[str, tuple[str, str]] = {}
     for _ in range(MAX_DEPTH):
         _, round_needle = with_helpers(config, needle, found)
@@ -79,7 +72,8 @@ def reference_helpers(
         for name in candidates:
             text = texts[name]
             # Most functions make no call of a pair: the analysis is the expensive part.
-            if name in found or "return" not in text or not round_needle.search(text):
+            if name in found or "return" not in text or \
+                    not finds_call(round_needle, text, view_words(pool[name])):
                 continue
             own, _ = with_helpers(config, needle, {k: v for k, v in found.items() if k != name})
             analysis = Analysis(own, pool[name])

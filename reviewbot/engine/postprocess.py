@@ -25,7 +25,7 @@ from reviewbot.diff import FileDiff
 from reviewbot.engine.cfunc import views_from_hunks
 from reviewbot.engine.fingerprint import normalize_message
 from reviewbot.engine.loader import Rule
-from reviewbot.model import SEVERITIES, Finding
+from reviewbot.model import SEVERITIES, Finding, Reference
 from reviewbot.references import rule_references
 
 # What engine/run.py puts in front of a finding the base code has too: the same problem
@@ -62,12 +62,16 @@ def postprocess(
 def with_advice(findings: Iterable[Finding], rules: Iterable[Rule]) -> list[Finding]:
     """Each rule finding with its rule's fix hint and followable references (a finding that
     already has a hint, or whose rule is unknown - build warnings, splats - is kept as is)."""
-    advice = {
-        r.id: (" ".join(r.fix_hint.split()), rule_references(r.references)) for r in rules
-    }
+    by_id = {r.id: r for r in rules}
+    # Worked out for the rules that found something only (reading every rule's references
+    # was a few percent of a rules run).
+    advice: dict[str, tuple[str, tuple[Reference, ...]]] = {}
     out = []
     for f in findings:
-        if f.rule in advice and not f.fix_hint:
+        if f.rule in by_id and not f.fix_hint:
+            if f.rule not in advice:
+                rule = by_id[f.rule]
+                advice[f.rule] = (" ".join(rule.fix_hint.split()), rule_references(rule.references))
             hint, refs = advice[f.rule]
             f = dataclasses.replace(f, fix_hint=hint, references=refs)
         out.append(f)

@@ -21,7 +21,9 @@ author's), and name the base they were read on.
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections import Counter
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -37,6 +39,7 @@ class Rebuilt:
     placed: list[Hunk]
     missed: list[Hunk]
     line_text: dict[int, str]  # patch post-image line -> its text (for quoting evidence)
+    lines: list[str]  # text.split("\n"), kept from building it
 
 
 def _pre_image(hunk: Hunk) -> list[str]:
@@ -102,7 +105,7 @@ def _distinctive(line: str) -> bool:
                                           "rcu_read_unlock();")
 
 
-def _loose(base: list[str], base_text: str, hunk: Hunk, expected: int,
+def _loose(base_text: str, hunk: Hunk, expected: int,
            start: int) -> tuple[int, int, list[Line]] | None:
     """(first base row, rows replaced, hunk lines to write) for a hunk whose pre-image is
     mostly in the base in order, nearest ``expected``; None when no stretch is close enough."""
@@ -114,15 +117,24 @@ def _loose(base: list[str], base_text: str, hunk: Hunk, expected: int,
     if len(key_rows) < LOOSE_MIN:
         return None
     starts: set[int] = set()
-    norm_index = _norm_index(base_text)
+    normed, norm_index = _norm_prepared(base_text)
     for k in key_rows:
         for hit in norm_index.get(pre[k][1], ()):
             if hit >= start:
                 starts.add(max(start, hit - k - LOOSE_SLACK // 2))
     want = [text for _, text in pre]
+    # A stretch cannot match more lines than it shares with the hunk (the matching blocks
+    # pair equal lines, each at most once): most stretches fail that bound, and counting
+    # costs far less than the SequenceMatcher that would reject them the same way.
+    wanted = Counter(want)
     best: tuple[int, int, int, int] | None = None  # (-matched, distance, first, end)
     for first in sorted(starts):
-        window = [_norm(t) for t in base[first:first + len(pre) + LOOSE_SLACK]]
+        window = normed[first:first + len(pre) + LOOSE_SLACK]
+        have = Counter(window)
+        shared = {x: min(n, have[x]) for x, n in wanted.items() if x in have}
+        if sum(shared.values()) < LOOSE_SHARE * len(pre) or \
+                sum(n for x, n in shared.items() if _distinctive(x)) < LOOSE_MIN:
+            continue
         blocks = [b for b in SequenceMatcher(None, want, window, autojunk=False)
                   .get_matching_blocks() if b.size]
         matched = sum(b.size for b in blocks)
@@ -138,7 +150,7 @@ def _loose(base: list[str], base_text: str, hunk: Hunk, expected: int,
     _, _, lo, hi = best
     # The hunk's lines from its first matched pre-image line to its last: what the base has
     # in between is replaced by what the author's tree had there (context) and the change.
-    window = [_norm(t) for t in base[lo:hi]]
+    window = normed[lo:hi]
     blocks = [b for b in SequenceMatcher(None, want, window, autojunk=False)
               .get_matching_blocks() if b.size]
     first_line = pre[blocks[0].a][0]
@@ -152,11 +164,14 @@ def _loose(base: list[str], base_text: str, hunk: Hunk, expected: int,
 
 
 @lru_cache(maxsize=16)
-def _norm_index(base_text: str) -> dict[str, list[int]]:
+def _norm_prepared(base_text: str) -> tuple[list[str], dict[str, list[int]]]:
+    """The base's lines without their spacing (_norm()), and where each occurs: each
+    stretch a loose placement compares is a slice, not a line-by-line rewrite."""
+    normed = [_norm(line) for line in base_text.split("\n")]
     index: dict[str, list[int]] = {}
-    for i, line in enumerate(base_text.split("\n")):
-        index.setdefault(_norm(line), []).append(i)
-    return index
+    for i, line in enumerate(normed):
+        index.setdefault(line, []).append(i)
+    return normed, index
 
 
 @lru_cache(maxsize=16)
@@ -216,6 +231,7 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
     pos = 0  # next base line not yet copied
     shift = 0  # where the base puts hunks, relative to where the patch says
     last: tuple[int, int] | None = None  # (row, patch line) of the last hunk line
+    whole_lines = True  # ``out`` holds lines (base lines do; a hunk's line should)
 
     for hunk in fd.hunks:
         at = None
@@ -225,7 +241,7 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
             if at is not None:
                 break
         consumed = len(want) if at is not None else 0
-        if at is None and (loose := _loose(base, base_text, hunk, hunk.old_start - 1 + shift, pos)):
+        if at is None and (loose := _loose(base_text, hunk, hunk.old_start - 1 + shift, pos)):
             at, consumed, kept = loose
         if at is None:
             missed.append(hunk)
@@ -244,6 +260,7 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
                 continue
             row = len(out)
             out.append(ln.text)
+            whole_lines = whole_lines and "\n" not in ln.text
             if ln.new_lineno:
                 rows.explicit[row] = ln.new_lineno
                 line_text[ln.new_lineno] = ln.text
@@ -253,7 +270,10 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
     if last is not None and pos < len(base):
         rows.runs.append((len(out), len(out) + len(base) - pos, last[0], last[1]))
     out.extend(base[pos:])
-    return Rebuilt("\n".join(out), rows, placed, missed, line_text)
+    text = "\n".join(out)
+    # Unless a hunk line held a newline, ``out`` is the text's lines: not split again.
+    lines = out if whole_lines else text.split("\n")
+    return Rebuilt(text, rows, placed, missed, line_text, lines)
 
 
 def rebuilt_views(fd: FileDiff, base_text: str) -> tuple[list[FunctionView], list[FunctionView], Rebuilt] | None:
@@ -265,11 +285,12 @@ def rebuilt_views(fd: FileDiff, base_text: str) -> tuple[list[FunctionView], lis
         return None
     added = frozenset(ln.new_lineno for h in fd.hunks for ln in h.lines if ln.kind == "+" and ln.new_lineno)
     missed_lines = {ln.new_lineno for h in result.missed for ln in h.lines if ln.new_lineno}
-    rows = result.text.split("\n")
+    rows = result.lines
+    braces = Braces(result.text, rows)
     touched: list[FunctionView] = []
     seen: set[tuple[int, int]] = set()
     for row in sorted(_hunk_rows(result)):
-        window = _function_window(rows, row)
+        window = braces.window(row)
         if window is None or window in seen:
             continue
         seen.add(window)
@@ -299,52 +320,170 @@ def named_views(path: str, text: str, names: set[str]) -> list[FunctionView]:
     then ``{`` alone in column 0 before any ``;``) is parsed alone, on its own rows. A name
     that has such a line but no window found that way falls back to the whole file.
     """
-    if not names:
-        return []
-    rows = text.split("\n")
-    out: list[FunctionView] = []
-    whole = False
-    for name in sorted(names):
-        found = unsure = False
-        pattern = re.compile(rf"^[A-Za-z_].*\b{re.escape(name)}\s*\(", re.M)
-        for m in pattern.finditer(text):
-            row = text.count("\n", 0, m.start())
-            brace = next((r for r in range(row, min(row + 12, len(rows)))
-                          if rows[r].startswith("{")
-                          or (r > row and rows[r - 1].rstrip().endswith(";"))), None)
-            if brace is not None and not rows[brace].startswith("{"):
-                continue  # a prototype or a declaration: ";" came first
-            window = _function_window(rows, brace) if brace is not None else None
-            if window is None:
-                unsure = True
-                continue
-            first, last = window
-            snippet = "\n" * first + "\n".join(rows[first:last + 1])
-            views = [v for v in views_from_text(path, snippet) if v.name == name]
-            out += views
-            found = found or bool(views)
-        whole = whole or (unsure and not found)
-    if whole:  # a definition this window search does not understand: read it all
-        got = {(v.name, v.first_row) for v in out}
-        out += [v for v in views_from_text(path, text)
-                if v.name in names and (v.name, v.first_row) not in got]
+    return NamedViews(path, text, names).all()
+
+
+class NamedViews:
+    """:func:`named_views` a name at a time: a rule asks for the base of the functions it
+    fired on, often a few of a patch's many; only their windows are parsed. ``of(name)``
+    is ``all()`` filtered by the name, the same view objects in the same order."""
+
+    def __init__(self, path: str, text: str, names: set[str]) -> None:
+        self.path, self.text, self.names = path, text, names
+        self._rows: list[str] | None = None
+        self._plans: dict[str, tuple[list[tuple[int, int]], bool]] = {}
+        self._views: dict[str, list[FunctionView]] = {}
+        self._extra: list[FunctionView] | None = None  # from the whole file, when needed
+        self._brace_rows: Braces | None = None
+
+    def _braces(self) -> Braces:
+        if self._brace_rows is None:
+            if self._rows is None:
+                self._rows = self.text.split("\n")
+            self._brace_rows = Braces(self.text, self._rows)
+        return self._brace_rows
+
+    def all(self) -> list[FunctionView]:
+        out = [v for name in sorted(self.names) for v in self._windows_of(name)]
+        return out + self._whole()
+
+    def of(self, name: str) -> list[FunctionView]:
+        if name not in self.names:
+            return []
+        return self._windows_of(name) + [v for v in self._whole() if v.name == name]
+
+    def _plan(self, name: str) -> tuple[list[tuple[int, int]], bool]:
+        """The windows of a name's definitions, and whether a definition line had none."""
+        if name not in self._plans:
+            if self._rows is None:
+                self._rows = self.text.split("\n")
+            rows = self._rows
+            windows: list[tuple[int, int]] = []
+            unsure = False
+            for row in _definition_rows(self.text, name):
+                brace = next((r for r in range(row, min(row + 12, len(rows)))
+                              if rows[r].startswith("{")
+                              or (r > row and rows[r - 1].rstrip().endswith(";"))), None)
+                if brace is not None and not rows[brace].startswith("{"):
+                    continue  # a prototype or a declaration: ";" came first
+                window = self._braces().window(brace) if brace is not None else None
+                if window is None:
+                    unsure = True
+                else:
+                    windows.append(window)
+            self._plans[name] = windows, unsure
+        return self._plans[name]
+
+    def _windows_of(self, name: str) -> list[FunctionView]:
+        if name not in self._views:
+            windows, _ = self._plan(name)
+            rows = self._rows if self._rows is not None else self.text.split("\n")
+            out: list[FunctionView] = []
+            for first, last in windows:
+                # Rows before the window are blank: line numbers stay those of the file.
+                snippet = "\n" * first + "\n".join(rows[first:last + 1])
+                out += [v for v in views_from_text(self.path, snippet) if v.name == name]
+            self._views[name] = out
+        return self._views[name]
+
+    def _whole(self) -> list[FunctionView]:
+        """A definition this window search does not understand (a name with a definition
+        line and no window, and no view from its windows): the whole file is read, for
+        every name. Only such a name needs its windows parsed to know."""
+        if self._extra is None:
+            self._extra = []
+            if any(self._plan(n)[1] and not self._windows_of(n) for n in sorted(self.names)):
+                got = {(v.name, v.first_row) for n in sorted(self.names) for v in self._windows_of(n)}
+                self._extra = [v for v in views_from_text(self.path, self.text)
+                               if v.name in self.names and (v.name, v.first_row) not in got]
+        return self._extra
+
+
+def _definition_rows(text: str, name: str) -> list[int]:
+    """Rows where ``^[A-Za-z_].*\\bNAME\\s*\\(`` (multiline) matches, as ``finditer``
+    finds them, without running that pattern: its ``.*`` made the regex engine try every
+    line of the file (a few ms per name on mm/memcontrol.c). The literal ``NAME\\s*\\(`` is
+    searched instead, and each hit's line is judged as the pattern would judge it: the
+    line starts with a letter or ``_`` and the name does not start it; the greedy ``.*``
+    ends the match after the line's last such hit, where the next search starts."""
+    rows: list[int] = []
+    pos = 0  # where finditer would search next
+    row, counted = 0, 0  # ``row`` newlines before offset ``counted``
+    line_end = -1  # end of the last matched line
+    # A leading \b would cost the regex engine its literal search (40 times slower):
+    # an identifier's word boundary is checked by hand.
+    word = re.fullmatch(r"\w+", name) is not None
+    literal = re.escape(name) + r"\s*\("
+    for hit in re.finditer(literal if word else r"\b" + literal, text):
+        start = hit.start()
+        if word and start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+            continue  # inside a longer identifier
+        if start < line_end:
+            pos = hit.end()  # a later hit on the matched line: the greedy match ends here
+            continue
+        begin = text.rfind("\n", 0, start) + 1
+        first = text[begin]
+        if begin < pos or begin == start or \
+                not (first == "_" or "A" <= first <= "Z" or "a" <= first <= "z"):
+            continue
+        row += text.count("\n", counted, begin)
+        counted = begin
+        end = text.find("\n", start)
+        line_end = len(text) if end < 0 else end
+        rows.append(row)
+        pos = hit.end()
+    return rows
+
+
+class Braces:
+    """The rows of a text that start with ``{`` or ``}`` (column 0), found once: a window
+    is asked for every changed row of a patch and every definition of a base function,
+    and scanning the rows up and down each time was a tenth of a rules run."""
+
+    def __init__(self, text: str, rows: list[str]) -> None:
+        self.rows = rows  # text.split("\n")
+        self.opens = _rows_starting(text, "{")
+        self.closes = _rows_starting(text, "}")
+
+    def window(self, row: int) -> tuple[int, int] | None:
+        """First and last row of the kernel-style function around ``row``: its ``{`` and
+        ``}`` alone in column 0 (coding-style.rst), and the signature lines above the brace:
+        the nearest ``{`` at or above ``row`` with no ``}`` between, and the nearest ``}`` at
+        or below it."""
+        i = bisect.bisect_right(self.opens, row) - 1
+        if i < 0:
+            return None
+        open_row = self.opens[i]
+        j = bisect.bisect_left(self.closes, open_row)
+        if j < len(self.closes) and self.closes[j] < row:
+            return None  # the function above ended before ``row``
+        k = bisect.bisect_left(self.closes, row)
+        if k == len(self.closes):
+            return None
+        return _signature_start(self.rows, open_row), self.closes[k]
+
+
+def _rows_starting(text: str, ch: str) -> list[int]:
+    """Rows (of text.split("\n")) whose first character is ``ch``, in order, found by
+    searching for newline + ``ch`` rather than looking at every row."""
+    out = [0] if text.startswith(ch) else []
+    row, counted = 0, 0
+    at = text.find("\n" + ch)
+    while at >= 0:
+        row += text.count("\n", counted, at + 1)
+        counted = at + 1
+        out.append(row)
+        at = text.find("\n" + ch, at + 1)
     return out
 
 
-def _function_window(rows: list[str], row: int) -> tuple[int, int] | None:
-    """First and last row of the kernel-style function around ``row``: its ``{`` and ``}``
-    alone in column 0 (coding-style.rst), and the signature lines above the brace."""
-    open_row = next((r for r in range(row, -1, -1) if rows[r].startswith("{")), None)
-    if open_row is None or any(rows[r].startswith("}") for r in range(open_row, row)):
-        return None
-    close_row = next((r for r in range(row, len(rows)) if rows[r].startswith("}")), None)
-    if close_row is None:
-        return None
+def _signature_start(rows: list[str], open_row: int) -> int:
+    """The first row of the signature above a function's opening brace."""
     first = open_row
     while first > 0 and rows[first - 1].strip() and not rows[first - 1].rstrip().endswith((";", "}", "*/")) \
             and not rows[first - 1].startswith("#"):
         first -= 1
-    return first, close_row
+    return first
 
 
 def _hunk_rows(result: Rebuilt) -> set[int]:

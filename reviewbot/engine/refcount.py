@@ -27,33 +27,28 @@ helper the tree facts know releases its argument like the put itself.
 
 The entry point and the findings are in :mod:`refpaths`; the ``field-stores`` analysis
 (the cross-function view) is in :mod:`fieldstores`, ``release-order`` in :mod:`reorder`;
-the parameters they read are in :mod:`refspec`.
+the parameters they read are in :mod:`refspec`; the path states in :mod:`refstate`, and
+what the walk asks of the function's syntax (once per function) in :mod:`fnmemo`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from tree_sitter import Node
 
 from reviewbot.engine import cfg
 from reviewbot.engine.cfunc import FREE_PREFIX, FunctionView, node_text
 from reviewbot.engine.cnodes import (
-    Aliases,
     assigned_to,
-    call_args,
-    call_name,
-    calls_in,
-    condition_key,
-    descendants,
     identifiers_in,
-    local_names,
-    repeated_conditions,
     stored_identifiers,
 )
+from reviewbot.engine.fnmemo import FunctionMemo
 from reviewbot.engine.refspec import (
     NULL_RE,
     CallSpec,
@@ -61,8 +56,12 @@ from reviewbot.engine.refspec import (
     Pair,
     normalize,
 )
+from reviewbot.engine.refstate import Event, Held, Ops, State
 from reviewbot.engine.uses import return_kind, uses_after_release
 from reviewbot.facts.tables import EMPTY, Facts
+
+if TYPE_CHECKING:  # consumers.py builds on this module
+    from reviewbot.engine.consumers import Consumers
 
 __all__ = ["Analysis", "Event", "Held", "State", "normalize"]
 
@@ -74,7 +73,6 @@ _STORE_CALLS = re.compile(
 )
 
 
-_DECLARES = re.compile(r"^(DECLARE|DEFINE)_\w+$")
 # Calls that link a node into a structure that outlives the function (a list, a queue, a
 # tree, an RCU callback): the object embedding the node is handed on.
 _PUBLISH = re.compile(
@@ -87,91 +85,43 @@ _PUBLISH = re.compile(
 # ...and any call named for linking something in (rq_qos_add(), register_shrinker()).
 _PUBLISH_WORD = re.compile(r"(^|_)(add|insert|queue|register|link|attach|enqueue|push|install|publish|"
                            r"free|put|release|destroy)(_|$)")  # ...or for freeing it (drmcg_css_free())
+_SPACES = re.compile(r"\s+")
+_MEMBER_OF = re.compile(r"^&\(?([A-Za-z_]\w*)(->|\.)")
 
 
-@dataclass(frozen=True)
-class Held:
-    key: str
-    pair: str
-    line: int  # where it was acquired
-    call: str
-    owned: bool = True  # the function is responsible for releasing it (see _owned)
+# What a call's name alone says, asked for every call of every analysis: answered once per
+# name (bounded: names come from the patches).
+@functools.lru_cache(maxsize=8192)
+def _stores_by_call(name: str) -> bool:
+    return _STORE_CALLS.match(name) is not None
 
 
-@dataclass(frozen=True)
-class State:
-    held: tuple[Held, ...] = ()
-    released: frozenset[tuple[str, str]] = frozenset()
-    via: str = ""  # last jump on this path ("goto unlock at line 412")
-    escaped: frozenset[str] = frozenset()  # stored/handed on before any get on this path
-    # Branch conditions this path decided, for conditions the function tests twice
-    # (`if (flags & X) lock(); ... if (!(flags & X)) return;` never leaves without it).
-    decided: frozenset[tuple[str, bool]] = frozenset()
-
-    def add(self, h: Held) -> State:
-        if h.key and h.key in self.escaped:
-            # `nrg->css = rg->css; css_get(rg->css);`: the get is for the stored copy.
-            return self
-        if sum(1 for x in self.held if (x.key, x.pair) == (h.key, h.pair)) >= 3:
-            return self  # enough to prove a leak; keeps the state space finite in loops
-        released = self.released - {(h.key, h.pair)}
-        held = tuple(sorted((*self.held, h), key=_held_order))
-        return replace(self, held=held, released=released)
-
-    def drop(self, key: str, pair: str | None = None) -> tuple[State, Held | None]:
-        for i, h in enumerate(self.held):
-            if h.key == key and (pair is None or h.pair == pair):
-                rest = self.held[:i] + self.held[i + 1 :]
-                return replace(self, held=rest, released=self.released | {(h.key, h.pair)}), h
-        return self, None
-
-    def escape(self, key: str) -> State:
-        return replace(self, escaped=self.escaped | {key})
-
-    def jumped(self, via: str) -> State:
-        return replace(self, via=via)
+@functools.lru_cache(maxsize=8192)
+def _publishes(name: str) -> bool:
+    return bool(_PUBLISH.match(name) or _PUBLISH_WORD.search(name))
 
 
-def _held_order(h: Held) -> tuple[str, str, int]:
-    return (h.key, h.pair, h.line)
-
-
-@dataclass(frozen=True)
-class Event:
-    kind: str  # leak | double-release
-    held: Held | None
-    key: str
-    pair: str
-    line: int | None
-    exit_line: int | None
-    via: str
-
-
-Ops = list[tuple[str, Any]]  # ("acquire", Held) | ("release", (key, pair, line)) | ("drop"|"transfer", key)
-
-
-class Analysis:
+class Analysis(FunctionMemo):
     def __init__(self, config: Config, view: FunctionView, facts: Facts | None = None) -> None:
+        # What depends on the function alone (its shape, calls, names of objects) is
+        # worked out once per function (engine/fnmemo.py): several rules' analyses, and
+        # one per pointer parameter (engine/consumers.py), walk it.
+        super().__init__(view)
         self.c = config
-        self.view = view
         self.facts = facts or EMPTY
         # Exits: line -> (what it returns: error, value or void; the held sets reaching it).
         self.exits: dict[int | None, tuple[str, list[frozenset[tuple[str, str]]]]] = {}
         self.exit_kind = "void"
         self.uses: dict[tuple[str, int], Event] = {}  # use-after-release, by object and line
         self.release_line: dict[str, int | None] = {}  # where each object was last released
-        self.partial: dict[str, list[Any]] = {}  # callee -> engine/consumers.py PartialConsumer
+        # callee -> engine/consumers.py PartialConsumer (a dict, or Consumers asking lazily)
+        self.partial: Mapping[str, list[Any]] | Consumers = {}
         self.handoffs: dict[tuple[str, int | None], tuple[Held, Any]] = {}
-        # What depends on the function alone is worked out once per function: several
-        # rules' analyses, and one per pointer parameter (engine/consumers.py), walk it.
-        shape = view.memo.get("refcount-shape")
-        if shape is None:
-            names = local_names(view.node)
-            shape = view.memo["refcount-shape"] = (repeated_conditions(view.node), names,
-                                                   Aliases(view.node, names))
-        self.repeated: frozenset[str] = shape[0]
-        self.locals: set[str] = shape[1]
-        self.alias: Aliases = shape[2]
+        # facts.released_params() by name: filled during the walk (ContextAnalysis sets
+        # its facts after this __init__)
+        self._released_params: dict[str, dict[int, str]] = {}
+        self._inert_names: dict[str, bool] = {}  # (also filled during the walk only)
+        self._store_ops: dict[tuple[int, bool], Ops] = view.memo.setdefault("store-ops", {})
         self._effects: dict[int, Ops] = {}
         self._conds: dict[int, tuple[list[Ops], list[Ops]]] = {}
         self.events: dict[tuple[str, str, str, int | None, int | None], Event] = {}
@@ -189,16 +139,16 @@ class Analysis:
 
     def _released_keys(self) -> set[tuple[str, str]]:
         keys = set()
-        for call in calls_in(self.view.node):
-            name, args = call_name(call), call_args(call)
-            for pair in self.c.pairs:
-                for spec in pair.release:
-                    if spec.call.match(name):
-                        key = "" if pair.keyless else (
-                            self.key(args[spec.arg]) if spec.arg is not None and spec.arg < len(args) else None
-                        )
-                        if key is not None:
-                            keys.add((key, pair.name))
+        for call in self.calls_of(self.view.node):
+            name, args = self.name_of(call), self.args_of(call)
+            for matched in self.c.matching(name):
+                pair = matched.pair
+                for spec in matched.release:
+                    key = "" if pair.keyless else (
+                        self.key(args[spec.arg]) if spec.arg is not None and spec.arg < len(args) else None
+                    )
+                    if key is not None:
+                        keys.add((key, pair.name))
         return keys
 
     def _owned(self, key: str, pair: Pair, spec: CallSpec) -> bool:
@@ -218,8 +168,18 @@ class Analysis:
         # view an undeclared lower-case identifier is most likely a local variable.
         return name in self.locals or (self.view.partial and bool(re.fullmatch(r"[a-z_]\w*", name)))
 
-    def key(self, expr: Node) -> str:
-        return self.alias.find(normalize(node_text(expr)))
+    def share_effects(self, other: Analysis) -> None:
+        """Use ``other``'s memo of effects and conditions: an analysis of the same function
+        with the same config, facts and callee consumers (engine/consumers.py walks one
+        per parameter, each from a different start) gets the same answers."""
+        self._effects, self._conds = other._effects, other._conds
+
+    def released_params(self, name: str) -> dict[int, str]:
+        """facts.released_params(), once per name (the use check asks at every path state)."""
+        found = self._released_params.get(name)
+        if found is None:
+            found = self._released_params[name] = self.facts.released_params(name)
+        return found
 
     def line(self, node: Node | None) -> int | None:
         return self.view.line(node) if node is not None else None
@@ -238,20 +198,21 @@ class Analysis:
 
     def _effects_of(self, node: Node) -> Ops:
         ops: Ops = []
-        for call in calls_in(node):
+        for call in self.calls_of(node):
             ops.extend(self.call_ops(call))
         ops.extend(self.store_ops(node))
         return ops
 
     def call_ops(self, call: Node, in_condition: bool = False) -> Ops:
-        name = call_name(call)
-        args = call_args(call)
+        name = self.name_of(call)
+        if self._inert(name):
+            return []
+        args = self.args_of(call)
         ops: Ops = []
         released: set[tuple[str, str]] = set()  # one release per call, pair and object
-        for pair in self.c.pairs:
-            for spec in pair.release:
-                if not spec.call.match(name):
-                    continue
+        for matched in self.c.matching(name):
+            pair = matched.pair
+            for spec in matched.release:
                 if pair.keyless:
                     key = ""
                 elif spec.arg is not None and spec.arg < len(args):
@@ -261,8 +222,8 @@ class Analysis:
                 if (key, pair.name) not in released:
                     released.add((key, pair.name))
                     ops.append(("release", (key, pair.name, self.line(call))))
-            for spec in pair.acquire:
-                if not spec.call.match(name) or (spec.conditional and in_condition):
+            for spec in matched.acquire:
+                if spec.conditional and in_condition:
                     continue
                 held_key = None
                 if pair.keyless:
@@ -292,44 +253,62 @@ class Analysis:
                 ops.append(("handoff", (self.key(args[partial.index]), partial, self.line(call))))
         if not released:
             # A put helper the tree (or the patch) defines: bfq_put_queue(bfqq) releases.
-            for index, obj in self.facts.released_params(name).items():
+            for index, obj in self.released_params(name).items():
                 if index < len(args):
                     key = self.key(args[index])
                     pair_name = obj if any(p.name == obj for p in self.c.pairs) else ""
                     ops.append(("release", (key, pair_name, self.line(call))) if pair_name
                                else ("transfer", key))
                     ops.extend(("transfer", k) for k in self._container(args[index]))
-        if self.c.transfer_store and _STORE_CALLS.match(name) and len(args) >= 2:
+        if self.c.transfer_store and _stores_by_call(name) and len(args) >= 2:
             ops.append(("transfer", self.key(args[1])))
-        if self.c.transfer_store and (_PUBLISH.match(name) or _PUBLISH_WORD.search(name)):
+        if self.c.transfer_store and _publishes(name):
             # list_add(&ev->list, head), queue_work(wq, &mwork->work), call_rcu(&x->rcu, f):
             # the object that embeds the node now lives in a list, a queue or a callback.
             for arg in args:
                 ops.extend(("transfer", k) for k in self._container(arg))
         return ops
 
+    def _inert(self, name: str) -> bool:
+        """A call by this name does nothing call_ops() tracks, whatever its arguments: no
+        pair, consumer, partial consumer or put helper names it, and it stores or links
+        nothing in (most calls of a function; asked once per name, not once per call)."""
+        found = self._inert_names.get(name)
+        if found is None:
+            store = self.c.transfer_store and (_stores_by_call(name) or _publishes(name))
+            found = self._inert_names[name] = not (
+                store or self.c.matching(name)
+                or (self.c.consumers and any(s.call.match(name) for s in self.c.consumers))
+                or self.partial.get(name, ()) or self.released_params(name))
+        return found
+
     def _container(self, arg: Node) -> list[str]:
         """``&ev->list`` names a member embedded in ``ev``: handing the member on hands on
         the object (its container) too."""
-        text = re.sub(r"\s+", "", node_text(arg))
-        m = re.match(r"^&\(?([A-Za-z_]\w*)(->|\.)", text)
+        m = _MEMBER_OF.match(_SPACES.sub("", node_text(arg)))
         return [self.alias.find(m.group(1))] if m else []
 
     def store_ops(self, node: Node) -> Ops:
         """``obj->field = x``: the reference in x now belongs to obj (a transfer);
-        ``x = ...``: x names a new object from here on."""
+        ``x = ...``: x names a new object from here on. (The answer depends on the function
+        and on whether stores transfer, not on the pairs: kept for all its analyses.)"""
+        key = (node.id, self.c.transfer_store)
+        done = self._store_ops.get(key)
+        if done is None:
+            done = self._store_ops[key] = self._store_ops_of(node)
+        return done
+
+    def _store_ops_of(self, node: Node) -> Ops:
         ops: Ops = []
-        for n in descendants(node):
-            if n.type == "init_declarator" or (n.type == "call_expression" and _DECLARES.match(call_name(n))):
+        for n in self.store_nodes(node):
+            if n.type != "assignment_expression":
                 # `struct x *p = ...;` and DECLARE_BITMAP(mask, n): a new object by that name
                 name = n.child_by_field_name("declarator") if n.type == "init_declarator" else \
-                    next(iter(call_args(n)), None)
+                    next(iter(self.args_of(n)), None)
                 while name is not None and name.type == "pointer_declarator":
                     name = name.child_by_field_name("declarator")
                 if name is not None and name.type == "identifier":
                     ops.append(("assign", self.alias.find(node_text(name))))
-                continue
-            if n.type != "assignment_expression":
                 continue
             left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
             if left is None or right is None:
@@ -372,8 +351,8 @@ class Analysis:
     def _cond_of(self, expr: Node) -> tuple[list[Ops], list[Ops]]:
         while expr.type == "parenthesized_expression" and expr.named_children:
             expr = expr.named_children[0]
-        if expr.type == "call_expression" and call_name(expr) in ("likely", "unlikely"):
-            args = call_args(expr)
+        if expr.type == "call_expression" and self.name_of(expr) in ("likely", "unlikely"):
+            args = self.args_of(expr)
             if args:
                 return self.cond(args[0])
         if expr.type == "unary_expression" and node_text(expr.children[0]) == "!":
@@ -413,24 +392,25 @@ class Analysis:
                         return ([null], [base]) if op == "==" else ([base], [null])
         if expr.type == "identifier":
             return [[]], [[("drop", self.key(expr))]]
-        if expr.type == "call_expression" and call_name(expr) in ("IS_ERR", "IS_ERR_OR_NULL"):
-            args = call_args(expr)
+        if expr.type == "call_expression" and self.name_of(expr) in ("IS_ERR", "IS_ERR_OR_NULL"):
+            args = self.args_of(expr)
             if args:
                 return [[("drop", self.key(args[0]))]], [[]]
         if expr.type == "call_expression":
             # A conditional acquire holds the reference only when it succeeded.
-            inner = [op for c in calls_in(expr)[:-1] for op in self.call_ops(c)]
+            inner = [op for c in self.calls_of(expr)[:-1] for op in self.call_ops(c)]
             own = self.call_ops(expr, in_condition=True)
             on_true: Ops = []
             on_false: Ops = []  # mutex_lock_interruptible() holds the lock when it returned 0
-            for pair in self.c.pairs:
-                for spec in pair.acquire:
-                    if not (spec.conditional and spec.call.match(call_name(expr))):
+            for matched in self.c.matching(self.name_of(expr)):
+                pair = matched.pair
+                for spec in matched.acquire:
+                    if not spec.conditional:
                         continue
-                    args = call_args(expr)
+                    args = self.args_of(expr)
                     key = "" if pair.keyless else (
                         self.key(args[spec.arg]) if spec.arg is not None and spec.arg < len(args) else "")
-                    held = ("acquire", Held(key, pair.name, self.line(expr) or 0, call_name(expr)))
+                    held = ("acquire", Held(key, pair.name, self.line(expr) or 0, self.name_of(expr)))
                     (on_false if spec.zero else on_true).append(held)
             if on_true or on_false:
                 return [inner + own + on_true], [inner + own + on_false]
@@ -452,28 +432,28 @@ class Analysis:
                     # Freed memory is gone whoever allocated it (a put of a reference the
                     # function did not take may leave others; kfree() leaves none). Marked
                     # apart so that a second free is not reported as a "double" here.
-                    state = replace(state, released=state.released | {(key, "~" + pair)})
+                    state = state.with_released(state.released | {(key, "~" + pair)})
             elif kind == "drop":  # NULL/IS_ERR branch: nothing is held, nothing released
                 dropped, held = state.drop(arg)
                 if held is not None:
-                    state = replace(state, held=dropped.held)
+                    state = state.with_held(dropped.held)
             elif kind == "transfer":  # stored or handed on: no longer ours to put
                 # (and not released either: a later put of the object is not a second one)
                 dropped, held = state.drop(arg)
-                state = state.escape(arg) if held is None else replace(state, held=dropped.held)
+                state = state.escape(arg) if held is None else state.with_held(dropped.held)
                 # Storing an object hands on the references held through its members
                 # (`ctx->root = root` and root->cgrp.self.refcnt).
                 for h in [h for h in state.held if h.key.startswith((f"{arg}->", f"{arg}."))]:
                     dropped, _ = state.drop(h.key, h.pair)
-                    state = replace(state, held=dropped.held)
+                    state = state.with_held(dropped.held)
             elif kind == "handoff":  # to a callee that consumes it on some paths only
                 key, partial, line = arg
                 dropped, held = state.drop(key)
                 if held is not None:
                     self.handoffs.setdefault((key, line), (held, partial))
-                    state = replace(state, held=dropped.held)
+                    state = state.with_held(dropped.held)
             elif kind == "assign" and any(k == arg for k, _ in state.released):
-                state = replace(state, released=frozenset(r for r in state.released if r[0] != arg))
+                state = state.with_released(frozenset(r for r in state.released if r[0] != arg))
         return state
 
     def event(self, ev: Event) -> None:
@@ -484,14 +464,19 @@ class Analysis:
         return State()
 
     def run(self) -> list[Event]:
-        graph = cfg.build(self.view.node, self.view.partial)
+        # The graph is the function's alone and the walks only read it: built once for
+        # all the analyses of the function.
+        graph: cfg.Graph | None = self.view.memo.get("cfg")
+        if graph is None:
+            graph = self.view.memo["cfg"] = cfg.build(self.view.node, self.view.partial)
         seen: set[tuple[int, State]] = set()
         work: list[tuple[cfg.CNode, State]] = [(graph.entry, self.initial())]
         while work:
             node, state = work.pop()
-            if (node.ident, state) in seen:
+            before = len(seen)
+            seen.add((node.ident, state))  # (one hash of the state, not two)
+            if len(seen) == before:
                 continue
-            seen.add((node.ident, state))
             if len(seen) > self.c.max_states:
                 self.truncated = True
                 break
@@ -549,19 +534,19 @@ class Analysis:
                 take_false = False
         out = []
         if node.succ and take_true:
-            st = replace(state, decided=state.decided | {known}) if known else state
+            st = state.with_decided(state.decided | {known}) if known else state
             out += [(node.succ[0], self.apply(st, ops)) for ops in t_alts]
         if len(node.succ) > 1 and take_false:
-            st = replace(state, decided=state.decided | {(known[0], not known[1])}) if known else state
+            st = state.with_decided(state.decided | {(known[0], not known[1])}) if known else state
             out += [(node.succ[1], self.apply(st, ops)) for ops in f_alts]
         return out
 
     def repeated_condition(self, ast: Node | None) -> tuple[str, bool] | None:
         """(condition text, polarity) of a side-effect-free condition that the function
         tests more than once; None for any other."""
-        if ast is None:
+        if ast is None or not self.repeated:
             return None
-        text, polarity = condition_key(ast)
+        text, polarity = self.condition_of(ast)
         return (text, polarity) if text in self.repeated else None
 
     def _note_returned_call(self, value: Node) -> None:
@@ -570,15 +555,15 @@ class Analysis:
             value = value.named_children[-1]
         if value.type != "call_expression":
             return
-        name = call_name(value)
-        for pair in self.c.pairs:
-            if any(spec.returns and spec.call.match(name) for spec in pair.acquire):
-                self.returned.setdefault(pair.name, name)
+        name = self.name_of(value)
+        for matched in self.c.matching(name):
+            if any(spec.returns for spec in matched.acquire):
+                self.returned.setdefault(matched.pair.name, name)
 
     def iterate(self, node: cfg.CNode, state: State) -> list[tuple[cfg.CNode, State]]:
         assert node.ast is not None
-        name = call_name(node.ast)
-        args = call_args(node.ast)
+        name = self.name_of(node.ast)
+        args = self.args_of(node.ast)
         it = next((i for i in self.c.iterators if i.macro.match(name)), None)
         if it is None or it.var >= len(args):
             # Any other loop macro moves its cursor (the first argument) to a new object

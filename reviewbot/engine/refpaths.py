@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView, node_text
+from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView
+from reviewbot.engine.cnodes import view_callees, view_text, view_words
+from reviewbot.engine.consumers import Consumers
 from reviewbot.engine.refcount import Analysis, Event
-from reviewbot.engine.refspec import config_for, with_helpers
+from reviewbot.engine.refspec import config_for, finds_call, with_helpers
 from reviewbot.engine.types import RawFinding
 from reviewbot.engine.uses import handed_to_caller
-from reviewbot.facts.extract import CALL
 from reviewbot.facts.tables import Facts
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ def shared_params(params: dict[str, Any]) -> dict[str, Any] | None:
 def run_paths(
     params: dict[str, Any], view: FunctionView, helpers: dict[str, tuple[str, str]] | None = None,
     facts: Facts | None = None, memo: dict[str, object] | None = None,
-    partial: dict[str, list[Any]] | None = None,
+    partial: Mapping[str, list[Any]] | Consumers | None = None,
 ) -> list[RawFinding]:
     if params.get("not-functions") and re.search(params["not-functions"], view.name):
         return []
@@ -65,14 +67,14 @@ def _filtered(params: dict[str, Any], found: list[RawFinding]) -> list[RawFindin
 
 def _run(
     params: dict[str, Any], view: FunctionView, helpers: dict[str, tuple[str, str]] | None,
-    facts: Facts | None, partial: dict[str, list[Any]] | None = None,
+    facts: Facts | None, partial: Mapping[str, list[Any]] | Consumers | None = None,
 ) -> list[RawFinding]:
     config, needle = with_helpers(*config_for(params), {
         name: spec for name, spec in (helpers or {}).items() if name != view.name
     })
-    text = node_text(view.node)
-    if not needle.search(text) and not (facts and any(
-            facts.released_params(n) for n in set(CALL.findall(text)))):
+    text = view_text(view)
+    if not finds_call(needle, text, view_words(view)) and not (facts and any(
+            facts.released_params(n) for n in view_callees(view))):
         return []  # no call of any pair (or put helper): nothing to track
     body = view.node.child_by_field_name("body")
     header = text[: body.start_byte - view.node.start_byte] if body is not None else text

@@ -9,6 +9,7 @@ Shared by the path analysis (:mod:`refcount`) and the field-stores analysis
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -18,19 +19,26 @@ from reviewbot.facts.knowledge import load_knowledge
 NULL_RE = re.compile(r"^(NULL|0)$")
 
 
+_SPACES = re.compile(r"\s+")
+_CAST = re.compile(r"^\(\s*(struct\w+\*|\w+\*)\)")
+_SELF_CSS = re.compile(r"(->|\.)(css|self)$")
+
+
+@functools.lru_cache(maxsize=4096)
 def normalize(expr: str) -> str:
     """Object name of an expression: ``&memcg->css`` -> ``memcg``, ``&cgrp->self`` ->
-    ``cgrp``; ``(x)`` -> ``x``."""
-    text = re.sub(r"\s+", "", expr)
+    ``cgrp``; ``(x)`` -> ``x``. (Memoised: the analyses ask again for the same argument
+    texts, and it is a pure function of the string.)"""
+    text = _SPACES.sub("", expr)
     changed = True
     while changed:
         before = text
         if text.startswith("(") and text.endswith(")"):
             text = text[1:-1]
-        text = re.sub(r"^\(\s*(struct\w+\*|\w+\*)\)", "", text)  # a cast
+        text = _CAST.sub("", text)  # a cast
         if text.startswith("&"):
             text = text[1:]
-        text = re.sub(r"(->|\.)(css|self)$", "", text)  # a cgroup's count is its self css
+        text = _SELF_CSS.sub("", text)  # a cgroup's count is its self css
         changed = text != before
     return text
 
@@ -101,6 +109,33 @@ class Config:
         # Functions of the patch that return a reference: name -> the call they got it from.
         self.helpers: dict[str, str] = {}
         self.names: list[str] = []  # every call name of the pairs and iterators (regexes)
+        self._matched: dict[str, tuple[Matched, ...]] = {}
+        self._matched_pairs: tuple[Pair, ...] = ()
+
+    def matching(self, name: str) -> tuple[Matched, ...]:
+        """The pairs with a spec that matches the call ``name``, in order, each with its
+        matching release and acquire specs. An analysis asks for every call of every path
+        state; a pair's regexes are tried once per name (and again when ``pairs`` is
+        replaced, as config_for() and with_helpers() do)."""
+        if self._matched_pairs is not self.pairs or len(self._matched) >= 100_000:
+            # (bounded: a config lives as long as the process, names come from patches)
+            self._matched, self._matched_pairs = {}, self.pairs
+        found = self._matched.get(name)
+        if found is None:
+            found = self._matched[name] = tuple(
+                m for m in (Matched(p, tuple(s for s in p.release if s.call.match(name)),
+                                    tuple(s for s in p.acquire if s.call.match(name)))
+                            for p in self.pairs) if m.release or m.acquire)
+        return found
+
+
+@dataclass(frozen=True)
+class Matched:
+    """One pair's specs that match a call name (see Config.matching)."""
+
+    pair: Pair
+    release: tuple[CallSpec, ...]
+    acquire: tuple[CallSpec, ...]
 
 
 _CONFIGS: dict[int, tuple[dict[str, Any], Config, re.Pattern[str]]] = {}
@@ -122,8 +157,44 @@ def config_for(params: dict[str, Any]) -> tuple[Config, re.Pattern[str]]:
     return config, needle
 
 
+_HEAD, _TAIL = r"\b(?:", r")\s*\("
+
+
 def _needle(names: list[str]) -> re.Pattern[str]:
-    return re.compile(r"\b(?:" + "|".join(f"(?:{n})" for n in names) + r")\s*\(")
+    return re.compile(_HEAD + "|".join(f"(?:{n})" for n in names) + _TAIL)
+
+
+# Searching a function for a needle makes the regex engine try its alternation (dozens of
+# call names) at every word: a third of a millisecond per function, for each rule. When
+# the alternation can match only whole words (names, groups, alternatives, quantifiers,
+# \w and \d), a hit is a word at a word boundary followed by ``(``: the same answer comes
+# from the function's called words, each matched whole against the alternation.
+_WORD_CALL = re.compile(r"\b(\w+)\s*\(")
+_WORDS_ONLY = re.compile(r"(?:[\w|()?*+]|\\[wd])*")
+
+
+def called_words(text: str) -> frozenset[str]:
+    """Every word followed by ``(`` in a text (what :func:`finds_call` matches)."""
+    return frozenset(_WORD_CALL.findall(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _word_matcher(needle: str) -> re.Pattern[str] | None:
+    inner = needle[len(_HEAD):-len(_TAIL)]
+    if not needle.startswith(_HEAD) or not needle.endswith(_TAIL) or \
+            not _WORDS_ONLY.fullmatch(inner.replace("(?:", "(")):
+        return None
+    whole = re.compile(f"(?:{inner})")
+    return None if whole.fullmatch("") else whole  # an empty match would need no word
+
+
+def finds_call(needle: re.Pattern[str], text: str, words: frozenset[str] | None = None) -> bool:
+    """``needle.search(text)`` for a needle of :func:`_needle`; ``words`` is
+    :func:`called_words` of ``text`` when the caller keeps it."""
+    whole = _word_matcher(needle.pattern)
+    if whole is None:
+        return needle.search(text) is not None
+    return any(whole.fullmatch(w) for w in (called_words(text) if words is None else words))
 
 
 def with_helpers(

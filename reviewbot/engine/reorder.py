@@ -38,9 +38,9 @@ def _release_keys(text: str, params: dict[str, Any], ctx: PatchContext) -> list[
     for m in CALL.finditer(text):
         name = m.group(1)
         args = _args_at(text, m.end())
-        for pair in config.pairs:
-            for spec in pair.release:
-                if spec.call.match(name) and spec.arg is not None and spec.arg < len(args):
+        for matched in config.matching(name):
+            for spec in matched.release:
+                if spec.arg is not None and spec.arg < len(args):
                     out.append((normalize(args[spec.arg]), name))
         for index, obj in ctx.facts.released_params(name).items():
             if index < len(args) and obj != "stored":  # a store hands on, it does not free

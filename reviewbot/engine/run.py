@@ -23,14 +23,14 @@ from reviewbot.engine.astq import run_ast
 from reviewbot.engine.cfunc import FunctionView, views_from_hunks, views_from_text
 from reviewbot.engine.coccinelle import run_coccinelle
 from reviewbot.engine.consistency import run_consistency
-from reviewbot.engine.consumers import partial_consumers
+from reviewbot.engine.consumers import Consumers
 from reviewbot.engine.contextrun import run_context
 from reviewbot.engine.fieldstores import run_field_stores
 from reviewbot.engine.fingerprint import fingerprint, normalize_message
 from reviewbot.engine.helpers import reference_helpers
 from reviewbot.engine.loader import Rule
 from reviewbot.engine.matchers import run_pattern
-from reviewbot.engine.rebuild import named_views, rebuilt_views
+from reviewbot.engine.rebuild import NamedViews, named_views, rebuilt_views
 from reviewbot.engine.refpaths import run_paths, shared_params
 from reviewbot.engine.refspec import config_for
 from reviewbot.engine.reorder import run_release_order
@@ -131,15 +131,26 @@ def build_file_context(
             whole, others, result = rebuilt
             names = {v.name for v in whole}
             post = whole + [v for v in post if v.name not in names]
-            text = base_text
+            named = NamedViews(fd.old_path or fd.path, base_text, names)
+            hunks: list[list[FunctionView]] = []  # the pre-image hunks' views, once
+
+            def pre_image() -> list[FunctionView]:
+                if not hunks:
+                    hunks.append(views_from_hunks(fd, post=False))
+                return hunks[0]
 
             def base_views() -> list[FunctionView]:
-                mine = named_views(fd.old_path or fd.path, text, names)
-                return mine + [v for v in views_from_hunks(fd, post=False) if v.name not in names]
+                return named.all() + [v for v in pre_image() if v.name not in names]
+
+            def base_named(name: str) -> list[FunctionView]:
+                # base_views() filtered by the name, without reading the others.
+                if name in names:
+                    return named.of(name)
+                return [v for v in pre_image() if v.name == name]
 
             return FileContext(fd, post, base_views, untouched_views=others,
                                line_text=result.line_text, rebuilt_text=result.text,
-                               rebuilt_rows=result.line_of_row)
+                               rebuilt_rows=result.line_of_row, base_by_name=base_named)
     return FileContext(fd, post, lambda: views_from_hunks(fd, post=False))
 
 
@@ -185,17 +196,27 @@ def moved_from(ctx: PatchContext, fc: FileContext, view: FunctionView) -> list[F
             if any(_SPACE.sub(" ", b.row_text(n).strip()) in removed for n in b.lines())]
 
 
-def _partial_consumers(rule: Rule, ctx: PatchContext) -> dict[str, list[Any]]:
+def _moved_from(ctx: PatchContext, fc: FileContext, view: FunctionView) -> list[FunctionView]:
+    """:func:`moved_from`, once per function of the patch: every rule that fires on the
+    function asks, and the answer compares the whole patch's removed lines."""
+    key = f"moved:{id(view)}"  # the view lives as long as the patch context
+    found = ctx.memo.get(key)
+    if not isinstance(found, list):
+        found = ctx.memo[key] = moved_from(ctx, fc, view)
+    return found
+
+
+def _partial_consumers(rule: Rule, ctx: PatchContext) -> Consumers | dict[str, list[Any]]:
     """The patch's functions that consume a passed-in reference on some paths only
-    (engine/consumers.py), once per patch and object set."""
+    (engine/consumers.py), once per patch and object set, each asked when called."""
     shared = shared_params(rule.params)
     if shared is None:
         return {}
     key = f"consumers:{id(shared)}"
     found = ctx.memo.get(key)
-    if not isinstance(found, dict):
+    if not isinstance(found, Consumers):
         config, _ = config_for(shared)
-        found = ctx.memo[key] = partial_consumers(config, ctx.all_post_views(), ctx.facts)
+        found = ctx.memo[key] = Consumers(config, ctx.all_post_views(), ctx.facts)
     return found
 
 
@@ -267,7 +288,7 @@ def run_rules(rules: list[Rule], ctx: PatchContext, *, coccinelle: bool = True) 
                         # Code moved into a new function: judged against where it came from.
                         moved = Counter(
                             _moved_signature(rule, b.name, r)
-                            for b in moved_from(ctx, fc, view)
+                            for b in _moved_from(ctx, fc, view)
                             for r in _function_hits(rule, b, ctx)
                         )
                         if view.parse_errors:

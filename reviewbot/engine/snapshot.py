@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from tree_sitter import Node
 
 from reviewbot.engine.cfunc import FunctionView, node_text
-from reviewbot.engine.cnodes import call_args, call_name, calls_in, descendants
+from reviewbot.engine.cnodes import call_args, call_name, calls_in, descendants, view_calls
 from reviewbot.engine.types import RawFinding
 from reviewbot.facts.knowledge import Knowledge
 
@@ -88,7 +88,7 @@ def _squash(text: str) -> str:
 
 def _sections(view: FunctionView, k: Knowledge) -> list[_Section]:
     events: list[tuple[int, str, str, str]] = []  # (line, role, key, call)
-    for call in calls_in(view.node):
+    for call in calls_in(view.node, view_calls(view)):
         name = call_name(call)
         found = k.lock_for(name)
         if found is None:

@@ -43,7 +43,11 @@ class FileContext:
     rebuilt_text: str | None = None  # the whole post-image file so rebuilt (a later patch
     # of the series is placed on it)
     rebuilt_rows: RowMap | None = None  # its row -> post-image line
+    # base_named() without loading every base function (a rule asks for the few it fired
+    # on); it must answer what filtering base_loader()'s list would, with the same views.
+    base_by_name: Callable[[str], list[FunctionView]] | None = None
     _base: list[FunctionView] | None = field(default=None, init=False, repr=False)
+    _named: dict[str, list[FunctionView]] = field(default_factory=dict, init=False, repr=False)
     _quote: dict[int, str] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -75,7 +79,11 @@ class FileContext:
         return self._base
 
     def base_named(self, name: str) -> list[FunctionView]:
-        return [v for v in self.base_views if v.name == name]
+        if self._base is not None or self.base_by_name is None:
+            return [v for v in self.base_views if v.name == name]
+        if name not in self._named:
+            self._named[name] = self.base_by_name(name)
+        return self._named[name]
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from tree_sitter import Node
 
 from reviewbot.engine.cfunc import node_text
-from reviewbot.engine.cnodes import call_args, call_name, descendants
+from reviewbot.engine.cnodes import descendants
 from reviewbot.engine.refspec import normalize
 
 if TYPE_CHECKING:  # the analyses import this module
@@ -52,10 +52,10 @@ def uses_after_release(analysis: Analysis, ast: Node, state: State) -> list[tupl
     stack = [ast]
     while stack:
         n = stack.pop()
-        if n.type == "call_expression" and _is_pair_call(analysis, call_name(n)):
+        if n.type == "call_expression" and _is_pair_call(analysis, analysis.name_of(n)):
             # A put or get of the object itself (`css_put(&memcg->css)`) is the double-
             # release check's; what the arguments dereference (`event->eventfd`) is a use.
-            stack.extend(a for a in call_args(n) if analysis.key(a) not in gone)
+            stack.extend(a for a in analysis.args_of(n) if analysis.key(a) not in gone)
             continue
         stack.extend(n.named_children)
         if n.type == "field_expression":
@@ -64,10 +64,10 @@ def uses_after_release(analysis: Analysis, ast: Node, state: State) -> list[tupl
             if key in gone and key not in assigned:
                 out.append((key, analysis.line(n) or line, f"dereferenced ({_short(n)})"))
         elif n.type == "call_expression":
-            name = call_name(n)
+            name = analysis.name_of(n)
             if name.startswith(("DECLARE_", "DEFINE_")):
                 continue  # declares its first argument anew
-            for a in call_args(n):
+            for a in analysis.args_of(n):
                 key = analysis.key(a) if a.type in ("identifier", "pointer_expression") else ""
                 if key in gone and key not in assigned:
                     out.append((key, analysis.line(n) or line, f"passed to {name}()"))
@@ -75,8 +75,8 @@ def uses_after_release(analysis: Analysis, ast: Node, state: State) -> list[tupl
 
 
 def _is_pair_call(analysis: Analysis, name: str) -> bool:
-    return any(spec.call.match(name) for p in analysis.c.pairs for spec in (*p.release, *p.acquire)) \
-        or bool(analysis.facts.released_params(name))
+    return bool(analysis.c.matching(name)) \
+        or bool(analysis.released_params(name))
 
 
 def _assigned_names(ast: Node) -> set[str]:

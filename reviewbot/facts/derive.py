@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from reviewbot.engine.refspec import normalize
 from reviewbot.facts.extract import Call, Definition
-from reviewbot.facts.extract import split_top as split_args
 from reviewbot.facts.knowledge import Knowledge, LockSpec
 from reviewbot.facts.tables import Facts
 
@@ -76,7 +75,7 @@ def _rooted(arg_text: str, params: tuple[str, ...]) -> str | None:
     return None
 
 
-def substitute(key: str, args: list[str], params: tuple[str, ...]) -> str | None:
+def substitute(key: str, args: Sequence[str], params: tuple[str, ...]) -> str | None:
     """A callee's ``$N...`` lock key in the caller's terms (None: not expressible)."""
     if not key.startswith("$"):
         return key
@@ -90,7 +89,7 @@ def substitute(key: str, args: list[str], params: tuple[str, ...]) -> str | None
     return None
 
 
-def caller_key(key: str, args: list[str]) -> str | None:
+def caller_key(key: str, args: Sequence[str]) -> str | None:
     """A ``$N...`` key as an expression at a call site (for the path analysis)."""
     if not key.startswith("$"):
         return key
@@ -114,11 +113,11 @@ def direct_requires(d: Definition, base: Facts | None = None) -> dict[str, list[
     params = d.param_names
     for c in d.calls:
         if _ASSERT_HELD.match(c.name):
-            key = _rooted(split_args(c.args)[0], params)
+            key = _rooted(c.arg_list[0], params)
             if key is not None:
                 out.setdefault(key, [c.name])
         elif base is not None and (c.top_level or d.macro) and not c.after_return:
-            args = split_args(c.args)
+            args = c.arg_list
             for raw, via in base.locks_required(c.name).items():
                 key = substitute(raw, args, params)
                 if key is not None and len(via) <= LOCK_DEPTH:
@@ -164,7 +163,7 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
             callee = summary_of(c.name)
             if callee is None:
                 continue
-            args = split_args(c.args)
+            args = c.arg_list
             for raw, via in callee.drops.items():
                 lock = substitute(raw, args, params)
                 if lock is not None and held.pop(lock, None) is None and lock not in ever:
@@ -184,7 +183,7 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
                         strong.add(lock)
             continue
         spec, role = found
-        key = _lock_key(split_args(c.args)[0], spec, params)
+        key = _lock_key(c.arg_list[0], spec, params)
         if key is None:
             continue
         if role == "release":
@@ -228,7 +227,7 @@ def direct_releases(d: Definition, k: Knowledge, base: Facts | None = None) -> d
             known = base.released_params(c.name)
             if not known or not (is_put or c.top_level):
                 continue
-            args = split_args(c.args)
+            args = c.arg_list
             for idx, obj in known.items():
                 if idx < len(args) and normalize(args[idx]) in names:
                     out.setdefault(names.index(normalize(args[idx])), (obj, c.name))
@@ -236,7 +235,7 @@ def direct_releases(d: Definition, k: Knowledge, base: Facts | None = None) -> d
         for c in d.calls:
             if not call.fullmatch(c.name) or not (is_put or c.top_level or d.macro):
                 continue
-            args = split_args(c.args)
+            args = c.arg_list
             if arg >= len(args):
                 continue
             key = normalize(args[arg])
@@ -247,15 +246,21 @@ def direct_releases(d: Definition, k: Knowledge, base: Facts | None = None) -> d
 
 
 def _summary_lookup(graph: _Graph, summaries: list[LockSummary], path: str,
-                    base: Facts | None) -> Callable[[str], LockSummary | None]:
+                    base: Facts | None, known: dict[str, LockSummary | None]
+                    ) -> Callable[[str], LockSummary | None]:
+    """``known``: the base's summaries already asked for (the same in every round and for
+    every caller; lock_summary() only reads them)."""
     def lookup(name: str) -> LockSummary | None:
         targets = graph.resolve(name, path)
         if targets:
             return summaries[targets[0]]
         if base is None:
             return None
-        found = LockSummary(base.locks_taken(name), base.locks_released(name), base.locks_kept(name))
-        return found if (found.takes or found.drops or found.keeps) else None
+        if name not in known:
+            found = LockSummary(base.locks_taken(name), base.locks_released(name),
+                                base.locks_kept(name))
+            known[name] = found if (found.takes or found.drops or found.keeps) else None
+        return known[name]
     return lookup
 
 
@@ -305,9 +310,15 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
 
     # Lock summaries: a fixpoint over the call graph, LOCK_DEPTH rounds (a helper of a
     # helper), each body read in order with its callees' summaries of the round before.
+    base_summaries: dict[str, LockSummary | None] = {}  # the base's, by name
     summaries: list[LockSummary] = [LockSummary() for _ in defs]
     for _ in range(LOCK_DEPTH + 1):
-        summaries = [lock_summary(d, k, _summary_lookup(graph, summaries, d.path, base)) for d in defs]
+        before = summaries
+        summaries = [
+            lock_summary(d, k, _summary_lookup(graph, summaries, d.path, base, base_summaries))
+            for d in defs]
+        if summaries == before:
+            break  # a round reads only the last one's summaries: the rest would repeat it
     drops_of = {i: s.drops for i, s in enumerate(summaries) if s.drops}
     lets_go = {i for i, s in enumerate(summaries) if s.drops or s.cycles}
 
@@ -367,7 +378,7 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
                 for t in graph.resolve(call.name, d.path):
                     if t == i:
                         continue
-                    args = split_args(call.args)
+                    args = call.arg_list
                     for raw, via in requires[t].items():
                         key = substitute(raw, args, d.param_names)
                         if key is None or key in requires[i] or key in summaries[i].takes \
@@ -393,7 +404,7 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
         for entry_call in d.calls:
             lock_call = k.lock_for(entry_call.name)
             if lock_call is not None and lock_call[1] == "acquire" and not lock_call[0].keyless:
-                key = _lock_key(split_args(entry_call.args)[0], lock_call[0], d.param_names)
+                key = _lock_key(entry_call.arg_list[0], lock_call[0], d.param_names)
                 if key is not None:
                     taken.setdefault(key, [entry_call.name])
         for lock, via in taken.items():
@@ -429,7 +440,7 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
                 for t in graph.resolve(call.name, d.path):
                     if t not in releases or t == i:
                         continue
-                    args = split_args(call.args)
+                    args = call.arg_list
                     for idx, obj in releases[t].items():
                         if idx < len(args) and normalize(args[idx]) in names:
                             mine = releases.setdefault(i, {})

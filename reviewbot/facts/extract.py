@@ -14,6 +14,7 @@ the calls its body makes, with the argument text of each (bounded), in order.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ _STORE = re.compile(r"\b([A-Za-z_]\w*)(?:->|\.)[\w.>-]*?\w(?:\[[^\]]*\])?\s*=\s*
                     r"smp_store_release)\s*\(\s*&?\s*([A-Za-z_]\w*)[^,;]*,"
                     r"\s*([A-Za-z_]\w*)\s*\)")
 _RETURN = re.compile(r"\breturn\b")
+_PAREN = re.compile(r"[()]")
 CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _KEYWORDS = frozenset(
     ["if", "for", "while", "switch", "return", "sizeof", "typeof", "__typeof__", "defined", "do", "else", "case", "goto", "__builtin_expect", "likely", "unlikely", "offsetof", "container_of", "__attribute__", "asm"]
@@ -48,6 +50,12 @@ class Call:
     args: str  # the argument text between the parentheses (bounded, may be cut)
     top_level: bool  # on a line indented by one tab: not under a condition or loop
     after_return: bool = False  # a `return` comes earlier in the body (an early exit)
+
+    @functools.cached_property
+    def arg_list(self) -> tuple[str, ...]:
+        """The arguments, split (split_top()): once per call, not once per look at it (the
+        lock summaries read every call in each round of their fixpoint)."""
+        return tuple(split_top(self.args))
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,9 @@ class Definition:
     # in the call: "ev = kzalloc(sizeof(*ev), GFP_KERNEL)" (the rules judge the flags).
     kept_allocs: tuple[str, ...] = ()
 
-    @property
+    # Cached (in the instance dict, which a frozen dataclass still has): the lock summaries
+    # ask for every call of every round of their fixpoint.
+    @functools.cached_property
     def param_names(self) -> tuple[str, ...]:
         out = []
         for p in self.params:
@@ -123,11 +133,15 @@ def calls_of(body: str) -> tuple[Call, ...]:
         name = m.group(1)
         if name in _KEYWORDS:
             continue
-        depth, i, limit = 1, m.end(), min(len(body), m.end() + MAX_ARGS)
-        while i < limit and depth:
-            depth += body[i] == "("
-            depth -= body[i] == ")"
-            i += 1
+        # The matching ")" within the bound (else the bound): only the parentheses are
+        # looked at, found by the regex engine rather than a Python loop over every char.
+        depth, limit = 1, min(len(body), m.end() + MAX_ARGS)
+        i = limit
+        for paren in _PAREN.finditer(body, m.end(), limit):
+            depth += 1 if paren.group() == "(" else -1
+            if not depth:
+                i = paren.end()
+                break
         # Kernel bodies indent by tabs: a call on a line indented by exactly one tab runs
         # whenever the function does (a statement, a return, or an `if` condition).
         line_start = body.rfind("\n", 0, m.start()) + 1

@@ -103,6 +103,21 @@ class _Overlay(Facts):
                          defined=top.defined)
         self.top, self.under = top, under
         self.mine = set(top.defined)
+        # Answers by (question, name): the engines ask about every call of every function
+        # of the patch, several times over, and neither layer changes during a review
+        # (callers only read what they get).
+        self._asked: dict[tuple[str, str], Any] = {}
+
+    def _ask(self, question: str, name: str) -> Any:
+        """``question`` (a method of both layers) about ``name``: the top's answer, or for a
+        name the top does not define whole and says nothing of, the base's."""
+        key = (question, name)
+        if key not in self._asked:
+            mine = getattr(self.top, question)(name)
+            if not mine and name not in self.mine:
+                mine = getattr(self.under, question)(name)
+            self._asked[key] = mine
+        return self._asked[key]
 
     # A function the top defines whole is judged by it alone; one it shows only in part
     # (a hunk) by what the part shows, else by the base.
@@ -111,12 +126,12 @@ class _Overlay(Facts):
         return mine if mine is not None or name in self.mine else self.under.sleep_chain(name, path)
 
     def locks_taken(self, name: str) -> dict[str, list[str]]:
-        mine = self.top.locks_taken(name)
-        return mine if mine or name in self.mine else self.under.locks_taken(name)
+        found: dict[str, list[str]] = self._ask("locks_taken", name)
+        return found
 
     def released_params(self, name: str) -> dict[int, str]:
-        mine = self.top.released_params(name)
-        return mine if mine or name in self.mine else self.under.released_params(name)
+        found: dict[int, str] = self._ask("released_params", name)
+        return found
 
     def changed_by_patch(self, name: str) -> bool:
         mine = {i: o for i, o in self.top.released_params(name).items() if o != "stored"}
@@ -130,12 +145,12 @@ class _Overlay(Facts):
         return mine if mine is not None or name in self.mine else self.under.unaccounted_alloc(name)
 
     def locks_released(self, name: str) -> dict[str, list[str]]:
-        mine = self.top.locks_released(name)
-        return mine if mine or name in self.mine else self.under.locks_released(name)
+        found: dict[str, list[str]] = self._ask("locks_released", name)
+        return found
 
     def locks_kept(self, name: str) -> dict[str, list[str]]:
-        mine = self.top.locks_kept(name)
-        return mine if mine or name in self.mine else self.under.locks_kept(name)
+        found: dict[str, list[str]] = self._ask("locks_kept", name)
+        return found
 
     def nested_in(self, outer: str, inner: str) -> str | None:
         return self.under.nested_in(outer, inner)
@@ -144,8 +159,8 @@ class _Overlay(Facts):
         return self.under.irq_context_of(lock)
 
     def locks_required(self, name: str) -> dict[str, list[str]]:
-        mine = self.top.locks_required(name)
-        return mine if mine or name in self.mine else self.under.locks_required(name)
+        found: dict[str, list[str]] = self._ask("locks_required", name)
+        return found
 
 
 # The cache of a base's facts: SQLite, so that a review reads the few names it asks about
@@ -194,10 +209,13 @@ class StoredFacts(Facts):
             local = self._one("sleeps", "SELECT chain FROM sleeps WHERE path = ? AND name = ?", path, name)
             if local is not None:
                 return list(local)
-            with self.lock:
-                shadowed = self.con.execute(
-                    "SELECT 1 FROM locals WHERE path = ? AND name = ?", (path, name)).fetchone()
-            if shadowed:
+            key = ("locals", (path, name))
+            if key not in self.memo:  # asked for every call the context walk meets
+                with self.lock:
+                    row = self.con.execute(
+                        "SELECT 1 FROM locals WHERE path = ? AND name = ?", (path, name)).fetchone()
+                self.memo[key] = row is not None
+            if self.memo[key]:
                 return None
         found = self._one("sleeps", "SELECT chain FROM sleeps WHERE path = '' AND name = ?", name)
         return list(found) if found is not None else None
