@@ -51,7 +51,7 @@ from reviewbot.engine.cfunc import (
     FunctionView,
     node_text,
 )
-from reviewbot.engine.cnodes import assigned_to
+from reviewbot.engine.cnodes import assigned_to, call_args
 from reviewbot.engine.lockconfig import bare_name, lock_config, pairs_of_calls
 from reviewbot.engine.refcount import Analysis, Held, State
 from reviewbot.engine.refspec import normalize

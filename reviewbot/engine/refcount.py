@@ -45,6 +45,9 @@ from reviewbot.engine import cfg
 from reviewbot.engine.cfunc import FREE_PREFIX, FunctionView, node_text
 from reviewbot.engine.cnodes import (
     assigned_to,
+    call_args,
+    call_name,
+    calls_in,
     identifiers_in,
     stored_identifiers,
 )
