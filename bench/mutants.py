@@ -19,17 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from reviewbot.config import load_settings  # noqa: E402
-from reviewbot.mail import read_series  # noqa: E402
-from reviewbot.pipeline import review_series  # noqa: E402
-from reviewbot.results import BootResult, ReviewOptions  # noqa: E402
+from bench.verdict import boot_review  # noqa: E402
+from reviewbot.results import BootResult  # noqa: E402
 
 CLEAN = REPO / "corpus" / "01-memcg-charge-move-cleanups.mbox"
 
@@ -43,19 +40,14 @@ def series_list(only: set[str]) -> list[tuple[Path, bool]]:
 
 
 def review_once(path: Path, profile: str) -> dict[str, Any]:
-    settings = load_settings(None)
-    found = read_series([path], settings)
-    series = [s for s in found.series if s.latest][0]
-    start = time.monotonic()
-    review = review_series(series, settings, ReviewOptions(boot=True, profile=profile))
-    boot = review.outcome("boot")
-    assert boot is not None and isinstance(boot.result, BootResult), review.outcomes
+    review, boot, wall = boot_review(path, profile)
+    assert isinstance(boot.result, BootResult)
     result = boot.result
     regressions = [t.name for t in result.tests if t.status == "regression"]
     splats = [f"{s.kind}: {s.title}" for s in (result.boot.splats_new if result.boot else [])
               if s.kind != "kmemleak"]
     leaks = [f.message for f in review.findings if f.rule == "boot-kmemleak"]
-    return {"status": boot.status, "reason": boot.reason, "seconds": round(time.monotonic() - start, 1),
+    return {"status": boot.status, "reason": boot.reason, "seconds": round(wall, 1),
             "regressions": regressions, "new_splats": splats, "kmemleak": leaks,
             "error": result.error}
 

@@ -37,12 +37,14 @@ from reviewbot.boot.console import parse_console  # noqa: E402
 from reviewbot.config import load_settings  # noqa: E402
 from reviewbot.mail import read_series  # noqa: E402
 from reviewbot.pipeline import review_series  # noqa: E402
-from reviewbot.results import BootResult, ReviewOptions  # noqa: E402
+from reviewbot.results import BootResult, ReviewOptions, SeriesReview, StageOutcome  # noqa: E402
 
 DEFAULT_SERIES = REPO / "corpus" / "01-memcg-charge-move-cleanups.mbox"
 
 
-def one_review(series_path: Path, profile: str) -> dict[str, Any]:
+def boot_review(series_path: Path, profile: str) -> tuple[SeriesReview, StageOutcome, float]:
+    """`review --boot --profile PROFILE` of the latest series in a file: the review, its
+    boot stage and the wall time (bench/mutants.py uses it too)."""
     settings = load_settings(None)
     found = read_series([series_path], settings)
     series = [s for s in found.series if s.latest][0]
@@ -51,6 +53,12 @@ def one_review(series_path: Path, profile: str) -> dict[str, Any]:
     wall = time.monotonic() - start
     boot = review.outcome("boot")
     assert boot is not None and isinstance(boot.result, BootResult), review.outcomes
+    return review, boot, wall
+
+
+def one_review(series_path: Path, profile: str) -> dict[str, Any]:
+    _, boot, wall = boot_review(series_path, profile)
+    assert isinstance(boot.result, BootResult)
     result = boot.result
     if result.error:
         raise SystemExit(f"boot stage error: {result.error}\n{result.detail}")
