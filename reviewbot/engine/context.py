@@ -29,7 +29,16 @@ one ``check``:
   walk stepping on after its body dropped ``rcu_read_lock()`` without pinning the
   cursor, in a function that takes ``rcu_read_lock()`` itself elsewhere;
 * ``stale-snapshot``: a local copied from a field before a lock and used inside the
-  section, which reads the field again under the lock (engine/snapshot.py).
+  section, which reads the field again under the lock (engine/snapshot.py);
+* ``walk-unlocked``: a list walk whose body drops the lock it runs under and steps on
+  (engine/listwalk.py);
+* ``flush-deadlock``: flush_work()/cancel_work_sync() with a lock held that the work's
+  function takes (engine/flushwait.py);
+* ``scope-shrunk``: a shared write the patch moves out of a lock's section
+  (engine/lockscope.py, compares with the base function); the ``imbalance`` check also
+  reports unlocks that do not match the lock held (engine/lockmatch.py), and
+  ``lock-not-held`` a lock the patch removes around a call that needs it
+  (engine/lockremoved.py).
 
 A hit is the patch's when the call, the lock it runs under, or a line between the two is
 added by the patch; on a base view (nothing added) every hit is kept, so that the caller
@@ -52,22 +61,20 @@ from reviewbot.engine.cfunc import (
     node_text,
 )
 from reviewbot.engine.cnodes import assigned_to, call_args
+from reviewbot.engine.flushwait import WAITS_FOR_WORK, flush_under_lock
+from reviewbot.engine.gfplocals import gfp_locals
+from reviewbot.engine.listwalk import locked_walk, rcu_reads, rcu_walk
 from reviewbot.engine.lockconfig import bare_name, lock_config, pairs_of_calls
+from reviewbot.engine.lockmatch import mismatched_releases
 from reviewbot.engine.refcount import Analysis, Held, State
 from reviewbot.engine.refspec import normalize
 from reviewbot.facts.derive import caller_key
 from reviewbot.facts.knowledge import Knowledge, LockSpec
 from reviewbot.facts.tables import Facts
 
-# Readers that need an RCU read-side section (the one-argument forms: the _check and
-# _protected forms name the lock that protects them instead).
-_RCU_READ = re.compile(r"rcu_dereference|rcu_dereference_bh|rcu_dereference_sched")
-_RCU_ITER = re.compile(r"list_for_each_entry_rcu|hlist_for_each_entry_rcu|list_for_each_entry_continue_rcu|"
-                       r"css_for_each_(child|descendant_pre|descendant_post)|"
-                       r"cgroup_for_each_live_(child|descendant_pre|descendant_post)")
 LOCK_WORDS = ("lock", "rcu_read", "preempt", "irq", "_bh", "down", "_cpu", "guard")
 CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance", "lock-not-held",
-          "rcu-unprotected", "lock-order", "irq-unsafe")
+          "rcu-unprotected", "lock-order", "irq-unsafe", "walk-unlocked", "flush-deadlock")
 # Functions whose job is to take or drop a lock for their caller.
 LOCK_HELPERS = re.compile(r"(^|_)(lock|unlock|locked|begin|end|start|stop|enter|exit|get|put|"
                           r"acquire|release|disable|enable|save|restore)(_\w+)?$")
@@ -195,61 +202,20 @@ class ContextAnalysis(Analysis):
             if "lock-not-held" in self.checks:
                 self._required(node.ast, state)
             if "rcu-unprotected" in self.checks:
-                self._rcu_reads(node.ast, state)
+                rcu_reads(self, node.ast, state)
             if state.held or "irq-unsafe" in self.checks:
                 self.inspect(node.ast, state)
-        if node.kind == "iter" and node.ast is not None and "rcu-unprotected" in self.checks:
-            self._rcu_iteration(node.ast, state)
+        if node.kind == "iter" and node.ast is not None:
+            if "rcu-unprotected" in self.checks:
+                rcu_walk(self, node.ast, state)
+            if "walk-unlocked" in self.checks and state.held:
+                locked_walk(self, node.ast, state)
         return super().step(node, state, graph)
-
-    # --- RCU readers outside the read-side section ---------------------------------------
-    def _rcu_reads(self, ast: Node, state: State) -> None:
-        if state.held or "rcu" not in self.taken_kinds:
-            return
-        for call in self.calls_of(ast):
-            name = self.name_of(call)
-            if _RCU_READ.fullmatch(name) and len(self.args_of(call)) == 1:
-                line = self.line(call) or 0
-                self._rcu_hit(line, name, f"{name}() at line {line} runs outside the "
-                                          f"rcu_read_lock() section {self.view.name}() takes elsewhere")
-
-    def _rcu_iteration(self, ast: Node, state: State) -> None:
-        """An RCU list walk whose next step runs after the body dropped rcu_read_lock()."""
-        name = self.name_of(ast)
-        if not _RCU_ITER.fullmatch(name) or "rcu" not in self.taken_kinds:
-            return
-        args = self.args_of(ast)
-        if name.startswith(("list_", "hlist_")) and len(args) > 3:
-            return  # a lockdep condition says which other lock protects the walk
-        cursor = node_text(args[0]) if args else ""
-        loop = ast.parent
-        while loop is not None and loop.type != "while_statement":
-            loop = loop.parent
-        body = loop.child_by_field_name("body") if loop is not None else None
-        if body is None or not re.search(r"\brcu_read_unlock\s*\(", node_text(body)):
-            return  # the body keeps the read side: nothing to pin
-        # (Re-locking at the end of the body does not help: the cursor may have been freed
-        # while the lock was dropped, and the step reads its next pointer.)
-        if re.search(rf"\b\w*(get|tryget|grab|pin|legitimize)\w*\s*\([^;]*\b{re.escape(cursor)}\b",
-                     node_text(body)):
-            return  # the cursor is pinned across the unlocked part
-        line = self.line(ast) or 0
-        self._rcu_hit(line, name, f"{name}() steps to the next entry after the loop body "
-                                  f"dropped rcu_read_lock(), without a reference on `{cursor}`")
-
-    def _rcu_hit(self, line: int, name: str, detail: str) -> None:
-        first = self.taken.get("rcu", line)
-        if self.relevant(first, line):
-            self.hits.setdefault(("rcu-unprotected", line, name),
-                                 (line, {"detail": detail, "call": name}, (line,)))
 
     def _required(self, ast: Node, state: State) -> None:
         """A call of a function that asserts a lock held (lockdep_assert_held() in its
         body, per the facts), on a path where this function, which takes that lock
-        elsewhere, does not hold it;
-* ``rcu-unprotected``: an ``rcu_dereference()`` reached with nothing held, or an RCU list
-  walk stepping on after its body dropped ``rcu_read_lock()`` without pinning the
-  cursor, in a function that takes ``rcu_read_lock()`` itself elsewhere."""
+        elsewhere, does not hold it."""
         for call in self.calls_of(ast):
             name = self.name_of(call)
             needs = self._needs.get(name)
@@ -301,6 +267,8 @@ class ContextAnalysis(Analysis):
     def inspect(self, ast: Node, state: State) -> None:
         for call in self.calls_of(ast):
             name = bare_name(self.name_of(call))
+            if "flush-deadlock" in self.checks and state.held and WAITS_FOR_WORK.fullmatch(name):
+                flush_under_lock(self, call, name, state)
             if self._lockless(call):
                 # No lock, and none taken inside (per the facts): of the checks below only
                 # the sleep one can have something to say, whatever is held.
@@ -395,6 +363,9 @@ class ContextAnalysis(Analysis):
             flag = self.k.blocking_gfp.search(node_text(arg))
             if flag:
                 return [f"{name}({flag.group(0)})"]
+            if arg.type == "identifier" and (held := gfp_locals(self.view, self.k).get(node_text(arg))):
+                # `gfp_t gfp = GFP_KERNEL; ... kmalloc(n, gfp)`: the flags a local carries.
+                return [f"{name}({node_text(arg)} = {held})"]
         chain = self.facts.sleep_chain(name, self.view.file)
         if chain and len(chain) <= self.max_chain:
             return [name, *chain]
@@ -493,6 +464,8 @@ class ContextAnalysis(Analysis):
         super().exit(kept, line)
 
     def apply(self, state: State, ops: list[tuple[str, Any]]) -> State:
+        if "imbalance" in self.checks and state.held and any(kind == "release" for kind, _ in ops):
+            ops = mismatched_releases(self, state, ops)
         plain: list[tuple[str, Any]] = []
         for kind, arg in ops:
             if kind == "release":

@@ -7,7 +7,9 @@ needs no walk (:mod:`reviewbot.engine.snapshot`).
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Callable
 from typing import Any
 
 from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView
@@ -19,6 +21,8 @@ from reviewbot.engine.context import (
     ContextAnalysis,
 )
 from reviewbot.engine.lockconfig import bare_name, lock_config
+from reviewbot.engine.lockremoved import lock_removed_findings
+from reviewbot.engine.lockscope import shrunk_sections
 from reviewbot.engine.refcount import Event
 from reviewbot.engine.refspec import finds_call
 from reviewbot.engine.snapshot import stale_snapshots
@@ -30,14 +34,25 @@ from reviewbot.facts.tables import EMPTY, Facts
 
 def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None = None,
                 knowledge: Knowledge | None = None,
-                memo: dict[str, object] | None = None) -> list[RawFinding]:
+                memo: dict[str, object] | None = None,
+                base: Callable[[], list[FunctionView]] | None = None) -> list[RawFinding]:
     """One rule's findings on one function. The walk itself answers every check at once
-    and is kept in ``memo`` (the patch's), so the other context rules reuse it."""
+    and is kept in ``memo`` (the patch's), so the other context rules reuse it. ``base``
+    gives the function before the patch when the patch removes a lock call from its file
+    (the ``lock-not-held`` check then also looks for a lock the patch took away)."""
     k = knowledge or load_knowledge()
     check = params.get("check", "sleep-in-atomic")
     if params.get("not-functions") and re.search(params["not-functions"], view.name):
         return []
     facts = facts or EMPTY
+    if check == "lock-not-held" and base is not None and not view.partial:
+        # (A partial view shows a hunk, not where else the function locks.)
+        removed = lock_removed_findings(view, facts, k, base, lambda v: _taken(v, facts, k))
+        if removed:
+            return removed + run_context(params, view, facts, k, memo)
+    if check == "scope-shrunk":
+        # Only with the base function, and only when the patch removes a lock line.
+        return shrunk_sections(view, facts, k, base) if base is not None and not view.partial else []
     if check == "stale-snapshot":
         return stale_snapshots(view, k)  # line order, no path walk (engine/snapshot.py)
     text = view_text(view)
@@ -62,13 +77,25 @@ def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None 
         return []
     if check == "imbalance":
         wanted = frozenset(params.get("kinds") or ())
-        return [f for ev in sorted(events, key=lambda e: (e.line or 0, e.exit_line or 0, e.key))
-                if not wanted or analysis.kinds[ev.pair].kind in wanted
-                for f in _imbalance_finding(analysis, ev, view)]
+        found = [f for ev in sorted(events, key=lambda e: (e.line or 0, e.exit_line or 0, e.key))
+                 if not wanted or analysis.kinds[ev.pair].kind in wanted
+                 for f in _imbalance_finding(analysis, ev, view)]
+        # Unlocks that do not match the lock held (engine/lockmatch.py).
+        return found + [RawFinding(line, view.name, captures, evidence)
+                        for (c, _, _), (line, captures, evidence) in sorted(analysis.hits.items())
+                        if c == "imbalance" and (not wanted or captures["lock_kind"] in wanted)]
     longest = int(params.get("max-chain", 3))
     return [RawFinding(line, view.name, captures, tuple(x for x in evidence if x))
             for (c, _, _), (line, captures, evidence) in sorted(analysis.hits.items())
             if c == check and int(captures.get("depth", 0)) <= longest]
+
+
+def _taken(view: FunctionView, facts: Facts, k: Knowledge) -> dict[str, int]:
+    """The locks a function takes itself (key -> first line), directly or by a helper:
+    every line of it, also those a rebuilt view has from the base (the comparison is with
+    the base function, which counts them all)."""
+    whole = dataclasses.replace(view, shown=frozenset()) if view.shown else view
+    return ContextAnalysis({"checks": ["lock-not-held"]}, whole, facts, k).taken
 
 
 def _walk(view: FunctionView, facts: Facts, k: Knowledge, cheap: bool, text: str

@@ -9,6 +9,7 @@ found in the base is pre-existing: reported as ``info`` and never blamed on the 
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -176,6 +177,8 @@ def _moved_signature(rule: Rule, function: str, raw: RawFinding) -> tuple[str, s
 
 
 _SPACE = re.compile(r"\s+")
+# A removed line that takes or drops a lock (a primitive or a helper: cgroup_lock()).
+_LOCK_CALL = re.compile(r"\b\w*(lock|down_read|down_write|up_read|up_write)\w*\s*\(")
 
 
 def moved_from(ctx: PatchContext, fc: FileContext, view: FunctionView) -> list[FunctionView]:
@@ -234,8 +237,25 @@ def _function_hits(rule: Rule, view: FunctionView, ctx: PatchContext) -> list[Ra
         return run_paths(rule.params, view, helpers, ctx.facts, memo=ctx.memo,
                          partial=_partial_consumers(rule, ctx))
     if rule.engine == "context":
-        return run_context(rule.params, view, ctx.facts, memo=ctx.memo)
+        return run_context(rule.params, view, ctx.facts, memo=ctx.memo, base=_base_if_unlocked(view, ctx))
     return run_ast(rule.params, view, ctx, str(rule.path))
+
+
+def _base_if_unlocked(view: FunctionView, ctx: PatchContext) -> Callable[[], list[FunctionView]] | None:
+    """The function before the patch, when the patch removes a lock or unlock line from
+    the function's file (lock-not-held then asks whether a call still needs a lock the
+    patch took away, lock-scope-shrunk whether a write left its section); else None, and
+    those two questions are not asked."""
+    for fc in ctx.files:
+        if fc.path != view.file or not any(v is view for v in fc.post_views):
+            continue
+        key = f"removes-lock:{id(fc)}"  # asked by every context rule of every function
+        removes = ctx.memo.get(key)
+        if removes is None:
+            removes = ctx.memo[key] = any(_LOCK_CALL.search(ln.text)
+                                          for h in fc.diff.hunks for ln in h.removed)
+        return functools.partial(fc.base_named, view.name) if removes else None
+    return None
 
 
 def run_rules(rules: list[Rule], ctx: PatchContext, *, coccinelle: bool = True) -> RunResult:

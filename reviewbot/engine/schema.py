@@ -157,7 +157,7 @@ _CONTEXT: Spec = {
     "keys": {
         "check": {"type": str, "required": True,
                   "choices": ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance",
-                              "lock-not-held", "rcu-unprotected", "lock-order",
+                              "lock-not-held", "rcu-unprotected", "lock-order", "walk-unlocked", "scope-shrunk", "flush-deadlock",
                               "irq-unsafe", "stale-snapshot")},
         "max-chain": {"type": int},  # sleep-in-atomic: longest call chain to a sleeping primitive
         "kinds": {"list": {"type": str, "choices": ("spinlock", "raw_spinlock", "rwlock", "mutex",

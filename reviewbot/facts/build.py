@@ -146,6 +146,8 @@ def save(path: Path, facts: Facts) -> None:
                             ((n, json.dumps(v)) for n, v in facts.releases.items()))
             con.executemany("INSERT INTO unaccounted VALUES (?, ?)",
                             ((n, json.dumps(v)) for n, v in facts.unaccounted.items()))
+            con.executemany("INSERT INTO works VALUES (?, ?)",
+                            ((n, json.dumps(v)) for n, v in facts.works.items()))
             con.execute("INSERT INTO meta VALUES (?, ?, ?, ?)",
                         (facts.revision, facts.digest, json.dumps(facts.stats),
                          json.dumps(facts.rcu_fields)))

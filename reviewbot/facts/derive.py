@@ -25,6 +25,7 @@ from reviewbot.engine.refspec import normalize
 from reviewbot.facts.extract import Call, Definition
 from reviewbot.facts.knowledge import Knowledge, LockSpec
 from reviewbot.facts.tables import Facts
+from reviewbot.facts.works import work_functions
 
 MAX_DEPTH = 5
 LOCK_DEPTH = 2  # "takes lock L" through at most this many calls
@@ -460,6 +461,7 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
             if k.unaccounted(alloc):
                 facts.unaccounted.setdefault(d.name, [d.path, "static" if d.local else "", alloc])
                 break
+    facts.works = work_functions(defs)
     facts.defined = sorted({d.name for d in defs})
     facts.stats = {"functions": len(defs), "may_sleep": len(chain), "take_locks": len(facts.locks),
                    "release_params": len(releases), "unaccounted": len(facts.unaccounted)}

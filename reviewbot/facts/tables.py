@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 15
+FACTS_VERSION = 16
 
 
 @dataclass
@@ -39,6 +39,8 @@ class Facts:
     # name -> [path, "static" or "", "ev = kzalloc(sizeof(*ev), GFP_KERNEL)"]: an allocation
     # the body keeps, made with blocking flags that do not charge it to a memcg
     unaccounted: dict[str, list[str]] = field(default_factory=dict)
+    # work item member name -> [function, path] INIT_WORK() binds to it (facts/works.py)
+    works: dict[str, list[list[str]]] = field(default_factory=dict)
 
     def sleep_chain(self, name: str, path: str | None = None) -> list[str] | None:
         """How ``name``, called from a file at ``path``, may sleep (None: it does not)."""
@@ -77,6 +79,11 @@ class Facts:
         """[hardirq|softirq, the interrupt-context function, the chain] of a global lock
         taken in interrupt context."""
         return self.irq_locks.get(lock)
+
+    def work_functions(self, member: str) -> list[list[str]]:
+        """[function, path of its INIT_WORK()] a work item of that member name runs; empty
+        when unknown or when too many structures share the name."""
+        return self.works.get(member, [])
 
     def changed_by_patch(self, name: str) -> bool:
         """Whether a patch made ``name`` release a parameter the base version did not."""
@@ -158,6 +165,9 @@ class _Overlay(Facts):
     def irq_context_of(self, lock: str) -> list[str] | None:
         return self.under.irq_context_of(lock)
 
+    def work_functions(self, member: str) -> list[list[str]]:
+        return self.top.work_functions(member) or self.under.work_functions(member)
+
     def locks_required(self, name: str) -> dict[str, list[str]]:
         found: dict[str, list[str]] = self._ask("locks_required", name)
         return found
@@ -178,6 +188,7 @@ CREATE TABLE lock_order (pair TEXT PRIMARY KEY, example TEXT NOT NULL) WITHOUT R
 CREATE TABLE irq_locks (name TEXT PRIMARY KEY, context TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE releases (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE unaccounted (name TEXT PRIMARY KEY, alloc TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE works (name TEXT PRIMARY KEY, functions TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT);
 """
 
@@ -233,6 +244,9 @@ class StoredFacts(Facts):
     def irq_context_of(self, lock: str) -> list[str] | None:
         found = self._one("irq_locks", "SELECT context FROM irq_locks WHERE name = ?", lock)
         return list(found) if found else None
+
+    def work_functions(self, member: str) -> list[list[str]]:
+        return list(self._one("works", "SELECT functions FROM works WHERE name = ?", member) or [])
 
     def nested_in(self, outer: str, inner: str) -> str | None:
         key = (f"{outer} {inner}",)

@@ -715,3 +715,7 @@ unlock:
 from fixture_specs_context import SPECS as _CONTEXT_SPECS  # noqa: E402
 
 SPECS = SPECS + _CONTEXT_SPECS
+
+from fixture_specs_locking import SPECS as _LOCKING_SPECS  # noqa: E402
+
+SPECS = SPECS + _LOCKING_SPECS

@@ -1,0 +1,61 @@
+"""GFP flags carried by a local variable (``gfp_t gfp = GFP_KERNEL; ... kmalloc(n, gfp)``):
+the sleep-in-atomic check reads an allocation's flags from its arguments, and a local that
+only ever holds blocking flags blocks the same way as the constant."""
+
+from __future__ import annotations
+
+from tree_sitter import Node
+
+from reviewbot.engine.cfunc import FunctionView, node_text
+from reviewbot.engine.cnodes import descendants
+from reviewbot.facts.knowledge import Knowledge
+
+__all__ = ["gfp_locals"]
+
+
+def gfp_locals(view: FunctionView, k: Knowledge) -> dict[str, str]:
+    """Locals every plain assignment of which is a blocking GFP flag, and that flag. A
+    local also assigned something else (``gfp = GFP_ATOMIC`` on some path, a caller's
+    flags), and a parameter (whatever the caller passed), are left out. Once per view."""
+    found = view.memo.get("gfp-locals")
+    if isinstance(found, dict):
+        return found
+    flags: dict[str, str] = {}
+    other: set[str] = set()
+    params: set[str] = set()
+    for node in descendants(view.node):
+        if node.type == "identifier" and _in_parameters(node):
+            params.add(node_text(node))
+            continue
+        if node.type == "init_declarator":
+            target, value = node.child_by_field_name("declarator"), node.child_by_field_name("value")
+        elif node.type == "assignment_expression" and (op := node.child_by_field_name("operator")) \
+                is not None and node_text(op) == "=":
+            target, value = node.child_by_field_name("left"), node.child_by_field_name("right")
+        else:
+            continue
+        if target is None or value is None or target.type != "identifier":
+            continue
+        # Only a flags expression (`GFP_KERNEL | __GFP_ZERO`), not an allocation that was
+        # passed the flags (`p = kmalloc(n, GFP_KERNEL)`).
+        flag = k.blocking_gfp.search(node_text(value)) if _flags_only(value) else None
+        if flag is None:
+            other.add(node_text(target))
+        else:
+            flags.setdefault(node_text(target), flag.group(0))
+    found = {name: flag for name, flag in flags.items() if name not in other and name not in params}
+    view.memo["gfp-locals"] = found
+    return found
+
+
+def _flags_only(value: Node) -> bool:
+    return all(n.type in ("identifier", "binary_expression", "parenthesized_expression",
+                          "unary_expression") for n in descendants(value))
+
+
+def _in_parameters(node: Node) -> bool:
+    """Whether an identifier is declared in a parameter list (the function's own)."""
+    up = node.parent
+    while up is not None and up.type not in ("parameter_list", "compound_statement"):
+        up = up.parent
+    return up is not None and up.type == "parameter_list"

@@ -1,0 +1,153 @@
+"""The locking checks generalised from kernel semantics: unlocks that do not match the
+lock held, GFP flags carried by a local, list walks whose body drops their lock, work
+flushed under a lock its function takes, and what a patch does to a base function's
+locking."""
+
+from __future__ import annotations
+
+from reviewbot.engine.cfunc import views_from_text
+from reviewbot.engine.contextrun import run_context
+from reviewbot.facts.derive import derive
+from reviewbot.facts.extract import definitions
+from reviewbot.facts.knowledge import load_knowledge
+from reviewbot.facts.tables import EMPTY, Facts
+from reviewbot.facts.works import work_functions, work_member
+
+WORKS = """\
+static void obj_release_fn(struct work_struct *work)
+{
+\tmutex_lock(&obj_mutex);
+\tobj_free(work);
+\tmutex_unlock(&obj_mutex);
+}
+
+void obj_kill(struct obj *o)
+{
+\tINIT_WORK(&o->release_work, obj_release_fn);
+\tqueue_work(system_wq, &o->release_work);
+}
+
+int obj_count(struct obj *o)
+{
+\tlockdep_assert_held(&obj_lock);
+\treturn o->count;
+}
+"""
+
+
+def works_facts() -> Facts:
+    return derive(list(definitions(WORKS, "kernel/obj/core.c")), load_knowledge())
+
+
+def hits(check: str, body: str, facts: Facts | None = None, path: str = "kernel/obj/user.c") -> list[str]:
+    src = "int f(struct obj *o, struct obj *b, gfp_t caller_gfp)\n{\n" + body + "}\n"
+    view = views_from_text(path, src, added=frozenset(range(1, 200)))[0]
+    return [r.captures["detail"] for r in run_context({"check": check}, view, facts or EMPTY)]
+
+
+def test_an_unlock_of_another_flavour_is_reported_with_both_calls() -> None:
+    (detail,) = hits("imbalance", "\tspin_lock(&obj_lock);\n\to->n++;\n\tspin_unlock_irq(&obj_lock);\n"
+                     "\treturn 0;\n")
+    assert "spin_unlock_irq() at line 5" in detail and "irq variant instead of the plain one" in detail
+
+
+def test_an_irqsave_lock_released_apart_from_its_interrupt_state_is_left_alone() -> None:
+    body = ("\tunsigned long flags;\n\n\tspin_lock_irqsave(&obj_lock, flags);\n\to->n++;\n"
+            "\tspin_unlock(&obj_lock);\n\tlocal_irq_restore(flags);\n\treturn 0;\n")
+    assert not hits("imbalance", body)
+
+
+def test_unlocking_a_lock_never_taken_while_the_taken_one_stays_held_is_reported() -> None:
+    (detail,) = hits("imbalance", "\tspin_lock(&obj_lock);\n\to->n++;\n\tspin_unlock(&o->lock);\n"
+                     "\treturn 0;\n")
+    assert "releases o->lock" in detail and "obj_lock" in detail
+
+
+def test_hand_over_hand_locking_of_the_same_field_is_not_a_wrong_unlock() -> None:
+    body = "\tspin_lock(&b->lock);\n\tspin_unlock(&o->lock);\n\treturn 0;\n"
+    assert not hits("imbalance", body)
+
+
+def test_blocking_flags_in_a_local_sleep_and_mixed_or_caller_flags_do_not() -> None:
+    lock = "\tspin_lock(&obj_lock);\n\tp = kmalloc(8, {arg});\n\tspin_unlock(&obj_lock);\n\treturn 0;\n"
+    assert hits("sleep-in-atomic", "\tgfp_t gfp = GFP_KERNEL | __GFP_ZERO;\n\n" + lock.format(arg="gfp"))
+    mixed = "\tgfp_t gfp = GFP_KERNEL;\n\n\tif (o->atomic)\n\t\tgfp = GFP_NOWAIT;\n"
+    assert not hits("sleep-in-atomic", mixed + lock.format(arg="gfp"))
+    assert not hits("sleep-in-atomic", lock.format(arg="caller_gfp"))
+    # The result of an allocation is not a flag, whatever flags it was made with.
+    assert not hits("sleep-in-atomic", "\tvoid *q = kmalloc(8, GFP_KERNEL);\n\n" + lock.format(arg="q"))
+
+
+WALK = ("\tspin_lock(&obj_lock);\n\tlist_for_each_entry(pos, &o->children, sibling) {{\n"
+        "{body}\t}}\n\tspin_unlock(&obj_lock);\n\treturn 0;\n")
+
+
+def test_a_walk_whose_body_drops_and_retakes_its_lock_is_reported() -> None:
+    body = "\t\tspin_unlock(&obj_lock);\n\t\tnotify(pos);\n\t\tspin_lock(&obj_lock);\n"
+    (detail,) = hits("walk-unlocked", WALK.format(body=body))
+    assert "releases it at line 5" in detail and "`pos`" in detail
+
+
+def test_a_walk_that_pins_its_cursor_or_leaves_after_the_unlock_is_not_reported() -> None:
+    pinned = "\t\tobj_get(pos);\n\t\tspin_unlock(&obj_lock);\n\t\tnotify(pos);\n\t\tspin_lock(&obj_lock);\n"
+    leaves = "\t\tif (pos->dead) {\n\t\t\tspin_unlock(&obj_lock);\n\t\t\treturn -ENOENT;\n\t\t}\n"
+    bumped = "\t\tpos->users++;\n\t\tspin_unlock(&obj_lock);\n\t\tnotify(pos);\n\t\tspin_lock(&obj_lock);\n"
+    for body in (pinned, leaves, bumped):
+        assert not hits("walk-unlocked", WALK.format(body=body))
+
+
+def test_work_items_are_known_by_member_name_with_the_binding_file() -> None:
+    assert work_member("&css->destroy_work") == "destroy_work"
+    assert work_member("&x->dwork.work") == "dwork"
+    found = work_functions(definitions(WORKS, "kernel/obj/core.c"))
+    assert found == {"release_work": [["obj_release_fn", "kernel/obj/core.c"]]}
+
+
+def test_flushing_a_work_whose_function_takes_a_held_lock_is_reported() -> None:
+    body = "\tmutex_lock(&obj_mutex);\n\tflush_work(&o->release_work);\n\tmutex_unlock(&obj_mutex);\n\treturn 0;\n"
+    (detail,) = hits("flush-deadlock", body, works_facts())
+    assert "obj_release_fn()" in detail and "obj_mutex" in detail
+    after = "\tflush_work(&o->release_work);\n\tmutex_lock(&obj_mutex);\n\tmutex_unlock(&obj_mutex);\n\treturn 0;\n"
+    assert not hits("flush-deadlock", after, works_facts())
+
+
+def test_a_lock_the_patch_removes_around_a_call_that_needs_it_is_reported() -> None:
+    before = "int f(struct obj *o)\n{\n\tint n;\n\n\tspin_lock(&obj_lock);\n\tn = obj_count(o);\n" \
+             "\tspin_unlock(&obj_lock);\n\treturn n;\n}\n"
+    after = "int f(struct obj *o)\n{\n\tint n;\n\n\tn = obj_count(o);\n\treturn n;\n}\n"
+    (base,) = views_from_text("kernel/obj/user.c", before)
+    (post,) = views_from_text("kernel/obj/user.c", after, added=frozenset())
+    raws = run_context({"check": "lock-not-held"}, post, works_facts(), base=lambda: [base])
+    assert [r.line for r in raws] == [5]
+    assert "removes the obj_lock locking" in raws[0].captures["detail"]
+
+
+def test_a_write_moved_out_of_its_section_is_reported_and_a_private_object_is_not() -> None:
+    before = ("int f(struct obj *o, struct item *it)\n{\n\tspin_lock(&obj_lock);\n"
+              "\tit->owner = o;\n\tlist_add(&it->node, &o->items);\n\tspin_unlock(&obj_lock);\n"
+              "\treturn 0;\n}\n")
+    after = ("int f(struct obj *o, struct item *it)\n{\n\tspin_lock(&obj_lock);\n"
+             "\tit->owner = o;\n\tspin_unlock(&obj_lock);\n\tlist_add(&it->node, &o->items);\n"
+             "\treturn 0;\n}\n")
+    (base,) = views_from_text("kernel/obj/user.c", before)
+    (post,) = views_from_text("kernel/obj/user.c", after, added=frozenset({5}))
+    raws = run_context({"check": "scope-shrunk"}, post, EMPTY, base=lambda: [base])
+    assert [r.line for r in raws] == [6]
+
+
+def test_a_writer_downgraded_to_a_reader_may_release_as_a_reader() -> None:
+    body = "\tdown_write(&obj_sem);\n\to->n++;\n\tdowngrade_write(&obj_sem);\n\tup_read(&obj_sem);\n\treturn 0;\n"
+    assert not hits("imbalance", body)
+    assert hits("imbalance", body.replace("\tdowngrade_write(&obj_sem);\n", ""))
+
+
+def test_an_irqrestore_unlock_closes_the_interrupt_section_opened_apart() -> None:
+    body = ("\tunsigned long flags;\n\n\tlocal_irq_save(flags);\n\tspin_lock(&obj_lock);\n\to->n++;\n"
+            "\tspin_unlock_irqrestore(&obj_lock, flags);\n\treturn 0;\n")
+    assert not hits("imbalance", body)
+
+
+def test_a_read_lock_released_as_a_writer_is_reported() -> None:
+    (detail,) = hits("imbalance", "\tread_lock(&obj_rwlock);\n\to->n++;\n\twrite_unlock(&obj_rwlock);\n"
+                     "\treturn 0;\n")
+    assert "the write variant instead of the read one" in detail

@@ -1,0 +1,176 @@
+"""Fixture edits for the locking checks generalised from kernel semantics: an unlock that
+does not match its lock, GFP flags carried by a local, a list walk whose body drops its
+lock, and a lock a patch takes away from a call that needs it. Written here, in memcg and
+cgroup code of Linux 6.1; see fixture_specs.py for the format."""
+
+from __future__ import annotations
+
+from fixture_specs_base import Spec
+
+MEMCG = "mm/memcontrol.c"
+CGROUP = "kernel/cgroup/cgroup.c"
+
+OOM_REGISTER = "\tspin_lock(&memcg_oom_lock);\n\n\tevent->eventfd = eventfd;\n"
+OOM_UNREGISTER_TAIL = "\t\t\tkfree(ev);\n\t\t}\n\t}\n\n\tspin_unlock(&memcg_oom_lock);\n"
+OOM_NOTIFY_WALK = "\tlist_for_each_entry(ev, &memcg->oom_notify, list)\n\t\teventfd_signal(ev->eventfd, 1);\n"
+OOM_EVENT_STRUCT = "struct mem_cgroup_eventfd_list {\n\tstruct list_head list;\n"
+TASK_COUNT = (
+    "\tspin_lock_irq(&css_set_lock);\n"
+    "\tcount = __cgroup_task_count(cgrp);\n"
+    "\tspin_unlock_irq(&css_set_lock);\n"
+)
+NAMED_EVENT = (MEMCG, OOM_EVENT_STRUCT, OOM_EVENT_STRUCT + "\tconst char *name;\n")
+
+SPECS: tuple[Spec, ...] = (
+    # --- sleep-in-atomic: blocking flags through a local ----------------------------------
+    Spec(
+        "oom-event-name-flags-in-local",
+        "memcg: keep the arguments of an oom eventfd registration",
+        "Remember what userspace wrote, for the debug output.",
+        (NAMED_EVENT,
+         (MEMCG, OOM_REGISTER, "\tgfp_t gfp = GFP_KERNEL;\n\n" + OOM_REGISTER
+          + "\tevent->name = kstrdup(args, gfp);\n")),
+        {"sleep-in-atomic": "bad-06"},
+    ),
+    Spec(
+        "oom-event-name-flags-atomic-in-local",
+        "memcg: keep the arguments of an oom eventfd registration",
+        "Remember what userspace wrote, for the debug output; the copy is made under the lock\n"
+        "and may fail.",
+        (NAMED_EVENT,
+         (MEMCG, OOM_REGISTER, "\tgfp_t gfp = GFP_NOWAIT | __GFP_NOWARN;\n\n"
+          + OOM_REGISTER + "\tevent->name = kstrdup(args, gfp);\n")),
+        {"sleep-in-atomic": "ok-04"},
+    ),
+    # --- lock-imbalance: an unlock that does not match the lock -----------------------------
+    Spec(
+        "oom-unregister-unlocks-irq",
+        "memcg: re-enable interrupts after unregistering an oom eventfd",
+        "Balance the interrupt state for callers from the eventfd wakeup path.",
+        ((MEMCG, OOM_UNREGISTER_TAIL, OOM_UNREGISTER_TAIL.replace(
+            "spin_unlock(&memcg_oom_lock)", "spin_unlock_irq(&memcg_oom_lock)")),),
+        {"lock-imbalance": "bad-03-tree"},
+    ),
+    Spec(
+        "oom-unregister-unlocks-event-lock",
+        "memcg: unregister oom eventfds under the event list lock",
+        "The event list lock already serialises the eventfd bookkeeping.",
+        ((MEMCG, OOM_UNREGISTER_TAIL, OOM_UNREGISTER_TAIL.replace(
+            "spin_unlock(&memcg_oom_lock)", "spin_unlock(&memcg->event_list_lock)")),),
+        {"lock-imbalance": "bad-04-tree"},
+    ),
+    Spec(
+        "oom-unregister-restores-irq-apart",
+        "memcg: unregister oom eventfds with interrupts off",
+        "The eventfd wakeup path may call in with interrupts disabled; restore them only after "
+        "the list is consistent.",
+        ((MEMCG, "\tstruct mem_cgroup_eventfd_list *ev, *tmp;\n\n\tspin_lock(&memcg_oom_lock);\n",
+          "\tstruct mem_cgroup_eventfd_list *ev, *tmp;\n\tunsigned long flags;\n\n"
+          "\tspin_lock_irqsave(&memcg_oom_lock, flags);\n"),
+         (MEMCG, OOM_UNREGISTER_TAIL, OOM_UNREGISTER_TAIL + "\tlocal_irq_restore(flags);\n")),
+        {"lock-imbalance": "ok-03"},
+    ),
+    # --- list-walk-lock-dropped -------------------------------------------------------------
+    Spec(
+        "oom-notify-signals-unlocked",
+        "memcg: signal oom eventfds without holding memcg_oom_lock",
+        "eventfd_signal() takes the eventfd's wait queue lock; do not nest it under ours.",
+        ((MEMCG, OOM_NOTIFY_WALK,
+          "\tlist_for_each_entry(ev, &memcg->oom_notify, list) {\n"
+          "\t\tspin_unlock(&memcg_oom_lock);\n"
+          "\t\teventfd_signal(ev->eventfd, 1);\n"
+          "\t\tspin_lock(&memcg_oom_lock);\n"
+          "\t}\n"),),
+        {"list-walk-lock-dropped": "bad-01"},
+    ),
+    Spec(
+        "oom-notify-stops-when-killed",
+        "memcg: stop signalling oom eventfds when the notifier is killed",
+        "A long list of listeners should not keep a dying task busy.",
+        ((MEMCG, OOM_NOTIFY_WALK,
+          "\tlist_for_each_entry(ev, &memcg->oom_notify, list) {\n"
+          "\t\tif (fatal_signal_pending(current)) {\n"
+          "\t\t\tspin_unlock(&memcg_oom_lock);\n"
+          "\t\t\treturn -EINTR;\n"
+          "\t\t}\n"
+          "\t\teventfd_signal(ev->eventfd, 1);\n"
+          "\t}\n"),),
+        {"list-walk-lock-dropped": "ok-01"},
+    ),
+    # --- lock-not-held: the patch takes the lock away ---------------------------------------
+    Spec(
+        "task-count-unlocked",
+        "cgroup: read the task count without css_set_lock",
+        "The count is only a hint for userspace; avoid the irq-disabled section.",
+        ((CGROUP, TASK_COUNT, "\tcount = __cgroup_task_count(cgrp);\n"),),
+        {"lock-not-held": "bad-03-tree"},
+    ),
+    Spec(
+        "task-count-scoped-guard",
+        "cgroup: take css_set_lock with a scoped guard to count tasks",
+        "No functional change.",
+        ((CGROUP, TASK_COUNT, "\tscoped_guard(spinlock_irq, &css_set_lock)\n"
+                              "\t\tcount = __cgroup_task_count(cgrp);\n"),),
+        {"lock-not-held": "ok-02-tree"},
+    ),
+)
+
+OOM_REGISTER_SECTION = (
+    "\tspin_lock(&memcg_oom_lock);\n\n\tevent->eventfd = eventfd;\n"
+    "\tlist_add(&event->list, &memcg->oom_notify);\n\n"
+    "\t/* already in OOM ? */\n\tif (memcg->under_oom)\n\t\teventfd_signal(eventfd, 1);\n"
+    "\tspin_unlock(&memcg_oom_lock);\n"
+)
+
+SCOPE_SPECS: tuple[Spec, ...] = (
+    # --- lock-scope-shrunk ------------------------------------------------------------------
+    Spec(
+        "oom-register-links-after-unlock",
+        "memcg: signal a new oom listener outside memcg_oom_lock",
+        "eventfd_signal() takes the eventfd's wait queue lock; keep the oom lock section short.",
+        ((MEMCG, OOM_REGISTER_SECTION,
+          "\tspin_lock(&memcg_oom_lock);\n\tevent->eventfd = eventfd;\n"
+          "\tspin_unlock(&memcg_oom_lock);\n\n"
+          "\tlist_add(&event->list, &memcg->oom_notify);\n\n"
+          "\t/* already in OOM ? */\n\tif (memcg->under_oom)\n\t\teventfd_signal(eventfd, 1);\n"),),
+        {"lock-scope-shrunk": "bad-01-tree"},
+    ),
+    Spec(
+        "oom-register-initialises-before-lock",
+        "memcg: fill in a new oom listener before taking memcg_oom_lock",
+        "The entry is private until list_add(); only the list needs the lock.",
+        ((MEMCG, OOM_REGISTER_SECTION,
+          "\tevent->eventfd = eventfd;\n\n\tspin_lock(&memcg_oom_lock);\n"
+          "\tlist_add(&event->list, &memcg->oom_notify);\n\n"
+          "\t/* already in OOM ? */\n\tif (memcg->under_oom)\n\t\teventfd_signal(eventfd, 1);\n"
+          "\tspin_unlock(&memcg_oom_lock);\n"),),
+        {"lock-scope-shrunk": "ok-01-tree"},
+    ),
+)
+
+SPECS = SPECS + SCOPE_SPECS
+
+TRANSFER_LOCK = "\tcgroup_lock();\n\n\tcgroup_attach_lock(true);\n"
+
+FLUSH_SPECS: tuple[Spec, ...] = (
+    # --- flush-work-under-lock --------------------------------------------------------------
+    Spec(
+        "transfer-waits-for-source-release",
+        "cgroup: let a dying source cgroup finish its release before a transfer",
+        "Tasks moved out of a cgroup that is being released race with its css_set teardown.",
+        (("kernel/cgroup/cgroup-v1.c", TRANSFER_LOCK,
+          "\tcgroup_lock();\n\tflush_work(&from->self.destroy_work);\n\n\tcgroup_attach_lock(true);\n"),),
+        {"flush-work-under-lock": "bad-01-tree"},
+    ),
+    Spec(
+        "transfer-waits-for-source-release-unlocked",
+        "cgroup: let a dying source cgroup finish its release before a transfer",
+        "Tasks moved out of a cgroup that is being released race with its css_set teardown;\n"
+        "wait before taking cgroup_mutex, which the release work takes.",
+        (("kernel/cgroup/cgroup-v1.c", TRANSFER_LOCK,
+          "\tflush_work(&from->self.destroy_work);\n\tcgroup_lock();\n\n\tcgroup_attach_lock(true);\n"),),
+        {"flush-work-under-lock": "ok-01-tree"},
+    ),
+)
+
+SPECS = SPECS + FLUSH_SPECS
