@@ -53,25 +53,39 @@ class BuildGroup:
                 continue
         return out
 
-    def close(self, timeout_s: float = 10.0) -> int:
+    def close(self, timeout_s: float = 10.0, grace_s: float = 2.0) -> list[str]:
         """Kill whatever is still inside (a fork bomb's leftovers, a daemon the Makefile
-        started), then remove the group. Returns how many processes were killed."""
-        killed = 0
+        started), then remove the group. Returns "name[pid]" of each process killed.
+
+        Processes get ``grace_s`` to leave by themselves first: the sandbox's own helper
+        (bubblewrap's namespace init) is still exiting when the command's status arrives,
+        and killing it is not news worth a warning on every build."""
+        names: dict[int, str] = {}
+        settle = time.monotonic() + grace_s
+        while self.pids() and time.monotonic() < settle:
+            time.sleep(0.05)
         deadline = time.monotonic() + timeout_s
         while (left := self.pids()) and time.monotonic() < deadline:
             for pid in left:
+                names.setdefault(pid, _comm(pid))
                 try:
                     os.kill(pid, signal.SIGKILL)
-                    killed += 1
                 except ProcessLookupError:
-                    pass
+                    names.pop(pid, None)
             time.sleep(0.05)
         for d in reversed(self.created):
             try:
                 d.rmdir()
             except OSError as exc:  # still busy: it is empty soon, the next close removes it
                 log.warning("could not remove %s: %s", d, exc)
-        return killed
+        return [f"{name}[{pid}]" for pid, name in sorted(names.items())]
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() or "?"
+    except OSError:
+        return "?"
 
 
 def _make(path: Path, settings: dict[str, str]) -> bool:

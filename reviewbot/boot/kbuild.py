@@ -258,7 +258,8 @@ class Sandbox:
             )
         finally:
             if group is not None and (killed := group.close()):
-                log.warning("killed %d process(es) left in the build's cgroup", killed)
+                log.warning("killed %d process(es) left in the build's cgroup: %s", len(killed),
+                            ", ".join(killed))
 
 
 def make_sandbox(settings: Settings, src: Path, out_dir: Path) -> Sandbox:

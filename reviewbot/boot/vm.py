@@ -90,11 +90,16 @@ _FOLLOWED = re.compile(r"^(?:# reviewbot-run: (?P<run>\S+)|(?P<res>(?:not )?ok \
 
 class ConsoleFollower:
     """Reads the console file as QEMU writes it and says what the guest is doing: each
-    program as it starts and each test result (a TCG boot and suite is 30-150 s)."""
+    program as it starts, each test result (a TCG boot and suite is 30-150 s), and, when a
+    program prints nothing for ``quiet_s`` (a test that hangs until its time limit), a
+    "still running" line every ``quiet_s`` so the terminal never looks stuck."""
 
-    def __init__(self, path: Path, say: Callable[[str], None]) -> None:
+    def __init__(self, path: Path, say: Callable[[str], None], quiet_s: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.path, self.say, self.offset = path, say, 0
         self.program = ""
+        self.quiet_s, self.clock = quiet_s, clock
+        self.started = self.heard = self.told = clock()  # program start, last result, last line
 
     def __call__(self) -> str | None:
         try:
@@ -105,15 +110,21 @@ class ConsoleFollower:
             return None
         end = chunk.rfind(b"\n") + 1
         self.offset += end
+        now = self.clock()
         for raw in chunk[:end].decode("utf-8", "replace").splitlines():
             m = _FOLLOWED.match(raw.strip())
             if m is None:
                 continue
+            self.heard = self.told = now
             if m["run"]:
-                self.program = m["run"]
+                self.program, self.started = m["run"], now
                 self.say(f"  running {self.program}")
             else:
                 self.say(f"    {self.program}: {m['res'][:120]}")
+        if self.program and now - self.told >= self.quiet_s:
+            self.told = now
+            self.say(f"  still running {self.program} ({now - self.started:.0f}s; last "
+                     f"result {now - self.heard:.0f}s ago)")
         return None
 
 

@@ -41,6 +41,7 @@ from typing import TextIO
 from reviewbot.errors import InfraError
 from reviewbot.gitcmd import git, git_dir, git_ok
 from reviewbot.lock import FileLock, holder_of, is_locked, try_lock, wait_lock
+from reviewbot.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +153,12 @@ def _ensure(repo: Path, base_dir: Path, path: Path, commit: str) -> bool:
             kill_leftovers(path)  # a killed run's `git worktree add` may still be writing
             shutil.rmtree(path)  # a checkout that never finished
         git(["worktree", "prune"], cwd=repo)
-        git_ok(["worktree", "add", "--detach", "--force", str(path), commit], cwd=repo,
-               timeout=3600, what=f"git worktree add {path}")
+        # A first checkout of a kernel base writes ~80,000 files (30-90 s on 2 busy cores):
+        # said with a heartbeat, or the first review sits silent between "reviewing" and the
+        # first stage's output.
+        with Progress(sys.stderr, prefix="[apply] ").phase(f"checking out {commit[:12]} into {path}"):
+            git_ok(["worktree", "add", "--detach", "--force", str(path), commit], cwd=repo,
+                   timeout=3600, what=f"git worktree add {path}")
     ready.write_text(f"{commit}\n", encoding="utf-8")
     return True
 

@@ -99,6 +99,34 @@ def test_the_console_is_followed_while_the_guest_runs(tmp_path: Path) -> None:
     assert said[-1] == "    memcg_charge: not ok 2 v2_migration # FAIL"
 
 
+def test_a_quiet_program_gets_a_still_running_line_every_interval(tmp_path: Path) -> None:
+    from reviewbot.boot.vm import ConsoleFollower
+
+    console = tmp_path / "console.log"
+    now = [100.0]
+    said: list[str] = []
+    follow = ConsoleFollower(console, said.append, quiet_s=30, clock=lambda: now[0])
+    console.write_text("# reviewbot-run: test_memcontrol\nok 1 test_memcg_subtree_control\n")
+    follow()
+    now[0] += 29
+    follow()
+    assert said == ["  running test_memcontrol", "    test_memcontrol: ok 1 test_memcg_subtree_control"]
+    now[0] += 1  # 30 s without a result: a test that hangs until its limit
+    follow()
+    assert said[-1] == "  still running test_memcontrol (30s; last result 30s ago)"
+    now[0] += 10
+    follow()
+    assert len(said) == 3  # at most one such line per interval
+    now[0] += 20
+    follow()
+    assert said[-1] == "  still running test_memcontrol (60s; last result 60s ago)"
+    with console.open("a") as fh:
+        fh.write("not ok 2 test_memcg_min\n")
+    now[0] += 5
+    follow()
+    assert said[-1] == "    test_memcontrol: not ok 2 test_memcg_min" and len(said) == 5
+
+
 def test_an_incremental_rebuild_gives_no_time_estimate(tmp_path: Path) -> None:
     out = tmp_path / "build" / "61" / "patched"
     out.mkdir(parents=True)

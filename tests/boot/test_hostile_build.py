@@ -6,6 +6,7 @@ the same machine works."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -126,6 +127,15 @@ def test_a_daemon_the_makefile_starts_is_killed_with_the_group(box: Sandbox) -> 
     assert subprocess.run(["pgrep", "-f", "sleep 3600"], capture_output=True).returncode == 1
 
 
+@pytest.mark.skipif(not cgroups_writable(), reason="no writable cgroup on this machine")
+def test_a_build_that_leaves_nothing_behind_warns_about_nothing(
+        box: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    # the sandbox's own helper exits a moment after the build: no warning on every build
+    with caplog.at_level(logging.WARNING, logger="reviewbot.boot.kbuild"):
+        assert make(box, "ok").ok
+    assert not [r for r in caplog.records if "left in the build's cgroup" in r.getMessage()]
+
+
 def test_containment_says_what_applies(box: Sandbox) -> None:
     text = box.containment()
     assert "bubblewrap" in text and "files up to 16 MiB" in text
@@ -135,3 +145,21 @@ def test_containment_says_what_applies(box: Sandbox) -> None:
     assert not list(Path("/sys/fs/cgroup/pids").glob(f"reviewbot-build-{os.getpid()}-*"))
 
 
+
+
+@pytest.mark.skipif(not cgroups_writable(), reason="no writable cgroup on this machine")
+def test_a_group_names_what_it_had_to_kill() -> None:
+    from reviewbot.boot.cgroup import build_group
+
+    group = build_group(16, 0)
+    assert group is not None
+    proc = subprocess.Popen(group.enter_command(["sleep", "3600"]))
+    try:
+        deadline = time.monotonic() + 10
+        while not group.pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        killed = group.close(grace_s=0.2)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert killed == [f"sleep[{proc.pid}]"]
