@@ -715,3 +715,8 @@ unlock:
 from fixture_specs_context import SPECS as _CONTEXT_SPECS  # noqa: E402
 
 SPECS = SPECS + _CONTEXT_SPECS
+
+# ...and those of the generalised reference and charge rules.
+from fixture_specs_refs import SPECS as _REF_SPECS  # noqa: E402
+
+SPECS = SPECS + _REF_SPECS
