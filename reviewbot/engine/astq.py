@@ -35,8 +35,9 @@ from typing import Any
 
 from tree_sitter import Node, Query, QueryCursor
 
-from reviewbot.engine.cfunc import _LANGUAGE, FunctionView, node_text
+from reviewbot.engine.cfunc import FunctionView, node_text
 from reviewbot.engine.cnodes import view_text
+from reviewbot.engine.csource import _LANGUAGE
 from reviewbot.engine.refspec import normalize
 from reviewbot.engine.types import PatchContext, RawFinding
 from reviewbot.errors import BadInputError

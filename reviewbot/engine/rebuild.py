@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections import Counter
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from functools import lru_cache
 
 from reviewbot.diff import FileDiff, Hunk, Line
 from reviewbot.engine.cfunc import FunctionView, views_from_text
+from reviewbot.engine.loose import loose_placement, misplaced
 
 
 @dataclass
@@ -86,92 +85,6 @@ def _find(base: list[str], index: dict[str, list[int]], want: list[str], expecte
         if best is None or abs(i - expected) < abs(best - expected):
             best = i
     return best
-
-
-LOOSE_SHARE = 0.6  # pre-image lines that must be found, in order, for a loose placement
-LOOSE_MIN = 4  # and at least this many distinctive ones (a few braces fit anywhere)
-LOOSE_SLACK = 8  # base lines the stretch may have beyond the hunk's pre-image
-
-
-def _norm(line: str) -> str:
-    return " ".join(line.split())
-
-
-def _distinctive(line: str) -> bool:
-    """A line that says where it is: not blank, not a lone brace, label or return."""
-    text = _norm(line)
-    return len(text) > 6 and text not in ("return 0;", "return ret;", "} else {", "break;",
-                                          "return;", "return err;", "goto out;", "rcu_read_lock();",
-                                          "rcu_read_unlock();")
-
-
-def _loose(base_text: str, hunk: Hunk, expected: int,
-           start: int) -> tuple[int, int, list[Line]] | None:
-    """(first base row, rows replaced, hunk lines to write) for a hunk whose pre-image is
-    mostly in the base in order, nearest ``expected``; None when no stretch is close enough."""
-    lines = list(hunk.lines)
-    pre = [(i, _norm(ln.text)) for i, ln in enumerate(lines) if ln.kind in (" ", "-")]
-    if len(pre) < LOOSE_MIN:
-        return None
-    key_rows = [k for k, (_, text) in enumerate(pre) if _distinctive(text)]
-    if len(key_rows) < LOOSE_MIN:
-        return None
-    starts: set[int] = set()
-    normed, norm_index = _norm_prepared(base_text)
-    for k in key_rows:
-        for hit in norm_index.get(pre[k][1], ()):
-            if hit >= start:
-                starts.add(max(start, hit - k - LOOSE_SLACK // 2))
-    want = [text for _, text in pre]
-    # A stretch cannot match more lines than it shares with the hunk (the matching blocks
-    # pair equal lines, each at most once): most stretches fail that bound, and counting
-    # costs far less than the SequenceMatcher that would reject them the same way.
-    wanted = Counter(want)
-    best: tuple[int, int, int, int] | None = None  # (-matched, distance, first, end)
-    for first in sorted(starts):
-        window = normed[first:first + len(pre) + LOOSE_SLACK]
-        have = Counter(window)
-        shared = {x: min(n, have[x]) for x, n in wanted.items() if x in have}
-        if sum(shared.values()) < LOOSE_SHARE * len(pre) or \
-                sum(n for x, n in shared.items() if _distinctive(x)) < LOOSE_MIN:
-            continue
-        blocks = [b for b in SequenceMatcher(None, want, window, autojunk=False)
-                  .get_matching_blocks() if b.size]
-        matched = sum(b.size for b in blocks)
-        keys = sum(1 for b in blocks for k in range(b.a, b.a + b.size) if _distinctive(want[k]))
-        if matched < LOOSE_SHARE * len(pre) or keys < LOOSE_MIN:
-            continue
-        lo, hi = first + blocks[0].b, first + blocks[-1].b + blocks[-1].size
-        score = (-matched, abs(lo - expected), lo, hi)
-        if best is None or score < best:
-            best = score
-    if best is None:
-        return None
-    _, _, lo, hi = best
-    # The hunk's lines from its first matched pre-image line to its last: what the base has
-    # in between is replaced by what the author's tree had there (context) and the change.
-    window = normed[lo:hi]
-    blocks = [b for b in SequenceMatcher(None, want, window, autojunk=False)
-              .get_matching_blocks() if b.size]
-    first_line = pre[blocks[0].a][0]
-    last_line = pre[blocks[-1].a + blocks[-1].size - 1][0]
-    # Added lines next to unmatched context at either end are the change itself: kept.
-    while first_line > 0 and lines[first_line - 1].kind == "+":
-        first_line -= 1
-    while last_line + 1 < len(lines) and lines[last_line + 1].kind == "+":
-        last_line += 1
-    return lo, hi - lo, lines[first_line:last_line + 1]
-
-
-@lru_cache(maxsize=16)
-def _norm_prepared(base_text: str) -> tuple[list[str], dict[str, list[int]]]:
-    """The base's lines without their spacing (_norm()), and where each occurs: each
-    stretch a loose placement compares is a slice, not a line-by-line rewrite."""
-    normed = [_norm(line) for line in base_text.split("\n")]
-    index: dict[str, list[int]] = {}
-    for i, line in enumerate(normed):
-        index.setdefault(line, []).append(i)
-    return normed, index
 
 
 @lru_cache(maxsize=16)
@@ -232,17 +145,22 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
     shift = 0  # where the base puts hunks, relative to where the patch says
     last: tuple[int, int] | None = None  # (row, patch line) of the last hunk line
     whole_lines = True  # ``out`` holds lines (base lines do; a hunk's line should)
+    added = "\n".join(ln.text for h in fd.hunks for ln in h.lines if ln.kind == "+")
 
     for hunk in fd.hunks:
         at = None
         for kept, kinds in _placements(hunk):
             want = [ln.text for ln in kept if ln.kind in kinds]
             at = _find(base, index, want, hunk.old_start - 1 + shift, pos)
+            if at is not None and len(kept) < len(hunk.lines) and misplaced(base_text, base, hunk, at, added):
+                at = None  # fuzz left too little context to tell the place
             if at is not None:
                 break
         consumed = len(want) if at is not None else 0
-        if at is None and (loose := _loose(base_text, hunk, hunk.old_start - 1 + shift, pos)):
+        if at is None and (loose := loose_placement(base_text, hunk, hunk.old_start - 1 + shift, pos)):
             at, consumed, kept = loose
+            if misplaced(base_text, base, hunk, at, added):
+                at = None
         if at is None:
             missed.append(hunk)
             continue

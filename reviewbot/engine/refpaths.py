@@ -14,8 +14,9 @@ from reviewbot.engine.cnodes import view_callees, view_text, view_words
 from reviewbot.engine.consumers import Consumers
 from reviewbot.engine.refcount import Analysis, Event
 from reviewbot.engine.refspec import config_for, finds_call, with_helpers
+from reviewbot.engine.refstate import FAILED
 from reviewbot.engine.types import RawFinding
-from reviewbot.engine.uses import handed_to_caller
+from reviewbot.engine.uses import handed_to_caller, only_local
 from reviewbot.facts.tables import Facts
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,8 @@ def _run(
     analysis.partial = partial or {}
     events = analysis.run()
     events = [e for e in events if not (
-        e.kind == "leak" and e.held is not None and handed_to_caller(analysis, e.key, e.pair, e.exit_line))]
+        e.kind == "leak" and e.held is not None and not only_local(analysis, e.key)
+        and handed_to_caller(analysis, e.key, e.pair, e.exit_line))]
     if analysis.truncated:
         log.warning("%s:%s: path analysis stopped after %d states; findings may be incomplete",
                     view.file, view.name, config.max_states)
@@ -111,6 +113,14 @@ def _run(
             )
             evidence = tuple(x for x in (ev.held.line, _via_line(ev.via), ev.exit_line) if x)
             line: int | None = ev.exit_line or ev.held.line
+        elif ev.via.startswith(FAILED):
+            detail = (
+                f"{obj} is released at line {ev.line} on the path where "
+                f"{ev.via[len(FAILED):].strip()}: no {ev.pair} reference was taken there, so "
+                f"this put drops one that somebody else holds"
+            )
+            evidence = tuple(x for x in (_via_line(ev.via), ev.line) if x)
+            line = ev.line
         else:
             detail = (
                 f"{obj} is released a second time at line {ev.line} on a path where its "

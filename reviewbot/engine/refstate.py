@@ -7,7 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Event", "Held", "Ops", "State"]
+__all__ = ["FAILED", "Event", "Held", "Ops", "State"]
+
+# Marks, in State.released, an object whose tryget failed on this path, as
+# (key, FAILED + pair): not released (the caller's pointer is still good to use) and not
+# held (a put here is one too many).
+FAILED = "failed:"
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class State:
             return self
         if sum(1 for x in self.held if x.key == h.key and x.pair == h.pair) >= 3:
             return self  # enough to prove a leak; keeps the state space finite in loops
-        released = self.released - {(h.key, h.pair)}
+        released = self.released - {(h.key, h.pair), (h.key, FAILED + h.pair)}
         held = tuple(sorted((*self.held, h), key=_held_order))
         return State(held, released, self.via, self.escaped, self.decided)
 

@@ -12,6 +12,7 @@ from tree_sitter import Node
 from reviewbot.engine.cfunc import node_text
 from reviewbot.engine.cnodes import descendants
 from reviewbot.engine.refspec import normalize
+from reviewbot.engine.refstate import FAILED
 
 if TYPE_CHECKING:  # the analyses import this module
     from reviewbot.engine.refcount import Analysis, State
@@ -43,7 +44,8 @@ def handed_to_caller(analysis: Analysis, key: str, pair: str, line: int | None) 
 def uses_after_release(analysis: Analysis, ast: Node, state: State) -> list[tuple[str, int, str]]:
     """(object, line, how) for each use in ``ast`` of an object this path released and
     does not hold again: a dereference, or the object passed to a call."""
-    gone = {key for key, _ in state.released} - {h.key for h in state.held}
+    # (A failed tryget leaves the object as good as it was: not a release.)
+    gone = {key for key, pair in state.released if not pair.startswith(FAILED)} - {h.key for h in state.held}
     if not gone:
         return []
     out: list[tuple[str, int, str]] = []
@@ -92,3 +94,29 @@ def _assigned_names(ast: Node) -> set[str]:
 def _short(node: Node) -> str:
     text = " ".join(node_text(node).split())
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def only_local(analysis: Analysis, key: str) -> bool:
+    """A reference on an object only this function names (an iterator's cursor, a
+    lookup's result) reaches the caller through the return value or a store, which the
+    walk sees; `return true;` from inside a for_each_mem_cgroup() walk hands nothing on.
+    (A lock is another matter: the caller may unlock a local's lock it reaches by an
+    out-parameter.)"""
+    root = re.split(r"->|\.", key)[0]
+    return bool(root) and root in analysis.locals and root not in parameters(analysis.view.node)
+
+
+def parameters(fn: Node) -> frozenset[str]:
+    """Names of a function definition's parameters."""
+    decl = fn.child_by_field_name("declarator")
+    while decl is not None and decl.type != "function_declarator":
+        decl = decl.child_by_field_name("declarator")
+    params = decl.child_by_field_name("parameters") if decl is not None else None
+    names = set()
+    for p in params.named_children if params is not None else ():
+        d = p.child_by_field_name("declarator")
+        while d is not None and d.type not in ("identifier",):
+            d = d.child_by_field_name("declarator")
+        if d is not None:
+            names.add(node_text(d))
+    return frozenset(names)

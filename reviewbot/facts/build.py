@@ -144,6 +144,8 @@ def save(path: Path, facts: Facts) -> None:
                             ((n, json.dumps(v)) for n, v in facts.unlocks.items()))
             con.executemany("INSERT INTO releases VALUES (?, ?)",
                             ((n, json.dumps(v)) for n, v in facts.releases.items()))
+            con.executemany("INSERT INTO acquires VALUES (?, ?)",
+                            ((n, json.dumps(v)) for n, v in facts.acquires.items()))
             con.executemany("INSERT INTO unaccounted VALUES (?, ?)",
                             ((n, json.dumps(v)) for n, v in facts.unaccounted.items()))
             con.executemany("INSERT INTO works VALUES (?, ?)",

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from reviewbot.engine.refspec import normalize
 from reviewbot.facts.extract import Call, Definition
 from reviewbot.facts.knowledge import Knowledge, LockSpec
+from reviewbot.facts.refs import _RELEASE_NAME, direct_acquires, direct_releases
 from reviewbot.facts.tables import Facts
 from reviewbot.facts.works import work_functions
 
@@ -32,7 +33,6 @@ LOCK_DEPTH = 2  # "takes lock L" through at most this many calls
 UNLOCK_DEPTH = 3  # "may release the caller's lock L" through at most this many calls
 RELEASE_DEPTH = 2
 _GLOBAL_LOCK = re.compile(r"^\s*&\s*([A-Za-z_]\w*)\s*$")
-_RELEASE_NAME = re.compile(r"(?:^|_)(put|release|free|destroy|drop|unref)(?:_|$)")
 
 
 def direct_sleep(d: Definition, k: Knowledge, base: Facts | None = None) -> list[str] | None:
@@ -208,41 +208,6 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
     # Only a void function is a lock helper (task_lock(), cgroup_attach_lock()); one that
     # returns a value returns holding the lock only when it succeeded (lock_task_sighand()).
     out.keeps = {lk: v for lk, v in held.items() if lk in strong} if d.returns_void else {}
-    return out
-
-
-def direct_releases(d: Definition, k: Knowledge, base: Facts | None = None) -> dict[int, tuple[str, str]]:
-    """Parameters a body drops a reference of: index -> (object, the releasing call)."""
-    names = d.param_names
-    if not names:
-        return {}
-    out: dict[int, tuple[str, str]] = {}
-    is_put = bool(_RELEASE_NAME.search(d.name))
-    # A parameter stored into a field is handed on with whatever reference came with it
-    # (cpuset_migrate_mm() stores the mm in a work item that puts it later).
-    for name in d.stores:
-        if name in names:
-            out.setdefault(names.index(name), ("stored", "store"))
-    if base is not None:
-        for c in d.calls:
-            known = base.released_params(c.name)
-            if not known or not (is_put or c.top_level):
-                continue
-            args = c.arg_list
-            for idx, obj in known.items():
-                if idx < len(args) and normalize(args[idx]) in names:
-                    out.setdefault(names.index(normalize(args[idx])), (obj, c.name))
-    for obj, call, arg in k.release_calls():
-        for c in d.calls:
-            if not call.fullmatch(c.name) or not (is_put or c.top_level or d.macro):
-                continue
-            args = c.arg_list
-            if arg >= len(args):
-                continue
-            key = normalize(args[arg])
-            root = re.split(r"->|\.", key)[0]
-            if root in names and (key == root or obj in ("kref", "percpu_ref")):
-                out.setdefault(names.index(root), (obj, c.name))
     return out
 
 
@@ -454,6 +419,11 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
     for i, rel in releases.items():
         if rel:
             facts.releases.setdefault(defs[i].name, {}).update({str(k2): v for k2, v in rel.items()})
+    # Parameters a get helper takes a reference on for its caller (one level: the kernel's
+    # get helpers wrap the counter directly).
+    for i, d in enumerate(defs):
+        if i not in releases and (got := direct_acquires(d, k)):
+            facts.acquires.setdefault(d.name, {}).update({str(k2): v for k2, v in got.items()})
     # Memory a function keeps without charging it (the first such allocation of a name;
     # a static's name is kept with its file, which the rules compare).
     for d in defs:
@@ -464,5 +434,5 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
     facts.works = work_functions(defs)
     facts.defined = sorted({d.name for d in defs})
     facts.stats = {"functions": len(defs), "may_sleep": len(chain), "take_locks": len(facts.locks),
-                   "release_params": len(releases), "unaccounted": len(facts.unaccounted)}
+                   "release_params": len(releases), "acquire_params": len(facts.acquires), "unaccounted": len(facts.unaccounted)}
     return facts

@@ -181,6 +181,11 @@ def stores_of(body: str) -> tuple[str, ...]:
 # arguments name gfp flags (which calls are allocators is kernel.yaml's `allocators`).
 _GFP_ASSIGN = re.compile(r"^[ \t]*([A-Za-z_][\w.>\[\]-]*?)\s*=\s*(?:\([^()]*\)\s*)?([A-Za-z_]\w*)\s*\(([^;]*?\bGFP_\w+[^;]*?)\)\s*;",
                          re.MULTILINE)
+# ...and the allocators that take no flags and always use GFP_KERNEL (kernel.yaml's
+# implicit-kernel-gfp: `map->slots = vzalloc(size);` is as uncharged as GFP_KERNEL).
+_VMALLOC_ASSIGN = re.compile(r"^[ \t]*([A-Za-z_][\w.>\[\]-]*?)\s*=\s*(?:\([^()]*\)\s*)?"
+                             r"(vmalloc|vzalloc|vcalloc|vmalloc_node|vzalloc_node|vmalloc_user|vmalloc_32)"
+                             r"\s*\(([^;]*?)\)\s*;", re.MULTILINE)
 
 
 def kept_allocation_matches(body: str, stores: tuple[str, ...] = ()) -> list[tuple[int, str]]:
@@ -189,10 +194,11 @@ def kept_allocation_matches(body: str, stores: tuple[str, ...] = ()) -> list[tup
     (``stores``), linked into a list by one of its members (``list_add(&ev->node, ...)``)
     or returned. A buffer freed before the function returns is not kept (``spec =
     kstrndup(...); ... kfree(spec);``)."""
-    if "GFP_" not in body:
-        return []
+    matches = list(_GFP_ASSIGN.finditer(body)) if "GFP_" in body else []
+    if "vmalloc" in body or "vzalloc" in body or "vcalloc" in body:
+        matches = sorted([*matches, *_VMALLOC_ASSIGN.finditer(body)], key=lambda m: m.start())
     out = []
-    for m in _GFP_ASSIGN.finditer(body):
+    for m in matches:
         target, call, args = m.group(1), m.group(2), m.group(3)
         if call in _KEYWORDS:
             continue

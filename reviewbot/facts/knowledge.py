@@ -49,6 +49,8 @@ class Knowledge:
     digest: str  # changes whenever kernel.yaml changes: part of the facts cache key
     allocators: re.Pattern[str] = re.compile(r"(?!)")  # calls that return new memory
     accounted_gfp: re.Pattern[str] = re.compile(r"(?!)")  # flags that charge it to a memcg
+    # allocators without a gfp argument that always allocate with GFP_KERNEL (vmalloc())
+    implicit_kernel_gfp: re.Pattern[str] = re.compile(r"(?!)")
     # Answers of lock_for() by call name (every call of every function asks).
     lock_names: dict[str, tuple[LockSpec, str] | None] = field(default_factory=dict, compare=False,
                                                                hash=False, repr=False)
@@ -75,7 +77,10 @@ class Knowledge:
     def unaccounted(self, allocation: str) -> bool:
         """Whether ``x = call(args)`` allocates, with flags that may block, uncharged."""
         call, _, args = allocation.partition("(")
-        return bool(self.allocators.fullmatch(call.split("= ")[-1].strip())) \
+        name = call.split("= ")[-1].strip()
+        if self.implicit_kernel_gfp.fullmatch(name):
+            return True  # vzalloc(size) is __vmalloc(size, GFP_KERNEL | __GFP_ZERO)
+        return bool(self.allocators.fullmatch(name)) \
             and self.blocking_gfp.search(args) is not None and self.accounted_gfp.search(args) is None
 
     def release_calls(self) -> list[tuple[str, re.Pattern[str], int]]:
@@ -84,6 +89,17 @@ class Knowledge:
         for obj, spec in self.objects.items():
             for rel in spec.get("release") or []:
                 out.append((obj, re.compile(f"(?:{rel['call']})"), int(rel.get("arg", 0))))
+        return out
+
+    def acquire_calls(self) -> list[tuple[str, re.Pattern[str], int]]:
+        """(object, call regex, argument index) of every unconditional acquire of an
+        argument in the objects table (a lookup returning its reference, or a tryget, is
+        not one a get helper wraps unconditionally)."""
+        out = []
+        for obj, spec in self.objects.items():
+            for acq in spec.get("acquire") or []:
+                if "arg" in acq and not acq.get("conditional") and not acq.get("returns"):
+                    out.append((obj, re.compile(f"(?:{acq['call']})"), int(acq["arg"])))
         return out
 
 
@@ -127,4 +143,5 @@ def load_knowledge(path: Path = KNOWLEDGE_FILE) -> Knowledge:
         digest=hashlib.sha256(text).hexdigest()[:12],
         allocators=re.compile(f"(?:{raw['allocators']})"),
         accounted_gfp=re.compile(r"\b(?:" + raw["accounted-gfp"] + r")\b"),
+        implicit_kernel_gfp=re.compile(f"(?:{raw.get('implicit-kernel-gfp') or '(?!)'})"),
     )

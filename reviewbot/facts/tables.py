@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 16
+FACTS_VERSION = 18  # 16: works table (lock rules), 17: acquires table (refcount rules)
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Facts:
     order: dict[str, str] = field(default_factory=dict)  # "outer inner" -> a function nesting them
     irq_locks: dict[str, list[str]] = field(default_factory=dict)  # lock -> [context, fn, chain...]
     releases: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> param index -> object
+    acquires: dict[str, dict[str, str]] = field(default_factory=dict)  # get helpers, as releases
     stats: dict[str, Any] = field(default_factory=dict)
     defined: list[str] = field(default_factory=list)  # names these facts know the bodies of
     rcu_fields: list[str] = field(default_factory=list)  # pointer names __rcu wherever declared
@@ -57,6 +58,10 @@ class Facts:
 
     def released_params(self, name: str) -> dict[int, str]:
         return {int(k): v for k, v in self.releases.get(name, {}).items()}
+
+    def acquired_params(self, name: str) -> dict[int, str]:
+        """Parameters ``name`` takes a reference on for its caller (a get helper)."""
+        return {int(k): v for k, v in self.acquires.get(name, {}).items()}
 
     def locks_released(self, name: str) -> dict[str, list[str]]:
         """Locks ``name`` may release without having taken them (the caller's); keys are
@@ -140,6 +145,10 @@ class _Overlay(Facts):
         found: dict[int, str] = self._ask("released_params", name)
         return found
 
+    def acquired_params(self, name: str) -> dict[int, str]:
+        found: dict[int, str] = self._ask("acquired_params", name)
+        return found
+
     def changed_by_patch(self, name: str) -> bool:
         mine = {i: o for i, o in self.top.released_params(name).items() if o != "stored"}
         return bool(mine) and mine != self.under.released_params(name)
@@ -187,6 +196,7 @@ CREATE TABLE requires (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID
 CREATE TABLE lock_order (pair TEXT PRIMARY KEY, example TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE irq_locks (name TEXT PRIMARY KEY, context TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE releases (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE acquires (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE unaccounted (name TEXT PRIMARY KEY, alloc TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE works (name TEXT PRIMARY KEY, functions TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT);
@@ -268,6 +278,10 @@ class StoredFacts(Facts):
 
     def released_params(self, name: str) -> dict[int, str]:
         found = self._one("releases", "SELECT params FROM releases WHERE name = ?", name) or {}
+        return {int(k): v for k, v in found.items()}
+
+    def acquired_params(self, name: str) -> dict[int, str]:
+        found = self._one("acquires", "SELECT params FROM acquires WHERE name = ?", name) or {}
         return {int(k): v for k, v in found.items()}
 
 

@@ -11,9 +11,6 @@ from __future__ import annotations
 import re
 
 from reviewbot.engine.cfunc import (
-    _ANNOTATION_WORDS,
-    _ANNOTATIONS,
-    _LOOP_WORDS,
     LOOP_MACRO,
     FunctionView,
     iter_functions,
@@ -21,6 +18,7 @@ from reviewbot.engine.cfunc import (
     prepare_source,
     views_from_text,
 )
+from reviewbot.engine.csource import _ANNOTATION_WORDS, _ANNOTATIONS, _LOOP_WORDS
 from reviewbot.engine.rebuild import Braces, NamedViews, _definition_rows, named_views
 from reviewbot.engine.refspec import _needle, _word_matcher, finds_call
 from reviewbot.facts.extract import MAX_ARGS, calls_of

@@ -182,3 +182,14 @@ def test_named_base_functions_are_the_whole_file_parses_own() -> None:
         assert [view.row_text(r) for r in view.lines()] == \
             [whole[name].row_text(r) for r in whole[name].lines()]
     assert named_views("x.c", text, {"absent"}) == []
+
+
+def test_fuzz_does_not_move_a_hunk_into_another_function() -> None:
+    # Only `spin_unlock(...)`, `return ret;` and `}` would be left to compare once fuzz
+    # drops the changed context; they also close other(), which git's @@ line does not name.
+    other = BASE.replace("\tret = helper();\n\to->count++;\n", "\tret = helper() + 1;\n") + (
+        "int other(struct obj *o)\n{\n\tint ret;\n\n\tspin_lock(&o->lock);\n"
+        "\tret = o->count;\n\to->count++;\n\tspin_unlock(&o->lock);\n\treturn ret;\n}\n")
+    result = rebuild(fd(), other)
+    # (Without the check, fuzz 2 put msleep() into other(), whose lines fit.)
+    assert result.missed and "\tmsleep(10);" not in result.text.split("\n")

@@ -199,3 +199,33 @@ def test_a_reference_handed_to_a_callee_that_keeps_it_on_some_paths_only() -> No
     always = src.replace("\tif (!o->ready)\n\t\treturn;\n", "")
     views = views_from_text("mm/x.c", always)
     assert partial_consumers(config, views, None) == {}
+
+
+def test_a_put_where_the_tryget_failed_is_an_extra_put() -> None:
+    (found,) = hits("\tif (!css_tryget(&o->css)) {\n\t\tcss_put(&o->css);\n\t\treturn -ENODEV;\n\t}\n"
+                    "\tuse(o);\n\tcss_put(&o->css);\n\treturn 0;")
+    assert "on the path where css_tryget() failed at line 3" in found
+    # Failing leaves the caller's pointer as good as it was: reading it is not a use after put.
+    assert hits("\tif (!css_tryget(&o->css)) {\n\t\tpr_debug(\"%d\", o->id);\n\t\treturn -ENODEV;\n\t}\n"
+                "\tuse(o);\n\tcss_put(&o->css);\n\treturn 0;",
+                {**PARAMS, "report": ["leak", "double-release", "use-after-release"]}) == []
+
+
+def test_a_new_value_forgets_a_failed_tryget_of_its_fields() -> None:
+    # The next object of a walk is not the one whose tryget failed (slab_attr_store(), 2020).
+    assert hits("\tstruct obj *c;\n\tfor (c = first(o); c; c = next(c)) {\n"
+                "\t\tif (!css_tryget(&c->css))\n\t\t\tcontinue;\n\t\tuse(c);\n\t\tcss_put(&c->css);\n\t}\n"
+                "\treturn 0;") == []
+
+
+def test_a_bool_answer_from_inside_a_walk_hands_no_reference_on() -> None:
+    # `return true` holds the iterator's reference on a local cursor the caller never sees.
+    (found,) = hits("\tstruct mem_cgroup *memcg;\n\tfor_each_mem_cgroup(memcg) {\n"
+                    "\t\tif (over(memcg))\n\t\t\treturn true;\n\t}\n\treturn false;")
+    assert "for_each_mem_cgroup() at line 4" in found
+
+
+def test_storing_a_member_hands_on_its_container() -> None:
+    # container_of() gets ctx back from &ctx->kfc (cgroup_init_fs_context()).
+    assert hits("\tstruct ctx *ctx = get_mem_cgroup_from_mm(mm);\n\tif (!ctx)\n\t\treturn -ENOMEM;\n"
+                "\to->priv = &ctx->member;\n\treturn 0;") == []

@@ -209,3 +209,28 @@ def test_cleanup_classes_and_uncharged_kept_allocations_become_facts() -> None:
     # The kept item is uncharged; the temporary copy is freed, the charged one is fine.
     assert facts.unaccounted_alloc("keep") == ["mm/x.c", "", "it = kzalloc(sizeof(*it), GFP_KERNEL)"]
     assert facts.unaccounted_alloc("keep_charged") is None
+
+
+def test_get_helpers_take_a_reference_on_their_parameter() -> None:
+    src = ("void ctx_get(struct ctx *c)\n{\n\tkref_get(&c->kref);\n}\n\n"
+           "void ctx_put(struct ctx *c)\n{\n\tkref_put(&c->kref, ctx_release);\n}\n\n"
+           "void ioc_get(struct ioc *ioc)\n{\n\tatomic_long_inc(&ioc->refcount);\n}\n\n"
+           "void ioc_attach(struct ioc *ioc, struct task *t)\n{\n\tatomic_inc(&ioc->nr_tasks);\n}\n\n"
+           "void ioc_get_for(struct ioc *ioc, struct task *t)\n{\n\tatomic_inc(&ioc->ref);\n"
+           "\tt->ioc = ioc;\n}\n")
+    f = facts_of(("block/x.c", src))
+    assert f.acquired_params("ctx_get") == {0: "kref"}
+    assert f.released_params("ctx_put") == {0: "kref"}  # the pair the get pairs with
+    assert f.acquired_params("ioc_get") == {0: "memory"}  # a plain count keeps the memory
+    assert f.acquired_params("ioc_attach") == {}  # not named as a get
+    assert f.acquired_params("ioc_get_for") == {}  # the reference is the stored copy's
+
+
+def test_a_kept_vzalloc_is_an_uncharged_kernel_allocation() -> None:
+    # vzalloc() takes no flags: it allocates with GFP_KERNEL, never charged.
+    src = ("int keep_table(struct holder *h, size_t n)\n{\n\th->slots = vzalloc(n);\n\treturn 0;\n}\n\n"
+           "int keep_charged_table(struct holder *h, size_t n)\n{\n"
+           "\th->slots = __vmalloc(n, GFP_KERNEL_ACCOUNT | __GFP_ZERO);\n\treturn 0;\n}\n")
+    facts = derive(definitions(src, "mm/x.c"), load_knowledge())
+    assert facts.unaccounted_alloc("keep_table") == ["mm/x.c", "", "h->slots = vzalloc(n)"]
+    assert facts.unaccounted_alloc("keep_charged_table") is None

@@ -719,3 +719,8 @@ SPECS = SPECS + _CONTEXT_SPECS
 from fixture_specs_locking import SPECS as _LOCKING_SPECS  # noqa: E402
 
 SPECS = SPECS + _LOCKING_SPECS
+
+# ...and those of the generalised reference and charge rules.
+from fixture_specs_refs import SPECS as _REF_SPECS  # noqa: E402
+
+SPECS = SPECS + _REF_SPECS

@@ -1,0 +1,165 @@
+"""Fixture specs of the generalised reference and charge rules: more counted objects
+(kernfs nodes), a put on the failure branch of a tryget, charges in a kernel thread.
+Edits of Linux 6.1 source, as in fixture_specs.py."""
+
+from __future__ import annotations
+
+from fixture_specs_base import Spec
+
+CGROUP = "kernel/cgroup/cgroup.c"
+PSI = "kernel/sched/psi.c"
+
+PATH_FROM_ID = (
+    "\tkn = kernfs_find_and_get_node_by_id(cgrp_dfl_root.kf_root, id);\n\tif (!kn)\n\t\treturn;\n"
+    "\tkernfs_path(kn, buf, buflen);\n"
+)
+TRYGET_FROM_ID = "\tif (cgrp && !cgroup_tryget(cgrp))\n\t\tcgrp = NULL;\n"
+RTPOLL_LOOP = "\t\tif (kthread_should_stop())\n\t\t\tbreak;\n\n\t\tpsi_rtpoll_work(group);\n"
+
+SPECS: tuple[Spec, ...] = (
+    Spec(
+        "kernfs-path-leaks-node",
+        "cgroup: print nothing for a cgroup id that names a file",
+        "Only directories are cgroups; leave the buffer alone for anything else.",
+        ((CGROUP, PATH_FROM_ID,
+          "\tkn = kernfs_find_and_get_node_by_id(cgrp_dfl_root.kf_root, id);\n\tif (!kn)\n\t\treturn;\n"
+          "\tif (kernfs_type(kn) != KERNFS_DIR)\n\t\treturn;\n"
+          "\tkernfs_path(kn, buf, buflen);\n"),),
+        {"refcount-imbalance": "bad-08"},
+    ),
+    Spec(
+        "kernfs-path-puts-node",
+        "cgroup: print nothing for a cgroup id that names a file",
+        "Only directories are cgroups; drop the node and leave the buffer alone otherwise.",
+        ((CGROUP, PATH_FROM_ID,
+          "\tkn = kernfs_find_and_get_node_by_id(cgrp_dfl_root.kf_root, id);\n\tif (!kn)\n\t\treturn;\n"
+          "\tif (kernfs_type(kn) != KERNFS_DIR) {\n\t\tkernfs_put(kn);\n\t\treturn;\n\t}\n"
+          "\tkernfs_path(kn, buf, buflen);\n"),),
+        {"refcount-imbalance": "ok-06"},
+    ),
+    Spec(
+        "failed-tryget-puts-cgroup",
+        "cgroup: drop a dying cgroup found by id",
+        "A cgroup that is being released cannot be returned; let go of it.",
+        ((CGROUP, TRYGET_FROM_ID,
+          "\tif (cgrp && !cgroup_tryget(cgrp)) {\n\t\tcgroup_put(cgrp);\n\t\tcgrp = NULL;\n\t}\n"),),
+        {"refcount-imbalance": "bad-09"},
+    ),
+    Spec(
+        "failed-tryget-forgets-cgroup",
+        "cgroup: note a dying cgroup found by id",
+        "A cgroup that is being released cannot be returned; say so in the debug log.",
+        ((CGROUP, TRYGET_FROM_ID,
+          "\tif (cgrp && !cgroup_tryget(cgrp)) {\n\t\tpr_debug(\"cgroup %llu is dying\\n\", id);\n"
+          "\t\tcgrp = NULL;\n\t}\n"),),
+        {"refcount-imbalance": "ok-07"},
+    ),
+    Spec(
+        "rtpoll-worker-logs-accounted",
+        "psi: keep a log of rtpoll wakeups",
+        "Record each poll wakeup for the debug file.",
+        ((PSI, RTPOLL_LOOP,
+          "\t\tif (kthread_should_stop())\n\t\t\tbreak;\n\n"
+          "\t\tgroup->rtpoll_log = kzalloc(sizeof(*group->rtpoll_log), GFP_KERNEL_ACCOUNT);\n"
+          "\t\tpsi_rtpoll_work(group);\n"),),
+        {"charge-in-async-context": "bad-02"},
+    ),
+    Spec(
+        "rtpoll-worker-logs-unaccounted",
+        "psi: keep a log of rtpoll wakeups",
+        "Record each poll wakeup for the debug file; the log is the system's, not a cgroup's.",
+        ((PSI, RTPOLL_LOOP,
+          "\t\tif (kthread_should_stop())\n\t\t\tbreak;\n\n"
+          "\t\tgroup->rtpoll_log = kzalloc(sizeof(*group->rtpoll_log), GFP_KERNEL);\n"
+          "\t\tpsi_rtpoll_work(group);\n"),),
+        {"charge-in-async-context": "ok-03"},
+    ),
+)
+
+KHUGEPAGED = "mm/khugepaged.c"
+MEMCG = "mm/memcontrol.c"
+
+CHARGE_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "khugepaged-charges-itself",
+        "mm/khugepaged: charge the collapsed page where it is allocated",
+        "Charge the new huge page from the allocating context.",
+        ((KHUGEPAGED, "\tif (unlikely(mem_cgroup_charge(page_folio(*hpage), mm, gfp)))\n",
+          "\tif (unlikely(mem_cgroup_charge(page_folio(*hpage), current->mm, gfp)))\n"),),
+        {"charge-current-for-other-owner": "bad-01"},
+    ),
+    Spec(
+        "charge-own-mm-as-current",
+        "memcg: charge faults in our own address space to current",
+        "A fault in current's own mm may use current's (or the active) memcg directly.",
+        ((MEMCG, "\tmemcg = get_mem_cgroup_from_mm(mm);\n\tret = charge_memcg(folio, memcg, gfp);\n",
+          "\tif (mm == current->mm)\n\t\tmemcg = get_mem_cgroup_from_mm(current->mm);\n"
+          "\telse\n\t\tmemcg = get_mem_cgroup_from_mm(mm);\n"
+          "\tret = charge_memcg(folio, memcg, gfp);\n"),),
+        {"charge-current-for-other-owner": "ok-01"},
+    ),
+)
+SPECS = SPECS + CHARGE_SPECS
+
+BFQ_CGROUP = "block/bfq-cgroup.c"
+BFQG_PUT_END = "\tblkg_put(bfqg_to_blkg(bfqg));\n\n\tbfqg_put(bfqg);\n}\n"
+# A new user of bfq's own get/put helpers (bfqg_get() is atomic_inc(&bfqg->ref),
+# bfqg_put() frees the group with the last reference): known from the tree's facts only.
+BFQG_SNAPSHOT = """
+/* Copy @bfqg's weight for a debug dump, keeping the group alive meanwhile. */
+static int bfqg_weight_snapshot(struct bfq_group *bfqg, unsigned short *weight)
+{
+\tbfqg_get(bfqg);
+\tif (!bfqg->online)
+@@EXIT@@\t*weight = bfqg->entity.weight;
+\tbfqg_put(bfqg);
+\treturn 0;
+}
+"""
+
+HELPER_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "tree-bfqg-get-helper-leaks",
+        "bfq: add a weight snapshot of a group",
+        "For the debug dump of a group's weight.",
+        ((BFQ_CGROUP, BFQG_PUT_END,
+          BFQG_PUT_END + BFQG_SNAPSHOT.replace("@@EXIT@@", "\t\treturn -ENODEV;\n")),),
+        {"memory-leak": "bad-03"},
+    ),
+    Spec(
+        "tree-bfqg-get-helper-put-on-exit",
+        "bfq: add a weight snapshot of a group",
+        "For the debug dump of a group's weight.",
+        ((BFQ_CGROUP, BFQG_PUT_END,
+          BFQG_PUT_END + BFQG_SNAPSHOT.replace(
+              "@@EXIT@@", "\t\tgoto out;\n").replace("\tbfqg_put(bfqg);\n\treturn 0;",
+                                                 "out:\n\tbfqg_put(bfqg);\n\treturn 0;")),),
+        {"memory-leak": "ok-03"},
+    ),
+)
+SPECS = SPECS + HELPER_SPECS
+
+UNCHARGE_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "kmem-uncharge-current-objcg",
+        "memcg: uncharge kmem pages without decoding memcg_data",
+        "Look the objcg up directly instead of decoding the page's memcg_data.",
+        ((MEMCG, "\tobjcg = __folio_objcg(folio);\n\tobj_cgroup_uncharge_pages(objcg, nr_pages);\n",
+          "\tobjcg = get_obj_cgroup_from_current();\n\tobj_cgroup_uncharge_pages(objcg, nr_pages);\n"),),
+        {"uncharge-current": "bad-01"},
+    ),
+    Spec(
+        "kmem-charge-cancelled-on-busy-page",
+        "memcg: refuse to charge a kmem page that is already charged",
+        "Give the fresh charge back when the page already has memcg_data; say who pays.",
+        ((MEMCG, "\t\tret = obj_cgroup_charge_pages(objcg, gfp, 1 << order);\n\t\tif (!ret) {\n",
+          "\t\tret = obj_cgroup_charge_pages(objcg, gfp, 1 << order);\n"
+          "\t\tif (!ret && WARN_ON_ONCE(page->memcg_data)) {\n"
+          "\t\t\tobj_cgroup_uncharge_pages(objcg, 1 << order);\n\t\t\tret = -EBUSY;\n\t\t}\n"
+          "\t\tif (!ret) {\n"),
+         (MEMCG, "\tobjcg = get_obj_cgroup_from_current();\n\tif (objcg) {\n",
+          "\tobjcg = get_obj_cgroup_from_current();\t/* the allocating task pays */\n\tif (objcg) {\n")),
+        {"uncharge-current": "ok-01"},
+    ),
+)
+SPECS = SPECS + UNCHARGE_SPECS
