@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from difflib import SequenceMatcher
+from difflib import Match, SequenceMatcher
 from functools import lru_cache
 
 from reviewbot.diff import Hunk, Line, function_name
@@ -76,6 +76,8 @@ def loose_placement(base_text: str, hunk: Hunk, expected: int,
     window = normed[lo:hi]
     blocks = [b for b in SequenceMatcher(None, want, window, autojunk=False)
               .get_matching_blocks() if b.size]
+    if _locking_differs(want, window, blocks):
+        return None
     first_line = pre[blocks[0].a][0]
     last_line = pre[blocks[-1].a + blocks[-1].size - 1][0]
     # Added lines next to unmatched context at either end are the change itself: kept.
@@ -87,6 +89,28 @@ def loose_placement(base_text: str, hunk: Hunk, expected: int,
 
 
 _LABEL = re.compile(r"^[A-Za-z_]\w*:")
+# Lock and unlock calls: spin/raw_spin/read/write/mutex/down/up, rcu_read_lock, guard()s.
+_LOCKING = re.compile(r"\b(?:\w*_)?(?:un)?lock(?:_\w+)?\s*\(|\b(?:down|up)(?:_\w+)?\s*\(|"
+                      r"\b(?:scoped_)?guard\s*\(")
+
+
+def _locking_differs(want: list[str], window: list[str], blocks: list[Match]) -> bool:
+    """Do the author's tree and the base lock differently in the stretch a loose placement
+    joins? Placing the hunk replaces the stretch with the author's lines, while the rest of
+    the function stays the base's: when an unmatched line on either side takes or drops a
+    lock, the rebuilt function takes one version's lock and releases the other's (a 2020
+    hunk with `pgdat->lru_lock` in 6.1's `lruvec->lru_lock` function read as an imbalance and
+    a sleep under a spinlock). Refused: the hunk is read on its own instead."""
+    seen_a: set[int] = set()
+    seen_b: set[int] = set()
+    for b in blocks:
+        a0, b0, size = b.a, b.b, b.size
+        seen_a.update(range(a0, a0 + size))
+        seen_b.update(range(b0, b0 + size))
+    lo_a, hi_a = blocks[0].a, blocks[-1].a + blocks[-1].size
+    unmatched = [want[i] for i in range(lo_a, hi_a) if i not in seen_a]
+    unmatched += [window[i] for i in range(len(window)) if i not in seen_b]
+    return any(_LOCKING.search(text) for text in unmatched)
 
 
 def _enclosing(rows: list[str], row: int) -> str | None:

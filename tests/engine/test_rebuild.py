@@ -165,6 +165,19 @@ def test_context_mostly_not_in_the_base_is_not_placed_loosely() -> None:
     assert rebuilt_views(one, other) is None
 
 
+def test_context_that_locks_differently_is_not_placed_loosely() -> None:
+    # The author's tree took another lock where the base now takes its own: the rebuilt
+    # function would take one version's lock and release the other's (a false imbalance).
+    (one,) = parse_diff(LOOSE_PATCH, MailSettings())
+    assert rebuilt_views(one, LOOSE_BASE) is not None
+    relocked = LOOSE_BASE.replace("\tif (usage > memcg->high_limit)",
+                                  "\tspin_lock_irq(&memcg->move_lock);")
+    assert rebuilt_views(one, relocked) is None
+    # a differing line that neither takes nor drops a lock still places loosely
+    renamed = LOOSE_BASE.replace("\tif (usage > memcg->high_limit)", "\tif (usage > memcg->hi)")
+    assert rebuilt_views(one, renamed) is not None
+
+
 def test_named_base_functions_are_the_whole_file_parses_own() -> None:
     from reviewbot.engine.cfunc import views_from_text
     from reviewbot.engine.rebuild import named_views
