@@ -8,6 +8,7 @@ series, then releases - in a ``finally``, as the pipeline does - and writes a JS
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,10 @@ from reviewbot.tree.stage import apply_stage
 
 
 def main() -> None:
+    # A shell without job control starts background commands with SIGINT ignored, and
+    # Python then installs no KeyboardInterrupt handler: the Ctrl-C test would find this
+    # worker deaf when the suite itself runs in the background (nohup ... &).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     tree, worktrees, mbox, hold, marker, report, slots = sys.argv[1:8]
     settings = Settings(tree=TreeSettings(path=tree, worktrees=worktrees, lock_timeout_s=120.0,
                                           worktrees_per_base=int(slots)))
