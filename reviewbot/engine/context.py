@@ -61,6 +61,7 @@ from reviewbot.engine.cfunc import (
     node_text,
 )
 from reviewbot.engine.cnodes import assigned_to, call_args
+from reviewbot.engine.entryctx import asserted_on_rt, entry_holds, entry_reason
 from reviewbot.engine.flushwait import WAITS_FOR_WORK, flush_under_lock
 from reviewbot.engine.gfplocals import gfp_locals
 from reviewbot.engine.listwalk import locked_walk, rcu_reads, rcu_walk
@@ -83,6 +84,19 @@ LOCK_HELPERS = re.compile(r"(^|_)(lock|unlock|locked|begin|end|start|stop|enter|
 def _shown(held: Held) -> str:
     """``spin_lock_irq() on css_set_lock`` (a key is the object, ``&`` dropped)."""
     return f"{bare_name(held.call)}()" + (f" on {held.key}" if held.key else "")
+
+
+def _at(held: Held, taken: str = "") -> str:
+    """``spin_lock_irq() on css_set_lock [taken] at line 12``, or for what the function is
+    entered holding, where that comes from (engine/entryctx.py)."""
+    reason = entry_reason(held)
+    if reason is not None:
+        return reason
+    return f"{_shown(held)} {taken}at line {held.line}"
+
+
+def _outer(held: Held) -> str:
+    return "(entry)" if entry_reason(held) is not None else bare_name(held.call)
 
 
 class ContextAnalysis(Analysis):
@@ -137,6 +151,16 @@ class ContextAnalysis(Analysis):
                 released = caller_key(raw, [node_text(a) for a in self.args_of(call)])
                 if released is not None:
                     self.helper_released.add(self.alias.find(normalize(released)))
+        # What the function is entered holding (its assertions, __must_hold(), kerneldoc):
+        # the caller's, so dropping and retaking it is no leak (engine/entryctx.py).
+        self.entry = entry_holds(self)
+        self.borrowed.update((h.key, h.pair) for h in self.entry)
+
+    def initial(self) -> State:
+        state = State()
+        for h in self.entry:
+            state = state.add(h)
+        return state
 
     # --- lock helpers (tree facts) and conditional acquires through a result variable ---
     def call_ops(self, call: Node, in_condition: bool = False) -> list[tuple[str, Any]]:
@@ -294,9 +318,9 @@ class ContextAnalysis(Analysis):
                 if h is not None:
                     self.hit("irq-nesting", call, h, {
                         "detail": f"{name}() at line {self.line(call)} runs with interrupts already "
-                                  f"disabled by {_shown(h)} at line {h.line}; its unlock "
+                                  f"disabled by {_at(h)}; its unlock "
                                   f"re-enables them while that section still expects them off",
-                        "call": name, "outer": bare_name(h.call)})
+                        "call": name, "outer": _outer(h)})
             if "rt-nesting" in self.checks and spec.kind in ("spinlock", "rwlock"):
                 self._rt_nesting(call, name, "takes a spinlock_t", state)
 
@@ -305,13 +329,13 @@ class ContextAnalysis(Analysis):
         inside a raw spinlock, irq- or preempt-disabled section, or anywhere in a function
         the kernel always runs non-preemptible (kernel.yaml ``nonpreemptible``)."""
         line = self.line(call) or 0
-        h = self._innermost(state, lambda s: s.kind in ("raw_spinlock", "irq", "preempt"))
+        h = next((h for h in reversed(state.held) if self.spec_of(h).kind in ("raw_spinlock", "irq", "preempt")
+                  and asserted_on_rt(h)), None)
         if h is not None:
             self.hit("rt-nesting", call, h, {
-                "detail": f"{name}() at line {line} {what} inside {_shown(h)} at line "
-                          f"{h.line}; on PREEMPT_RT a spinlock_t is a sleeping lock and this "
-                          f"section cannot sleep",
-                "call": name, "outer": bare_name(h.call)})
+                "detail": f"{name}() at line {line} {what} inside {_at(h)}; on PREEMPT_RT a "
+                          f"spinlock_t is a sleeping lock and this section cannot sleep",
+                "call": name, "outer": _outer(h)})
         elif self.k.nonpreemptible.fullmatch(self.view.name) and self.relevant(line, line):
             self.hits.setdefault(("rt-nesting", line, name), (line, {
                 "detail": f"{name}() at line {line} {what} in {self.view.name}(), which the "
@@ -349,8 +373,8 @@ class ContextAnalysis(Analysis):
                     f"`{node_text(args[0]) if args else '?'}` that ends the block")
         self.hit("sleep-in-atomic", call, h, {
             "detail": f"{what} at line {self.line(call)} may sleep ({shown}) while "
-                      f"{_shown(h)} taken at line {h.line} is held",
-            "call": name, "outer": bare_name(h.call), "chain": shown, "depth": str(len(chain) - 1)})
+                      f"{_at(h, 'taken ')} is held",
+            "call": name, "outer": _outer(h), "chain": shown, "depth": str(len(chain) - 1)})
 
     def sleep_chain(self, call: Node, name: str) -> list[str] | None:
         if self.k.never_sleeps.fullmatch(name) or name.startswith(GUARD_PREFIX):
@@ -381,8 +405,8 @@ class ContextAnalysis(Analysis):
                 if h.key == key and not self.spec_of(h).shared and self.spec_of(h).kind == spec.kind:
                     self.hit("double-lock", call, h, {
                         "detail": f"{name}({key}) at line {self.line(call)} takes a lock already "
-                                  f"held since {_shown(h)} at line {h.line}: self-deadlock",
-                        "call": name, "outer": bare_name(h.call)})
+                                  f"held ({_at(h)}): self-deadlock",
+                        "call": name, "outer": _outer(h)})
             return
         for lock, via in self.locks_taken_by(name).items():
             for h in state.held:
@@ -390,9 +414,8 @@ class ContextAnalysis(Analysis):
                     shown = " -> ".join(f"{c}()" for c in via)
                     self.hit("double-lock", call, h, {
                         "detail": f"{name}() at line {self.line(call)} takes {lock} ({shown}), "
-                                  f"which {_shown(h)} at line {h.line} already holds: "
-                                  f"self-deadlock",
-                        "call": name, "outer": bare_name(h.call)})
+                                  f"already held ({_at(h)}): self-deadlock",
+                        "call": name, "outer": _outer(h)})
 
     def _order(self, call: Node, name: str, found: tuple[LockSpec, str] | None, state: State) -> None:
         """Taking B while holding A where the base takes A while holding B: the ABBA
@@ -446,7 +469,12 @@ class ContextAnalysis(Analysis):
 
     def hit(self, check: str, call: Node, outer: Held, captures: dict[str, str]) -> None:
         line = self.line(call) or 0
-        if not self.relevant(outer.line, line):
+        if entry_reason(outer) is not None:
+            # Held on entry: the patch's when it adds the call or the assertion (any line
+            # between the function's head and the call would claim every old call).
+            if not self.relevant(line, line) and not self.relevant(outer.line, outer.line):
+                return
+        elif not self.relevant(outer.line, line):
             return
         self.hits.setdefault((check, line, captures["call"]), (line, captures, (outer.line, line)))
 
@@ -460,7 +488,8 @@ class ContextAnalysis(Analysis):
     def exit(self, state: State, line: int | None) -> None:
         if "imbalance" not in self.checks:
             return
-        kept = state.with_held(tuple(h for h in state.held if not h.call.startswith(GUARD_PREFIX)))
+        kept = state.with_held(tuple(h for h in state.held if not h.call.startswith(GUARD_PREFIX)
+                                     and entry_reason(h) is None))
         super().exit(kept, line)
 
     def apply(self, state: State, ops: list[tuple[str, Any]]) -> State:

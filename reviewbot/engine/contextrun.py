@@ -20,6 +20,7 @@ from reviewbot.engine.context import (
     LOCK_WORDS,
     ContextAnalysis,
 )
+from reviewbot.engine.entryctx import entry_hint
 from reviewbot.engine.lockconfig import bare_name, lock_config
 from reviewbot.engine.lockremoved import lock_removed_findings
 from reviewbot.engine.lockscope import shrunk_sections
@@ -103,7 +104,7 @@ def _walk(view: FunctionView, facts: Facts, k: Knowledge, cheap: bool, text: str
     _, needle, _ = lock_config(k)
     if "guard" not in text and not (cheap and finds_call(needle, text, view_words(view))) \
             and not any(facts.locks_kept(n) for n in view_callees(view)) \
-            and not k.nonpreemptible.fullmatch(view.name):
+            and not k.nonpreemptible.fullmatch(view.name) and not entry_hint(view, text, facts):
         return None, []  # nothing is ever held here (and the function is not atomic itself)
     analysis = ContextAnalysis({"checks": CHECKS}, view, facts, k)
     return analysis, analysis.run()

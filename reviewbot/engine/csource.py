@@ -46,6 +46,10 @@ _ANNOTATIONS = re.compile(
 # the refcount engine reads (blkg_conf_prep() is __acquires(rcu) in 6.1).
 _LOCK_ANNOTATIONS = re.compile(r"__(acquires|releases)\([^)]*\)")
 LOCK_MARKER = re.compile(r"/\*(ACQ|REL)")
+# ``__must_hold(&l)``: the function runs with its caller's lock held; kept as a same-length
+# comment, /*HLD &l     */, that the context engine reads (engine/entryctx.py).
+_MUST_HOLD = re.compile(r"__must_hold\(([^)\n]*)\)")
+HOLD_MARKER = re.compile(r"/\*HLD (.*?)\s*\*/")
 
 
 def _lock_marker(m: re.Match[str]) -> str:
@@ -87,6 +91,8 @@ def prepare_source(text: str) -> str:
             lambda m: f"{m.group(1)}{m.group(2)}struct{'_' * len(m.group(3))}{m.group(4)}", text)
     if "__acquires(" in text or "__releases(" in text:
         text = _LOCK_ANNOTATIONS.sub(_lock_marker, text)
+    if "__must_hold(" in text:
+        text = _MUST_HOLD.sub(lambda m: f"/*HLD {m.group(1)}     */", text)
     if any(word in text for word in _ANNOTATION_WORDS):
         text = _ANNOTATIONS.sub(lambda m: " " * len(m.group(0)), text)
     if not any(word in text for word in _LOOP_WORDS):

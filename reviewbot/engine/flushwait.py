@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from tree_sitter import Node
 
 from reviewbot.engine.cfunc import node_text
+from reviewbot.engine.entryctx import taken_by
 from reviewbot.engine.refstate import State
 from reviewbot.facts.works import work_member
 
@@ -61,7 +62,7 @@ def flush_under_lock(a: ContextAnalysis, call: Node, name: str, state: State) ->
         a.hit("flush-deadlock", call, h, {
             "detail": f"{name}() at line {line} waits for the work `{member}` runs "
                       f"({', '.join(f + '()' for f in functions)}), which takes {lock} "
-                      f"({shown}), while {h.call}() at line {h.line} holds {lock}: the work "
+                      f"({shown}), while {taken_by(h)} holds {lock}: the work "
                       f"blocks on the lock and this function on the work",
             "call": name, "outer": h.call})
         return

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from tree_sitter import Node
 
 from reviewbot.engine.cfunc import node_text
+from reviewbot.engine.entryctx import taken_by
 from reviewbot.engine.refstate import State
 
 if TYPE_CHECKING:
@@ -129,8 +130,7 @@ def locked_walk(a: ContextAnalysis, ast: Node, state: State) -> None:
         line, at = a.line(ast) or 0, a.line(unlock) or 0
         if not a.relevant(line, at):
             continue
-        detail = (f"{name}() at line {line} walks a list under {h.key} ({h.call}() at line "
-                  f"{h.line}), but the loop body releases it at line {at} and the walk then "
+        detail = (f"{name}() at line {line} walks a list under {h.key} ({taken_by(h)}), but the loop body releases it at line {at} and the walk then "
                   f"steps on from `{step_from}`, which may have been unlinked and freed "
                   f"meanwhile (re-taking the lock does not make it valid again)")
         a.hits.setdefault(("walk-unlocked", line, name),

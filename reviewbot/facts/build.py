@@ -150,6 +150,10 @@ def save(path: Path, facts: Facts) -> None:
                             ((n, json.dumps(v)) for n, v in facts.unaccounted.items()))
             con.executemany("INSERT INTO works VALUES (?, ?)",
                             ((n, json.dumps(v)) for n, v in facts.works.items()))
+            con.executemany("INSERT INTO indirect VALUES (?, ?)",
+                            ((n, json.dumps(v)) for n, v in facts.indirect.items()))
+            con.executemany("INSERT INTO callbacks VALUES (?, ?)",
+                            ((n, json.dumps(v)) for n, v in facts.callbacks.items()))
             con.execute("INSERT INTO meta VALUES (?, ?, ?, ?)",
                         (facts.revision, facts.digest, json.dumps(facts.stats),
                          json.dumps(facts.rcu_fields)))

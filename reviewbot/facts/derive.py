@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from reviewbot.engine.refspec import normalize
+from reviewbot.facts.callbacks import callback_table, indirect_calls
 from reviewbot.facts.extract import Call, Definition
 from reviewbot.facts.knowledge import Knowledge, LockSpec
 from reviewbot.facts.refs import _RELEASE_NAME, direct_acquires, direct_releases
@@ -432,6 +433,11 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
                 facts.unaccounted.setdefault(d.name, [d.path, "static" if d.local else "", alloc])
                 break
     facts.works = work_functions(defs)
+    # Callbacks run under their caller's lock (facts/callbacks.py).
+    indirect = indirect_calls(defs, k)
+    facts.indirect = {defs[i].name: v for i, v in sorted(indirect.items())}
+    facts.callbacks = callback_table(defs, indirect, graph.resolve,
+                                     base.callback_params if base is not None else None)
     facts.defined = sorted({d.name for d in defs})
     facts.stats = {"functions": len(defs), "may_sleep": len(chain), "take_locks": len(facts.locks),
                    "release_params": len(releases), "acquire_params": len(facts.acquires), "unaccounted": len(facts.unaccounted)}

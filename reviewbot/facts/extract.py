@@ -73,6 +73,9 @@ class Definition:
     # Allocations the body keeps (stores, lists or returns the result) with gfp flags named
     # in the call: "ev = kzalloc(sizeof(*ev), GFP_KERNEL)" (the rules judge the flags).
     kept_allocs: tuple[str, ...] = ()
+    # The body of a function that calls one of its function-pointer parameters (the
+    # callbacks table reads what it holds around that call); "" for all others.
+    fp_body: str = ""
 
     # Cached (in the instance dict, which a frozen dataclass still has): the lock summaries
     # ask for every call of every round of their fixpoint.
@@ -83,6 +86,20 @@ class Definition:
             m = re.search(r"([A-Za-z_]\w*)\s*(?:\[[^\]]*\])?\s*$", p)
             out.append(m.group(1) if m else "")
         return tuple(out)
+
+
+# A function-pointer parameter: `u64 (*prfill)(struct seq_file *, ...)`.
+_FP_PARAM = re.compile(r"\(\s*\*\s*([A-Za-z_]\w*)\s*\)\s*\(")
+
+
+def fp_params(params: tuple[str, ...]) -> dict[str, int]:
+    """Function-pointer parameter name -> its index."""
+    out: dict[str, int] = {}
+    for i, p in enumerate(params):
+        m = _FP_PARAM.search(p)
+        if m:
+            out[m.group(1)] = i
+    return out
 
 
 def split_top(text: str) -> list[str]:
@@ -265,8 +282,12 @@ def definitions(text: str, path: str) -> Iterator[Definition]:
         local = not header and re.search(r"\bstatic\b", signature) is not None
         line = bisect.bisect_left(newlines, m.start(2))
         stores = stores_of(m.group(2))
-        yield Definition(name, path, line, local, params, calls_of(m.group(2)), returns_void=returns_void,
-                         stores=stores, head=head, kept_allocs=kept_allocations(m.group(2), stores))
+        calls = calls_of(m.group(2))
+        pointers = fp_params(params) if "(*" in signature else {}
+        fp_body = m.group(2) if pointers and any(c.name in pointers for c in calls) else ""
+        yield Definition(name, path, line, local, params, calls, returns_void=returns_void,
+                         stores=stores, head=head, kept_allocs=kept_allocations(m.group(2), stores),
+                         fp_body=fp_body)
     yield from cleanup_definitions(text, path, newlines)
     for m in _MACRO.finditer(text):
         body = m.group(3).replace("\\\n", "\n")

@@ -9,6 +9,7 @@ from reviewbot.facts.extract import (
     Definition,
     calls_of,
     cleanup_definitions,
+    fp_params,
     kept_allocations,
     stores_of,
 )
@@ -33,9 +34,12 @@ def definition_of(view: FunctionView) -> Definition | None:
     text = "\n".join(view.text_lines[body.start_point[0] : body.end_point[0] + 1])
     before_name = header.split(view.name + "(")[0] if view.name + "(" in header else header
     stores = stores_of(text)
+    calls = calls_of(text)
+    pointers = fp_params(params)
+    fp_body = text if pointers and any(c.name in pointers for c in calls) else ""
     return Definition(view.name, view.file, view.lines()[0] if view.lines() else 0,
                       local="static" in header.split() and view.file.endswith(".c"),
-                      params=params, calls=calls_of(text), stores=stores,
+                      params=params, calls=calls, stores=stores, fp_body=fp_body,
                       returns_void=before_name.rstrip().endswith("void"),
                       kept_allocs=kept_allocations(text, stores))
 
@@ -58,7 +62,7 @@ def patch_facts(views: list[FunctionView], base: Facts, knowledge: Knowledge | N
     # Lock effects need the whole body (a hunk shows a lock whose unlock is outside it);
     # a sleeping call seen in a hunk is a sleep whatever the rest does.
     # (A release seen in a hunk is a release: those stay.)
-    for table in (own.locks, own.unlocks, own.keeps, own.requires):
+    for table in (own.locks, own.unlocks, own.keeps, own.requires, own.indirect):
         for name in [n for n in table if n not in whole]:
             del table[name]
     return base.overlay(own)

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 18  # 16: works table (lock rules), 17: acquires table (refcount rules)
+FACTS_VERSION = 19  # 16: works table (lock rules), 17: acquires table (refcount rules),
+# 19: indirect and callbacks tables (entry context of callbacks)
 
 
 @dataclass
@@ -42,6 +43,12 @@ class Facts:
     unaccounted: dict[str, list[str]] = field(default_factory=dict)
     # work item member name -> [function, path] INIT_WORK() binds to it (facts/works.py)
     works: dict[str, list[list[str]]] = field(default_factory=dict)
+    # function -> parameter index -> [parameter, "spin_lock_irq blkg->q->queue_lock", ...]:
+    # what it holds around a call of that function-pointer parameter (facts/callbacks.py)
+    indirect: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # function passed by name as such an argument -> [caller, parameter, path of a static
+    # callback or "", held...]
+    callbacks: dict[str, list[str]] = field(default_factory=dict)
 
     def sleep_chain(self, name: str, path: str | None = None) -> list[str] | None:
         """How ``name``, called from a file at ``path``, may sleep (None: it does not)."""
@@ -89,6 +96,15 @@ class Facts:
         """[function, path of its INIT_WORK()] a work item of that member name runs; empty
         when unknown or when too many structures share the name."""
         return self.works.get(member, [])
+
+    def callback_params(self, name: str) -> dict[str, list[str]]:
+        """What ``name`` holds around a call of each function-pointer parameter."""
+        return self.indirect.get(name, {})
+
+    def callback_context(self, name: str) -> list[str]:
+        """[caller, parameter, static path or "", held...] of a function the tree passes
+        as a callback run under the caller's lock; empty when none."""
+        return self.callbacks.get(name, [])
 
     def changed_by_patch(self, name: str) -> bool:
         """Whether a patch made ``name`` release a parameter the base version did not."""
@@ -181,6 +197,15 @@ class _Overlay(Facts):
         found: dict[str, list[str]] = self._ask("locks_required", name)
         return found
 
+    def callback_params(self, name: str) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = self._ask("callback_params", name)
+        return found
+
+    def callback_context(self, name: str) -> list[str]:
+        # A callback of the patch's own caller first; else what the base passes it as.
+        found: list[str] = self.top.callback_context(name) or self.under.callback_context(name)
+        return found
+
 
 # The cache of a base's facts: SQLite, so that a review reads the few names it asks about
 # (a whole base is 30,000 entries; loading them all would cost a rules-only review more
@@ -199,6 +224,8 @@ CREATE TABLE releases (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWI
 CREATE TABLE acquires (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE unaccounted (name TEXT PRIMARY KEY, alloc TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE works (name TEXT PRIMARY KEY, functions TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE indirect (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE callbacks (name TEXT PRIMARY KEY, context TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT);
 """
 
@@ -269,6 +296,12 @@ class StoredFacts(Facts):
 
     def locks_required(self, name: str) -> dict[str, list[str]]:
         return dict(self._one("requires", "SELECT locks FROM requires WHERE name = ?", name) or {})
+
+    def callback_params(self, name: str) -> dict[str, list[str]]:
+        return dict(self._one("indirect", "SELECT params FROM indirect WHERE name = ?", name) or {})
+
+    def callback_context(self, name: str) -> list[str]:
+        return list(self._one("callbacks", "SELECT context FROM callbacks WHERE name = ?", name) or [])
 
     def locks_kept(self, name: str) -> dict[str, list[str]]:
         return dict(self._one("keeps", "SELECT locks FROM keeps WHERE name = ?", name) or {})

@@ -61,6 +61,38 @@ EVENT_STRUCT = "struct mem_cgroup_event {\n"
 EVENT_STRUCT_NAMED = "struct mem_cgroup_event {\n\t/* name of the control file, for debugging */\n\tconst char *name;\n"
 RSTAT_DECL = "static DEFINE_SPINLOCK(cgroup_rstat_lock);\n"
 
+# The start of a function its caller runs holding cgroup_rstat_lock (taken with
+# spin_lock_irq() everywhere in rstat.c), as its lockdep_assert_held() says.
+FLUSH_LOCKED_HEAD = "\tlockdep_assert_held(&cgroup_rstat_lock);\n\n\tfor_each_possible_cpu(cpu) {\n"
+FLUSH_COUNT = (
+    "\tlockdep_assert_held(&cgroup_rstat_lock);\n\n"
+    "\t@@LOCK@@(&cgroup_rstat_stats_lock);\n"
+    "\tcgroup_rstat_nr_flushes++;\n"
+    "\t@@UNLOCK@@(&cgroup_rstat_stats_lock);\n\n"
+    "\tfor_each_possible_cpu(cpu) {\n"
+)
+FLUSH_BUF = (
+    "\tlockdep_assert_held(&cgroup_rstat_lock);\n\n"
+    "\tif (!cgrp->rstat_flush_buf) {\n"
+    "\t\tcgrp->rstat_flush_buf = kcalloc(nr_cpu_ids, sizeof(u64), @@GFP@@);\n"
+    "\t\tif (!cgrp->rstat_flush_buf)\n"
+    "\t\t\treturn;\n"
+    "\t}\n\n"
+    "\tfor_each_possible_cpu(cpu) {\n"
+)
+
+IOCOST = "block/blk-iocost.c"
+# A prfill callback: blkcg_print_blkgs() calls it under spin_lock_irq(&blkg->q->queue_lock).
+QOS_PRINT = "\tif (!dname)\n\t\treturn 0;\n\n\tseq_printf(sf, \"%s enable=%d ctrl=%s rpct"
+QOS_PRINT_LOCKED = ("\tif (!dname)\n\t\treturn 0;\n\n\t/* a consistent snapshot against ioc_qos_write() */\n"
+                    "\t@@LOCK@@(&ioc->lock);\n\tseq_printf(sf, \"%s enable=%d ctrl=%s rpct")
+QOS_PRINT_TAIL = ("\t\t   ioc->params.qos[QOS_MAX] % 10000 / 100);\n\treturn 0;\n}\n\n"
+                  "static int ioc_qos_show(")
+MODEL_PRINT = "\tu64 *u = ioc->params.i_lcoefs;\n\n\tif (!dname)\n\t\treturn 0;\n"
+MODEL_PRINT_NAMED = ("\tu64 *u = ioc->params.i_lcoefs;\n\tchar *model;\n\n\tif (!dname)\n\t\treturn 0;\n\n"
+                     "\tmodel = kasprintf(@@GFP@@, \"%s\", ioc->user_cost_model ? \"user\" : \"auto\");\n"
+                     "\tif (!model)\n\t\treturn 0;\n")
+
 SPECS: tuple[Spec, ...] = (
     # --- sleep-in-atomic ---------------------------------------------------------------
     Spec(
@@ -164,6 +196,76 @@ SPECS: tuple[Spec, ...] = (
           "\tif (cgroup_is_dead(cgrp))\n\t\treturn 0;\n"
           "\tcount = __cgroup_task_count(cgrp);\n"),),
         {"lock-imbalance": "ok-02"},
+    ),
+    # --- entered holding the caller's lock (engine/entryctx.py) ---------------------------
+    Spec(
+        "rstat-flush-buffer-allocated-under-caller-lock",
+        "cgroup: rstat: allocate the flush scratch buffer on first use",
+        "Most cgroups are never flushed; allocate the per-cpu scratch space lazily.",
+        ((RSTAT, FLUSH_LOCKED_HEAD, FLUSH_BUF.replace("@@GFP@@", "GFP_KERNEL")),),
+        {"sleep-in-atomic": "bad-07-tree"},
+    ),
+    Spec(
+        "rstat-flush-buffer-allocated-atomically",
+        "cgroup: rstat: allocate the flush scratch buffer on first use",
+        "Most cgroups are never flushed; allocate the per-cpu scratch space lazily, atomically\n"
+        "as the caller holds cgroup_rstat_lock.",
+        ((RSTAT, FLUSH_LOCKED_HEAD, FLUSH_BUF.replace("@@GFP@@", "GFP_ATOMIC")),),
+        {"sleep-in-atomic": "ok-05-tree"},
+    ),
+    Spec(
+        "rstat-flush-counts-with-irq-lock",
+        "cgroup: rstat: count flushes for debugging",
+        "A counter of flushes, under its own lock.",
+        ((RSTAT, RSTAT_DECL, RSTAT_DECL + "static DEFINE_SPINLOCK(cgroup_rstat_stats_lock);\n"
+          "static unsigned long cgroup_rstat_nr_flushes;\n"),
+         (RSTAT, FLUSH_LOCKED_HEAD, FLUSH_COUNT.replace("@@LOCK@@", "spin_lock_irq")
+          .replace("@@UNLOCK@@", "spin_unlock_irq"))),
+        {"irq-nesting": "bad-02-tree"},
+    ),
+    Spec(
+        "rstat-flush-counts-with-plain-lock",
+        "cgroup: rstat: count flushes for debugging",
+        "A counter of flushes, under its own lock; the caller already disabled interrupts.",
+        ((RSTAT, RSTAT_DECL, RSTAT_DECL + "static DEFINE_SPINLOCK(cgroup_rstat_stats_lock);\n"
+          "static unsigned long cgroup_rstat_nr_flushes;\n"),
+         (RSTAT, FLUSH_LOCKED_HEAD, FLUSH_COUNT.replace("@@LOCK@@", "spin_lock")
+          .replace("@@UNLOCK@@", "spin_unlock"))),
+        {"irq-nesting": "ok-02-tree"},
+    ),
+    Spec(
+        "iocost-qos-printed-under-irq-lock",
+        "blk-iocost: print the QoS parameters under ioc->lock",
+        "ioc_qos_write() updates them under ioc->lock; read a consistent set.",
+        ((IOCOST, QOS_PRINT, QOS_PRINT_LOCKED.replace("@@LOCK@@", "spin_lock_irq")),
+         (IOCOST, QOS_PRINT_TAIL, QOS_PRINT_TAIL.replace(
+             "\treturn 0;\n}", "\tspin_unlock_irq(&ioc->lock);\n\treturn 0;\n}"))),
+        {"irq-nesting": "bad-03-tree"},
+    ),
+    Spec(
+        "iocost-qos-printed-under-plain-lock",
+        "blk-iocost: print the QoS parameters under ioc->lock",
+        "ioc_qos_write() updates them under ioc->lock; read a consistent set. blkcg_print_blkgs()\n"
+        "already disabled interrupts.",
+        ((IOCOST, QOS_PRINT, QOS_PRINT_LOCKED.replace("@@LOCK@@", "spin_lock")),
+         (IOCOST, QOS_PRINT_TAIL, QOS_PRINT_TAIL.replace(
+             "\treturn 0;\n}", "\tspin_unlock(&ioc->lock);\n\treturn 0;\n}"))),
+        {"irq-nesting": "ok-03-tree"},
+    ),
+    Spec(
+        "iocost-model-name-allocated-in-prfill",
+        "blk-iocost: name the cost model once",
+        "Build the model name before printing it.",
+        ((IOCOST, MODEL_PRINT, MODEL_PRINT_NAMED.replace("@@GFP@@", "GFP_KERNEL")),),
+        {"sleep-in-atomic": "bad-08-tree"},
+    ),
+    Spec(
+        "iocost-model-name-allocated-atomically-in-prfill",
+        "blk-iocost: name the cost model once",
+        "Build the model name before printing it (GFP_ATOMIC: the prfill callback runs under\n"
+        "the queue lock).",
+        ((IOCOST, MODEL_PRINT, MODEL_PRINT_NAMED.replace("@@GFP@@", "GFP_ATOMIC")),),
+        {"sleep-in-atomic": "ok-06-tree"},
     ),
     # --- irq-nesting ---------------------------------------------------------------------
     Spec(
