@@ -131,29 +131,16 @@ def save(path: Path, facts: Facts) -> None:
                              for n, c in v.items()))
             con.executemany("INSERT OR IGNORE INTO locals VALUES (?, ?)",
                             ((p, n) for p, names in facts.local_names.items() for n in names))
-            con.executemany("INSERT INTO locks VALUES (?, ?)",
-                            ((n, json.dumps(v)) for n, v in facts.locks.items()))
             con.executemany("INSERT INTO lock_order VALUES (?, ?)", facts.order.items())
-            con.executemany("INSERT INTO irq_locks VALUES (?, ?)",
-                            ((n, json.dumps(v)) for n, v in facts.irq_locks.items()))
-            con.executemany("INSERT INTO requires VALUES (?, ?)",
-                            ((n, json.dumps(v)) for n, v in facts.requires.items()))
-            con.executemany("INSERT INTO keeps VALUES (?, ?)",
-                            ((n, json.dumps(v)) for n, v in facts.keeps.items()))
-            con.executemany("INSERT INTO unlocks VALUES (?, ?)",
-                            ((n, json.dumps(v)) for n, v in facts.unlocks.items()))
-            con.executemany("INSERT INTO releases VALUES (?, ?)",
-                            ((n, json.dumps(v)) for n, v in facts.releases.items()))
-            con.executemany("INSERT INTO acquires VALUES (?, ?)",
-                            ((n, json.dumps(v)) for n, v in facts.acquires.items()))
-            con.executemany("INSERT INTO unaccounted VALUES (?, ?)",
-                            ((n, json.dumps(v)) for n, v in facts.unaccounted.items()))
-            con.executemany("INSERT INTO works VALUES (?, ?)",
-                            ((n, json.dumps(v)) for n, v in facts.works.items()))
-            con.executemany("INSERT INTO indirect VALUES (?, ?)",
-                            ((n, json.dumps(v)) for n, v in facts.indirect.items()))
-            con.executemany("INSERT INTO callbacks VALUES (?, ?)",
-                            ((n, json.dumps(v)) for n, v in facts.callbacks.items()))
+            # Every other table is name -> JSON value; names are this module's constants.
+            for table, rows in (("locks", facts.locks), ("irq_locks", facts.irq_locks),
+                                ("requires", facts.requires), ("keeps", facts.keeps),
+                                ("unlocks", facts.unlocks), ("releases", facts.releases),
+                                ("acquires", facts.acquires), ("unaccounted", facts.unaccounted),
+                                ("works", facts.works), ("indirect", facts.indirect),
+                                ("callbacks", facts.callbacks)):
+                con.executemany(f"INSERT INTO {table} VALUES (?, ?)",
+                                ((n, json.dumps(v)) for n, v in rows.items()))
             con.execute("INSERT INTO meta VALUES (?, ?, ?, ?)",
                         (facts.revision, facts.digest, json.dumps(facts.stats),
                          json.dumps(facts.rcu_fields)))
