@@ -8,4 +8,4 @@ PY=.venv/bin/python
 [ -x "$PY" ] || PY=${PYTHON:-python3}
 $PY -m ruff check reviewbot tests bench
 $PY -m mypy
-$PY -m pytest -q "$@"
+$PY -m pytest -q --durations=15 "$@"

@@ -232,3 +232,32 @@ def test_unknown_profile_on_the_command_line_is_exit_2_before_any_work(command: 
 
     assert main([*command, "--profile", "nope"]) == 2
     assert "unknown build profile 'nope' (build.profiles has: fast, debug)" in capsys.readouterr().err
+
+
+def test_a_base_cached_with_fewer_runs_than_asked_is_run_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """suite_repeats is not in the base key: CI's debug job (one run) reuses a base run twice,
+    but a config asking for two runs does not take a one-run base as its baseline."""
+    from reviewbot.boot import cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    sha = "035aa8c16ded313232b2f3d938a038f804fcfaa5"
+    one = settings_from_mapping({"vm": {"suite_repeats": 1}})
+    two = settings_from_mapping({"vm": {"suite_repeats": 2}})
+    key = stage.base_key(one, sha)
+    assert key == stage.base_key(two, sha)
+    console = tmp_path / "console.log"
+    console.write_text("# reviewbot-guest: done\n")
+    cache.save(one, key, {"status": "success"}, [("tcg", "completed", 1.0, console)])
+
+    def no_build(*args: object, **kwargs: object) -> object:
+        raise AssertionError("built although the base was cached")
+
+    monkeypatch.setattr(stage, "base_source", no_build)
+    result, cached, _, _ = stage.ensure_base(one, tmp_path, sha, "tcg", Progress.silent())
+    assert cached and len(result.runs) == 1
+    with pytest.raises(AssertionError, match="built although"):
+        stage.ensure_base(two, tmp_path, sha, "tcg", Progress.silent())
+    cache.save(two, key, {"status": "success"}, [("tcg", "completed", 1.0, console)] * 2)
+    for settings in (one, two):  # two runs answer both
+        result, cached, _, _ = stage.ensure_base(settings, tmp_path, sha, "tcg", Progress.silent())
+        assert cached and len(result.runs) == 2
