@@ -9,6 +9,7 @@ directories of reviewbot, so that nothing is written into the checkout by defaul
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import types
 import typing
@@ -197,11 +198,28 @@ def xdg_dirs() -> dict[str, Path]:
 
 
 def expand_path(template: str) -> Path:
+    # Asked several times per series reviewed (tree, facts, rules): the answer depends on
+    # the template and these variables only, unless a `$VAR` is left to expand.
+    env = os.environ
+    key = (template, env.get("HOME"), env.get("XDG_DATA_HOME"), env.get("XDG_STATE_HOME"),
+           env.get("XDG_CACHE_HOME"))
+    if any(part and "$" in part for part in key):
+        return _expand_path(template)
+    return _expand_cached(key)
+
+
+@functools.lru_cache(maxsize=64)
+def _expand_cached(key: tuple[str, str | None, str | None, str | None, str | None]) -> Path:
+    return _expand_path(key[0])
+
+
+def _expand_path(template: str) -> Path:
     dirs = xdg_dirs()
     text = template.format(**{k: str(v) for k, v in dirs.items()})
     return Path(os.path.expandvars(os.path.expanduser(text)))
 
 
+@functools.cache
 def project_root() -> Path:
     """The checkout (or installed package parent) that holds rules/ and corpus/."""
     return Path(__file__).resolve().parent.parent

@@ -189,7 +189,8 @@ def _brace_delta(line: str, in_comment: bool) -> tuple[int, bool]:
         if end < 0:
             return 0, True
         line = line[end + 2 :]
-    line = _COMMENT_OR_STRING.sub("", line)
+    if "/" in line or '"' in line or "'" in line:  # (what every match starts with)
+        line = _COMMENT_OR_STRING.sub("", line)
     start = line.find("/*")
     still = False
     if start >= 0:

@@ -70,16 +70,16 @@ def closest_base(bases: Sequence[str], patches: Iterable[Sequence[FileDiff]],
         return None
     scores: list[tuple[str, int]] = []
     for base in bases:
-        # Each file with a newline in front, once: a copy of the whole file per hunk was
-        # most of the cost of placing a series.
+        # A block starts a line: at the top of the file or after a newline (a copy of the
+        # whole file per hunk, or with a newline in front, was most of the cost of placing
+        # a series).
         texts: dict[str, str | None] = {}
         found = 0
         for path, block in blocks:
             if path not in texts:
-                text = read(base, path)
-                texts[path] = None if text is None else "\n" + text
-            framed = texts[path]
-            if framed is not None and ("\n" + block in framed):
+                texts[path] = read(base, path)
+            text = texts[path]
+            if text is not None and (text.startswith(block) or "\n" + block in text):
                 found += 1
         scores.append((base, found))
     top = max(n for _, n in scores)

@@ -4,7 +4,7 @@ names and arguments, where a call's result goes, local names and plain aliases."
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from tree_sitter import Node
 
@@ -26,9 +26,10 @@ def call_args(call: Node) -> list[Node]:
 def descendants(node: Node) -> Iterator[Node]:
     """The node and every named node below it, depth first, without recursion."""
     stack = [node]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        n = stack.pop()
-        stack.extend(n.named_children)
+        n = pop()
+        extend(n.named_children)
         yield n
 
 
@@ -152,17 +153,18 @@ _OPERAND = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)\w+)*")
 _SIDE_EFFECTS = re.compile(r"\w\s*\(|\+\+|--|(?<![=!<>])=(?!=)")
 
 
-def function_shape(fn: Node, visit: Callable[[Node], None] | None = None
-                   ) -> tuple[frozenset[str], set[str], Aliases]:
+def function_shape(fn: Node, visit: Callable[[Node], None] | None = None,
+                   nodes: Sequence[Node] | None = None) -> tuple[frozenset[str], set[str], Aliases]:
     """What the path analyses need of a function as a whole, in one walk of its tree
     (three walks were a tenth of a rules run): the conditions it tests twice (below), its
     local names (declarations and parameters), and the aliases among them. ``visit`` sees
-    every node of the walk too (in :func:`descendants` order), for a caller's own index."""
+    every node of the walk too (in :func:`descendants` order), for a caller's own index;
+    ``nodes`` is that walk when the caller made it already."""
     names: set[str] = set()
     joins: list[tuple[str, str]] = []
     seen: dict[str, int] = {}  # condition -> times an if statement tests it
     assigned: set[str] = set()
-    for n in descendants(fn):
+    for n in descendants(fn) if nodes is None else nodes:
         if visit is not None:
             visit(n)
         kind = n.type

@@ -9,7 +9,9 @@ the analysis: it is kept in the function's ``FunctionView.memo`` and shared.
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Callable
 
 from tree_sitter import Node
 
@@ -44,13 +46,15 @@ class FunctionMemo:
         self._conditions: dict[int, tuple[str, bool]] = view.memo.setdefault("conditions", {})
         shape = view.memo.get("refcount-shape")
         if shape is None:
-            # The walk that finds the shape also indexes the whole function (its calls and
-            # stores, which every analysis reads first): one walk, not two.
-            calls: list[Node] = []
-            stores: list[Node] = []
-            shape = view.memo["refcount-shape"] = function_shape(
-                view.node, lambda n: self._collect(n, calls, stores))
-            self._indexed(view.node, calls, stores)
+            # One walk of the function lists its nodes (cnodes.descendants() order), where
+            # each subtree starts and ends in that list, and its calls and stores: the shape
+            # is read from the list, and a statement's calls and stores are a slice of the
+            # function's (the same nodes in the same order as a walk of the statement).
+            spans = _Spans(view.node, self.name_of)
+            view.memo["refcount-spans"] = spans
+            shape = view.memo["refcount-shape"] = function_shape(view.node, nodes=spans.order)
+            self._indexed(view.node, list(spans.calls), list(spans.stores))
+        self._spans: _Spans | None = view.memo.get("refcount-spans")
         self.repeated: frozenset[str] = shape[0]  # conditions tested twice (cnodes)
         self.locals: set[str] = shape[1]
         self.alias: Aliases = shape[2]
@@ -103,7 +107,12 @@ class FunctionMemo:
 
     def _index(self, node: Node) -> None:
         """One walk of a statement for both :meth:`calls_of` and :meth:`store_nodes` (the
-        effects of a statement read both; each walking it was a tenth of an analysis)."""
+        effects of a statement read both; each walking it was a tenth of an analysis); for
+        a node of the function's own walk, slices of what that walk found."""
+        found = self._spans.within(node.id) if self._spans is not None else None
+        if found is not None:
+            self._indexed(node, *found)
+            return
         calls: list[Node] = []
         stores: list[Node] = []
         for n in descendants(node):
@@ -123,3 +132,55 @@ class FunctionMemo:
         calls.reverse()  # evaluation order: see cnodes.calls_in()
         self.calls.setdefault(node.id, calls)  # (keeps a list already handed out)
         self._stores.setdefault(node.id, stores)
+
+
+class _Spans:
+    """A function's named nodes in :func:`cnodes.descendants` order (a depth-first walk,
+    last child first), each node's subtree as a span of that list, and the calls and the
+    stores (what FunctionMemo._collect() keeps) with their places in it."""
+
+    def __init__(self, fn: Node, name_of: Callable[[Node], str]) -> None:
+        order: list[Node] = []
+        end: list[int] = []  # by place in ``order``: where the node's subtree ends
+        self.calls: list[Node] = []
+        self.call_at: list[int] = []
+        self.stores: list[Node] = []
+        self.store_at: list[int] = []
+        stack: list[Node | int] = [fn]
+        pop, push, extend, add = stack.pop, stack.append, stack.extend, order.append
+        while stack:
+            n = pop()
+            if isinstance(n, int):  # the place of a node whose subtree ends here
+                end[n] = len(order)
+                continue
+            at = len(order)
+            add(n)
+            end.append(0)
+            kind = n.type
+            if kind == "call_expression":
+                self.calls.append(n)
+                self.call_at.append(at)
+                if _DECLARES.match(name_of(n)):
+                    self.stores.append(n)
+                    self.store_at.append(at)
+            elif kind == "init_declarator" or kind == "assignment_expression":
+                self.stores.append(n)
+                self.store_at.append(at)
+            push(at)  # popped once the node's children (pushed next) are done
+            extend(n.named_children)
+        self.order = order
+        self.end = end
+        self._start: dict[int, int] | None = None  # node id -> place, made when first asked
+
+    def within(self, ident: int) -> tuple[list[Node], list[Node]] | None:
+        """The calls and the stores under the node with this id, in walk order (new lists);
+        None for a node the walk did not reach."""
+        if self._start is None:
+            self._start = {n.id: at for at, n in enumerate(self.order)}
+        lo = self._start.get(ident)
+        if lo is None:
+            return None
+        hi = self.end[lo]
+        calls = self.calls[bisect.bisect_left(self.call_at, lo):bisect.bisect_left(self.call_at, hi)]
+        stores = self.stores[bisect.bisect_left(self.store_at, lo):bisect.bisect_left(self.store_at, hi)]
+        return calls, stores

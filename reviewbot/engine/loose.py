@@ -137,7 +137,30 @@ def misplaced(base_text: str, rows: list[str], hunk: Hunk, at: int, added: str) 
     found = _enclosing(rows, at)
     if not found or found == wanted or found in added:
         return False
-    return re.search(rf"^[A-Za-z_][^;=\n]*\b{re.escape(wanted)}\s*\(", base_text, re.MULTILINE) is not None
+    return _defines(base_text, wanted)
+
+
+def _defines(text: str, name: str) -> bool:
+    r"""``re.search(r"^[A-Za-z_][^;=\n]*\bNAME\s*\(", text, re.MULTILINE)``, without making
+    the regex engine try every line of a large file: the literal ``NAME\s*\(`` is searched
+    and each hit's line judged as the pattern would (a line that starts with a letter or
+    ``_`` before the name, no ``;`` or ``=`` up to it, a word boundary in front of it)."""
+    if not re.fullmatch(r"\w+", name):
+        return re.search(rf"^[A-Za-z_][^;=\n]*\b{re.escape(name)}\s*\(", text, re.MULTILINE) is not None
+    for hit in re.finditer(re.escape(name) + r"\s*\(", text):
+        start = hit.start()
+        begin = text.rfind("\n", 0, start) + 1
+        if start == begin:
+            continue  # the name starts the line: nothing before it for [A-Za-z_]
+        before = text[start - 1]
+        first = text[begin]
+        if (before.isalnum() or before == "_") or \
+                not (first == "_" or "A" <= first <= "Z" or "a" <= first <= "z"):
+            continue
+        prefix = text[begin + 1:start]
+        if ";" not in prefix and "=" not in prefix:
+            return True
+    return False
 
 
 @lru_cache(maxsize=16)

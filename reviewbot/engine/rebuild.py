@@ -39,6 +39,9 @@ class Rebuilt:
     missed: list[Hunk]
     line_text: dict[int, str]  # patch post-image line -> its text (for quoting evidence)
     lines: list[str]  # text.split("\n"), kept from building it
+    # Rows of ``lines`` that start with "{" and "}" (Braces), carried over from the base's
+    # while building; None when a hunk line held a newline (then found in the text).
+    brace_rows: tuple[list[int], list[int]] | None = None
 
 
 def _pre_image(hunk: Hunk) -> list[str]:
@@ -76,7 +79,9 @@ def _find(base: list[str], index: dict[str, list[int]], want: list[str], expecte
     ``index`` lists where each line occurs; the rarest line of ``want`` anchors the search."""
     if not want:
         return None
-    anchor = min(range(len(want)), key=lambda k: len(index.get(want[k], ())))
+    get = index.get
+    counts = [len(get(line, ())) for line in want]
+    anchor = counts.index(min(counts))  # (the first of the rarest, as min() picks)
     best: int | None = None
     for hit in index.get(want[anchor], ()):
         i = hit - anchor
@@ -85,6 +90,20 @@ def _find(base: list[str], index: dict[str, list[int]], want: list[str], expecte
         if best is None or abs(i - expected) < abs(best - expected):
             best = i
     return best
+
+
+@lru_cache(maxsize=16)
+def _base_braces(base_text: str) -> tuple[list[int], list[int]]:
+    """Rows of a base file that start with "{" and with "}" (see Braces), once per file:
+    a rebuilt file's rows are the base's, shifted, plus the hunks' lines."""
+    return _rows_starting(base_text, "{"), _rows_starting(base_text, "}")
+
+
+def _copied_rows(rows: list[int], lo: int, hi: int, to: int, out: list[int]) -> None:
+    """Append the rows of ``rows`` in [lo, hi), moved to start at row ``to``."""
+    shift = to - lo
+    found = rows[bisect.bisect_left(rows, lo):bisect.bisect_left(rows, hi)]
+    out.extend([r + shift for r in found] if shift else found)
 
 
 @lru_cache(maxsize=16)
@@ -146,6 +165,9 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
     last: tuple[int, int] | None = None  # (row, patch line) of the last hunk line
     whole_lines = True  # ``out`` holds lines (base lines do; a hunk's line should)
     added = "\n".join(ln.text for h in fd.hunks for ln in h.lines if ln.kind == "+")
+    base_opens, base_closes = _base_braces(base_text)
+    opens: list[int] = []  # rows of ``out`` starting with "{" / "}"
+    closes: list[int] = []
 
     for hunk in fd.hunks:
         at = None
@@ -166,6 +188,8 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
             continue
         shift = at - (hunk.old_start - 1)
         run = (len(out), len(out) + (at - pos))
+        _copied_rows(base_opens, pos, at, len(out), opens)
+        _copied_rows(base_closes, pos, at, len(out), closes)
         out.extend(base[pos:at])
         first_row = len(out)
         first_line = next((ln.new_lineno for ln in hunk.lines if ln.new_lineno), hunk.new_start)
@@ -179,6 +203,10 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
             row = len(out)
             out.append(ln.text)
             whole_lines = whole_lines and "\n" not in ln.text
+            if ln.text[:1] == "{":
+                opens.append(row)
+            elif ln.text[:1] == "}":
+                closes.append(row)
             if ln.new_lineno:
                 rows.explicit[row] = ln.new_lineno
                 line_text[ln.new_lineno] = ln.text
@@ -187,11 +215,14 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
         placed.append(hunk)
     if last is not None and pos < len(base):
         rows.runs.append((len(out), len(out) + len(base) - pos, last[0], last[1]))
+    _copied_rows(base_opens, pos, len(base), len(out), opens)
+    _copied_rows(base_closes, pos, len(base), len(out), closes)
     out.extend(base[pos:])
     text = "\n".join(out)
     # Unless a hunk line held a newline, ``out`` is the text's lines: not split again.
     lines = out if whole_lines else text.split("\n")
-    return Rebuilt(text, rows, placed, missed, line_text, lines)
+    return Rebuilt(text, rows, placed, missed, line_text, lines,
+                   (opens, closes) if whole_lines else None)
 
 
 def rebuilt_views(fd: FileDiff, base_text: str) -> tuple[list[FunctionView], list[FunctionView], Rebuilt] | None:
@@ -204,7 +235,7 @@ def rebuilt_views(fd: FileDiff, base_text: str) -> tuple[list[FunctionView], lis
     added = frozenset(ln.new_lineno for h in fd.hunks for ln in h.lines if ln.kind == "+" and ln.new_lineno)
     missed_lines = {ln.new_lineno for h in result.missed for ln in h.lines if ln.new_lineno}
     rows = result.lines
-    braces = Braces(result.text, rows)
+    braces = Braces(result.text, rows, result.brace_rows)
     touched: list[FunctionView] = []
     seen: set[tuple[int, int]] = set()
     for row in sorted(_hunk_rows(result)):
@@ -219,7 +250,8 @@ def rebuilt_views(fd: FileDiff, base_text: str) -> tuple[list[FunctionView], lis
             start, end = view.node.start_point[0], view.node.end_point[0]
             if not start <= row <= end:
                 continue
-            mapped_rows = {r: result.line_of_row[r] for r in range(start, end + 1) if r in result.line_of_row}
+            row_line = result.line_of_row.get  # (one look-up per row, not `in` and `[]`)
+            mapped_rows = {r: line for r in range(start, end + 1) if (line := row_line(r)) is not None}
             if set(mapped_rows.values()) & missed_lines:
                 continue
             touched.append(FunctionView(view.file, view.name, view.node, view.first_row, mapped_rows,
@@ -258,7 +290,7 @@ class NamedViews:
         if self._brace_rows is None:
             if self._rows is None:
                 self._rows = self.text.split("\n")
-            self._brace_rows = Braces(self.text, self._rows)
+            self._brace_rows = Braces(self.text, self._rows, _base_braces(self.text))
         return self._brace_rows
 
     def all(self) -> list[FunctionView]:
@@ -358,10 +390,11 @@ class Braces:
     is asked for every changed row of a patch and every definition of a base function,
     and scanning the rows up and down each time was a tenth of a rules run."""
 
-    def __init__(self, text: str, rows: list[str]) -> None:
+    def __init__(self, text: str, rows: list[str],
+                 found: tuple[list[int], list[int]] | None = None) -> None:
         self.rows = rows  # text.split("\n")
-        self.opens = _rows_starting(text, "{")
-        self.closes = _rows_starting(text, "}")
+        # (``found``: the two lists, when the caller knows them: rebuild() does)
+        self.opens, self.closes = found or (_rows_starting(text, "{"), _rows_starting(text, "}"))
 
     def window(self, row: int) -> tuple[int, int] | None:
         """First and last row of the kernel-style function around ``row``: its ``{`` and

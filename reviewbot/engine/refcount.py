@@ -44,9 +44,6 @@ from tree_sitter import Node
 from reviewbot.engine import cfg
 from reviewbot.engine.cfunc import FREE_PREFIX, FunctionView
 from reviewbot.engine.cnodes import (
-    call_args,
-    call_name,
-    calls_in,
     identifiers_in,
 )
 from reviewbot.engine.refops import RefOps
@@ -97,9 +94,10 @@ class Analysis(RefOps):
         # compiler, so never leaked at a return.
         scoped = view.memo.get("refcount-scoped")
         if scoped is None:
+            # (the function's calls as indexed once for all analyses: calls_in() again)
             scoped = view.memo["refcount-scoped"] = frozenset(
-                self.key(call_args(c)[0]) for c in calls_in(view.node)
-                if call_name(c).startswith(FREE_PREFIX) and call_args(c))
+                self.key(self.args_of(c)[0]) for c in self.calls_of(view.node)
+                if self.name_of(c).startswith(FREE_PREFIX) and self.args_of(c))
         self.scoped: frozenset[str] = scoped
         self.returned: dict[str, str] = {}  # pair -> the call whose reference is returned
         self.failed_get: dict[tuple[str, str], str] = {}  # (object, pair) -> which tryget failed where
@@ -186,8 +184,7 @@ class Analysis(RefOps):
             if len(seen) > self.c.max_states:
                 self.truncated = True
                 break
-            for nxt, st in self.step(node, state, graph):
-                work.append((nxt, st))
+            work.extend(self.step(node, state, graph))
         return list(self.events.values())
 
     def step(self, node: cfg.CNode, state: State, graph: cfg.Graph) -> list[tuple[cfg.CNode, State]]:

@@ -79,8 +79,12 @@ class RefOps(FunctionMemo):
     def _released_keys(self) -> set[tuple[str, str]]:
         keys = set()
         for call in self.calls_of(self.view.node):
-            name, args = self.name_of(call), self.args_of(call)
-            for matched in self.c.matching(name):
+            name = self.name_of(call)
+            found, released = self.c.matching(name), self.released_params(name)
+            if not found and not released:
+                continue  # (most calls: their arguments are not needed)
+            args = self.args_of(call)
+            for matched in found:
                 pair = matched.pair
                 for spec in matched.release:
                     key = "" if pair.keyless else (
@@ -89,7 +93,7 @@ class RefOps(FunctionMemo):
                     if key is not None:
                         keys.add((key, pair.name))
             # A put helper the facts know (put_io_context(ioc)) releases like the put.
-            for index, obj in self.released_params(name).items():
+            for index, obj in released.items():
                 if index < len(args):
                     keys.add((self.key(args[index]), obj))
         return keys

@@ -205,6 +205,24 @@ def with_helpers(
     """
     if not helpers:
         return config, needle
+    # Every function of a patch (and each of its rules' walks) asks with the same helpers:
+    # one config per set, which keeps its matching() answers from walk to walk.
+    key = (id(config), needle.pattern, tuple(sorted(helpers.items())))
+    cached = _WITH_HELPERS.get(key)
+    if cached is not None and cached[0] is config:
+        return cached[1], cached[2]
+    if len(_WITH_HELPERS) >= 512:  # (bounded: helper names come from patches)
+        _WITH_HELPERS.clear()
+    made = _with_helpers(config, helpers)
+    _WITH_HELPERS[key] = (config, *made)
+    return made
+
+
+_WITH_HELPERS: dict[tuple[int, str, tuple[tuple[str, tuple[str, str]], ...]],
+                    tuple[Config, Config, re.Pattern[str]]] = {}
+
+
+def _with_helpers(config: Config, helpers: dict[str, tuple[str, str]]) -> tuple[Config, re.Pattern[str]]:
     new = copy.copy(config)
     new.pairs = tuple(
         Pair(

@@ -245,7 +245,16 @@ def _base_if_unlocked(view: FunctionView, ctx: PatchContext) -> Callable[[], lis
     """The function before the patch, when the patch removes a lock or unlock line from
     the function's file (lock-not-held then asks whether a call still needs a lock the
     patch took away, lock-scope-shrunk whether a write left its section); else None, and
-    those two questions are not asked."""
+    those two questions are not asked. (Once per function: every context rule asks.)"""
+    key = f"base-if-unlocked:{id(view)}"  # the view lives as long as the patch context
+    if key in ctx.memo:
+        found: Callable[[], list[FunctionView]] | None = ctx.memo[key]  # type: ignore[assignment]
+        return found
+    found = ctx.memo[key] = _base_if_unlocked_of(view, ctx)
+    return found
+
+
+def _base_if_unlocked_of(view: FunctionView, ctx: PatchContext) -> Callable[[], list[FunctionView]] | None:
     for fc in ctx.files:
         if fc.path != view.file or not any(v is view for v in fc.post_views):
             continue

@@ -125,6 +125,9 @@ class Facts:
         return _Overlay(top, self)
 
 
+_UNASKED = object()
+
+
 class _Overlay(Facts):
     def __init__(self, top: Facts, under: Facts) -> None:
         super().__init__(revision=under.revision, digest=under.digest, stats=under.stats,
@@ -140,12 +143,13 @@ class _Overlay(Facts):
         """``question`` (a method of both layers) about ``name``: the top's answer, or for a
         name the top does not define whole and says nothing of, the base's."""
         key = (question, name)
-        if key not in self._asked:
+        mine = self._asked.get(key, _UNASKED)
+        if mine is _UNASKED:
             mine = getattr(self.top, question)(name)
             if not mine and name not in self.mine:
                 mine = getattr(self.under, question)(name)
             self._asked[key] = mine
-        return self._asked[key]
+        return mine
 
     # A function the top defines whole is judged by it alone; one it shows only in part
     # (a hunk) by what the part shows, else by the base.
