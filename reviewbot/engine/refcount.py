@@ -36,6 +36,7 @@ call, store and condition does to references in :mod:`refops`.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,9 @@ __all__ = ["Analysis", "Event", "Held", "State", "normalize"]
 
 log = logging.getLogger(__name__)
 
+EMBEDDED = ("kref", "percpu_ref")  # counted by a member inside the object
+_ROOT = re.compile(r"->|\.")
+
 
 class Analysis(RefOps):
     def __init__(self, config: Config, view: FunctionView, facts: Facts | None = None) -> None:
@@ -83,6 +87,7 @@ class Analysis(RefOps):
         # its facts after this __init__)
         self._released_params: dict[str, dict[int, str]] = {}
         self._acquired_params: dict[str, dict[int, str]] = {}
+        self._returned_refs: dict[str, str] = {}
         self._inert_names: dict[str, bool] = {}  # (also filled during the walk only)
         self._store_ops: dict[tuple[int, bool], Ops] = view.memo.setdefault("store-ops", {})
         self._effects: dict[int, Ops] = {}
@@ -117,6 +122,11 @@ class Analysis(RefOps):
                 key, pair, line = arg
                 self.release_line[key] = line
                 state, held = state.drop(key, pair)
+                if held is None and pair in EMBEDDED and key != (root := _ROOT.split(key, 1)[0]):
+                    # kref_put(&w->kref, ...) of an object a lookup returned (held as `w`:
+                    # the tree facts know which object, not which member counts it).
+                    state, held = state.drop(root, pair)
+                    key = key if held is None else root
                 if held is None and (key, FAILED + pair) in state.released and \
                         "double-release" in self.c.report:
                     self.event(Event("double-release", None, key, pair, line, None,

@@ -71,6 +71,7 @@ class RefOps(FunctionMemo):
     released_keys: set[tuple[str, str]]
     _released_params: dict[str, dict[int, str]]
     _acquired_params: dict[str, dict[int, str]]
+    _returned_refs: dict[str, str]
     _inert_names: dict[str, bool]
     _store_ops: dict[tuple[int, bool], Ops]
     _effects: dict[int, Ops]
@@ -121,6 +122,17 @@ class RefOps(FunctionMemo):
             # Only a name that says "get" can be one (facts/refs.py): no lookup for the rest.
             found = self._acquired_params[name] = (
                 self.facts.acquired_params(name) if GET_NAME.search(name) else {})
+        return found
+
+    def returned_ref(self, name: str) -> str:
+        """The object of the reference ``name`` returns per the tree facts (a function
+        whose every returned value is one: facts/returnrefs.py) when the rule counts it;
+        "" otherwise. Once per name."""
+        found = self._returned_refs.get(name)
+        if found is None:
+            ref = self.facts.returned_ref(name)
+            found = ref[0] if ref and any(p.name == ref[0] for p in self.c.pairs) else ""
+            self._returned_refs[name] = found
         return found
 
     def released_params(self, name: str) -> dict[int, str]:
@@ -202,6 +214,12 @@ class RefOps(FunctionMemo):
                     if not NULL_RE.match(key):
                         ops.append(("acquire", Held(key, obj, self.line(call) or 0, name,
                                                     (key, obj) in self.released_keys)))
+        if not any(kind == "acquire" for kind, _ in ops) and (obj := self.returned_ref(name)):
+            # A function of the tree that returns a reference (mem_cgroup_get_oom_group(),
+            # get_proc_task()): its result is the caller's, like a lookup the rule names.
+            target = assigned_to(call)
+            if target is not None and target.type == "identifier" and self.is_local(node_text(target)):
+                ops.append(("acquire", Held(self.key(target), obj, self.line(call) or 0, name, True)))
         for spec in self.c.consumers:
             if spec.call.match(name) and spec.arg is not None and spec.arg < len(args):
                 ops.append(("transfer", self.key(args[spec.arg])))
@@ -237,7 +255,7 @@ class RefOps(FunctionMemo):
                 store or self.c.matching(name)
                 or (self.c.consumers and any(s.call.match(name) for s in self.c.consumers))
                 or self.partial.get(name, ()) or self.released_params(name)
-                or self.acquired_params(name))
+                or self.acquired_params(name) or self.returned_ref(name))
         return found
 
     def _container(self, arg: Node) -> list[str]:
@@ -297,6 +315,21 @@ class RefOps(FunctionMemo):
             left = inner
         return left.type == "identifier" and node_text(left) in self.locals
 
+    def _error_codes(self) -> dict[str, tuple[str, ...]]:
+        """Variables assigned ``PTR_ERR_OR_ZERO(p)`` in the function:
+        name -> the objects ``p`` it tells the error of (once per function)."""
+        found = self.view.memo.get("refcount-error-codes")
+        if not isinstance(found, dict):
+            codes: dict[str, set[str]] = {}
+            for call in self.calls_of(self.view.node):
+                if self.name_of(call) != "PTR_ERR_OR_ZERO":  # (PTR_ERR() of a good pointer is not 0)
+                    continue
+                target, args = assigned_to(call), self.args_of(call)
+                if target is not None and target.type == "identifier" and args:
+                    codes.setdefault(node_text(target), set()).add(self.key(args[0]))
+            found = self.view.memo["refcount-error-codes"] = {k: tuple(sorted(v)) for k, v in codes.items()}
+        return found
+
     # --- conditions -----------------------------------------------------------------
     def cond(self, expr: Node | None) -> tuple[list[Ops], list[Ops]]:
         """Alternative effect lists for the true and the false branch of a condition
@@ -351,7 +384,10 @@ class RefOps(FunctionMemo):
                         null = base + [("drop", self.key(target))]
                         return ([null], [base]) if op == "==" else ([base], [null])
         if expr.type == "identifier":
-            return [[]], [[("drop", self.key(expr))]]
+            # `ret = PTR_ERR_OR_ZERO(task); if (ret) goto out;`: where ret is set, task
+            # was an error pointer (nothing to put); where it is 0, task is what it was.
+            erred = [("drop", key) for key in self._error_codes().get(node_text(expr), ())]
+            return [erred], [[("drop", self.key(expr))]]
         if expr.type == "call_expression" and self.name_of(expr) in ("IS_ERR", "IS_ERR_OR_NULL"):
             args = self.args_of(expr)
             if args:

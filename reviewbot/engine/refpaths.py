@@ -13,7 +13,7 @@ from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView
 from reviewbot.engine.cnodes import view_callees, view_text, view_words
 from reviewbot.engine.consumers import Consumers
 from reviewbot.engine.refcount import Analysis, Event
-from reviewbot.engine.refspec import config_for, finds_call, with_helpers
+from reviewbot.engine.refspec import Config, config_for, finds_call, with_helpers
 from reviewbot.engine.refstate import FAILED
 from reviewbot.engine.types import RawFinding
 from reviewbot.engine.uses import handed_to_caller, only_local
@@ -58,6 +58,18 @@ def run_paths(
     return _filtered(rule_params, _run(params, view, helpers, facts, partial))
 
 
+def _constructor_kept(analysis: Analysis, config: Config, ev: Event) -> bool:
+    """Memory from a constructor the tree facts know (alloc_pid(), a ``foo_alloc()``) still
+    held at a successful return: such objects are handed on by their own helpers, often
+    under a condition the walk cannot correlate (copy_process() links the pid only
+    ``if (likely(p->pid))``); the leak worth a report is on an error exit."""
+    if ev.kind != "leak" or ev.held is None or ev.pair != "memory" or \
+            ev.held.call in config.helpers or any(m.acquire for m in config.matching(ev.held.call)):
+        return False
+    kind, _ = analysis.exits.get(ev.exit_line, ("void", []))
+    return kind != "error"
+
+
 def _filtered(params: dict[str, Any], found: list[RawFinding]) -> list[RawFinding]:
     kinds = set(params.get("report") or ["leak", "double-release"])
     objects = set(params.get("report-objects") or []) or None
@@ -75,8 +87,8 @@ def _run(
     })
     text = view_text(view)
     if not finds_call(needle, text, view_words(view)) and not (facts and any(
-            facts.released_params(n) for n in view_callees(view))):
-        return []  # no call of any pair (or put helper): nothing to track
+            facts.released_params(n) or facts.returned_ref(n) for n in view_callees(view))):
+        return []  # no call of any pair (or put or get helper): nothing to track
     body = view.node.child_by_field_name("body")
     header = text[: body.start_byte - view.node.start_byte] if body is not None else text
     if LOCK_MARKER.search(header) and any(p.keyless for p in config.pairs):
@@ -86,7 +98,8 @@ def _run(
     events = analysis.run()
     events = [e for e in events if not (
         e.kind == "leak" and e.held is not None and not only_local(analysis, e.key)
-        and handed_to_caller(analysis, e.key, e.pair, e.exit_line))]
+        and handed_to_caller(analysis, e.key, e.pair, e.exit_line))
+        and not _constructor_kept(analysis, config, e)]
     if analysis.truncated:
         log.warning("%s:%s: path analysis stopped after %d states; findings may be incomplete",
                     view.file, view.name, config.max_states)
@@ -107,6 +120,10 @@ def _run(
             via = f" (reached by {ev.via})" if ev.via else ""
             origin = config.helpers.get(ev.held.call)
             through = f" (which returns the reference {origin}() gave it)" if origin else ""
+            learnt = facts.returned_ref(ev.held.call) if facts is not None and not origin \
+                and not any(m.acquire for m in config.matching(ev.held.call)) else []
+            if len(learnt) > 1 and learnt[0]:  # a function of the tree: say how it hands one out
+                through = f" (which returns a reference: {' -> '.join(f'{c}()' for c in learnt[1:])})"
             detail = (
                 f"the {ev.pair} reference on {obj} taken by {ev.held.call}(){through} at line "
                 f"{ev.held.line} is still held when {view.name}() {where}{via}"

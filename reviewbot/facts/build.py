@@ -138,7 +138,7 @@ def save(path: Path, facts: Facts) -> None:
                                 ("unlocks", facts.unlocks), ("releases", facts.releases),
                                 ("acquires", facts.acquires), ("unaccounted", facts.unaccounted),
                                 ("works", facts.works), ("indirect", facts.indirect),
-                                ("callbacks", facts.callbacks)):
+                                ("callbacks", facts.callbacks), ("returns", facts.returns)):
                 con.executemany(f"INSERT INTO {table} VALUES (?, ?)",
                                 ((n, json.dumps(v)) for n, v in rows.items()))
             con.execute("INSERT INTO meta VALUES (?, ?, ?, ?)",

@@ -26,6 +26,7 @@ from reviewbot.facts.callbacks import callback_table, indirect_calls
 from reviewbot.facts.extract import Call, Definition
 from reviewbot.facts.knowledge import Knowledge, LockSpec
 from reviewbot.facts.refs import _RELEASE_NAME, direct_acquires, direct_releases
+from reviewbot.facts.returnrefs import returned_references
 from reviewbot.facts.tables import Facts
 from reviewbot.facts.works import work_functions
 
@@ -425,6 +426,12 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
     for i, d in enumerate(defs):
         if i not in releases and (got := direct_acquires(d, k)):
             facts.acquires.setdefault(d.name, {}).update({str(k2): v for k2, v in got.items()})
+    # Functions that return a reference their caller owns (facts/returnrefs.py); one that
+    # also drops a parameter's reference is an iterator step, not a lookup.
+    facts.returns = returned_references(
+        defs, k, graph.resolve, (i for i, rel in releases.items() if any(o != "stored" for o in rel.values())),
+        lambda name: facts.released_params(name) or (base.released_params(name) if base is not None else {}),
+        base.returned_ref if base is not None else None)
     # Memory a function keeps without charging it (the first such allocation of a name;
     # a static's name is kept with its file, which the rules compare).
     for d in defs:
@@ -440,5 +447,6 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
                                      base.callback_params if base is not None else None)
     facts.defined = sorted({d.name for d in defs})
     facts.stats = {"functions": len(defs), "may_sleep": len(chain), "take_locks": len(facts.locks),
-                   "release_params": len(releases), "acquire_params": len(facts.acquires), "unaccounted": len(facts.unaccounted)}
+                   "release_params": len(releases), "acquire_params": len(facts.acquires),
+                   "return_refs": len(facts.returns), "unaccounted": len(facts.unaccounted)}
     return facts

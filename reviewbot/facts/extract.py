@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from reviewbot.facts.returnrefs import return_info
+
 # A signature (no ; { } # in it), then "{" alone on a line, the body, "}" alone on a line.
 _DEFINITION = re.compile(r"^([A-Za-z_][^;{}#]*?)\n\{\n(.*?)^\}", re.MULTILINE | re.DOTALL)
 # `#define name(args) body` with backslash continuations.
@@ -36,6 +38,8 @@ _STORE = re.compile(r"\b([A-Za-z_]\w*)(?:->|\.)[\w.>-]*?\w(?:\[[^\]]*\])?\s*=\s*
 _RETURN = re.compile(r"\breturn\b")
 _PAREN = re.compile(r"[()]")
 CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+# `v = ` (or `v = (cast)`) right before a call on its line: where its result goes.
+_TARGET = re.compile(r"(?<![\w>.])([A-Za-z_]\w*)\s*(?<![=!<>+\-*/&|^%])=(?!=)\s*(?:\([^()]*\)\s*)?$")
 _KEYWORDS = frozenset(
     ["if", "for", "while", "switch", "return", "sizeof", "typeof", "__typeof__", "defined", "do", "else", "case", "goto", "__builtin_expect", "likely", "unlikely", "offsetof", "container_of", "__attribute__", "asm"]
 )
@@ -50,6 +54,7 @@ class Call:
     args: str  # the argument text between the parentheses (bounded, may be cut)
     top_level: bool  # on a line indented by one tab: not under a condition or loop
     after_return: bool = False  # a `return` comes earlier in the body (an early exit)
+    target: str = ""  # `v = name(...)`: the variable the result is assigned to
 
     @functools.cached_property
     def arg_list(self) -> tuple[str, ...]:
@@ -76,6 +81,10 @@ class Definition:
     # The body of a function that calls one of its function-pointer parameters (the
     # callbacks table reads what it holds around that call); "" for all others.
     fp_body: str = ""
+    # A pointer-returning body's return expressions, and its ``(variable, callee)``
+    # assignments (callee "" for any other assignment): facts/returnrefs.py.
+    returned: tuple[str, ...] = ()
+    assigned: tuple[tuple[str, str], ...] = ()
 
     # Cached (in the instance dict, which a frozen dataclass still has): the lock summaries
     # ask for every call of every round of their fixpoint.
@@ -164,7 +173,9 @@ def calls_of(body: str) -> tuple[Call, ...]:
         line_start = body.rfind("\n", 0, m.start()) + 1
         top = body.startswith("\t", line_start) and body[line_start + 1 : line_start + 2] not in ("\t", " ")
         after = 0 <= first_return < m.start()
-        out.append(Call(name, body[m.end() : i - 1 if not depth else i], top, after))
+        assigned = _TARGET.search(body, line_start, m.start())
+        out.append(Call(name, body[m.end() : i - 1 if not depth else i], top, after,
+                        assigned.group(1) if assigned else ""))
     return tuple(out)
 
 
@@ -285,9 +296,10 @@ def definitions(text: str, path: str) -> Iterator[Definition]:
         calls = calls_of(m.group(2))
         pointers = fp_params(params) if "(*" in signature else {}
         fp_body = m.group(2) if pointers and any(c.name in pointers for c in calls) else ""
+        returned, assigned = return_info(m.group(2), head)
         yield Definition(name, path, line, local, params, calls, returns_void=returns_void,
                          stores=stores, head=head, kept_allocs=kept_allocations(m.group(2), stores),
-                         fp_body=fp_body)
+                         fp_body=fp_body, returned=returned, assigned=assigned)
     yield from cleanup_definitions(text, path, newlines)
     for m in _MACRO.finditer(text):
         body = m.group(3).replace("\\\n", "\n")

@@ -14,6 +14,7 @@ from reviewbot.facts.extract import (
     stores_of,
 )
 from reviewbot.facts.knowledge import Knowledge, load_knowledge
+from reviewbot.facts.returnrefs import return_info
 from reviewbot.facts.tables import Facts
 
 
@@ -37,11 +38,13 @@ def definition_of(view: FunctionView) -> Definition | None:
     calls = calls_of(text)
     pointers = fp_params(params)
     fp_body = text if pointers and any(c.name in pointers for c in calls) else ""
+    returned, assigned = return_info(text, before_name)
     return Definition(view.name, view.file, view.lines()[0] if view.lines() else 0,
                       local="static" in header.split() and view.file.endswith(".c"),
                       params=params, calls=calls, stores=stores, fp_body=fp_body,
                       returns_void=before_name.rstrip().endswith("void"),
-                      kept_allocs=kept_allocations(text, stores))
+                      kept_allocs=kept_allocations(text, stores),
+                      returned=returned, assigned=assigned)
 
 
 def patch_facts(views: list[FunctionView], base: Facts, knowledge: Knowledge | None = None) -> Facts:
@@ -62,7 +65,9 @@ def patch_facts(views: list[FunctionView], base: Facts, knowledge: Knowledge | N
     # Lock effects need the whole body (a hunk shows a lock whose unlock is outside it);
     # a sleeping call seen in a hunk is a sleep whatever the rest does.
     # (A release seen in a hunk is a release: those stay.)
-    for table in (own.locks, own.unlocks, own.keeps, own.requires, own.indirect):
+    # So do the references a function returns (one return the hunk does not show may be
+    # a borrowed pointer).
+    for table in (own.locks, own.unlocks, own.keeps, own.requires, own.indirect, own.returns):
         for name in [n for n in table if n not in whole]:
             del table[name]
     return base.overlay(own)

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 19  # 16: works table (lock rules), 17: acquires table (refcount rules),
-# 19: indirect and callbacks tables (entry context of callbacks)
+FACTS_VERSION = 21  # 16: works table (lock rules), 17: acquires table (refcount rules),
+# 19: indirect and callbacks tables (entry context of callbacks), 21: returns table
+# (functions that return a reference, facts/returnrefs.py)
 
 
 @dataclass
@@ -49,6 +50,9 @@ class Facts:
     # function passed by name as such an argument -> [caller, parameter, path of a static
     # callback or "", held...]
     callbacks: dict[str, list[str]] = field(default_factory=dict)
+    # function -> [object, callee, ..., the root acquire]: every value it returns is a
+    # reference its caller owns (or NULL/an error) (facts/returnrefs.py)
+    returns: dict[str, list[str]] = field(default_factory=dict)
 
     def sleep_chain(self, name: str, path: str | None = None) -> list[str] | None:
         """How ``name``, called from a file at ``path``, may sleep (None: it does not)."""
@@ -69,6 +73,10 @@ class Facts:
     def acquired_params(self, name: str) -> dict[int, str]:
         """Parameters ``name`` takes a reference on for its caller (a get helper)."""
         return {int(k): v for k, v in self.acquires.get(name, {}).items()}
+
+    def returned_ref(self, name: str) -> list[str]:
+        """[object, chain...] when ``name`` returns a reference its caller must put; []."""
+        return self.returns.get(name, [])
 
     def locks_released(self, name: str) -> dict[str, list[str]]:
         """Locks ``name`` may release without having taken them (the caller's); keys are
@@ -169,6 +177,10 @@ class _Overlay(Facts):
         found: dict[int, str] = self._ask("acquired_params", name)
         return found
 
+    def returned_ref(self, name: str) -> list[str]:
+        found: list[str] = self._ask("returned_ref", name)
+        return found
+
     def changed_by_patch(self, name: str) -> bool:
         mine = {i: o for i, o in self.top.released_params(name).items() if o != "stored"}
         return bool(mine) and mine != self.under.released_params(name)
@@ -230,6 +242,7 @@ CREATE TABLE unaccounted (name TEXT PRIMARY KEY, alloc TEXT NOT NULL) WITHOUT RO
 CREATE TABLE works (name TEXT PRIMARY KEY, functions TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE indirect (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE callbacks (name TEXT PRIMARY KEY, context TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE returns (name TEXT PRIMARY KEY, ref TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT);
 """
 
@@ -316,6 +329,9 @@ class StoredFacts(Facts):
     def released_params(self, name: str) -> dict[int, str]:
         found = self._one("releases", "SELECT params FROM releases WHERE name = ?", name) or {}
         return {int(k): v for k, v in found.items()}
+
+    def returned_ref(self, name: str) -> list[str]:
+        return list(self._one("returns", "SELECT ref FROM returns WHERE name = ?", name) or [])
 
     def acquired_params(self, name: str) -> dict[int, str]:
         found = self._one("acquires", "SELECT params FROM acquires WHERE name = ?", name) or {}

@@ -724,3 +724,8 @@ SPECS = SPECS + _LOCKING_SPECS
 from fixture_specs_refs import SPECS as _REF_SPECS  # noqa: E402
 
 SPECS = SPECS + _REF_SPECS
+
+# References returned by functions the tree facts learn (get_proc_task(), get_swap_device()).
+from fixture_specs_returns import SPECS as _RETURN_SPECS  # noqa: E402
+
+SPECS = SPECS + _RETURN_SPECS
