@@ -26,6 +26,7 @@ _MACRO = re.compile(r"^#\s*define\s+([A-Za-z_]\w*)\(([^)]*)\)((?:[^\n]*\\\n)*[^\
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
 _ATTRIBUTE = re.compile(r"__attribute__\s*\(\(.*?\)\)|__(?:acquires|releases|must_hold)\([^)]*\)")
 _NAME = re.compile(r"([A-Za-z_]\w*)\s*\(")
+_ACQUIRES = re.compile(r"__acquires\(\s*([^()]+?)\s*\)")
 _NEWLINE = re.compile("\n")
 # `obj->field = p;`, `rcu_assign_pointer(obj->field, p)`, `WRITE_ONCE(obj->field, p)`,
 # `old = xchg(&obj->field, p)`.
@@ -76,6 +77,8 @@ class Definition:
     # The body of a function that calls one of its function-pointer parameters (the
     # callbacks table reads what it holds around that call); "" for all others.
     fp_body: str = ""
+    # Locks its signature says it returns holding (sparse's `__acquires(&cgroup_mutex)`).
+    acquires: tuple[str, ...] = ()
 
     # Cached (in the instance dict, which a frozen dataclass still has): the lock summaries
     # ask for every call of every round of their fixpoint.
@@ -285,9 +288,10 @@ def definitions(text: str, path: str) -> Iterator[Definition]:
         calls = calls_of(m.group(2))
         pointers = fp_params(params) if "(*" in signature else {}
         fp_body = m.group(2) if pointers and any(c.name in pointers for c in calls) else ""
+        acquires = tuple(_ACQUIRES.findall(signature)) if "__acquires" in signature else ()
         yield Definition(name, path, line, local, params, calls, returns_void=returns_void,
                          stores=stores, head=head, kept_allocs=kept_allocations(m.group(2), stores),
-                         fp_body=fp_body)
+                         fp_body=fp_body, acquires=acquires)
     yield from cleanup_definitions(text, path, newlines)
     for m in _MACRO.finditer(text):
         body = m.group(3).replace("\\\n", "\n")

@@ -724,3 +724,8 @@ SPECS = SPECS + _LOCKING_SPECS
 from fixture_specs_refs import SPECS as _REF_SPECS  # noqa: E402
 
 SPECS = SPECS + _REF_SPECS
+
+# ...and those of the locking conventions the tree states by majority.
+from fixture_specs_lockfacts import SPECS as _LOCKFACTS_SPECS  # noqa: E402
+
+SPECS = SPECS + _LOCKFACTS_SPECS
