@@ -20,7 +20,10 @@ one ``check``:
 * ``lock-order``: a global lock taken (directly, or by a called function) while another
   is held, in the opposite order of the one the base follows;
 * ``irq-unsafe``: a lock that interrupt context takes (per the facts), taken with that
-  interrupt enabled;
+  interrupt enabled; also a lock the tree takes with interrupts disabled wherever it
+  takes it (facts/fieldlocks.py), taken plainly;
+* ``field-unlocked``: a write of a field outside the lock the tree's other writers of it
+  hold (engine/fieldlock.py);
 * ``imbalance``: a lock or section still held at a return, or released twice;
 * ``lock-not-held``: a call of a function that asserts a lock held (lockdep_assert_held()
   in its body, per the tree facts) on a path where the caller, which takes that lock
@@ -47,7 +50,6 @@ can tell a pre-existing problem by comparing the two.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -61,9 +63,12 @@ from reviewbot.engine.cfunc import (
     node_text,
 )
 from reviewbot.engine.cnodes import assigned_to, call_args
+from reviewbot.engine.condlock import conditional_acquires, tested_call
 from reviewbot.engine.entryctx import asserted_on_rt, entry_holds, entry_reason
+from reviewbot.engine.fieldlock import unlocked_writes
 from reviewbot.engine.flushwait import WAITS_FOR_WORK, flush_under_lock
 from reviewbot.engine.gfplocals import gfp_locals
+from reviewbot.engine.irqsafe import irq_unsafe
 from reviewbot.engine.listwalk import locked_walk, rcu_reads, rcu_walk
 from reviewbot.engine.lockconfig import bare_name, lock_config, pairs_of_calls
 from reviewbot.engine.lockmatch import mismatched_releases
@@ -75,10 +80,7 @@ from reviewbot.facts.tables import Facts
 
 LOCK_WORDS = ("lock", "rcu_read", "preempt", "irq", "_bh", "down", "_cpu", "guard")
 CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance", "lock-not-held",
-          "rcu-unprotected", "lock-order", "irq-unsafe", "walk-unlocked", "flush-deadlock")
-# Functions whose job is to take or drop a lock for their caller.
-LOCK_HELPERS = re.compile(r"(^|_)(lock|unlock|locked|begin|end|start|stop|enter|exit|get|put|"
-                          r"acquire|release|disable|enable|save|restore)(_\w+)?$")
+          "rcu-unprotected", "lock-order", "irq-unsafe", "walk-unlocked", "flush-deadlock", "field-unlocked")
 
 
 def _shown(held: Held) -> str:
@@ -168,6 +170,7 @@ class ContextAnalysis(Analysis):
         ops.extend(self.helper_ops(call))
         if in_condition:
             return ops
+        ops.extend(conditional_acquires(self, call))  # `x = cgroup_kn_lock_live(...)`
         target = assigned_to(call)
         if target is None or target.type != "identifier":
             return ops
@@ -218,6 +221,8 @@ class ContextAnalysis(Analysis):
             for key, _pair, zero in self.results[node_text(inner)]:
                 (failed_true if zero else failed_false).append(("drop", key))
             return [failed_true], [failed_false]
+        if inner is not None and (tested := tested_call(self, inner)) is not None:
+            return tested  # `if (refcount_dec_and_lock(&r, &l))`
         return super().cond(expr)
 
     # --- the checks, at every node before its effects -----------------------------------
@@ -229,6 +234,8 @@ class ContextAnalysis(Analysis):
                 rcu_reads(self, node.ast, state)
             if state.held or "irq-unsafe" in self.checks:
                 self.inspect(node.ast, state)
+            if "field-unlocked" in self.checks:
+                unlocked_writes(self, node.ast, state)
         if node.kind == "iter" and node.ast is not None:
             if "rcu-unprotected" in self.checks:
                 rcu_walk(self, node.ast, state)
@@ -307,7 +314,7 @@ class ContextAnalysis(Analysis):
             if "lock-order" in self.checks and state.held:
                 self._order(call, name, found, state)
             if "irq-unsafe" in self.checks and found is not None and found[1] == "acquire":
-                self._irq_unsafe(call, name, found[0], state)
+                irq_unsafe(self, call, name, found[0], state)
             if "rt-nesting" in self.checks and found is None:
                 self._rt_through(call, name, state)
             if found is None or found[1] != "acquire":
@@ -442,30 +449,6 @@ class ContextAnalysis(Analysis):
                               f"(since line {h.line}), but {example}() takes {outer} while holding "
                               f"{lock}: a lock order inversion (ABBA deadlock)",
                     "call": name, "outer": outer})
-
-    def _irq_unsafe(self, call: Node, name: str, spec: LockSpec, state: State) -> None:
-        """A lock interrupt context also takes, taken here with that interrupt enabled:
-        the interrupt arriving on this CPU spins on it forever (lockdep: "inconsistent
-        lock state")."""
-        if spec.keyless or spec.kind not in ("spinlock", "raw_spinlock", "rwlock") or spec.irq:
-            return
-        lock = self._arg_key(call, 0)
-        where = self.facts.irq_context_of(lock)
-        if not where:
-            return
-        context = where[0]
-        irq_off = any(self.kinds[h.pair].irq or self.kinds[h.pair].kind == "irq" for h in state.held)
-        bh_off = spec.bh or any(self.kinds[h.pair].bh or self.kinds[h.pair].kind == "bh"
-                                for h in state.held)
-        if irq_off or (context == "softirq" and bh_off):
-            return
-        via = " -> ".join(f"{c}()" for c in where[1:])
-        fix = "spin_lock_irqsave()" if context == "hardirq" else "spin_lock_bh() (or _irqsave)"
-        line = self.line(call) or 0
-        detail = (f"{name}() at line {line} takes {lock} with {context}s enabled, but {via} "
-                  f"takes it in {context} context: use {fix}")
-        if self.relevant(line, line):
-            self.hits.setdefault(("irq-unsafe", line, name), (line, {"detail": detail, "call": name}, (line,)))
 
     def hit(self, check: str, call: Node, outer: Held, captures: dict[str, str]) -> None:
         line = self.line(call) or 0

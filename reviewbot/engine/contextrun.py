@@ -16,12 +16,12 @@ from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView
 from reviewbot.engine.cnodes import view_callees, view_text, view_words
 from reviewbot.engine.context import (
     CHECKS,
-    LOCK_HELPERS,
     LOCK_WORDS,
     ContextAnalysis,
 )
 from reviewbot.engine.entryctx import entry_hint
-from reviewbot.engine.lockconfig import bare_name, lock_config
+from reviewbot.engine.fieldlock import fact_fields_written
+from reviewbot.engine.lockconfig import LOCK_HELPERS, bare_name, lock_config
 from reviewbot.engine.lockremoved import lock_removed_findings
 from reviewbot.engine.lockscope import shrunk_sections
 from reviewbot.engine.refcount import Event
@@ -74,6 +74,8 @@ def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None 
         if memo is not None:
             memo[key] = walked
     analysis, events = walked
+    if analysis is None and check == "field-unlocked":
+        return lockless_writes(view, facts, k)
     if analysis is None:
         return []
     if check == "imbalance":
@@ -103,7 +105,7 @@ def _walk(view: FunctionView, facts: Facts, k: Knowledge, cheap: bool, text: str
           ) -> tuple[ContextAnalysis | None, list[Event]]:
     _, needle, _ = lock_config(k)
     if "guard" not in text and not (cheap and finds_call(needle, text, view_words(view))) \
-            and not any(facts.locks_kept(n) for n in view_callees(view)) \
+            and not any(facts.locks_kept(n) or facts.locks_kept_if(n) for n in view_callees(view)) \
             and not k.nonpreemptible.fullmatch(view.name) and not entry_hint(view, text, facts):
         return None, []  # nothing is ever held here (and the function is not atomic itself)
     analysis = ContextAnalysis({"checks": CHECKS}, view, facts, k)
@@ -130,3 +132,15 @@ def _imbalance_finding(analysis: ContextAnalysis, ev: Event, view: FunctionView)
         evidence = (ev.line,) if ev.line else ()
         line = ev.line
     return [RawFinding(line, view.name, {"detail": detail, "kind": ev.kind}, evidence)]
+
+
+def lockless_writes(view: FunctionView, facts: Facts, k: Knowledge) -> list[RawFinding]:
+    """The field-unlocked check on a function that takes no lock at all (the shared walk
+    skips those): walked only when it writes a field the facts know the lock of, for its
+    entry context (engine/fieldlock.py)."""
+    if not fact_fields_written(view_text(view), facts):
+        return []
+    a = ContextAnalysis({"checks": ["field-unlocked"]}, view, facts, k)
+    a.run()
+    return [RawFinding(line, view.name, captures, evidence)
+            for (c, _, _), (line, captures, evidence) in sorted(a.hits.items()) if c == "field-unlocked"]

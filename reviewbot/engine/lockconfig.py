@@ -11,7 +11,11 @@ from reviewbot.engine.cfunc import GUARD_PREFIX, UNGUARD_PREFIX
 from reviewbot.engine.refspec import Config, _needle
 from reviewbot.facts.knowledge import Knowledge, LockSpec
 
-__all__ = ["bare_name", "lock_config", "pairs_of_calls"]
+__all__ = ["LOCK_HELPERS", "bare_name", "lock_config", "pairs_of_calls"]
+
+# Functions whose job is to take or drop a lock for their caller.
+LOCK_HELPERS = re.compile(r"(^|_)(lock|unlock|locked|begin|end|start|stop|enter|exit|get|put|"
+                          r"acquire|release|disable|enable|save|restore)(_\w+)?$")
 
 
 _LOCK_CONFIGS: dict[str, tuple[Config, re.Pattern[str], dict[str, LockSpec]]] = {}

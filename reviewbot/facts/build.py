@@ -22,8 +22,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from reviewbot.errors import InfraError
+from reviewbot.facts.condlocks import conditional_keeps
 from reviewbot.facts.derive import derive
 from reviewbot.facts.extract import Definition, definitions, pointer_fields
+from reviewbot.facts.fieldlocks import FieldLockStats, new_stats, scan_file
 from reviewbot.facts.knowledge import Knowledge, load_knowledge
 from reviewbot.facts.tables import FACTS_VERSION, SCHEMA, Facts, StoredFacts
 from reviewbot.gitcmd import git, git_popen
@@ -74,8 +76,10 @@ def _sources(tree: Path, commit: str, timeout: float) -> Iterator[tuple[str, str
             raise InfraError(f"git archive {commit[:12]} failed: {err.strip()[-500:]}")
 
 
-def scan(texts: Iterator[tuple[str, str]]) -> tuple[list[Definition], list[str]]:
-    """Function definitions, and the pointer names that are __rcu wherever declared."""
+def scan(texts: Iterator[tuple[str, str]], locking: FieldLockStats | None = None
+         ) -> tuple[list[Definition], list[str]]:
+    """Function definitions, and the pointer names that are __rcu wherever declared (and,
+    into ``locking``, the write and lock sites of facts/fieldlocks.py)."""
     defs: list[Definition] = []
     rcu: set[str] = set()
     plain: set[str] = set()
@@ -88,6 +92,8 @@ def scan(texts: Iterator[tuple[str, str]]) -> tuple[list[Definition], list[str]]
         plain |= p
         uses.update(_ARROW.findall(text))
         marked.update(_MARKED_ARROW.findall(text))
+        if locking is not None:
+            scan_file(text, locking, path)
     # Short common words (gen, grab, helper) are too likely a plain field somewhere unread;
     # a field the base itself mostly reads plainly (task->real_parent under tasklist_lock)
     # is one whose writers' lock protects it, not one that needs accessors everywhere.
@@ -101,11 +107,14 @@ def build_facts(tree: Path, rev: str, knowledge: Knowledge | None = None,
     k = knowledge or load_knowledge()
     commit = resolve_revision(tree, rev)
     start = time.monotonic()
-    defs, rcu_fields = scan(_sources(tree, commit, timeout))
+    locking = new_stats(k)
+    defs, rcu_fields = scan(_sources(tree, commit, timeout), locking)
     if say:
         say(f"read {len(defs)} function definitions in {time.monotonic() - start:.1f}s")
     facts = derive(defs, k, revision=commit)
     facts.rcu_fields = rcu_fields
+    facts.field_locks, facts.irq_shared = locking.tables()
+    facts.cond_keeps = conditional_keeps(locking.candidates, facts, k)
     facts.defined = []  # only a patch's overlay needs to say what it redefines
     facts.stats["seconds"] = round(time.monotonic() - start, 1)
     return facts
@@ -138,7 +147,9 @@ def save(path: Path, facts: Facts) -> None:
                                 ("unlocks", facts.unlocks), ("releases", facts.releases),
                                 ("acquires", facts.acquires), ("unaccounted", facts.unaccounted),
                                 ("works", facts.works), ("indirect", facts.indirect),
-                                ("callbacks", facts.callbacks), ("returns", facts.returns)):
+                                ("callbacks", facts.callbacks), ("returns", facts.returns),
+                                ("field_locks", facts.field_locks), ("irq_shared", facts.irq_shared),
+                                ("cond_keeps", facts.cond_keeps)):
                 con.executemany(f"INSERT INTO {table} VALUES (?, ?)",
                                 ((n, json.dumps(v)) for n, v in rows.items()))
             con.execute("INSERT INTO meta VALUES (?, ?, ?, ?)",

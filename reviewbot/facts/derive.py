@@ -158,6 +158,7 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
     ever: set[str] = set()  # taken at some earlier point of the body (an unlock on an
     # early-exit branch and the final unlock are both that lock's, not the caller's)
     strong: set[str] = set()  # taken on every run (not under a condition or early return)
+    first: dict[str, list[str]] = {}  # how each lock was first taken (for __acquires())
     params = d.param_names
     for c in d.calls:
         unconditional = (c.top_level or d.macro) and not c.after_return
@@ -181,6 +182,7 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
                 lock = substitute(raw, args, params)
                 if lock is not None:
                     held[lock] = [c.name, *via]
+                    first.setdefault(lock, held[lock])
                     ever.add(lock)
                     if unconditional:
                         strong.add(lock)
@@ -194,6 +196,7 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
                 out.drops.setdefault(key, [c.name])
             continue
         ever.add(key)
+        first.setdefault(key, [c.name])
         if not spec.conditional:
             held[key] = [c.name]
             if unconditional:
@@ -210,6 +213,15 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
     # Only a void function is a lock helper (task_lock(), cgroup_attach_lock()); one that
     # returns a value returns holding the lock only when it succeeded (lock_task_sighand()).
     out.keeps = {lk: v for lk, v in held.items() if lk in strong} if d.returns_void else {}
+    # A function annotated `__acquires(l)` that takes l returns holding it whatever its
+    # body does in between (cgroup_lock_and_drain_offline() drops and retakes it while it
+    # waits); one that releases its caller's l first (`__releases(l) __acquires(l)`,
+    # cgroup_rstat_flush_locked()) cycles the caller's lock and is no lock helper.
+    for raw in d.acquires if d.returns_void else ():
+        lock = _rooted(raw, params)
+        if lock is not None and lock in first and lock not in out.keeps \
+                and lock not in out.drops and lock not in out.cycles:
+            out.keeps[lock] = first[lock]
     return out
 
 

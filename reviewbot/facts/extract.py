@@ -28,6 +28,7 @@ _MACRO = re.compile(r"^#\s*define\s+([A-Za-z_]\w*)\(([^)]*)\)((?:[^\n]*\\\n)*[^\
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
 _ATTRIBUTE = re.compile(r"__attribute__\s*\(\(.*?\)\)|__(?:acquires|releases|must_hold)\([^)]*\)")
 _NAME = re.compile(r"([A-Za-z_]\w*)\s*\(")
+_ACQUIRES = re.compile(r"__acquires\(\s*([^()]+?)\s*\)")
 _NEWLINE = re.compile("\n")
 # `obj->field = p;`, `rcu_assign_pointer(obj->field, p)`, `WRITE_ONCE(obj->field, p)`,
 # `old = xchg(&obj->field, p)`.
@@ -85,6 +86,8 @@ class Definition:
     # assignments (callee "" for any other assignment): facts/returnrefs.py.
     returned: tuple[str, ...] = ()
     assigned: tuple[tuple[str, str], ...] = ()
+    # Locks its signature says it returns holding (sparse's `__acquires(&cgroup_mutex)`).
+    acquires: tuple[str, ...] = ()
 
     # Cached (in the instance dict, which a frozen dataclass still has): the lock summaries
     # ask for every call of every round of their fixpoint.
@@ -297,9 +300,10 @@ def definitions(text: str, path: str) -> Iterator[Definition]:
         pointers = fp_params(params) if "(*" in signature else {}
         fp_body = m.group(2) if pointers and any(c.name in pointers for c in calls) else ""
         returned, assigned = return_info(m.group(2), head)
+        acquires = tuple(_ACQUIRES.findall(signature)) if "__acquires" in signature else ()
         yield Definition(name, path, line, local, params, calls, returns_void=returns_void,
                          stores=stores, head=head, kept_allocs=kept_allocations(m.group(2), stores),
-                         fp_body=fp_body, returned=returned, assigned=assigned)
+                         fp_body=fp_body, returned=returned, assigned=assigned, acquires=acquires)
     yield from cleanup_definitions(text, path, newlines)
     for m in _MACRO.finditer(text):
         body = m.group(3).replace("\\\n", "\n")

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 21  # 16: works table (lock rules), 17: acquires table (refcount rules),
-# 19: indirect and callbacks tables (entry context of callbacks), 21: returns table
-# (functions that return a reference, facts/returnrefs.py)
+FACTS_VERSION = 22  # 16: works table (lock rules), 17: acquires table (refcount rules),
+# 19: indirect and callbacks tables (entry context of callbacks), 20: field_locks and
+# irq_shared tables (facts/fieldlocks.py), cond_keeps (facts/condlocks.py), keeps from
+# __acquires(), 21: returns table (functions that return a reference, facts/returnrefs.py),
+# 22: both
 
 
 @dataclass
@@ -53,6 +55,15 @@ class Facts:
     # function -> [object, callee, ..., the root acquire]: every value it returns is a
     # reference its caller owns (or NULL/an error) (facts/returnrefs.py)
     returns: dict[str, list[str]] = field(default_factory=dict)
+    # "css_set->nr_tasks" -> [lock, sites holding it, all sites, example functions...]: the
+    # lock the tree writes a field under (facts/fieldlocks.py)
+    field_locks: dict[str, list[str]] = field(default_factory=dict)
+    # "request_queue->queue_lock" or a global -> [irq-disabled sites, all sites, examples...]:
+    # a lock the tree takes with interrupts disabled wherever it takes it
+    irq_shared: dict[str, list[str]] = field(default_factory=dict)
+    # name -> lock -> ["nonzero" or "zero", acquiring primitive]: returns holding the lock
+    # only when it succeeded (facts/condlocks.py)
+    cond_keeps: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def sleep_chain(self, name: str, path: str | None = None) -> list[str] | None:
         """How ``name``, called from a file at ``path``, may sleep (None: it does not)."""
@@ -87,6 +98,11 @@ class Facts:
         """Locks ``name`` takes and returns holding (task_lock(), cgroup_lock())."""
         return self.keeps.get(name, {})
 
+    def locks_kept_if(self, name: str) -> dict[str, list[str]]:
+        """Locks ``name`` returns holding only when it succeeded: lock -> [polarity
+        ("nonzero": a true or non-NULL result holds it; "zero": a 0 result), primitive]."""
+        return self.cond_keeps.get(name, {})
+
     def locks_required(self, name: str) -> dict[str, list[str]]:
         """Locks ``name`` asserts its caller holds (lockdep_assert_held())."""
         return self.requires.get(name, {})
@@ -113,6 +129,16 @@ class Facts:
         """[caller, parameter, static path or "", held...] of a function the tree passes
         as a callback run under the caller's lock; empty when none."""
         return self.callbacks.get(name, [])
+
+    def field_lock(self, name: str) -> list[str]:
+        """[lock, held sites, all sites, examples...] of a field (``type->path``) the tree
+        writes under one lock; empty when none."""
+        return self.field_locks.get(name, [])
+
+    def irq_shared_lock(self, lock: str) -> list[str]:
+        """[irq-disabled sites, all sites, examples...] of a lock (a global, or
+        ``type->path``) the tree takes with interrupts disabled; empty when not."""
+        return self.irq_shared.get(lock, [])
 
     def changed_by_patch(self, name: str) -> bool:
         """Whether a patch made ``name`` release a parameter the base version did not."""
@@ -200,11 +226,22 @@ class _Overlay(Facts):
         found: dict[str, list[str]] = self._ask("locks_kept", name)
         return found
 
+    def locks_kept_if(self, name: str) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = self._ask("locks_kept_if", name)
+        return found
+
     def nested_in(self, outer: str, inner: str) -> str | None:
         return self.under.nested_in(outer, inner)
 
     def irq_context_of(self, lock: str) -> list[str] | None:
         return self.under.irq_context_of(lock)
+
+    # Conventions of the whole tree: a patch's few functions do not change them.
+    def field_lock(self, name: str) -> list[str]:
+        return self.under.field_lock(name)
+
+    def irq_shared_lock(self, lock: str) -> list[str]:
+        return self.under.irq_shared_lock(lock)
 
     def work_functions(self, member: str) -> list[list[str]]:
         return self.top.work_functions(member) or self.under.work_functions(member)
@@ -243,6 +280,9 @@ CREATE TABLE works (name TEXT PRIMARY KEY, functions TEXT NOT NULL) WITHOUT ROWI
 CREATE TABLE indirect (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE callbacks (name TEXT PRIMARY KEY, context TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE returns (name TEXT PRIMARY KEY, ref TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE field_locks (name TEXT PRIMARY KEY, lock TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE irq_shared (name TEXT PRIMARY KEY, sites TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE cond_keeps (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT);
 """
 
@@ -319,6 +359,15 @@ class StoredFacts(Facts):
 
     def callback_context(self, name: str) -> list[str]:
         return list(self._one("callbacks", "SELECT context FROM callbacks WHERE name = ?", name) or [])
+
+    def field_lock(self, name: str) -> list[str]:
+        return list(self._one("field_locks", "SELECT lock FROM field_locks WHERE name = ?", name) or [])
+
+    def irq_shared_lock(self, lock: str) -> list[str]:
+        return list(self._one("irq_shared", "SELECT sites FROM irq_shared WHERE name = ?", lock) or [])
+
+    def locks_kept_if(self, name: str) -> dict[str, list[str]]:
+        return dict(self._one("cond_keeps", "SELECT locks FROM cond_keeps WHERE name = ?", name) or {})
 
     def locks_kept(self, name: str) -> dict[str, list[str]]:
         return dict(self._one("keeps", "SELECT locks FROM keeps WHERE name = ?", name) or {})

@@ -729,3 +729,8 @@ SPECS = SPECS + _REF_SPECS
 from fixture_specs_returns import SPECS as _RETURN_SPECS  # noqa: E402
 
 SPECS = SPECS + _RETURN_SPECS
+
+# ...and those of the locking conventions the tree states by majority.
+from fixture_specs_lockfacts import SPECS as _LOCKFACTS_SPECS  # noqa: E402
+
+SPECS = SPECS + _LOCKFACTS_SPECS
