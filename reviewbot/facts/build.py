@@ -179,4 +179,18 @@ def facts_for(tree: Path, rev: str, cache_dir: Path, *, build: bool = True,
     if say:
         say(f"deriving kernel facts of {commit[:12]} (once per base) ...")
     save(path, build_facts(tree, commit, k, say=say))
+    prune_older(cache_dir, commit)
     return StoredFacts(path)
+
+
+def prune_older(cache_dir: Path, commit: str) -> list[Path]:
+    """Remove this base's facts of older FACTS_VERSIONs (10-20 MB each): an upgrade would
+    otherwise leave one per version behind. Newer versions are kept (another install of
+    reviewbot may share the cache), and a reader that has one open keeps its inode."""
+    removed = []
+    for old in cache_dir.glob(f"{commit[:16]}-*-v*.sqlite"):
+        version = old.stem.rsplit("-v", 1)[-1]
+        if version.isdigit() and int(version) < FACTS_VERSION:
+            old.unlink(missing_ok=True)
+            removed.append(old)
+    return removed

@@ -82,6 +82,24 @@ def test_facts_are_derived_once_then_read_from_the_cache(tree: Path, tmp_path: P
     assert cache_path(cache, facts.revision, load_knowledge()).is_file()
 
 
+def test_building_a_new_version_removes_the_older_versions_of_that_base(tree: Path, tmp_path: Path) -> None:
+    from reviewbot.facts.tables import FACTS_VERSION
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tree, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    older = cache / f"{commit[:16]}-0123456789ab-v{FACTS_VERSION - 1}.sqlite"
+    newer = cache / f"{commit[:16]}-0123456789ab-v{FACTS_VERSION + 1}.sqlite"
+    other_base = cache / f"{'f' * 16}-0123456789ab-v{FACTS_VERSION - 1}.sqlite"
+    for path in (older, newer, other_base):
+        path.write_bytes(b"")
+    assert facts_for(tree, "HEAD", cache) is not None
+    assert not older.exists()
+    assert newer.exists() and other_base.exists()  # another install's, another base's
+    assert cache_path(cache, commit, load_knowledge()).is_file()
+
+
 def test_a_static_is_judged_in_its_own_file_only(tree: Path, tmp_path: Path) -> None:
     facts = facts_for(tree, "HEAD", tmp_path / "cache")
     assert facts is not None
