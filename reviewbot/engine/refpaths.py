@@ -58,6 +58,28 @@ def run_paths(
     return _filtered(rule_params, _run(params, view, helpers, facts, partial))
 
 
+def _may_hold(config: Config, view: FunctionView, facts: Facts | None) -> bool:
+    """Whether the walk can report anything: a leak, a handoff, a double release all need
+    a reference held on some path, which only an acquire (a pair's, an iterator's, or the
+    facts' get helper or function returning a reference: call_ops(), cond(), iterate())
+    gives; a release of something not held changes nothing but freed memory, remembered
+    for a use after it (Analysis.apply())."""
+    words = view_words(view)  # (every call name the walk meets is one of these)
+    pairs = {p.name for p in config.pairs}
+    if any(m.acquire for n in words for m in config.matching(n)) or \
+            any(it.macro.match(n) for it in config.iterators for n in words):
+        return True
+    callees = view_callees(view)  # (the names the facts were asked about above)
+    if facts is not None and any(
+            facts.returned_ref(n) or any(obj in pairs for obj in facts.acquired_params(n).values())
+            for n in callees):
+        return True
+    if "use-after-release" not in config.report or "memory" not in pairs:
+        return False
+    return any(m.release and m.pair.name == "memory" for n in words for m in config.matching(n)) or \
+        (facts is not None and any("memory" in facts.released_params(n).values() for n in callees))
+
+
 def _constructor_kept(analysis: Analysis, config: Config, ev: Event) -> bool:
     """Memory from a constructor the tree facts know (alloc_pid(), a ``foo_alloc()``) still
     held at a successful return: such objects are handed on by their own helpers, often
@@ -89,6 +111,8 @@ def _run(
     if not finds_call(needle, text, view_words(view)) and not (facts and any(
             facts.released_params(n) or facts.returned_ref(n) for n in view_callees(view))):
         return []  # no call of any pair (or put or get helper): nothing to track
+    if not _may_hold(config, view, facts):
+        return []  # calls that only put (what a put helper alone admits): nothing to report
     body = view.node.child_by_field_name("body")
     header = text[: body.start_byte - view.node.start_byte] if body is not None else text
     if LOCK_MARKER.search(header) and any(p.keyless for p in config.pairs):
