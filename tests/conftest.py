@@ -32,3 +32,15 @@ def _isolated_xdg(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     # No test completes a series from lore by accident (tests/mail/test_complete.py serves
     # its own archive on loopback and turns this off).
     monkeypatch.setenv("REVIEWBOT_OFFLINE", "1")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The kernel builds and QEMU boots (slow tests of tests/boot) run last, in their own
+    order: a quick failure shows within minutes, and the quick tests, mostly one core, run
+    while .ci/run's background warm-up builds the debug kernel on the other."""
+    boot = Path(__file__).resolve().parent / "boot"
+
+    def heavy(item: pytest.Item) -> bool:
+        return item.get_closest_marker("slow") is not None and boot in Path(str(item.path)).parents
+
+    items[:] = [i for i in items if not heavy(i)] + [i for i in items if heavy(i)]

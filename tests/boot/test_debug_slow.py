@@ -13,7 +13,6 @@ debug review is reused; a one-run base is never the baseline of a full review
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,14 @@ pytestmark = pytest.mark.slow
 MUTANTS = Path(__file__).resolve().parents[1] / "data" / "mutants-debug"
 
 
+CI_CONFIG = Path(__file__).resolve().with_name("debug-ci.yaml")  # also read by .ci/run
+
+
 def _settings() -> Settings:
-    settings = load_settings(None)
-    return dataclasses.replace(
-        settings,
-        build=dataclasses.replace(settings.build, profile="debug"),
-        vm=dataclasses.replace(settings.vm, suite_repeats=1, selftests=()),
-    )
+    settings = load_settings(str(CI_CONFIG))
+    assert settings.build.profile == "debug" and settings.vm.suite_repeats == 1, CI_CONFIG
+    assert settings.vm.selftests == (), CI_CONFIG
+    return settings
 
 
 def _tree(settings: Settings) -> tuple[Path, str]:
