@@ -45,7 +45,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(func=run)
 
 
-_PROGRESS = Progress(sys.stderr, prefix="[boot] ", heartbeat_s=60.0)
+def _progress() -> Progress:
+    """One per command run: its clock starts with the command, and it writes to the
+    sys.stderr of that moment (a module-level one kept the stream and clock of its import,
+    which a long-lived caller such as a test session had closed or started long before)."""
+    return Progress(sys.stderr, prefix="[boot] ", heartbeat_s=60.0)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     sha, message = resolve(tree.path, ref)
     if sha is None:
         raise BadInputError(f"base {ref!r} does not resolve: {message}", source=str(tree.path))
-    report = run_boot(settings, tree.path, sha, None, progress=_PROGRESS, profile=args.profile)
+    report = run_boot(settings, tree.path, sha, None, progress=_progress(), profile=args.profile)
     _print(report.result, report.status, report.reason, args)
     return EXIT_OK
 
@@ -85,8 +89,9 @@ def _run_series(args: argparse.Namespace, settings: Settings) -> int:
         raise BadInputError("no patch series found", source=str(args.series))
     options = ReviewOptions(tree=args.tree, base=args.base, boot=True, profile=args.profile)
     code = EXIT_OK
+    progress = _progress()
     for one in series:
-        _PROGRESS.say(f"series: [v{one.version}] {one.subject}")
+        progress.say(f"series: [v{one.version}] {one.subject}")
         review = review_series(one, settings, options)
         apply = review.outcome("apply")
         boot = review.outcome("boot")

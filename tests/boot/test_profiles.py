@@ -261,3 +261,19 @@ def test_a_base_cached_with_fewer_runs_than_asked_is_run_again(tmp_path: Path, m
     for settings in (one, two):  # two runs answer both
         result, cached, _, _ = stage.ensure_base(settings, tmp_path, sha, "tcg", Progress.silent())
         assert cached and len(result.runs) == 2
+
+
+def test_boot_command_progress_writes_to_the_stderr_of_its_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A module-level Progress kept the stream of the import: a test session's captured
+    stderr, closed by the time a later test ran `reviewbot boot` (ValueError, exit 3)."""
+    import io
+
+    from reviewbot.commands import boot as command
+
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    command._progress().say("one")
+    first.close()
+    monkeypatch.setattr("sys.stderr", second)
+    command._progress().say("two")
+    assert "[boot]" in second.getvalue() and "two" in second.getvalue()
