@@ -11,6 +11,7 @@ from tree_sitter import Node
 from reviewbot.engine.cfunc import FunctionView, node_text
 from reviewbot.engine.refspec import called_words, normalize
 from reviewbot.facts.extract import CALL
+from reviewbot.facts.returnrefs import balanced_parens
 
 
 def call_name(call: Node) -> str:
@@ -227,20 +228,9 @@ def condition_key(node: Node) -> tuple[str, bool]:
     text = re.sub(r"\s+", "", node_text(node))
     polarity = True
     while True:
-        if text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        if text.startswith("(") and text.endswith(")") and balanced_parens(text[1:-1]):
             text = text[1:-1]
         elif text.startswith("!") and not text.startswith("!="):
             text, polarity = text[1:], not polarity
         else:
             return text, polarity
-
-
-def _balanced(text: str) -> bool:
-    depth = 0
-    for ch in text:
-        depth += ch == "("
-        depth -= ch == ")"
-        if depth < 0:
-            return False
-    return depth == 0
-

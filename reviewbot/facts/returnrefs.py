@@ -92,14 +92,15 @@ def _strip(expr: str) -> str:
     changed = True
     while changed:
         before = text
-        if text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        if text.startswith("(") and text.endswith(")") and balanced_parens(text[1:-1]):
             text = text[1:-1].strip()
         text = _CAST.sub("", text)
         changed = text != before
     return text
 
 
-def _balanced(text: str) -> bool:
+def balanced_parens(text: str) -> bool:
+    """Parentheses of ``text`` close in order (``(a) && (b)`` is not one parenthesised whole)."""
     depth = 0
     for ch in text:
         depth += ch == "("
