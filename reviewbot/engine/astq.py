@@ -9,6 +9,8 @@ matches; each is a question a memcg reviewer asks of a line:
   ``thread_group_leader({var})``) precedes it in the body;
 * ``unless-function`` / ``requires-function``: regexes over the whole function, with
   ``{capture}`` placeholders (``if (!{task}->mm)`` is the NULL check rule 13 looks for);
+  with ``requires-are-evidence`` what they match is part of the construct (a patch that
+  changes only a variable's declared type introduces the finding on its unchanged test);
 * ``under-rcu``: between ``rcu_read_lock()`` and ``rcu_read_unlock()`` in source order;
 * ``assigned-under-rcu``: the captured pointer was loaded inside that same RCU section;
 * ``stored-before``: the captured field was stored earlier in the function, directly or
@@ -307,8 +309,15 @@ def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, sourc
         all_caps = {**texts, **extra, **extra_caps}
         if any(re.search(_fill(rx, all_caps), fn_text) for rx in params.get("unless-function") or []):
             continue
-        if not all(re.search(_fill(rx, all_caps), fn_text) for rx in params.get("requires-function") or []):
+        required = [re.search(_fill(rx, all_caps), fn_text) for rx in params.get("requires-function") or []]
+        if not all(required):
             continue
+        evidence: tuple[int, ...] = ()
+        if params.get("requires-are-evidence"):
+            # What the requirement matched (a declaration) is part of the construct: a patch
+            # that changes only that line (a type) still introduces the finding.
+            evidence = tuple(ln for m in required if m is not None
+                             if (ln := _line_at(view, fn_text, m.start())) is not None)
         if params.get("under-rcu") or params.get("assigned-under-rcu"):
             depth, section_start = _rcu_depth_before(view, target)
             if depth <= 0:
@@ -341,8 +350,13 @@ def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, sourc
         line = view.line(target)
         all_caps.setdefault("detail", "")
         all_caps["function"] = view.name
-        out.append(RawFinding(line, view.name, all_caps, (line,) if line else ()))
+        out.append(RawFinding(line, view.name, all_caps, ((line,) if line else ()) + evidence))
     return out
+
+
+def _line_at(view: FunctionView, fn_text: str, offset: int) -> int | None:
+    """File line of a character offset of the function's text."""
+    return view.rows.get(view.node.start_point[0] + fn_text.count("\n", 0, offset))
 
 
 _ACCESSORS = (

@@ -124,6 +124,7 @@ _AST: Spec = {
         },
         "unless-function": _REGEXES,
         "requires-function": _REGEXES,
+        "requires-are-evidence": _BOOL,  # the requires-function matches are evidence lines
         "functions": _REGEX,
         "not-functions": _REGEX,
         "prefilter": _REGEX,  # the function text must match before the query runs

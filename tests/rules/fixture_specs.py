@@ -734,3 +734,8 @@ SPECS = SPECS + _RETURN_SPECS
 from fixture_specs_lockfacts import SPECS as _LOCKFACTS_SPECS  # noqa: E402
 
 SPECS = SPECS + _LOCKFACTS_SPECS
+
+# ...and the plain C slips (a comparison for a shift, an unsigned tested negative).
+from fixture_specs_cbugs import SPECS as _CBUG_SPECS  # noqa: E402
+
+SPECS = SPECS + _CBUG_SPECS
