@@ -250,16 +250,44 @@ def _outside_comment(body: list[Line]) -> list[Line]:
     return body
 
 
+_CONTINUATION_LINES = 8  # a signature or condition continued over more lines is rare
+
+
+def _outside_continuation(body: list[Line]) -> list[Line]:
+    """A hunk whose three lines of context begin inside a parenthesis opened above it (the
+    rest of a multi-line signature, `\t\t\t\t char *buf, size_t nbytes, loff_t off)`, or
+    of an `if` condition) has those lines blanked: they close what the fragment never
+    opened, and tree-sitter then loses the whole function (memory_high_write() in a
+    2024 memcg patch). The lines up to where the running balance of parentheses is lowest
+    (below zero) are the continuation."""
+    balance, lowest, end = 0, 0, -1
+    for i, ln in enumerate(body[:_CONTINUATION_LINES]):
+        text = ln.text.split("//", 1)[0]
+        balance += text.count("(") - text.count(")")
+        if balance < lowest:
+            lowest, end = balance, i
+    if end < 0:
+        return body
+    return [*(Line(x.kind, "", x.old_lineno, x.new_lineno) for x in body[: end + 1]), *body[end + 1 :]]
+
+
 def _hunk_views(path: str, hunk: Hunk, post: bool, added: frozenset[int]) -> list[FunctionView]:
     keep = (" ", "+") if post else (" ", "-")
-    body = _outside_comment([ln for ln in hunk.lines if ln.kind in keep])
+    body = _outside_continuation(_outside_comment([ln for ln in hunk.lines if ln.kind in keep]))
     if not body:
         return []
-    depth, low, in_comment = 0, 0, False
+    depth, low, in_comment, inner = 0, 0, False, 0
     for ln in body:
         delta, in_comment = _brace_delta(ln.text, in_comment)
+        # `} else {` nets zero but closes first: its lowest point is inside the line.
+        lowest = min(depth + delta, depth - 1 if ln.text.lstrip().startswith("}") else depth)
         depth += delta
-        low = min(low, depth)
+        if lowest < low:
+            # A brace closed that the hunk never opened. Kernel style again: indented, it
+            # ends a block inside the function (`\t} else if (...) {`), not the function.
+            if ln.text[:1] in "\t ":
+                inner += low - lowest
+            low = lowest
     outer = hunk.function or "__hunk"
     opened = -low
     if opened == 0 and _starts_indented(body):
@@ -267,11 +295,27 @@ def _hunk_views(path: str, hunk: Hunk, post: bool, added: frozenset[int]) -> lis
         # @@ header names the last function *before* the hunk, which the hunk may have
         # already left (it then starts between functions and must not be wrapped).
         opened = 1
-    header = (f"void {outer}(void) " + "{" * opened) if opened else ""
+    elif opened and opened == inner:
+        opened += 1  # every brace it closes is indented: the function body is still open
+    # Each inner block it leaves is opened as `if (1) {`, so that a `} else {` after it
+    # still has its `if`.
+    header = (f"void {outer}(void) " + "{" + " if (1) {" * min(inner, opened - 1)) if opened else ""
     if not opened and _first_code(body) == "{":
         # The hunk starts at the body's opening brace: only the signature is missing.
         header = f"void {outer}(void)"
     closing = "}" * max(0, depth + opened)
+    if closing:
+        # Three lines of context often end mid-statement: after `if (!zalloc(...))` whose
+        # body is below the hunk, after a label, inside a call's argument list. An empty
+        # statement (and the parentheses left open) completes it; tree-sitter otherwise
+        # marks the whole function as an error.
+        parens = sum(ln.text.split("//", 1)[0].count("(") - ln.text.split("//", 1)[0].count(")")
+                     for ln in body)
+        last = _first_code(list(reversed(body)))
+        # `if (a &&` with the rest of the condition below the hunk: an operand closes it.
+        operand = "0" if last.endswith(("&&", "||", ",", "(", "=", "+", "-", "|", "&", "?", ":")) \
+            and not last.endswith(("*/", "//")) and parens > 0 else ""
+        closing = operand + ")" * max(0, min(parens, 8)) + ";" + closing
     if in_comment:
         # The hunk ends inside a block comment (its three lines of context often do):
         # close it, or the braces that close the fragment are commented out too.

@@ -129,9 +129,16 @@ class ContextAnalysis(Analysis):
         # Locks the function takes somewhere (its own business): key -> first line.
         self.taken: dict[str, int] = {}
         self.taken_kinds: set[str] = set()
+        # Locks whose first operation in the text is a release: a fragment that starts
+        # inside the function (a partial view) was entered holding them.
+        self.released_first: set[str] = set()
         for call in self.calls_of(view.node):
             name = self.name_of(call)
             found = k.lock_for(bare_name(name))
+            if view.partial and found is not None and found[1] == "release" and not found[0].keyless:
+                first = self._arg_key(call, 0)
+                if first not in self.taken:
+                    self.released_first.add(first)
             keys: list[str] = []
             if found is not None and found[1] == "acquire" and not found[0].keyless:
                 keys = [self._arg_key(call, 0)]
@@ -260,7 +267,8 @@ class ContextAnalysis(Analysis):
                 if key is None:
                     continue
                 key = self.alias.find(normalize(key))
-                if key not in self.taken or any(h.key == key for h in state.held):
+                if key not in self.taken or key in self.released_first \
+                        or any(h.key == key for h in state.held):
                     continue
                 line = self.line(call) or 0
                 shown = " -> ".join(f"{c}()" for c in via)

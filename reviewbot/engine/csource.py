@@ -31,7 +31,8 @@ _ANNOTATION_WORDS = (
     "__init", "__exit", "__always_inline", "noinline", "__cold", "__must_check", "__rcu", "__user",
     "__iomem", "__percpu", "__maybe_unused", "notrace", "asmlinkage", "__sched", "__ref",
     "__meminit", "__read_mostly", "__ro_after_init", "__weak", "__latent_entropy", "__must_hold(",
-    "__force",
+    "__force", "__bpf_kfunc", "__noreturn", "__visible", "__always_unused", "__fastpath_inline",
+    "__function_aligned", "noinstr", "__printf(",
 )
 _ANNOTATIONS = re.compile(
     r"\b(?:__init|__exit|__always_inline|noinline|__cold|__must_check|__rcu|__user|__iomem|"
@@ -39,7 +40,12 @@ _ANNOTATIONS = re.compile(
     r"__ro_after_init|__weak|__latent_entropy|__must_hold\([^)]*\)|"
     # sparse's `__force` in a cast (`*(void __rcu __force **)&kn->priv`, cgroup_get_from_id())
     # makes tree-sitter give up on the statement, and with it on a put that follows.
-    r"__force\b)"
+    r"__force\b|"
+    # Function attributes of 6.x (kernel/cgroup/rstat.c's `__bpf_kfunc void
+    # css_rstat_flush(...)`, kernel/exit.c's `void __noreturn do_exit(long code)`): read as
+    # a type name, they leave the definition unparsed.
+    r"__bpf_kfunc|__noreturn|__visible|__always_unused|__fastpath_inline|__function_aligned|"
+    r"noinstr|__printf\([^)]*\))"
 )
 # Sparse lock annotations say a function returns with a lock held (or releases one taken
 # by its caller) on purpose: kept as a same-length comment, /*ACQ..*/ or /*REL..*/, that
@@ -57,12 +63,12 @@ def _lock_marker(m: re.Match[str]) -> str:
     return "/*" + tag + "-" * (len(m.group(0)) - 7) + "*/"
 # Statement-position macros that take a body: kernel iterators.
 LOOP_MACRO = re.compile(
-    r"^(?:\w*for_each\w*|do_each_thread|while_each_thread_never|"
+    r"^(?:\w*for_each\w*|do_each_\w+|while_each_thread_never|"
     r"list_for_each\w*|hlist_for_each\w*)$"
 )
 _LOOP_HEAD = re.compile(r"^([ \t]*)([A-Za-z_]\w*)[ \t]*\(", re.MULTILINE)
 # Every name LOOP_MACRO accepts holds one of these.
-_LOOP_WORDS = ("for_each", "do_each_thread", "while_each_thread_never")
+_LOOP_WORDS = ("for_each", "do_each_", "while_each_thread_never")
 
 
 def parser() -> Parser:
@@ -75,7 +81,25 @@ def parser() -> Parser:
 # (The "(" or "," before it is matched, not looked behind for: a pattern that starts with
 # a character class lets the regex engine skip ahead; one that starts with a lookbehind
 # tries every position. The next match cannot need that character: it follows a word.)
-_TYPE_ARG = re.compile(r"([(,])(\s*)struct(\s+)(\w+)(?=\s*[,)])")
+_TYPE_ARG = re.compile(r"([(,])(\s*)(struct|union|enum)(\s+)(\w+)(?=\s*[,)])")
+# ...and a base type of more than one word (`min_t(unsigned int, a, b)`,
+# `alloc_percpu(unsigned long)`), but never a cast: followed by "," or by ")" that ends
+# the argument list.
+_BASE_TYPE_ARG = re.compile(
+    r"([(,])(\s*)((?:un)?signed|long)([ \t]+)(int|long|short|char)(?:([ \t]+)(int|long))?"
+    r"(?=\s*(?:,|\)\s*[;,)]))"
+)
+# `static DEFINE_RATELIMIT_STATE(rs, ...);` in a function body (mm/oom_kill.c): a static
+# without a type is not C; the macro alone is a call statement.
+_STATIC_DEFINE = re.compile(r"^([ \t]+)static(\s+)(?=(?:DEFINE|DECLARE)_\w+\()", re.MULTILINE)
+
+
+def _join_type(m: re.Match[str]) -> str:
+    """`unsigned int` -> `unsigned_int`: same length, one identifier."""
+    words = m.group(3) + "_" * len(m.group(4)) + m.group(5)
+    if m.group(7):
+        words += "_" * len(m.group(6)) + m.group(7)
+    return m.group(1) + m.group(2) + words
 
 
 def prepare_source(text: str) -> str:
@@ -86,9 +110,13 @@ def prepare_source(text: str) -> str:
     no iterator and no while_each_thread()."""
     text = rewrite_guards(text)
     text = rewrite_cleanups(text)
-    if "struct" in text:
+    if "struct" in text or "union" in text or "enum" in text:
         text = _TYPE_ARG.sub(
-            lambda m: f"{m.group(1)}{m.group(2)}struct{'_' * len(m.group(3))}{m.group(4)}", text)
+            lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}{'_' * len(m.group(4))}{m.group(5)}", text)
+    if "_t(" in text or "percpu(" in text:
+        text = _BASE_TYPE_ARG.sub(_join_type, text)
+    if "static" in text and "E_" in text:
+        text = _STATIC_DEFINE.sub(lambda m: m.group(1) + " " * len("static") + m.group(2), text)
     if "__acquires(" in text or "__releases(" in text:
         text = _LOCK_ANNOTATIONS.sub(_lock_marker, text)
     if "__must_hold(" in text:
@@ -117,12 +145,15 @@ def prepare_source(text: str) -> str:
     return _close_while_each("".join(out))
 
 
-_WHILE_EACH = re.compile(r"(\}\s*)(while_each_thread\s*\([^;{}]*\))")
+# Every do_each_X() { ... } while_each_X(...); pair of the kernel (do_each_thread,
+# do_each_pid_task, do_each_subsys_mask in kernel/cgroup/cgroup.c): unrewritten, the
+# closer leaves the whole function unparsed (rebind_subsystems(), cgroup_exit()).
+_WHILE_EACH = re.compile(r"(\}\s*)(while_each_\w+\s*\([^;{}]*\))")
 
 
 def _close_while_each(text: str) -> str:
     """`} while_each_thread(g, t);` closes a do_each_thread() loop: make it a do-while."""
-    if "while_each_thread" not in text:
+    if "while_each_" not in text:
         return text
     return _WHILE_EACH.sub(lambda m: f"{m.group(1)}while ({m.group(2)})", text)
 

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 22  # 16: works table (lock rules), 17: acquires table (refcount rules),
+FACTS_VERSION = 25  # 16: works table (lock rules), 17: acquires table (refcount rules),
 # 19: indirect and callbacks tables (entry context of callbacks), 20: field_locks and
 # irq_shared tables (facts/fieldlocks.py), cond_keeps (facts/condlocks.py), keeps from
 # __acquires(), 21: returns table (functions that return a reference, facts/returnrefs.py),
-# 22: both
+# 22: both, 25: condlocks read functions the source rewrites now parse (do_each_*(),
+# 6.x attributes, type arguments)
 
 
 @dataclass

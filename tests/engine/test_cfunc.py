@@ -96,3 +96,74 @@ def test_free_variables_are_cleaned_up_where_their_block_ends() -> None:
     assert "__free(" not in out
     # On the closing brace's line, the last declared first (cleanup.h order).
     assert "\t__free_kfree(buf); __free_mmput(mm); }\n" in out
+
+
+KERNEL_6X = """__bpf_kfunc void css_flush(struct cgroup_subsys_state *css)
+{
+\tstatic DEFINE_RATELIMIT_STATE(rs, HZ, 10);
+\tunsigned int n = min_t(unsigned int, css->nr, 64);
+\tunsigned long *p = alloc_percpu(unsigned long);
+\tunsigned long v = (unsigned long)n;
+
+\tdo_each_subsys_mask(ss, ssid, mask) {
+\t\tspin_lock(&css_set_lock);
+\t\tss->exit(css);
+\t\tspin_unlock(&css_set_lock);
+\t} while_each_subsys_mask();
+}
+
+void __noreturn die_now(long code)
+{
+\tfor (;;)
+\t\tcpu_relax();
+}
+"""
+
+
+def test_kernel_6x_idioms_parse_without_errors_and_keep_casts() -> None:
+    # Each construct left one whole function unparsed in 6.12 (rstat.c, oom_kill.c,
+    # slub.c, cgroup.c's rebind_subsystems(), exit.c's do_exit()).
+    views = views_from_text("kernel/x.c", KERNEL_6X)
+    assert [(v.name, v.parse_errors) for v in views] == [("css_flush", False), ("die_now", False)]
+    out = prepare_source(KERNEL_6X)
+    assert out.count("\n") == KERNEL_6X.count("\n")
+    assert "min_t(unsigned_int, css->nr, 64)" in out and "alloc_percpu(unsigned_long)" in out
+    assert "(unsigned long)n" in out  # a cast stays a cast
+    assert "while (do_each_subsys_mask(ss, ssid, mask))" in out
+
+
+# Three lines of context begin and end wherever they fall: inside a multi-line signature,
+# at a `} else {` of a block opened above, after an `if (...)` whose body is below.
+FRAGMENTS = """diff --git a/mm/x.c b/mm/x.c
+--- a/mm/x.c
++++ b/mm/x.c
+@@ -10,8 +10,9 @@ static ssize_t limit_write(struct kernfs_open_file *of,
+ \t\t\t   char *buf, size_t nbytes, loff_t off)
+ {
+ \tunsigned long v;
++\tint err;
+\x20
+ \terr = parse(buf, &v);
+ \tif (err)
+ \t\treturn err;
+ \tif (v > LIMIT)
+@@ -40,7 +41,8 @@ static int mode_update(struct mode *m, int cmd)
+ \t\tnew = MODE_ON;
+ \t} else if (cmd == MODE_OFF) {
+ \t\tnew = MODE_OFF;
++\t\tm->count--;
+ \t} else {
+ \t\tnew = m->mode;
+ \t}
+ \tif (new != m->mode &&
+"""
+
+
+def test_hunk_fragments_parse_whatever_their_context_cuts() -> None:
+    (fd,) = parse_diff(FRAGMENTS)
+    views = {v.name: v for v in views_from_hunks(fd)}
+    assert set(views) == {"limit_write", "mode_update"}
+    assert not views["limit_write"].parse_errors and not views["mode_update"].parse_errors
+    # Lines keep their numbers, and the added lines are where the patch put them.
+    assert 13 in views["limit_write"].added and 44 in views["mode_update"].added
+    assert views["mode_update"].partial

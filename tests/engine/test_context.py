@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from reviewbot.engine.cfunc import views_from_text
 from reviewbot.engine.contextrun import run_context
 from reviewbot.facts.derive import derive
@@ -190,6 +192,15 @@ def test_a_contract_called_outside_the_lock_the_caller_takes_elsewhere() -> None
                     "\tmutex_unlock(&cfg_mutex);\n\treturn 0;\n", facts)
     # A function that never takes the lock relies on its callers: not its business.
     assert not hits("lock-not-held", "\tneeds_cfg();\n\treturn 0;\n", facts)
+    # A hunk that starts inside a function and first drops the lock was entered holding
+    # it (the fragment cannot show where): a path around the drop still holds it.
+    fragment = ("\tif (busy) {\n\t\tmutex_unlock(&cfg_mutex);\n\t\tmsleep(1);\n"
+                "\t\tmutex_lock(&cfg_mutex);\n\t}\n\tneeds_cfg();\n\treturn 0;\n")
+    assert hits("lock-not-held", fragment, facts)  # a whole function: entered unlocked
+    src = "int f(struct task_struct *p, struct obj *o)\n{\n" + fragment + "}\n"
+    view = dataclasses.replace(views_from_text("kernel/x.c", src, added=frozenset(range(1, 200)))[0],
+                               partial=True)
+    assert not run_context({"check": "lock-not-held"}, view, facts)
 
 
 def test_rcu_reads_and_walks_outside_the_read_side_section() -> None:
