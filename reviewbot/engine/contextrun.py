@@ -20,6 +20,7 @@ from reviewbot.engine.context import (
     ContextAnalysis,
 )
 from reviewbot.engine.entryctx import entry_hint
+from reviewbot.engine.errcode import missing_error_codes
 from reviewbot.engine.fieldlock import fact_fields_written
 from reviewbot.engine.lockconfig import LOCK_HELPERS, bare_name, lock_config
 from reviewbot.engine.lockremoved import lock_removed_findings
@@ -56,6 +57,8 @@ def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None 
         return shrunk_sections(view, facts, k, base) if base is not None and not view.partial else []
     if check == "stale-snapshot":
         return stale_snapshots(view, k)  # line order, no path walk (engine/snapshot.py)
+    if check == "error-code":
+        return missing_error_codes(view)  # its own dataflow (engine/errcode.py)
     text = view_text(view)
     # Every lock and section call has one of these in its name: a substring test spares
     # most functions the regex.

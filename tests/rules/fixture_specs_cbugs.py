@@ -1,5 +1,6 @@
 """Fixture specs of the plain C slips a CI robot is expected to catch beside the memcg
-rules: a comparison typed for a shift, an unsigned variable tested for being negative."""
+rules: a comparison typed for a shift, an unsigned variable tested for being negative, an
+error path that returns the 0 of an earlier success."""
 
 from __future__ import annotations
 
@@ -15,6 +16,31 @@ HIGH_RECLAIM = (
     "\t\t\t\t\tGFP_KERNEL, MEMCG_RECLAIM_MAY_SWAP);\n\n"
     "\t\tif (!reclaimed && !nr_retries--)\n\t\t\tbreak;\n"
 )
+
+MKDIR_POPULATE = "\tret = css_populate_dir(&cgrp->self);\n\tif (ret)\n\t\tgoto out_destroy;\n"
+STAT_SHOW = "static int memory_stat_show(struct seq_file *m, void *v)\n"
+STAT_SNAPSHOT = """/*
+ * A copy of memory.stat for a later dump; the caller frees it.
+ */
+static int memcg_stat_snapshot(struct mem_cgroup *memcg, char **out)
+{
+\tchar *buf;
+\tint ret;
+
+\tret = memcg_stat_may_dump(memcg);
+\tif (ret)
+\t\treturn ret;
+
+\tbuf = kmalloc(PAGE_SIZE, GFP_KERNEL);
+\tif (!buf)
+@@FAIL@@
+\tmemory_stat_format(memcg, buf, PAGE_SIZE);
+\t*out = buf;
+out:
+\treturn ret;
+}
+
+"""
 
 SPECS: tuple[Spec, ...] = (
     # --- comparison-for-shift ----------------------------------------------------------------
@@ -68,5 +94,35 @@ SPECS: tuple[Spec, ...] = (
         ((MEMCG, HIGH_RECLAIM,
           HIGH_RECLAIM + "\t\tif (nr_retries < 0 || nr_retries > MAX_RECLAIM_RETRIES)\n\t\t\tbreak;\n"),),
         {"unsigned-compared-negative": "ok-02"},
+    ),
+    # --- error-path-returns-success ---------------------------------------------------------
+    Spec(
+        "mkdir-populate-tested-inline",
+        "cgroup: test css_populate_dir() where it is called",
+        "One statement instead of two.",
+        ((CGROUP, MKDIR_POPULATE, "\tif (css_populate_dir(&cgrp->self) < 0)\n\t\tgoto out_destroy;\n"),),
+        {"error-path-returns-success": "bad-01-tree"},
+    ),
+    Spec(
+        "mkdir-populate-error-kept",
+        "cgroup: only negative css_populate_dir() results are errors",
+        "Positive values are not returned, say what is tested.",
+        ((CGROUP, MKDIR_POPULATE, "\tret = css_populate_dir(&cgrp->self);\n\tif (ret < 0)\n\t\tgoto out_destroy;\n"),),
+        {"error-path-returns-success": "ok-01-tree"},
+    ),
+    Spec(
+        "stat-snapshot-alloc-fails-silently",
+        "memcg: keep a copy of memory.stat for later dumps",
+        "Add a helper that formats memory.stat into a buffer the caller owns.",
+        ((MEMCG, STAT_SHOW, STAT_SNAPSHOT.replace("@@FAIL@@", "\t\tgoto out;") + STAT_SHOW),),
+        {"error-path-returns-success": "bad-02"},
+    ),
+    Spec(
+        "stat-snapshot-alloc-fails-enomem",
+        "memcg: keep a copy of memory.stat for later dumps",
+        "Add a helper that formats memory.stat into a buffer the caller owns.",
+        ((MEMCG, STAT_SHOW, STAT_SNAPSHOT.replace("@@FAIL@@", "\t{\n\t\tret = -ENOMEM;\n\t\tgoto out;\n\t}")
+          .replace("\tif (!buf)\n\t{", "\tif (!buf) {") + STAT_SHOW),),
+        {"error-path-returns-success": "ok-02"},
     ),
 )
