@@ -734,3 +734,8 @@ SPECS = SPECS + _RETURN_SPECS
 from fixture_specs_lockfacts import SPECS as _LOCKFACTS_SPECS  # noqa: E402
 
 SPECS = SPECS + _LOCKFACTS_SPECS
+
+# ...and those of the generalised wrong-cgroup-charge rules (session 12).
+from fixture_specs_charging import SPECS as _CHARGING_SPECS  # noqa: E402
+
+SPECS = SPECS + _CHARGING_SPECS
