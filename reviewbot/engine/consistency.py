@@ -14,6 +14,8 @@ tree, or the patch placed on the nearest base; else only what the hunks show):
 
 ``check: accounting`` (engine/accounting.py) does the same for memory accounting: an
 allocation the patch charges to a memcg, and others of the same request it leaves.
+``check: charge-pairs`` (engine/chargepairs.py): a charge whose uncharge twin the patch
+leaves passing the old amount, or removes one half of.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from reviewbot.diff import FileDiff
 from reviewbot.engine.accounting import run_accounting
+from reviewbot.engine.chargepairs import run_charge_pairs
 from reviewbot.engine.types import FileContext, PatchContext, RawFinding
 
 _FIELD = r"(?:->|\.)(\w+)(?:\[[^\]]*\])*"
@@ -57,6 +60,8 @@ def run_consistency(params: dict[str, Any], ctx: PatchContext,
                     applies: Any) -> list[tuple[FileContext, RawFinding]]:
     if params.get("check") == "accounting":
         return run_accounting(params, ctx, applies)
+    if params.get("check") == "charge-pairs":
+        return run_charge_pairs(params, ctx, applies)
     marked = re.compile(rf"\b(?:{params.get('marked') or '(?!)'})\s*\(")
     out: list[tuple[FileContext, RawFinding]] = []
     for fc in ctx.files:

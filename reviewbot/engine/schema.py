@@ -170,7 +170,7 @@ _CONTEXT: Spec = {
 _CONSISTENCY: Spec = {
     "keys": {
         "marked": {"type": str, "regex": True},  # accessors of a conversion (check: accessors)
-        "check": {"type": str, "choices": ("accessors", "accounting")},  # default: accessors
+        "check": {"type": str, "choices": ("accessors", "accounting", "charge-pairs")},  # default: accessors
     }
 }
 

@@ -149,7 +149,7 @@ def save(path: Path, facts: Facts) -> None:
                                 ("works", facts.works), ("indirect", facts.indirect),
                                 ("callbacks", facts.callbacks), ("returns", facts.returns),
                                 ("field_locks", facts.field_locks), ("irq_shared", facts.irq_shared),
-                                ("cond_keeps", facts.cond_keeps)):
+                                ("cond_keeps", facts.cond_keeps), ("slab_caches", facts.slab_caches)):
                 con.executemany(f"INSERT INTO {table} VALUES (?, ?)",
                                 ((n, json.dumps(v)) for n, v in rows.items()))
             con.execute("INSERT INTO meta VALUES (?, ?, ?, ?)",

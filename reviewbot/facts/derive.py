@@ -27,6 +27,7 @@ from reviewbot.facts.extract import Call, Definition
 from reviewbot.facts.knowledge import Knowledge, LockSpec
 from reviewbot.facts.refs import _RELEASE_NAME, direct_acquires, direct_releases
 from reviewbot.facts.returnrefs import returned_references
+from reviewbot.facts.slabcaches import cache_charged, merge_caches
 from reviewbot.facts.tables import Facts
 from reviewbot.facts.works import work_functions
 
@@ -446,9 +447,20 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
         base.returned_ref if base is not None else None)
     # Memory a function keeps without charging it (the first such allocation of a name;
     # a static's name is kept with its file, which the rules compare).
+    # Slab caches first: an allocation from a cache created without SLAB_ACCOUNT is as
+    # uncharged as a plain GFP_KERNEL one (facts/slabcaches.py).
+    for d in defs:
+        for cache, accounted in d.slab_caches:
+            merge_caches(facts.slab_caches, cache, accounted, d.path)
+
+    def cache_kind(name: str) -> str:
+        mine = facts.slab_cache(name)
+        return mine or (base.slab_cache(name) if base is not None else "")
+
     for d in defs:
         for alloc in d.kept_allocs:
-            if k.unaccounted(alloc):
+            if k.unaccounted(alloc) or (k.blocking_gfp.search(alloc) and not k.accounted_gfp.search(alloc)
+                                        and cache_charged(alloc, cache_kind) is False):
                 facts.unaccounted.setdefault(d.name, [d.path, "static" if d.local else "", alloc])
                 break
     facts.works = work_functions(defs)
@@ -460,5 +472,5 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
     facts.defined = sorted({d.name for d in defs})
     facts.stats = {"functions": len(defs), "may_sleep": len(chain), "take_locks": len(facts.locks),
                    "release_params": len(releases), "acquire_params": len(facts.acquires),
-                   "return_refs": len(facts.returns), "unaccounted": len(facts.unaccounted)}
+                   "return_refs": len(facts.returns), "unaccounted": len(facts.unaccounted), "slab_caches": len(facts.slab_caches)}
     return facts

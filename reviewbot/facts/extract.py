@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from reviewbot.facts.returnrefs import return_info
+from reviewbot.facts.slabcaches import slab_cache_creations
 
 # A signature (no ; { } # in it), then "{" alone on a line, the body, "}" alone on a line.
 _DEFINITION = re.compile(r"^([A-Za-z_][^;{}#]*?)\n\{\n(.*?)^\}", re.MULTILINE | re.DOTALL)
@@ -88,6 +89,8 @@ class Definition:
     assigned: tuple[tuple[str, str], ...] = ()
     # Locks its signature says it returns holding (sparse's `__acquires(&cgroup_mutex)`).
     acquires: tuple[str, ...] = ()
+    # Slab caches it creates: (cache name, with SLAB_ACCOUNT) (facts/slabcaches.py).
+    slab_caches: tuple[tuple[str, bool], ...] = ()
 
     # Cached (in the instance dict, which a frozen dataclass still has): the lock summaries
     # ask for every call of every round of their fixpoint.
@@ -303,7 +306,8 @@ def definitions(text: str, path: str) -> Iterator[Definition]:
         acquires = tuple(_ACQUIRES.findall(signature)) if "__acquires" in signature else ()
         yield Definition(name, path, line, local, params, calls, returns_void=returns_void,
                          stores=stores, head=head, kept_allocs=kept_allocations(m.group(2), stores),
-                         fp_body=fp_body, returned=returned, assigned=assigned, acquires=acquires)
+                         fp_body=fp_body, returned=returned, assigned=assigned, acquires=acquires,
+                         slab_caches=slab_cache_creations(m.group(2)))
     yield from cleanup_definitions(text, path, newlines)
     for m in _MACRO.finditer(text):
         body = m.group(3).replace("\\\n", "\n")

@@ -15,6 +15,7 @@ from reviewbot.facts.extract import (
 )
 from reviewbot.facts.knowledge import Knowledge, load_knowledge
 from reviewbot.facts.returnrefs import return_info
+from reviewbot.facts.slabcaches import slab_cache_creations
 from reviewbot.facts.tables import Facts
 
 
@@ -44,7 +45,7 @@ def definition_of(view: FunctionView) -> Definition | None:
                       params=params, calls=calls, stores=stores, fp_body=fp_body,
                       returns_void=before_name.rstrip().endswith("void"),
                       kept_allocs=kept_allocations(text, stores),
-                      returned=returned, assigned=assigned)
+                      returned=returned, assigned=assigned, slab_caches=slab_cache_creations(text))
 
 
 def patch_facts(views: list[FunctionView], base: Facts, knowledge: Knowledge | None = None) -> Facts:

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 25  # 16: works table (lock rules), 17: acquires table (refcount rules),
+FACTS_VERSION = 26  # 16: works table (lock rules), 17: acquires table (refcount rules),
 # 19: indirect and callbacks tables (entry context of callbacks), 20: field_locks and
 # irq_shared tables (facts/fieldlocks.py), cond_keeps (facts/condlocks.py), keeps from
 # __acquires(), 21: returns table (functions that return a reference, facts/returnrefs.py),
-# 22: both, 25: condlocks read functions the source rewrites now parse (do_each_*(),
-# 6.x attributes, type arguments)
+# 22: both, 24: slab_caches table (caches created with or without SLAB_ACCOUNT,
+# facts/slabcaches.py) and kept allocations from plain caches in unaccounted, 25: condlocks
+# read functions the source rewrites now parse (do_each_*(), 6.x attributes, type
+# arguments), 26: both
 
 
 @dataclass
@@ -65,6 +67,9 @@ class Facts:
     # name -> lock -> ["nonzero" or "zero", acquiring primitive]: returns holding the lock
     # only when it succeeded (facts/condlocks.py)
     cond_keeps: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # slab cache name -> ["account", "plain" or "mixed", path of a creation]: whether the
+    # tree creates it with SLAB_ACCOUNT (facts/slabcaches.py)
+    slab_caches: dict[str, list[str]] = field(default_factory=dict)
 
     def sleep_chain(self, name: str, path: str | None = None) -> list[str] | None:
         """How ``name``, called from a file at ``path``, may sleep (None: it does not)."""
@@ -149,6 +154,11 @@ class Facts:
         """[path, "static" or "", allocation] of memory ``name`` keeps without charging it."""
         return self.unaccounted.get(name)
 
+    def slab_cache(self, name: str) -> str:
+        """"account", "plain" or "mixed" for a slab cache the tree creates; "" unknown."""
+        found = self.slab_caches.get(name)
+        return found[0] if found else ""
+
     def is_rcu_field(self, name: str) -> bool:
         """``mm->owner``-like: the name is declared ``__rcu`` and never as a plain pointer."""
         return name in self.rcu_fields
@@ -219,6 +229,11 @@ class _Overlay(Facts):
         mine = self.top.unaccounted_alloc(name)
         return mine if mine is not None or name in self.mine else self.under.unaccounted_alloc(name)
 
+    def slab_cache(self, name: str) -> str:
+        # A cache the patch creates is judged by the patch's flags (caches are not
+        # functions: the top never "defines" the name whole).
+        return self.top.slab_cache(name) or self.under.slab_cache(name)
+
     def locks_released(self, name: str) -> dict[str, list[str]]:
         found: dict[str, list[str]] = self._ask("locks_released", name)
         return found
@@ -284,6 +299,7 @@ CREATE TABLE returns (name TEXT PRIMARY KEY, ref TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE field_locks (name TEXT PRIMARY KEY, lock TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE irq_shared (name TEXT PRIMARY KEY, sites TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE cond_keeps (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE slab_caches (name TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT);
 """
 
@@ -335,6 +351,10 @@ class StoredFacts(Facts):
     def unaccounted_alloc(self, name: str) -> list[str] | None:
         found = self._one("unaccounted", "SELECT alloc FROM unaccounted WHERE name = ?", name)
         return list(found) if found is not None else None
+
+    def slab_cache(self, name: str) -> str:
+        found = self._one("slab_caches", "SELECT kind FROM slab_caches WHERE name = ?", name)
+        return str(found[0]) if found else ""
 
     def irq_context_of(self, lock: str) -> list[str] | None:
         found = self._one("irq_locks", "SELECT context FROM irq_locks WHERE name = ?", lock)

@@ -739,3 +739,8 @@ SPECS = SPECS + _LOCKFACTS_SPECS
 from fixture_specs_cbugs import SPECS as _CBUG_SPECS  # noqa: E402
 
 SPECS = SPECS + _CBUG_SPECS
+
+# ...and those of the generalised wrong-cgroup-charge rules (session 12).
+from fixture_specs_charging import SPECS as _CHARGING_SPECS  # noqa: E402
+
+SPECS = SPECS + _CHARGING_SPECS

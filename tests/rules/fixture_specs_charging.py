@@ -1,0 +1,147 @@
+"""Fixture specs of the generalised wrong-cgroup-charge rules (session 12): allocations
+added uncharged beside charged ones (any allocator, a SLAB_ACCOUNT cache), a charge and
+its uncharge that a patch makes disagree, and more ways to name current's memcg. Edits of
+Linux 6.1 source, as in fixture_specs.py."""
+
+from __future__ import annotations
+
+from fixture_specs_base import Spec
+
+IPC_MSG = "ipc/msg.c"
+FORK = "kernel/fork.c"
+PERCPU = "mm/percpu.c"
+PIDS = "kernel/cgroup/pids.c"
+
+MSQ_ALLOC = "\tmsq = kmalloc(sizeof(*msq), GFP_KERNEL_ACCOUNT);\n\tif (unlikely(!msq))\n\t\treturn -ENOMEM;\n"
+MSQ_COMM = MSQ_ALLOC + "\tmsq->q_comm = kstrdup(current->comm, GFP_KERNEL@@ACCOUNT@@);\n"
+SIG_ALLOC = "\tsig = kmem_cache_zalloc(signal_cachep, GFP_KERNEL);\n\ttsk->signal = sig;\n\tif (!sig)\n\t\treturn -ENOMEM;\n"
+SIG_NAME = SIG_ALLOC + "\tsig->comm = kmemdup(current->comm, TASK_COMM_LEN, GFP_KERNEL@@ACCOUNT@@);\n"
+
+PCPU_CHARGE = "\tif (obj_cgroup_charge(objcg, gfp, pcpu_obj_full_size(size))) {\n"
+PCPU_POST_UNCHARGE = "\t\tobj_cgroup_uncharge(objcg, pcpu_obj_full_size(size));\n\t\tobj_cgroup_put(objcg);\n"
+PCPU_FREE_UNCHARGE = "\tobj_cgroup_uncharge(objcg, pcpu_obj_full_size(size));\n\n\trcu_read_lock();\n"
+
+PIDS_MOVE = "\t\tpids_charge(pids, 1);\n\t\tpids_uncharge(old_pids, 1);\n\t}\n\n\treturn 0;\n}\n"
+PIDS_CAN_ATTACH = "static int pids_can_attach(struct cgroup_taskset *tset)\n{\n"
+PIDS_HELPER = """/* Move one task's charge from @from to @to. */
+static void pids_move_charge(struct pids_cgroup *to, struct pids_cgroup *from)
+{
+\tpids_charge(to, 1);
+\tpids_uncharge(from, 1);
+}
+
+"""
+
+SPECS: tuple[Spec, ...] = (
+    Spec(
+        "msg-queue-comm-unaccounted",
+        "ipc/msg: remember the creator's command name",
+        "Keep the comm of the task that created a message queue, for /proc/sysvipc/msg.",
+        ((IPC_MSG, MSQ_ALLOC, MSQ_COMM.replace("@@ACCOUNT@@", "")),),
+        {"accounting-partial-conversion": "bad-03"},
+    ),
+    Spec(
+        "msg-queue-comm-accounted",
+        "ipc/msg: remember the creator's command name",
+        "Keep the comm of the task that created a message queue, for /proc/sysvipc/msg;\n"
+        "the creator pays for it as it pays for the queue.",
+        ((IPC_MSG, MSQ_ALLOC, MSQ_COMM.replace("@@ACCOUNT@@", "_ACCOUNT")),),
+        {"accounting-partial-conversion": "ok-03"},
+    ),
+    Spec(
+        "tree-signal-comm-unaccounted",
+        "fork: keep the comm of the task that created a signal struct",
+        "For debugging thread-group leaks.",
+        ((FORK, SIG_ALLOC, SIG_NAME.replace("@@ACCOUNT@@", "")),),
+        {"accounting-partial-conversion": "bad-04"},
+    ),
+    Spec(
+        "tree-signal-comm-accounted",
+        "fork: keep the comm of the task that created a signal struct",
+        "For debugging thread-group leaks; charged like the signal struct itself.",
+        ((FORK, SIG_ALLOC, SIG_NAME.replace("@@ACCOUNT@@", "_ACCOUNT")),),
+        {"accounting-partial-conversion": "ok-04"},
+    ),
+    Spec(
+        "tree-percpu-charge-size-only",
+        "percpu: charge only the requested size to the memcg",
+        "The obj_cgroup pointer array is per chunk, not per allocation: charge the size.",
+        ((PERCPU, PCPU_CHARGE, PCPU_CHARGE.replace("pcpu_obj_full_size(size)", "size * num_possible_cpus()")),),
+        {"charge-uncharge-asymmetry": "bad-01"},
+    ),
+    Spec(
+        "tree-percpu-charge-sizes-together",
+        "percpu: charge only the requested size to the memcg",
+        "The obj_cgroup pointer array is per chunk, not per allocation: charge the size,\n"
+        "and uncharge the same on failure and on free.",
+        ((PERCPU, PCPU_CHARGE, PCPU_CHARGE.replace("pcpu_obj_full_size(size)", "size * num_possible_cpus()")),
+         (PERCPU, PCPU_POST_UNCHARGE, PCPU_POST_UNCHARGE.replace("pcpu_obj_full_size(size)", "size * num_possible_cpus()")),
+         (PERCPU, PCPU_FREE_UNCHARGE, PCPU_FREE_UNCHARGE.replace("pcpu_obj_full_size(size)", "size * num_possible_cpus()"))),
+        {"charge-uncharge-asymmetry": "ok-01"},
+    ),
+    Spec(
+        "tree-pids-attach-charge-dropped",
+        "cgroup/pids: do not charge the destination before the move commits",
+        "The destination is charged in attach now.",
+        ((PIDS, PIDS_MOVE, "\t\tpids_uncharge(old_pids, 1);\n\t}\n\n\treturn 0;\n}\n"),),
+        {"charge-uncharge-asymmetry": "bad-02"},
+    ),
+    Spec(
+        "tree-pids-attach-move-helper",
+        "cgroup/pids: move a task's charge in one helper",
+        "can_attach and cancel_attach move the charge the same way.",
+        ((PIDS, PIDS_MOVE, "\t\tpids_move_charge(pids, old_pids);\n\t}\n\n\treturn 0;\n}\n"),
+         (PIDS, PIDS_CAN_ATTACH, PIDS_HELPER + PIDS_CAN_ATTACH)),
+        {"charge-uncharge-asymmetry": "ok-02"},
+    ),
+)
+
+MEMCG = "mm/memcontrol.c"
+SWAP_STATE = "mm/swap_state.c"
+SKMEM_UNCHARGE = "void mem_cgroup_uncharge_skmem(struct mem_cgroup *memcg, unsigned int nr_pages)\n{\n"
+HIGH_WORK = "\tmemcg = container_of(work, struct mem_cgroup, high_work);\n\treclaim_high(memcg, MEMCG_CHARGE_BATCH, GFP_KERNEL);\n"
+SWAPIN_CHARGE = "\tif (mem_cgroup_swapin_charge_folio(folio, NULL, gfp_mask, entry))\n"
+
+CURRENT_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "skmem-uncharge-active-memcg",
+        "memcg: give socket memory back to the remote-charging target",
+        "A socket charged while a remote memcg was active should give its pages back there.",
+        ((MEMCG, SKMEM_UNCHARGE, SKMEM_UNCHARGE + "\tmemcg = active_memcg() ?: memcg;\n"),),
+        {"uncharge-current": "bad-02"},
+    ),
+    Spec(
+        "high-work-reclaims-current-memcg",
+        "memcg: reclaim the cgroup that is over its high limit",
+        "Reclaim from the cgroup of the task that allocates, not a stale pointer.",
+        ((MEMCG, HIGH_WORK, "\tmemcg = get_mem_cgroup_from_mm(current->mm);\n"
+          "\treclaim_high(memcg, MEMCG_CHARGE_BATCH, GFP_KERNEL);\n\tcss_put(&memcg->css);\n"),),
+        {"charge-in-async-context": "bad-03"},
+    ),
+    Spec(
+        "high-work-reclaims-own-memcg",
+        "memcg: reclaim the cgroup that queued the high work",
+        "Keep the cgroup alive while it is reclaimed from its own work item.",
+        ((MEMCG, HIGH_WORK, "\tmemcg = container_of(work, struct mem_cgroup, high_work);\n"
+          "\tcss_get(&memcg->css);\n\treclaim_high(memcg, MEMCG_CHARGE_BATCH, GFP_KERNEL);\n"
+          "\tcss_put(&memcg->css);\n"),),
+        {"charge-in-async-context": "ok-04"},
+    ),
+    Spec(
+        "tree-swapin-charges-current-mm",
+        "mm/swap: charge swapped-in pages to the faulting mm",
+        "Charge the page read from swap to an mm rather than to the swap entry's record.",
+        ((SWAP_STATE, SWAPIN_CHARGE,
+          "\tif (mem_cgroup_swapin_charge_folio(folio, current->mm, gfp_mask, entry))\n"),),
+        {"charge-current-for-other-owner": "bad-02"},
+    ),
+    Spec(
+        "tree-swapin-charges-vma-mm",
+        "mm/swap: charge swapped-in pages to the faulting mm",
+        "Charge the page read from swap to the mm of the VMA it is read for.",
+        ((SWAP_STATE, SWAPIN_CHARGE,
+          "\tif (mem_cgroup_swapin_charge_folio(folio, vma ? vma->vm_mm : NULL, gfp_mask, entry))\n"),),
+        {"charge-current-for-other-owner": "ok-02"},
+    ),
+)
+SPECS = SPECS + CURRENT_SPECS
