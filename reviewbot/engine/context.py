@@ -132,6 +132,9 @@ class ContextAnalysis(Analysis):
         # Locks whose first operation in the text is a release: a fragment that starts
         # inside the function (a partial view) was entered holding them.
         self.released_first: set[str] = set()
+        # Global locks taken by keyless primitives (cpus_read_lock(): cpu_hotplug_lock),
+        # which the facts name when a callee asserts them (lockdep_assert_cpus_held()).
+        self.global_taken: dict[str, int] = {}
         for call in self.calls_of(view.node):
             name = self.name_of(call)
             found = k.lock_for(bare_name(name))
@@ -154,6 +157,8 @@ class ContextAnalysis(Analysis):
             if found is not None and found[1] == "acquire" and found[0].kind == "rcu":
                 self.taken.setdefault("rcu", line)
                 self.taken_kinds.add("rcu")
+            if found is not None and found[1] == "acquire" and found[0].keyless and found[0].lock:
+                self.global_taken.setdefault(found[0].lock, line)  # cpus_read_lock()
         self.helper_released: set[str] = set()
         for call in self.calls_of(view.node):
             for raw in facts.locks_released(self.name_of(call)):
@@ -267,16 +272,18 @@ class ContextAnalysis(Analysis):
                 if key is None:
                     continue
                 key = self.alias.find(normalize(key))
-                if key not in self.taken or key in self.released_first \
-                        or any(h.key == key for h in state.held):
+                taken = self.taken.get(key, self.global_taken.get(key))
+                if taken is None or key in self.released_first \
+                        or any(h.key == key or (not h.key and self.kinds[h.pair].lock == key)
+                               for h in state.held):
                     continue
                 line = self.line(call) or 0
                 shown = " -> ".join(f"{c}()" for c in via)
                 detail = (f"{name}() at line {line} expects {key} held ({shown}), but this path "
                           f"reaches it without the lock that {self.view.name}() takes elsewhere")
-                if self.relevant(self.taken[key], line):
+                if self.relevant(taken, line):
                     self.hits.setdefault(("lock-not-held", line, name),
-                                         (line, {"detail": detail, "call": name}, (self.taken[key], line)))
+                                         (line, {"detail": detail, "call": name}, (taken, line)))
 
     def _sleep_chain_of(self, call: Node, name: str) -> list[str] | None:
         if call.id not in self._sleeps:

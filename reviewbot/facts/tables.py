@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 26  # 16: works table (lock rules), 17: acquires table (refcount rules),
+FACTS_VERSION = 27  # 16: works table (lock rules), 17: acquires table (refcount rules),
 # 19: indirect and callbacks tables (entry context of callbacks), 20: field_locks and
 # irq_shared tables (facts/fieldlocks.py), cond_keeps (facts/condlocks.py), keeps from
 # __acquires(), 21: returns table (functions that return a reference, facts/returnrefs.py),
 # 22: both, 24: slab_caches table (caches created with or without SLAB_ACCOUNT,
 # facts/slabcaches.py) and kept allocations from plain caches in unaccounted, 25: condlocks
 # read functions the source rewrites now parse (do_each_*(), 6.x attributes, type
-# arguments), 26: both
+# arguments), 26: both, 27: requires also from lockdep_assert_cpus_held(),
+# percpu_rwsem_assert_held() and one-lock conditions (rcu_dereference_protected(p,
+# lockdep_is_held(&X)), WARN_ON(!mutex_is_locked(&X)))
 
 
 @dataclass

@@ -203,6 +203,46 @@ def test_a_contract_called_outside_the_lock_the_caller_takes_elsewhere() -> None
     assert not run_context({"check": "lock-not-held"}, view, facts)
 
 
+CONTRACTS = BASE + """
+void needs_hotplug(void)
+{
+\tlockdep_assert_cpus_held();
+\tconfig_apply();
+}
+
+struct item *first_item(struct box *b)
+{
+\treturn rcu_dereference_protected(b->first, lockdep_is_held(&box_mutex));
+}
+
+void box_check(struct box *b)
+{
+\tWARN_ON_ONCE(!mutex_is_locked(&b->lock));
+}
+
+struct item *either_item(struct box *b)
+{
+\treturn rcu_dereference_protected(b->first, lockdep_is_held(&box_mutex) || rcu_read_lock_held());
+}
+"""
+
+
+def test_contracts_stated_by_other_assertions_than_lockdep_assert_held() -> None:
+    facts = derive(list(definitions(CONTRACTS, "include/linux/base.h")), load_knowledge())
+    assert set(facts.locks_required("needs_hotplug")) == {"cpu_hotplug_lock"}
+    assert set(facts.locks_required("first_item")) == {"box_mutex"}
+    assert set(facts.locks_required("box_check")) == {"$0->lock"}
+    assert not facts.locks_required("either_item")  # either of two contexts: neither required
+    (detail,) = hits("lock-not-held", "\tcpus_read_lock();\n\tx++;\n\tcpus_read_unlock();\n"
+                     "\tneeds_hotplug();\n\treturn 0;\n", facts)
+    assert "needs_hotplug() at line 6 expects cpu_hotplug_lock held" in detail
+    assert not hits("lock-not-held", "\tcpus_read_lock();\n\tneeds_hotplug();\n"
+                    "\tcpus_read_unlock();\n\treturn 0;\n", facts)
+    (detail,) = hits("lock-not-held", "\tmutex_lock(&box_mutex);\n\tx++;\n\tmutex_unlock(&box_mutex);\n"
+                     "\tfirst_item(o->box);\n\treturn 0;\n", facts)
+    assert "first_item() at line 6 expects box_mutex held (rcu_dereference_protected())" in detail
+
+
 def test_rcu_reads_and_walks_outside_the_read_side_section() -> None:
     (detail,) = hits("rcu-unprotected", "\trcu_read_lock();\n\tx = rcu_dereference(o->a);\n"
                      "\trcu_read_unlock();\n\ty = rcu_dereference(o->b);\n\treturn 0;\n")

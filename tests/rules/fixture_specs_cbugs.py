@@ -1,6 +1,7 @@
-"""Fixture specs of the plain C slips a CI robot is expected to catch beside the memcg
-rules: a comparison typed for a shift, an unsigned variable tested for being negative, an
-error path that returns the 0 of an earlier success."""
+"""Fixture specs of session 12: the plain C slips a CI robot is expected to catch beside
+the memcg rules (a comparison typed for a shift, an unsigned variable tested for being
+negative, an error path that returns the 0 of an earlier success), and lock contracts
+stated by other assertions than lockdep_assert_held()."""
 
 from __future__ import annotations
 
@@ -41,6 +42,10 @@ out:
 }
 
 """
+
+CPUSET = "kernel/cgroup/cpuset.c"
+REBUILD = ("\tcpus_read_lock();\n\tmutex_lock(&cpuset_mutex);\n\trebuild_sched_domains_locked();\n"
+           "\tmutex_unlock(&cpuset_mutex);\n\tcpus_read_unlock();\n}\n")
 
 SPECS: tuple[Spec, ...] = (
     # --- comparison-for-shift ----------------------------------------------------------------
@@ -124,5 +129,22 @@ SPECS: tuple[Spec, ...] = (
         ((MEMCG, STAT_SHOW, STAT_SNAPSHOT.replace("@@FAIL@@", "\t{\n\t\tret = -ENOMEM;\n\t\tgoto out;\n\t}")
           .replace("\tif (!buf)\n\t{", "\tif (!buf) {") + STAT_SHOW),),
         {"error-path-returns-success": "ok-02"},
+    ),
+    # --- lock-not-held, contracts stated by lockdep_assert_cpus_held() ----------------------
+    # (Kept here: lock contracts beyond lockdep_assert_held(), session 12.)
+    Spec(
+        "rebuild-domains-hotplug-dropped-early",
+        "cgroup/cpuset: hold the hotplug lock only to order it before cpuset_mutex",
+        "Once cpuset_mutex is held the CPU masks cannot change under us.",
+        ((CPUSET, REBUILD, "\tcpus_read_lock();\n\tmutex_lock(&cpuset_mutex);\n\tcpus_read_unlock();\n"
+          "\trebuild_sched_domains_locked();\n\tmutex_unlock(&cpuset_mutex);\n}\n"),),
+        {"lock-not-held": "bad-04-tree"},
+    ),
+    Spec(
+        "rebuild-domains-hotplug-kept",
+        "cgroup/cpuset: say why rebuild_sched_domains() takes both locks",
+        "Document the order.",
+        ((CPUSET, REBUILD, "\t/* the hotplug lock first: cpuset_mutex nests inside it */\n" + REBUILD),),
+        {"lock-not-held": "ok-03"},
     ),
 )
