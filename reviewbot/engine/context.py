@@ -88,6 +88,14 @@ def _shown(held: Held) -> str:
     return f"{bare_name(held.call)}()" + (f" on {held.key}" if held.key else "")
 
 
+# Primitives that sleep only after leaving the section they are called in: the lock of
+# their first argument ("arg") or the innermost section of a kind (include/linux/sched.h).
+_DROPPED_TO_SLEEP = {
+    "cond_resched_lock": "arg", "cond_resched_rwlock_read": "arg", "cond_resched_rwlock_write": "arg",
+    "cond_resched_rcu": "rcu", "schedule_preempt_disabled": "preempt",
+}
+
+
 def _at(held: Held, taken: str = "") -> str:
     """``spin_lock_irq() on css_set_lock [taken] at line 12``, or for what the function is
     entered holding, where that comes from (engine/entryctx.py)."""
@@ -381,6 +389,15 @@ class ContextAnalysis(Analysis):
 
     def _sleep(self, call: Node, name: str, state: State) -> None:
         atomic = [h for h in state.held if self.spec_of(h).kind in self.k.atomic_kinds]
+        dropped = _DROPPED_TO_SLEEP.get(name)
+        if dropped is not None and atomic:
+            # cond_resched_lock(&l) sleeps only after dropping l, cond_resched_rcu() after
+            # leaving the read section, schedule_preempt_disabled() after enabling
+            # preemption: the section they are called in is the one they leave.
+            key = self._arg_key(call, 0) if dropped == "arg" else ""
+            inner = next((h for h in reversed(atomic) if (h.key == key if key else
+                                                           self.spec_of(h).kind == dropped)), None)
+            atomic = [h for h in atomic if h is not inner]
         if not atomic:
             return
         chain = self._sleep_chain_of(call, name)

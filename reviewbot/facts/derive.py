@@ -59,6 +59,9 @@ def direct_sleep(d: Definition, k: Knowledge, base: Facts | None = None) -> list
     return None
 
 
+RCU_KEY = "<rcu>"  # an RCU read section in the lock summaries (not a lock name)
+
+
 def _lock_key(arg_text: str, spec: LockSpec, params: tuple[str, ...]) -> str | None:
     """The lock a call names, as a caller can use it: a global (``&css_set_lock`` ->
     ``css_set_lock``), a parameter's (``&p->alloc_lock`` -> ``$0->alloc_lock``), or the
@@ -225,6 +228,18 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
                         strong.add(lock)
             continue
         spec, role = found
+        if spec.keyless and not spec.lock and spec.kind == "rcu":
+            # An RCU read section has no lockdep name, and sections nest: never a "take".
+            # A body that leaves its caller's section (pin_kill(): "called with RCU read
+            # lock held, drops it") or leaves and re-enters it (rcu_lock_break()) may sleep
+            # only outside it: a drop (or cycle) that keeps the function off "may sleep".
+            if role == "release":
+                if held.pop(RCU_KEY, None) is None and RCU_KEY not in ever:
+                    out.drops.setdefault(RCU_KEY, [c.name])
+            else:
+                ever.add(RCU_KEY)
+                held[RCU_KEY] = [c.name]
+            continue
         key = _lock_key(c.arg_list[0], spec, params)
         if key is None:
             continue
@@ -249,7 +264,7 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
         held.pop(lock)
     # Only a void function is a lock helper (task_lock(), cgroup_attach_lock()); one that
     # returns a value returns holding the lock only when it succeeded (lock_task_sighand()).
-    out.keeps = {lk: v for lk, v in held.items() if lk in strong} if d.returns_void else {}
+    out.keeps = {lk: v for lk, v in held.items() if lk in strong and lk != RCU_KEY} if d.returns_void else {}
     # A function annotated `__acquires(l)` that takes l returns holding it whatever its
     # body does in between (cgroup_lock_and_drain_offline() drops and retakes it while it
     # waits); one that releases its caller's l first (`__releases(l) __acquires(l)`,
@@ -379,6 +394,7 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
     # File-local functions are kept by name too: a patch's own static helpers are what its
     # calls reach, and a static's name colliding with another file's is rare enough.
     for i, drops in drops_of.items():
+        drops = {lk: v for lk, v in drops.items() if lk != RCU_KEY}  # (only for "may sleep")
         if drops:
             facts.unlocks.setdefault(defs[i].name, {}).update(
                 {lk: v for lk, v in drops.items() if lk not in facts.unlocks.get(defs[i].name, {})})

@@ -74,6 +74,41 @@ def test_a_sleeping_primitive_under_a_spinlock_is_reported_with_the_lock() -> No
     assert "msleep() at line 4 may sleep" in detail and "spin_lock_irq() on css_set_lock" in detail
 
 
+def test_primitives_that_leave_their_section_to_sleep_and_flag_readers() -> None:
+    # cond_resched_lock(&l) drops l to sleep, cond_resched_rcu() leaves the read section:
+    # only another section held around them is a problem.
+    assert not hits("sleep-in-atomic", "\tspin_lock(&css_set_lock);\n\tcond_resched_lock(&css_set_lock);\n"
+                    "\tspin_unlock(&css_set_lock);\n\treturn 0;\n")
+    assert hits("sleep-in-atomic", "\tspin_lock(&obj_lock);\n\tspin_lock(&css_set_lock);\n"
+                "\tcond_resched_lock(&css_set_lock);\n\tspin_unlock(&css_set_lock);\n"
+                "\tspin_unlock(&obj_lock);\n\treturn 0;\n")
+    assert not hits("sleep-in-atomic", "\trcu_read_lock();\n\tcond_resched_rcu();\n\trcu_read_unlock();\n\treturn 0;\n")
+    # gfp_zone() reads the flags; it allocates nothing.
+    assert not hits("sleep-in-atomic", "\tspin_lock(&obj_lock);\n\tz = gfp_zone(GFP_KERNEL);\n"
+                    "\tspin_unlock(&obj_lock);\n\treturn 0;\n")
+
+
+def test_a_function_that_leaves_its_callers_rcu_section_does_not_sleep_inside_it() -> None:
+    src = BASE + """
+void pin_drop(struct pin *p)
+{
+\trcu_read_unlock();
+\tmutex_lock(&p->lock);
+\tmutex_unlock(&p->lock);
+}
+
+void pin_wait(struct pin *p)
+{
+\tmutex_lock(&p->lock);
+\tmutex_unlock(&p->lock);
+}
+"""
+    facts = derive(list(definitions(src, "fs/pin.c")), load_knowledge())
+    assert facts.sleep_chain("pin_wait", "fs/pin.c")
+    assert not facts.sleep_chain("pin_drop", "fs/pin.c")
+    assert not facts.locks_released("pin_drop")  # (an RCU section is no lock to release)
+
+
 def test_blocking_allocations_sleep_and_atomic_ones_do_not() -> None:
     body = "\trcu_read_lock();\n\tx = kmalloc(8, {gfp});\n\trcu_read_unlock();\n\treturn 0;\n"
     assert hits("sleep-in-atomic", body.format(gfp="GFP_KERNEL"))
