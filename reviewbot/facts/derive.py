@@ -76,6 +76,10 @@ def _rooted(arg_text: str, params: tuple[str, ...]) -> str | None:
     if m and m.group(1) not in params:
         return m.group(1)
     key = normalize(arg_text)
+    if key.startswith("current->") and "current" not in params:
+        # `current` is the same task in a caller and its callee: a lock reached from it
+        # is one lock for both (ptrace_stop() drops current->sighand->siglock).
+        return key
     root = re.split(r"->|\.", key, maxsplit=1)[0]
     if root in params and root:
         return f"${params.index(root)}{key[len(root):]}"

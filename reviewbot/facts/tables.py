@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 28  # 16: works table (lock rules), 17: acquires table (refcount rules),
+FACTS_VERSION = 29  # 16: works table (lock rules), 17: acquires table (refcount rules),
 # 19: indirect and callbacks tables (entry context of callbacks), 20: field_locks and
 # irq_shared tables (facts/fieldlocks.py), cond_keeps (facts/condlocks.py), keeps from
 # __acquires(), 21: returns table (functions that return a reference, facts/returnrefs.py),
@@ -26,7 +26,8 @@ FACTS_VERSION = 28  # 16: works table (lock rules), 17: acquires table (refcount
 # arguments), 26: both, 27: requires also from lockdep_assert_cpus_held(),
 # percpu_rwsem_assert_held() and one-lock conditions (rcu_dereference_protected(p,
 # lockdep_is_held(&X)), WARN_ON(!mutex_is_locked(&X))), 28: a body that leaves its
-# caller's RCU read section (pin_kill(), rcu_lock_break()) is not "may sleep"
+# caller's RCU read section (pin_kill(), rcu_lock_break()) is not "may sleep", 29: locks
+# reached from `current` are one key in callers and callees
 
 
 @dataclass
