@@ -734,3 +734,7 @@ SPECS = SPECS + _RETURN_SPECS
 from fixture_specs_lockfacts import SPECS as _LOCKFACTS_SPECS  # noqa: E402
 
 SPECS = SPECS + _LOCKFACTS_SPECS
+
+from fixture_specs_ops import SPECS as _OPS_SPECS  # noqa: E402
+
+SPECS = SPECS + _OPS_SPECS
