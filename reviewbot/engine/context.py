@@ -65,7 +65,7 @@ from reviewbot.engine.cfunc import (
 from reviewbot.engine.cnodes import assigned_to, call_args
 from reviewbot.engine.condlock import conditional_acquires, tested_call
 from reviewbot.engine.entryctx import asserted_on_rt, entry_holds, entry_reason
-from reviewbot.engine.fieldlock import unlocked_writes
+from reviewbot.engine.fieldlock import function_types, unlocked_writes
 from reviewbot.engine.flushwait import WAITS_FOR_WORK, flush_under_lock
 from reviewbot.engine.gfplocals import gfp_locals
 from reviewbot.engine.irqsafe import irq_unsafe
@@ -76,6 +76,7 @@ from reviewbot.engine.refcount import Analysis, Held, State
 from reviewbot.engine.refspec import normalize
 from reviewbot.facts.derive import caller_key
 from reviewbot.facts.knowledge import Knowledge, LockSpec
+from reviewbot.facts.opsfacts import chain_levels, is_dispatch, member_key, shown_chain
 from reviewbot.facts.tables import Facts
 
 LOCK_WORDS = ("lock", "rcu_read", "preempt", "irq", "_bh", "down", "_cpu", "guard")
@@ -308,11 +309,16 @@ class ContextAnalysis(Analysis):
                 and not self.locks_taken_by(name)
         return found
 
+    def member_of(self, call: str) -> str:
+        """``proc_ns_operations.put`` for ``ns->ops->put``; "" when a type is unknown."""
+        return member_key(call, function_types(self), self.facts.field_type) or ""
+
     def locks_taken_by(self, name: str) -> dict[str, list[str]]:
         """facts.locks_taken(), once per name (callers only read it)."""
         found = self._taken_by.get(name)
         if found is None:
-            found = self._taken_by[name] = self.facts.locks_taken(name)
+            found = self._taken_by[name] = self.facts.ops_lock(self.member_of(name)) \
+                if is_dispatch(name) else self.facts.locks_taken(name)
         return found
 
     def spec_of(self, held: Held) -> LockSpec:
@@ -404,7 +410,7 @@ class ContextAnalysis(Analysis):
         if chain is None:
             return
         h = atomic[-1]
-        shown = " -> ".join(f"{c}()" if "(" not in c else c for c in chain)
+        shown = shown_chain(chain)
         what = f"{name}()"
         if name.startswith(FREE_PREFIX):  # a scope-based cleanup (cfunc.rewrite_cleanups)
             args = call_args(call)
@@ -413,7 +419,7 @@ class ContextAnalysis(Analysis):
         self.hit("sleep-in-atomic", call, h, {
             "detail": f"{what} at line {self.line(call)} may sleep ({shown}) while "
                       f"{_at(h, 'taken ')} is held",
-            "call": name, "outer": _outer(h), "chain": shown, "depth": str(len(chain) - 1)})
+            "call": name, "outer": _outer(h), "chain": shown, "depth": str(chain_levels(chain) - 1)})
 
     def sleep_chain(self, call: Node, name: str) -> list[str] | None:
         if self.k.never_sleeps.fullmatch(name) or name.startswith(GUARD_PREFIX):
@@ -429,8 +435,11 @@ class ContextAnalysis(Analysis):
             if arg.type == "identifier" and (held := gfp_locals(self.view, self.k).get(node_text(arg))):
                 # `gfp_t gfp = GFP_KERNEL; ... kmalloc(n, gfp)`: the flags a local carries.
                 return [f"{name}({node_text(arg)} = {held})"]
-        chain = self.facts.sleep_chain(name, self.view.file)
-        if chain and len(chain) <= self.max_chain:
+        # `ns->ops->put(ns)`: what the tree stores in that member, by the declared types
+        # (facts/opsfacts.py); a call whose types are unknown says nothing.
+        chain = self.facts.ops_sleep(self.member_of(name)) if is_dispatch(name) else \
+            self.facts.sleep_chain(name, self.view.file)
+        if chain and chain_levels(chain) <= self.max_chain:
             return [name, *chain]
         return None
 

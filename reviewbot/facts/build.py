@@ -27,6 +27,7 @@ from reviewbot.facts.derive import derive
 from reviewbot.facts.extract import Definition, definitions, pointer_fields
 from reviewbot.facts.fieldlocks import FieldLockStats, new_stats, scan_file
 from reviewbot.facts.knowledge import Knowledge, load_knowledge
+from reviewbot.facts.opsfacts import OpsScan, scan_ops
 from reviewbot.facts.tables import FACTS_VERSION, SCHEMA, Facts, StoredFacts
 from reviewbot.gitcmd import git, git_popen
 
@@ -76,10 +77,11 @@ def _sources(tree: Path, commit: str, timeout: float) -> Iterator[tuple[str, str
             raise InfraError(f"git archive {commit[:12]} failed: {err.strip()[-500:]}")
 
 
-def scan(texts: Iterator[tuple[str, str]], locking: FieldLockStats | None = None
-         ) -> tuple[list[Definition], list[str]]:
+def scan(texts: Iterator[tuple[str, str]], locking: FieldLockStats | None = None,
+         ops: OpsScan | None = None) -> tuple[list[Definition], list[str]]:
     """Function definitions, and the pointer names that are __rcu wherever declared (and,
-    into ``locking``, the write and lock sites of facts/fieldlocks.py)."""
+    into ``locking``, the write and lock sites of facts/fieldlocks.py; into ``ops``, the
+    struct fields and ops initializers of facts/opsfacts.py)."""
     defs: list[Definition] = []
     rcu: set[str] = set()
     plain: set[str] = set()
@@ -94,6 +96,8 @@ def scan(texts: Iterator[tuple[str, str]], locking: FieldLockStats | None = None
         marked.update(_MARKED_ARROW.findall(text))
         if locking is not None:
             scan_file(text, locking, path)
+        if ops is not None:
+            scan_ops(text, path, ops)  # (comments do not look like fields or `.member = fn`)
     # Short common words (gen, grab, helper) are too likely a plain field somewhere unread;
     # a field the base itself mostly reads plainly (task->real_parent under tasklist_lock)
     # is one whose writers' lock protects it, not one that needs accessors everywhere.
@@ -108,10 +112,11 @@ def build_facts(tree: Path, rev: str, knowledge: Knowledge | None = None,
     commit = resolve_revision(tree, rev)
     start = time.monotonic()
     locking = new_stats(k)
-    defs, rcu_fields = scan(_sources(tree, commit, timeout), locking)
+    ops = OpsScan()
+    defs, rcu_fields = scan(_sources(tree, commit, timeout), locking, ops)
     if say:
         say(f"read {len(defs)} function definitions in {time.monotonic() - start:.1f}s")
-    facts = derive(defs, k, revision=commit)
+    facts = derive(defs, k, revision=commit, ops=ops)
     facts.rcu_fields = rcu_fields
     facts.field_locks, facts.irq_shared = locking.tables()
     facts.cond_keeps = conditional_keeps(locking.candidates, facts, k)
@@ -149,7 +154,9 @@ def save(path: Path, facts: Facts) -> None:
                                 ("works", facts.works), ("indirect", facts.indirect),
                                 ("callbacks", facts.callbacks), ("returns", facts.returns),
                                 ("field_locks", facts.field_locks), ("irq_shared", facts.irq_shared),
-                                ("cond_keeps", facts.cond_keeps), ("slab_caches", facts.slab_caches)):
+                                ("cond_keeps", facts.cond_keeps), ("slab_caches", facts.slab_caches),
+                                ("ops_sleeps", facts.ops_sleeps), ("ops_fields", facts.ops_fields),
+                                ("ops_locks", facts.ops_locks)):
                 con.executemany(f"INSERT INTO {table} VALUES (?, ?)",
                                 ((n, json.dumps(v)) for n, v in rows.items()))
             con.execute("INSERT INTO meta VALUES (?, ?, ?, ?)",

@@ -25,6 +25,7 @@ from reviewbot.engine.refspec import normalize
 from reviewbot.facts.callbacks import callback_table, indirect_calls
 from reviewbot.facts.extract import Call, Definition
 from reviewbot.facts.knowledge import Knowledge, LockSpec
+from reviewbot.facts.opsfacts import Dispatch, OpsScan, chain_levels, relevant_fields
 from reviewbot.facts.refs import _RELEASE_NAME, direct_acquires, direct_releases
 from reviewbot.facts.returnrefs import returned_references
 from reviewbot.facts.slabcaches import cache_charged, merge_caches
@@ -334,11 +335,19 @@ class _Graph:
 
 
 def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
-           base: Facts | None = None) -> Facts:
+           base: Facts | None = None, ops: OpsScan | None = None) -> Facts:
     """Facts of a set of definitions: a whole base, or a patch's own functions on top of
-    the ``base`` facts (whose calls then count as known effects)."""
+    the ``base`` facts (whose calls then count as known effects). ``ops``: the struct
+    fields and ops initializers of a base's sources (facts/opsfacts.py)."""
     defs = [d for d in defs if not k.debug_paths.search(d.path)]
     graph = _Graph(defs)
+    fields = ops.field_types() if ops is not None else {}
+
+    def field_type(owner: str, name: str) -> str | None:
+        found = fields.get(f"{owner}.{name}")
+        return found if found is not None or base is None else base.field_type(owner, name)
+    dispatch = Dispatch(defs, graph.resolve, field_type, ops.inits if ops is not None else {},
+                        ops.ops_tables() if ops is not None else None)
     # Only unconditional calls carry "may sleep" to a caller: a put helper frees (and may
     # sleep) only when the count hits zero, under an `if`; following that would make
     # put_task_struct() sleep. A body's own sleeping call counts wherever it is.
@@ -368,20 +377,35 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
         if k.never_sleeps.fullmatch(d.name) or i in lets_go:
             continue  # (cgroup_rstat_flush_locked() sleeps only with the caller's lock dropped)
         reason = direct_sleep(d, k, base)
+        if reason is None and base is not None:  # a call through the base's ops tables
+            reason = next(([expr, *via] for expr, member in dispatch.calls.get(i, ())
+                           if (via := base.ops_sleep(member)) is not None), None)
         if reason is not None:
             chain[i] = reason
             queue.append(i)
     conditional = {i for i, d in enumerate(defs) if any(k.conditional_params.search(p) for p in d.params)}
     conditional |= lets_go
+    ops_sleeps: dict[str, list[str]] = {}  # "T.member" -> [implementation, chain...]
     while queue:
         i = queue.popleft()
-        if len(chain[i]) >= MAX_DEPTH:
+        if chain_levels(chain[i]) >= MAX_DEPTH:
             continue
         for c in callers.get(i, ()):
             if c in chain or c in conditional or k.never_sleeps.fullmatch(defs[c].name):
                 continue
             chain[c] = [defs[i].name, *chain[i]]
             queue.append(c)
+        # An ops member may sleep when one of its implementations may; so does a call of
+        # it (``ns->ops->put(ns)``), which is one call level with the implementation.
+        for member in sorted(dispatch.impl_of.get(i, ())):
+            if member in ops_sleeps:
+                continue
+            ops_sleeps[member] = [defs[i].name, *chain[i]]
+            for c, expr in dispatch.callers.get(member, ()):
+                if c in chain or c in conditional or k.never_sleeps.fullmatch(defs[c].name):
+                    continue
+                chain[c] = [expr, *ops_sleeps[member]]
+                queue.append(c)
 
     facts = Facts(revision=revision, digest=k.digest)
     for i, path_chain in chain.items():
@@ -526,7 +550,18 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
     facts.callbacks = callback_table(defs, indirect, graph.resolve,
                                      base.callback_params if base is not None else None)
     facts.defined = sorted({d.name for d in defs})
+    facts.ops_sleeps = ops_sleeps
+    # Global locks an implementation takes: a call of the member may take them (the
+    # double-lock and lock-order checks of a direct call through the member).
+    for i, members in dispatch.impl_of.items():
+        for lock, via in summaries[i].takes.items():
+            for member in members if not lock.startswith("$") else ():
+                facts.ops_locks.setdefault(member, {}).setdefault(lock, [defs[i].name, *via])
+    facts.ops_fields = relevant_fields(fields, set(ops_sleeps) | set(facts.ops_locks))
     facts.stats = {"functions": len(defs), "may_sleep": len(chain), "take_locks": len(facts.locks),
                    "release_params": len(releases), "acquire_params": len(facts.acquires),
-                   "return_refs": len(facts.returns), "unaccounted": len(facts.unaccounted), "slab_caches": len(facts.slab_caches)}
+                   "return_refs": len(facts.returns), "unaccounted": len(facts.unaccounted),
+                   "slab_caches": len(facts.slab_caches),
+                   "ops_members": len(dispatch.implemented), "ops_sleep": len(ops_sleeps),
+                   "ops_calls": sum(len(v) for v in dispatch.calls.values())}
     return facts

@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from reviewbot.facts.fieldlocks import var_types
+from reviewbot.facts.opsfacts import fp_assignments
 from reviewbot.facts.returnrefs import return_info
 from reviewbot.facts.slabcaches import slab_cache_creations
 
@@ -91,6 +93,11 @@ class Definition:
     acquires: tuple[str, ...] = ()
     # Slab caches it creates: (cache name, with SLAB_ACCOUNT) (facts/slabcaches.py).
     slab_caches: tuple[tuple[str, bool], ...] = ()
+    # Struct types of the variables its calls through pointers start from
+    # (``("ns", "ns_common")``), and the functions it stores into a struct's member
+    # (``("proc_ns_operations.put", "mntns_put")``): facts/opsfacts.py.
+    types: tuple[tuple[str, str], ...] = ()
+    fp_stores: tuple[tuple[str, str], ...] = ()
 
     # Cached (in the instance dict, which a frozen dataclass still has): the lock summaries
     # ask for every call of every round of their fixpoint.
@@ -156,8 +163,44 @@ def _signature(text: str) -> tuple[str, tuple[str, ...], bool, str] | None:
     return m.group(1), _split_params(sig[start : end - 1]), returns_void, " ".join(sig[: m.start()].split())
 
 
+# The receiver of a call through a pointer, read backwards from the member's name:
+# `ns->ops->` before `put(` (`kls->first_ns->ops->`); anything else (`of_cft(of)->`,
+# `ops[i].`) is unreadable.
+_RECEIVER = re.compile(r"([A-Za-z_]\w*(?:\s*(?:->|\.)\s*[A-Za-z_]\w*)*)\s*(->|\.)\s*$")
+_RECEIVER_WINDOW = 120
+_GUARD = re.compile(r"\tif \((.*)\)\s*$")  # (match() at a position: no ^)
+
+
+def _dispatch_name(body: str, start: int, name: str) -> str | None:
+    """``ns->ops->put`` for a call of the member ``put`` through a pointer (whitespace
+    dropped), ``->put`` when the receiver is not a plain path; None for a direct call.
+    Named by the whole expression, a member call never resolves to a function that shares
+    the member's name."""
+    before = body[max(0, start - 2) : start].rstrip()
+    if not before.endswith(("->", ".")) or before.endswith(".."):
+        return None
+    m = _RECEIVER.search(body, max(0, start - _RECEIVER_WINDOW), start)
+    if m is None or m.end() != start:
+        return f"->{name}"
+    return re.sub(r"\s+", "", m.group(1)) + m.group(2) + name
+
+
+def _guarded_by_itself(body: str, line_start: int, name: str) -> bool:
+    """``if (ss->css_offline)`` / ``if (ns->ops)`` on the line before, one tab in, and the
+    call the only statement under it: an optional member called whenever present runs
+    whenever the function does, as far as its callers can tell."""
+    prev_end = line_start - 1
+    prev_start = body.rfind("\n", 0, max(prev_end, 0)) + 1
+    m = _GUARD.match(body, prev_start, prev_end) if prev_end > prev_start else None
+    if m is None:
+        return False
+    terms = [t.strip() for t in m.group(1).split("&&")]
+    return all(t and (name == t or name.startswith(t + "->") or name.startswith(t + ".")) for t in terms)
+
+
 def calls_of(body: str) -> tuple[Call, ...]:
-    """Calls in a body in order, with their (bounded) argument text."""
+    """Calls in a body in order, with their (bounded) argument text. A call through a
+    pointer is named by its expression (``ns->ops->put``: :func:`_dispatch_name`)."""
     out = []
     early = _RETURN.search(body)
     first_return = early.start() if early else -1
@@ -178,6 +221,12 @@ def calls_of(body: str) -> tuple[Call, ...]:
         # whenever the function does (a statement, a return, or an `if` condition).
         line_start = body.rfind("\n", 0, m.start()) + 1
         top = body.startswith("\t", line_start) and body[line_start + 1 : line_start + 2] not in ("\t", " ")
+        if m.start() and body[m.start() - 1] in ">.":
+            dispatch = _dispatch_name(body, m.start(), name)
+            if dispatch is not None:
+                name = dispatch
+                if not top and body.startswith("\t\t" + name, line_start):
+                    top = _guarded_by_itself(body, line_start, name)
         after = 0 <= first_return < m.start()
         assigned = _TARGET.search(body, line_start, m.start())
         out.append(Call(name, body[m.end() : i - 1 if not depth else i], top, after,
@@ -198,6 +247,22 @@ def pointer_fields(text: str) -> tuple[set[str], set[str]]:
     rcu = set(_RCU_DECL.findall(text))
     plain = {m.group(1) for m in _PLAIN_DECL.finditer(text) if "__rcu" not in m.group(0)}
     return rcu, plain
+
+
+def dispatch_info(text: str, calls: tuple[Call, ...]
+                  ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """(types of the variables the calls through pointers start from, (``T.member``,
+    function) stores of ``x->member = function;``) of one definition's signature and
+    body: only read when there is such a call or store."""
+    roots = {re.split(r"->|\.", c.name, maxsplit=1)[0] for c in calls if "->" in c.name or "." in c.name}
+    roots.discard("")
+    assigns = fp_assignments(text) if "->" in text else []
+    if not roots and not assigns:
+        return (), ()
+    types = var_types(text)
+    stores = tuple(sorted({(f"{types[v]}.{member}", fn) for v, member, fn in assigns
+                           if v in types and fn != "NULL"}))
+    return tuple(sorted((r, types[r]) for r in roots if r in types)), stores
 
 
 def stores_of(body: str) -> tuple[str, ...]:
@@ -278,9 +343,12 @@ def cleanup_definitions(text: str, path: str, newlines: list[int] | None = None)
         if len(parts) != 3:
             continue
         calls = calls_of(parts[2])
+        # `_T` has the class's type: `_T->ops->put(_T)` in the body is a call through it.
+        typed = re.fullmatch(r"(?:const\s+)?struct\s+(\w+)\s*\*", parts[1].strip())
         if calls:
             yield Definition(f"__free_{parts[0]}", path, bisect.bisect_left(newlines, m.start()) + 1,
-                             not path.endswith(".h"), ("_T",), calls, macro=True, returns_void=True)
+                             not path.endswith(".h"), ("_T",), calls, macro=True, returns_void=True,
+                             types=(("_T", typed.group(1)),) if typed else ())
 
 
 def definitions(text: str, path: str) -> Iterator[Definition]:
@@ -304,10 +372,11 @@ def definitions(text: str, path: str) -> Iterator[Definition]:
         fp_body = m.group(2) if pointers and any(c.name in pointers for c in calls) else ""
         returned, assigned = return_info(m.group(2), head)
         acquires = tuple(_ACQUIRES.findall(signature)) if "__acquires" in signature else ()
+        types, fp_stores = dispatch_info(f"{signature}\n{m.group(2)}", calls)
         yield Definition(name, path, line, local, params, calls, returns_void=returns_void,
                          stores=stores, head=head, kept_allocs=kept_allocations(m.group(2), stores),
                          fp_body=fp_body, returned=returned, assigned=assigned, acquires=acquires,
-                         slab_caches=slab_cache_creations(m.group(2)))
+                         slab_caches=slab_cache_creations(m.group(2)), types=types, fp_stores=fp_stores)
     yield from cleanup_definitions(text, path, newlines)
     for m in _MACRO.finditer(text):
         body = m.group(3).replace("\\\n", "\n")

@@ -9,6 +9,7 @@ from reviewbot.facts.extract import (
     Definition,
     calls_of,
     cleanup_definitions,
+    dispatch_info,
     fp_params,
     kept_allocations,
     stores_of,
@@ -40,12 +41,14 @@ def definition_of(view: FunctionView) -> Definition | None:
     pointers = fp_params(params)
     fp_body = text if pointers and any(c.name in pointers for c in calls) else ""
     returned, assigned = return_info(text, before_name)
+    types, fp_stores = dispatch_info(f"{header}\n{text}", calls)
     return Definition(view.name, view.file, view.lines()[0] if view.lines() else 0,
                       local="static" in header.split() and view.file.endswith(".c"),
                       params=params, calls=calls, stores=stores, fp_body=fp_body,
                       returns_void=before_name.rstrip().endswith("void"),
                       kept_allocs=kept_allocations(text, stores),
-                      returned=returned, assigned=assigned, slab_caches=slab_cache_creations(text))
+                      returned=returned, assigned=assigned, slab_caches=slab_cache_creations(text),
+                      types=types, fp_stores=fp_stores)
 
 
 def patch_facts(views: list[FunctionView], base: Facts, knowledge: Knowledge | None = None) -> Facts:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 29  # 16: works table (lock rules), 17: acquires table (refcount rules),
+FACTS_VERSION = 30  # 16: works table (lock rules), 17: acquires table (refcount rules),
 # 19: indirect and callbacks tables (entry context of callbacks), 20: field_locks and
 # irq_shared tables (facts/fieldlocks.py), cond_keeps (facts/condlocks.py), keeps from
 # __acquires(), 21: returns table (functions that return a reference, facts/returnrefs.py),
@@ -27,7 +27,10 @@ FACTS_VERSION = 29  # 16: works table (lock rules), 17: acquires table (refcount
 # percpu_rwsem_assert_held() and one-lock conditions (rcu_dereference_protected(p,
 # lockdep_is_held(&X)), WARN_ON(!mutex_is_locked(&X))), 28: a body that leaves its
 # caller's RCU read section (pin_kill(), rcu_lock_break()) is not "may sleep", 29: locks
-# reached from `current` are one key in callers and callees
+# reached from `current` are one key in callers and callees, 23 (another
+# branch): ops_sleeps, ops_fields and ops_locks tables (calls through ops tables,
+# facts/opsfacts.py), a call through a pointer no longer resolves by its member's name,
+# 30: all of them
 
 
 @dataclass
@@ -74,6 +77,26 @@ class Facts:
     # slab cache name -> ["account", "plain" or "mixed", path of a creation]: whether the
     # tree creates it with SLAB_ACCOUNT (facts/slabcaches.py)
     slab_caches: dict[str, list[str]] = field(default_factory=dict)
+    # "proc_ns_operations.put" -> [implementation, chain...]: an ops member one of whose
+    # implementations may sleep; "ns_common.ops" -> "proc_ns_operations": struct-typed
+    # fields on the way to such members (facts/opsfacts.py)
+    ops_sleeps: dict[str, list[str]] = field(default_factory=dict)
+    ops_fields: dict[str, str] = field(default_factory=dict)
+    # "cgroup_subsys.css_offline" -> global lock -> [implementation, chain...]
+    ops_locks: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def ops_lock(self, member: str) -> dict[str, list[str]]:
+        """Global locks some implementation of an ops member takes: lock -> [implementation,
+        chain...]."""
+        return self.ops_locks.get(member, {})
+
+    def ops_sleep(self, member: str) -> list[str] | None:
+        """[implementation, chain...] of an ops member (``"T.member"``) that may sleep."""
+        return self.ops_sleeps.get(member)
+
+    def field_type(self, owner: str, name: str) -> str | None:
+        """The struct type of field ``name`` of ``struct owner`` (pointer or embedded)."""
+        return self.ops_fields.get(f"{owner}.{name}")
 
     def sleep_chain(self, name: str, path: str | None = None) -> list[str] | None:
         """How ``name``, called from a file at ``path``, may sleep (None: it does not)."""
@@ -229,6 +252,16 @@ class _Overlay(Facts):
     def is_rcu_field(self, name: str) -> bool:
         return self.under.is_rcu_field(name)
 
+    def ops_lock(self, member: str) -> dict[str, list[str]]:
+        return self.top.ops_lock(member) or self.under.ops_lock(member)
+
+    def ops_sleep(self, member: str) -> list[str] | None:
+        mine = self.top.ops_sleep(member)
+        return mine if mine is not None else self.under.ops_sleep(member)
+
+    def field_type(self, owner: str, name: str) -> str | None:
+        return self.top.field_type(owner, name) or self.under.field_type(owner, name)
+
     def unaccounted_alloc(self, name: str) -> list[str] | None:
         mine = self.top.unaccounted_alloc(name)
         return mine if mine is not None or name in self.mine else self.under.unaccounted_alloc(name)
@@ -304,6 +337,9 @@ CREATE TABLE field_locks (name TEXT PRIMARY KEY, lock TEXT NOT NULL) WITHOUT ROW
 CREATE TABLE irq_shared (name TEXT PRIMARY KEY, sites TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE cond_keeps (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE slab_caches (name TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE ops_sleeps (name TEXT PRIMARY KEY, chain TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE ops_fields (name TEXT PRIMARY KEY, type TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE ops_locks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT);
 """
 
@@ -406,6 +442,17 @@ class StoredFacts(Facts):
 
     def returned_ref(self, name: str) -> list[str]:
         return list(self._one("returns", "SELECT ref FROM returns WHERE name = ?", name) or [])
+
+    def ops_sleep(self, member: str) -> list[str] | None:
+        found = self._one("ops_sleeps", "SELECT chain FROM ops_sleeps WHERE name = ?", member)
+        return list(found) if found is not None else None
+
+    def ops_lock(self, member: str) -> dict[str, list[str]]:
+        return dict(self._one("ops_locks", "SELECT locks FROM ops_locks WHERE name = ?", member) or {})
+
+    def field_type(self, owner: str, name: str) -> str | None:
+        found = self._one("ops_fields", "SELECT type FROM ops_fields WHERE name = ?", f"{owner}.{name}")
+        return str(found) if found is not None else None
 
     def acquired_params(self, name: str) -> dict[int, str]:
         found = self._one("acquires", "SELECT params FROM acquires WHERE name = ?", name) or {}

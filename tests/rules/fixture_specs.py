@@ -744,3 +744,8 @@ SPECS = SPECS + _CBUG_SPECS
 from fixture_specs_charging import SPECS as _CHARGING_SPECS  # noqa: E402
 
 SPECS = SPECS + _CHARGING_SPECS
+
+# ...and the calls through ops tables (session 12).
+from fixture_specs_ops import SPECS as _OPS_SPECS  # noqa: E402
+
+SPECS = SPECS + _OPS_SPECS
