@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from reviewbot.engine.refspec import normalize
 from reviewbot.facts.callbacks import callback_table, indirect_calls
+from reviewbot.facts.contracts import asserted_lock
 from reviewbot.facts.extract import Call, Definition
 from reviewbot.facts.knowledge import Knowledge, LockSpec
 from reviewbot.facts.opsfacts import Dispatch, OpsScan, chain_levels, relevant_fields
@@ -111,37 +112,6 @@ def caller_key(key: str, args: Sequence[str]) -> str | None:
     return normalize(args[int(m.group(1))]) + m.group(2)
 
 
-_ASSERT_HELD = re.compile(r"^(?:lockdep_assert_held(?:_write|_read|_once)?|percpu_rwsem_assert_held)$")
-# Other ways the kernel states "my caller holds X" (Documentation/locking/lockdep-design.rst,
-# RCU/rcu_dereference.rst): lockdep_assert_cpus_held() for the CPU hotplug lock, and a
-# condition naming one lock: rcu_dereference_protected(p, lockdep_is_held(&X)),
-# lockdep_assert(lockdep_is_held(&X)), WARN_ON(!mutex_is_locked(&X)). A condition with
-# `||` accepts either of two contexts and requires neither.
-_ASSERT_GLOBAL = {"lockdep_assert_cpus_held": "cpu_hotplug_lock"}
-_CONDITION_CALLS = re.compile(
-    r"^(?:rcu_dereference_protected|rcu_replace_pointer|lockdep_assert(?:_once)?|"
-    r"WARN_ON(?:_ONCE)?|BUG_ON|VM_BUG_ON|VM_WARN_ON(?:_ONCE)?)$")
-_HELD_TEST = re.compile(
-    r"^(!)?\s*(?:lockdep_is_held(?:_type)?|mutex_is_locked|spin_is_locked|rwsem_is_locked|"
-    r"raw_spin_is_locked)\s*\((&?[^(),]+)\)\s*$")
-
-
-def _condition_lock(call_name: str, args: Sequence[str]) -> str | None:
-    """The lock a condition-taking call requires held (its argument text), else None."""
-    if not args or not _CONDITION_CALLS.match(call_name):
-        return None
-    cond = args[-1].strip()
-    if "||" in cond:
-        return None
-    m = _HELD_TEST.match(cond)
-    if m is None:
-        return None
-    # WARN_ON()/BUG_ON() fire when their condition holds: `!is_locked(X)` asserts X held;
-    # the rcu/lockdep forms state the condition that must hold.
-    warns = call_name.startswith(("WARN", "BUG", "VM_"))
-    if warns != bool(m.group(1)):
-        return None
-    return m.group(2)
 # Functions the kernel runs in interrupt context, by their signature: hard interrupt
 # handlers and hrtimer callbacks; timer, tasklet and RCU callbacks run in softirq context.
 _HARDIRQ_HEAD = re.compile(r"\b(irqreturn_t|enum\s+hrtimer_restart)$")
@@ -154,14 +124,10 @@ def direct_requires(d: Definition, base: Facts | None = None) -> dict[str, list[
     out: dict[str, list[str]] = {}
     params = d.param_names
     for c in d.calls:
-        if _ASSERT_HELD.match(c.name) and c.arg_list:
-            key = _rooted(c.arg_list[0], params)
-            if key is not None:
-                out.setdefault(key, [c.name])
-        elif c.name in _ASSERT_GLOBAL:
-            out.setdefault(_ASSERT_GLOBAL[c.name], [c.name])
-        elif (held := _condition_lock(c.name, c.arg_list)) is not None:
-            key = _rooted(held, params)
+        found = asserted_lock(c.name, c.arg_list)
+        if found is not None:
+            text, named = found
+            key = text if named else _rooted(text, params)
             if key is not None:
                 out.setdefault(key, [c.name])
         elif base is not None and (c.top_level or d.macro) and not c.after_return:
