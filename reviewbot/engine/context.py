@@ -75,7 +75,7 @@ from reviewbot.engine.lockcontract import required_locks
 from reviewbot.engine.lockmatch import mismatched_releases
 from reviewbot.engine.refcount import Analysis, Held, State
 from reviewbot.engine.refspec import normalize
-from reviewbot.facts.derive import caller_key
+from reviewbot.facts.derive import MAX_DEPTH, caller_key
 from reviewbot.facts.knowledge import Knowledge, LockSpec
 from reviewbot.facts.opsfacts import chain_levels, is_dispatch, member_key, shown_chain
 from reviewbot.facts.tables import Facts
@@ -118,7 +118,9 @@ class ContextAnalysis(Analysis):
         # One walk answers every check (nine rules ask about the same function).
         self.checks = frozenset(params.get("checks") or [params.get("check", "sleep-in-atomic")])
         # Chains up to the facts' own depth; each rule applies its max-chain to the hits.
-        self.max_chain = int(params.get("max-chain", 5))
+        # The one walk answers every rule; each rule keeps the chains as deep as its own
+        # max-chain (contextrun.run_context): the walk looks as deep as the facts go.
+        self.max_chain = int(params.get("max-chain", MAX_DEPTH))
         self.facts = facts
         self.k = k
         self.kinds = kinds

@@ -33,7 +33,7 @@ from reviewbot.facts.slabcaches import cache_charged, merge_caches
 from reviewbot.facts.tables import Facts
 from reviewbot.facts.works import work_functions
 
-MAX_DEPTH = 5
+MAX_DEPTH = 8
 LOCK_DEPTH = 2  # "takes lock L" through at most this many calls
 UNLOCK_DEPTH = 3  # "may release the caller's lock L" through at most this many calls
 RELEASE_DEPTH = 2
