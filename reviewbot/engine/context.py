@@ -72,6 +72,7 @@ from reviewbot.engine.irqsafe import irq_unsafe
 from reviewbot.engine.listwalk import locked_walk, rcu_reads, rcu_walk
 from reviewbot.engine.lockconfig import bare_name, lock_config, pairs_of_calls
 from reviewbot.engine.lockmatch import mismatched_releases
+from reviewbot.engine.lockneeds import required, requiring
 from reviewbot.engine.refcount import Analysis, Held, State
 from reviewbot.engine.refspec import normalize
 from reviewbot.facts.derive import caller_key
@@ -125,7 +126,8 @@ class ContextAnalysis(Analysis):
         self._sleeps: dict[int, list[str] | None] = {}  # call node -> sleep_chain()
         self._lockless_calls: dict[int, bool] = {}  # call node -> _lockless()
         self._taken_by: dict[str, dict[str, list[str]]] = {}  # name -> facts.locks_taken()
-        self._needs: dict[str, dict[str, list[str]]] = {}  # name -> facts.locks_required()
+        self.needs: dict[str, dict[str, list[str]]] = {}  # name -> facts.locks_required()
+        self.requires: bool | None = None  # see lockneeds.requiring()
         # Locks the function takes somewhere (its own business): key -> first line.
         self.taken: dict[str, int] = {}
         self.taken_kinds: set[str] = set()
@@ -228,8 +230,8 @@ class ContextAnalysis(Analysis):
     # --- the checks, at every node before its effects -----------------------------------
     def step(self, node: cfg.CNode, state: State, graph: cfg.Graph) -> list[tuple[cfg.CNode, State]]:
         if node.ast is not None and node.kind in ("effect", "branch", "return"):
-            if "lock-not-held" in self.checks:
-                self._required(node.ast, state)
+            if "lock-not-held" in self.checks and requiring(self):
+                required(self, node.ast, state)
             if "rcu-unprotected" in self.checks:
                 rcu_reads(self, node.ast, state)
             if state.held or "irq-unsafe" in self.checks:
@@ -242,33 +244,6 @@ class ContextAnalysis(Analysis):
             if "walk-unlocked" in self.checks and state.held:
                 locked_walk(self, node.ast, state)
         return super().step(node, state, graph)
-
-    def _required(self, ast: Node, state: State) -> None:
-        """A call of a function that asserts a lock held (lockdep_assert_held() in its
-        body, per the facts), on a path where this function, which takes that lock
-        elsewhere, does not hold it."""
-        for call in self.calls_of(ast):
-            name = self.name_of(call)
-            needs = self._needs.get(name)
-            if needs is None:
-                needs = self._needs[name] = self.facts.locks_required(name)
-            if not needs:
-                continue
-            args = [node_text(a) for a in self.args_of(call)]
-            for raw, via in needs.items():
-                key = caller_key(raw, args)
-                if key is None:
-                    continue
-                key = self.alias.find(normalize(key))
-                if key not in self.taken or any(h.key == key for h in state.held):
-                    continue
-                line = self.line(call) or 0
-                shown = " -> ".join(f"{c}()" for c in via)
-                detail = (f"{name}() at line {line} expects {key} held ({shown}), but this path "
-                          f"reaches it without the lock that {self.view.name}() takes elsewhere")
-                if self.relevant(self.taken[key], line):
-                    self.hits.setdefault(("lock-not-held", line, name),
-                                         (line, {"detail": detail, "call": name}, (self.taken[key], line)))
 
     def _sleep_chain_of(self, call: Node, name: str) -> list[str] | None:
         if call.id not in self._sleeps:
@@ -476,6 +451,8 @@ class ContextAnalysis(Analysis):
         super().exit(kept, line)
 
     def apply(self, state: State, ops: list[tuple[str, Any]]) -> State:
+        if not ops:
+            return state  # (most statements take and drop nothing)
         if "imbalance" in self.checks and state.held and any(kind == "release" for kind, _ in ops):
             ops = mismatched_releases(self, state, ops)
         plain: list[tuple[str, Any]] = []
