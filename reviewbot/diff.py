@@ -14,6 +14,7 @@ All failures are :class:`~reviewbot.errors.BadInputError` naming the offending i
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -137,10 +138,14 @@ def split_raw(text: str) -> list[RawFile]:
     return files
 
 
-_IDENT_BEFORE_PAREN = re.compile(r"([A-Za-z_]\w*)\s*\(")
+# (Possessive: a shorter prefix of a word is followed by a word character, never "(".)
+_IDENT_BEFORE_PAREN = re.compile(r"([A-Za-z_]\w*+)\s*\(")
 _NOT_FUNCTIONS = frozenset({"if", "for", "while", "switch", "return", "sizeof", "defined"})
 
 
+# Asked through Hunk.function by every engine for every hunk (a pure function of a short
+# string; bounded).
+@functools.lru_cache(maxsize=4096)
 def function_name(section: str) -> str | None:
     """Name of the function in a hunk header section such as ``static int foo(void)``.
 

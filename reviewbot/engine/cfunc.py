@@ -38,7 +38,10 @@ __all__ = [
 
 
 def node_text(node: Node) -> str:
-    return (node.text or b"").decode("utf-8", errors="replace")
+    # The engines ask for tens of thousands of texts per patch: positional arguments (a
+    # keyword costs a dict per call) and no `or b""` for the text a parsed tree has.
+    text = node.text
+    return text.decode("utf-8", "replace") if text is not None else ""
 
 
 def function_name(fn: Node) -> str | None:
@@ -155,7 +158,8 @@ def views_from_text(
         last = (src.count("\n"), len(data) - data.rfind(b"\n") - 1)
         ts.included_ranges = [Range((lead, 0), last, lead, len(data))]
     tree = ts.parse(data)
-    lines = src.split("\n")
+    # (The leading empty rows need no scan: the same list as splitting all of ``src``.)
+    lines = [""] * lead + src[lead:].split("\n") if lead else src.split("\n")
     views = []
     for fn in iter_functions(tree.root_node):
         name = function_name(fn)

@@ -71,8 +71,8 @@ from reviewbot.engine.gfplocals import gfp_locals
 from reviewbot.engine.irqsafe import irq_unsafe
 from reviewbot.engine.listwalk import locked_walk, rcu_reads, rcu_walk
 from reviewbot.engine.lockconfig import bare_name, lock_config, pairs_of_calls
-from reviewbot.engine.lockcontract import required_locks
 from reviewbot.engine.lockmatch import mismatched_releases
+from reviewbot.engine.lockneeds import required, requiring
 from reviewbot.engine.refcount import Analysis, Held, State
 from reviewbot.engine.refspec import normalize
 from reviewbot.facts.derive import MAX_DEPTH, caller_key
@@ -137,7 +137,8 @@ class ContextAnalysis(Analysis):
         self._sleeps: dict[int, list[str] | None] = {}  # call node -> sleep_chain()
         self._lockless_calls: dict[int, bool] = {}  # call node -> _lockless()
         self._taken_by: dict[str, dict[str, list[str]]] = {}  # name -> facts.locks_taken()
-        self.needs_of: dict[str, dict[str, list[str]]] = {}  # name -> facts.locks_required()
+        self.needs: dict[str, dict[str, list[str]]] = {}  # name -> facts.locks_required()
+        self.requires: bool | None = None  # see lockneeds.requiring()
         # Locks the function takes somewhere (its own business): key -> first line.
         self.taken: dict[str, int] = {}
         self.taken_kinds: set[str] = set()
@@ -252,8 +253,8 @@ class ContextAnalysis(Analysis):
     # --- the checks, at every node before its effects -----------------------------------
     def step(self, node: cfg.CNode, state: State, graph: cfg.Graph) -> list[tuple[cfg.CNode, State]]:
         if node.ast is not None and node.kind in ("effect", "branch", "return"):
-            if "lock-not-held" in self.checks:
-                required_locks(self, node.ast, state)
+            if "lock-not-held" in self.checks and requiring(self):
+                required(self, node.ast, state)
             if "rcu-unprotected" in self.checks:
                 rcu_reads(self, node.ast, state)
             if state.held or "irq-unsafe" in self.checks:
@@ -490,6 +491,8 @@ class ContextAnalysis(Analysis):
         super().exit(kept, line)
 
     def apply(self, state: State, ops: list[tuple[str, Any]]) -> State:
+        if not ops:
+            return state  # (most statements take and drop nothing)
         if "imbalance" in self.checks and state.held and any(kind == "release" for kind, _ in ops):
             ops = mismatched_releases(self, state, ops)
         plain: list[tuple[str, Any]] = []

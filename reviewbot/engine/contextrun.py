@@ -26,7 +26,7 @@ from reviewbot.engine.lockconfig import LOCK_HELPERS, bare_name, lock_config
 from reviewbot.engine.lockremoved import lock_removed_findings
 from reviewbot.engine.lockscope import shrunk_sections
 from reviewbot.engine.refcount import Event
-from reviewbot.engine.refspec import finds_call
+from reviewbot.engine.refspec import Config, finds_call
 from reviewbot.engine.snapshot import stale_snapshots
 from reviewbot.engine.types import RawFinding
 from reviewbot.engine.uses import handed_to_caller
@@ -106,13 +106,26 @@ def _taken(view: FunctionView, facts: Facts, k: Knowledge) -> dict[str, int]:
 
 def _walk(view: FunctionView, facts: Facts, k: Knowledge, cheap: bool, text: str
           ) -> tuple[ContextAnalysis | None, list[Event]]:
-    _, needle, _ = lock_config(k)
-    if "guard" not in text and not (cheap and finds_call(needle, text, view_words(view))) \
+    config, needle, _ = lock_config(k)
+    if "guard" not in text and not (cheap and _acquires(config, needle, text, view_words(view))) \
             and not any(facts.locks_kept(n) or facts.locks_kept_if(n) for n in view_callees(view)) \
             and not k.nonpreemptible.fullmatch(view.name) and not entry_hint(view, text, facts):
         return None, []  # nothing is ever held here (and the function is not atomic itself)
     analysis = ContextAnalysis({"checks": CHECKS}, view, facts, k)
     return analysis, analysis.run()
+
+
+def _acquires(config: Config, needle: re.Pattern[str], text: str, words: frozenset[str]) -> bool:
+    """Whether the function calls a lock or section acquire of kernel.yaml (trylocks too).
+
+    Only an acquire (or a helper the facts say keeps a lock, a guard, an entry context:
+    the other tests of _walk()) puts anything in a path state. A function that only
+    releases (a hunk of exit_mm() showing its up_read(), or only an rcu_read_unlock())
+    never holds anything: no check of the walk can fire but field-unlocked, which
+    lockless_writes() answers the same way (its walk starts and stays empty too), and a
+    release of what is not held is no double release (State.released only records what
+    a path held). Such walks were a sixth of the context walks of the real corpus."""
+    return finds_call(needle, text, words) and any(m.acquire for w in words for m in config.matching(w))
 
 
 def _imbalance_finding(analysis: ContextAnalysis, ev: Event, view: FunctionView) -> list[RawFinding]:

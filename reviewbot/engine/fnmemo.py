@@ -147,7 +147,7 @@ class _Spans:
         self.stores: list[Node] = []
         self.store_at: list[int] = []
         stack: list[Node | int] = [fn]
-        pop, push, extend, add = stack.pop, stack.append, stack.extend, order.append
+        pop, push, extend, add, mark = stack.pop, stack.append, stack.extend, order.append, end.append
         while stack:
             n = pop()
             if isinstance(n, int):  # the place of a node whose subtree ends here
@@ -155,7 +155,6 @@ class _Spans:
                 continue
             at = len(order)
             add(n)
-            end.append(0)
             kind = n.type
             if kind == "call_expression":
                 self.calls.append(n)
@@ -166,8 +165,13 @@ class _Spans:
             elif kind == "init_declarator" or kind == "assignment_expression":
                 self.stores.append(n)
                 self.store_at.append(at)
-            push(at)  # popped once the node's children (pushed next) are done
-            extend(n.named_children)
+            children = n.named_children
+            if children:
+                mark(0)
+                push(at)  # popped once the node's children (pushed next) are done
+                extend(children)
+            else:  # a leaf (half the nodes): its span ends here, no marker to pop
+                mark(at + 1)
         self.order = order
         self.end = end
         self._start: dict[int, int] | None = None  # node id -> place, made when first asked

@@ -115,6 +115,8 @@ class Analysis(RefOps):
 
     # --- the walk -------------------------------------------------------------------
     def apply(self, state: State, ops: Ops) -> State:
+        if not ops:
+            return state  # (most statements: no call or store the walk tracks)
         for kind, arg in ops:
             if kind == "acquire":
                 state = state.add(arg)

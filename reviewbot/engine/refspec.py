@@ -169,7 +169,9 @@ def _needle(names: list[str]) -> re.Pattern[str]:
 # the alternation can match only whole words (names, groups, alternatives, quantifiers,
 # \w and \d), a hit is a word at a word boundary followed by ``(``: the same answer comes
 # from the function's called words, each matched whole against the alternation.
-_WORD_CALL = re.compile(r"\b(\w+)\s*\(")
+# (Possessive: after a shorter prefix of the word comes a word character, never "(", so
+# giving characters back cannot match; it only cost a retry per character of every word.)
+_WORD_CALL = re.compile(r"\b(\w++)\s*\(")
 _WORDS_ONLY = re.compile(r"(?:[\w|()?*+]|\\[wd])*")
 
 

@@ -66,9 +66,12 @@ def run_release_order(params: dict[str, Any], view: FunctionView, ctx: PatchCont
     if same[0] is not view:
         return []  # reported once, on the first
     lines = frozenset().union(*(v.line_set() for v in same))
+    removed = _removed_releases(fc, lines, params, ctx)
+    if not removed:
+        return []  # (most functions: the text of their lines is not needed)
     post_text = {n: v.row_text(n) for v in same for n in v.line_set()}
     out: list[RawFinding] = []
-    for old_at, key, call in _removed_releases(fc, lines, params, ctx):
+    for old_at, key, call in removed:
         if any(k == key for n in fc_added(fc) if n in lines and n >= old_at
                for k, _ in _release_keys(post_text.get(n, ""), params, ctx)):
             continue  # still released at (or after) its old place
@@ -98,15 +101,29 @@ def _removed_releases(fc: FileContext, lines: frozenset[int], params: dict[str, 
     """(post-image line after which it was, object, call) of each release the patch removes
     inside the function."""
     out: list[tuple[int, str, str]] = []
+    for anchor, text in _removed_lines(fc, ctx):
+        if anchor in lines:
+            out.extend((anchor, key, call) for key, call in _release_keys(text, params, ctx))
+    return out
+
+
+def _removed_lines(fc: FileContext, ctx: PatchContext) -> list[tuple[int, str]]:
+    """(post-image line after which it was, text) of each line the file's hunks remove:
+    once per file, not once per function and rule (each read every hunk line)."""
+    key = f"removed-lines:{id(fc)}"  # the file context lives as long as the patch's
+    cached = ctx.memo.get(key)
+    if isinstance(cached, list):
+        return cached
+    found: list[tuple[int, str]] = []
     for hunk in fc.diff.hunks:
         anchor = hunk.new_start - 1
         for ln in hunk.lines:
             if ln.new_lineno:
                 anchor = ln.new_lineno
-            if ln.kind != "-" or anchor not in lines:
-                continue
-            out.extend((anchor, key, call) for key, call in _release_keys(ln.text, params, ctx))
-    return out
+            if ln.kind == "-":
+                found.append((anchor, ln.text))
+    ctx.memo[key] = found
+    return found
 
 
 def _new_release(fc: FileContext, lines: frozenset[int], post_text: dict[int, str], key: str,

@@ -35,13 +35,15 @@ _ACQUIRES = re.compile(r"__acquires\(\s*([^()]+?)\s*\)")
 _NEWLINE = re.compile("\n")
 # `obj->field = p;`, `rcu_assign_pointer(obj->field, p)`, `WRITE_ONCE(obj->field, p)`,
 # `old = xchg(&obj->field, p)`.
-_STORE = re.compile(r"\b([A-Za-z_]\w*)(?:->|\.)[\w.>-]*?\w(?:\[[^\]]*\])?\s*=\s*([A-Za-z_]\w*)\s*;"
+_STORE = re.compile(r"\b([A-Za-z_]\w*+)(?:->|\.)[\w.>-]*?\w(?:\[[^\]]*\])?\s*=\s*([A-Za-z_]\w*)\s*;"
                     r"|\b(?:rcu_assign_pointer|WRITE_ONCE|RCU_INIT_POINTER|xchg|rcu_replace_pointer|"
                     r"smp_store_release)\s*\(\s*&?\s*([A-Za-z_]\w*)[^,;]*,"
                     r"\s*([A-Za-z_]\w*)\s*\)")
 _RETURN = re.compile(r"\breturn\b")
 _PAREN = re.compile(r"[()]")
-CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+# (Possessive `\w*+`, here and in _STORE: a shorter prefix of a word is followed by a word
+# character, never by "(", "->" or ".": backtracking into the word could not match.)
+CALL = re.compile(r"\b([A-Za-z_]\w*+)\s*\(")
 # `v = ` (or `v = (cast)`) right before a call on its line: where its result goes.
 _TARGET = re.compile(r"(?<![\w>.])([A-Za-z_]\w*)\s*(?<![=!<>+\-*/&|^%])=(?!=)\s*(?:\([^()]*\)\s*)?$")
 _KEYWORDS = frozenset(

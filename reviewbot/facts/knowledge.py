@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -84,17 +84,27 @@ class Knowledge:
             and self.blocking_gfp.search(args) is not None and self.accounted_gfp.search(args) is None
 
     def release_calls(self) -> list[tuple[str, re.Pattern[str], int]]:
-        """(object, call regex, argument index) of every release in the objects table."""
+        """(object, call regex, argument index) of every release in the objects table
+        (read only: built once, as every function of every patch asks)."""
+        return self._release_calls
+
+    def acquire_calls(self) -> list[tuple[str, re.Pattern[str], int]]:
+        """(object, call regex, argument index) of every unconditional acquire of an
+        argument in the objects table (a lookup returning its reference, or a tryget, is
+        not one a get helper wraps unconditionally). Read only, built once."""
+        return self._acquire_calls
+
+    # (cached_property writes the instance's __dict__ directly: a frozen dataclass allows it)
+    @cached_property
+    def _release_calls(self) -> list[tuple[str, re.Pattern[str], int]]:
         out = []
         for obj, spec in self.objects.items():
             for rel in spec.get("release") or []:
                 out.append((obj, re.compile(f"(?:{rel['call']})"), int(rel.get("arg", 0))))
         return out
 
-    def acquire_calls(self) -> list[tuple[str, re.Pattern[str], int]]:
-        """(object, call regex, argument index) of every unconditional acquire of an
-        argument in the objects table (a lookup returning its reference, or a tryget, is
-        not one a get helper wraps unconditionally)."""
+    @cached_property
+    def _acquire_calls(self) -> list[tuple[str, re.Pattern[str], int]]:
         out = []
         for obj, spec in self.objects.items():
             for acq in spec.get("acquire") or []:

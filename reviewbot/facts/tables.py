@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 32  # 16: works table (lock rules), 17: acquires table (refcount rules),
+FACTS_VERSION = 33  # 16: works table (lock rules), 17: acquires table (refcount rules),
 # 19: indirect and callbacks tables (entry context of callbacks), 20: field_locks and
 # irq_shared tables (facts/fieldlocks.py), cond_keeps (facts/condlocks.py), keeps from
 # __acquires(), 21: returns table (functions that return a reference, facts/returnrefs.py),
@@ -30,7 +30,8 @@ FACTS_VERSION = 32  # 16: works table (lock rules), 17: acquires table (refcount
 # reached from `current` are one key in callers and callees, 23 (another
 # branch): ops_sleeps, ops_fields and ops_locks tables (calls through ops tables,
 # facts/opsfacts.py), a call through a pointer no longer resolves by its member's name,
-# 30: all of them, 32: "may sleep" followed 8 calls deep (was 5)
+# 30: all of them, 32: "may sleep" followed 8 calls deep (was 5), 33: merged with the
+# speed branch (call regexes made possessive, same matches)
 
 
 @dataclass

@@ -83,6 +83,9 @@ def test_primitives_that_leave_their_section_to_sleep_and_flag_readers() -> None
                 "\tcond_resched_lock(&css_set_lock);\n\tspin_unlock(&css_set_lock);\n"
                 "\tspin_unlock(&obj_lock);\n\treturn 0;\n")
     assert not hits("sleep-in-atomic", "\trcu_read_lock();\n\tcond_resched_rcu();\n\trcu_read_unlock();\n\treturn 0;\n")
+    # call_rcu() and the two-argument kfree_rcu() queue a callback: never a sleep.
+    assert not hits("sleep-in-atomic", "\tspin_lock(&obj_lock);\n\tcall_rcu(&o->rcu, obj_free_rcu);\n"
+                    "\tkvfree_rcu_arg_2(o, rcu);\n\tspin_unlock(&obj_lock);\n\treturn 0;\n")
     # gfp_zone() reads the flags; it allocates nothing.
     assert not hits("sleep-in-atomic", "\tspin_lock(&obj_lock);\n\tz = gfp_zone(GFP_KERNEL);\n"
                     "\tspin_unlock(&obj_lock);\n\treturn 0;\n")
