@@ -92,7 +92,6 @@ def _cores(old: str, new: str) -> tuple[str, str]:
 
 def run_charge_pairs(params: dict[str, Any], ctx: PatchContext,
                      applies: Any) -> list[tuple[FileContext, RawFinding]]:
-    from reviewbot.engine.consistency import _post_lines  # one reader of the post-image file
 
     out: list[tuple[FileContext, RawFinding]] = []
     for fc in ctx.files:
@@ -101,7 +100,7 @@ def run_charge_pairs(params: dict[str, Any], ctx: PatchContext,
         touched = [h for h in fc.diff.hunks if any(ln.kind != " " and "charge" in ln.text for ln in h.lines)]
         if not touched:
             continue
-        rows = _post_lines(fc)
+        rows = fc.post_lines()
         added = {ln.new_lineno for h in fc.diff.hunks for ln in h.lines if ln.kind == "+"}
         # Calls of the file after the patch that the patch did not write.
         kept = [(line, name, args) for line, text in rows if line not in added and "charge" in text

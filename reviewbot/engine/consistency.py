@@ -70,7 +70,7 @@ def run_consistency(params: dict[str, Any], ctx: PatchContext,
         converted = _converted(fc.diff, marked)
         if not converted:
             continue
-        rows = _post_lines(fc)  # post-image only: what the patch removes is not there
+        rows = fc.post_lines()  # post-image only: what the patch removes is not there
         for field, (first, count) in sorted(converted.items()):
             for line, text in rows:
                 if not _plain_store(text, field, marked):
@@ -108,17 +108,6 @@ def _converted(fd: FileDiff, marked: re.Pattern[str]) -> dict[str, tuple[str, in
                     first, count = found.get(field, (f"{ln.new_lineno}: {ln.text.strip()}", 0))
                     found[field] = (first, count + 1)
     return found
-
-
-def _post_lines(fc: FileContext) -> list[tuple[int, str]]:
-    """(line, text) of the post-image file as far as it is known."""
-    if fc.post_text is not None:
-        return list(enumerate(fc.post_text.split("\n"), start=1))
-    if fc.rebuilt_text is not None and fc.rebuilt_rows:
-        text = fc.rebuilt_text.split("\n")
-        return sorted((line, text[row]) for row, line in fc.rebuilt_rows.items() if row < len(text))
-    return sorted((ln.new_lineno, ln.text) for h in fc.diff.hunks for ln in h.lines
-                  if ln.new_lineno and ln.kind != "-")
 
 
 _FUNCTION_HEAD = re.compile(r"^(?:[\w\s\*]*?[\s\*])?([A-Za-z_]\w*)\s*\(")

@@ -68,6 +68,17 @@ class FileContext:
                                   for ln in h.lines if ln.new_lineno}}
         return self._quote
 
+    def post_lines(self) -> list[tuple[int, str]]:
+        """(line, text) of the post-image file as far as it is known: the whole file when
+        the series applied, the rebuilt rows, else the hunks' context and added lines."""
+        if self.post_text is not None:
+            return list(enumerate(self.post_text.split("\n"), start=1))
+        if self.rebuilt_text is not None and self.rebuilt_rows:
+            text = self.rebuilt_text.split("\n")
+            return sorted((line, text[row]) for row, line in self.rebuilt_rows.items() if row < len(text))
+        return sorted((ln.new_lineno, ln.text) for h in self.diff.hunks for ln in h.lines
+                      if ln.new_lineno and ln.kind != "-")
+
     @property
     def partial(self) -> bool:
         return self.post_text is None
