@@ -100,15 +100,26 @@ def run_charge_pairs(params: dict[str, Any], ctx: PatchContext,
         touched = [h for h in fc.diff.hunks if any(ln.kind != " " and "charge" in ln.text for ln in h.lines)]
         if not touched:
             continue
-        rows = fc.post_lines()
-        added = {ln.new_lineno for h in fc.diff.hunks for ln in h.lines if ln.kind == "+"}
-        # Calls of the file after the patch that the patch did not write.
-        kept = [(line, name, args) for line, text in rows if line not in added and "charge" in text
-                for name, args in _calls(text)]
-        for hunk in touched:
-            out.extend((fc, raw) for raw in _amount_changed(hunk, kept))
+        # Only a hunk that removes and adds a call of the same name can change an amount:
+        # the rest of the file (thousands of lines when rebuilt) is read only then.
+        rewritten = [h for h in touched if _rewrites_a_call(h)]
+        if rewritten:
+            added = {ln.new_lineno for h in fc.diff.hunks for ln in h.lines if ln.kind == "+"}
+            # Calls of the file after the patch that the patch did not write.
+            kept = [(line, name, args) for line, text in fc.post_lines()
+                    if line not in added and "charge" in text for name, args in _calls(text)]
+            for hunk in rewritten:
+                out.extend((fc, raw) for raw in _amount_changed(hunk, kept))
         out.extend((fc, raw) for raw in _half_removed(fc, ctx))
     return out
+
+
+def _rewrites_a_call(hunk: Hunk) -> bool:
+    """Whether a charge-pair call name is both removed and added by the hunk."""
+    removed = {name for ln in hunk.lines if ln.kind == "-" and "charge" in ln.text
+               for name, _ in _calls(ln.text)}
+    return bool(removed) and any(name in removed for ln in hunk.lines if ln.kind == "+" and "charge" in ln.text
+                                 for name, _ in _calls(ln.text))
 
 
 def _amount_changed(hunk: Hunk, kept: list[tuple[int, str, list[str]]]) -> list[RawFinding]:

@@ -83,13 +83,17 @@ class _Function:
     def __init__(self, view: FunctionView) -> None:
         self.view = view
         self.text = view_text(view)
-        self.allocated = {m.group(1) for m in re.finditer(r"\b(\w+)\s*=\s*(\w+)\s*\(", self.text)
-                          if _ALLOC.match(m.group(2))}
-        self.called = {m.group(1) for m in re.finditer(r"\b(\w+)\s*=\s*[\w>.-]+\s*\(", self.text)}
         returned = set(re.findall(r"\breturn\s+(\w+)\s*;", self.text))
         self.vars = sorted(v for v in returned
                            if re.search(_SIGNED_DECL.format(var=re.escape(v)), self.text)
                            and re.search(_ERRNO_VAR.format(var=re.escape(v)), self.text))
+        if not self.vars:
+            self.allocated: set[str] = set()
+            self.called: set[str] = set()
+            return  # nothing to check: spare the assignment scans
+        self.allocated = {m.group(1) for m in re.finditer(r"\b(\w+)\s*=\s*(\w+)\s*\(", self.text)
+                          if _ALLOC.match(m.group(2))}
+        self.called = {m.group(1) for m in re.finditer(r"\b(\w+)\s*=\s*[\w>.-]+\s*\(", self.text)}
 
     # --- what a node does to the variables ------------------------------------------------
     def assigned(self, node: Node | None) -> State:

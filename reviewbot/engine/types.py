@@ -49,6 +49,7 @@ class FileContext:
     _base: list[FunctionView] | None = field(default=None, init=False, repr=False)
     _named: dict[str, list[FunctionView]] = field(default_factory=dict, init=False, repr=False)
     _quote: dict[int, str] | None = field(default=None, init=False, repr=False)
+    _post_lines: list[tuple[int, str]] | None = field(default=None, init=False, repr=False)
 
     @property
     def path(self) -> str:
@@ -70,7 +71,13 @@ class FileContext:
 
     def post_lines(self) -> list[tuple[int, str]]:
         """(line, text) of the post-image file as far as it is known: the whole file when
-        the series applied, the rebuilt rows, else the hunks' context and added lines."""
+        the series applied, the rebuilt rows, else the hunks' context and added lines.
+        Built once per file (the consistency rules each read it)."""
+        if self._post_lines is None:
+            self._post_lines = self._read_post_lines()
+        return self._post_lines
+
+    def _read_post_lines(self) -> list[tuple[int, str]]:
         if self.post_text is not None:
             return list(enumerate(self.post_text.split("\n"), start=1))
         if self.rebuilt_text is not None and self.rebuilt_rows:
