@@ -83,7 +83,7 @@ def _tree_path(args: argparse.Namespace, settings: Settings) -> Path:
 
 
 def _sources(settings: Settings) -> list[Source]:
-    return [parse_source(spec) for spec in settings.tree.sources]
+    return [parse_source(spec, settings.tree.debian_mirror) for spec in settings.tree.sources]
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
@@ -141,7 +141,7 @@ def cmd_update(args: argparse.Namespace, settings: Settings) -> int:
     tree = open_tree(path)
     sources = _sources(settings)
     record_root(tree)
-    changed = add_sources(path, sources, progress)
+    changed = add_sources(path, sources, progress, refresh=True)
     tree = open_tree(path)
     moved = [ref for ref, made in changed if made]
     print(f"{path}: " + (f"new or moved: {', '.join(moved)}" if moved else "up to date")

@@ -26,6 +26,7 @@ from reviewbot.errors import BadInputError, InfraError
 from reviewbot.gitcmd import git, git_ok
 from reviewbot.proc import run
 from reviewbot.progress import Progress
+from reviewbot.tree import debarchive
 from reviewbot.tree.repo import (
     CONFIG_BASES,
     IMPORT_DATE,
@@ -48,7 +49,7 @@ class Source:
     """One entry of ``tree.sources``."""
 
     spec: str
-    kind: str  # "debian" | "tarball" | "git"
+    kind: str  # "debian" | "archive" | "tarball" | "git"
     tarball: Path | None = None
     url: str | None = None
     ref: str | None = None
@@ -61,8 +62,9 @@ class Source:
         return f"bases/{_REF_PART.sub('-', name)}/{_REF_PART.sub('-', self.ref)}"
 
 
-def parse_source(spec: str) -> Source:
-    """A ``tree.sources`` entry, classified.
+def parse_source(spec: str, mirror: str = debarchive.MIRROR) -> Source:
+    """A ``tree.sources`` entry, classified (``mirror``: the Debian archive that
+    ``debian:SUITE/PACKAGE`` entries are fetched from).
 
     Raises:
         BadInputError: the entry is none of the three forms.
@@ -70,6 +72,8 @@ def parse_source(spec: str) -> Source:
     text = spec.strip()
     if _DEBIAN.fullmatch(text):
         return Source(text, "debian", tarball=Path("/usr/src") / f"{text}.tar.xz")
+    if debarchive.parse_spec(text):
+        return Source(text, "archive", url=mirror.rstrip("/"))
     if "#" in text:
         url, _, ref = text.rpartition("#")
         if url and ref and not ref.startswith("-") and not re.search(r"[\s\0]", url + ref):
@@ -77,8 +81,9 @@ def parse_source(spec: str) -> Source:
     if _TARBALL.search(text):
         return Source(text, "tarball", tarball=Path(text).expanduser())
     raise BadInputError(
-        "not a tree source: expected a Debian package (linux-source-6.12), a tarball "
-        "path (.tar.xz) or a git remote (URL#REF)", source=spec)
+        "not a tree source: expected a Debian package (linux-source-6.12), one from "
+        "another Debian suite (debian:trixie-backports/linux-source-7.2), a tarball path "
+        "(.tar.xz) or a git remote (URL#REF)", source=spec)
 
 
 def base_info(repo: Path, ref: str) -> dict[str, str]:
@@ -195,7 +200,8 @@ def tarball_version(tarball: Path) -> str:
 
 
 def import_child(repo: Path, tarball: Path, parent: str,
-                 progress: Progress | None = None) -> tuple[str, bool]:
+                 progress: Progress | None = None, *, package: str | None = None,
+                 source: str | None = None) -> tuple[str, bool]:
     """Import ``tarball`` as a commit whose parent is ``parent``; tag it and record it.
 
     The checkout and index of ``repo`` are not touched: the files are unpacked into a
@@ -213,13 +219,14 @@ def import_child(repo: Path, tarball: Path, parent: str,
         raise BadInputError(
             f"kernel tarball {tarball} not found (apt-get install "
             f"{tarball.name.split('.tar')[0]}, or change tree.sources)")
-    package = debian_package_of(tarball)
+    package = package or debian_package_of(tarball)
+    source = source or tarball.name
     if package and (done := _has_package(repo, package)):
         return done, False
     version = tarball_version(tarball)
     tag = f"v{version}-{'debian' if tarball.name.startswith('linux-source-') else 'import'}"
     if git(["rev-parse", "-q", "--verify", f"refs/tags/{tag}"], cwd=repo).ok:
-        record_base(repo, tag, package=package or "", source=tarball.name)
+        record_base(repo, tag, package=package or "", source=source)
         return tag, False
     work = repo / ".git" / "reviewbot-import"
     if work.exists():
@@ -254,7 +261,7 @@ def import_child(repo: Path, tarball: Path, parent: str,
     finally:
         shutil.rmtree(work, ignore_errors=True)
         index.unlink(missing_ok=True)
-    record_base(repo, tag, package=package or "", source=tarball.name,
+    record_base(repo, tag, package=package or "", source=source,
                 imported=str(int(time.time())))
     prog.say(f"base {tag} imported ({commit[:12]}, child of {parent})")
     return tag, True
@@ -284,8 +291,38 @@ def fetch_remote(repo: Path, source: Source, progress: Progress | None = None,
     return local, not before.ok or before.stdout.strip() != after
 
 
+def import_archive(repo: Path, source: Source, parent: str,
+                   progress: Progress | None = None, refresh: bool = False,
+                   keyring: Path = debarchive.KEYRING) -> tuple[str, bool]:
+    """Import the newest package of a ``debian:SUITE/linux-source-X.Y`` source as a child
+    of ``parent``. Without ``refresh`` (``tree init``) a source imported once is not asked
+    for again, so init stays offline and idempotent; ``tree update`` asks the archive and
+    imports a newer revision as a new base.
+
+    Raises:
+        InfraError: the archive cannot be reached or does not verify.
+    """
+    parsed = debarchive.parse_spec(source.spec)
+    assert parsed is not None and source.url is not None
+    if not refresh:
+        for ref in list_bases(repo):
+            if base_info(repo, ref).get("source") == source.spec:
+                return ref, False
+    pkg = debarchive.newest(*parsed, mirror=source.url, keyring=keyring)
+    if done := _has_package(repo, pkg.label):
+        return done, False
+    scratch = repo / ".git" / "reviewbot-download"
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        tarball = debarchive.download_tarball(pkg, scratch, source.url, progress)
+        return import_child(repo, tarball, parent, progress, package=pkg.label,
+                            source=source.spec)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def add_sources(repo: Path, sources: list[Source], progress: Progress | None = None,
-                fetch: bool = True) -> list[tuple[str, bool]]:
+                fetch: bool = True, refresh: bool = False) -> list[tuple[str, bool]]:
     """Import or fetch every source after the root; each tarball becomes a child of the
     base imported before it. Returns (ref, created or changed) per source, in order.
     A failing source is an error of its own: the others are still added (the first
@@ -298,6 +335,11 @@ def add_sources(repo: Path, sources: list[Source], progress: Progress | None = N
             if src.kind == "git":
                 if fetch:
                     out.append(fetch_remote(repo, src, progress))
+                continue
+            if src.kind == "archive":
+                ref, created = import_archive(repo, src, parent, progress, refresh)
+                out.append((ref, created))
+                parent = ref
                 continue
             assert src.tarball is not None
             ref, created = import_child(repo, src.tarball, parent, progress)
