@@ -68,7 +68,7 @@ def allocations_of(view: FunctionView, k: Knowledge, facts: Facts) -> list[Alloc
     for m in _ASSIGN.finditer(body):
         target, call, args = m.group(1), m.group(2), " ".join(m.group(3).split())
         slab = _SLAB.fullmatch(call) is not None
-        implicit = k.implicit_kernel_gfp.fullmatch(call) is not None
+        implicit = k.implied_gfp(call, m.group(3))
         if not (slab or implicit or k.allocators.fullmatch(call)):
             continue
         kept = "->" in target or "." in target or _kept(target, body, stores)
@@ -87,7 +87,7 @@ def _kept(var: str, body: str, stores: tuple[str, ...]) -> bool:
 def _charge_of(call: str, args: str, slab: bool, implicit: bool, k: Knowledge, facts: Facts,
                flag_locals: dict[str, tuple[str, ...]]) -> tuple[bool | None, str]:
     if implicit:
-        return False, f"{call}() always allocates with GFP_KERNEL"
+        return False, f"{call}() without gfp flags allocates with GFP_KERNEL"
     flags = args
     via = ""
     for name in _IDENT.findall(args):

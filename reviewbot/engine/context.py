@@ -400,7 +400,10 @@ class ContextAnalysis(Analysis):
             return None
         if self.k.is_sleep_primitive(name):
             return [name]
-        for arg in self.args_of(call):
+        args = self.args_of(call)
+        if self.k.optional_gfp and self.k.implied_gfp(name, ", ".join(node_text(a) for a in args)):
+            return [f"{name}(GFP_KERNEL, by default)"]
+        for arg in args:
             if arg.type == "call_expression":
                 continue  # a nested call is judged on its own
             flag = self.k.blocking_gfp.search(node_text(arg))

@@ -55,6 +55,8 @@ def direct_sleep(d: Definition, k: Knowledge, base: Facts | None = None) -> list
                 return [c.name, *known]
         if (best is None or len(c.args) < len(best.args)) and k.blocking_gfp.search(c.args):
             best = c
+        elif best is None and k.implied_gfp(c.name, c.args):
+            return [f"{c.name}(GFP_KERNEL, by default)"]
     if best is not None:
         flag = k.blocking_gfp.search(best.args)
         return [f"{best.name}({flag.group(0) if flag else ''})"]

@@ -284,8 +284,12 @@ _GFP_ASSIGN = re.compile(r"^[ \t]*([A-Za-z_][\w.>\[\]-]*?)\s*=\s*(?:\([^()]*\)\s
                          re.MULTILINE)
 # ...and the allocators that take no flags and always use GFP_KERNEL (kernel.yaml's
 # implicit-kernel-gfp: `map->slots = vzalloc(size);` is as uncharged as GFP_KERNEL).
+# The same for the allocators whose flags are optional and may be left out (kernel.yaml's
+# optional-gfp: `ctx = kzalloc_obj(*ctx);` is GFP_KERNEL); Knowledge.unaccounted() counts
+# their arguments.
 _VMALLOC_ASSIGN = re.compile(r"^[ \t]*([A-Za-z_][\w.>\[\]-]*?)\s*=\s*(?:\([^()]*\)\s*)?"
-                             r"(vmalloc|vzalloc|vcalloc|vmalloc_node|vzalloc_node|vmalloc_user|vmalloc_32)"
+                             r"(vmalloc|vzalloc|vcalloc|vmalloc_node|vzalloc_node|vmalloc_user|vmalloc_32"
+                             r"|kv?[mz]alloc_(?:objs?|flex))"
                              r"\s*\(([^;]*?)\)\s*;", re.MULTILINE)
 
 
@@ -296,8 +300,11 @@ def kept_allocation_matches(body: str, stores: tuple[str, ...] = ()) -> list[tup
     or returned. A buffer freed before the function returns is not kept (``spec =
     kstrndup(...); ... kfree(spec);``)."""
     matches = list(_GFP_ASSIGN.finditer(body)) if "GFP_" in body else []
-    if "vmalloc" in body or "vzalloc" in body or "vcalloc" in body:
-        matches = sorted([*matches, *_VMALLOC_ASSIGN.finditer(body)], key=lambda m: m.start())
+    if "vmalloc" in body or "vzalloc" in body or "vcalloc" in body or "alloc_obj" in body \
+            or "alloc_flex" in body:
+        seen = {m.start() for m in matches}  # `kzalloc_obj(*p, GFP_KERNEL)` matches both
+        matches = sorted([*matches, *(m for m in _VMALLOC_ASSIGN.finditer(body)
+                                      if m.start() not in seen)], key=lambda m: m.start())
     out = []
     for m in matches:
         target, call, args = m.group(1), m.group(2), m.group(3)

@@ -51,6 +51,9 @@ class Knowledge:
     accounted_gfp: re.Pattern[str] = re.compile(r"(?!)")  # flags that charge it to a memcg
     # allocators without a gfp argument that always allocate with GFP_KERNEL (vmalloc())
     implicit_kernel_gfp: re.Pattern[str] = re.compile(r"(?!)")
+    # allocators whose gfp argument is optional (GFP_KERNEL when left out): name pattern
+    # and how many arguments come before the flags
+    optional_gfp: tuple[tuple[re.Pattern[str], int], ...] = ()
     # Answers of lock_for() by call name (every call of every function asks).
     lock_names: dict[str, tuple[LockSpec, str] | None] = field(default_factory=dict, compare=False,
                                                                hash=False, repr=False)
@@ -74,12 +77,24 @@ class Knowledge:
     def is_sleep_primitive(self, name: str) -> bool:
         return bool(self.sleeps.fullmatch(name)) and not self.never_sleeps.fullmatch(name)
 
+    def implied_gfp(self, name: str, args: str) -> bool:
+        """Whether ``name(args)`` allocates with GFP_KERNEL without naming any flags:
+        ``vzalloc(size)`` is ``__vmalloc(size, GFP_KERNEL | __GFP_ZERO)``, and
+        ``kzalloc_obj(*p)`` leaves out its optional flags (``args``: the text between
+        the call's parentheses)."""
+        if self.implicit_kernel_gfp.fullmatch(name):
+            return True
+        for pattern, before in self.optional_gfp:
+            if pattern.fullmatch(name):
+                return _top_level_args(args) <= before
+        return False
+
     def unaccounted(self, allocation: str) -> bool:
         """Whether ``x = call(args)`` allocates, with flags that may block, uncharged."""
         call, _, args = allocation.partition("(")
         name = call.split("= ")[-1].strip()
-        if self.implicit_kernel_gfp.fullmatch(name):
-            return True  # vzalloc(size) is __vmalloc(size, GFP_KERNEL | __GFP_ZERO)
+        if self.implied_gfp(name, args.rpartition(")")[0]):
+            return True
         return bool(self.allocators.fullmatch(name)) \
             and self.blocking_gfp.search(args) is not None and self.accounted_gfp.search(args) is None
 
@@ -154,4 +169,22 @@ def load_knowledge(path: Path = KNOWLEDGE_FILE) -> Knowledge:
         allocators=re.compile(f"(?:{raw['allocators']})"),
         accounted_gfp=re.compile(r"\b(?:" + raw["accounted-gfp"] + r")\b"),
         implicit_kernel_gfp=re.compile(f"(?:{raw.get('implicit-kernel-gfp') or '(?!)'})"),
+        optional_gfp=tuple((re.compile(str(name)), int(before))
+                           for name, before in (raw.get("optional-gfp") or {}).items()),
     )
+
+
+def _top_level_args(args: str) -> int:
+    """How many comma-separated arguments ``args`` holds (nesting respected; 0 when
+    empty)."""
+    if not args.strip():
+        return 0
+    depth, count = 0, 1
+    for ch in args:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            count += 1
+    return count

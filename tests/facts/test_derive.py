@@ -234,3 +234,26 @@ def test_a_kept_vzalloc_is_an_uncharged_kernel_allocation() -> None:
     facts = derive(definitions(src, "mm/x.c"), load_knowledge())
     assert facts.unaccounted_alloc("keep_table") == ["mm/x.c", "", "h->slots = vzalloc(n)"]
     assert facts.unaccounted_alloc("keep_charged_table") is None
+
+
+def test_allocators_with_optional_flags_default_to_gfp_kernel() -> None:
+    # 7.x: kzalloc_obj(*p) leaves out its flags and allocates with GFP_KERNEL: it may sleep
+    # and is not charged; given flags are read as for kzalloc().
+    src = ("int keep_ctx(struct holder *h)\n{\n\th->ctx = kzalloc_obj(*h->ctx);\n\treturn 0;\n}\n\n"
+           "int keep_ctx_charged(struct holder *h)\n{\n"
+           "\th->ctx = kzalloc_obj(*h->ctx, GFP_KERNEL_ACCOUNT);\n\treturn 0;\n}\n\n"
+           "int keep_ids(struct holder *h, int n)\n{\n\th->ids = kvmalloc_objs(int, n);\n\treturn 0;\n}\n\n"
+           "int keep_ids_atomic(struct holder *h, int n)\n{\n"
+           "\th->ids = kmalloc_objs(int, min(n, 8), GFP_ATOMIC);\n\treturn 0;\n}\n")
+    k = load_knowledge()
+    facts = derive(definitions(src, "mm/x.c"), k)
+    assert facts.unaccounted_alloc("keep_ctx") == ["mm/x.c", "", "h->ctx = kzalloc_obj(*h->ctx)"]
+    assert facts.unaccounted_alloc("keep_ctx_charged") is None
+    assert facts.unaccounted_alloc("keep_ids") is not None
+    assert facts.unaccounted_alloc("keep_ids_atomic") is None
+    assert facts.sleep_chain("keep_ctx") == ["kzalloc_obj(GFP_KERNEL, by default)"]
+    assert facts.sleep_chain("keep_ctx_charged") == ["kzalloc_obj(GFP_KERNEL_ACCOUNT)"]
+    assert facts.sleep_chain("keep_ids_atomic") is None
+    assert k.implied_gfp("kzalloc_flex", "*p, entries, n") and \
+        not k.implied_gfp("kzalloc_flex", "*p, entries, n, GFP_NOWAIT")
+    assert not k.implied_gfp("kzalloc", "size, gfp") and k.implied_gfp("vzalloc", "size")

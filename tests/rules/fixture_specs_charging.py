@@ -32,7 +32,49 @@ static void pids_move_charge(struct pids_cgroup *to, struct pids_cgroup *from)
 
 """
 
+# Allocators whose gfp flags are optional (kzalloc_obj() and friends, include/linux/slab.h
+# since 7.0): left out, they are GFP_KERNEL, so uncharged and sleeping.
+SHM = "ipc/shm.c"
+CGROUP = "kernel/cgroup/cgroup.c"
+SHP_ALLOC = "\tshp = kmalloc(sizeof(*shp), GFP_KERNEL_ACCOUNT);\n\tif (unlikely(!shp))\n\t\treturn -ENOMEM;\n"
+SHP_STATS = SHP_ALLOC + "\tshp->stats = kzalloc_obj(*shp->stats@@FLAGS@@);\n\tif (!shp->stats) {\n" \
+    "\t\tkfree(shp);\n\t\treturn -ENOMEM;\n\t}\n"
+NOTIFY_KN = "\t\tunsigned long next = last + CGROUP_FILE_NOTIFY_MIN_INTV;\n\n"
+NOTIFY_LOG = "\t\tunsigned long next = last + CGROUP_FILE_NOTIFY_MIN_INTV;\n" \
+    "\t\tstruct cgroup_notify_rec *rec = kzalloc_obj(*rec@@FLAGS@@);\n\n" \
+    "\t\tif (rec)\n\t\t\tllist_add(&rec->node, &cfile->notify_log);\n"
+
 SPECS: tuple[Spec, ...] = (
+    Spec(
+        "shm-stats-obj-unaccounted",
+        "ipc/shm: keep attach statistics per segment",
+        "Count attaches and detaches of each segment for /proc/sysvipc/shm.",
+        ((SHM, SHP_ALLOC, SHP_STATS.replace("@@FLAGS@@", "")),),
+        {"accounting-partial-conversion": "bad-05"},
+    ),
+    Spec(
+        "shm-stats-obj-accounted",
+        "ipc/shm: keep attach statistics per segment",
+        "Count attaches and detaches of each segment for /proc/sysvipc/shm; the creator\n"
+        "pays for them as it pays for the segment.",
+        ((SHM, SHP_ALLOC, SHP_STATS.replace("@@FLAGS@@", ", GFP_KERNEL_ACCOUNT")),),
+        {"accounting-partial-conversion": "ok-05"},
+    ),
+    Spec(
+        "tree-file-notify-log-default-flags",
+        "cgroup: log file notifications for debugging",
+        "Record each notification of a cgroup file so that a stuck poller can be debugged.",
+        ((CGROUP, NOTIFY_KN, NOTIFY_LOG.replace("@@FLAGS@@", "")),),
+        {"sleep-in-atomic": "bad-11"},
+    ),
+    Spec(
+        "tree-file-notify-log-atomic-flags",
+        "cgroup: log file notifications for debugging",
+        "Record each notification of a cgroup file so that a stuck poller can be debugged;\n"
+        "the record is allocated under the lock and may be dropped.",
+        ((CGROUP, NOTIFY_KN, NOTIFY_LOG.replace("@@FLAGS@@", ", GFP_ATOMIC")),),
+        {"sleep-in-atomic": "ok-09"},
+    ),
     Spec(
         "msg-queue-comm-unaccounted",
         "ipc/msg: remember the creator's command name",
