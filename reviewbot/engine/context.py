@@ -62,7 +62,7 @@ from reviewbot.engine.cfunc import (
     FunctionView,
     node_text,
 )
-from reviewbot.engine.cnodes import assigned_to, call_args
+from reviewbot.engine.cnodes import assigned_to, call_args, view_callees
 from reviewbot.engine.condlock import conditional_acquires, tested_call
 from reviewbot.engine.entryctx import asserted_on_rt, entry_holds, entry_reason
 from reviewbot.engine.fieldlock import function_types, unlocked_writes
@@ -73,6 +73,7 @@ from reviewbot.engine.listwalk import locked_walk, rcu_reads, rcu_walk
 from reviewbot.engine.lockconfig import bare_name, lock_config, pairs_of_calls
 from reviewbot.engine.lockmatch import mismatched_releases
 from reviewbot.engine.lockneeds import required, requiring
+from reviewbot.engine.preemptneed import worth_a_look
 from reviewbot.engine.refcount import Analysis, Held, State
 from reviewbot.engine.refspec import normalize
 from reviewbot.facts.derive import MAX_DEPTH, caller_key
@@ -82,7 +83,11 @@ from reviewbot.facts.tables import Facts
 
 LOCK_WORDS = ("lock", "rcu_read", "preempt", "irq", "_bh", "down", "_cpu", "guard")
 CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance", "lock-not-held",
-          "rcu-unprotected", "lock-order", "irq-unsafe", "walk-unlocked", "flush-deadlock", "field-unlocked")
+          "rcu-unprotected", "lock-order", "irq-unsafe", "walk-unlocked", "flush-deadlock", "field-unlocked",
+          "preempt-needed")
+# Held sections that keep the task on its CPU (what __this_cpu_*() needs): not a sleeping
+# lock, not an RCU read section (preemptible with PREEMPT_RCU).
+_PINS_CPU = frozenset({"spinlock", "raw_spinlock", "rwlock", "preempt", "irq", "bh"})
 
 
 def _shown(held: Held) -> str:
@@ -172,6 +177,11 @@ class ContextAnalysis(Analysis):
                 self.taken_kinds.add("rcu")
             if found is not None and found[1] == "acquire" and found[0].keyless and found[0].lock:
                 self.global_taken.setdefault(found[0].lock, line)  # cpus_read_lock()
+        # Calls reached on some path with nothing held that keeps the task on its CPU
+        # (the preempt-needed check, engine/preemptneed.py): call id -> (call, name).
+        self.unpinned: dict[int, tuple[Node, str]] = {}
+        self.track_unpinned = "preempt-needed" in self.checks and worth_a_look(
+            view, facts, view_callees(view))
         self.helper_released: set[str] = set()
         for call in self.calls_of(view.node):
             for raw in facts.locks_released(self.name_of(call)):
@@ -299,8 +309,12 @@ class ContextAnalysis(Analysis):
         return self.kinds[held.pair]
 
     def inspect(self, ast: Node, state: State) -> None:
+        unpinned = self.track_unpinned and not any(
+            self.spec_of(h).kind in _PINS_CPU or self.spec_of(h).irq for h in state.held)
         for call in self.calls_of(ast):
             name = bare_name(self.name_of(call))
+            if unpinned:
+                self.unpinned.setdefault(call.id, (call, name))
             if "flush-deadlock" in self.checks and state.held and WAITS_FOR_WORK.fullmatch(name):
                 flush_under_lock(self, call, name, state)
             if self._lockless(call):

@@ -25,6 +25,7 @@ from reviewbot.engine.fieldlock import fact_fields_written
 from reviewbot.engine.lockconfig import LOCK_HELPERS, bare_name, lock_config
 from reviewbot.engine.lockremoved import lock_removed_findings
 from reviewbot.engine.lockscope import shrunk_sections
+from reviewbot.engine.preemptneed import preempt_needed, worth_a_look
 from reviewbot.engine.refcount import Event
 from reviewbot.engine.refspec import Config, finds_call
 from reviewbot.engine.snapshot import stale_snapshots
@@ -59,6 +60,8 @@ def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None 
         return stale_snapshots(view, k)  # line order, no path walk (engine/snapshot.py)
     if check == "error-code":
         return missing_error_codes(view)  # its own dataflow (engine/errcode.py)
+    if check == "preempt-needed" and not worth_a_look(view, facts, view_callees(view)):
+        return []
     text = view_text(view)
     # Every lock and section call has one of these in its name: a substring test spares
     # most functions the regex.
@@ -77,6 +80,12 @@ def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None 
         if memo is not None:
             memo[key] = walked
     analysis, events = walked
+    if check == "preempt-needed":
+        if analysis is None:  # nothing is held anywhere in it: every call is unpinned
+            whole = ContextAnalysis({"checks": ["preempt-needed"]}, view, facts, k)
+            return preempt_needed(whole, [(c, bare_name(whole.name_of(c)))
+                                          for c in whole.calls_of(view.node)])
+        return preempt_needed(analysis, list(analysis.unpinned.values()))
     if analysis is None and check == "field-unlocked":
         return lockless_writes(view, facts, k)
     if analysis is None:

@@ -159,7 +159,8 @@ _CONTEXT: Spec = {
         "check": {"type": str, "required": True,
                   "choices": ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance",
                               "lock-not-held", "rcu-unprotected", "lock-order", "walk-unlocked", "scope-shrunk", "flush-deadlock",
-                              "irq-unsafe", "stale-snapshot", "field-unlocked", "error-code")},
+                              "irq-unsafe", "stale-snapshot", "field-unlocked", "error-code",
+                              "preempt-needed")},
         "max-chain": {"type": int},  # sleep-in-atomic: longest call chain to a sleeping primitive
         "kinds": {"list": {"type": str, "choices": ("spinlock", "raw_spinlock", "rwlock", "mutex",
                                                     "rwsem", "rcu", "preempt", "irq", "bh")}},

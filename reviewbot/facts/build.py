@@ -153,6 +153,7 @@ def save(path: Path, facts: Facts) -> None:
                                 ("acquires", facts.acquires), ("unaccounted", facts.unaccounted),
                                 ("works", facts.works), ("indirect", facts.indirect),
                                 ("callbacks", facts.callbacks), ("returns", facts.returns),
+                                ("preempt", facts.preempt),
                                 ("field_locks", facts.field_locks), ("irq_shared", facts.irq_shared),
                                 ("cond_keeps", facts.cond_keeps), ("slab_caches", facts.slab_caches),
                                 ("ops_sleeps", facts.ops_sleeps), ("ops_fields", facts.ops_fields),

@@ -27,6 +27,7 @@ from reviewbot.facts.contracts import asserted_lock
 from reviewbot.facts.extract import Call, Definition
 from reviewbot.facts.knowledge import Knowledge, LockSpec
 from reviewbot.facts.opsfacts import Dispatch, OpsScan, chain_levels, relevant_fields
+from reviewbot.facts.preemptfacts import preempt_needs
 from reviewbot.facts.refs import _RELEASE_NAME, direct_acquires, direct_releases
 from reviewbot.facts.returnrefs import returned_references
 from reviewbot.facts.slabcaches import cache_charged, merge_caches
@@ -512,6 +513,7 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
                 facts.unaccounted.setdefault(d.name, [d.path, "static" if d.local else "", alloc])
                 break
     facts.works = work_functions(defs)
+    facts.preempt = preempt_needs(defs)
     # Callbacks run under their caller's lock (facts/callbacks.py).
     indirect = indirect_calls(defs, k)
     facts.indirect = {defs[i].name: v for i, v in sorted(indirect.items())}
@@ -529,6 +531,7 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
     facts.stats = {"functions": len(defs), "may_sleep": len(chain), "take_locks": len(facts.locks),
                    "release_params": len(releases), "acquire_params": len(facts.acquires),
                    "return_refs": len(facts.returns), "unaccounted": len(facts.unaccounted),
+                   "preempt_needs": len(facts.preempt),
                    "slab_caches": len(facts.slab_caches),
                    "ops_members": len(dispatch.implemented), "ops_sleep": len(ops_sleeps),
                    "ops_calls": sum(len(v) for v in dispatch.calls.values())}

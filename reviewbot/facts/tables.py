@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 34  # 34: allocators with optional gfp flags (kzalloc_obj()), 16: works table (lock rules), 17: acquires table (refcount rules),
+FACTS_VERSION = 37  # 36, 37: preempt table narrowed, 34: allocators with optional gfp flags (kzalloc_obj()), 16: works table (lock rules), 17: acquires table (refcount rules),
 # 19: indirect and callbacks tables (entry context of callbacks), 20: field_locks and
 # irq_shared tables (facts/fieldlocks.py), cond_keeps (facts/condlocks.py), keeps from
 # __acquires(), 21: returns table (functions that return a reference, facts/returnrefs.py),
@@ -31,7 +31,8 @@ FACTS_VERSION = 34  # 34: allocators with optional gfp flags (kzalloc_obj()), 16
 # branch): ops_sleeps, ops_fields and ops_locks tables (calls through ops tables,
 # facts/opsfacts.py), a call through a pointer no longer resolves by its member's name,
 # 30: all of them, 32: "may sleep" followed 8 calls deep (was 5), 33: merged with the
-# speed branch (call regexes made possessive, same matches)
+# speed branch (call regexes made possessive, same matches), 35: preempt table
+# (facts/preemptfacts.py)
 
 
 @dataclass
@@ -66,6 +67,9 @@ class Facts:
     # function -> [object, callee, ..., the root acquire]: every value it returns is a
     # reference its caller owns (or NULL/an error) (facts/returnrefs.py)
     returns: dict[str, list[str]] = field(default_factory=dict)
+    # function (a static one as "path:name") -> [callee, ..., primitive]: it needs its
+    # caller to have preemption or interrupts disabled (facts/preemptfacts.py)
+    preempt: dict[str, list[str]] = field(default_factory=dict)
     # "css_set->nr_tasks" -> [lock, sites holding it, all sites, example functions...]: the
     # lock the tree writes a field under (facts/fieldlocks.py)
     field_locks: dict[str, list[str]] = field(default_factory=dict)
@@ -182,6 +186,16 @@ class Facts:
         """[path, "static" or "", allocation] of memory ``name`` keeps without charging it."""
         return self.unaccounted.get(name)
 
+    def preempt_table(self) -> dict[str, list[str]]:
+        return self.preempt
+
+    def preempt_need(self, name: str, path: str | None = None) -> list[str] | None:
+        """[callee, ..., primitive] when ``name`` (the static one of ``path`` first) needs
+        its caller to have disabled preemption; None otherwise."""
+        table = self.preempt_table()
+        found = table.get(f"{path}:{name}") if path is not None else None
+        return found if found is not None else table.get(name)
+
     def slab_cache(self, name: str) -> str:
         """"account", "plain" or "mixed" for a slab cache the tree creates; "" unknown."""
         found = self.slab_caches.get(name)
@@ -267,6 +281,10 @@ class _Overlay(Facts):
         mine = self.top.unaccounted_alloc(name)
         return mine if mine is not None or name in self.mine else self.under.unaccounted_alloc(name)
 
+    def preempt_need(self, name: str, path: str | None = None) -> list[str] | None:
+        mine = self.top.preempt_need(name, path)
+        return mine if mine is not None or name in self.mine else self.under.preempt_need(name, path)
+
     def slab_cache(self, name: str) -> str:
         # A cache the patch creates is judged by the patch's flags (caches are not
         # functions: the top never "defines" the name whole).
@@ -334,6 +352,7 @@ CREATE TABLE works (name TEXT PRIMARY KEY, functions TEXT NOT NULL) WITHOUT ROWI
 CREATE TABLE indirect (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE callbacks (name TEXT PRIMARY KEY, context TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE returns (name TEXT PRIMARY KEY, ref TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE preempt (name TEXT PRIMARY KEY, chain TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE field_locks (name TEXT PRIMARY KEY, lock TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE irq_shared (name TEXT PRIMARY KEY, sites TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE cond_keeps (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
@@ -392,6 +411,15 @@ class StoredFacts(Facts):
     def unaccounted_alloc(self, name: str) -> list[str] | None:
         found = self._one("unaccounted", "SELECT alloc FROM unaccounted WHERE name = ?", name)
         return list(found) if found is not None else None
+
+    def preempt_table(self) -> dict[str, list[str]]:
+        # A few thousand rows, read whole once: asked about every call of a function with
+        # per-CPU work in it, where one query each would cost more than the answer.
+        if not self.preempt:
+            with self.lock:
+                rows = self.con.execute("SELECT name, chain FROM preempt").fetchall()
+            self.preempt = {n: json.loads(c) for n, c in rows} or {"": []}
+        return self.preempt
 
     def slab_cache(self, name: str) -> str:
         found = self._one("slab_caches", "SELECT kind FROM slab_caches WHERE name = ?", name)

@@ -257,3 +257,21 @@ def test_allocators_with_optional_flags_default_to_gfp_kernel() -> None:
     assert k.implied_gfp("kzalloc_flex", "*p, entries, n") and \
         not k.implied_gfp("kzalloc_flex", "*p, entries, n, GFP_NOWAIT")
     assert not k.implied_gfp("kzalloc", "size, gfp") and k.implied_gfp("vzalloc", "size")
+
+
+def test_helpers_that_need_preemption_disabled_by_their_caller() -> None:
+    src = ("void __stat_add(struct st *s, int v)\n{\n\t__this_cpu_add(s->pcpu->n, v);\n}\n\n"
+           "void stat_add(struct st *s, int v)\n{\n\tunsigned long flags;\n\n"
+           "\tlocal_irq_save(flags);\n\t__stat_add(s, v);\n\tlocal_irq_restore(flags);\n}\n\n"
+           "static void __stat_bump(struct st *s)\n{\n\t__stat_add(s, 1);\n}\n\n"
+           "void stat_maybe(struct st *s)\n{\n\tif (in_task())\n\t\t__this_cpu_inc(s->pcpu->n);\n}\n\n"
+           "int stat_peek(struct st *s)\n{\n\treturn __this_cpu_read(s->pcpu->n);\n}\n\n"
+           "void stat_checked(struct st *s)\n{\n\tlockdep_assert_irqs_disabled();\n\ts->n++;\n}\n")
+    facts = derive(definitions(src, "mm/x.c"), load_knowledge())
+    assert facts.preempt_need("__stat_add") == ["__this_cpu_add"]
+    assert facts.preempt_need("__stat_bump", "mm/x.c") == ["__stat_add", "__this_cpu_add"]
+    assert facts.preempt_need("__stat_bump", "mm/y.c") is None  # another file's static
+    assert facts.preempt_need("stat_add") is None  # disables interrupts itself
+    assert facts.preempt_need("stat_maybe") is None  # decides by its context
+    assert facts.preempt_need("stat_peek") is None  # a read is no update
+    assert facts.preempt_need("stat_checked") == ["lockdep_assert_irqs_disabled"]

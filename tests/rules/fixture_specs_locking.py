@@ -21,7 +21,46 @@ TASK_COUNT = (
 )
 NAMED_EVENT = (MEMCG, OOM_EVENT_STRUCT, OOM_EVENT_STRUCT + "\tconst char *name;\n")
 
+# Per-CPU work in a function that runs preemptible (it reclaims with GFP_KERNEL).
+HIGH_RECLAIM = ("\t\treclaimed = try_to_free_mem_cgroup_pages(memcg, nr_pages - high,\n"
+                "\t\t\t\t\tGFP_KERNEL, MEMCG_RECLAIM_MAY_SWAP);\n")
+HIGH_COUNTED = HIGH_RECLAIM + "\t\t@@OP@@(memcg->vmstats_percpu->events[HIGH_RECLAIMS], reclaimed);\n"
+MAX_RECLAIM = "\t\tif (nr_reclaims) {\n\t\t\tif (!try_to_free_mem_cgroup_pages(memcg, nr_pages - max,\n"
+MAX_COUNTED = "\t\tif (nr_reclaims) {\n\t\t\t@@OP@@(memcg, PGSCAN_DIRECT, nr_pages - max);\n" \
+    "\t\t\tif (!try_to_free_mem_cgroup_pages(memcg, nr_pages - max,\n"
+
 SPECS: tuple[Spec, ...] = (
+    # --- percpu-op-preemptible ---------------------------------------------------------------
+    Spec(
+        "high-write-counts-reclaim-percpu",
+        "memcg: count the pages reclaimed by memory.high writes",
+        "Account reclaim done on behalf of a memory.high write in the per-cpu events.",
+        ((MEMCG, HIGH_RECLAIM, HIGH_COUNTED.replace("@@OP@@", "__this_cpu_add")),),
+        {"percpu-op-preemptible": "bad-01"},
+    ),
+    Spec(
+        "high-write-counts-reclaim-percpu-safe",
+        "memcg: count the pages reclaimed by memory.high writes",
+        "Account reclaim done on behalf of a memory.high write in the per-cpu events;\n"
+        "the writer is preemptible, so use the preempt-safe operation.",
+        ((MEMCG, HIGH_RECLAIM, HIGH_COUNTED.replace("@@OP@@", "this_cpu_add")),),
+        {"percpu-op-preemptible": "ok-01"},
+    ),
+    Spec(
+        "tree-max-write-counts-scan",
+        "memcg: count reclaim scans started by memory.max writes",
+        "Show in memory.stat how much reclaim a memory.max write asked for.",
+        ((MEMCG, MAX_RECLAIM, MAX_COUNTED.replace("@@OP@@", "__count_memcg_events")),),
+        {"percpu-op-preemptible": "bad-02"},
+    ),
+    Spec(
+        "tree-max-write-counts-scan-safe",
+        "memcg: count reclaim scans started by memory.max writes",
+        "Show in memory.stat how much reclaim a memory.max write asked for; the writer\n"
+        "is preemptible, so the counting helper that disables interrupts itself.",
+        ((MEMCG, MAX_RECLAIM, MAX_COUNTED.replace("@@OP@@", "count_memcg_events")),),
+        {"percpu-op-preemptible": "ok-02"},
+    ),
     # --- sleep-in-atomic: blocking flags through a local ----------------------------------
     Spec(
         "oom-event-name-flags-in-local",
