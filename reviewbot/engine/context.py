@@ -81,7 +81,8 @@ from reviewbot.facts.knowledge import Knowledge, LockSpec
 from reviewbot.facts.opsfacts import chain_levels, is_dispatch, member_key, shown_chain
 from reviewbot.facts.tables import Facts
 
-LOCK_WORDS = ("lock", "rcu_read", "preempt", "irq", "_bh", "down", "_cpu", "guard")
+LOCK_WORDS = ("lock", "rcu_read", "preempt", "irq", "_bh", "down", "_cpu", "guard", "memalloc_",
+              "set_active_memcg", "use_mm")
 CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance", "lock-not-held",
           "rcu-unprotected", "lock-order", "irq-unsafe", "walk-unlocked", "flush-deadlock", "field-unlocked",
           "preempt-needed")
@@ -137,6 +138,8 @@ class ContextAnalysis(Analysis):
         # holds them, and a function that drops and retakes one ends holding it.
         self.borrowed: set[tuple[str, str]] = set()
         self.pair_of_call = pairs_of_calls(k)
+        self.same_call = frozenset(n for spec in kinds.values() if spec.raw.get("same-call")
+                                   for n in str(spec.raw["acquire"]).split("|"))
         # The checks run at every node for every path state reaching it; what they ask
         # of a call or of the facts does not depend on the state: asked once.
         self._sleeps: dict[int, list[str] | None] = {}  # call node -> sleep_chain()
@@ -202,6 +205,11 @@ class ContextAnalysis(Analysis):
     # --- lock helpers (tree facts) and conditional acquires through a result variable ---
     def call_ops(self, call: Node, in_condition: bool = False) -> list[tuple[str, Any]]:
         ops = super().call_ops(call, in_condition)
+        if ops and self.same_call and bare_name(self.name_of(call)) in self.same_call:
+            # set_active_memcg(): the call that keeps the old value starts the scope,
+            # the one that drops its result ends it.
+            drop = "release" if assigned_to(call) is not None else "acquire"
+            ops = [op for op in ops if op[0] != drop]
         ops.extend(self.helper_ops(call))
         if in_condition:
             return ops

@@ -146,14 +146,20 @@ def _imbalance_finding(analysis: ContextAnalysis, ev: Event, view: FunctionView)
         return []
     spec = analysis.kinds[ev.pair]
     what = f"{bare_name(ev.held.call) if ev.held else spec.acquire.pattern}({ev.key})"
+    scope = spec.kind == "scope"  # a task-state save (set_active_memcg()), not a lock
+    if scope:
+        what = f"{bare_name(ev.held.call)}()" if ev.held else f"{spec.acquire.pattern}()"
     if ev.kind == "leak" and ev.held is not None:
         where = f"returns at line {ev.exit_line}" if ev.exit_line else "falls off its end"
         via = f" (reached by {ev.via})" if ev.via else ""
-        detail = f"{what} taken at line {ev.held.line} is still held when {view.name}() {where}{via}"
+        detail = (f"{what} at line {ev.held.line} is not undone when {view.name}() {where}{via}: "
+                  f"the task goes on in the state it set" if scope else
+                  f"{what} taken at line {ev.held.line} is still held when {view.name}() {where}{via}")
         evidence = tuple(x for x in (ev.held.line, ev.exit_line) if x)
         line: int | None = ev.exit_line or ev.held.line
     else:
-        detail = f"{ev.key or spec.kind} is released a second time at line {ev.line}"
+        detail = (f"{spec.release.pattern}() at line {ev.line} restores a state a second time"
+                  if scope else f"{ev.key or spec.kind} is released a second time at line {ev.line}")
         evidence = (ev.line,) if ev.line else ()
         line = ev.line
     return [RawFinding(line, view.name, {"detail": detail, "kind": ev.kind}, evidence)]

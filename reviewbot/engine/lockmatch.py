@@ -73,7 +73,7 @@ def mismatched_releases(a: ContextAnalysis, state: State, ops: list[tuple[str, A
     for (key, line), pairs in groups.items():
         if any(h.key == key and h.pair in pairs for h in state.held):
             continue  # the unlock matches what is held
-        kinds = {a.kinds[p].kind for p in pairs}
+        kinds = {a.kinds[p].kind for p in pairs} - {"scope"}  # task-state saves: no variants
         same = [h for h in state.held if h.key == key and a.kinds[h.pair].kind in kinds
                 and _plain_acquire(a, h)]
         if same:

@@ -163,7 +163,7 @@ _CONTEXT: Spec = {
                               "preempt-needed")},
         "max-chain": {"type": int},  # sleep-in-atomic: longest call chain to a sleeping primitive
         "kinds": {"list": {"type": str, "choices": ("spinlock", "raw_spinlock", "rwlock", "mutex",
-                                                    "rwsem", "rcu", "preempt", "irq", "bh")}},
+                                                    "rwsem", "rcu", "preempt", "irq", "bh", "scope")}},
         "not-functions": _REGEX,
     }
 }

@@ -44,7 +44,55 @@ NOTIFY_LOG = "\t\tunsigned long next = last + CGROUP_FILE_NOTIFY_MIN_INTV;\n" \
     "\t\tstruct cgroup_notify_rec *rec = kzalloc_obj(*rec@@FLAGS@@);\n\n" \
     "\t\tif (rec)\n\t\t\tllist_add(&rec->node, &cfile->notify_log);\n"
 
+# Task-state scopes: set_active_memcg() and memalloc_noio_save() undone on every path.
+INOTIFY = "fs/notify/inotify/inotify_fsnotify.c"
+ZONED = "block/blk-zoned.c"
+INOTIFY_ALLOC = ("\tevent = kmalloc(alloc_len, GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL);\n"
+                 "\tset_active_memcg(old_memcg);\n\n\tif (unlikely(!event)) {\n")
+INOTIFY_OVERFLOW = "\t\tfsnotify_queue_overflow(group);\n\t\treturn -ENOMEM;\n\t}\n\n"
+INOTIFY_LATE = ("\tevent = kmalloc(alloc_len, GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL);\n"
+                "\n\tif (unlikely(!event)) {\n")
+INOTIFY_COOKIE = ("\t\tfsnotify_queue_overflow(group);\n@@RESTORE@@\t\treturn -ENOMEM;\n\t}\n"
+                  "\tevent->cookie_name = kstrdup(name->name, GFP_KERNEL_ACCOUNT);\n"
+                  "\tset_active_memcg(old_memcg);\n\n")
+ZONES_NONE = "\tif (!ret) {\n\t\tpr_warn(\"%s: No zones reported\\n\", disk->disk_name);\n\t\tret = -ENODEV;\n\t}\n"
+ZONES_FAIL = ("\tif (!ret) {\n\t\tpr_warn(\"%s: No zones reported\\n\", disk->disk_name);\n"
+              "@@RESTORE@@\t\treturn -ENODEV;\n\t}\n")
+
 SPECS: tuple[Spec, ...] = (
+    Spec(
+        "tree-inotify-name-charged-to-group-leaks-memcg",
+        "inotify: charge the copied name to the listening group too",
+        "Keep a copy of the name with the event, paid for by the group like the event.",
+        ((INOTIFY, INOTIFY_ALLOC, INOTIFY_LATE),
+         (INOTIFY, INOTIFY_OVERFLOW, INOTIFY_COOKIE.replace("@@RESTORE@@", ""))),
+        {"scope-not-restored": "bad-01"},
+    ),
+    Spec(
+        "tree-inotify-name-charged-to-group",
+        "inotify: charge the copied name to the listening group too",
+        "Keep a copy of the name with the event, paid for by the group like the event;\n"
+        "the allocation failure path restores the task's memcg first.",
+        ((INOTIFY, INOTIFY_ALLOC, INOTIFY_LATE),
+         (INOTIFY, INOTIFY_OVERFLOW, INOTIFY_COOKIE.replace(
+             "@@RESTORE@@", "\t\tset_active_memcg(old_memcg);\n"))),
+        {"scope-not-restored": "ok-01"},
+    ),
+    Spec(
+        "tree-zoned-no-zones-returns-in-noio",
+        "block: fail at once when a zoned disk reports no zones",
+        "Nothing after the report can succeed without zones: return the error directly.",
+        ((ZONED, ZONES_NONE, ZONES_FAIL.replace("@@RESTORE@@", "")),),
+        {"scope-not-restored": "bad-02"},
+    ),
+    Spec(
+        "tree-zoned-no-zones-returns-after-restore",
+        "block: fail at once when a zoned disk reports no zones",
+        "Nothing after the report can succeed without zones: leave the noio scope and\n"
+        "return the error directly.",
+        ((ZONED, ZONES_NONE, ZONES_FAIL.replace("@@RESTORE@@", "\t\tmemalloc_noio_restore(noio_flag);\n")),),
+        {"scope-not-restored": "ok-02"},
+    ),
     Spec(
         "shm-stats-obj-unaccounted",
         "ipc/shm: keep attach statistics per segment",
