@@ -12,7 +12,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView
+from tree_sitter import Node
+
+from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView, node_text
 from reviewbot.engine.cnodes import view_callees, view_text, view_words
 from reviewbot.engine.context import (
     CHECKS,
@@ -31,7 +33,7 @@ from reviewbot.engine.refspec import Config, finds_call
 from reviewbot.engine.snapshot import stale_snapshots
 from reviewbot.engine.types import RawFinding
 from reviewbot.engine.uses import handed_to_caller
-from reviewbot.facts.knowledge import Knowledge, load_knowledge
+from reviewbot.facts.knowledge import Knowledge, LockSpec, load_knowledge
 from reviewbot.facts.tables import EMPTY, Facts
 
 
@@ -145,6 +147,9 @@ def _imbalance_finding(analysis: ContextAnalysis, ev: Event, view: FunctionView)
     if ev.kind == "leak" and handed_to_caller(analysis, ev.key, ev.pair, ev.exit_line):
         return []
     spec = analysis.kinds[ev.pair]
+    if spec.kind == "scope" and ev.kind == "leak" and ev.held is not None \
+            and _same_guard(analysis, ev.held.line, spec):
+        return []  # `if (c) old = set_active_memcg(m); ... if (c) set_active_memcg(old);`
     what = f"{bare_name(ev.held.call) if ev.held else spec.acquire.pattern}({ev.key})"
     scope = spec.kind == "scope"  # a task-state save (set_active_memcg()), not a lock
     if scope:
@@ -163,6 +168,38 @@ def _imbalance_finding(analysis: ContextAnalysis, ev: Event, view: FunctionView)
         evidence = (ev.line,) if ev.line else ()
         line = ev.line
     return [RawFinding(line, view.name, {"detail": detail, "kind": ev.kind}, evidence)]
+
+
+def _guard_of(node: Node) -> str | None:
+    """The condition text of the innermost `if` whose then-branch holds ``node``."""
+    child, parent = node, node.parent
+    while parent is not None and parent.type != "function_definition":
+        if parent.type == "if_statement" and parent.child_by_field_name("consequence") == child:
+            cond = parent.child_by_field_name("condition")
+            # Compared by their letters and digits: a function rebuilt on the nearest base
+            # mixes the patch's lines with the base's, which may spell the same test
+            # another way (2020's loop_handle_cmd() tests `cmd->memcg_css`, 6.1's a local
+            # `cmd_memcg_css`), and the walk then no longer pairs the two branches.
+            return re.sub(r"[^A-Za-z0-9]+", "", node_text(cond)) if cond is not None else None
+        child, parent = parent, parent.parent
+    return None
+
+
+def _same_guard(a: ContextAnalysis, line: int, spec: LockSpec) -> bool:
+    """Whether the save at ``line`` and a restore of the same pair sit under the same
+    condition: the walk does not correlate branches, and a state saved only when the
+    condition holds is restored under it."""
+    guards: dict[str, set[str | None]] = {"acquire": set(), "release": set()}
+    for call in a.calls_of(a.view.node):
+        name = bare_name(a.name_of(call))
+        role = ("acquire" if a.line(call) == line else "release") if spec.acquire.fullmatch(name) \
+            and spec.release.fullmatch(name) else (
+            "acquire" if spec.acquire.fullmatch(name) else "release" if spec.release.fullmatch(name) else "")
+        if role == "acquire" and a.line(call) != line:
+            continue
+        if role:
+            guards[role].add(_guard_of(call))
+    return any(g is not None and g in guards["release"] for g in guards["acquire"])
 
 
 def lockless_writes(view: FunctionView, facts: Facts, k: Knowledge) -> list[RawFinding]:

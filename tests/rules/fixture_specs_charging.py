@@ -79,6 +79,16 @@ SPECS: tuple[Spec, ...] = (
         {"scope-not-restored": "ok-01"},
     ),
     Spec(
+        "tree-inotify-charge-group-only-when-set",
+        "inotify: charge the group only when it has a memcg",
+        "Skip switching the active memcg for groups created without one.",
+        ((INOTIFY, "\told_memcg = set_active_memcg(group->memcg);\n",
+          "\tif (group->memcg)\n\t\told_memcg = set_active_memcg(group->memcg);\n"),
+         (INOTIFY, "\tset_active_memcg(old_memcg);\n\n\tif (unlikely(!event)) {\n",
+          "\tif (group->memcg)\n\t\tset_active_memcg(old_memcg);\n\n\tif (unlikely(!event)) {\n")),
+        {"scope-not-restored": "ok-03"},
+    ),
+    Spec(
         "tree-zoned-no-zones-returns-in-noio",
         "block: fail at once when a zoned disk reports no zones",
         "Nothing after the report can succeed without zones: return the error directly.",
