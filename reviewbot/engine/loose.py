@@ -14,6 +14,7 @@ from reviewbot.diff import Hunk, Line, function_name
 LOOSE_SHARE = 0.6  # pre-image lines that must be found, in order, for a loose placement
 LOOSE_MIN = 4  # and at least this many distinctive ones (a few braces fit anywhere)
 LOOSE_SLACK = 8  # base lines the stretch may have beyond the hunk's pre-image
+_NEAR = 40  # base lines around the stretch where the added lines may already stand
 
 
 def _norm(line: str) -> str:
@@ -77,6 +78,13 @@ def loose_placement(base_text: str, hunk: Hunk, expected: int,
     blocks = [b for b in SequenceMatcher(None, want, window, autojunk=False)
               .get_matching_blocks() if b.size]
     if _locking_differs(want, window, blocks):
+        return None
+    # The change is there already, reworded around it (the base merged it, or a later
+    # version of it): placing it again would write each added line twice, two calls where
+    # the author has one (a lock helper then reads as taken twice). Read alone instead.
+    added = [_norm(ln.text) for ln in lines if ln.kind == "+" and _distinctive(ln.text)]
+    near = set(normed[max(0, lo - _NEAR):hi + _NEAR])
+    if added and all(a in near for a in added):
         return None
     first_line = pre[blocks[0].a][0]
     last_line = pre[blocks[-1].a + blocks[-1].size - 1][0]

@@ -178,6 +178,16 @@ def test_context_that_locks_differently_is_not_placed_loosely() -> None:
     assert rebuilt_views(one, renamed) is not None
 
 
+def test_a_change_the_base_already_has_nearby_is_not_placed_again() -> None:
+    # The base merged the change and moved it since (here: before the reclaim check);
+    # placing the hunk loosely would take the css reference twice.
+    (one,) = parse_diff(LOOSE_PATCH, MailSettings())
+    merged = LOOSE_BASE.replace("\tusage = page_counter_read(&memcg->memory);\n",
+                                "\tcss_get(&memcg->css);\n\tusage = page_counter_read(&memcg->memory);\n")
+    assert rebuilt_views(one, merged) is None
+    assert rebuilt_views(one, LOOSE_BASE) is not None  # not there: placed as before
+
+
 def test_named_base_functions_are_the_whole_file_parses_own() -> None:
     from reviewbot.engine.cfunc import views_from_text
     from reviewbot.engine.rebuild import named_views
