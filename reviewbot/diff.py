@@ -19,8 +19,9 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from unidiff.constants import RE_DIFF_GIT_HEADER, RE_DIFF_GIT_INDEX, RE_HUNK_HEADER
 from unidiff.errors import UnidiffParseError
-from unidiff.patch import PatchSet
+from unidiff.patch import PatchedFile, PatchSet
 
 from reviewbot.config import MailSettings
 from reviewbot.errors import BadInputError
@@ -222,53 +223,193 @@ def parse_diff(
     text = _SIGNATURE.sub("", text)
     if text and not text.endswith("\n"):
         text += "\n"
-    try:
-        patchset = PatchSet(text)
-    except UnidiffParseError as exc:
-        # unidiff says e.g. "Hunk diff line expected: <line>": in mail this is almost
-        # always a whitespace-damaged patch (a mailer re-wrapped or stripped lines).
-        hint = " (whitespace-damaged or wrapped by a mailer?)" if "Hunk" in str(exc) else ""
-        raise BadInputError(f"malformed diff{hint}: {exc}", source=source) from exc
+    parsed = _git_diff(text)
+    if parsed is None:  # not plain git output: unidiff, with all its cases and errors
+        try:
+            parsed = [_from_unidiff(pf) for pf in PatchSet(text)]
+        except UnidiffParseError as exc:
+            # unidiff says e.g. "Hunk diff line expected: <line>": in mail this is almost
+            # always a whitespace-damaged patch (a mailer re-wrapped or stripped lines).
+            hint = " (whitespace-damaged or wrapped by a mailer?)" if "Hunk" in str(exc) else ""
+            raise BadInputError(f"malformed diff{hint}: {exc}", source=source) from exc
     files: list[FileDiff] = []
-    for pf in patchset:
-        old = _strip_prefix(pf.source_file or DEV_NULL)
-        new = _strip_prefix(pf.target_file or DEV_NULL)
+    for source_file, target_file, source_mode, target_mode, rename, binary, hunks in parsed:
+        old = _strip_prefix(source_file or DEV_NULL)
+        new = _strip_prefix(target_file or DEV_NULL)
         for p in (old, new):
             if p is not None:
                 check_path(p, source)
-        hunks = tuple(
-            Hunk(
-                old_start=h.source_start,
-                old_len=h.source_length,
-                new_start=h.target_start,
-                new_len=h.target_length,
-                section=(h.section_header or "").strip(),
-                lines=tuple(
-                    Line(
-                        kind=ln.line_type,
-                        text=ln.value.rstrip("\n").rstrip("\r"),
-                        old_lineno=ln.source_line_no,
-                        new_lineno=ln.target_line_no,
-                    )
-                    for ln in h
-                    if ln.line_type in ("+", "-", " ")
-                ),
-            )
-            for h in pf
-        )
         files.append(
             FileDiff(
                 old_path=old,
                 new_path=new,
                 is_new=old is None,
                 is_deleted=new is None,
-                is_rename=bool(pf.is_rename),
-                old_mode=pf.source_mode,
-                new_mode=pf.target_mode,
-                is_binary=bool(pf.is_binary_file),
+                is_rename=rename,
+                old_mode=source_mode,
+                new_mode=target_mode,
+                is_binary=binary,
                 hunks=hunks,
             )
         )
     if text.strip() and not files:
         raise BadInputError("no file changes found in diff", source=source)
     return tuple(files)
+
+
+# (source file, target file, source mode, target mode, rename, binary, hunks): what
+# parse_diff() reads of a unidiff PatchedFile.
+_Parsed = tuple[str, str, str | None, str | None, bool, bool, tuple[Hunk, ...]]
+
+
+def _from_unidiff(pf: PatchedFile) -> _Parsed:
+    hunks = tuple(
+        Hunk(
+            old_start=h.source_start,
+            old_len=h.source_length,
+            new_start=h.target_start,
+            new_len=h.target_length,
+            section=(h.section_header or "").strip(),
+            lines=tuple(
+                Line(
+                    kind=ln.line_type,
+                    text=ln.value.rstrip("\n").rstrip("\r"),
+                    old_lineno=ln.source_line_no,
+                    new_lineno=ln.target_line_no,
+                )
+                for ln in h
+                if ln.line_type in ("+", "-", " ")
+            ),
+        )
+        for h in pf
+    )
+    return (pf.source_file, pf.target_file, pf.source_mode, pf.target_mode,
+            bool(pf.is_rename), bool(pf.is_binary_file), hunks)
+
+
+# Header lines of a `diff --git` file that unidiff keeps as patch info and that say
+# nothing parse_diff() reads (the mode lines are read below).
+_INFO = ("index ", "similarity index ", "dissimilarity index ", "rename from ", "rename to ",
+         "copy from ", "copy to ")
+_MODES = (("new file mode ", "new"), ("deleted file mode ", "deleted"), ("old mode ", "old"),
+          ("new mode ", "mode"))
+
+
+def _git_diff(text: str) -> list[_Parsed] | None:
+    """What unidiff makes of a diff as ``git format-patch`` writes it, read in one pass
+    (unidiff matched up to a dozen regexes per line and built an object per line: most of
+    parse_diff(), which every review runs). Only that plain shape is read here: one
+    ``diff --git a/.. b/..`` per file, its mode and index lines, ``---``/``+++``, hunks
+    whose lengths match their headers, ``\\ No newline`` markers and blank lines after a
+    hunk. Anything else (no git header, quoted or CR-ended names, binary patches, a
+    rename without hunks, a hunk that is short, long or damaged, text after the last
+    hunk) returns None, and unidiff reads the whole diff as before, errors included."""
+    if "\r" in text or not text.startswith("diff --git "):
+        return None
+    rows = text.split("\n")
+    rows.pop()  # (the text ends with a newline: an empty last row)
+    out: list[_Parsed] = []
+    i, n = 0, len(rows)
+    while i < n:
+        head = RE_DIFF_GIT_HEADER.match(rows[i])
+        if head is None or '"' in rows[i]:
+            return None
+        source, target = head.group("source"), head.group("target")
+        modes: dict[str, str] = {}
+        i += 1
+        while i < n and not rows[i].startswith("--- "):
+            row = rows[i]
+            mode = next(((k, row[len(prefix):]) for prefix, k in _MODES if row.startswith(prefix)), None)
+            if mode is not None:
+                if not mode[1].isdigit() or not mode[1].isascii():
+                    return None  # (unidiff's `\d+$`: then not a mode line)
+                modes[mode[0]] = mode[1]
+            elif row.startswith(_INFO):
+                index = RE_DIFF_GIT_INDEX.match(row)
+                if index is not None:  # an unchanged mode: both sides, unless known
+                    modes.setdefault("index", index.group("mode"))
+            else:
+                return None
+            i += 1
+        if i + 1 >= n or not rows[i + 1].startswith("+++ "):
+            return None
+        if ("old" in modes and "deleted" in modes) or ("mode" in modes and "new" in modes):
+            return None  # two lines for one side: which wins depends on their order
+        if "new" in modes:
+            source = DEV_NULL
+        if "deleted" in modes:
+            target = DEV_NULL
+        if rows[i + 1][4:] != target or "\t" in rows[i][4:] or "\t" in target:
+            return None  # unidiff: a timestamp, or "Target without source"
+        i += 2
+        hunks: list[Hunk] = []
+        while i < n and not rows[i].startswith("diff --git "):
+            row = rows[i]
+            if not row or row.startswith("\\ No newline at end of file"):
+                if not hunks:
+                    return None
+                i += 1
+                continue
+            found = _git_hunk(rows, i)
+            if found is None:
+                return None
+            hunk, i = found
+            hunks.append(hunk)
+        if not hunks:
+            return None
+        out.append((source, target, *_git_modes(modes), source[2:] != target[2:] and
+                    DEV_NULL not in (source, target), False, tuple(hunks)))
+    return out
+
+
+def _git_modes(modes: dict[str, str]) -> tuple[str | None, str | None]:
+    """unidiff's source and target modes: the header lines, each setting its side
+    (``new file mode`` the target, ``deleted file mode`` the source, then ``old mode``
+    and ``new mode``), and a mode on the ``index`` line for a side still unknown. (git
+    writes them in that order; one of each at most.)"""
+    source = modes.get("old", modes.get("deleted"))
+    target = modes.get("mode", modes.get("new"))
+    index = modes.get("index")
+    return (source if source is not None else index), (target if target is not None else index)
+
+
+def _git_hunk(rows: list[str], i: int) -> tuple[Hunk, int] | None:
+    """The hunk whose header is ``rows[i]`` and the row after it; None when its lines do
+    not add up to its header's lengths exactly (unidiff then says why)."""
+    header = RE_HUNK_HEADER.match(rows[i])
+    if header is None:
+        return None
+    old_start, old_len, new_start, new_len, section = header.groups()
+    old_no, new_no = int(old_start), int(new_start)
+    old_end = old_no + (int(old_len) if old_len is not None else 1)
+    new_end = new_no + (int(new_len) if new_len is not None else 1)
+    if old_no == old_end and new_no == new_end:
+        return None
+    lines: list[Line] = []
+    add = lines.append
+    i += 1
+    n = len(rows)
+    while old_no < old_end or new_no < new_end:
+        if i >= n:
+            return None
+        row = rows[i]
+        i += 1
+        kind = row[:1]
+        if kind == " " or kind == "":
+            add(Line(" ", row[1:], old_no, new_no))
+            old_no += 1
+            new_no += 1
+        elif kind == "+":
+            add(Line("+", row[1:], None, new_no))
+            new_no += 1
+        elif kind == "-":
+            add(Line("-", row[1:], old_no, None))
+            old_no += 1
+        elif kind != "\\":
+            return None
+        if old_no > old_end or new_no > new_end:
+            return None
+    hunk = Hunk(old_start=int(old_start), old_len=old_end - int(old_start),
+                new_start=int(new_start), new_len=new_end - int(new_start),
+                section=section.strip(), lines=tuple(lines))
+    return hunk, i

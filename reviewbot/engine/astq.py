@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from typing import Any
 
 from tree_sitter import Node, Query, QueryCursor
@@ -193,11 +194,18 @@ def _bare_rcu_access(node: Node, accessors: re.Pattern[str]) -> bool:
 
 
 _NAME_LIST = re.compile(r"^\^(?:\(((?:[A-Za-z_]\w*\|)*[A-Za-z_]\w*)\)|([A-Za-z_]\w*))\$$")
-_PREFILTERS: dict[int, tuple[dict[str, Any], tuple[re.Pattern[str], ...]]] = {}
+_PREFILTERS: dict[int, tuple[dict[str, Any], tuple[Callable[[str], object], ...]]] = {}
 
 
-def prefilters(params: dict[str, Any]) -> tuple[re.Pattern[str], ...]:
-    """Regexes a function's text must all match before the query can match anything.
+def _any_of(names: tuple[str, ...]) -> Callable[[str], bool]:
+    """The search of the regex ``a|b|c`` of plain names: whether one is a substring (what
+    the regex answers, without trying every alternative at every offset of the text)."""
+    return lambda text: any(name in text for name in names)
+
+
+def prefilters(params: dict[str, Any]) -> tuple[Callable[[str], object], ...]:
+    """Tests (regex searches) a function's text must all pass before the query can match
+    anything.
 
     Derived only where it is implied: a capture whose text must equal one of a list of
     names (``where: {fn: '^(a|b)$'}``) is a substring of the function, and so is the
@@ -206,20 +214,20 @@ def prefilters(params: dict[str, Any]) -> tuple[re.Pattern[str], ...]:
     cached = _PREFILTERS.get(id(params))
     if cached is not None and cached[0] is params:
         return cached[1]
-    found: list[str] = []
+    found: list[Callable[[str], object]] = []
     through = params.get("through-helpers")
     for capture, rx in (params.get("where") or {}).items():
         if capture == through:
             continue  # the name may be a helper's: checked in run_ast with the patch's helpers
         m = _NAME_LIST.match(rx)
         if m:  # plain substrings: true of every text the capture can have
-            found.append(m.group(1) or m.group(2))
+            found.append(_any_of(tuple((m.group(1) or m.group(2)).split("|"))))
     loop = params.get("inside-loop")
     if loop:
-        found.append(f"(?:{loop['macros']})")
+        found.append(re.compile(f"(?:{loop['macros']})").search)
     if params.get("prefilter"):
-        found.append(params["prefilter"])
-    out = tuple(re.compile(rx) for rx in found)
+        found.append(re.compile(params["prefilter"]).search)
+    out = tuple(found)
     _PREFILTERS[id(params)] = (params, out)
     return out
 
@@ -249,7 +257,7 @@ def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, sourc
     if params.get("not-functions") and re.search(params["not-functions"], view.name):
         return []
     fn_text = view_text(view)  # (decoded once per function, for all the rules)
-    if not all(rx.search(fn_text) for rx in prefilters(params)):
+    if not all(test(fn_text) for test in prefilters(params)):
         return []
     where = {k: re.compile(v) for k, v in (params.get("where") or {}).items()}
     through = params.get("through-helpers")
@@ -265,11 +273,18 @@ def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, sourc
     where_not = {k: re.compile(v) for k, v in (params.get("where-not") or {}).items()}
     loop = params.get("inside-loop")
     loop_macros = re.compile(f"^(?:{loop['macros']})$") if loop else None
+    rcu: dict[str, Any] = params.get("rcu-fields") or {}
+    accessors = re.compile(f"^(?:{rcu.get('accessors', _ACCESSORS)})$") if rcu else None
     out: list[RawFinding] = []
     seen: set[int] = set()
     for _, caps in QueryCursor(query).matches(view.node):
         nodes = {k: v[0] for k, v in caps.items() if v}
         if report not in nodes:
+            continue
+        if accessors is not None and (not _is_rcu_field(nodes[report], rcu, ctx)
+                                      or not _bare_rcu_access(nodes[report], accessors)):
+            # Asked first (every test here only filters): most of the field accesses a
+            # query of every `a->b` matches are of no __rcu pointer.
             continue
         texts = {k: node_text(n) for k, n in nodes.items()}
         extra_caps: dict[str, str] = {}
@@ -338,12 +353,6 @@ def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, sourc
             if hit is None:
                 continue
             all_caps.update(hit)
-        rcu = params.get("rcu-fields")
-        if rcu:
-            if not _is_rcu_field(target, rcu, ctx):
-                continue
-            if not _bare_rcu_access(target, re.compile(f"^(?:{rcu.get('accessors', _ACCESSORS)})$")):
-                continue
         if target.start_byte in seen:
             continue
         seen.add(target.start_byte)

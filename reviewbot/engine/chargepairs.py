@@ -106,8 +106,8 @@ def run_charge_pairs(params: dict[str, Any], ctx: PatchContext,
         if rewritten:
             added = {ln.new_lineno for h in fc.diff.hunks for ln in h.lines if ln.kind == "+"}
             # Calls of the file after the patch that the patch did not write.
-            kept = [(line, name, args) for line, text in fc.post_lines()
-                    if line not in added and "charge" in text for name, args in _calls(text)]
+            kept = [(line, name, args) for line, text in fc.post_lines_with("charge")
+                    if line not in added for name, args in _calls(text)]
             for hunk in rewritten:
                 out.extend((fc, raw) for raw in _amount_changed(hunk, kept))
         out.extend((fc, raw) for raw in _half_removed(fc, ctx))

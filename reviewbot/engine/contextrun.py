@@ -66,8 +66,10 @@ def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None 
         return []
     text = view_text(view)
     # Every lock and section call has one of these in its name: a substring test spares
-    # most functions the regex.
-    cheap = any(word in text for word in LOCK_WORDS)
+    # most functions the regex. (Once per function: each of the context rules asks.)
+    cheap: bool | None = view.memo.get("lock-words")
+    if cheap is None:
+        cheap = view.memo["lock-words"] = any(word in text for word in LOCK_WORDS)
     if check in ("lock-not-held", "rcu-unprotected") and not cheap:
         return []  # the function takes no lock itself: its callers hold what it needs
     if check == "imbalance":

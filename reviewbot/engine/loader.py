@@ -53,9 +53,7 @@ class Rule:
 
     def applies_to(self, file: str) -> bool:
         """Whether the rule looks at this file (include/exclude globs; ``**`` allowed)."""
-        if self.include and not any(_glob(file, g) for g in self.include):
-            return False
-        return not any(_glob(file, g) for g in self.exclude)
+        return _applies(self.include, self.exclude, file)
 
     @property
     def fixtures_dir(self) -> Path:
@@ -70,6 +68,15 @@ def _glob(path: str, pattern: str) -> bool:
         return True
     # "mm/**" should match "mm/memcontrol.c" and "mm/x/y.c" alike.
     return pattern.endswith("/**") and path.startswith(pattern[:-2])
+
+
+# Asked for every rule and file of every patch (and by the pattern engine per line's
+# file): a pure function of the globs and the path, answered once (bounded like _glob).
+@functools.lru_cache(maxsize=16384)
+def _applies(include: tuple[str, ...], exclude: tuple[str, ...], file: str) -> bool:
+    if include and not any(_glob(file, g) for g in include):
+        return False
+    return not any(_glob(file, g) for g in exclude)
 
 
 def default_rules_dir(settings: Settings | None = None) -> Path:

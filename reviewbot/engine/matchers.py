@@ -38,6 +38,17 @@ def _lines_of(hunks: Iterable[Hunk], kinds: tuple[str, ...]) -> list[Line]:
     return [ln for h in hunks for ln in h.lines if ln.kind in kinds]
 
 
+def _file_lines(ctx: PatchContext, fc: FileContext, kinds: tuple[str, ...]) -> list[tuple[Hunk, Line]]:
+    """The lines of these kinds in a file's hunks, with their hunk, in order: once per
+    patch (every pattern rule looks at each added line of each file; most lines are
+    context)."""
+    key = f"pattern-lines:{id(fc)}:{kinds}"  # (the file context lives as long as the patch's)
+    found = ctx.memo.get(key)
+    if not isinstance(found, list):
+        found = ctx.memo[key] = [(h, ln) for h in fc.diff.hunks for ln in h.lines if ln.kind in kinds]
+    return found
+
+
 def _function_of(fc: FileContext, hunk: Hunk, line: Line) -> tuple[str | None, frozenset[int]]:
     """Enclosing function name and its post-image line numbers (empty when unknown)."""
     lineno = line.new_lineno
@@ -145,48 +156,45 @@ def run_pattern(rule: Rule, ctx: PatchContext) -> list[tuple[str, RawFinding]]:
         # the same construct moved (a loop moved into a helper), not a new one.
         moved: Counter[str] = Counter()
         if params.get("moved-is-preexisting", True) and on == ("+",):
-            for ln in _lines_of(fc.diff.hunks, ("-",)):
+            for _, ln in _file_lines(ctx, fc, ("-",)):
                 for m in anchor.finditer(ln.text):
                     moved[_norm(m.group(0))] += 1
-        for hunk in fc.diff.hunks:
-            for line in hunk.lines:
-                if line.kind not in on:
-                    continue
-                match = anchor.search(line.text)
-                if match is None:
-                    continue
-                function, fn_lines = _function_of(fc, hunk, line)
-                if fn_rx and not (function and fn_rx.search(function)):
-                    continue
-                if not_fn_rx and function and not_fn_rx.search(function):
-                    continue
-                ok, captures = _conditions_hold(params, fc, ctx, hunk, fn_lines, function)
-                if not ok:
-                    continue
-                key = _norm(match.group(0))
-                was_moved = moved[key] > 0
-                if was_moved:
-                    moved[key] -= 1
-                captures = {
-                    **captures,
-                    **{k: v for k, v in match.groupdict().items() if v is not None},
-                    "match": match.group(0),
-                    "function": function or "?",
-                    "detail": "",
-                }
-                lineno = line.new_lineno if line.kind != "-" else line.old_lineno
-                out.append(
-                    (
-                        fc.path,
-                        RawFinding(
-                            line=lineno,
-                            function=function,
-                            captures=captures,
-                            evidence=(lineno,) if lineno else (),
-                            preexisting=was_moved,
-                        ),
-                    )
+        for hunk, line in _file_lines(ctx, fc, on):
+            match = anchor.search(line.text)
+            if match is None:
+                continue
+            function, fn_lines = _function_of(fc, hunk, line)
+            if fn_rx and not (function and fn_rx.search(function)):
+                continue
+            if not_fn_rx and function and not_fn_rx.search(function):
+                continue
+            ok, captures = _conditions_hold(params, fc, ctx, hunk, fn_lines, function)
+            if not ok:
+                continue
+            key = _norm(match.group(0))
+            was_moved = moved[key] > 0
+            if was_moved:
+                moved[key] -= 1
+            captures = {
+                **captures,
+                **{k: v for k, v in match.groupdict().items() if v is not None},
+                "match": match.group(0),
+                "function": function or "?",
+                "detail": "",
+            }
+            lineno = line.new_lineno if line.kind != "-" else line.old_lineno
+            out.append(
+                (
+                    fc.path,
+                    RawFinding(
+                        line=lineno,
+                        function=function,
+                        captures=captures,
+                        evidence=(lineno,) if lineno else (),
+                        preexisting=was_moved,
+                    ),
                 )
+            )
     return out
 
 

@@ -107,10 +107,17 @@ def _copied_rows(rows: list[int], lo: int, hi: int, to: int, out: list[int]) -> 
 
 
 @lru_cache(maxsize=16)
+def _lines(text: str) -> list[str]:
+    """``text.split("\n")`` of a base file, once: placing the hunks and reading the base
+    functions (NamedViews) both split it (callers never change the list)."""
+    return text.split("\n")
+
+
+@lru_cache(maxsize=16)
 def _prepared(base_text: str) -> tuple[list[str], dict[str, list[int]]]:
     """Lines of a base file and where each occurs; cached, since a scan places the hunks
     of patch after patch on the same big files (str hashes are cached by Python)."""
-    base = base_text.split("\n")
+    base = _lines(base_text)
     index: dict[str, list[int]] = {}
     for i, line in enumerate(base):
         index.setdefault(line, []).append(i)
@@ -289,7 +296,7 @@ class NamedViews:
     def _braces(self) -> Braces:
         if self._brace_rows is None:
             if self._rows is None:
-                self._rows = self.text.split("\n")
+                self._rows = _lines(self.text)
             self._brace_rows = Braces(self.text, self._rows, _base_braces(self.text))
         return self._brace_rows
 
@@ -306,7 +313,7 @@ class NamedViews:
         """The windows of a name's definitions, and whether a definition line had none."""
         if name not in self._plans:
             if self._rows is None:
-                self._rows = self.text.split("\n")
+                self._rows = _lines(self.text)
             rows = self._rows
             windows: list[tuple[int, int]] = []
             unsure = False
@@ -327,7 +334,7 @@ class NamedViews:
     def _windows_of(self, name: str) -> list[FunctionView]:
         if name not in self._views:
             windows, _ = self._plan(name)
-            rows = self._rows if self._rows is not None else self.text.split("\n")
+            rows = self._rows if self._rows is not None else _lines(self.text)
             out: list[FunctionView] = []
             for first, last in windows:
                 # Rows before the window are blank: line numbers stay those of the file.

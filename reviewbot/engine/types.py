@@ -77,6 +77,33 @@ class FileContext:
             self._post_lines = self._read_post_lines()
         return self._post_lines
 
+    def post_lines_with(self, word: str) -> list[tuple[int, str]]:
+        """The entries of :meth:`post_lines` whose text contains ``word``, in the same
+        order (filtering a sorted list keeps its order). A rebuilt file is searched for the
+        word instead: listing and sorting its thousands of rows to keep a few was most of
+        the charge-pairs rule on a patch of mm/memcontrol.c."""
+        if self._post_lines is not None or self.post_text is not None \
+                or self.rebuilt_text is None or not self.rebuilt_rows or "\n" in word or not word:
+            return [row for row in self.post_lines() if word in row[1]]
+        text, rows = self.rebuilt_text, self.rebuilt_rows
+        found: list[tuple[int, str]] = []
+        row, counted = 0, 0  # ``row`` newlines before offset ``counted``
+        at = text.find(word)
+        while at >= 0:
+            begin = text.rfind("\n", 0, at) + 1
+            end = text.find("\n", at)
+            end = len(text) if end < 0 else end
+            row += text.count("\n", counted, begin)
+            counted = begin
+            line_text = text[begin:end]
+            # What RowMap.items() lists for the row: its explicit line, and one per run.
+            if row in rows.explicit:
+                found.append((rows.explicit[row], line_text))
+            found.extend((anchor_line + (row - anchor_row), line_text)
+                         for first, stop, anchor_row, anchor_line in rows.runs if first <= row < stop)
+            at = text.find(word, end)
+        return sorted(found)
+
     def _read_post_lines(self) -> list[tuple[int, str]]:
         if self.post_text is not None:
             return list(enumerate(self.post_text.split("\n"), start=1))

@@ -252,13 +252,16 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
 
 
 def _summary_lookup(graph: _Graph, summaries: list[LockSummary], path: str,
-                    base: Facts | None, known: dict[str, LockSummary | None]
-                    ) -> Callable[[str], LockSummary | None]:
+                    base: Facts | None, known: dict[str, LockSummary | None],
+                    reads: set[int] | None = None) -> Callable[[str], LockSummary | None]:
     """``known``: the base's summaries already asked for (the same in every round and for
-    every caller; lock_summary() only reads them)."""
+    every caller; lock_summary() only reads them). ``reads`` collects the definitions
+    whose summaries were read."""
     def lookup(name: str) -> LockSummary | None:
         targets = graph.resolve(name, path)
         if targets:
+            if reads is not None:
+                reads.add(targets[0])
             return summaries[targets[0]]
         if base is None:
             return None
@@ -324,14 +327,22 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
 
     # Lock summaries: a fixpoint over the call graph, LOCK_DEPTH rounds (a helper of a
     # helper), each body read in order with its callees' summaries of the round before.
+    # (A body none of whose callees' summaries changed in a round is not read again.)
     base_summaries: dict[str, LockSummary | None] = {}  # the base's, by name
     summaries: list[LockSummary] = [LockSummary() for _ in defs]
+    reads: list[set[int]] = [set() for _ in defs]  # the defs whose summaries each one read
+    changed: set[int] | None = None  # (None: the first round reads every body)
     for _ in range(LOCK_DEPTH + 1):
         before = summaries
-        summaries = [
-            lock_summary(d, k, _summary_lookup(graph, summaries, d.path, base, base_summaries))
-            for d in defs]
-        if summaries == before:
+        summaries = list(before)
+        for i, d in enumerate(defs):
+            if changed is not None and not reads[i] & changed:
+                continue
+            reads[i] = set()
+            summaries[i] = lock_summary(
+                d, k, _summary_lookup(graph, before, d.path, base, base_summaries, reads[i]))
+        changed = {i for i, (now, was) in enumerate(zip(summaries, before, strict=True)) if now != was}
+        if not changed:
             break  # a round reads only the last one's summaries: the rest would repeat it
     drops_of = {i: s.drops for i, s in enumerate(summaries) if s.drops}
     lets_go = {i for i, s in enumerate(summaries) if s.drops or s.cycles}
