@@ -19,7 +19,7 @@ from reviewbot.engine.cfunc import node_text
 from reviewbot.engine.cnodes import assigned_to
 from reviewbot.engine.refspec import normalize
 from reviewbot.engine.refstate import Held
-from reviewbot.facts.derive import caller_key
+from reviewbot.facts.locksummary import caller_key
 
 if TYPE_CHECKING:
     from reviewbot.engine.context import ContextAnalysis

@@ -73,11 +73,13 @@ from reviewbot.engine.listwalk import locked_walk, rcu_reads, rcu_walk
 from reviewbot.engine.lockconfig import bare_name, lock_config, pairs_of_calls
 from reviewbot.engine.lockmatch import mismatched_releases
 from reviewbot.engine.lockneeds import required, requiring
+from reviewbot.engine.locknest import _at, _outer, double_lock, lock_order
 from reviewbot.engine.preemptneed import worth_a_look
 from reviewbot.engine.refcount import Analysis, Held, State
 from reviewbot.engine.refspec import normalize
-from reviewbot.facts.derive import MAX_DEPTH, caller_key
+from reviewbot.facts.derive import MAX_DEPTH
 from reviewbot.facts.knowledge import Knowledge, LockSpec
+from reviewbot.facts.locksummary import caller_key
 from reviewbot.facts.opsfacts import chain_levels, is_dispatch, member_key, shown_chain
 from reviewbot.facts.tables import Facts
 
@@ -91,30 +93,12 @@ CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbala
 _PINS_CPU = frozenset({"spinlock", "raw_spinlock", "rwlock", "preempt", "irq", "bh"})
 
 
-def _shown(held: Held) -> str:
-    """``spin_lock_irq() on css_set_lock`` (a key is the object, ``&`` dropped)."""
-    return f"{bare_name(held.call)}()" + (f" on {held.key}" if held.key else "")
-
-
 # Primitives that sleep only after leaving the section they are called in: the lock of
 # their first argument ("arg") or the innermost section of a kind (include/linux/sched.h).
 _DROPPED_TO_SLEEP = {
     "cond_resched_lock": "arg", "cond_resched_rwlock_read": "arg", "cond_resched_rwlock_write": "arg",
     "cond_resched_rcu": "rcu", "schedule_preempt_disabled": "preempt",
 }
-
-
-def _at(held: Held, taken: str = "") -> str:
-    """``spin_lock_irq() on css_set_lock [taken] at line 12``, or for what the function is
-    entered holding, where that comes from (engine/entryctx.py)."""
-    reason = entry_reason(held)
-    if reason is not None:
-        return reason
-    return f"{_shown(held)} {taken}at line {held.line}"
-
-
-def _outer(held: Held) -> str:
-    return "(entry)" if entry_reason(held) is not None else bare_name(held.call)
 
 
 class ContextAnalysis(Analysis):
@@ -335,9 +319,9 @@ class ContextAnalysis(Analysis):
                 self._sleep(call, name, state)
             found = self.k.lock_for(name)
             if "double-lock" in self.checks and state.held:
-                self._double(call, name, found, state)
+                double_lock(self, call, name, found, state)
             if "lock-order" in self.checks and state.held:
-                self._order(call, name, found, state)
+                lock_order(self, call, name, found, state)
             if "irq-unsafe" in self.checks and found is not None and found[1] == "acquire":
                 irq_unsafe(self, call, name, found[0], state)
             if "rt-nesting" in self.checks and found is None:
@@ -441,54 +425,6 @@ class ContextAnalysis(Analysis):
         if chain and chain_levels(chain) <= self.max_chain:
             return [name, *chain]
         return None
-
-    def _double(self, call: Node, name: str, found: tuple[LockSpec, str] | None, state: State) -> None:
-        if found is not None:
-            spec, role = found
-            if role != "acquire" or spec.keyless or spec.shared or spec.conditional:
-                return
-            key = self._arg_key(call, 0)
-            for h in state.held:
-                if h.key == key and not self.spec_of(h).shared and self.spec_of(h).kind == spec.kind:
-                    self.hit("double-lock", call, h, {
-                        "detail": f"{name}({key}) at line {self.line(call)} takes a lock already "
-                                  f"held ({_at(h)}): self-deadlock",
-                        "call": name, "outer": _outer(h)})
-            return
-        for lock, via in self.locks_taken_by(name).items():
-            for h in state.held:
-                if h.key == lock and not self.spec_of(h).shared:
-                    shown = " -> ".join(f"{c}()" for c in via)
-                    self.hit("double-lock", call, h, {
-                        "detail": f"{name}() at line {self.line(call)} takes {lock} ({shown}), "
-                                  f"already held ({_at(h)}): self-deadlock",
-                        "call": name, "outer": _outer(h)})
-
-    def _order(self, call: Node, name: str, found: tuple[LockSpec, str] | None, state: State) -> None:
-        """Taking B while holding A where the base takes A while holding B: the ABBA
-        deadlock lockdep reports as a possible circular locking dependency."""
-        if found is not None:
-            spec, role = found
-            if role != "acquire" or spec.conditional:
-                return
-            inner = {spec.lock: [name]} if spec.keyless and spec.lock else \
-                ({} if spec.keyless else {self._arg_key(call, 0): [name]})
-        else:
-            inner = self.locks_taken_by(name)
-        for lock, via in inner.items():
-            for h in state.held:
-                outer = h.key or self.kinds[h.pair].lock
-                if not outer or outer == lock or outer.startswith("$") or lock.startswith("$"):
-                    continue
-                example = self.facts.nested_in(lock, outer)
-                if example is None or self.facts.nested_in(outer, lock):
-                    continue  # no known order, or the base nests them both ways
-                shown = " -> ".join(f"{c}()" for c in via)
-                self.hit("lock-order", call, h, {
-                    "detail": f"{shown} at line {self.line(call)} takes {lock} while {outer} is held "
-                              f"(since line {h.line}), but {example}() takes {outer} while holding "
-                              f"{lock}: a lock order inversion (ABBA deadlock)",
-                    "call": name, "outer": outer})
 
     def hit(self, check: str, call: Node, outer: Held, captures: dict[str, str]) -> None:
         line = self.line(call) or 0

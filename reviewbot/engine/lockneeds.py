@@ -13,7 +13,7 @@ from tree_sitter import Node
 from reviewbot.engine.cfunc import node_text
 from reviewbot.engine.refspec import normalize
 from reviewbot.engine.refstate import State
-from reviewbot.facts.derive import caller_key
+from reviewbot.facts.locksummary import caller_key
 
 if TYPE_CHECKING:
     from reviewbot.engine.context import ContextAnalysis

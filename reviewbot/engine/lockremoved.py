@@ -22,8 +22,8 @@ from reviewbot.engine.cfunc import FunctionView, node_text
 from reviewbot.engine.cnodes import call_args, call_name, calls_in
 from reviewbot.engine.refspec import normalize
 from reviewbot.engine.types import RawFinding
-from reviewbot.facts.derive import caller_key
 from reviewbot.facts.knowledge import Knowledge
+from reviewbot.facts.locksummary import caller_key
 from reviewbot.facts.tables import Facts
 
 __all__ = ["lock_removed_findings"]

@@ -25,9 +25,9 @@ from collections.abc import Iterable
 from reviewbot.engine.cfunc import FunctionView, views_from_text
 from reviewbot.engine.context import ContextAnalysis
 from reviewbot.engine.lockconfig import lock_config
-from reviewbot.facts.derive import _rooted
 from reviewbot.facts.extract import definitions
 from reviewbot.facts.knowledge import Knowledge
+from reviewbot.facts.locksummary import _rooted
 from reviewbot.facts.tables import Facts
 
 __all__ = ["conditional_keeps"]

@@ -1,0 +1,91 @@
+"""Two lock-ordering checks of the context walk (:mod:`context`): a lock taken again while
+held (``double-lock``, a self-deadlock), and two global locks taken in the opposite order
+of the one the base follows (``lock-order``, the ABBA deadlock lockdep reports as a
+possible circular locking dependency)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tree_sitter import Node
+
+from reviewbot.engine.entryctx import entry_reason
+from reviewbot.engine.lockconfig import bare_name
+from reviewbot.engine.refstate import Held, State
+from reviewbot.facts.knowledge import LockSpec
+
+if TYPE_CHECKING:
+    from reviewbot.engine.context import ContextAnalysis
+
+__all__ = ["_at", "_outer", "_shown", "double_lock", "lock_order"]
+
+
+def _shown(held: Held) -> str:
+    """``spin_lock_irq() on css_set_lock`` (a key is the object, ``&`` dropped)."""
+    return f"{bare_name(held.call)}()" + (f" on {held.key}" if held.key else "")
+
+
+def _at(held: Held, taken: str = "") -> str:
+    """``spin_lock_irq() on css_set_lock [taken] at line 12``, or for what the function is
+    entered holding, where that comes from (engine/entryctx.py)."""
+    reason = entry_reason(held)
+    if reason is not None:
+        return reason
+    return f"{_shown(held)} {taken}at line {held.line}"
+
+
+def _outer(held: Held) -> str:
+    return "(entry)" if entry_reason(held) is not None else bare_name(held.call)
+
+
+def double_lock(a: ContextAnalysis, call: Node, name: str, found: tuple[LockSpec, str] | None,
+                state: State) -> None:
+    """A lock taken while already held, directly or through a called function (facts)."""
+    if found is not None:
+        spec, role = found
+        if role != "acquire" or spec.keyless or spec.shared or spec.conditional:
+            return
+        key = a._arg_key(call, 0)
+        for h in state.held:
+            if h.key == key and not a.spec_of(h).shared and a.spec_of(h).kind == spec.kind:
+                a.hit("double-lock", call, h, {
+                    "detail": f"{name}({key}) at line {a.line(call)} takes a lock already "
+                              f"held ({_at(h)}): self-deadlock",
+                    "call": name, "outer": _outer(h)})
+        return
+    for lock, via in a.locks_taken_by(name).items():
+        for h in state.held:
+            if h.key == lock and not a.spec_of(h).shared:
+                shown = " -> ".join(f"{c}()" for c in via)
+                a.hit("double-lock", call, h, {
+                    "detail": f"{name}() at line {a.line(call)} takes {lock} ({shown}), "
+                              f"already held ({_at(h)}): self-deadlock",
+                    "call": name, "outer": _outer(h)})
+
+
+def lock_order(a: ContextAnalysis, call: Node, name: str, found: tuple[LockSpec, str] | None,
+               state: State) -> None:
+    """Taking B while holding A where the base takes A while holding B: the ABBA
+    deadlock lockdep reports as a possible circular locking dependency."""
+    if found is not None:
+        spec, role = found
+        if role != "acquire" or spec.conditional:
+            return
+        inner = {spec.lock: [name]} if spec.keyless and spec.lock else \
+            ({} if spec.keyless else {a._arg_key(call, 0): [name]})
+    else:
+        inner = a.locks_taken_by(name)
+    for lock, via in inner.items():
+        for h in state.held:
+            outer = h.key or a.kinds[h.pair].lock
+            if not outer or outer == lock or outer.startswith("$") or lock.startswith("$"):
+                continue
+            example = a.facts.nested_in(lock, outer)
+            if example is None or a.facts.nested_in(outer, lock):
+                continue  # no known order, or the base nests them both ways
+            shown = " -> ".join(f"{c}()" for c in via)
+            a.hit("lock-order", call, h, {
+                "detail": f"{shown} at line {a.line(call)} takes {lock} while {outer} is held "
+                          f"(since line {h.line}), but {example}() takes {outer} while holding "
+                          f"{lock}: a lock order inversion (ABBA deadlock)",
+                "call": name, "outer": outer})
