@@ -13,6 +13,7 @@ Both end with the noise measure over a year of the list (cgroups-2020.mbox.gz): 
 share of patches flagged at warning or above (``--no-mbox`` skips it).
 
 Usage: python bench/eval.py [--set fixes|real] [--split tune|check|all] [-v] [--no-mbox]
+                            [--bases REF,REF]
 
 The ``real`` set: runs the rules stage the way ``reviewbot review --no-tree`` does over
 ../shared/corpus/real/*.patch, and prints per patch the INDEX.tsv label and the rules
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import sys
 import time
@@ -103,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table (real set)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every finding")
     ap.add_argument("--no-mbox", action="store_true", help="skip the cgroups-2020 noise scan")
+    ap.add_argument("--bases", default="",
+                    help="comma-separated refs: read the patches against these bases only "
+                         "(default: every base of the tree, as a review does)")
     args = ap.parse_args(argv)
     if args.set == "fixes":
         return main_fixes(args)
@@ -111,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"eval: corpus not found at {args.corpus} (needs ../shared/corpus/real); skipped")
         return 0
     index = load_index(args.corpus)
-    settings = Settings()
+    settings = _settings(args)
     options = ReviewOptions(use_tree=False)
     rows = []
     for name, meta in sorted(index.items()):
@@ -166,6 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    """The default settings, with --bases as the candidate bases (tree.bases): the figures
+    depend on which bases the tree holds, and a third base (7.2) changes where some
+    patches are read."""
+    settings = Settings()
+    bases = tuple(b for b in args.bases.split(",") if b)
+    return dataclasses.replace(settings, tree=dataclasses.replace(settings.tree, bases=bases)) \
+        if bases else settings
+
+
 def main_fixes(args: argparse.Namespace) -> int:
     from evalfixes import details, load_pairs, table
 
@@ -173,7 +188,7 @@ def main_fixes(args: argparse.Namespace) -> int:
     if not (corpus / "LABELS.tsv").is_file():
         print(f"eval: fixes corpus not found at {corpus} (needs ../shared/corpus/fixes); skipped")
         return 0
-    settings = Settings()
+    settings = _settings(args)
     options = ReviewOptions(use_tree=False)
     splits = {"tune", "check"} if args.split == "all" else {args.split}
     start = time.perf_counter()
