@@ -55,6 +55,15 @@ def test_results_are_named_by_program_and_test() -> None:
     assert report.programs == {"memcg_charge": 1, "test_memcontrol": 0}
 
 
+def test_a_test_the_kernel_has_no_feature_for_is_a_skip() -> None:
+    # memcg_charge's v1_immigration on a kernel where charge moving is gone (7.x).
+    text = ("# reviewbot-run: memcg_charge\nKTAP version 1\n1..1\n# start v1_immigration\n"
+            "ok 1 v1_immigration # SKIP memory.move_charge_at_immigrate takes only 0: "
+            "charge moving is gone\n# reviewbot-exit: memcg_charge 0\n")
+    result = parse_console(text).results["memcg_charge.v1_immigration"]
+    assert result.status == "skip"
+
+
 def test_splat_during_a_passing_test_fails_it() -> None:
     report = parse_console(CONSOLE)
     result = report.results["memcg_charge.threads_migrate"]
