@@ -61,6 +61,16 @@ def worth_a_look(view: FunctionView, facts: Facts, callees: frozenset[str]) -> b
     function that needs preemption off, and pins itself no way the walk cannot see."""
     if not view.added:
         return False
+    known = view.memo.get("preempt-look")  # asked by the walk and by the rule
+    if isinstance(known, bool):
+        return known
+    view.memo["preempt-look"] = found = _worth_a_look(view, facts, callees)
+    return found
+
+
+def _worth_a_look(view: FunctionView, facts: Facts, callees: frozenset[str]) -> bool:
+    if not any(NEEDS_OFF.fullmatch(n) for n in callees) and not (callees & facts.preempt_names()):
+        return False
     text = view_text(view)
     body = view.node.child_by_field_name("body")
     head = text[: body.start_byte - view.node.start_byte] if body is not None else text[:200]

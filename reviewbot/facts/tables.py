@@ -189,6 +189,14 @@ class Facts:
     def preempt_table(self) -> dict[str, list[str]]:
         return self.preempt
 
+    def preempt_names(self) -> frozenset[str]:
+        """The bare names of :meth:`preempt_need`'s table (a set test before any lookup)."""
+        names = getattr(self, "_preempt_names", None)
+        if names is None:
+            names = frozenset(k.rpartition(":")[2] for k in self.preempt_table())
+            self._preempt_names = names
+        return names
+
     def preempt_need(self, name: str, path: str | None = None) -> list[str] | None:
         """[callee, ..., primitive] when ``name`` (the static one of ``path`` first) needs
         its caller to have disabled preemption; None otherwise."""
@@ -280,6 +288,13 @@ class _Overlay(Facts):
     def unaccounted_alloc(self, name: str) -> list[str] | None:
         mine = self.top.unaccounted_alloc(name)
         return mine if mine is not None or name in self.mine else self.under.unaccounted_alloc(name)
+
+    def preempt_names(self) -> frozenset[str]:
+        names = getattr(self, "_preempt_names", None)
+        if names is None:  # once per patch: the base's set is thousands of names
+            names = self.top.preempt_names() | self.under.preempt_names()
+            self._preempt_names = names
+        return names
 
     def preempt_need(self, name: str, path: str | None = None) -> list[str] | None:
         mine = self.top.preempt_need(name, path)

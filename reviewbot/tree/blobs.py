@@ -18,7 +18,12 @@ from pathlib import Path
 from reviewbot.errors import InfraError
 from reviewbot.gitcmd import cat_file_answer, git_popen
 
-MAX_CACHED = 64  # files kept (the big cgroup files are 200-300 KB each)
+# Files kept, bounded by count and by size (the big cgroup files are 200-300 KB each, most
+# files far less): a series is placed by reading each file it touches in every base, so
+# three bases need three times the files of one, and a worker reviews series after series
+# that touch the same files.
+MAX_CACHED = 512
+MAX_CACHED_CHARS = 24 * 1024 * 1024
 MAX_BLOB = 8 * 1024 * 1024  # a source file larger than this is not read
 
 
@@ -29,6 +34,7 @@ class BlobReader:
         self.proc: subprocess.Popen[bytes] | None = None
         self.pid = 0  # the process that started `proc`: a forked child starts its own
         self.cache: OrderedDict[str, str | None] = OrderedDict()
+        self.cached_chars = 0
 
     def _start(self) -> subprocess.Popen[bytes]:
         self.proc = git_popen(["cat-file", "--batch"], cwd=self.repo, stdin=subprocess.PIPE,
@@ -47,8 +53,11 @@ class BlobReader:
                 return self.cache[spec]
             text = self._ask(spec)
             self.cache[spec] = text
-            if len(self.cache) > MAX_CACHED:
-                self.cache.popitem(last=False)
+            self.cached_chars += len(text or "")
+            while len(self.cache) > MAX_CACHED or \
+                    (self.cached_chars > MAX_CACHED_CHARS and len(self.cache) > 1):
+                _, old = self.cache.popitem(last=False)
+                self.cached_chars -= len(old or "")
             return text
 
     def _ask(self, spec: str) -> str | None:
