@@ -16,6 +16,7 @@ APT_PACKAGES=(
   git ca-certificates xz-utils python3 python3-venv python3-pip
   linux-source-6.1                                   # the root kernel base
   linux-source-6.12                                  # the second base (bookworm-security)
+  gpgv debian-archive-keyring                        # checks the third base (debian:sid/...)
   build-essential flex bison bc libelf-dev libssl-dev cpio kmod  # kernel build
   ccache bubblewrap                                  # incremental, sandboxed builds
   qemu-system-x86 busybox-static                     # boot and charge tests
