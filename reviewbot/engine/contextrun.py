@@ -194,13 +194,11 @@ def _same_guard(a: ContextAnalysis, line: int, spec: LockSpec) -> bool:
     guards: dict[str, set[str | None]] = {"acquire": set(), "release": set()}
     for call in a.calls_of(a.view.node):
         name = bare_name(a.name_of(call))
-        role = ("acquire" if a.line(call) == line else "release") if spec.acquire.fullmatch(name) \
-            and spec.release.fullmatch(name) else (
-            "acquire" if spec.acquire.fullmatch(name) else "release" if spec.release.fullmatch(name) else "")
-        if role == "acquire" and a.line(call) != line:
-            continue
-        if role:
-            guards[role].add(_guard_of(call))
+        # (set_active_memcg() is both: the call at `line` saves, any other restores.)
+        if a.line(call) == line and spec.acquire.fullmatch(name):
+            guards["acquire"].add(_guard_of(call))
+        elif spec.release.fullmatch(name):
+            guards["release"].add(_guard_of(call))
     return any(g is not None and g in guards["release"] for g in guards["acquire"])
 
 

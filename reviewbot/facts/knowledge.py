@@ -176,7 +176,8 @@ def load_knowledge(path: Path = KNOWLEDGE_FILE) -> Knowledge:
 
 def _top_level_args(args: str) -> int:
     """How many comma-separated arguments ``args`` holds (nesting respected; 0 when
-    empty)."""
+    empty). A count, not facts.extract.split_top(): extract imports modules that import
+    this one."""
     if not args.strip():
         return 0
     depth, count = 0, 1

@@ -22,7 +22,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, overload
 
 import requests
 
@@ -68,24 +67,38 @@ def parse_spec(spec: str) -> tuple[str, str] | None:
     return (m["suite"], m["package"]) if m else None
 
 
-@overload
-def _get(url: str, limit: int, *, missing_ok: Literal[False] = False) -> bytes: ...
-@overload
-def _get(url: str, limit: int, *, missing_ok: bool) -> bytes | None: ...
-def _get(url: str, limit: int, *, missing_ok: bool = False) -> bytes | None:
+def _chunks(url: str, limit: int) -> Iterator[bytes]:
+    """The body of ``url`` in chunks, at most ``limit`` bytes (InfraError beyond it, or
+    when the request fails; _MissingError for a 404)."""
+    got = 0
     try:
         with requests.get(url, stream=True, timeout=60) as resp:
-            if missing_ok and resp.status_code == 404:
-                return None
+            if resp.status_code == 404:
+                raise _MissingError(url)
             resp.raise_for_status()
-            body = bytearray()
             for chunk in resp.iter_content(_CHUNK):
-                body += chunk
-                if len(body) > limit:
+                got += len(chunk)
+                if got > limit:
                     raise InfraError(f"{url}: larger than {limit} bytes, not read further")
-            return bytes(body)
+                yield chunk
     except requests.RequestException as exc:
         raise InfraError(f"fetching {url} failed: {exc}") from exc
+
+
+class _MissingError(InfraError):
+    def __init__(self, url: str) -> None:
+        super().__init__(f"fetching {url} failed: 404 Not Found")
+
+
+def _get(url: str, limit: int) -> bytes:
+    return b"".join(_chunks(url, limit))
+
+
+def _get_if_present(url: str, limit: int) -> bytes | None:
+    try:
+        return _get(url, limit)
+    except _MissingError:
+        return None
 
 
 def verified_release(suite: str, mirror: str = MIRROR, keyring: Path = KEYRING) -> str:
@@ -155,8 +168,8 @@ def newest(suite: str, package: str, mirror: str = MIRROR,
     packed = None
     if re.search(r"^Acquire-By-Hash:\s*yes\s*$", release, re.M | re.I):
         folder, _, _ = _INDEX.rpartition("/")
-        packed = _get(f"{mirror}/dists/{suite}/{folder}/by-hash/SHA256/{want_sha}",
-                      _MAX_INDEX, missing_ok=True)
+        packed = _get_if_present(f"{mirror}/dists/{suite}/{folder}/by-hash/SHA256/{want_sha}",
+                                 _MAX_INDEX)
     if packed is None:
         packed = _get(f"{mirror}/dists/{suite}/{_INDEX}", _MAX_INDEX)
     if len(packed) != want_size or hashlib.sha256(packed).hexdigest() != want_sha:
@@ -196,22 +209,16 @@ def download_tarball(pkg: ArchivePackage, dest: Path, mirror: str = MIRROR,
     url = f"{mirror}/{pkg.filename}"
     digest = hashlib.sha256()
     got = 0
-    with prog.phase(f"downloading {pkg.label} from {pkg.suite} ({pkg.size >> 20} MiB)"):
-        try:
-            with requests.get(url, stream=True, timeout=60) as resp, deb.open("wb") as out:
-                resp.raise_for_status()
-                shown = 0
-                for chunk in resp.iter_content(_CHUNK):
-                    got += len(chunk)
-                    if got > pkg.size:
-                        raise InfraError(f"{url}: larger than the index says ({pkg.size})")
-                    digest.update(chunk)
-                    out.write(chunk)
-                    if got - shown >= 32 << 20:
-                        shown = got
-                        prog.say(f"{got >> 20} of {pkg.size >> 20} MiB")
-        except requests.RequestException as exc:
-            raise InfraError(f"fetching {url} failed: {exc}") from exc
+    shown = 0
+    with prog.phase(f"downloading {pkg.label} from {pkg.suite} ({pkg.size >> 20} MiB)"), \
+            deb.open("wb") as out:
+        for chunk in _chunks(url, pkg.size):  # larger than the index says: refused
+            got += len(chunk)
+            digest.update(chunk)
+            out.write(chunk)
+            if got - shown >= 32 << 20:
+                shown = got
+                prog.say(f"{got >> 20} of {pkg.size >> 20} MiB")
     if got != pkg.size or digest.hexdigest() != pkg.sha256:
         deb.unlink(missing_ok=True)
         raise InfraError(f"{url} does not match the SHA256 of the signed index")
