@@ -20,10 +20,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from reviewbot.engine.callerctx import ASSERTED, PARAM, CallerContext, caller_context, is_global
 from reviewbot.engine.cfunc import FunctionView
 from reviewbot.engine.csource import HOLD_MARKER
 from reviewbot.engine.refspec import normalize
 from reviewbot.engine.refstate import Held
+from reviewbot.engine.uses import parameter_list
 from reviewbot.facts.knowledge import Knowledge
 from reviewbot.facts.tables import Facts
 
@@ -70,11 +72,11 @@ _WHAT = {"irq": "irq-disabled section", "preempt": "preempt-disabled section", "
 _SECTION = {"irq": "local_irq_disable", "preempt": "preempt_disable", "rcu": "rcu_read_lock"}
 
 
-def entry_hint(view: FunctionView, text: str, facts: Facts) -> bool:
+def entry_hint(view: FunctionView, text: str, facts: Facts, k: Knowledge) -> bool:
     """Whether the function may state an entry context (a cheap test before the walk)."""
     return "lockdep_assert_" in text or bool(_STATED_WORDS.search(_comment(view))) \
         or "/*HLD " in _header(view) \
-        or bool(facts.callback_context(view.name))
+        or bool(facts.callback_context(view.name)) or view.name in _callers_of(view, k)
 
 
 def entry_reason(held: Held) -> str | None:
@@ -141,6 +143,7 @@ def entry_holds(a: ContextAnalysis) -> tuple[Held, ...]:
         key = a.alias.find(normalize(raw.strip()))
         lock(key, "", first, f"the caller's {key} (__must_hold() on {view.name}())", STATED_PREFIX)
     _callback(a, first, out)
+    _callers(a, first, out)
     for sentence in _sentences(_comment(view)):
         if not _STATES.search(sentence) or _HEDGED.search(sentence):
             continue
@@ -185,6 +188,75 @@ def _callback(a: ContextAnalysis, first: int, out: dict[tuple[str, str], Held]) 
         label = key.rsplit("->", 1)[-1].rsplit(".", 1)[-1] if key else f"{call}() section"
         out.setdefault((own, pair), Held(own, pair, first, f"{ENTRY_PREFIX}{label} of {caller}() "
                                          f"({a.view.name}() {why})", False))
+
+
+def _callers_of(view: FunctionView, k: Knowledge) -> dict[str, CallerContext]:
+    """The caller contexts of the view's file (engine/callerctx.py): only from a whole file,
+    never from the lines a few hunks show (they show some callers, not all)."""
+    if view.partial and not view.shown:
+        return {}
+    return caller_context(view.text_lines, k)
+
+
+def _callers(a: ContextAnalysis, first: int, out: dict[tuple[str, str], Held]) -> None:
+    """What every caller in the file holds (engine/callerctx.py): "css_set_lock, held by
+    every caller of css_set_move_task() (cgroup_migrate_execute() at line 2654, and 2
+    more)"."""
+    found = _callers_of(a.view, a.k).get(a.view.name)
+    if found is None:
+        return
+    more = f", and {found.sites - 1} more" if found.sites > 1 else ""
+    where = f"{found.caller}() at line {found.line}{more}"
+    file_locks: dict[str, set[str]] | None = None
+    for item in found.items:
+        call, _, key = item.partition(" ")
+        if call == ASSERTED:
+            if file_locks is None:
+                file_locks = _file_locks(a.view, a.k)
+            prim = _lock_kind(key, "", file_locks, a.k)
+            if prim is None:
+                continue
+            call = prim
+        pair = a.pair_of_call.get(call)
+        if pair is None or (not key and _manages(a, call)):
+            continue
+        # A global lock keeps its name (taking it again is a self-deadlock); the callers'
+        # own expressions (`&memcg->move_lock`) are only held.
+        own = _own_key(a, key, found.caller)
+        label = (key.lstrip("&") if is_global(key) else key.rsplit("->", 1)[-1].rsplit(".", 1)[-1]) if key \
+            else f"{call}() section"
+        out.setdefault((own, pair), Held(own, pair, first, f"{ENTRY_PREFIX}{label}, held by every caller of "
+                                         f"{a.view.name}() ({where})", False))
+
+
+def _manages(a: ContextAnalysis, call: str) -> bool:
+    """The function ends a section of that kind itself (SLAB's ``cache_grow_begin()``
+    enables interrupts its callers disabled when it may block, and disables them again):
+    what its callers hold is then no fact about its body."""
+    got = a.k.lock_for(call)
+    if got is None:
+        return False
+    kind = got[0].kind
+    for c in a.calls_of(a.view.node):
+        found = a.k.lock_for(a.name_of(c))
+        if found is not None and found[1] == "release" and found[0].kind == kind:
+            return True
+    return False
+
+
+def _own_key(a: ContextAnalysis, key: str, caller: str) -> str:
+    """A caller's lock as this function names it: a global by its name, ``@0->lru_lock``
+    as the same field of its first parameter; the callers' other expressions
+    (``&khd->lock``) are only held: no lock of this function is that one."""
+    if not key or is_global(key):
+        return key
+    m = re.match(re.escape(PARAM) + r"(\d+)(.*)$", key)
+    if m is not None:
+        params = parameter_list(a.view.node)
+        index = int(m.group(1))
+        if index < len(params) and params[index]:
+            return a.alias.find(normalize(params[index] + m.group(2)))
+    return f"{caller}():{key}"
 
 
 # What ends a section, in the name of a call kernel.yaml does not list as its release

@@ -108,15 +108,21 @@ def only_local(analysis: Analysis, key: str) -> bool:
 
 def parameters(fn: Node) -> frozenset[str]:
     """Names of a function definition's parameters."""
+    return frozenset(parameter_list(fn))
+
+
+def parameter_list(fn: Node) -> list[str]:
+    """Names of a function definition's parameters, in order ("" for one without a name)."""
     decl = fn.child_by_field_name("declarator")
     while decl is not None and decl.type != "function_declarator":
         decl = decl.child_by_field_name("declarator")
     params = decl.child_by_field_name("parameters") if decl is not None else None
-    names = set()
+    names = []
     for p in params.named_children if params is not None else ():
+        if p.type not in ("parameter_declaration", "variadic_parameter"):
+            continue
         d = p.child_by_field_name("declarator")
         while d is not None and d.type not in ("identifier",):
             d = d.child_by_field_name("declarator")
-        if d is not None:
-            names.add(node_text(d))
-    return frozenset(names)
+        names.append(node_text(d) if d is not None else "")
+    return names

@@ -360,6 +360,21 @@ def cleanup_definitions(text: str, path: str, newlines: list[int] | None = None)
                              types=(("_T", typed.group(1)),) if typed else ())
 
 
+def function_bodies(text: str) -> Iterator[tuple[str, bool, int, str]]:
+    """(name, static, offset of the body, body) of each function definition of a source
+    whose comments are already blanked (kernel style: the braces in column 0)."""
+    for m in _DEFINITION.finditer(text):
+        signature = m.group(1).rsplit("\n\n", 1)[-1]
+        sig = _signature(signature)
+        if sig is not None:
+            yield sig[0], re.search(r"\bstatic\b", signature) is not None, m.start(2), m.group(2)
+
+
+def blank_comments(text: str) -> str:
+    """The source with each comment replaced by its newlines (line numbers kept)."""
+    return _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+
+
 def definitions(text: str, path: str) -> Iterator[Definition]:
     """Function definitions and function-like macros of one source file."""
     header = path.endswith(".h")

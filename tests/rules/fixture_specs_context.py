@@ -924,3 +924,48 @@ HANDOFF_SPECS: tuple[Spec, ...] = (
 )
 
 SPECS = SPECS + HANDOFF_SPECS
+
+# --- entered holding what every caller holds (engine/callerctx.py) ----------------------
+RELAX_REBUILD = (
+    "\tif (val != cs->relax_domain_level) {\n\t\tcs->relax_domain_level = val;\n"
+    "\t\tif (!cpumask_empty(cs->cpus_allowed) &&\n\t\t    is_sched_load_balance(cs))\n"
+    "\t\t\trebuild_sched_domains_locked();\n\t}\n"
+)
+SOFT_LIMIT_RETRY = (
+    "\t__mem_cgroup_remove_exceeded(mz, mctz);\n\tif (!soft_limit_excess(mz->memcg) ||\n"
+    "\t    !css_tryget(&mz->memcg->css))\n\t\tgoto retry;\n"
+)
+CALLER_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "tree-relax-level-rebuilds-domains-relocking",
+        "cpuset: rebuild sched domains through the public helper on a relax level change",
+        "rebuild_sched_domains() takes care of the hotplug and cpuset locks itself;\n"
+        "use it instead of the _locked variant.",
+        ((CPUSET, RELAX_REBUILD, RELAX_REBUILD.replace("rebuild_sched_domains_locked()", "rebuild_sched_domains()")),),
+        {"double-lock": "bad-03"},
+    ),
+    Spec(
+        "tree-relax-level-rebuilds-on-effective-cpus",
+        "cpuset: look at the effective CPUs before rebuilding sched domains",
+        "A cpuset whose allowed CPUs are all offline has no domain to rebuild.",
+        ((CPUSET, RELAX_REBUILD, RELAX_REBUILD.replace("cs->cpus_allowed", "cs->effective_cpus")),),
+        {"double-lock": "ok-02", "lock-not-held": "ok-04"},
+    ),
+    Spec(
+        "tree-soft-limit-pick-reschedules",
+        "memcg: reschedule while picking the soft limit victim",
+        "The tree of nodes over their soft limit can be long, and every node that is not\n"
+        "over its limit any more sends the walk round again: give the CPU away meanwhile.",
+        ((MEMCG, SOFT_LIMIT_RETRY, SOFT_LIMIT_RETRY.replace("\t\tgoto retry;\n", "\t{\n\t\tcond_resched();\n\t\tgoto retry;\n\t}\n")),),
+        {"sleep-in-atomic": "bad-12"},
+    ),
+    Spec(
+        "tree-soft-limit-pick-bounded",
+        "memcg: bound the walk that picks the soft limit victim",
+        "The tree of nodes over their soft limit can be long: give up after a while.",
+        ((MEMCG, "\tstruct mem_cgroup_per_node *mz;\n\nretry:\n\tmz = NULL;\n",
+          "\tstruct mem_cgroup_per_node *mz;\n\tint loops = 0;\n\nretry:\n\tmz = NULL;\n\tif (++loops > 1024)\n\t\tgoto done;\n"),),
+        {"sleep-in-atomic": "ok-10"},
+    ),
+)
+SPECS = SPECS + CALLER_SPECS
