@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from reviewbot.engine.refspec import normalize
 from reviewbot.facts.extract import CALL, blank_comments, function_bodies, split_top
 from reviewbot.facts.knowledge import Knowledge
+from reviewbot.facts.opsfacts import OpsScan
 
-__all__ = ["ASSERTED", "PARAM", "CallerContext", "caller_context", "is_global"]
+__all__ = ["ASSERTED", "PARAM", "CallerContext", "caller_context", "is_global", "members_of"]
 
 PARAM = "@"  # a key "@0->lru_lock": that field of the callee's first parameter
 ASSERTED = "@assert"  # an item "lockdep_assert_held key": the caller asserts the lock
@@ -82,6 +83,29 @@ def caller_context(text_lines: list[str], k: Knowledge) -> dict[str, CallerConte
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[id(text_lines)] = (text_lines, found)
     return found
+
+
+_MEMBERS: dict[int, tuple[list[str], dict[str, list[str]]]] = {}
+
+
+def members_of(text_lines: list[str]) -> dict[str, list[str]]:
+    """Function -> the ops members ("cgroup_subsys.css_offline") the file's designated
+    initializers store it in (``.css_offline = cpuset_css_offline``)."""
+    hit = _MEMBERS.get(id(text_lines))
+    if hit is not None and hit[0] is text_lines:
+        return hit[1]
+    text = "\n".join(text_lines)
+    out: dict[str, list[str]] = {}
+    if len(text) <= _MAX_TEXT and "= {" in text:
+        scan = OpsScan()
+        scan.add_initializers("\n" + text, "")
+        for member, impls in scan.inits.items():
+            for fn, _ in impls:
+                out.setdefault(fn, []).append(member)
+    if len(_MEMBERS) >= _CACHE_SIZE:
+        _MEMBERS.pop(next(iter(_MEMBERS)))
+    _MEMBERS[id(text_lines)] = (text_lines, out)
+    return out
 
 
 @dataclass

@@ -20,7 +20,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from reviewbot.engine.callerctx import ASSERTED, PARAM, CallerContext, caller_context, is_global
+from reviewbot.engine.callerctx import (
+    ASSERTED,
+    PARAM,
+    CallerContext,
+    caller_context,
+    is_global,
+    members_of,
+)
 from reviewbot.engine.cfunc import FunctionView
 from reviewbot.engine.csource import HOLD_MARKER
 from reviewbot.engine.refspec import normalize
@@ -76,7 +83,8 @@ def entry_hint(view: FunctionView, text: str, facts: Facts, k: Knowledge) -> boo
     """Whether the function may state an entry context (a cheap test before the walk)."""
     return "lockdep_assert_" in text or bool(_STATED_WORDS.search(_comment(view))) \
         or "/*HLD " in _header(view) \
-        or bool(facts.callback_context(view.name)) or view.name in _callers_of(view, k)
+        or bool(facts.callback_context(view.name)) or view.name in _callers_of(view, k) \
+        or any(facts.ops_entry(m) for m in members_of(view.text_lines).get(view.name, ()))
 
 
 def entry_reason(held: Held) -> str | None:
@@ -144,6 +152,7 @@ def entry_holds(a: ContextAnalysis) -> tuple[Held, ...]:
         lock(key, "", first, f"the caller's {key} (__must_hold() on {view.name}())", STATED_PREFIX)
     _callback(a, first, out)
     _callers(a, first, out)
+    _member(a, first, out)
     for sentence in _sentences(_comment(view)):
         if not _STATES.search(sentence) or _HEDGED.search(sentence):
             continue
@@ -227,6 +236,28 @@ def _callers(a: ContextAnalysis, first: int, out: dict[tuple[str, str], Held]) -
             else f"{call}() section"
         out.setdefault((own, pair), Held(own, pair, first, f"{ENTRY_PREFIX}{label}, held by every caller of "
                                          f"{a.view.name}() ({where})", False))
+
+
+def _member(a: ContextAnalysis, first: int, out: dict[tuple[str, str], Held]) -> None:
+    """What every call of an ops member the function implements holds (facts/opscontext.py):
+    a ``.css_offline = cpuset_css_offline`` initializer in the file (the patch's own too)
+    makes the function run under the ``cgroup_mutex`` ``offline_css()`` holds around
+    ``ss->css_offline(css)``."""
+    for member in members_of(a.view.text_lines).get(a.view.name, ()):
+        found = a.facts.ops_entry(member)
+        if len(found) < 3:
+            continue
+        dispatcher, _, *items = found
+        where = f"every call of {member.replace('.', '->', 1).split('->', 1)[-1]}() of struct " \
+            f"{member.split('.', 1)[0]}, which {a.view.name}() implements ({dispatcher}())"
+        for item in items:
+            call, _, key = item.partition(" ")
+            pair = a.pair_of_call.get(call)
+            if pair is None or (not key and _manages(a, call)):
+                continue
+            own = key if not key or is_global(key) else f"{dispatcher}():{key}"
+            label = key.lstrip("&") if key and is_global(key) else f"{call}() section"
+            out.setdefault((own, pair), Held(own, pair, first, f"{ENTRY_PREFIX}{label}, held by {where}", False))
 
 
 def _manages(a: ContextAnalysis, call: str) -> bool:

@@ -157,7 +157,7 @@ def save(path: Path, facts: Facts) -> None:
                                 ("field_locks", facts.field_locks), ("irq_shared", facts.irq_shared),
                                 ("cond_keeps", facts.cond_keeps), ("slab_caches", facts.slab_caches),
                                 ("ops_sleeps", facts.ops_sleeps), ("ops_fields", facts.ops_fields),
-                                ("ops_locks", facts.ops_locks)):
+                                ("ops_locks", facts.ops_locks), ("ops_context", facts.ops_context)):
                 con.executemany(f"INSERT INTO {table} VALUES (?, ?)",
                                 ((n, json.dumps(v)) for n, v in rows.items()))
             con.execute("INSERT INTO meta VALUES (?, ?, ?, ?)",

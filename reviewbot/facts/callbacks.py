@@ -40,9 +40,9 @@ def _first_arg(line: str, start: int) -> str:
 def callback_params(d: Definition, k: Knowledge) -> dict[str, list[str]]:
     """Parameter index -> [parameter name, "spin_lock_irq blkg->q->queue_lock", ...]: the
     atomic sections held around a call of a function-pointer parameter."""
-    if not d.fp_body:
+    pointers = fp_params(d.params) if d.fp_body else {}
+    if not pointers:
         return {}
-    pointers = fp_params(d.params)
     held: list[tuple[str, str, int, str]] = []  # (lock call, key, indent, kind)
     out: dict[str, list[str]] = {}
     for line in d.fp_body.split("\n"):

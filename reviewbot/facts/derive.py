@@ -34,6 +34,7 @@ from reviewbot.facts.locksummary import (
     lock_summary,
     substitute,
 )
+from reviewbot.facts.opscontext import ops_context
 from reviewbot.facts.opsfacts import Dispatch, OpsScan, chain_levels, relevant_fields
 from reviewbot.facts.preemptfacts import preempt_needs
 from reviewbot.facts.refs import _RELEASE_NAME, direct_acquires, direct_releases
@@ -382,6 +383,14 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
         for lock, via in summaries[i].takes.items():
             for member in members if not lock.startswith("$") else ():
                 facts.ops_locks.setdefault(member, {}).setdefault(lock, [defs[i].name, *via])
+    if ops is not None:  # (a base: a patch's own calls are not all the calls of a member)
+        taken_by: dict[str, str] = {}  # global lock -> the primitive the tree takes it with
+        for summary in summaries:
+            for lock, via in summary.takes.items():
+                if via and not lock.startswith("$") and k.lock_for(via[-1]) is not None:
+                    taken_by.setdefault(lock, via[-1])
+        facts.ops_context = ops_context(defs, k, field_type, lambda n: facts.keeps.get(n, {}),
+                                        lambda n: facts.unlocks.get(n, {}), taken_by.get)
     facts.ops_fields = relevant_fields(fields, set(ops_sleeps) | set(facts.ops_locks))
     facts.stats = {"functions": len(defs), "may_sleep": len(chain), "take_locks": len(facts.locks),
                    "release_params": len(releases), "acquire_params": len(facts.acquires),
@@ -389,5 +398,6 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
                    "preempt_needs": len(facts.preempt),
                    "slab_caches": len(facts.slab_caches),
                    "ops_members": len(dispatch.implemented), "ops_sleep": len(ops_sleeps),
-                   "ops_calls": sum(len(v) for v in dispatch.calls.values())}
+                   "ops_calls": sum(len(v) for v in dispatch.calls.values()),
+                   "ops_context": len(facts.ops_context)}
     return facts

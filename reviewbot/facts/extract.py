@@ -84,8 +84,9 @@ class Definition:
     # Allocations the body keeps (stores, lists or returns the result) with gfp flags named
     # in the call: "ev = kzalloc(sizeof(*ev), GFP_KERNEL)" (the rules judge the flags).
     kept_allocs: tuple[str, ...] = ()
-    # The body of a function that calls one of its function-pointer parameters (the
-    # callbacks table reads what it holds around that call); "" for all others.
+    # The body of a function that calls one of its function-pointer parameters or through
+    # a pointer member (the callbacks and ops_context tables read what it holds around
+    # that call); "" for all others.
     fp_body: str = ""
     # A pointer-returning body's return expressions, and its ``(variable, callee)``
     # assignments (callee "" for any other assignment): facts/returnrefs.py.
@@ -393,7 +394,7 @@ def definitions(text: str, path: str) -> Iterator[Definition]:
         stores = stores_of(m.group(2))
         calls = calls_of(m.group(2))
         pointers = fp_params(params) if "(*" in signature else {}
-        fp_body = m.group(2) if pointers and any(c.name in pointers for c in calls) else ""
+        fp_body = m.group(2) if any(c.name in pointers or "->" in c.name for c in calls) else ""
         returned, assigned = return_info(m.group(2), head)
         acquires = tuple(_ACQUIRES.findall(signature)) if "__acquires" in signature else ()
         types, fp_stores = dispatch_info(f"{signature}\n{m.group(2)}", calls)

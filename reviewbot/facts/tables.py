@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 37  # 36, 37: preempt table narrowed, 34: allocators with optional gfp flags (kzalloc_obj()), 16: works table (lock rules), 17: acquires table (refcount rules),
+FACTS_VERSION = 38  # 38: ops_context table (facts/opscontext.py), 36, 37: preempt table narrowed, 34: allocators with optional gfp flags (kzalloc_obj()), 16: works table (lock rules), 17: acquires table (refcount rules),
 # 19: indirect and callbacks tables (entry context of callbacks), 20: field_locks and
 # irq_shared tables (facts/fieldlocks.py), cond_keeps (facts/condlocks.py), keeps from
 # __acquires(), 21: returns table (functions that return a reference, facts/returnrefs.py),
@@ -89,6 +89,13 @@ class Facts:
     ops_fields: dict[str, str] = field(default_factory=dict)
     # "cgroup_subsys.css_offline" -> global lock -> [implementation, chain...]
     ops_locks: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # "cgroup_subsys.css_offline" -> [dispatcher, path, "@assert cgroup_mutex", ...]: what
+    # every call through the member holds (facts/opscontext.py)
+    ops_context: dict[str, list[str]] = field(default_factory=dict)
+
+    def ops_entry(self, member: str) -> list[str]:
+        """[dispatcher, path, item...]: what every call of an ops member holds."""
+        return self.ops_context.get(member, [])
 
     def ops_lock(self, member: str) -> dict[str, list[str]]:
         """Global locks some implementation of an ops member takes: lock -> [implementation,
@@ -278,6 +285,9 @@ class _Overlay(Facts):
     def ops_lock(self, member: str) -> dict[str, list[str]]:
         return self.top.ops_lock(member) or self.under.ops_lock(member)
 
+    def ops_entry(self, member: str) -> list[str]:
+        return self.under.ops_entry(member)  # (a base's: all the calls of the member)
+
     def ops_sleep(self, member: str) -> list[str] | None:
         mine = self.top.ops_sleep(member)
         return mine if mine is not None else self.under.ops_sleep(member)
@@ -375,6 +385,7 @@ CREATE TABLE slab_caches (name TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROW
 CREATE TABLE ops_sleeps (name TEXT PRIMARY KEY, chain TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE ops_fields (name TEXT PRIMARY KEY, type TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE ops_locks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE ops_context (name TEXT PRIMARY KEY, context TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT);
 """
 
@@ -493,6 +504,9 @@ class StoredFacts(Facts):
 
     def ops_lock(self, member: str) -> dict[str, list[str]]:
         return dict(self._one("ops_locks", "SELECT locks FROM ops_locks WHERE name = ?", member) or {})
+
+    def ops_entry(self, member: str) -> list[str]:
+        return list(self._one("ops_context", "SELECT context FROM ops_context WHERE name = ?", member) or [])
 
     def field_type(self, owner: str, name: str) -> str | None:
         found = self._one("ops_fields", "SELECT type FROM ops_fields WHERE name = ?", f"{owner}.{name}")

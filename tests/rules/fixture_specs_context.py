@@ -969,3 +969,40 @@ CALLER_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + CALLER_SPECS
+
+# --- entered holding what every call of an ops member holds (facts/opscontext.py) -------
+ONLINE_PIN = "\trefcount_set(&memcg->id.ref, 1);\n\tcss_get(css);\n\n\tif (unlikely(mem_cgroup_is_root(memcg)))\n"
+FLUSH_NODES = (
+    "\tfor_each_node_state(nid, N_MEMORY) {\n\t\tstruct mem_cgroup_per_node *pn = memcg->nodeinfo[nid];\n"
+    "\t\tstruct mem_cgroup_per_node *ppn = NULL;\n\t\tstruct lruvec_stats_percpu *lstatc;\n\n"
+)
+OFFLINE_DRAIN = "\tdrain_all_stock(memcg);\n\n\tmem_cgroup_id_put(memcg);\n}\n"
+MEMBER_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "tree-online-logs-creator-path",
+        "memcg: say which cgroup created a memcg, for debugging",
+        "With pr_debug enabled, log the cgroup of the task that brought a memcg online.",
+        ((MEMCG, ONLINE_PIN, "\trefcount_set(&memcg->id.ref, 1);\n\tcss_get(css);\n\n"
+          "\tif (IS_ENABLED(CONFIG_DYNAMIC_DEBUG)) {\n\t\tchar buf[64];\n\n"
+          "\t\tif (task_cgroup_path(current, buf, sizeof(buf)) >= 0)\n"
+          "\t\t\tpr_debug(\"memcg online from %s\\n\", buf);\n\t}\n\n"
+          "\tif (unlikely(mem_cgroup_is_root(memcg)))\n"),),
+        {"double-lock": "bad-04"},
+    ),
+    Spec(
+        "tree-rstat-flush-reschedules-per-node",
+        "memcg: reschedule between nodes when flushing a memcg's stats",
+        "Machines with many nodes spend long in one flush: give the CPU away between nodes.",
+        ((MEMCG, FLUSH_NODES, FLUSH_NODES.replace("\t\tstruct lruvec_stats_percpu *lstatc;\n\n",
+                                                   "\t\tstruct lruvec_stats_percpu *lstatc;\n\n\t\tcond_resched();\n")),),
+        {"sleep-in-atomic": "bad-13"},
+    ),
+    Spec(
+        "tree-offline-reschedules-after-drain",
+        "memcg: reschedule after draining the stocks of an offlined memcg",
+        "Draining every CPU's stock takes a while on large machines.",
+        ((MEMCG, OFFLINE_DRAIN, "\tdrain_all_stock(memcg);\n\tcond_resched();\n\n\tmem_cgroup_id_put(memcg);\n}\n"),),
+        {"sleep-in-atomic": "ok-11", "double-lock": "ok-03"},
+    ),
+)
+SPECS = SPECS + MEMBER_SPECS
