@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 from tree_sitter import Node
 
 from reviewbot.engine.entryctx import entry_reason
+from reviewbot.engine.fieldlock import function_types
 from reviewbot.engine.lockconfig import bare_name
 from reviewbot.engine.refstate import Held, State
+from reviewbot.facts.fieldlocks import lock_class, object_key
 from reviewbot.facts.knowledge import LockSpec
 
 if TYPE_CHECKING:
@@ -80,12 +82,38 @@ def lock_order(a: ContextAnalysis, call: Node, name: str, found: tuple[LockSpec,
             outer = h.key or a.kinds[h.pair].lock
             if not outer or outer == lock or outer.startswith("$") or lock.startswith("$"):
                 continue
-            example = a.facts.nested_in(lock, outer)
-            if example is None or a.facts.nested_in(outer, lock):
-                continue  # no known order, or the base nests them both ways
+            found_order = _order(a, outer, lock)
+            if found_order is None:
+                continue
+            example, outer_class, inner_class = found_order
             shown = " -> ".join(f"{c}()" for c in via)
+            named = "" if (outer_class, inner_class) == (outer, lock) else \
+                f" (the lock classes {outer_class} and {inner_class})"
             a.hit("lock-order", call, h, {
                 "detail": f"{shown} at line {a.line(call)} takes {lock} while {outer} is held "
-                          f"(since line {h.line}), but {example}() takes {outer} while holding "
-                          f"{lock}: a lock order inversion (ABBA deadlock)",
+                          f"(since line {h.line}), but {example}() takes {outer_class} while holding "
+                          f"{inner_class}{named}: a lock order inversion (ABBA deadlock)",
                 "call": name, "outer": outer})
+
+
+def _order(a: ContextAnalysis, outer: str, lock: str) -> tuple[str, str, str] | None:
+    """(example, outer's class, inner's class) when the base nests ``outer`` inside
+    ``lock`` and never the other way: by name for global locks, else by lock class, the
+    struct type and field of an object's lock (``request_queue->queue_lock`` for
+    ``&blkg->q->queue_lock``), as lockdep keys them."""
+    example = a.facts.nested_in(lock, outer)
+    if example is not None:
+        return None if a.facts.nested_in(outer, lock) else (example, outer, lock)
+    if "->" not in outer and "->" not in lock and "." not in outer and "." not in lock:
+        return None
+    types = function_types(a)
+    outer_key, inner_key = object_key(outer, types), object_key(lock, types)
+    if outer_key is None or inner_key is None:
+        return None
+    outer_class, inner_class = lock_class(outer_key, a.facts.field_type), lock_class(inner_key, a.facts.field_type)
+    if outer_class == inner_class:
+        return None
+    example = a.facts.nested_in(inner_class, outer_class)
+    if example is None or a.facts.nested_in(outer_class, inner_class):
+        return None  # no known order, or the base nests them both ways
+    return example, outer_class, inner_class

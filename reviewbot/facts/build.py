@@ -25,7 +25,7 @@ from reviewbot.errors import InfraError
 from reviewbot.facts.condlocks import conditional_keeps
 from reviewbot.facts.derive import derive
 from reviewbot.facts.extract import Definition, definitions, pointer_fields
-from reviewbot.facts.fieldlocks import FieldLockStats, new_stats, scan_file
+from reviewbot.facts.fieldlocks import FieldLockStats, lock_class, new_stats, scan_file
 from reviewbot.facts.knowledge import Knowledge, load_knowledge
 from reviewbot.facts.opsfacts import OpsScan, scan_ops
 from reviewbot.facts.tables import FACTS_VERSION, SCHEMA, Facts, StoredFacts
@@ -119,6 +119,21 @@ def build_facts(tree: Path, rev: str, knowledge: Knowledge | None = None,
     facts = derive(defs, k, revision=commit, ops=ops)
     facts.rcu_fields = rcu_fields
     facts.field_locks, facts.irq_shared = locking.tables()
+    # Object lock classes by the struct that holds the lock (the fields read on the way
+    # are kept, so that the engine names a patch's locks the same way).
+    fields = ops.field_types()
+    used: dict[str, str] = {}
+
+    def field_type(owner: str, name: str) -> str | None:
+        found = fields.get(f"{owner}.{name}")
+        if found is not None:
+            used[f"{owner}.{name}"] = found
+        return found
+    for pair, example in locking.order.items():  # (the summaries' global pairs stay first)
+        outer, inner = (lock_class(key, field_type) for key in pair.split(" ", 1))
+        if outer != inner:
+            facts.order.setdefault(f"{outer} {inner}", example)
+    facts.ops_fields.update(used)
     facts.cond_keeps = conditional_keeps(locking.candidates, facts, k)
     facts.defined = []  # only a patch's overlay needs to say what it redefines
     facts.stats["seconds"] = round(time.monotonic() - start, 1)

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from reviewbot.facts.knowledge import Knowledge, LockSpec
 
 __all__ = ["IRQ_CONTEXT_HEAD", "UNPUBLISHED", "WRITE", "FieldLockStats", "field_lock_tables",
-           "is_candidate", "new_stats", "object_key", "private_objects", "scan_file", "var_types"]
+           "is_candidate", "lock_class", "new_stats", "object_key", "private_objects", "scan_file", "var_types"]
 
 # A field is guarded by a lock when at least this share of at least MIN_SITES writes, in
 # at least MIN_FUNCTIONS functions holding it, hold it (rare exceptions are the bug or a
@@ -58,6 +58,7 @@ _DECL_VAR = re.compile(r"\*\s*(?:const\s+)?(\w+)")
 _LOCK_CALL = re.compile(r"\b(\w+)\s*\(\s*&\s*([A-Za-z_][\w>.\-]*?)\s*[,)]")
 WRITE = re.compile(r"(?<![\w>.])([A-Za-z_]\w*)((?:->\w+|\.\w+)+)\s*(?:[-+*/|&^]?=(?!=)|\+\+|--)")
 _ALLOC = re.compile(r"\b(\w+)\s*=\s*(?:\([^()]*\)\s*)?\w*alloc\w*\s*\(")
+MAX_ORDER = 200_000  # lock order pairs kept (a bound on the table)
 IRQ_CONTEXT_HEAD = re.compile(r"\b(irqreturn_t|enum\s+hrtimer_restart)\b")
 
 # Candidates of facts/condlocks.py: a failure return, and a release of some lock
@@ -105,6 +106,19 @@ def object_key(expr: str, types: dict[str, str], params: Iterable[str] = ()) -> 
     return f"{typ}{path}" if typ else None
 
 
+def lock_class(key: str, field_type: Callable[[str, str], str | None]) -> str:
+    """An object lock's class as lockdep keys it, the struct that holds the lock and its
+    field: ``blkcg_gq->blkcg->lock`` -> ``blkcg->lock`` (``blkcg_gq.blkcg`` is a ``struct
+    blkcg *``); a path through a field of unknown type stays as written."""
+    parts = key.split("->")
+    if len(parts) <= 2:
+        return key
+    typ: str | None = parts[0]
+    for name in parts[1:-1]:
+        typ = field_type(typ, name) if typ is not None else None
+    return f"{typ}->{parts[-1]}" if typ is not None else key
+
+
 def private_objects(text: str) -> set[str]:
     """Locals the body assigns an allocation to: not yet visible to anyone else."""
     return set(_ALLOC.findall(text))
@@ -121,6 +135,10 @@ class FieldLockStats:
     irq_fns: dict[str, set[str]]  # lock -> functions taking it with interrupts disabled
     # (name, path, text) of the functions facts/condlocks.py walks
     candidates: list[tuple[str, str, str]] = field(default_factory=list)
+    # "outer inner" -> a function taking inner while holding outer, for the pairs with a
+    # lock of an object (by its struct type: "request_queue->queue_lock"), which the lock
+    # summaries (global locks) do not see: lockdep's classes are per field too
+    order: dict[str, str] = field(default_factory=dict)
 
     def tables(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
         """(field -> [lock, held sites, all sites, example functions...],
@@ -226,6 +244,10 @@ def _scan_body(name: str, signature: str, body: str, stats: FieldLockStats) -> N
                 stats.irq_fns[lock].add(name)
             elif not spec.bh and not nested:
                 stats.irq[lock]["plain"] += 1
+        if not spec.conditional and len(stats.order) < MAX_ORDER:
+            for outer in held:
+                if outer != lock and ("->" in outer or "->" in lock):
+                    stats.order.setdefault(f"{outer} {lock}", name)
         held.setdefault(lock, (indent, spec))
 
 

@@ -1006,3 +1006,32 @@ MEMBER_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + MEMBER_SPECS
+
+# --- lock order by lock class (facts/fieldlocks.py order pairs) ---------------------------
+BLKCG = "block/blk-cgroup.c"
+RESET_PDS = (
+    "\t\tfor (i = 0; i < BLKCG_MAX_POLS; i++) {\n\t\t\tstruct blkcg_policy *pol = blkcg_policy[i];\n\n"
+    "\t\t\tif (blkg->pd[i] && pol->pd_reset_stats_fn)\n\t\t\t\tpol->pd_reset_stats_fn(blkg->pd[i]);\n\t\t}\n"
+)
+CLASS_ORDER_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "tree-reset-stats-takes-queue-lock-inside-blkcg-lock",
+        "blk-cgroup: reset policy stats under the queue lock",
+        "A policy's data can be freed by blkcg_deactivate_policy() while the reset runs;\n"
+        "hold the queue lock of each blkg around its policies' reset.",
+        ((BLKCG, RESET_PDS, "\t\tspin_lock(&blkg->q->queue_lock);\n" + RESET_PDS
+          + "\t\tspin_unlock(&blkg->q->queue_lock);\n"),),
+        {"lock-order-inversion": "bad-02"},
+    ),
+    Spec(
+        "tree-reset-stats-policy-data-under-rcu",
+        "blk-cgroup: read the policy data once when resetting stats",
+        "Read each blkg's policy data once, so a concurrent deactivation is seen whole.",
+        ((BLKCG, RESET_PDS, RESET_PDS.replace(
+            "\t\t\tif (blkg->pd[i] && pol->pd_reset_stats_fn)\n\t\t\t\tpol->pd_reset_stats_fn(blkg->pd[i]);\n",
+            "\t\t\tstruct blkg_policy_data *pd = READ_ONCE(blkg->pd[i]);\n\n"
+            "\t\t\tif (pd && pol->pd_reset_stats_fn)\n\t\t\t\tpol->pd_reset_stats_fn(pd);\n")),),
+        {"lock-order-inversion": "ok-02"},
+    ),
+)
+SPECS = SPECS + CLASS_ORDER_SPECS
