@@ -152,8 +152,26 @@ class Aliases:
             self.parent[ra] = rb
 
 
+# One comparison of two plain operands (no nested operators, calls or parentheses).
+_EQUALITY = re.compile(r"([\w>.\-\[\]]+?)(==|!=)([\w>.\-\[\]]+)")
 _OPERAND = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)\w+)*")
 _SIDE_EFFECTS = re.compile(r"\w\s*\(|\+\+|--|(?<![=!<>])=(?!=)")
+
+
+def _write_site(n: Node, steps: dict[int, str]) -> tuple[int, bool, str]:
+    """(offset, inside a loop, condition of the `for` whose step expression it is or "")
+    of an assignment (the walk meets a `for` before its step: ``steps`` knows it)."""
+    step, looped, p = "", False, n.parent
+    while p is not None and p.type != "function_definition":
+        if p.start_byte in steps and p.parent is not None and p.parent.type == "for_statement" \
+                and p.parent.child_by_field_name("update") == p:
+            step = steps[p.start_byte]
+        if p.type in ("for_statement", "while_statement", "do_statement"):
+            looped = True
+        p = p.parent
+    if n.parent is not None and n.parent.type == "for_statement" and n.parent.child_by_field_name("update") == n:
+        step = steps.get(n.start_byte, "")
+    return n.start_byte, looped, step
 
 
 def function_shape(fn: Node, visit: Callable[[Node], None] | None = None,
@@ -165,8 +183,12 @@ def function_shape(fn: Node, visit: Callable[[Node], None] | None = None,
     ``nodes`` is that walk when the caller made it already."""
     names: set[str] = set()
     joins: list[tuple[str, str]] = []
-    seen: dict[str, int] = {}  # condition -> times an if statement tests it
+    seen: dict[str, int] = {}  # condition -> times an if statement (or a loop) tests it
     assigned: set[str] = set()
+    # target -> [(offset, in a loop, the condition of the `for` whose step it is or "")]
+    writes: dict[str, list[tuple[int, bool, str]]] = {}
+    first_test: dict[str, int] = {}  # condition -> offset of its first test
+    steps: dict[int, str] = {}  # offset of a `for` step expression -> the loop's condition
     for n in descendants(fn) if nodes is None else nodes:
         if visit is not None:
             visit(n)
@@ -193,18 +215,32 @@ def function_shape(fn: Node, visit: Callable[[Node], None] | None = None,
         if kind in ("assignment_expression", "update_expression"):
             target = n.child_by_field_name("left") or n.child_by_field_name("argument")
             if target is not None:
-                assigned.add(re.sub(r"\s+", "", node_text(target)))
-        if kind == "if_statement":
+                name = re.sub(r"\s+", "", node_text(target))
+                assigned.add(name)
+                writes.setdefault(name, []).append(_write_site(n, steps))
+        if kind in ("if_statement", "for_statement", "while_statement"):
             cond = n.child_by_field_name("condition")
             if cond is not None:
                 text, _ = condition_key(cond)
                 if not _SIDE_EFFECTS.search(text):
                     seen[text] = seen.get(text, 0) + 1
+                    first_test.setdefault(text, cond.start_byte)
+                    update = n.child_by_field_name("update") if kind == "for_statement" else None
+                    if update is not None:
+                        steps[update.start_byte] = text
     # Repeated conditions: tested at least twice and free of calls and assignments (flags
     # and pointers whose value does not change between the tests). A condition on
     # something the function changes may differ the second time.
+    # An operand the function sets only before it first tests the condition (once, not in
+    # a loop), or in the step of the loop that tests it (`for (; memcg != root; memcg =
+    # parent(memcg))`, which changes it right before testing it again: the last test still
+    # holds after a `break`, the one that ends the loop after it) keeps each test's outcome
+    # until the next test.
+    def changes(operand: str, cond: str) -> bool:
+        return any(step != cond and not (offset < first_test[cond] and not looped)
+                   for offset, looped, step in writes.get(operand, ()))
     repeated = frozenset(t for t, k in seen.items()
-                         if k > 1 and not assigned & set(_OPERAND.findall(t)))
+                         if k > 1 and not any(changes(o, t) for o in _OPERAND.findall(t)))
     return repeated, names, Aliases(joins, names)
 
 
@@ -226,7 +262,8 @@ def identifiers_in(node: Node) -> list[str]:
 
 def condition_key(node: Node) -> tuple[str, bool]:
     """A condition's text without spaces, outer parentheses and leading `!`s, and whether
-    it was negated an even number of times."""
+    it was negated an even number of times; a single comparison for (in)equality is read
+    as its `==` form (`a != b` is `a == b` negated)."""
     text = re.sub(r"\s+", "", node_text(node))
     polarity = True
     while True:
@@ -235,4 +272,7 @@ def condition_key(node: Node) -> tuple[str, bool]:
         elif text.startswith("!") and not text.startswith("!="):
             text, polarity = text[1:], not polarity
         else:
+            m = _EQUALITY.fullmatch(text)
+            if m is not None and m.group(2) == "!=":
+                return f"{m.group(1)}=={m.group(3)}", not polarity
             return text, polarity

@@ -79,9 +79,11 @@ from reviewbot.engine.refcount import Analysis, Held, State
 from reviewbot.engine.refspec import normalize
 from reviewbot.facts.derive import MAX_DEPTH
 from reviewbot.facts.knowledge import Knowledge, LockSpec
-from reviewbot.facts.locksummary import caller_key
+from reviewbot.facts.locksummary import OTHER_KEY, SECTION_KEYS, caller_key
 from reviewbot.facts.opsfacts import chain_levels, is_dispatch, member_key, shown_chain
 from reviewbot.facts.tables import Facts
+
+SECTION_KIND = {key: kind for kind, key in SECTION_KEYS.items()}  # "<irq>" -> "irq"
 
 LOCK_WORDS = ("lock", "rcu_read", "preempt", "irq", "_bh", "down", "_cpu", "guard", "memalloc_",
               "set_active_memcg", "use_mm")
@@ -222,11 +224,16 @@ class ContextAnalysis(Analysis):
         args = [node_text(a) for a in self.args_of(call)]
         ops: list[tuple[str, Any]] = []
         for raw in released:
+            if raw == OTHER_KEY:
+                continue  # (contextrun: no leak report across the call)
+            if raw in SECTION_KIND:  # it re-enables the interrupts (preemption) held off here
+                ops.append(("helper-release-section", SECTION_KIND[raw]))
+                continue
             key = caller_key(raw, args)
             if key is not None:
                 ops.append(("helper-release", self.alias.find(normalize(key))))
         for raw, via in kept.items():
-            key = caller_key(raw, args)
+            key = "" if raw in SECTION_KIND else caller_key(raw, args)  # a section has no key
             pair = self.pair_of_call.get(via[-1]) if via else None
             if key is not None and pair is not None:
                 key = self.alias.find(normalize(key))
@@ -463,6 +470,14 @@ class ContextAnalysis(Analysis):
                 if not any(h.key == key and h.pair == pair for h in state.held) and \
                         (key, pair) not in state.released:
                     self.borrowed.add((key, pair))
+            if kind == "helper-release-section":
+                state = super().apply(state, plain)
+                plain = []
+                for h in state.held:
+                    if not h.key and self.kinds[h.pair].kind == arg:
+                        state, _ = state.drop("", h.pair)
+                        break
+                continue
             if kind == "helper-release":
                 state = super().apply(state, plain)
                 plain = []

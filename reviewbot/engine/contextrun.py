@@ -30,10 +30,12 @@ from reviewbot.engine.lockscope import shrunk_sections
 from reviewbot.engine.preemptneed import preempt_needed, worth_a_look
 from reviewbot.engine.refcount import Event
 from reviewbot.engine.refspec import Config, finds_call
+from reviewbot.engine.refstate import Held
 from reviewbot.engine.snapshot import stale_snapshots
 from reviewbot.engine.types import RawFinding
 from reviewbot.engine.uses import handed_to_caller
 from reviewbot.facts.knowledge import Knowledge, LockSpec, load_knowledge
+from reviewbot.facts.locksummary import OTHER_KEY
 from reviewbot.facts.tables import EMPTY, Facts
 
 
@@ -141,6 +143,26 @@ def _acquires(config: Config, needle: re.Pattern[str], text: str, words: frozens
     return finds_call(needle, text, words) and any(m.acquire for w in words for m in config.matching(w))
 
 
+def _partly_known_call(analysis: ContextAnalysis, held: Held, end: int | None) -> bool:
+    """A call between the acquire and the exit that may release the lock unseen: a
+    function the patch changes but shows only in part (split_huge_page_to_list() hands
+    its interrupt-off section to __split_huge_page(), whose new body the hunks show in
+    pieces), or, for a lock of an object, one that releases a lock its callers cannot
+    name (__split_huge_page() unlocks the page cache's xa_lock through its own local)."""
+    unnamed = bool(held.key) and not re.fullmatch(r"\w+", held.key)
+    if not analysis.facts.partly and not unnamed:
+        return False
+    last = end if end is not None else max(analysis.view.lines(), default=held.line)
+    for call in analysis.calls_of(analysis.view.node):
+        line = analysis.line(call)
+        if line is None or not held.line < line <= last:
+            continue
+        name = analysis.name_of(call)
+        if analysis.facts.shown_in_part(name) or (unnamed and OTHER_KEY in analysis.facts.locks_released(name)):
+            return True
+    return False
+
+
 def _imbalance_finding(analysis: ContextAnalysis, ev: Event, view: FunctionView) -> list[RawFinding]:
     if (ev.key, ev.pair) in analysis.borrowed:
         return []  # the caller's lock, dropped and retaken here
@@ -148,6 +170,8 @@ def _imbalance_finding(analysis: ContextAnalysis, ev: Event, view: FunctionView)
         return []  # `return spin_trylock(&l);`: the lock is handed to the caller
     if ev.kind == "leak" and handed_to_caller(analysis, ev.key, ev.pair, ev.exit_line):
         return []
+    if ev.kind == "leak" and ev.held is not None and _partly_known_call(analysis, ev.held, ev.exit_line):
+        return []  # a function the patch changes out of sight may release it
     spec = analysis.kinds[ev.pair]
     if spec.kind == "scope" and ev.kind == "leak" and ev.held is not None \
             and _same_guard(analysis, ev.held.line, spec):

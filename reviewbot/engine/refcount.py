@@ -248,11 +248,12 @@ class Analysis(RefOps):
             elif (text, polarity) in state.decided:
                 take_false = False
         out = []
+        # (A loop tests its condition again: the newest outcome replaces the last one.)
         if node.succ and take_true:
-            st = state.with_decided(state.decided | {known}) if known else state
+            st = state.with_decided(state.decided - {(known[0], not known[1])} | {known}) if known else state
             out += [(node.succ[0], self.apply(st, ops)) for ops in t_alts]
         if len(node.succ) > 1 and take_false:
-            st = state.with_decided(state.decided | {(known[0], not known[1])}) if known else state
+            st = state.with_decided(state.decided - {known} | {(known[0], not known[1])}) if known else state
             out += [(node.succ[1], self.apply(st, ops)) for ops in f_alts]
         return out
 

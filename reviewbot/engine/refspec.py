@@ -20,6 +20,8 @@ NULL_RE = re.compile(r"^(NULL|0)$")
 
 
 _SPACES = re.compile(r"\s+")
+# A parenthesised identifier before a member access: how a macro names its parameter.
+_MACRO_PARAM = re.compile(r"\(([A-Za-z_]\w*)\)(?=->|\.)")
 _CAST = re.compile(r"^\(\s*(struct\w+\*|\w+\*)\)")
 _SELF_CSS = re.compile(r"(->|\.)(css|self)$")
 
@@ -39,6 +41,7 @@ def normalize(expr: str) -> str:
         if text.startswith("&"):
             text = text[1:]
         text = _SELF_CSS.sub("", text)  # a cgroup's count is its self css
+        text = _MACRO_PARAM.sub(r"\1", text)  # `(xa)->xa_lock` in a macro: `xa->xa_lock`
         changed = text != before
     return text
 

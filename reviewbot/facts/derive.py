@@ -27,6 +27,7 @@ from reviewbot.facts.extract import Call, Definition
 from reviewbot.facts.knowledge import Knowledge
 from reviewbot.facts.locksummary import (
     LOCK_DEPTH,
+    NOT_LOCKS,
     RCU_KEY,
     LockSummary,
     _lock_key,
@@ -190,7 +191,10 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
         if not changed:
             break  # a round reads only the last one's summaries: the rest would repeat it
     drops_of = {i: s.drops for i, s in enumerate(summaries) if s.drops}
-    lets_go = {i for i, s in enumerate(summaries) if s.drops or s.cycles}
+    # (Ending the caller's interrupt- or preemption-disabled section is no lock a sleep
+    # may wait for: such a body still passes its sleep on.)
+    lets_go = {i for i, s in enumerate(summaries)
+               if set(s.drops) - NOT_LOCKS or set(s.cycles) - NOT_LOCKS}
 
     # May sleep: breadth first from the bodies that sleep by themselves. A function whose
     # sleep depends on its caller does not pass it on: one with a gfp_t parameter, and one

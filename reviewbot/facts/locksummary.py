@@ -18,6 +18,15 @@ LOCK_DEPTH = 2  # "takes lock L" through at most this many calls
 _GLOBAL_LOCK = re.compile(r"^\s*&\s*([A-Za-z_]\w*)\s*$")
 
 RCU_KEY = "<rcu>"  # an RCU read section in the lock summaries (not a lock name)
+# Interrupt-, preemption- and bh-disabled sections without a lockdep name: recorded only
+# when a body ends its caller's (__split_huge_page() re-enables the interrupts its caller
+# disabled), so that the caller's section is not reported as leaked.
+SECTION_KEYS = {"irq": "<irq>", "preempt": "<preempt>", "bh": "<bh>"}
+SECTION_VALUES = frozenset(SECTION_KEYS.values())
+# A lock the body releases that its callers cannot name (``xa_unlock(&folio->mapping->
+# i_pages)`` on a local): a caller's object lock may end there, unseen.
+OTHER_KEY = "<other>"
+NOT_LOCKS = SECTION_VALUES | {OTHER_KEY}  # drops that are no lock a sleep may wait for
 
 
 def _lock_key(arg_text: str, spec: LockSpec, params: tuple[str, ...]) -> str | None:
@@ -87,10 +96,10 @@ class LockSummary:
 def _note_order(out: LockSummary, held: dict[str, list[str]], strong: set[str], inner: str) -> None:
     """Record that ``inner`` is taken inside each global lock held on every run here (both
     taken unconditionally: an order the base certainly follows)."""
-    if inner.startswith("$"):
+    if inner.startswith(("$", "<")):
         return
     out.order.update((outer, inner) for outer in held
-                     if outer != inner and outer in strong and not outer.startswith("$"))
+                     if outer != inner and outer in strong and not outer.startswith(("$", "<")))
 
 
 def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSummary | None]
@@ -103,6 +112,8 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
     # early-exit branch and the final unlock are both that lock's, not the caller's)
     strong: set[str] = set()  # taken on every run (not under a condition or early return)
     first: dict[str, list[str]] = {}  # how each lock was first taken (for __acquires())
+    local: set[str] = set()  # locks of its own objects it takes (their release is no drop)
+    unnamed_kept: set[str] = set()  # ... and those a helper takes for it
     params = d.param_names
     for c in d.calls:
         unconditional = (c.top_level or d.macro) and not c.after_return
@@ -114,6 +125,13 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
             args = c.arg_list
             for raw, via in callee.drops.items():
                 lock = substitute(raw, args, params)
+                if lock is None and raw.startswith("$"):
+                    # `xa_unlock(&mapping->i_pages)` on a local: not the caller's to name,
+                    # unless this body took it (then it is its own business).
+                    expr = caller_key(raw, args)
+                    if expr is not None and normalize(expr) not in local and normalize(expr) not in unnamed_kept:
+                        out.drops.setdefault(OTHER_KEY, [c.name, *via])
+                    continue
                 if lock is not None and held.pop(lock, None) is None and lock not in ever:
                     out.drops.setdefault(lock, [c.name, *via])
             for raw, via in callee.takes.items():
@@ -124,6 +142,8 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
                     _note_order(out, held, strong, lock)
             for raw, via in callee.keeps.items():
                 lock = substitute(raw, args, params)
+                if lock is None and raw.startswith("$") and (expr := caller_key(raw, args)) is not None:
+                    unnamed_kept.add(normalize(expr))  # `xas_lock(&xas)`: its own lock
                 if lock is not None:
                     held[lock] = [c.name, *via]
                     first.setdefault(lock, held[lock])
@@ -144,8 +164,29 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
                 ever.add(RCU_KEY)
                 held[RCU_KEY] = [c.name]
             continue
+        if spec.keyless and not spec.lock and spec.kind in SECTION_KEYS:
+            # Only unconditional ones, and never a macro's (whose conditions the summary
+            # cannot see): `if (IS_ENABLED(CONFIG_PREEMPT_RT)) preempt_enable();` in
+            # u64_stats_update_end() ends what its _begin() started on RT only, and
+            # preempt_enable_nested() is that macro.
+            section = SECTION_KEYS[spec.kind]
+            plain = c.top_level and not c.after_return and not d.macro
+            if role == "release":
+                if held.pop(section, None) is None and section not in ever and plain:
+                    out.drops.setdefault(section, [c.name])
+            elif not spec.conditional:
+                ever.add(section)
+                held[section] = [c.name]
+                if plain:
+                    strong.add(section)
+            continue
         key = _lock_key(c.arg_list[0], spec, params)
         if key is None:
+            expr = normalize(c.arg_list[0]) if c.arg_list else ""
+            if role == "release" and expr and expr not in local:
+                out.drops.setdefault(OTHER_KEY, [c.name])
+            elif role == "acquire":
+                local.add(expr)
             continue
         if role == "release":
             if held.pop(key, None) is None and key not in ever:

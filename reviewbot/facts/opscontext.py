@@ -111,7 +111,7 @@ def _held_at_dispatch(d: Definition, k: Knowledge, kept: Helpers | None = None,
                 # A helper that returns holding a global lock (cgroup_lock()), or drops one.
                 for lock, chain in (kept(name) if kept is not None else {}).items():
                     prim = k.lock_for(chain[-1]) if chain else None
-                    if not lock.startswith("$") and prim is not None and stripped.startswith(name):
+                    if not lock.startswith(("$", "<")) and prim is not None and stripped.startswith(name):
                         held.append((chain[-1], lock, indent, prim[0].kind))
                 for lock in (dropped(name) if dropped is not None else {}):
                     held = [h for h in held if h[1] != lock]

@@ -3,6 +3,8 @@ changes) is judged by its new body, and its calls into the base by the base's fa
 
 from __future__ import annotations
 
+from typing import Any
+
 from reviewbot.engine.cfunc import FunctionView, node_text
 from reviewbot.facts.derive import derive
 from reviewbot.facts.extract import (
@@ -64,14 +66,26 @@ def patch_facts(views: list[FunctionView], base: Facts, knowledge: Knowledge | N
     if not defs:
         return base
     own = derive(defs, k, base=base)
-    whole = {v.name for v in views if not v.partial}
+    # (A name the patch also shows only in part is not whole: a `static inline` stub of a
+    # header would otherwise vouch for what a hunk of the real function shows.)
+    whole = {v.name for v in views if not v.partial} - {v.name for v in views if v.partial}
     own.defined = sorted(whole)
-    # Lock effects need the whole body (a hunk shows a lock whose unlock is outside it);
-    # a sleeping call seen in a hunk is a sleep whatever the rest does.
+    own.partly = sorted({v.name for v in views if v.partial} - whole)
+    # Most lock effects need the whole body (a hunk shows a lock whose unlock is outside
+    # it); a sleeping call seen in a hunk is a sleep whatever the rest does.
     # (A release seen in a hunk is a release: those stay.)
     # So do the references a function returns (one return the hunk does not show may be
     # a borrowed pointer).
-    for table in (own.locks, own.unlocks, own.keeps, own.requires, own.indirect, own.returns):
+    # A hunk that shows a function from its signature shows what it does first on every
+    # run: the locks it takes there (a new cgroup_task_dead() split over two hunks takes
+    # css_set_lock) and the locks it asserts are its caller's are facts.
+    from_start = {v.name for v in views if not v.partial or v.first_row > 0} \
+        - {v.name for v in views if v.partial and v.first_row == 0}
+    for table in (own.locks, own.requires):
+        for name in [n for n in table if n not in from_start]:
+            del table[name]
+    partial_tables: tuple[dict[str, Any], ...] = (own.unlocks, own.keeps, own.indirect, own.returns)
+    for table in partial_tables:
         for name in [n for n in table if n not in whole]:
             del table[name]
     return base.overlay(own)

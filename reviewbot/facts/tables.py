@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 39  # 39: lock_order also by object lock class ("request_queue->queue_lock",
+FACTS_VERSION = 40  # 40: macro parameters read through their parentheses ((xa)->xa_lock), 39: lock_order also by object lock class ("request_queue->queue_lock",
 # facts/fieldlocks.py), 38: ops_context table (facts/opscontext.py), 36, 37: preempt table narrowed, 34: allocators with optional gfp flags (kzalloc_obj()), 16: works table (lock rules), 17: acquires table (refcount rules),
 # 19: indirect and callbacks tables (entry context of callbacks), 20: field_locks and
 # irq_shared tables (facts/fieldlocks.py), cond_keeps (facts/condlocks.py), keeps from
@@ -53,6 +53,9 @@ class Facts:
     acquires: dict[str, dict[str, str]] = field(default_factory=dict)  # get helpers, as releases
     stats: dict[str, Any] = field(default_factory=dict)
     defined: list[str] = field(default_factory=list)  # names these facts know the bodies of
+    # names a patch changes but shows only in part (a hunk): what their new bodies do to
+    # the caller's locks is not known (facts/patch.py; empty for a base)
+    partly: list[str] = field(default_factory=list)
     rcu_fields: list[str] = field(default_factory=list)  # pointer names __rcu wherever declared
     # name -> [path, "static" or "", "ev = kzalloc(sizeof(*ev), GFP_KERNEL)"]: an allocation
     # the body keeps, made with blocking flags that do not charge it to a memcg
@@ -190,6 +193,10 @@ class Facts:
         """Whether a patch made ``name`` release a parameter the base version did not."""
         return False
 
+    def shown_in_part(self, name: str) -> bool:
+        """Whether the patch changes ``name`` but shows only part of its new body."""
+        return name in self.partly
+
     def unaccounted_alloc(self, name: str) -> list[str] | None:
         """[path, "static" or "", allocation] of memory ``name`` keeps without charging it."""
         return self.unaccounted.get(name)
@@ -237,6 +244,7 @@ class _Overlay(Facts):
                          defined=top.defined)
         self.top, self.under = top, under
         self.mine = set(top.defined)
+        self.partly = top.partly
         # Answers by (question, name): the engines ask about every call of every function
         # of the patch, several times over, and neither layer changes during a review
         # (callers only read what they get).

@@ -151,3 +151,81 @@ def test_a_read_lock_released_as_a_writer_is_reported() -> None:
     (detail,) = hits("imbalance", "\tread_lock(&obj_rwlock);\n\to->n++;\n\twrite_unlock(&obj_rwlock);\n"
                      "\treturn 0;\n")
     assert "the write variant instead of the read one" in detail
+
+
+HANDOFF = """\
+static void finish_split(struct obj *o)
+{
+\to->count = 0;
+\tlocal_irq_enable();
+}
+"""
+
+
+def test_a_callee_that_ends_the_callers_interrupt_section() -> None:
+    # finish_split() re-enables the interrupts its caller disabled: no leak, and the
+    # summary says so (and it still passes a sleep on: a section is no lock).
+    facts = derive(list(definitions(HANDOFF, "kernel/obj/split.c")), load_knowledge())
+    assert facts.locks_released("finish_split") == {"<irq>": ["local_irq_enable"]}
+    body = "\tlocal_irq_disable();\n\to->count++;\n\tfinish_split(o);\n\treturn 0;\n"
+    assert hits("imbalance", body, facts) == []
+    assert hits("imbalance", body.replace("\tfinish_split(o);\n", "")) != []
+
+
+UNNAMED = """\
+static void finish_table(struct page *page)
+{
+\tstruct table *t = page_table(page);
+
+\tt->count = 0;
+\tspin_unlock(&t->lock);
+}
+"""
+
+
+def test_a_callee_that_releases_a_lock_its_callers_cannot_name() -> None:
+    # finish_table() unlocks through its own local: its caller's object lock may end
+    # there, so holding one across the call is no leak; a global lock still is.
+    facts = derive(list(definitions(UNNAMED, "kernel/obj/table.c")), load_knowledge())
+    assert facts.locks_released("finish_table") == {"<other>": ["spin_unlock"]}
+    body = ("\tspin_lock(&o->table->lock);\n\tfinish_table(o->page);\n\tif (!o->count)\n\t\treturn -EINVAL;\n"
+            "\tspin_unlock(&o->table->lock);\n\treturn 0;\n")
+    assert hits("imbalance", body, facts) == []
+    assert hits("imbalance", body.replace("&o->table->lock", "&obj_lock"), facts) != []
+    # Its own lock, taken and released in one body, is no drop.
+    own = UNNAMED.replace("\tt->count = 0;\n", "\tspin_lock(&t->lock);\n\tt->count = 0;\n")
+    assert derive(list(definitions(own, "kernel/obj/table.c")), load_knowledge()).locks_released("finish_table") == {}
+
+
+STATS = """\
+static void stats_begin(struct obj *o)
+{
+\tpreempt_disable();
+\to->seq++;
+}
+
+static void stats_end(struct obj *o)
+{
+\to->seq++;
+\tpreempt_enable();
+}
+
+static void stats_end_rt(struct obj *o)
+{
+\to->seq++;
+\tif (IS_ENABLED(CONFIG_PREEMPT_RT))
+\t\tpreempt_enable();
+}
+"""
+
+
+def test_section_helpers_begin_and_end_a_section_for_their_callers() -> None:
+    facts = derive(list(definitions(STATS, "kernel/obj/stats.c")), load_knowledge())
+    assert facts.locks_kept("stats_begin") == {"<preempt>": ["preempt_disable"]}
+    assert facts.locks_released("stats_end") == {"<preempt>": ["preempt_enable"]}
+    assert facts.locks_released("stats_end_rt") == {}  # only on some configurations
+    body = "\tstats_begin(o);\n\to->count++;\n\tstats_end(o);\n\treturn 0;\n"
+    assert hits("imbalance", body, facts) == []
+    # Inside the caller's own section, an end that only RT compiles in is no release.
+    inner = "\tpreempt_disable();\n\tstats_end_rt(o);\n\tpreempt_enable();\n\treturn 0;\n"
+    assert hits("imbalance", inner, facts) == []

@@ -229,3 +229,27 @@ def test_storing_a_member_hands_on_its_container() -> None:
     # container_of() gets ctx back from &ctx->kfc (cgroup_init_fs_context()).
     assert hits("\tstruct ctx *ctx = get_mem_cgroup_from_mm(mm);\n\tif (!ctx)\n\t\treturn -ENOMEM;\n"
                 "\to->priv = &ctx->member;\n\treturn 0;") == []
+
+
+LOOP_TRYGET = (
+    "\tstruct mem_cgroup *memcg = o->memcg;\n\tstruct mem_cgroup *found = NULL;\n\n"
+    "\tfor (; memcg != root_mem_cgroup; memcg = parent_mem_cgroup(memcg)) {\n"
+    "\t\tif (css_tryget(&memcg->css)) {\n\t\t\tfound = memcg;\n\t\t\tbreak;\n\t\t}\n\t}\n"
+    "@@AFTER@@\thand_on(found);\n\treturn 0;"
+)
+
+
+def test_loop_condition_still_holds_after_break() -> None:
+    # Left by `break`, the loop's last test (memcg != root) still holds: the return for
+    # the root is a path the tryget never reaches.
+    assert hits(LOOP_TRYGET.replace("@@AFTER@@", "\tif (memcg == root_mem_cgroup)\n\t\treturn -ENOENT;\n")) == []
+    # A test of something else after the loop leaks on the break path.
+    (found,) = hits(LOOP_TRYGET.replace("@@AFTER@@", "\tif (!o->online)\n\t\treturn -ENOENT;\n"))
+    assert "css_tryget()" in found
+
+
+def test_loop_operand_changed_in_the_body_forgets_the_test() -> None:
+    # The body moves memcg after its test: the test no longer says where it points.
+    body = LOOP_TRYGET.replace("\t\t\tfound = memcg;\n", "\t\t\tfound = memcg;\n\t\t\tmemcg = root_mem_cgroup;\n")
+    (found,) = hits(body.replace("@@AFTER@@", "\tif (memcg == root_mem_cgroup)\n\t\treturn -ENOENT;\n"))
+    assert "css_tryget()" in found
