@@ -38,7 +38,7 @@ class TreeSettings:
     # Where the bases come from (tree/sources.py): Debian packages, tarballs, git URL#REF.
     # The first tarball is the root import; each later one a child of the one before.
     sources: tuple[str, ...] = ("linux-source-6.1", "linux-source-6.12",
-                                "debian:sid/linux-source")
+                                "debian:sid/linux-source", "debian:bullseye/linux-source-5.10")
     debian_mirror: str = "http://deb.debian.org/debian"  # for debian:SUITE/PACKAGE sources
     bases: tuple[str, ...] = ()  # candidate bases tried in order (empty: the tree's bases,
     # development trees first, then releases newest first)
