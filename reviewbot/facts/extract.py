@@ -361,14 +361,21 @@ def cleanup_definitions(text: str, path: str, newlines: list[int] | None = None)
                              types=(("_T", typed.group(1)),) if typed else ())
 
 
-def function_bodies(text: str) -> Iterator[tuple[str, bool, int, str]]:
+def function_bodies(text: str, params: bool = True) -> Iterator[tuple[str, bool, int, str]]:
     """(name, static, offset of the body, body) of each function definition of a source
-    whose comments are already blanked (kernel style: the braces in column 0)."""
+    whose comments are already blanked (kernel style: the braces in column 0), in order.
+    ``params=False`` skips checking that the parameter list closes (faster)."""
     for m in _DEFINITION.finditer(text):
         signature = m.group(1).rsplit("\n\n", 1)[-1]
-        sig = _signature(signature)
-        if sig is not None:
-            yield sig[0], re.search(r"\bstatic\b", signature) is not None, m.start(2), m.group(2)
+        if params:
+            sig = _signature(signature)
+            name = sig[0] if sig is not None else None
+        else:
+            found = _NAME.search(_ATTRIBUTE.sub(" ", signature))
+            name = found.group(1) if found is not None and found.group(1) not in _KEYWORDS else None
+        if name is not None:
+            yield name, "static" in signature and re.search(r"\bstatic\b", signature) is not None, \
+                m.start(2), m.group(2)
 
 
 def blank_comments(text: str) -> str:
