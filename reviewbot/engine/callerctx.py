@@ -33,14 +33,15 @@ import re
 from dataclasses import dataclass
 
 from reviewbot.engine.refspec import normalize
-from reviewbot.facts.extract import CALL, blank_comments, function_bodies, split_top
+from reviewbot.facts.extract import CALL, blank_comments, function_bodies
+from reviewbot.facts.heldlines import call_args, calls_with_holds
 from reviewbot.facts.knowledge import Knowledge
+from reviewbot.facts.opscontext import ASSERTED, meet, site_key
 from reviewbot.facts.opsfacts import OpsScan
 
 __all__ = ["ASSERTED", "PARAM", "CallerContext", "caller_context", "is_global", "members_of"]
 
 PARAM = "@"  # a key "@0->lru_lock": that field of the callee's first parameter
-ASSERTED = "@assert"  # an item "lockdep_assert_held key": the caller asserts the lock
 _MAX_TEXT = 3_000_000  # characters: a bound on the scan (memcontrol.c is 250k)
 _MAX_ROUNDS = 8
 _ASSERT = re.compile(r"^\tlockdep_assert_held(?:_write|_read|_once)?\s*\(\s*([^;]*?)\s*\)\s*;", re.MULTILINE)
@@ -152,8 +153,8 @@ def _scan(raw: str, k: Knowledge) -> dict[str, CallerContext]:
                 if outer is None:
                     continue  # not known yet (or only recursion): no constraint
                 # The caller's own entry context, unless it dropped that lock before the call.
-                here = held | {i for i in caller.asserted | outer if _released_key(i, k) not in released}
-                got = here if got is None else _meet(got, here, k)
+                here = held | {i for i in caller.asserted | outer if site_key(i, k) not in released}
+                got = here if got is None else meet(got, here, k)
             if got != entry[name]:
                 entry[name], changed = got, True
         if not changed:
@@ -166,34 +167,11 @@ def _scan(raw: str, k: Knowledge) -> dict[str, CallerContext]:
     return out
 
 
-def _meet(a: frozenset[str], b: frozenset[str], k: Knowledge) -> frozenset[str]:
-    """The locks held at both sites: by lock, not by spelling (one caller takes
-    ``cgroup_mutex``, another asserts it), keeping the primitive where one site names it."""
-    by_a = {_released_key(i, k): i for i in a}
-    by_b = {_released_key(i, k): i for i in b}
-    out = set()
-    for key in by_a.keys() & by_b.keys():
-        x, y = by_a[key], by_b[key]
-        out.add(x if x == y or y.startswith(ASSERTED) else y if x.startswith(ASSERTED) else min(x, y))
-    return frozenset(out)
-
-
-def _released_key(item: str, k: Knowledge) -> str:
-    """What a release of an item's lock is recorded as: its key, or ``#kind`` for a
-    section without one (``rcu_read_lock``)."""
-    call, _, key = item.partition(" ")
-    if key:
-        return key
-    got = k.lock_for(call)
-    return f"#{got[0].kind}" if got is not None else call
-
-
 def _calls_held(text: str, f: _Function, statics: set[str], k: Knowledge
                 ) -> list[tuple[str, int, frozenset[str], frozenset[str]]]:
     """Calls of static functions in one body, with the locks held around each and the
     locks released on some line before it."""
     out: list[tuple[str, int, frozenset[str], frozenset[str]]] = []
-    released: set[str] = set()
     body = text[f.start:f.end]
     if not _LOCKISH.search(body):
         # Nothing is taken here (most bodies): every call site holds nothing.
@@ -204,34 +182,11 @@ def _calls_held(text: str, f: _Function, statics: set[str], k: Knowledge
                 counted = m.start()
                 out.append((m.group(1), at, frozenset(), frozenset()))
         return out
-    held: list[tuple[str, str, int, str]] = []  # (call, key, indent, kind)
-    line_no = f.first_line - 1
-    for line in body.split("\n"):
-        line_no += 1
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        indent = len(line) - len(line.lstrip("\t"))
-        held = [h for h in held if indent >= h[2]]
-        for m in CALL.finditer(line):
-            name = m.group(1)
-            if line[: m.start()].rstrip().endswith(("->", ".")):
-                continue
-            if name in statics:
-                args = _args(line, m.end())
-                out.append((name, line_no, frozenset(f"{c} {_in_callee(key, args)}" for c, key, _, _ in held),
-                            frozenset(released)))
-                continue
-            got = k.lock_for(name)
-            if got is None:
-                continue
-            spec, role = got
-            key = "" if spec.keyless else normalize(_first_arg(line, m.end()))
-            if role == "release":
-                held = [h for h in held if not (h[1] == key and (key or h[3] == spec.kind))]
-                released.add(key or f"#{spec.kind}")
-            elif not spec.conditional and spec.kind != "scope" and stripped.startswith(name):
-                held.append((name, key, indent, spec.kind))
+    for site in calls_with_holds(body, k):
+        if site.name in statics and not site.through_pointer:
+            args = call_args(site.line, site.match.end())
+            out.append((site.name, f.first_line + site.row,
+                        frozenset(f"{h.call} {_in_callee(h.key, args)}" for h in site.held), site.released))
     return out
 
 
@@ -259,21 +214,6 @@ def _closed(text: str, functions: list[_Function], sites: _Sites) -> set[str]:
             continue  # the definition or a prototype (kernel style: from column 0)
         escaped.add(name)
     return {name for name in sites if name not in escaped and calls.get(name) == len(sites[name])}
-
-
-def _args(line: str, start: int) -> list[str]:
-    """The arguments of the call whose "(" ends at ``start`` (those on this line)."""
-    depth, i = 1, start
-    while i < len(line) and depth:
-        depth += line[i] == "("
-        depth -= line[i] == ")"
-        i += 1
-    return split_top(line[start:i - 1] if not depth else line[start:])
-
-
-def _first_arg(line: str, start: int) -> str:
-    args = _args(line, start)
-    return args[0] if args else ""
 
 
 def _in_callee(key: str, args: list[str]) -> str:

@@ -20,21 +20,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from reviewbot.engine.refspec import normalize
-from reviewbot.facts.extract import CALL, Definition, fp_params, split_top
+from reviewbot.facts.extract import Definition, fp_params
+from reviewbot.facts.heldlines import calls_with_holds
 from reviewbot.facts.knowledge import Knowledge
 
 _NAME_ARG = re.compile(r"&?\s*([A-Za-z_]\w*)")
-
-
-def _first_arg(line: str, start: int) -> str:
-    depth, i = 1, start
-    while i < len(line) and depth:
-        depth += line[i] == "("
-        depth -= line[i] == ")"
-        i += 1
-    args = split_top(line[start:i - 1] if not depth else line[start:])
-    return args[0] if args else ""
 
 
 def callback_params(d: Definition, k: Knowledge) -> dict[str, list[str]]:
@@ -43,33 +33,11 @@ def callback_params(d: Definition, k: Knowledge) -> dict[str, list[str]]:
     pointers = fp_params(d.params) if d.fp_body else {}
     if not pointers:
         return {}
-    held: list[tuple[str, str, int, str]] = []  # (lock call, key, indent, kind)
     out: dict[str, list[str]] = {}
-    for line in d.fp_body.split("\n"):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        indent = len(line) - len(line.lstrip("\t"))
-        # A line less indented than a lock call closes the block it was taken in.
-        held = [h for h in held if indent >= h[2]]
-        for m in CALL.finditer(line):
-            name = m.group(1)
-            before = line[: m.start()].rstrip()
-            if before.endswith(("->", ".")):
-                continue
-            if name in pointers:
-                if held:
-                    out.setdefault(str(pointers[name]), [name, *(f"{c} {key}" for c, key, _, _ in held)])
-                continue
-            found = k.lock_for(name)
-            if found is None:
-                continue
-            spec, role = found
-            key = "" if spec.keyless else normalize(_first_arg(line, m.end()))
-            if role == "release":
-                held = [h for h in held if not (h[1] == key and (key or h[3] == spec.kind))]
-            elif not spec.conditional and spec.kind in k.atomic_kinds and stripped.startswith(name):
-                held.append((name, key, indent, spec.kind))
+    for site in calls_with_holds(d.fp_body, k):
+        atomic = [h.item for h in site.held if h.kind in k.atomic_kinds]
+        if site.name in pointers and atomic and not site.through_pointer:
+            out.setdefault(str(pointers[site.name]), [site.name, *atomic])
     return out
 
 

@@ -29,7 +29,8 @@ import re
 from collections.abc import Callable
 
 from reviewbot.engine.refspec import normalize
-from reviewbot.facts.extract import CALL, Definition, split_top
+from reviewbot.facts.extract import Definition
+from reviewbot.facts.heldlines import Helpers, calls_with_holds
 from reviewbot.facts.knowledge import Knowledge
 from reviewbot.facts.opsfacts import member_key
 
@@ -65,10 +66,6 @@ def meet(a: frozenset[str], b: frozenset[str], k: Knowledge) -> frozenset[str]:
     return frozenset(out)
 
 
-# A helper's effect on its caller's locks: lock -> chain (facts/locksummary.py keeps/drops).
-Helpers = Callable[[str], dict[str, list[str]]]
-
-
 def _key(raw: str, d: Definition) -> str:
     """A lock expression of the dispatcher as the implementation may name it: a global's
     name, or :data:`OPAQUE` for the dispatcher's own object (a field, a local, a
@@ -85,56 +82,18 @@ def _held_at_dispatch(d: Definition, k: Knowledge, kept: Helpers | None = None,
     """(dispatch expression, items held) for each call through a pointer of a body."""
     out: list[tuple[str, frozenset[str]]] = []
     asserted = {_key(m.group(1), d) for m in _ASSERT.finditer(d.fp_body)} - {OPAQUE}
-    held: list[tuple[str, str, int, str]] = []  # (call, key, indent, kind)
-    released: set[str] = set()
-    for line in d.fp_body.split("\n"):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
+    for site in calls_with_holds(d.fp_body, k, lambda raw: _key(raw, d), kept, dropped):
+        if not site.through_pointer:
             continue
-        indent = len(line) - len(line.lstrip("\t"))
-        held = [h for h in held if indent >= h[2]]
-        for m in CALL.finditer(line):
-            name = m.group(1)
-            before = line[: m.start()].rstrip()
-            if before.endswith(("->", ".")):
-                r = _RECEIVER.search(line, 0, m.start())
-                if r is not None and r.end() == m.start():
-                    expr = re.sub(r"\s+", "", line[r.start():m.start()]) + name
-                    items = {f"{c} {key}" for c, key, _, _ in held}
-                    items |= {f"{ASSERTED} {key}" for key in asserted if key not in released}
-                    out.append((expr, frozenset(items)))
-                else:
-                    out.append((f"->{name}", frozenset()))
-                continue
-            got = k.lock_for(name)
-            if got is None:
-                # A helper that returns holding a global lock (cgroup_lock()), or drops one.
-                for lock, chain in (kept(name) if kept is not None else {}).items():
-                    prim = k.lock_for(chain[-1]) if chain else None
-                    if not lock.startswith(("$", "<")) and prim is not None and stripped.startswith(name):
-                        held.append((chain[-1], lock, indent, prim[0].kind))
-                for lock in (dropped(name) if dropped is not None else {}):
-                    held = [h for h in held if h[1] != lock]
-                    released.add(lock)
-                continue
-            spec, role = got
-            args = split_top(_inner(line, m.end()))
-            key = "" if spec.keyless else _key(args[0] if args else "", d)
-            if role == "release":
-                held = [h for h in held if not (h[1] == key and (key or h[3] == spec.kind))]
-                released.add(key or f"#{spec.kind}")
-            elif not spec.conditional and spec.kind != "scope" and stripped.startswith(name):
-                held.append((name, key, indent, spec.kind))
+        r = _RECEIVER.search(site.line, 0, site.match.start())
+        if r is None or r.end() != site.match.start():
+            out.append((f"->{site.name}", frozenset()))
+            continue
+        expr = re.sub(r"\s+", "", site.line[r.start():site.match.start()]) + site.name
+        items = {h.item for h in site.held}
+        items |= {f"{ASSERTED} {key}" for key in asserted if key not in site.released}
+        out.append((expr, frozenset(items)))
     return out
-
-
-def _inner(line: str, start: int) -> str:
-    depth, i = 1, start
-    while i < len(line) and depth:
-        depth += line[i] == "("
-        depth -= line[i] == ")"
-        i += 1
-    return line[start:i - 1] if not depth else line[start:]
 
 
 def ops_context(defs: list[Definition], k: Knowledge, field_type: Callable[[str, str], str | None],
