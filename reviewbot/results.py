@@ -157,6 +157,8 @@ class RulesResult:
     bad_patches: list[str]
     rebuilt_base: str | None = None  # the ref of rebuilt_on (the closest base)
     rebuilt_reason: str = ""  # why that base: how many hunks' context each base holds
+    # Files whose hunks another base places better, and that base (engine/run.py).
+    rebuilt_elsewhere: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> Json:
         return {
@@ -168,6 +170,7 @@ class RulesResult:
             "rebuilt_on": self.rebuilt_on,
             "rebuilt_base": self.rebuilt_base,
             "rebuilt_reason": self.rebuilt_reason,
+            "rebuilt_elsewhere": dict(self.rebuilt_elsewhere),
             "skipped": list(self.skipped),
             "functions": self.functions,
             "partial_functions": list(self.partial_functions),

@@ -94,6 +94,11 @@ class _Builder:
                 alt_entry = self.stmt(inner, nxt, brk, cont)
             else:
                 alt_entry = nxt
+            constant = _constant(cond)
+            if constant is not None:
+                # `if (1) {`: how engine/cfunc.py opens the blocks a hunk starts inside,
+                # which every path of the fragment enters (and kernel code's `if (0)`).
+                return self.new("nop", cond, [then_entry if constant else alt_entry])
             return self.new("branch", cond, [then_entry, alt_entry])
         if t == "while_statement":
             cond = node.child_by_field_name("condition")

@@ -26,6 +26,10 @@ class Placement:
     found: int  # hunks whose pre-image is in the base's file
     hunks: int  # hunks looked at
     scores: tuple[tuple[str, int], ...]  # every candidate and its count, in order
+    # Candidates released after the mail was sent: a tree its author could not have had,
+    # which may hold the series and the fixes to it (engine/stage.py reads no file there
+    # unless it is the closest base).
+    later: frozenset[str] = frozenset()
 
     def describe(self) -> str:
         if len(self.scores) == 1:
@@ -92,4 +96,6 @@ def closest_base(bases: Sequence[str], patches: Iterable[Sequence[FileDiff]],
                  if (d := dates.get(ref)) is not None]
         if dated:
             best = tied[min(dated)[1]]
-    return Placement(best[0], best[1], len(blocks), tuple(scores))
+    later = frozenset(ref for ref, _ in scores
+                      if when is not None and dates and (d := dates.get(ref)) is not None and d > when)
+    return Placement(best[0], best[1], len(blocks), tuple(scores), later)

@@ -14,6 +14,7 @@ from typing import Any
 
 from tree_sitter import Node
 
+from reviewbot.engine.anchor import MEMO_KEY as ANCHOR_KEY
 from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView, node_text
 from reviewbot.engine.cnodes import view_callees, view_text, view_words
 from reviewbot.engine.context import (
@@ -124,7 +125,8 @@ def _walk(view: FunctionView, facts: Facts, k: Knowledge, cheap: bool, text: str
     config, needle, _ = lock_config(k)
     if "guard" not in text and not (cheap and _acquires(config, needle, text, view_words(view))) \
             and not any(facts.locks_kept(n) or facts.locks_kept_if(n) for n in view_callees(view)) \
-            and not k.nonpreemptible.fullmatch(view.name) and not entry_hint(view, text, facts, k):
+            and not k.nonpreemptible.fullmatch(view.name) and ANCHOR_KEY not in view.memo \
+            and not entry_hint(view, text, facts, k):
         return None, []  # nothing is ever held here (and the function is not atomic itself)
     analysis = ContextAnalysis({"checks": CHECKS}, view, facts, k)
     return analysis, analysis.run()

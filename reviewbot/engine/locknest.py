@@ -45,15 +45,31 @@ def double_lock(a: ContextAnalysis, call: Node, name: str, found: tuple[LockSpec
     """A lock taken while already held, directly or through a called function (facts)."""
     if found is not None:
         spec, role = found
-        if role != "acquire" or spec.keyless or spec.shared or spec.conditional:
+        if role != "acquire" or spec.keyless or spec.conditional:
             return
         key = a._arg_key(call, 0)
         for h in state.held:
-            if h.key == key and not a.spec_of(h).shared and a.spec_of(h).kind == spec.kind:
-                a.hit("double-lock", call, h, {
-                    "detail": f"{name}({key}) at line {a.line(call)} takes a lock already "
-                              f"held ({_at(h)}): self-deadlock",
-                    "call": name, "outer": _outer(h)})
+            held = a.spec_of(h)
+            if h.key != key or held.kind != spec.kind:
+                continue
+            what = "an rw semaphore" if spec.kind == "rwsem" else "an rwlock"
+            if not held.shared and not spec.shared:
+                detail = "takes a lock already held"
+            elif held.shared and spec.shared:
+                if spec.kind != "rwsem":
+                    continue  # rwlock_t readers nest (qrwlock lets a reader in past a writer)
+                # A waiting writer stops new readers (rwsem, and percpu_rw_semaphore's
+                # readers block once percpu_down_write() starts): lockdep's "possible
+                # recursive locking".
+                detail = ("takes for reading again an rw semaphore it holds for reading: a "
+                          "writer that queues between the two blocks the second reader")
+            elif not spec.shared:
+                detail = f"takes for writing {what} it holds for reading"
+            else:
+                detail = f"takes for reading {what} it holds for writing"
+            a.hit("double-lock", call, h, {
+                "detail": f"{name}({key}) at line {a.line(call)} {detail} ({_at(h)}): self-deadlock",
+                "call": name, "outer": _outer(h)})
         return
     for lock, via in a.locks_taken_by(name).items():
         for h in state.held:

@@ -42,6 +42,13 @@ class Rebuilt:
     # Rows of ``lines`` that start with "{" and "}" (Braces), carried over from the base's
     # while building; None when a hunk line held a newline (then found in the text).
     brace_rows: tuple[list[int], list[int]] | None = None
+    # Hunks of ``placed`` found already applied (the base holds their post-image).
+    applied: int = 0
+
+    @property
+    def fresh(self) -> int:
+        """Hunks placed on their pre-image: the base is a tree the change applies to."""
+        return len(self.placed) - self.applied
 
 
 def _pre_image(hunk: Hunk) -> list[str]:
@@ -167,6 +174,7 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
     line_text: dict[int, str] = {}
     placed: list[Hunk] = []
     missed: list[Hunk] = []
+    applied = 0
     pos = 0  # next base line not yet copied
     shift = 0  # where the base puts hunks, relative to where the patch says
     last: tuple[int, int] | None = None  # (row, patch line) of the last hunk line
@@ -178,6 +186,7 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
 
     for hunk in fd.hunks:
         at = None
+        kinds = " -"
         for kept, kinds in _placements(hunk):
             want = [ln.text for ln in kept if ln.kind in kinds]
             at = _find(base, index, want, hunk.old_start - 1 + shift, pos)
@@ -188,6 +197,7 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
         consumed = len(want) if at is not None else 0
         if at is None and (loose := loose_placement(base_text, hunk, hunk.old_start - 1 + shift, pos)):
             at, consumed, kept = loose
+            kinds = " -"  # found loosely on its pre-image
             if misplaced(base_text, base, hunk, at, added):
                 at = None
         if at is None:
@@ -220,6 +230,7 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
                 last = (row, ln.new_lineno)
         pos = at + consumed
         placed.append(hunk)
+        applied += kinds == " +"
     if last is not None and pos < len(base):
         rows.runs.append((len(out), len(out) + len(base) - pos, last[0], last[1]))
     _copied_rows(base_opens, pos, len(base), len(out), opens)
@@ -229,7 +240,7 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
     # Unless a hunk line held a newline, ``out`` is the text's lines: not split again.
     lines = out if whole_lines else text.split("\n")
     return Rebuilt(text, rows, placed, missed, line_text, lines,
-                   (opens, closes) if whole_lines else None)
+                   (opens, closes) if whole_lines else None, applied)
 
 
 def rebuilt_views(fd: FileDiff, base_text: str) -> tuple[list[FunctionView], list[FunctionView], Rebuilt] | None:

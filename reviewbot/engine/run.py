@@ -14,12 +14,13 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reviewbot.diff import FileDiff
+from reviewbot.engine.anchor import anchor_views
 from reviewbot.engine.astq import run_ast
 from reviewbot.engine.cfunc import FunctionView, views_from_hunks, views_from_text
 from reviewbot.engine.coccinelle import run_coccinelle
@@ -87,6 +88,7 @@ def git_show(worktree: Path, rev: str, path: str) -> str | None:
 def build_file_context(
     fd: FileDiff, worktree: Path | None, post_rev: str | None, base_rev: str | None,
     base_reader: Callable[[str], str | None] | None = None,
+    other_bases: Callable[[str], Iterable[tuple[str, str]]] | None = None,
 ) -> FileContext:
     """Functions touched by one file of a patch, post-image and base.
 
@@ -94,6 +96,13 @@ def build_file_context(
     ``base_reader`` (a path's text in the nearest base), the hunks are placed on that base
     and the functions around them read whole (engine/rebuild.py); else, or where a hunk
     does not fit, from the hunks alone. All but the first are marked partial.
+
+    ``other_bases`` gives the file in the other bases ((ref, text), nearest first): where
+    the nearest base leaves hunks of this file unplaced, the file is read on the base
+    that places most of them. A series is written against one tree, but the bases are
+    snapshots years apart, and the base closest to the series as a whole may have
+    rewritten (or not yet have) the code around one file's hunks; a reviewer reads that
+    file in the tree where it fits. ``FileContext.read_on`` names that base.
     """
     if fd.is_binary or not fd.path.endswith(C_SUFFIXES):
         return FileContext(fd, [])
@@ -128,11 +137,22 @@ def build_file_context(
     if base_reader is not None and fd.old_path is not None:
         base_text = base_reader(fd.old_path)
         rebuilt = rebuilt_views(fd, base_text) if base_text is not None else None
+        read_on = None
+        if other_bases is not None and (rebuilt is None or rebuilt[2].missed):
+            for ref, text in other_bases(fd.old_path):
+                alt = rebuilt_views(fd, text)
+                # Hunks found already applied do not count: a base that holds the series
+                # (and maybe the fix of it) is not the tree the author wrote against.
+                if alt is not None and alt[2].fresh > (len(rebuilt[2].placed) if rebuilt else 0):
+                    rebuilt, base_text, read_on = alt, text, ref
+                    if not alt[2].missed:
+                        break
         if rebuilt is not None and base_text is not None:
             whole, others, result = rebuilt
             names = {v.name for v in whole}
             post = whole + [v for v in post if v.name not in names]
             named = NamedViews(fd.old_path or fd.path, base_text, names)
+            _anchor(fd, post, base_text)
             hunks: list[list[FunctionView]] = []  # the pre-image hunks' views, once
 
             def pre_image() -> list[FunctionView]:
@@ -151,8 +171,20 @@ def build_file_context(
 
             return FileContext(fd, post, base_views, untouched_views=others,
                                line_text=result.line_text, rebuilt_text=result.text,
-                               rebuilt_rows=result.line_of_row, base_by_name=base_named)
+                               rebuilt_rows=result.line_of_row, base_by_name=base_named,
+                               read_on=read_on)
+        if base_text is not None:
+            _anchor(fd, post, base_text)
     return FileContext(fd, post, lambda: views_from_hunks(fd, post=False))
+
+
+def _anchor(fd: FileDiff, post: list[FunctionView], base_text: str) -> None:
+    """Fragments read from hunks alone get their place in the base function
+    (engine/anchor.py), for the context they are entered in."""
+    fragments = [v for v in post if v.partial and not v.shown]
+    if fragments:
+        anchor_views(fd, fragments, NamedViews(fd.old_path or fd.path, base_text,
+                                               {v.name for v in fragments}))
 
 
 def _removal_inside(fd: FileDiff, view: FunctionView) -> bool:

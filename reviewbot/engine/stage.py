@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -77,6 +77,34 @@ def nearest_base_reader(settings: Settings, options: ReviewOptions,
         except ReviewbotError as exc:
             log.warning("cannot read %s of the base: %s", path, exc)
             return None
+    return read
+
+
+def other_bases_reader(settings: Settings, options: ReviewOptions, placed: Placement | None,
+                       ) -> Callable[[str], Iterable[tuple[str, str]]] | None:
+    """A file in the bases other than the nearest, most hunks found first (the order
+    closest_base ranked them in): where the nearest base leaves a file's hunks unplaced,
+    engine/run.py reads that file on the one that places them. Bases released after the
+    mail are left out: they may hold the series and its fixes, code the author never saw.
+    None with --base (the user chose the tree to read against) or no other candidate."""
+    if placed is None or options.base:
+        return None
+    score = dict(placed.scores)
+    ranked = sorted((ref for ref in score if ref != placed.base and ref not in placed.later),
+                    key=lambda ref: -score[ref])
+    if not ranked:
+        return None
+    reader = blob_reader(options.tree or settings.path(settings.tree.path))
+
+    def read(path: str) -> Iterable[tuple[str, str]]:
+        for ref in ranked:
+            try:
+                text = reader.read(ref, path)
+            except ReviewbotError as exc:
+                log.warning("cannot read %s of %s: %s", path, ref, exc)
+                continue
+            if text is not None:
+                yield ref, text
     return read
 
 
@@ -154,6 +182,7 @@ def patch_context(
     is_last: bool = True,
     files: tuple[FileDiff, ...] | None = None,
     base_reader: Callable[[str], str | None] | None = None,
+    other_bases: Callable[[str], Iterable[tuple[str, str]]] | None = None,
 ) -> PatchContext:
     """Files and functions of one patch (BadInputError when its diff is unusable);
     ``files`` is its parsed diff when the caller has it already; ``base_reader`` gives a
@@ -162,7 +191,8 @@ def patch_context(
         files = _parse(patch, settings)
     return PatchContext(
         patch_index=patch.index,
-        files=[build_file_context(fd, worktree, post_rev, base_rev, base_reader) for fd in files],
+        files=[build_file_context(fd, worktree, post_rev, base_rev, base_reader, other_bases)
+               for fd in files],
         worktree=worktree,
         series_removed=series_removed or [],
         series_added=series_added or [],
@@ -259,10 +289,16 @@ def rules_stage(
     # A series that did not apply is placed hunk by hunk on the nearest base, each patch
     # on the files as the patches before it left them.
     reader = None if use_tree else nearest_base_reader(settings, options, facts)
+    others = None if reader is None else other_bases_reader(settings, options, placed)
     rebuilt: dict[str, str] = {}
+    read_elsewhere: dict[str, str] = {}  # file -> the base it was read on, when not `placed`
 
     def read(path: str) -> str | None:
         return rebuilt[path] if path in rebuilt else reader(path) if reader else None
+
+    def read_others(path: str) -> Iterable[tuple[str, str]]:
+        # Only a file's first touch: later patches build on what the earlier ones left.
+        return () if path in rebuilt or others is None else others(path)
 
     for n, patch in enumerate(patches):
         post_rev = state.patch_commits.get(patch.index) if use_tree else None
@@ -284,10 +320,13 @@ def rules_stage(
             is_last=n == len(patches) - 1,
             files=diff,
             base_reader=read if reader else None,
+            other_bases=read_others if others else None,
         )
         for fc in ctx.files:
             if fc.rebuilt_text is not None and fc.diff.new_path:
                 rebuilt[fc.diff.new_path] = fc.rebuilt_text
+            if fc.read_on:
+                read_elsewhere[fc.path] = fc.read_on
         ctx.facts = patch_facts(ctx.all_post_views(), facts)  # the patch's own functions on top
         functions += len(ctx.all_post_views())
         result = run_rules(rules, ctx, coccinelle=settings.rules.coccinelle)
@@ -317,6 +356,7 @@ def rules_stage(
             rebuilt_on=facts.revision if reader else None,
             rebuilt_base=placed.base if reader and placed else None,
             rebuilt_reason=placed.describe() if reader and placed else "",
+            rebuilt_elsewhere=read_elsewhere,
             skipped=skipped,
             functions=functions,
             partial_functions=sorted(set(partial)),

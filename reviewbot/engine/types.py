@@ -46,6 +46,9 @@ class FileContext:
     # base_named() without loading every base function (a rule asks for the few it fired
     # on); it must answer what filtering base_loader()'s list would, with the same views.
     base_by_name: Callable[[str], list[FunctionView]] | None = None
+    # The base this file was rebuilt on when it is not the series' nearest one (its hunks
+    # fit another base better: engine/run.py build_file_context).
+    read_on: str | None = None
     _base: list[FunctionView] | None = field(default=None, init=False, repr=False)
     _named: dict[str, list[FunctionView]] = field(default_factory=dict, init=False, repr=False)
     _quote: dict[int, str] | None = field(default=None, init=False, repr=False)

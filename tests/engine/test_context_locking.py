@@ -229,3 +229,29 @@ def test_section_helpers_begin_and_end_a_section_for_their_callers() -> None:
     # Inside the caller's own section, an end that only RT compiles in is no release.
     inner = "\tpreempt_disable();\n\tstats_end_rt(o);\n\tpreempt_enable();\n\treturn 0;\n"
     assert hits("imbalance", inner, facts) == []
+
+
+def test_a_constant_if_has_one_way_through() -> None:
+    # `if (1) {` is how a hunk that starts inside a block is wrapped (engine/cfunc.py):
+    # every path enters it, so its unlock is no path's leak; `if (0)` is dead code.
+    body = "\tspin_lock(&o->lock);\n\tif (1) {\n\t\tspin_unlock(&o->lock);\n\t}\n\treturn 0;\n"
+    assert hits("imbalance", body) == []
+    (leak,) = hits("imbalance", body.replace("if (1)", "if (0)"))
+    assert "still held" in leak
+    (maybe,) = hits("imbalance", body.replace("if (1)", "if (o->n)"))
+    assert "still held" in maybe
+
+
+def test_an_rw_semaphore_taken_again_by_its_holder_deadlocks_but_an_rwlock_reader_nests() -> None:
+    def body(outer: str, inner: str, unlock: str) -> str:
+        return f"\t{outer}(&o->sem);\n\t{inner}(&o->sem);\n\to->n++;\n\t{unlock}(&o->sem);\n\treturn 0;\n"
+
+    (again,) = hits("double-lock", body("percpu_down_read", "percpu_down_read", "percpu_up_read"))
+    assert "takes for reading again an rw semaphore it holds for reading" in again
+    (write,) = hits("double-lock", body("down_read", "down_write", "up_write"))
+    assert "takes for writing an rw semaphore it holds for reading" in write
+    (read,) = hits("double-lock", body("down_write", "down_read", "up_read"))
+    assert "takes for reading an rw semaphore it holds for writing" in read
+    assert hits("double-lock", body("read_lock", "read_lock", "read_unlock")) == []
+    (rw,) = hits("double-lock", body("read_lock", "write_lock", "write_unlock"))
+    assert "takes for writing an rwlock it holds for reading" in rw

@@ -216,3 +216,21 @@ def test_fuzz_does_not_move_a_hunk_into_another_function() -> None:
     result = rebuild(fd(), other)
     # (Without the check, fuzz 2 put msleep() into other(), whose lines fit.)
     assert result.missed and "\tmsleep(10);" not in result.text.split("\n")
+
+
+def test_a_file_the_nearest_base_cannot_place_is_read_on_another_base() -> None:
+    from reviewbot.engine.run import build_file_context
+
+    elsewhere = BASE.replace("int target(struct obj *o)\n{\n\tint ret;\n",
+                             "int target(struct obj *o)\n{\n\tint ret = 0;\n") \
+        .replace("\tret = helper();\n\to->count++;\n", "\tret = other();\n\to->total++;\n")
+    assert rebuild(fd(), elsewhere).missed  # the nearest base has rewritten the function
+    applied = BASE.replace("\to->count++;\n", "\to->count++;\n\tmsleep(10);\n")
+    fc = build_file_context(fd(), None, None, None, lambda path: elsewhere,
+                            lambda path: iter([("v-applied", applied), ("v-old", BASE)]))
+    (view,) = fc.post_views
+    assert fc.read_on == "v-old" and not view.partial  # whole, from the base that fits
+    # A base that only holds the change already applied is no tree the author had.
+    fc = build_file_context(fd(), None, None, None, lambda path: elsewhere,
+                            lambda path: iter([("v-applied", applied)]))
+    assert fc.read_on is None and fc.post_views[0].partial

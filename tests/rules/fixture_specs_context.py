@@ -1035,3 +1035,30 @@ CLASS_ORDER_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + CLASS_ORDER_SPECS
+
+# --- rw semaphores taken again by the holder (engine/locknest.py double_lock) ------------
+ATTACH_LOCK = (
+    "\tcpus_read_lock();\n\tif (lock_threadgroup)\n\t\tpercpu_down_write(&cgroup_threadgroup_rwsem);\n}\n"
+)
+RWSEM_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "attach-lock-reads-threadgroups-first",
+        "cgroup: keep threadgroups stable while attaching a single thread",
+        "Attaching one thread did not lock the threadgroup rwsem at all; take it for\n"
+        "reading first, and for writing as before when a whole threadgroup moves.",
+        ((CGROUP, ATTACH_LOCK, "\tcpus_read_lock();\n\tpercpu_down_read(&cgroup_threadgroup_rwsem);\n"
+          "\tif (lock_threadgroup)\n\t\tpercpu_down_write(&cgroup_threadgroup_rwsem);\n}\n"),),
+        {"double-lock": "bad-05"},
+    ),
+    Spec(
+        "attach-lock-reads-threadgroups-otherwise",
+        "cgroup: keep threadgroups stable while attaching a single thread",
+        "Attaching one thread did not lock the threadgroup rwsem at all; take it for\n"
+        "reading when the whole threadgroup is not write-locked.",
+        ((CGROUP, ATTACH_LOCK, "\tcpus_read_lock();\n\tif (lock_threadgroup)\n"
+          "\t\tpercpu_down_write(&cgroup_threadgroup_rwsem);\n\telse\n"
+          "\t\tpercpu_down_read(&cgroup_threadgroup_rwsem);\n}\n"),),
+        {"double-lock": "ok-04"},
+    ),
+)
+SPECS = SPECS + RWSEM_SPECS

@@ -318,6 +318,12 @@ def test_closest_base_counts_hunks_and_breaks_ties_by_the_mails_date() -> None:
     in_2021 = datetime(2021, 7, 13, tzinfo=UTC)
     in_2025 = datetime(2025, 6, 1, tzinfo=UTC)
     assert closest_base(["new", "old"], [files], read, in_2021, dates).base == "old"
+    # A base released after the mail is a tree its author never had: no file of the
+    # series is read there unless it is the closest (engine/stage.py other_bases_reader).
+    in_2023 = datetime(2023, 2, 1, tzinfo=UTC)
+    assert closest_base(["new", "old"], [files], read, in_2023, dates).later == {"new"}
+    assert closest_base(["new", "old"], [files], read, in_2021, dates).later == {"new", "old"}
+    assert closest_base(["new", "old"], [files], read, in_2025, dates).later == frozenset()
     assert closest_base(["new", "old"], [files], read, in_2025, dates).base == "new"
     assert closest_base(["new", "old"], [files], read).base == "new"
 
