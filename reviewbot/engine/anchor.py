@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from reviewbot.diff import FileDiff
 from reviewbot.engine.cfunc import FunctionView
 from reviewbot.engine.entryctx import ENTRY_PREFIX, entry_reason
+from reviewbot.engine.lockconfig import LOCK_WORDS
 from reviewbot.engine.rebuild import NamedViews
 from reviewbot.engine.refstate import Held, State
 
@@ -63,11 +64,19 @@ def anchor_views(fd: FileDiff, views: list[FunctionView], base: NamedViews) -> N
         if not lead:
             continue
         found = [b for b in base.of(view.name) if not b.partial]
-        if len(found) != 1:
+        if len(found) != 1 or not _locks_somewhere(found[0]):
             continue
         line = _find(found[0], lead)
         if line is not None:
             view.memo[MEMO_KEY] = Anchor(found[0], line, removed)
+
+
+def _locks_somewhere(base: FunctionView) -> bool:
+    """Whether the base function takes any lock or section (a name with a lock word): one
+    that takes none holds nothing of its own at the anchor, and is not walked."""
+    start, end = base.node.start_point[0], base.node.end_point[0]
+    text = "\n".join(base.text_lines[start:end + 1])
+    return any(word in text for word in LOCK_WORDS)
 
 
 def _leading(view: FunctionView) -> list[str]:

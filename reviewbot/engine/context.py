@@ -87,8 +87,6 @@ from reviewbot.facts.tables import Facts
 
 SECTION_KIND = {key: kind for kind, key in SECTION_KEYS.items()}  # "<irq>" -> "irq"
 
-LOCK_WORDS = ("lock", "rcu_read", "preempt", "irq", "_bh", "down", "_cpu", "guard", "memalloc_",
-              "set_active_memcg", "use_mm")
 CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbalance", "lock-not-held",
           "rcu-unprotected", "lock-order", "irq-unsafe", "walk-unlocked", "flush-deadlock", "field-unlocked",
           "preempt-needed")

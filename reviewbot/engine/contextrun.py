@@ -19,13 +19,12 @@ from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView, node_text
 from reviewbot.engine.cnodes import view_callees, view_text, view_words
 from reviewbot.engine.context import (
     CHECKS,
-    LOCK_WORDS,
     ContextAnalysis,
 )
 from reviewbot.engine.entryctx import entry_hint
 from reviewbot.engine.errcode import missing_error_codes
 from reviewbot.engine.fieldlock import fact_fields_written
-from reviewbot.engine.lockconfig import LOCK_HELPERS, bare_name, lock_config
+from reviewbot.engine.lockconfig import LOCK_HELPERS, LOCK_WORDS, bare_name, lock_config
 from reviewbot.engine.lockremoved import lock_removed_findings
 from reviewbot.engine.lockscope import shrunk_sections
 from reviewbot.engine.preemptneed import preempt_needed, worth_a_look

@@ -11,7 +11,12 @@ from reviewbot.engine.cfunc import GUARD_PREFIX, UNGUARD_PREFIX
 from reviewbot.engine.refspec import Config, _needle
 from reviewbot.facts.knowledge import Knowledge, LockSpec
 
-__all__ = ["LOCK_HELPERS", "bare_name", "lock_config", "pairs_of_calls"]
+# Every lock and section call has one of these in its name: a substring test spares most
+# functions a regex or a walk (engine/contextrun.py, engine/anchor.py).
+LOCK_WORDS = ("lock", "rcu_read", "preempt", "irq", "_bh", "down", "_cpu", "guard", "memalloc_",
+              "set_active_memcg", "use_mm")
+
+__all__ = ["LOCK_HELPERS", "LOCK_WORDS", "bare_name", "lock_config", "pairs_of_calls"]
 
 # Functions whose job is to take or drop a lock for their caller.
 LOCK_HELPERS = re.compile(r"(^|_)(lock|unlock|locked|begin|end|start|stop|enter|exit|get|put|"

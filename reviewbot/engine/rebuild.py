@@ -243,11 +243,12 @@ def rebuild(fd: FileDiff, base_text: str) -> Rebuilt:
                    (opens, closes) if whole_lines else None, applied)
 
 
-def rebuilt_views(fd: FileDiff, base_text: str) -> tuple[list[FunctionView], list[FunctionView], Rebuilt] | None:
+def rebuilt_views(fd: FileDiff, base_text: str, result: Rebuilt | None = None,
+                  ) -> tuple[list[FunctionView], list[FunctionView], Rebuilt] | None:
     """(touched functions, the file's other functions) rebuilt whole on the base, or None
     when no hunk could be placed. Only the functions around the placed hunks are parsed
     (a whole mm/memcontrol.c costs tree-sitter 80 ms; its functions a few each)."""
-    result = rebuild(fd, base_text)
+    result = result or rebuild(fd, base_text)  # (the caller may have placed it already)
     if not result.placed:
         return None
     added = frozenset(ln.new_lineno for h in fd.hunks for ln in h.lines if ln.kind == "+" and ln.new_lineno)

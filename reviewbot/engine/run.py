@@ -32,7 +32,7 @@ from reviewbot.engine.fingerprint import fingerprint, normalize_message
 from reviewbot.engine.helpers import reference_helpers
 from reviewbot.engine.loader import Rule
 from reviewbot.engine.matchers import run_pattern
-from reviewbot.engine.rebuild import NamedViews, named_views, rebuilt_views
+from reviewbot.engine.rebuild import NamedViews, named_views, rebuild, rebuilt_views
 from reviewbot.engine.refpaths import run_paths, shared_params
 from reviewbot.engine.refspec import config_for
 from reviewbot.engine.reorder import run_release_order
@@ -140,12 +140,13 @@ def build_file_context(
         read_on = None
         if other_bases is not None and (rebuilt is None or rebuilt[2].missed):
             for ref, text in other_bases(fd.old_path):
-                alt = rebuilt_views(fd, text)
+                placed = rebuild(fd, text)  # (placing is cheap; parsing waits for a winner)
                 # Hunks found already applied do not count: a base that holds the series
                 # (and maybe the fix of it) is not the tree the author wrote against.
-                if alt is not None and alt[2].fresh > (len(rebuilt[2].placed) if rebuilt else 0):
+                if placed.fresh > (len(rebuilt[2].placed) if rebuilt else 0) \
+                        and (alt := rebuilt_views(fd, text, placed)) is not None:
                     rebuilt, base_text, read_on = alt, text, ref
-                    if not alt[2].missed:
+                    if not placed.missed:
                         break
         if rebuilt is not None and base_text is not None:
             whole, others, result = rebuilt
