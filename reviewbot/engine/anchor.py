@@ -8,9 +8,9 @@ taken by a hunk that starts twenty lines below the function's ``spin_lock_irq()`
 looks harmless. A reviewer does better: they open the function in the tree they know,
 find the hunk's first lines in it, and read the hunk under what is held there.
 
-This does the same. For each such fragment whose function the nearest base has (by the
-``@@`` header's name), the hunk's leading context lines are looked for, in order, in the
-base function; where they are found once, the base function is walked
+This does the same. For each such fragment, the hunk's leading context lines are looked
+for, in order, in the base function the ``@@`` header names (or in the whole base file
+when it names none); where they are found once, the base function is walked
 (:class:`~reviewbot.engine.context.ContextAnalysis`) and what every path holds on
 reaching the first of those lines becomes the fragment's entry context. A lock whose
 acquire the patch removes says nothing about the author's tree and is left out; so is
@@ -19,20 +19,19 @@ everything when the lines are found more than once or not in order.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from reviewbot.diff import FileDiff
-from reviewbot.engine.cfunc import FunctionView
+from reviewbot.engine.cfunc import FunctionView, views_from_text
 from reviewbot.engine.entryctx import ENTRY_PREFIX, entry_reason
 from reviewbot.engine.lockconfig import LOCK_WORDS
+from reviewbot.engine.loose import normalized_lines
 from reviewbot.engine.rebuild import NamedViews
 from reviewbot.engine.refstate import Held, State
 
 MEMO_KEY = "anchor"
 _LEAD = 3  # leading lines compared: a hunk's default context
 _MIN_TEXT = 12  # a line shorter than this (`}`, `return 0;`) is too common to find alone
-_SPACE = re.compile(r"\s+")
 
 
 @dataclass
@@ -43,32 +42,31 @@ class Anchor:
     held: tuple[Held, ...] | None = field(default=None, repr=False)  # computed on first use
 
 
-def _norm(text: str) -> str:
-    return _SPACE.sub(" ", text.strip())
-
-
-def _is_code(text: str) -> bool:
-    t = text.strip()
-    return bool(t) and not t.startswith(("/*", "*", "//", "}", "#")) and t != "{"
+def _is_code(normed: str) -> bool:
+    """A line (whitespace collapsed) that is a statement: not blank, a comment, a brace or
+    a preprocessor line."""
+    return bool(normed) and not normed.startswith(("/*", "*", "//", "}", "#")) and normed != "{"
 
 
 def anchor_views(fd: FileDiff, views: list[FunctionView], base: NamedViews) -> None:
     """Mark the fragments of ``views`` that start inside a function with the place their
-    first lines hold in the base function (``view.memo[MEMO_KEY]``)."""
+    first lines hold in the base function (``view.memo[MEMO_KEY]``). The function is the
+    one the ``@@`` header names; when it names none (git's default hunk header picks a
+    label such as ``out_unlock:``, which says nothing) or the base has no function of that
+    name, it is the base function whose lines hold the hunk's leading context."""
     removed = frozenset(_norm(ln.text) for h in fd.hunks for ln in h.lines if ln.kind == "-")
     for view in views:
-        if not view.partial or view.shown or view.node.start_point[0] != 0 or 0 in view.rows \
-                or view.name.startswith("__"):
+        if not view.partial or view.shown or view.node.start_point[0] != 0 or 0 in view.rows:
             continue  # not a fragment wrapped in a synthetic head
         lead = _leading(view)
         if not lead:
             continue
-        found = [b for b in base.of(view.name) if not b.partial]
-        if len(found) != 1 or not _locks_somewhere(found[0]):
-            continue
-        line = _find(found[0], lead)
-        if line is not None:
-            view.memo[MEMO_KEY] = Anchor(found[0], line, removed)
+        named = [] if view.name.startswith("__") else [b for b in base.of(view.name) if not b.partial]
+        if len(named) > 1:
+            continue  # two definitions (#ifdef alternatives): which one is unknown
+        placed = _in_function(base, named[0], lead) if named else _in_file(base, lead)
+        if placed is not None and _locks_somewhere(placed[0]):
+            view.memo[MEMO_KEY] = Anchor(placed[0], placed[1], removed)
 
 
 def _locks_somewhere(base: FunctionView) -> bool:
@@ -86,34 +84,76 @@ def _leading(view: FunctionView) -> list[str]:
         line = view.rows[row]
         if line in view.added or len(out) == _LEAD:
             break
-        text = view.text_lines[row] if row < len(view.text_lines) else ""
+        text = _norm(view.text_lines[row]) if row < len(view.text_lines) else ""
         if _is_code(text):
-            out.append(_norm(text))
+            out.append(text)
     return out
 
 
-def _find(base: FunctionView, lead: list[str]) -> int | None:
-    """The base line where ``lead`` starts (its lines in order, other lines between them
-    allowed up to a few), when that place is the only one; None otherwise."""
-    start, end = base.node.start_point[0], base.node.end_point[0]
-    rows = [(row, _norm(base.text_lines[row])) for row in range(start + 1, min(end, len(base.text_lines)))
-            if _is_code(base.text_lines[row])]
-    places: list[int] = []
-    for i, (row, text) in enumerate(rows):
-        if text != lead[0]:
+def _tails(lead: list[str]) -> list[list[str]]:
+    """``lead``, then without its first lines: the base may have rewritten the farthest
+    context line, and a later one is still before the change. A single short line
+    (``return 0;``) is too common to tell a place."""
+    return [lead[k:] for k in range(len(lead)) if len(lead) - k > 1 or len(lead[k]) >= _MIN_TEXT]
+
+
+def _places(normed: list[str], index: dict[str, list[int]], lead: list[str], lo: int, hi: int) -> list[int]:
+    """Rows in [lo, hi] where ``lead`` starts: its lines in order, up to two other
+    statements between two of them."""
+    out: list[int] = []
+    for row in index.get(lead[0], ()):
+        if not lo <= row <= hi:
             continue
-        j, ok = i, True
+        at, ok = row, True
         for want in lead[1:]:
-            nxt = next((k for k in range(j + 1, min(j + 3, len(rows))) if rows[k][1] == want), None)
-            if nxt is None:
+            skipped, k = 0, at + 1
+            while k <= hi and normed[k] != want:
+                skipped += _is_code(normed[k])
+                if skipped > 2:
+                    break
+                k += 1
+            if k > hi or normed[k] != want:
                 ok = False
                 break
-            j = nxt
+            at = k
         if ok:
-            places.append(row)
-    if len(places) != 1 or (len(lead) < 2 and len(lead[0]) < _MIN_TEXT):
-        return None
-    return base.rows.get(places[0])
+            out.append(row)
+    return out
+
+
+def _in_function(base: NamedViews, fn: FunctionView, lead: list[str]) -> tuple[FunctionView, int] | None:
+    normed, index = normalized_lines(base.text)
+    lo, hi = fn.node.start_point[0] + 1, min(fn.node.end_point[0], len(normed) - 1)
+    for tail in _tails(lead):
+        places = _places(normed, index, tail, lo, hi)
+        if len(places) == 1:
+            line = fn.rows.get(places[0])
+            return (fn, line) if line is not None else None
+        if places:
+            return None  # found more than once: the farther lines would not tell either
+    return None
+
+
+def _in_file(base: NamedViews, lead: list[str]) -> tuple[FunctionView, int] | None:
+    """The base function whose lines hold ``lead`` once in the whole file."""
+    normed, index = normalized_lines(base.text)
+    for tail in _tails(lead):
+        places = _places(normed, index, tail, 0, len(normed) - 1)
+        if len(places) > 1:
+            return None
+        if places:
+            row = places[0]
+            window = base.braces().window(row)
+            if window is None:
+                return None
+            first, last = window
+            snippet = "\n" * first + "\n".join(base.rows()[first:last + 1])
+            for fn in views_from_text(base.path, snippet):
+                if fn.node.start_point[0] < row <= fn.node.end_point[0] and not fn.partial:
+                    line = fn.rows.get(row)
+                    return (fn, line) if line is not None else None
+            return None
+    return None
 
 
 def anchor_holds(anchor: Anchor, first: int) -> tuple[Held, ...]:
@@ -146,6 +186,10 @@ def common_held(anchor: Anchor, states: list[tuple[int, State]]) -> tuple[Held, 
         if (h.key, h.pair) in common and not _removed(anchor, h):
             kept.setdefault((h.key, h.pair), h)
     return tuple(kept.values())
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _removed(anchor: Anchor, h: Held) -> bool:

@@ -41,7 +41,7 @@ def loose_placement(base_text: str, hunk: Hunk, expected: int,
     if len(key_rows) < LOOSE_MIN:
         return None
     starts: set[int] = set()
-    normed, norm_index = _norm_prepared(base_text)
+    normed, norm_index = normalized_lines(base_text)
     for k in key_rows:
         for hit in norm_index.get(pre[k][1], ()):
             if hit >= start:
@@ -171,8 +171,8 @@ def _defines(text: str, name: str) -> bool:
     return False
 
 
-@lru_cache(maxsize=16)
-def _norm_prepared(base_text: str) -> tuple[list[str], dict[str, list[int]]]:
+@lru_cache(maxsize=32)
+def normalized_lines(base_text: str) -> tuple[list[str], dict[str, list[int]]]:
     """The base's lines without their spacing (_norm()), and where each occurs: each
     stretch a loose placement compares is a slice, not a line-by-line rewrite."""
     normed = [_norm(line) for line in base_text.split("\n")]

@@ -99,7 +99,7 @@ def _find(base: list[str], index: dict[str, list[int]], want: list[str], expecte
     return best
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=32)
 def _base_braces(base_text: str) -> tuple[list[int], list[int]]:
     """Rows of a base file that start with "{" and with "}" (see Braces), once per file:
     a rebuilt file's rows are the base's, shifted, plus the hunks' lines."""
@@ -113,14 +113,14 @@ def _copied_rows(rows: list[int], lo: int, hi: int, to: int, out: list[int]) -> 
     out.extend([r + shift for r in found] if shift else found)
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=32)
 def _lines(text: str) -> list[str]:
     """``text.split("\n")`` of a base file, once: placing the hunks and reading the base
     functions (NamedViews) both split it (callers never change the list)."""
     return text.split("\n")
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=32)
 def _prepared(base_text: str) -> tuple[list[str], dict[str, list[int]]]:
     """Lines of a base file and where each occurs; cached, since a scan places the hunks
     of patch after patch on the same big files (str hashes are cached by Python)."""
@@ -304,6 +304,15 @@ class NamedViews:
         self._views: dict[str, list[FunctionView]] = {}
         self._extra: list[FunctionView] | None = None  # from the whole file, when needed
         self._brace_rows: Braces | None = None
+
+    def rows(self) -> list[str]:
+        """The file's lines (split once, shared with the placement of its hunks)."""
+        if self._rows is None:
+            self._rows = _lines(self.text)
+        return self._rows
+
+    def braces(self) -> Braces:
+        return self._braces()
 
     def _braces(self) -> Braces:
         if self._brace_rows is None:

@@ -88,3 +88,10 @@ def test_lines_found_twice_in_the_base_function_give_no_place() -> None:
     (fd,) = parse_diff(INSIDE, MailSettings())
     (view,) = build_file_context(fd, None, None, None, lambda path: twice).post_views
     assert MEMO_KEY not in view.memo
+
+
+def test_a_hunk_whose_header_names_no_function_is_placed_by_its_lines_in_the_whole_file() -> None:
+    # git's default hunk header picks the last line starting in column 0, here a label:
+    # the function is the base's one whose lines hold the hunk's leading context.
+    (detail,) = sleeps(INSIDE.replace("@@ void obj_update(struct obj *o, int v)", "@@ out_unlock:"))
+    assert "spin_lock() at line 7 of the base's obj_update()" in detail
