@@ -131,17 +131,33 @@ def _same_object(node: Node) -> Node:
     return node
 
 
+_CURRENT_PATH = re.compile(r"current(?:->\w+)+")
+
+
 class Aliases:
     """Union-find over local names joined by plain ``a = b`` assignments (``joins``: the
     (a, b) name pairs of the function's assignments, in tree order; see function_shape())."""
 
-    def __init__(self, joins: list[tuple[str, str]], locals_: set[str]) -> None:
+    def __init__(self, joins: list[tuple[str, str]], locals_: set[str],
+                 assigned: set[str] | frozenset[str] = frozenset()) -> None:
         self.parent: dict[str, str] = {}
+        # `struct sighand_struct *sighand = current->sighand;` never assigned again: the
+        # path and the local name one object, so that a callee's `current->sighand->siglock`
+        # (tree facts) is the lock the function holds as `sighand->siglock`. Only paths from
+        # `current`: the running task does not change under the function.
+        self.paths: dict[str, str] = {}
         for a, b in joins:
             if a in locals_ and re.fullmatch(r"\w+", b) and b in locals_:
                 self.union(a, b)
+            elif a in locals_ and a not in assigned and _CURRENT_PATH.fullmatch(b):
+                self.paths.setdefault(b, a)
 
     def find(self, x: str) -> str:
+        if self.paths and x.startswith("current"):
+            for path, local in self.paths.items():
+                if x == path or x.startswith((path + "->", path + ".")):
+                    x = local + x[len(path):]
+                    break
         while self.parent.get(x, x) != x:
             x = self.parent[x]
         return x
@@ -241,7 +257,7 @@ def function_shape(fn: Node, visit: Callable[[Node], None] | None = None,
                    for offset, looped, step in writes.get(operand, ()))
     repeated = frozenset(t for t, k in seen.items()
                          if k > 1 and not any(changes(o, t) for o in _OPERAND.findall(t)))
-    return repeated, names, Aliases(joins, names)
+    return repeated, names, Aliases(joins, names, assigned)
 
 
 def stored_identifiers(node: Node) -> list[str]:

@@ -255,3 +255,21 @@ def test_an_rw_semaphore_taken_again_by_its_holder_deadlocks_but_an_rwlock_reade
     assert hits("double-lock", body("read_lock", "read_lock", "read_unlock")) == []
     (rw,) = hits("double-lock", body("read_lock", "write_lock", "write_unlock"))
     assert "takes for writing an rwlock it holds for reading" in rw
+
+
+def test_a_local_copied_from_a_path_of_current_names_the_same_lock_as_the_path() -> None:
+    # do_freezer_trap()-like: the helper drops `current->sighand->siglock`, which this
+    # function holds as `sighand->siglock` (sighand = current->sighand, never reassigned):
+    # taking it again after the helper is no double lock.
+    facts = derive(list(definitions(
+        "void drop_it(void)\n{\n\tspin_unlock_irq(&current->sighand->siglock);\n\tschedule();\n}\n",
+        "kernel/obj/core.c")), load_knowledge())
+    body = ("\tstruct sighand_struct *sighand = current->sighand;\n\n"
+            "\tspin_lock_irq(&sighand->siglock);\n\tdrop_it();\n"
+            "\tspin_lock_irq(&sighand->siglock);\n\tspin_unlock_irq(&sighand->siglock);\n\treturn 0;\n")
+    assert hits("double-lock", body, facts) == []
+    # Assigned again: the local may be another task's, and the helper's lock another one.
+    again = body.replace("\tspin_lock_irq(&sighand->siglock);\n\tdrop_it();",
+                         "\tsighand = o->sighand;\n\tspin_lock_irq(&sighand->siglock);\n\tdrop_it();", 1)
+    (double,) = hits("double-lock", again, facts)
+    assert "takes a lock already held" in double
