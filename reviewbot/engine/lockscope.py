@@ -26,6 +26,8 @@ from reviewbot.engine.cnodes import assigned_to, call_name, calls_in
 from reviewbot.engine.context import ContextAnalysis
 from reviewbot.engine.refstate import State
 from reviewbot.engine.types import RawFinding
+from reviewbot.engine.uses import parameter_list
+from reviewbot.facts.fieldlocks import object_key, var_types
 from reviewbot.facts.knowledge import Knowledge
 from reviewbot.facts.tables import Facts
 
@@ -101,6 +103,8 @@ def shrunk_sections(view: FunctionView, facts: Facts, k: Knowledge,
         for key in sorted(common):
             if key in reported or key not in post.taken or any(key in s for s in states_now):
                 continue
+            if written is not None and not _guards(key, text, written.group(1), view, facts):
+                continue
             if any(s - common for s in states_now):
                 continue  # now under another lock the base did not hold here: a conversion
             reported.add(key)
@@ -110,3 +114,26 @@ def shrunk_sections(view: FunctionView, facts: Facts, k: Knowledge,
             captures: dict[str, Any] = {"detail": detail, "call": key}
             out.append(RawFinding(line, view.name, captures, (post.taken[key], line)))
     return out
+
+
+_WRITTEN = re.compile(r"([A-Za-z_]\w*(?:(?:->|\.)\w+)+)")
+
+
+def _guards(key: str, text: str, root: str, view: FunctionView, facts: Facts) -> bool:
+    """Whether lock ``key`` may protect the object a statement writes. A lock protects its
+    own object's data (`memcg->lock` and `memcg->...`); a write through another root (the
+    caller's `pvec->pages[i]`, moved out of the pgdat's `lru_lock`) is that lock's business
+    only when the tree's other writers of the field hold it (facts/fieldlocks.py)."""
+    lock_root = re.match(r"&?\s*(\w+)", key)
+    if lock_root is None or lock_root.group(1) == root or root not in parameter_list(view.node):
+        return True  # the lock's own object, or a global or local the lock may cover
+    m = _WRITTEN.match(text.strip().lstrip("(*"))
+    types = var_types("\n".join(view.text_lines[view.node.start_point[0]:view.node.end_point[0] + 1]))
+    field_key = object_key(re.sub(r"\[[^\]]*\]", "", m.group(1)), types) if m is not None else None
+    if field_key is None:
+        return True
+    fact = facts.field_lock(field_key)  # [lock, holders, writes, examples...] or []
+    if not fact:
+        return False
+    lock_key = object_key(key, types)
+    return fact[0] == lock_key if lock_key is not None else key.endswith(fact[0][fact[0].find("->"):])

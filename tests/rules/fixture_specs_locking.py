@@ -185,6 +185,15 @@ SCOPE_SPECS: tuple[Spec, ...] = (
           "\tspin_unlock(&memcg_oom_lock);\n"),),
         {"lock-scope-shrunk": "ok-01-tree"},
     ),
+    Spec(
+        "task-iter-fills-iterator-before-lock",
+        "cgroup: fill in a task iterator before taking css_set_lock",
+        "The iterator is the caller's own until css_task_iter_start() returns; only the\n"
+        "css_set walk needs the lock.",
+        ((CGROUP, "\tspin_lock_irq(&css_set_lock);\n\n\tit->ss = css->ss;\n\tit->flags = flags;\n\n",
+          "\tit->ss = css->ss;\n\tit->flags = flags;\n\n\tspin_lock_irq(&css_set_lock);\n\n"),),
+        {"lock-scope-shrunk": "ok-02-tree"},
+    ),
 )
 
 SPECS = SPECS + SCOPE_SPECS
