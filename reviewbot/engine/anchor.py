@@ -65,15 +65,17 @@ def anchor_views(fd: FileDiff, views: list[FunctionView], base: NamedViews) -> N
         if len(named) > 1:
             continue  # two definitions (#ifdef alternatives): which one is unknown
         placed = _in_function(base, named[0], lead) if named else _in_file(base, lead)
-        if placed is not None and _locks_somewhere(placed[0]):
+        if placed is not None and _locks_before(placed[0], placed[1]):
             view.memo[MEMO_KEY] = Anchor(placed[0], placed[1], removed)
 
 
-def _locks_somewhere(base: FunctionView) -> bool:
-    """Whether the base function takes any lock or section (a name with a lock word): one
-    that takes none holds nothing of its own at the anchor, and is not walked."""
-    start, end = base.node.start_point[0], base.node.end_point[0]
-    text = "\n".join(base.text_lines[start:end + 1])
+def _locks_before(base: FunctionView, line: int) -> bool:
+    """Whether the base function takes any lock or section (a name with a lock word)
+    before the anchor line: one that takes none there holds nothing of its own at the
+    anchor, and is not walked (a walk of a long base function costs milliseconds)."""
+    start = base.node.start_point[0]
+    end = next((row for row, ln in base.rows.items() if ln == line), base.node.end_point[0])
+    text = "\n".join(base.text_lines[start:end])
     return any(word in text for word in LOCK_WORDS)
 
 

@@ -510,6 +510,8 @@ class _AnchorProbe(ContextAnalysis):
     def step(self, node: cfg.CNode, state: State, graph: cfg.Graph) -> list[tuple[cfg.CNode, State]]:
         if node.ast is not None and (line := self.line(node.ast)) is not None and line >= self.anchor_line:
             self.states.append((line, state))
+            if line == self.anchor_line:
+                return []  # what follows the anchor on this path does not matter
         return super().step(node, state, graph)
 
 
