@@ -66,7 +66,7 @@ from reviewbot.engine.cfunc import (
 )
 from reviewbot.engine.cnodes import assigned_to, call_args, view_callees
 from reviewbot.engine.condlock import conditional_acquires, tested_call
-from reviewbot.engine.entryctx import asserted_on_rt, entry_holds, entry_reason
+from reviewbot.engine.entryctx import asserted_on_rt, entry_holds, entry_reason, in_interrupt_entry
 from reviewbot.engine.fieldlock import function_types, unlocked_writes
 from reviewbot.engine.flushwait import WAITS_FOR_WORK, flush_under_lock
 from reviewbot.engine.gfplocals import gfp_locals
@@ -403,6 +403,8 @@ class ContextAnalysis(Analysis):
         chain = self._sleep_chain_of(call, name)
         if chain is None:
             return
+        if any(step.startswith("might_sleep_if") for step in chain) and all(in_interrupt_entry(h) for h in atomic):
+            return  # vfree(): `might_sleep_if(!in_interrupt())`, deferred in interrupt context
         h = atomic[-1]
         shown = shown_chain(chain)
         what = f"{name}()"

@@ -39,7 +39,8 @@ from reviewbot.facts.tables import Facts
 if TYPE_CHECKING:
     from reviewbot.engine.context import ContextAnalysis
 
-__all__ = ["ENTRY_PREFIX", "STATED_PREFIX", "asserted_on_rt", "entry_hint", "entry_holds", "entry_reason", "taken_by"]
+__all__ = ["ENTRY_PREFIX", "STATED_PREFIX", "asserted_on_rt", "entry_hint", "entry_holds", "entry_reason",
+           "in_interrupt_entry", "taken_by"]
 
 ENTRY_PREFIX = "@entry:"  # asserted by the body (lockdep checks it on every kernel)
 STATED_PREFIX = "@entry-doc:"  # stated by an annotation or the kerneldoc
@@ -75,13 +76,26 @@ _PRIMITIVE = {
     ("mutex", False, False): "mutex_lock", ("rwsem", False, False): "down_write",
     ("rwsem", False, True): "down_read",
 }
-_WHAT = {"irq": "irq-disabled section", "preempt": "preempt-disabled section", "rcu": "RCU read section"}
-_SECTION = {"irq": "local_irq_disable", "preempt": "preempt_disable", "rcu": "rcu_read_lock"}
+_WHAT = {"irq": "irq-disabled section", "preempt": "preempt-disabled section", "rcu": "RCU read section",
+         "bh": "softirq context"}
+_SECTION = {"irq": "local_irq_disable", "preempt": "preempt_disable", "rcu": "rcu_read_lock",
+            "bh": "local_bh_disable"}
+# A static function the kernel calls back from softirq (or timer interrupt) context, by
+# its signature: an RCU callback gets its struct rcu_head, a timer or tasklet callback its
+# timer_list or tasklet_struct, an hrtimer callback its hrtimer (interrupt context, or
+# softirq in the _SOFT modes). Nothing there may sleep (Documentation/RCU/checklist.rst:
+# "RCU callbacks ... are executed in softirq context").
+_ASYNC_CALLBACK = re.compile(
+    r"^\s*static\s+(?:inline\s+)?(?:(?P<hr>enum\s+hrtimer_restart)|void)\s+\w+\s*\(\s*"
+    r"struct\s+(?P<type>rcu_head|timer_list|tasklet_struct|hrtimer)\s*\*\s*\w+\s*\)")
+_CALLBACK_OF = {"rcu_head": "an RCU callback", "timer_list": "a timer callback",
+                "tasklet_struct": "a tasklet", "hrtimer": "an hrtimer callback"}
 
 
 def entry_hint(view: FunctionView, text: str, facts: Facts, k: Knowledge) -> bool:
     """Whether the function may state an entry context (a cheap test before the walk)."""
     return "lockdep_assert_" in text or bool(_STATED_WORDS.search(_comment(view))) \
+        or _async_callback(view) is not None \
         or "/*HLD " in _header(view) \
         or bool(facts.callback_context(view.name)) or view.name in _callers_of(view, k) \
         or any(facts.ops_entry(m) for m in members_of(view.text_lines).get(view.name, ()))
@@ -147,6 +161,10 @@ def entry_holds(a: ContextAnalysis) -> tuple[Held, ...]:
             elif name in _ASSERT_SECTION:
                 kind = _ASSERT_SECTION[name]
                 section(kind, line, f"the caller's {_WHAT[kind]} ({name}() at line {line})")
+    callback = _async_callback(view)
+    if callback is not None:
+        section("bh", first, f"{_CALLBACK_REASON}{callback_what(callback)} ({view.name}() takes a "
+                f"struct {callback} *: the kernel calls it from softirq or interrupt context)", STATED_PREFIX)
     for raw in HOLD_MARKER.findall(_header(view)):
         key = a.alias.find(normalize(raw.strip()))
         lock(key, "", first, f"the caller's {key} (__must_hold() on {view.name}())", STATED_PREFIX)
@@ -293,7 +311,7 @@ def _own_key(a: ContextAnalysis, key: str, caller: str) -> str:
 # What ends a section, in the name of a call kernel.yaml does not list as its release
 # (`sched_preempt_enable_no_resched()`, `local_irq_enable_in_hardirq()`).
 _ENDS = {"irq": re.compile(r"irq_(?:enable|restore)"), "preempt": re.compile(r"preempt_enable"),
-         "rcu": re.compile(r"rcu_read_unlock")}
+         "rcu": re.compile(r"rcu_read_unlock"), "bh": re.compile(r"bh_enable")}
 
 
 def _ends_itself(a: ContextAnalysis, kind: str) -> bool:
@@ -302,6 +320,27 @@ def _ends_itself(a: ContextAnalysis, kind: str) -> bool:
     preemption, schedules and disables it again); no entry context then."""
     return any(_ENDS[kind].search(name) and a.k.lock_for(name) is None
                for name in (a.name_of(c) for c in a.calls_of(a.view.node)))
+
+
+def _async_callback(view: FunctionView) -> str | None:
+    """The struct type of a softirq or timer callback's only parameter, else None."""
+    m = _ASYNC_CALLBACK.match(" ".join(_header(view).split()))
+    if m is None or (m.group("type") == "hrtimer") != bool(m.group("hr")):
+        return None
+    return m.group("type")
+
+
+def callback_what(kind: str) -> str:
+    return _CALLBACK_OF[kind]
+
+
+_CALLBACK_REASON = "the atomic context of "
+
+
+def in_interrupt_entry(held: Held) -> bool:
+    """Whether a hold is a callback's softirq or interrupt context (in_interrupt() is
+    true there), not a lock or a section the code took."""
+    return held.call.startswith(STATED_PREFIX + _CALLBACK_REASON)
 
 
 def _header(view: FunctionView) -> str:

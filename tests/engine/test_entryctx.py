@@ -107,3 +107,39 @@ def test_a_section_the_function_ends_by_an_unlisted_call_is_not_entered() -> Non
           "\tsched_preempt_enable_no_resched();\n\tschedule();\n\tpreempt_disable();\n}\n")
     assert entry(fn) == []
     assert findings(fn, "sleep-in-atomic") == []
+
+
+def test_a_softirq_callback_by_its_signature_may_not_sleep() -> None:
+    rcu = ("static void f(struct rcu_head *head)\n{\n\tstruct obj *o = container_of(head, struct obj, rcu);\n\n"
+           "\tmutex_lock(&obj_mutex);\n\tmutex_unlock(&obj_mutex);\n\tkfree(o);\n}\n")
+    (detail,) = findings(rcu, "sleep-in-atomic")
+    assert "the atomic context of an RCU callback (f() takes a struct rcu_head *" in detail
+    timer = "static void f(struct timer_list *t)\n{\n\tstruct obj *o = from_timer(o, t, timer);\n\n" \
+            "\to->buf = kmalloc(64, GFP_KERNEL);\n}\n"
+    assert "a timer callback" in findings(timer, "sleep-in-atomic")[0]
+    hrtimer = "static enum hrtimer_restart f(struct hrtimer *t)\n{\n\tmsleep(1);\n\treturn HRTIMER_NORESTART;\n}\n"
+    assert "an hrtimer callback" in findings(hrtimer, "sleep-in-atomic")[0]
+    # Not a callback: exported (a helper others call in process context), or more parameters.
+    assert findings(rcu.replace("static void", "void"), "sleep-in-atomic") == []
+    assert findings(rcu.replace("struct rcu_head *head)", "struct rcu_head *head, int n)"),
+                    "sleep-in-atomic") == []
+    # No interrupt section: the callback's spin_lock_irq() is no nesting.
+    assert findings(rcu.replace("mutex_lock(&obj_mutex);\n\tmutex_unlock(&obj_mutex);",
+                                "spin_lock_irq(&obj_lock);\n\tspin_unlock_irq(&obj_lock);"), "irq-nesting") == []
+
+
+def test_a_callee_that_sleeps_only_outside_interrupt_context_is_fine_in_a_callback() -> None:
+    from reviewbot.facts.derive import derive
+    from reviewbot.facts.extract import definitions
+
+    # (might_sleep_if() is a macro of include/linux/kernel.h; the facts read it as one.)
+    facts = derive(list(definitions(
+        "void might_sleep_if(int cond)\n{\n\tif (cond)\n\t\tmight_sleep();\n}\n"
+        "void obj_vfree(const void *addr)\n{\n\tmight_sleep_if(!in_interrupt());\n\tobj_unmap(addr);\n}\n",
+        "mm/objvmalloc.c")), load_knowledge())
+    src = LOCKS + ("static void f(struct rcu_head *head)\n{\n\tobj_vfree(head);\n}\n"
+                   "void g(void *p)\n{\n\tspin_lock(&obj_lock);\n\tobj_vfree(p);\n\tspin_unlock(&obj_lock);\n}\n")
+    views = {v.name: v for v in views_from_text("kernel/obj/core.c", src, added=frozenset(range(1, 200)))}
+    assert run_context({"check": "sleep-in-atomic"}, views["f"], facts) == []
+    (under_lock,) = run_context({"check": "sleep-in-atomic"}, views["g"], facts)  # process context
+    assert "might_sleep_if()" in under_lock.captures["detail"]

@@ -1062,3 +1062,31 @@ RWSEM_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + RWSEM_SPECS
+
+# --- softirq callbacks by their signature (engine/entryctx.py) -----------------------------
+BLKG_RELEASE = (
+    "\t/* release the blkcg and parent blkg refs this blkg has been holding */\n"
+    "\tcss_put(&blkg->blkcg->css);\n\tblkg_free(blkg);\n}\n"
+)
+CALLBACK_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "tree-blkg-release-unlinks-under-pol-mutex",
+        "blk-cgroup: detach a released blkg's policy data under blkcg_pol_mutex",
+        "A policy being unregistered walks the policy data; take its mutex while the\n"
+        "released blkg drops its own.",
+        ((BLKCG, BLKG_RELEASE, "\t/* release the blkcg and parent blkg refs this blkg has been holding */\n"
+          "\tmutex_lock(&blkcg_pol_mutex);\n\tcss_put(&blkg->blkcg->css);\n"
+          "\tmutex_unlock(&blkcg_pol_mutex);\n\tblkg_free(blkg);\n}\n"),),
+        {"sleep-in-atomic": "bad-14"},
+    ),
+    Spec(
+        "tree-blkg-release-counts-under-blkcg-lock",
+        "blk-cgroup: count released blkgs per blkcg",
+        "Keep a count of blkgs released, for debugging leaks; the blkcg's spinlock covers it.",
+        ((BLKCG, BLKG_RELEASE, "\t/* release the blkcg and parent blkg refs this blkg has been holding */\n"
+          "\tspin_lock(&blkg->blkcg->lock);\n\tblkg->blkcg->nr_released++;\n"
+          "\tspin_unlock(&blkg->blkcg->lock);\n\tcss_put(&blkg->blkcg->css);\n\tblkg_free(blkg);\n}\n"),),
+        {"sleep-in-atomic": "ok-12"},
+    ),
+)
+SPECS = SPECS + CALLBACK_SPECS
