@@ -89,13 +89,18 @@ _ASYNC_CALLBACK = re.compile(
     r"^\s*static\s+(?:inline\s+)?(?:(?P<hr>enum\s+hrtimer_restart)|void)\s+\w+\s*\(\s*"
     r"struct\s+(?P<type>rcu_head|timer_list|tasklet_struct|hrtimer)\s*\*\s*\w+\s*\)")
 _CALLBACK_OF = {"rcu_head": "an RCU callback", "timer_list": "a timer callback",
-                "tasklet_struct": "a tasklet", "hrtimer": "an hrtimer callback"}
+                "tasklet_struct": "a tasklet", "hrtimer": "an hrtimer callback",
+                "percpu_ref": "a percpu_ref release callback"}
+# `percpu_ref_init(&css->refcnt, css_release, 0, GFP_KERNEL)`: "@release must not sleep -
+# it may potentially be called from RCU callback context by percpu_ref_kill()"
+# (lib/percpu-refcount.c).
+_PERCPU_RELEASE = re.compile(r"\bpercpu_ref_init\s*\(\s*[^,;]+,\s*(\w+)\s*,")
 
 
 def entry_hint(view: FunctionView, text: str, facts: Facts, k: Knowledge) -> bool:
     """Whether the function may state an entry context (a cheap test before the walk)."""
     return "lockdep_assert_" in text or bool(_STATED_WORDS.search(_comment(view))) \
-        or _async_callback(view) is not None \
+        or _async_callback(view) is not None or _percpu_release(view) \
         or "/*HLD " in _header(view) \
         or bool(facts.callback_context(view.name)) or view.name in _callers_of(view, k) \
         or any(facts.ops_entry(m) for m in members_of(view.text_lines).get(view.name, ()))
@@ -162,9 +167,13 @@ def entry_holds(a: ContextAnalysis) -> tuple[Held, ...]:
                 kind = _ASSERT_SECTION[name]
                 section(kind, line, f"the caller's {_WHAT[kind]} ({name}() at line {line})")
     callback = _async_callback(view)
+    if callback is None and _percpu_release(view):
+        callback = "percpu_ref"
     if callback is not None:
-        section("bh", first, f"{_CALLBACK_REASON}{callback_what(callback)} ({view.name}() takes a "
-                f"struct {callback} *: the kernel calls it from softirq or interrupt context)", STATED_PREFIX)
+        why = (f"{view.name}() is the release of a percpu_ref_init() in its file, which "
+               f"percpu_ref_kill() may call from an RCU callback") if callback == "percpu_ref" else \
+            f"{view.name}() takes a struct {callback} *: the kernel calls it from softirq or interrupt context"
+        section("bh", first, f"{_CALLBACK_REASON}{callback_what(callback)} ({why})", STATED_PREFIX)
     for raw in HOLD_MARKER.findall(_header(view)):
         key = a.alias.find(normalize(raw.strip()))
         lock(key, "", first, f"the caller's {key} (__must_hold() on {view.name}())", STATED_PREFIX)
@@ -328,6 +337,15 @@ def _async_callback(view: FunctionView) -> str | None:
     if m is None or (m.group("type") == "hrtimer") != bool(m.group("hr")):
         return None
     return m.group("type")
+
+
+def _percpu_release(view: FunctionView) -> bool:
+    """Whether the function's file passes it to percpu_ref_init() as the release callback."""
+    found = view.memo.get("memo_percpu_release")
+    if found is None:
+        text = "\n".join(view.text_lines) if any("percpu_ref_init" in ln for ln in view.text_lines) else ""
+        found = view.memo["memo_percpu_release"] = view.name in set(_PERCPU_RELEASE.findall(text))
+    return bool(found)
 
 
 def callback_what(kind: str) -> str:

@@ -143,3 +143,12 @@ def test_a_callee_that_sleeps_only_outside_interrupt_context_is_fine_in_a_callba
     assert run_context({"check": "sleep-in-atomic"}, views["f"], facts) == []
     (under_lock,) = run_context({"check": "sleep-in-atomic"}, views["g"], facts)  # process context
     assert "might_sleep_if()" in under_lock.captures["detail"]
+
+
+def test_a_percpu_ref_release_callback_may_not_sleep() -> None:
+    release = ("static void f(struct percpu_ref *ref)\n{\n\tstruct obj *o = container_of(ref, struct obj, ref);\n\n"
+               "\tmutex_lock(&obj_mutex);\n\tmutex_unlock(&obj_mutex);\n\tkfree(o);\n}\n\n")
+    init = "int obj_init(struct obj *o)\n{\n\treturn percpu_ref_init(&o->ref, f, 0, GFP_KERNEL);\n}\n"
+    (detail,) = findings(release + init, "sleep-in-atomic")
+    assert "f() is the release of a percpu_ref_init() in its file" in detail
+    assert findings(release, "sleep-in-atomic") == []  # not passed to percpu_ref_init() here

@@ -1088,5 +1088,16 @@ CALLBACK_SPECS: tuple[Spec, ...] = (
           "\tspin_unlock(&blkg->blkcg->lock);\n\tcss_put(&blkg->blkcg->css);\n\tblkg_free(blkg);\n}\n"),),
         {"sleep-in-atomic": "ok-12"},
     ),
+    Spec(
+        "tree-objcg-release-reparent-mutex",
+        "memcg: serialise objcg list removal with the reparenting mutex",
+        "Reparenting walks the objcg list under a mutex now; remove a released objcg under\n"
+        "the same mutex.",
+        ((MEMCG, "\tspin_lock_irqsave(&objcg_lock, flags);\n\tlist_del(&objcg->list);\n"
+          "\tspin_unlock_irqrestore(&objcg_lock, flags);\n",
+          "\tmutex_lock(&memcg_objcg_mutex);\n\tlist_del(&objcg->list);\n"
+          "\tmutex_unlock(&memcg_objcg_mutex);\n"),),
+        {"sleep-in-atomic": "bad-15"},
+    ),
 )
 SPECS = SPECS + CALLBACK_SPECS
