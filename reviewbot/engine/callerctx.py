@@ -91,6 +91,10 @@ def caller_context(text_lines: list[str], k: Knowledge) -> dict[str, CallerConte
 
 
 _MEMBERS: dict[int, tuple[list[str], dict[str, list[str]]]] = {}
+# `percpu_ref_init(&css->refcnt, css_release, 0, GFP_KERNEL)` stores a function as a
+# percpu_ref's release callback, as an initializer stores it in an ops member.
+PERCPU_RELEASE = "percpu_ref.release"
+_PERCPU_RELEASE = re.compile(r"\bpercpu_ref_init\s*\(\s*[^,;]+,\s*(\w+)\s*,")
 
 
 def members_of(text_lines: list[str]) -> dict[str, list[str]]:
@@ -107,6 +111,9 @@ def members_of(text_lines: list[str]) -> dict[str, list[str]]:
         for member, impls in scan.inits.items():
             for fn, _ in impls:
                 out.setdefault(fn, []).append(member)
+    if len(text) <= _MAX_TEXT and "percpu_ref_init" in text:
+        for fn in _PERCPU_RELEASE.findall(text):
+            out.setdefault(fn, []).append(PERCPU_RELEASE)
     if len(_MEMBERS) >= _CACHE_SIZE:
         _MEMBERS.pop(next(iter(_MEMBERS)))
     _MEMBERS[id(text_lines)] = (text_lines, out)

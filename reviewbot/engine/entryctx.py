@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from reviewbot.engine.callerctx import (
     ASSERTED,
     PARAM,
+    PERCPU_RELEASE,
     CallerContext,
     caller_context,
     is_global,
@@ -91,10 +92,6 @@ _ASYNC_CALLBACK = re.compile(
 _CALLBACK_OF = {"rcu_head": "an RCU callback", "timer_list": "a timer callback",
                 "tasklet_struct": "a tasklet", "hrtimer": "an hrtimer callback",
                 "percpu_ref": "a percpu_ref release callback"}
-# `percpu_ref_init(&css->refcnt, css_release, 0, GFP_KERNEL)`: "@release must not sleep -
-# it may potentially be called from RCU callback context by percpu_ref_kill()"
-# (lib/percpu-refcount.c).
-_PERCPU_RELEASE = re.compile(r"\bpercpu_ref_init\s*\(\s*[^,;]+,\s*(\w+)\s*,")
 
 
 def entry_hint(view: FunctionView, text: str, facts: Facts, k: Knowledge) -> bool:
@@ -340,12 +337,10 @@ def _async_callback(view: FunctionView) -> str | None:
 
 
 def _percpu_release(view: FunctionView) -> bool:
-    """Whether the function's file passes it to percpu_ref_init() as the release callback."""
-    found = view.memo.get("memo_percpu_release")
-    if found is None:
-        text = "\n".join(view.text_lines) if any("percpu_ref_init" in ln for ln in view.text_lines) else ""
-        found = view.memo["memo_percpu_release"] = view.name in set(_PERCPU_RELEASE.findall(text))
-    return bool(found)
+    """Whether the function's file passes it to percpu_ref_init() as the release callback:
+    "@release must not sleep - it may potentially be called from RCU callback context by
+    percpu_ref_kill()" (lib/percpu-refcount.c)."""
+    return PERCPU_RELEASE in members_of(view.text_lines).get(view.name, ())
 
 
 def callback_what(kind: str) -> str:
