@@ -57,7 +57,7 @@ from tree_sitter import Node
 
 from reviewbot.engine import cfg
 from reviewbot.engine.anchor import MEMO_KEY as ANCHOR_KEY
-from reviewbot.engine.anchor import Anchor, anchor_holds, common_held
+from reviewbot.engine.anchor import Anchor, anchor_holds
 from reviewbot.engine.cfunc import (
     FREE_PREFIX,
     GUARD_PREFIX,
@@ -181,9 +181,8 @@ class ContextAnalysis(Analysis):
         # the caller's, so dropping and retaking it is no leak (engine/entryctx.py).
         self.entry = entry_holds(self)
         anchor: Anchor | None = view.memo.get(ANCHOR_KEY)
-        if anchor is not None:  # a fragment: what its place in the base function holds
-            if anchor.held is None:
-                anchor.held = _held_at(anchor, facts, k)
+        if anchor is not None and anchor.held:  # a fragment: what its place in the base
+            # function holds (walked by engine/anchorwalk.py before this walk)
             known = {(h.key, h.pair) for h in self.entry}
             self.entry += tuple(h for h in anchor_holds(anchor, min(view.lines(), default=0))
                                 if (h.key, h.pair) not in known)
@@ -499,25 +498,3 @@ class ContextAnalysis(Analysis):
             plain.append((kind, arg))
         return super().apply(state, plain)
 
-
-class _AnchorProbe(ContextAnalysis):
-    """The walk of a base function with no checks, recording the states that reach an
-    anchor line (engine/anchor.py)."""
-
-    def __init__(self, anchor: Anchor, facts: Facts, k: Knowledge) -> None:
-        super().__init__({"checks": []}, anchor.base, facts, k)
-        self.anchor_line = anchor.line
-        self.states: list[tuple[int, State]] = []
-
-    def step(self, node: cfg.CNode, state: State, graph: cfg.Graph) -> list[tuple[cfg.CNode, State]]:
-        if node.ast is not None and (line := self.line(node.ast)) is not None and line >= self.anchor_line:
-            self.states.append((line, state))
-            if line == self.anchor_line:
-                return []  # what follows the anchor on this path does not matter
-        return super().step(node, state, graph)
-
-
-def _held_at(anchor: Anchor, facts: Facts, k: Knowledge) -> tuple[Held, ...]:
-    probe = _AnchorProbe(anchor, facts, k)
-    probe.run()
-    return () if probe.truncated else common_held(anchor, probe.states)

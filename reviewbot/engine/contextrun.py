@@ -15,6 +15,8 @@ from typing import Any
 from tree_sitter import Node
 
 from reviewbot.engine.anchor import MEMO_KEY as ANCHOR_KEY
+from reviewbot.engine.anchor import Anchor
+from reviewbot.engine.anchorwalk import held_at
 from reviewbot.engine.cfunc import LOCK_MARKER, FunctionView, node_text
 from reviewbot.engine.cnodes import view_callees, view_text, view_words
 from reviewbot.engine.context import (
@@ -122,6 +124,9 @@ def _taken(view: FunctionView, facts: Facts, k: Knowledge) -> dict[str, int]:
 def _walk(view: FunctionView, facts: Facts, k: Knowledge, cheap: bool, text: str
           ) -> tuple[ContextAnalysis | None, list[Event]]:
     config, needle, _ = lock_config(k)
+    anchor: Anchor | None = view.memo.get(ANCHOR_KEY)
+    if anchor is not None and anchor.held is None:
+        anchor.held = held_at(anchor, facts, k)  # (read by the walk as its entry context)
     if "guard" not in text and not (cheap and _acquires(config, needle, text, view_words(view))) \
             and not any(facts.locks_kept(n) or facts.locks_kept_if(n) for n in view_callees(view)) \
             and not k.nonpreemptible.fullmatch(view.name) and ANCHOR_KEY not in view.memo \
