@@ -33,8 +33,8 @@ import re
 from dataclasses import dataclass
 
 from reviewbot.engine.refspec import normalize
-from reviewbot.facts.extract import CALL, blank_comments, function_bodies
-from reviewbot.facts.heldlines import call_args, calls_with_holds
+from reviewbot.facts.extract import CALL, args_at, blank_comments, function_bodies
+from reviewbot.facts.heldlines import calls_with_holds
 from reviewbot.facts.knowledge import Knowledge
 from reviewbot.facts.opscontext import ASSERTED, meet, site_key
 from reviewbot.facts.opsfacts import OpsScan
@@ -191,7 +191,7 @@ def _calls_held(text: str, f: _Function, statics: set[str], k: Knowledge
         return out
     for site in calls_with_holds(body, k):
         if site.name in statics and not site.through_pointer:
-            args = call_args(site.line, site.match.end())
+            args = args_at(site.line, site.match.end())
             out.append((site.name, f.first_line + site.row,
                         frozenset(f"{h.call} {_in_callee(h.key, args)}" for h in site.held), site.released))
     return out

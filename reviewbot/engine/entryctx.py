@@ -170,7 +170,7 @@ def entry_holds(a: ContextAnalysis) -> tuple[Held, ...]:
         why = (f"{view.name}() is the release of a percpu_ref_init() in its file, which "
                f"percpu_ref_kill() may call from an RCU callback") if callback == "percpu_ref" else \
             f"{view.name}() takes a struct {callback} *: the kernel calls it from softirq or interrupt context"
-        section("bh", first, f"{_CALLBACK_REASON}{callback_what(callback)} ({why})", STATED_PREFIX)
+        section("bh", first, f"{_CALLBACK_REASON}{_CALLBACK_OF[callback]} ({why})", STATED_PREFIX)
     for raw in HOLD_MARKER.findall(_header(view)):
         key = a.alias.find(normalize(raw.strip()))
         lock(key, "", first, f"the caller's {key} (__must_hold() on {view.name}())", STATED_PREFIX)
@@ -341,10 +341,6 @@ def _percpu_release(view: FunctionView) -> bool:
     "@release must not sleep - it may potentially be called from RCU callback context by
     percpu_ref_kill()" (lib/percpu-refcount.c)."""
     return PERCPU_RELEASE in members_of(view.text_lines).get(view.name, ())
-
-
-def callback_what(kind: str) -> str:
-    return _CALLBACK_OF[kind]
 
 
 _CALLBACK_REASON = "the atomic context of "

@@ -26,7 +26,7 @@ from typing import Any
 from reviewbot.engine.cfunc import FunctionView
 from reviewbot.engine.refspec import config_for, normalize
 from reviewbot.engine.types import FileContext, PatchContext, RawFinding
-from reviewbot.facts.extract import CALL, split_top
+from reviewbot.facts.extract import CALL, args_at
 
 _STATEMENT = re.compile(r"^\s*(?![{}]\s*$)(?!/?\*)(?!//)\S")
 
@@ -37,7 +37,7 @@ def _release_keys(text: str, params: dict[str, Any], ctx: PatchContext) -> list[
     out: list[tuple[str, str]] = []
     for m in CALL.finditer(text):
         name = m.group(1)
-        args = _args_at(text, m.end())
+        args = args_at(text, m.end(), closed_only=True)
         for matched in config.matching(name):
             for spec in matched.release:
                 if spec.arg is not None and spec.arg < len(args):
@@ -46,15 +46,6 @@ def _release_keys(text: str, params: dict[str, Any], ctx: PatchContext) -> list[
             if index < len(args) and obj != "stored":  # a store hands on, it does not free
                 out.append((normalize(args[index]), name))
     return out
-
-
-def _args_at(text: str, start: int) -> list[str]:
-    depth, i = 1, start
-    while i < len(text) and depth:
-        depth += text[i] == "("
-        depth -= text[i] == ")"
-        i += 1
-    return split_top(text[start : i - 1]) if not depth else []
 
 
 def run_release_order(params: dict[str, Any], view: FunctionView, ctx: PatchContext) -> list[RawFinding]:

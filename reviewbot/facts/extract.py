@@ -144,6 +144,20 @@ def split_top(text: str) -> list[str]:
     return parts
 
 
+def args_at(text: str, start: int, *, closed_only: bool = False) -> list[str]:
+    """The arguments of the call whose "(" ends at ``start``. When ``text`` ends before the
+    list closes (a call continued on the next line), the arguments it shows, or none with
+    ``closed_only``."""
+    depth, i = 1, start
+    while i < len(text) and depth:
+        depth += text[i] == "("
+        depth -= text[i] == ")"
+        i += 1
+    if depth:
+        return [] if closed_only else split_top(text[start:])
+    return split_top(text[start:i - 1])
+
+
 def _split_params(text: str) -> tuple[str, ...]:
     return tuple(p for p in split_top(text) if p and p != "void")
 
@@ -153,17 +167,13 @@ def _signature(text: str) -> tuple[str, tuple[str, ...], bool, str] | None:
     m = _NAME.search(sig)
     if m is None or m.group(1) in _KEYWORDS:
         return None
-    # Parameters: from the name's "(" to its matching ")".
-    start = m.end()
-    depth, end = 1, start
-    while end < len(sig) and depth:
-        depth += sig[end] == "("
-        depth -= sig[end] == ")"
-        end += 1
-    if depth:
+    # Parameters: from the name's "(" to its matching ")" (none found: not closed).
+    params = args_at(sig, m.end(), closed_only=True)
+    if not params:
         return None
     returns_void = re.search(r"\bvoid\s*$", sig[: m.start()]) is not None
-    return m.group(1), _split_params(sig[start : end - 1]), returns_void, " ".join(sig[: m.start()].split())
+    return (m.group(1), tuple(p for p in params if p and p != "void"), returns_void,
+            " ".join(sig[: m.start()].split()))
 
 
 # The receiver of a call through a pointer, read backwards from the member's name:

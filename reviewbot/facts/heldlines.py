@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from reviewbot.engine.refspec import normalize
-from reviewbot.facts.extract import CALL, split_top
+from reviewbot.facts.extract import CALL, args_at
 from reviewbot.facts.knowledge import Knowledge
 
-__all__ = ["Helpers", "Hold", "Site", "call_args", "calls_with_holds"]
+__all__ = ["Helpers", "Hold", "Site", "calls_with_holds"]
 
 # A helper's effect on its caller's locks: lock -> chain (facts/locksummary.py keeps/drops).
 Helpers = Callable[[str], dict[str, list[str]]]
@@ -57,16 +57,6 @@ class Site:
         return self.line[: self.match.start()].rstrip().endswith(("->", "."))
 
 
-def call_args(line: str, start: int) -> list[str]:
-    """The arguments of the call whose "(" ends at ``start`` (those on this line)."""
-    depth, i = 1, start
-    while i < len(line) and depth:
-        depth += line[i] == "("
-        depth -= line[i] == ")"
-        i += 1
-    return split_top(line[start:i - 1] if not depth else line[start:])
-
-
 def calls_with_holds(body: str, k: Knowledge, key_of: Callable[[str], str] = normalize,
                      kept: Helpers | None = None, dropped: Helpers | None = None) -> Iterator[Site]:
     """Every call of ``body`` that is no lock primitive, in order, with the locks held
@@ -97,7 +87,7 @@ def calls_with_holds(body: str, k: Knowledge, key_of: Callable[[str], str] = nor
                     released.add(lock)
                 continue
             spec, role = got
-            args = call_args(line, m.end())
+            args = args_at(line, m.end())
             key = "" if spec.keyless else key_of(args[0] if args else "")
             if role == "release":
                 held = [h for h in held if not (h.key == key and (key or h.kind == spec.kind))]
