@@ -9,7 +9,7 @@ hunks show was available.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,19 +220,21 @@ def _starts_indented(body: list[Line]) -> bool:
     return False
 
 
-def views_from_hunks(fd: FileDiff, *, post: bool = True) -> list[FunctionView]:
+def views_from_hunks(fd: FileDiff, *, post: bool = True, hunks: Iterable[Hunk] | None = None,
+                     ) -> list[FunctionView]:
     """Rebuild what the hunks show (post-image: context and added lines; pre-image: context
     and removed lines) into parseable C, one fragment per hunk, and return its functions.
 
     A hunk that starts inside a function is wrapped in a synthetic definition named after the
     function in its ``@@`` header; such a function is ``partial``. Functions whose header and
-    closing brace are both inside the hunk (new functions) are complete.
+    closing brace are both inside the hunk (new functions) are complete. ``hunks`` limits
+    the fragments to those hunks (of ``fd``, in its order).
     """
     views: list[FunctionView] = []
     added_all = frozenset(
         ln.new_lineno for h in fd.hunks for ln in h.lines if ln.kind == "+" and ln.new_lineno
     )
-    for hunk in fd.hunks:
+    for hunk in fd.hunks if hunks is None else hunks:
         views.extend(_hunk_views(fd.path, hunk, post, added_all if post else frozenset()))
     return views
 

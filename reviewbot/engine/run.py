@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reviewbot.diff import FileDiff
+from reviewbot.diff import FileDiff, Hunk
 from reviewbot.engine.anchor import anchor_views
 from reviewbot.engine.astq import run_ast
 from reviewbot.engine.cfunc import FunctionView, views_from_hunks, views_from_text
@@ -67,16 +67,20 @@ def render_message(rule: Rule, captures: dict[str, str]) -> str:
 
 def _changed_post_lines(fd: FileDiff) -> set[int]:
     """Post-image lines added, plus the lines around a pure removal (its function changed)."""
+    return set().union(*(_changed_lines(h) for h in fd.hunks))
+
+
+def _changed_lines(h: Hunk) -> set[int]:
+    """_changed_post_lines() of one hunk."""
     lines: set[int] = set()
-    for h in fd.hunks:
-        prev_new = h.new_start
-        for ln in h.lines:
-            if ln.kind == "+" and ln.new_lineno:
-                lines.add(ln.new_lineno)
-            elif ln.kind == "-":
-                lines.add(max(1, prev_new))
-            if ln.new_lineno:
-                prev_new = ln.new_lineno
+    prev_new = h.new_start
+    for ln in h.lines:
+        if ln.kind == "+" and ln.new_lineno:
+            lines.add(ln.new_lineno)
+        elif ln.kind == "-":
+            lines.add(max(1, prev_new))
+        if ln.new_lineno:
+            prev_new = ln.new_lineno
     return lines
 
 
@@ -117,12 +121,12 @@ def build_file_context(
         )
         if post_text is not None:
             wanted = _changed_post_lines(fd)
-            post: list[FunctionView] = []
+            touched: list[FunctionView] = []
             others: list[FunctionView] = []
             for v in views_from_text(fd.path, post_text, added=added):
                 first, last = v.node.start_point[0] + 1, v.node.end_point[0] + 1
-                (post if any(first <= w <= last for w in wanted) else others).append(v)
-            names = {v.name for v in post}
+                (touched if any(first <= w <= last for w in wanted) else others).append(v)
+            names = {v.name for v in touched}
 
             def base_from_git() -> list[FunctionView]:
                 if fd.old_path is None or not base_rev:
@@ -132,8 +136,12 @@ def build_file_context(
                     return []
                 return named_views(fd.old_path, base_text, names)
 
-            return FileContext(fd, post, base_from_git, post_text, others)
-    post = [v for v in views_from_hunks(fd, post=True) if v.touched or _removal_inside(fd, v)]
+            return FileContext(fd, touched, base_from_git, post_text, others)
+
+    def hunk_views(hunks: list[Hunk] | None = None) -> list[FunctionView]:
+        return [v for v in views_from_hunks(fd, post=True, hunks=hunks) if v.touched or _removal_inside(fd, v)]
+
+    post: list[FunctionView] | None = None
     if base_reader is not None and fd.old_path is not None:
         base_text = base_reader(fd.old_path)
         rebuilt = rebuilt_views(fd, base_text) if base_text is not None else None
@@ -151,7 +159,11 @@ def build_file_context(
         if rebuilt is not None and base_text is not None:
             whole, others, result = rebuilt
             names = {v.name for v in whole}
-            post = whole + [v for v in post if v.name not in names]
+            # A hunk placed inside the functions read whole is not read again alone
+            # (the fragments were a twentieth of a rules run); the others are.
+            covered = frozenset().union(*(v.line_set() for v in whole))
+            alone = [h for h in fd.hunks if not _changed_lines(h) <= covered]
+            post = whole + [v for v in hunk_views(alone) if v.name not in names]
             named = NamedViews(fd.old_path or fd.path, base_text, names)
             _anchor(fd, post, base_text)
             hunks: list[list[FunctionView]] = []  # the pre-image hunks' views, once
@@ -174,9 +186,11 @@ def build_file_context(
                                line_text=result.line_text, rebuilt_text=result.text,
                                rebuilt_rows=result.line_of_row, base_by_name=base_named,
                                read_on=read_on)
+        post = hunk_views()
         if base_text is not None:
             _anchor(fd, post, base_text)
-    return FileContext(fd, post, lambda: views_from_hunks(fd, post=False))
+    return FileContext(fd, post if post is not None else hunk_views(),
+                       lambda: views_from_hunks(fd, post=False))
 
 
 def _anchor(fd: FileDiff, post: list[FunctionView], base_text: str) -> None:
