@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from reviewbot.engine.refspec import normalize
@@ -39,13 +40,13 @@ from reviewbot.facts.knowledge import Knowledge
 from reviewbot.facts.opscontext import ASSERTED, meet, site_key
 from reviewbot.facts.opsfacts import OpsScan
 
-__all__ = ["ASSERTED", "PARAM", "CallerContext", "caller_context", "is_global", "members_of"]
+__all__ = ["ASSERTED", "PARAM", "CallerContext", "caller_context", "caller_context_of", "is_global", "members_of"]
 
 PARAM = "@"  # a key "@0->lru_lock": that field of the callee's first parameter
 _MAX_TEXT = 3_000_000  # characters: a bound on the scan (memcontrol.c is 250k)
 _MAX_ROUNDS = 8
 _ASSERT = re.compile(r"^\tlockdep_assert_held(?:_write|_read|_once)?\s*\(\s*([^;]*?)\s*\)\s*;", re.MULTILINE)
-_IDENT = re.compile(r"(?<![\w])[A-Za-z_]\w*")
+_WORD = re.compile(r"\w")
 # A body without any of these takes no lock a call site could hold (kernel.yaml's lock
 # primitives all have one in their name: spin_lock, mutex_lock, down_read, rcu_read_lock,
 # local_irq_disable, preempt_disable, ...; a helper that keeps a lock is not followed).
@@ -54,7 +55,7 @@ _GLOBAL = re.compile(r"&?\s*[A-Za-z_]\w*")
 # Callee -> its call sites: (caller index, line, items held, keys released before).
 _Sites = dict[str, list[tuple[int, int, frozenset[str], frozenset[str]]]]
 # Files scanned, keyed by the identity of their line list (kept alive by the entry).
-_CACHE: dict[int, tuple[list[str], dict[str, CallerContext]]] = {}
+_CACHE: dict[int, tuple[list[str], _FileIndex]] = {}
 _CACHE_SIZE = 16
 
 
@@ -79,11 +80,25 @@ def is_global(key: str) -> bool:
 def caller_context(text_lines: list[str], k: Knowledge) -> dict[str, CallerContext]:
     """Static function name -> what all of its callers in the file hold (only those with
     something held)."""
+    index = _index(text_lines, k)
+    index.solve(set(index.statics), every_body=True)
+    return {name: found for name in sorted(index.statics)
+            if (found := index.context_of(name)) is not None}
+
+
+def caller_context_of(text_lines: list[str], k: Knowledge, name: str) -> CallerContext | None:
+    """What every caller of one static function of the file holds, or None: the same as
+    ``caller_context(...).get(name)``, reading only the callers it goes back through (a
+    rules run asks for a few functions of files of thousands of lines)."""
+    return _index(text_lines, k).context_of(name)
+
+
+def _index(text_lines: list[str], k: Knowledge) -> _FileIndex:
     hit = _CACHE.get(id(text_lines))
     if hit is not None and hit[0] is text_lines:
         return hit[1]
     text = "\n".join(text_lines)
-    found = _scan(text, k) if len(text) <= _MAX_TEXT else {}
+    found = _FileIndex(text if len(text) <= _MAX_TEXT else "", k)
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[id(text_lines)] = (text_lines, found)
@@ -94,7 +109,8 @@ _MEMBERS: dict[int, tuple[list[str], dict[str, list[str]]]] = {}
 # `percpu_ref_init(&css->refcnt, css_release, 0, GFP_KERNEL)` stores a function as a
 # percpu_ref's release callback, as an initializer stores it in an ops member.
 PERCPU_RELEASE = "percpu_ref.release"
-_PERCPU_RELEASE = re.compile(r"\bpercpu_ref_init\s*\(\s*[^,;]+,\s*(\w+)\s*,")
+# (A literal first: the regex engine then skips to each occurrence.)
+_PERCPU_RELEASE = re.compile(r"percpu_ref_init\s*\(\s*[^,;]+,\s*(\w+)\s*,")
 
 
 def members_of(text_lines: list[str]) -> dict[str, list[str]]:
@@ -112,8 +128,9 @@ def members_of(text_lines: list[str]) -> dict[str, list[str]]:
             for fn, _ in impls:
                 out.setdefault(fn, []).append(member)
     if len(text) <= _MAX_TEXT and "percpu_ref_init" in text:
-        for fn in _PERCPU_RELEASE.findall(text):
-            out.setdefault(fn, []).append(PERCPU_RELEASE)
+        for m in _PERCPU_RELEASE.finditer(text):
+            if not m.start() or not _WORD.match(text, m.start() - 1):
+                out.setdefault(m.group(1), []).append(PERCPU_RELEASE)
     if len(_MEMBERS) >= _CACHE_SIZE:
         _MEMBERS.pop(next(iter(_MEMBERS)))
     _MEMBERS[id(text_lines)] = (text_lines, out)
@@ -130,48 +147,110 @@ class _Function:
     asserted: frozenset[str]
 
 
-def _scan(raw: str, k: Knowledge) -> dict[str, CallerContext]:
-    text = blank_comments(raw)
-    functions: list[_Function] = []
-    line, counted = 1, 0
-    for name, static, start, body in function_bodies(text, params=False):
-        line += text.count("\n", counted, start)  # (bodies come in order)
-        counted = start
-        asserted = frozenset(f"{ASSERTED} {normalize(m.group(1))}" for m in _ASSERT.finditer(body)) \
-            if "lockdep_assert_held" in body else frozenset()
-        functions.append(_Function(name, static, start, start + len(body), line, asserted))
-    statics = {f.name for f in functions if f.static}
-    if not statics:
-        return {}
-    # Call sites of the static functions: (caller index, line, held items, released keys).
-    sites: _Sites = {}
-    for index, f in enumerate(functions):
-        for callee, line, held, released in _calls_held(text, f, statics, k):
-            sites.setdefault(callee, []).append((index, line, held, released))
-    closed = _closed(text, functions, sites)
-    entry: dict[str, frozenset[str] | None] = {name: None for name in closed}
-    for _ in range(_MAX_ROUNDS):
-        changed = False
-        for name in closed:
-            got: frozenset[str] | None = None
-            for index, _, held, released in sites[name]:
-                caller = functions[index]
-                outer = entry.get(caller.name) if caller.name in closed else frozenset()
-                if outer is None:
-                    continue  # not known yet (or only recursion): no constraint
-                # The caller's own entry context, unless it dropped that lock before the call.
-                here = held | {i for i in caller.asserted | outer if site_key(i, k) not in released}
-                got = here if got is None else meet(got, here, k)
-            if got != entry[name]:
-                entry[name], changed = got, True
-        if not changed:
-            break
-    out = {}
-    for name, items in entry.items():
-        if items:
-            index, line, _, _ = sites[name][0]
-            out[name] = CallerContext(tuple(sorted(items)), functions[index].name, line, len(sites[name]))
-    return out
+_MAX_CALLERS = 200  # functions followed back from one callee (a file has a few thousand)
+
+
+class _FileIndex:
+    """A file's function bodies, found once; the caller contexts asked of it, each worked
+    out over the callers (and their callers) of that function only."""
+
+    def __init__(self, raw: str, k: Knowledge) -> None:
+        self.k = k
+        self.text = text = blank_comments(raw) if raw else ""
+        self.functions: list[_Function] = []
+        line, counted = 1, 0
+        for name, static, start, body in function_bodies(text, params=False):
+            line += text.count("\n", counted, start)  # (bodies come in order)
+            counted = start
+            asserted = frozenset(f"{ASSERTED} {normalize(m.group(1))}" for m in _ASSERT.finditer(body)) \
+                if "lockdep_assert_held" in body else frozenset()
+            self.functions.append(_Function(name, static, start, start + len(body), line, asserted))
+        self.statics = {f.name for f in self.functions if f.static}
+        self._starts = [f.start for f in self.functions]
+        self._sites: _Sites = {}  # callee -> its call sites, for the callees asked about so far
+        self._read: set[int] = set()  # bodies whose call sites are in _sites
+        self._answers: dict[str, CallerContext | None] = {}
+        self._mentions: dict[str, list[int]] = {}
+
+    def context_of(self, name: str) -> CallerContext | None:
+        if name in self._answers:
+            return self._answers[name]
+        if name not in self.statics:
+            return None
+        # The static functions whose entry context this one's depends on: its callers,
+        # their callers, ... (the fixpoint of the whole file restricted to them gives the
+        # same answer, since nothing else reaches their call sites).
+        wanted, todo = {name}, [name]
+        while todo and len(wanted) <= _MAX_CALLERS:
+            for index in self._callers(todo.pop()):
+                who = self.functions[index].name
+                if who in self.statics and who not in wanted:
+                    wanted.add(who)
+                    todo.append(who)
+        self.solve(wanted)
+        return self._answers.setdefault(name, None)
+
+    def solve(self, wanted: set[str], every_body: bool = False) -> None:
+        """The contexts of ``wanted``: static functions, with every caller of each among
+        them (``every_body``: read all bodies rather than look for the callers')."""
+        bodies = set(range(len(self.functions))) if every_body or len(wanted) > _MAX_CALLERS \
+            else {i for n in wanted for i in self._callers(n)}
+        for index in sorted(bodies - self._read):
+            for callee, line, held, released in _calls_held(self.text, self.functions[index], self.statics, self.k):
+                self._sites.setdefault(callee, []).append((index, line, held, released))
+            self._read.add(index)
+        sites = {n: sorted(self._sites.get(n, []), key=lambda site: site[:2]) for n in wanted}
+        sites = {n: v for n, v in sites.items() if v}
+        closed = _closed(self.text, self.functions, sites, self.mentions)
+        entry: dict[str, frozenset[str] | None] = {n: None for n in closed}
+        for _ in range(_MAX_ROUNDS):
+            changed = False
+            for callee in sorted(closed):
+                got: frozenset[str] | None = None
+                for index, _, held, released in sites[callee]:
+                    caller = self.functions[index]
+                    outer = entry.get(caller.name) if caller.name in closed else frozenset()
+                    if outer is None:
+                        continue  # not known yet (or only recursion): no constraint
+                    # The caller's own entry context, unless it dropped that lock before the call.
+                    here = held | {i for i in caller.asserted | outer if site_key(i, self.k) not in released}
+                    got = here if got is None else meet(got, here, self.k)
+                if got != entry[callee]:
+                    entry[callee], changed = got, True
+            if not changed:
+                break
+        for callee, items in entry.items():
+            found = None
+            if items:
+                index, line, _, _ = sites[callee][0]
+                found = CallerContext(tuple(sorted(items)), self.functions[index].name, line, len(sites[callee]))
+            self._answers.setdefault(callee, found)
+        for callee in wanted:
+            self._answers.setdefault(callee, None)
+
+    def _callers(self, name: str) -> set[int]:
+        """Indexes of the bodies that mention ``name`` followed by ``(``."""
+        out = set()
+        text, end = self.text, len(name)
+        for at in self.mentions(name):
+            after = at + end
+            if text.startswith("(", after) or text[after:after + 8].lstrip().startswith("("):
+                index = bisect.bisect_right(self._starts, at) - 1
+                if index >= 0 and at < self.functions[index].end:
+                    out.add(index)
+        return out
+
+    def mentions(self, name: str) -> list[int]:
+        """Where the identifier ``name`` occurs in the text (each name once, when asked)."""
+        found = self._mentions.get(name)
+        if found is None:
+            found = self._mentions[name] = []
+            text, at, size = self.text, self.text.find(name), len(name)
+            while at >= 0:
+                if (at == 0 or not _WORD.match(text, at - 1)) and not _WORD.match(text, at + size):
+                    found.append(at)
+                at = text.find(name, at + size)
+        return found
 
 
 def _calls_held(text: str, f: _Function, statics: set[str], k: Knowledge
@@ -197,30 +276,33 @@ def _calls_held(text: str, f: _Function, statics: set[str], k: Knowledge
     return out
 
 
-def _closed(text: str, functions: list[_Function], sites: _Sites) -> set[str]:
+def _closed(text: str, functions: list[_Function], sites: _Sites,
+            mentions: Callable[[str], list[int]]) -> set[str]:
     """The static functions with call sites whose every mention is accounted for: the
     definition, a prototype, or a call the scan read. Anything else (the name in an
     initializer, as an argument, in a macro) means callers the file does not show."""
     starts = [f.start for f in functions]
     ends = [f.end for f in functions]
-    calls: dict[str, int] = {}
-    escaped: set[str] = set()
-    for m in _IDENT.finditer(text):
-        name = m.group()
-        if name not in sites or name in escaped:
-            continue
-        at = bisect.bisect_right(starts, m.start()) - 1
-        inside = at >= 0 and m.start() < ends[at]
-        call = text.startswith("(", m.end()) or text[m.end():m.end() + 8].lstrip().startswith("(")
-        if inside and call and text[max(0, m.start() - 2):m.start()].rstrip()[-1:] not in ("&", ">", "."):
-            calls[name] = calls.get(name, 0) + 1
-            continue
-        line_start = text.rfind("\n", 0, m.start()) + 1
-        if not inside and call and text[line_start:line_start + 1].strip() \
-                and not text.startswith("#", line_start) and not text.endswith("\\\n", 0, line_start):
-            continue  # the definition or a prototype (kernel style: from column 0)
-        escaped.add(name)
-    return {name for name in sites if name not in escaped and calls.get(name) == len(sites[name])}
+    out = set()
+    for name, found in sites.items():
+        calls = 0
+        for start in mentions(name):
+            end = start + len(name)
+            at = bisect.bisect_right(starts, start) - 1
+            inside = at >= 0 and start < ends[at]
+            call = text.startswith("(", end) or text[end:end + 8].lstrip().startswith("(")
+            if inside and call and text[max(0, start - 2):start].rstrip()[-1:] not in ("&", ">", "."):
+                calls += 1
+                continue
+            line_start = text.rfind("\n", 0, start) + 1
+            if not inside and call and text[line_start:line_start + 1].strip() \
+                    and not text.startswith("#", line_start) and not text.endswith("\\\n", 0, line_start):
+                continue  # the definition or a prototype (kernel style: from column 0)
+            break  # escaped: callers the file does not show
+        else:
+            if calls == len(found):
+                out.add(name)
+    return out
 
 
 def _in_callee(key: str, args: list[str]) -> str:

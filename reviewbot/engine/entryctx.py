@@ -25,7 +25,7 @@ from reviewbot.engine.callerctx import (
     PARAM,
     PERCPU_RELEASE,
     CallerContext,
-    caller_context,
+    caller_context_of,
     is_global,
     members_of,
 )
@@ -99,7 +99,7 @@ def entry_hint(view: FunctionView, text: str, facts: Facts, k: Knowledge) -> boo
     return "lockdep_assert_" in text or bool(_STATED_WORDS.search(_comment(view))) \
         or _async_callback(view) is not None or _percpu_release(view) \
         or "/*HLD " in _header(view) \
-        or bool(facts.callback_context(view.name)) or view.name in _callers_of(view, k) \
+        or bool(facts.callback_context(view.name)) or _callers_of(view, k) is not None \
         or any(facts.ops_entry(m) for m in members_of(view.text_lines).get(view.name, ()))
 
 
@@ -223,19 +223,19 @@ def _callback(a: ContextAnalysis, first: int, out: dict[tuple[str, str], Held]) 
                                          f"({a.view.name}() {why})", False))
 
 
-def _callers_of(view: FunctionView, k: Knowledge) -> dict[str, CallerContext]:
-    """The caller contexts of the view's file (engine/callerctx.py): only from a whole file,
-    never from the lines a few hunks show (they show some callers, not all)."""
-    if view.partial and not view.shown:
-        return {}
-    return caller_context(view.text_lines, k)
+def _callers_of(view: FunctionView, k: Knowledge) -> CallerContext | None:
+    """What every caller of the function in its file holds (engine/callerctx.py): only from
+    a whole file, never from the lines a few hunks show (they show some callers, not all)."""
+    if (view.partial and not view.shown) or not _STATIC.match(_header(view)):
+        return None  # (only a static function has all its callers in the file)
+    return caller_context_of(view.text_lines, k, view.name)
 
 
 def _callers(a: ContextAnalysis, first: int, out: dict[tuple[str, str], Held]) -> None:
     """What every caller in the file holds (engine/callerctx.py): "css_set_lock, held by
     every caller of css_set_move_task() (cgroup_migrate_execute() at line 2654, and 2
     more)"."""
-    found = _callers_of(a.view, a.k).get(a.view.name)
+    found = _callers_of(a.view, a.k)
     if found is None:
         return
     more = f", and {found.sites - 1} more" if found.sites > 1 else ""
@@ -350,6 +350,9 @@ def in_interrupt_entry(held: Held) -> bool:
     """Whether a hold is a callback's softirq or interrupt context (in_interrupt() is
     true there), not a lock or a section the code took."""
     return held.call.startswith(STATED_PREFIX + _CALLBACK_REASON)
+
+
+_STATIC = re.compile(r"\s*(?:\w+\s+)*?static\b")
 
 
 def _header(view: FunctionView) -> str:

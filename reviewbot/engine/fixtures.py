@@ -16,6 +16,7 @@ Linux source given (``--linux`` / ``REVIEWBOT_LINUX_SRC``), with the fixture app
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -113,9 +114,12 @@ def _needs_tree(rule: Rule) -> bool:
 
 
 def run_fixture(
-    rule: Rule, fixture: Fixture, settings: Settings, *, linux: Path | None = None, tree: bool = False
+    rule: Rule, fixture: Fixture, settings: Settings, *, linux: Path | None = None, tree: bool = False,
+    base: bool = False,
 ) -> FixtureResult:
-    """Run one rule on one fixture; ``tree`` forces tree mode (needs ``linux``)."""
+    """Run one rule on one fixture; ``tree`` forces tree mode (needs ``linux``); ``base``
+    reads the hunks on ``linux``'s files as a mail that did not apply is read on its
+    nearest base (engine/rebuild.py), with the tree's facts."""
 
     found = read_series([fixture.path], settings)
     if not found.series or not found.series[0].patches:
@@ -125,6 +129,17 @@ def run_fixture(
     patch = series.patches[0]
     removed, added = series_lines(series, settings)
     use_tree = tree or _needs_tree(rule) or fixture.needs_tree
+    if base:
+        if linux is None:
+            return FixtureResult(fixture, False, skipped="needs the Linux 6.1 source (REVIEWBOT_LINUX_SRC)")
+        ctx = patch_context(patch, settings, series_removed=removed, series_added=added,
+                            base_reader=functools.partial(_read_source, linux))
+        ctx.facts = patch_facts(ctx.all_post_views(), tree_facts(linux, settings))
+        result = run_rules([rule], ctx)
+        skipped = next((n for n in result.notices if "skipped" in n), "")
+        res = _judge(fixture, result.findings, result.notices, "base")
+        res.skipped = skipped  # (Coccinelle reads the applied tree only)
+        return res
     if not use_tree:
         # Self-contained: the patch's own functions are its only facts, so a hunks-mode
         # fixture means the same on a machine without a kernel tree.
@@ -145,6 +160,13 @@ def run_fixture(
     res = _judge(fixture, result.findings, result.notices, "tree")
     res.skipped = skipped
     return res
+
+
+def _read_source(linux: Path, path: str) -> str | None:
+    try:
+        return (linux / path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
 
 
 def _judge(fixture: Fixture, findings: list[Finding], notices: list[str], mode: str) -> FixtureResult:

@@ -102,6 +102,11 @@ def _function_region(
         # The whole post-image function is known: use it, not only the hunks.
         post = fc.post_text.split("\n")
         texts += [post[n - 1] for n in sorted(fn_lines) if 0 < n <= len(post)]
+    elif kinds != ("-",):
+        # Or the function rebuilt whole on the nearest base (its signature, above the hunk).
+        whole = next((v for v in fc.post_views if v.shown and v.line_set() == fn_lines), None)
+        if whole is not None:
+            texts += [whole.row_text(n) for n in whole.lines()]
     return texts
 
 

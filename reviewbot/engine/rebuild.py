@@ -275,7 +275,7 @@ def rebuilt_views(fd: FileDiff, base_text: str, result: Rebuilt | None = None,
                 continue
             touched.append(FunctionView(view.file, view.name, view.node, view.first_row, mapped_rows,
                                         added, partial=False, parse_errors=view.parse_errors,
-                                        text_lines=view.text_lines,
+                                        text_lines=rows,
                                         shown=frozenset(result.line_text)))
     return touched, [], result
 

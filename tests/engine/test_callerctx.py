@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reviewbot.engine.callerctx import caller_context
+from reviewbot.engine.callerctx import caller_context, caller_context_of
 from reviewbot.facts.knowledge import load_knowledge
 
 K = load_knowledge()
@@ -151,3 +151,62 @@ def test_recursion_alone_gives_nothing() -> None:
 }
 """
     assert contexts(src) == {}
+
+
+CHAIN = """static DEFINE_SPINLOCK(lock_a);
+static DEFINE_MUTEX(mutex_b);
+
+static void leaf(int x)
+{
+\tx++;
+}
+
+static void middle(int x)
+{
+\tleaf(x);
+}
+
+static void escaped(int x)
+{
+\tleaf(x);
+}
+
+static void cb_user(int x)
+{
+\tmutex_lock(&mutex_b);
+\tescaped(x);
+\tmutex_unlock(&mutex_b);
+}
+
+static struct ops the_ops = {
+\t.fn = escaped,
+};
+
+void top(int x)
+{
+\tspin_lock(&lock_a);
+\tmiddle(x);
+\tspin_unlock(&lock_a);
+}
+
+void other(int x)
+{
+\tspin_lock(&lock_a);
+\tmiddle(x);
+\tleaf(x);
+\tspin_unlock(&lock_a);
+}
+"""
+
+
+def test_one_function_asked_alone_gets_what_the_whole_file_scan_gives() -> None:
+    # A rules run asks for the few functions a patch touches: each answer, worked out over
+    # that function's callers (and theirs) only, is the whole file's. `leaf` is reached
+    # through `middle` (under lock_a) and through `escaped`, whose address is taken (its
+    # callers are unknown, so it gives nothing and neither does leaf).
+    whole = caller_context(CHAIN.split("\n"), K)
+    for name in ("leaf", "middle", "escaped", "cb_user", "top", "nothing"):
+        alone = caller_context_of(CHAIN.split("\n"), K, name)  # (a fresh line list: no cache)
+        assert alone == whole.get(name), name
+    assert whole["middle"].items == ("spin_lock lock_a",)
+    assert "leaf" not in whole and "escaped" not in whole

@@ -1101,3 +1101,25 @@ CALLBACK_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + CALLBACK_SPECS
+
+# --- ops members read on the nearest base (the file's initializers, not just the hunk) ----
+CPUSET_ONLINE = "\tcpus_read_lock();\n\tmutex_lock(&cpuset_mutex);\n\n\tset_bit(CS_ONLINE, &cs->flags);\n"
+CPUSET_FREE = "\tstruct cpuset *cs = css_cs(css);\n\n\tfree_cpuset(cs);\n}\n"
+BASE_MEMBER_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "tree-cpuset-online-takes-cgroup-lock",
+        "cpuset: serialize onlining against hierarchy changes",
+        "Take the cgroup lock while a new cpuset copies its parent's masks.",
+        ((CPUSET, CPUSET_ONLINE, "\tcgroup_lock();\n" + CPUSET_ONLINE),),
+        {"double-lock": "bad-06"},
+    ),
+    Spec(
+        "tree-cpuset-free-takes-cgroup-lock",
+        "cpuset: serialize freeing against hierarchy changes",
+        "Take the cgroup lock while a cpuset's masks are freed.",
+        ((CPUSET, CPUSET_FREE, "\tstruct cpuset *cs = css_cs(css);\n\n\tcgroup_lock();\n\tfree_cpuset(cs);\n"
+          "\tcgroup_unlock();\n}\n"),),
+        {"double-lock": "ok-05"},
+    ),
+)
+SPECS = SPECS + BASE_MEMBER_SPECS

@@ -58,3 +58,22 @@ def test_fixture_same_verdict_with_tree(fixture, rules_by_id: dict[str, Rule]) -
         pytest.skip(result.skipped)
     assert result.mode == "tree"
     assert result.passed, [f"{f.severity} {f.line} {f.message}" for f in result.findings]
+
+
+BASE_COMPARABLE = [fx for fx in FIXTURES if fx.kind != "todo"]
+
+
+@pytest.mark.skipif(linux_source() is None, reason="needs the Linux 6.1 source (REVIEWBOT_LINUX_SRC)")
+@pytest.mark.parametrize("fixture", BASE_COMPARABLE, ids=[f"{f.rule}/{f.name}" for f in BASE_COMPARABLE])
+def test_fixture_same_verdict_on_base(fixture, rules_by_id: dict[str, Rule]) -> None:  # type: ignore[no-untyped-def]
+    """Read the way list mail that did not apply is read, its hunks placed on the nearest
+    base's files with that base's facts (engine/rebuild.py), the verdict must be the one
+    the fixture names: whole-file context (callers, ops members, kerneldoc) included."""
+    rule = rules_by_id[fixture.rule]
+    if rule.scope == "series" and fixture.kind == "ok":
+        pytest.skip("series-scope rules search the whole tree in tree mode")
+    result = run_fixture(rule, fixture, Settings(), linux=linux_source(), base=True)
+    if result.skipped:
+        pytest.skip(result.skipped)
+    assert result.mode == "base"
+    assert result.passed, [f"{f.severity} {f.line} {f.message}" for f in result.findings]
