@@ -115,9 +115,9 @@ def _needs_tree(rule: Rule) -> bool:
 
 def run_fixture(
     rule: Rule, fixture: Fixture, settings: Settings, *, linux: Path | None = None, tree: bool = False,
-    base: bool = False,
+    on_base: bool = False,
 ) -> FixtureResult:
-    """Run one rule on one fixture; ``tree`` forces tree mode (needs ``linux``); ``base``
+    """Run one rule on one fixture; ``tree`` forces tree mode (needs ``linux``); ``on_base``
     reads the hunks on ``linux``'s files as a mail that did not apply is read on its
     nearest base (engine/rebuild.py), with the tree's facts."""
 
@@ -129,7 +129,7 @@ def run_fixture(
     patch = series.patches[0]
     removed, added = series_lines(series, settings)
     use_tree = tree or _needs_tree(rule) or fixture.needs_tree
-    if base:
+    if on_base:
         if linux is None:
             return FixtureResult(fixture, False, skipped="needs the Linux 6.1 source (REVIEWBOT_LINUX_SRC)")
         ctx = patch_context(patch, settings, series_removed=removed, series_added=added,

@@ -72,7 +72,7 @@ def test_fixture_same_verdict_on_base(fixture, rules_by_id: dict[str, Rule]) -> 
     rule = rules_by_id[fixture.rule]
     if rule.scope == "series" and fixture.kind == "ok":
         pytest.skip("series-scope rules search the whole tree in tree mode")
-    result = run_fixture(rule, fixture, Settings(), linux=linux_source(), base=True)
+    result = run_fixture(rule, fixture, Settings(), linux=linux_source(), on_base=True)
     if result.skipped:
         pytest.skip(result.skipped)
     assert result.mode == "base"
