@@ -13,6 +13,8 @@ matches; each is a question a memcg reviewer asks of a line:
   changes only a variable's declared type introduces the finding on its unchanged test);
 * ``under-rcu``: between ``rcu_read_lock()`` and ``rcu_read_unlock()`` in source order;
 * ``assigned-under-rcu``: the captured pointer was loaded inside that same RCU section;
+* ``loaded-in-ended-rcu``: the captured pointer was last loaded inside an RCU section that
+  ended before the match, with no get or tryget on it between the load and the match;
 * ``stored-before``: the captured field was stored earlier in the function, directly or
   through a setter defined in the same patch, and the loaded value is then released (the
   "puts the new memcg" bug of R05);
@@ -96,6 +98,11 @@ def _rcu_depth_before(view: FunctionView, node: Node) -> tuple[int, int]:
     The function is scanned once (``view.memo``): after each rcu_read_lock()/unlock() the
     depth and the section's start; a node's answer is a binary search, not a scan.
     """
+    return _rcu_depth_at(view, node.start_byte - view.node.start_byte)
+
+
+def _rcu_depth_at(view: FunctionView, offset: int) -> tuple[int, int]:
+    """_rcu_depth_before() at a byte offset of the function's text."""
     marks = view.memo.get("rcu")
     if marks is None:
         raw = view.node.text or b""
@@ -114,7 +121,7 @@ def _rcu_depth_before(view: FunctionView, node: Node) -> tuple[int, int]:
         marks = view.memo["rcu"] = (ends, states)
     ends, states = marks
     # marks wholly before the node (the text scanned before ended at node.start_byte)
-    i = bisect.bisect_right(ends, node.start_byte - view.node.start_byte)
+    i = bisect.bisect_right(ends, offset)
     depth, start = states[i - 1] if i else (0, 0)
     return depth, view.node.start_byte + start
 
@@ -347,6 +354,13 @@ def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, sourc
                 if spec.get("exclude") and re.search(spec["exclude"], loads[-1]):
                     continue
                 all_caps["source"] = loads[-1].strip()
+        spec = params.get("loaded-in-ended-rcu")
+        if spec:
+            source = _loaded_in_ended_rcu(view, ctx, normalize(texts.get(spec["capture"], "")), target,
+                                          spec.get("exclude"))
+            if source is None:
+                continue
+            all_caps["source"] = source
         spec = params.get("stored-before")
         if spec:
             hit = _stored_before(view, ctx, nodes, texts, spec, all_caps)
@@ -361,6 +375,24 @@ def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, sourc
         all_caps["function"] = view.name
         out.append(RawFinding(line, view.name, all_caps, ((line,) if line else ()) + evidence))
     return out
+
+
+def _loaded_in_ended_rcu(view: FunctionView, ctx: PatchContext, obj: str, target: Node,
+                         exclude: str | None) -> str | None:
+    """What ``obj`` was last loaded from, when that load sat in an RCU read-side section
+    that ended before ``target`` and nothing took a reference on it since; else None."""
+    if not re.fullmatch(r"\w+", obj) or _rcu_depth_before(view, target)[0] > 0:
+        return None
+    raw = (view.node.text or b"")[: target.start_byte - view.node.start_byte]
+    loads = list(re.finditer(rb"\b" + re.escape(obj.encode()) + rb"\s*=(?!=)\s*([^;]+);", raw))
+    if not loads or _rcu_depth_at(view, loads[-1].start())[0] <= 0:
+        return None
+    source = loads[-1].group(1).decode("utf-8", errors="replace").strip()
+    call = re.match(r"(\w+)\s*\(", source)
+    if (exclude and re.search(exclude, source)) or (call and ctx.facts.returned_ref(call.group(1))):
+        return None  # not an RCU-protected pointer: a reference the callee hands over
+    pinned = rb"\b\w*(get|tryget|grab|hold)\w*\s*\([^;]*\b" + re.escape(obj.encode()) + rb"\b"
+    return None if re.search(pinned, raw[loads[-1].end():]) else source
 
 
 def _line_at(view: FunctionView, fn_text: str, offset: int) -> int | None:

@@ -133,6 +133,9 @@ _AST: Spec = {
         "assigned-under-rcu": {
             "keys": {"capture": {"type": str, "required": True}, "exclude": _REGEX}
         },
+        "loaded-in-ended-rcu": {
+            "keys": {"capture": {"type": str, "required": True}, "exclude": _REGEX}
+        },
         "stored-before": {
             "keys": {"capture": {"type": str, "required": True}, "release": _REGEX}
         },

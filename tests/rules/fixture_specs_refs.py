@@ -163,3 +163,42 @@ UNCHARGE_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + UNCHARGE_SPECS
+
+# --- a reference taken after the RCU section that found the object (css-get-after-rcu-unlock)
+PID = "kernel/pid.c"
+VPID_GET = "\ttask = find_task_by_vpid(nr);\n\tif (task)\n\t\tget_task_struct(task);\n\trcu_read_unlock();\n"
+OOM_GROUP_GET = "\tif (oom_group)\n\t\tcss_get(&oom_group->css);\nout:\n\trcu_read_unlock();\n"
+RCU_GAP_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "vpid-task-pinned-after-rcu",
+        "pid: keep the RCU section of find_get_task_by_vpid() short",
+        "Only the lookup needs RCU; take the task reference after it.",
+        ((PID, VPID_GET, "\ttask = find_task_by_vpid(nr);\n\trcu_read_unlock();\n\n\tif (task)\n"
+          "\t\tget_task_struct(task);\n"),),
+        {"css-get-after-rcu-unlock": "bad-01"},
+    ),
+    Spec(
+        "vpid-task-pinned-in-rcu",
+        "pid: document find_get_task_by_vpid()",
+        "Say why the reference is taken inside the RCU section.",
+        ((PID, VPID_GET, "\ttask = find_task_by_vpid(nr);\n\t/* pinned before the task can be freed */\n"
+          "\tif (task)\n\t\tget_task_struct(task);\n\trcu_read_unlock();\n"),),
+        {"css-get-after-rcu-unlock": "ok-01"},
+    ),
+    Spec(
+        "tree-oom-group-pinned-after-rcu",
+        "memcg: take the oom group reference outside the RCU section",
+        "The hierarchy walk needs RCU, the reference does not.",
+        ((MEMCG, OOM_GROUP_GET, "out:\n\trcu_read_unlock();\n\n\tif (oom_group)\n\t\tcss_get(&oom_group->css);\n"),),
+        {"css-get-after-rcu-unlock": "bad-02"},
+    ),
+    Spec(
+        "tree-oom-group-tryget-in-rcu",
+        "memcg: do not pick a dying oom group",
+        "A group whose css is already released cannot be killed as a whole: skip it.",
+        ((MEMCG, OOM_GROUP_GET, "\tif (oom_group && !css_tryget(&oom_group->css))\n\t\toom_group = NULL;\n"
+          "out:\n\trcu_read_unlock();\n"),),
+        {"css-get-after-rcu-unlock": "ok-02"},
+    ),
+)
+SPECS = SPECS + RCU_GAP_SPECS
