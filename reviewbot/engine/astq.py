@@ -356,11 +356,11 @@ def run_ast(params: dict[str, Any], view: FunctionView, ctx: PatchContext, sourc
                 all_caps["source"] = loads[-1].strip()
         spec = params.get("loaded-in-ended-rcu")
         if spec:
-            source = _loaded_in_ended_rcu(view, ctx, normalize(texts.get(spec["capture"], "")), target,
+            loaded = _loaded_in_ended_rcu(view, ctx, normalize(texts.get(spec["capture"], "")), target,
                                           spec.get("exclude"))
-            if source is None:
+            if loaded is None:
                 continue
-            all_caps["source"] = source
+            all_caps["source"] = loaded
         spec = params.get("stored-before")
         if spec:
             hit = _stored_before(view, ctx, nodes, texts, spec, all_caps)
