@@ -27,6 +27,7 @@ from tree_sitter import Node
 from reviewbot.engine.cfunc import node_text
 from reviewbot.engine.entryctx import taken_by
 from reviewbot.engine.refstate import State
+from reviewbot.facts.iterators import RCU_ITERATORS
 
 if TYPE_CHECKING:
     from reviewbot.engine.context import ContextAnalysis
@@ -36,9 +37,6 @@ __all__ = ["locked_walk", "rcu_reads", "rcu_walk"]
 # Readers that need an RCU read-side section (the one-argument forms: the _check and
 # _protected forms name the lock that protects them instead).
 _RCU_READ = re.compile(r"rcu_dereference|rcu_dereference_bh|rcu_dereference_sched")
-_RCU_ITER = re.compile(r"list_for_each_entry_rcu|hlist_for_each_entry_rcu|list_for_each_entry_continue_rcu|"
-                       r"css_for_each_(child|descendant_pre|descendant_post)|"
-                       r"cgroup_for_each_live_(child|descendant_pre|descendant_post)")
 # Plain list walks: each step dereferences the cursor (and the _safe variants' next entry).
 _LIST_ITER = re.compile(r"h?list_for_each_entry(_safe)?(_continue|_from|_reverse)?(_safe)?|"
                         r"list_for_each(_safe)?|list_for_each_prev(_safe)?")
@@ -83,19 +81,28 @@ def rcu_reads(a: ContextAnalysis, ast: Node, state: State) -> None:
 def rcu_walk(a: ContextAnalysis, ast: Node, state: State) -> None:
     """An RCU list walk whose next step runs after the body dropped rcu_read_lock()."""
     name = a.name_of(ast)
-    if not _RCU_ITER.fullmatch(name) or "rcu" not in a.taken_kinds:
+    if "rcu" not in a.taken_kinds:
+        return
+    # A primitive, or a subsystem's macro around one (cpuset_for_each_child(), from the facts).
+    wrapped = None if RCU_ITERATORS.fullmatch(name) else a.facts.rcu_iterator(name)
+    if wrapped is None and not RCU_ITERATORS.fullmatch(name):
         return
     args = a.args_of(ast)
-    if name.startswith(("list_", "hlist_")) and len(args) > 3:
+    if wrapped is None and name.startswith(("list_", "hlist_")) and len(args) > 3:
         return  # a lockdep condition says which other lock protects the walk
     cursor = node_text(args[0]) if args else ""
     body = _loop_body(ast)
-    if body is None or not re.search(r"\brcu_read_unlock\s*\(", node_text(body)):
-        return  # the body keeps the read side: nothing to pin
-    if _pinned(body, cursor):
+    if body is None or not any(a.name_of(c) == "rcu_read_unlock" and not _leaves_loop(c, body)
+                               for c in a.calls_of(body)):
+        return  # the body keeps the read side, or drops it only to leave the walk
+    # A wrapper's cursors are its arguments but the last (the root): the entry, and the
+    # css the walk steps from (cpuset_for_each_child(cs, pos_css, parent)).
+    cursors = [node_text(x) for x in args[:-1] if re.fullmatch(r"\w+", node_text(x))] if wrapped else [cursor]
+    if any(_pinned(body, c) for c in cursors):
         return
     line = a.line(ast) or 0
-    _rcu_hit(a, line, name, f"{name}() steps to the next entry after the loop body "
+    via = f" (which walks with {wrapped}())" if wrapped else ""
+    _rcu_hit(a, line, name, f"{name}(){via} steps to the next entry after the loop body "
                             f"dropped rcu_read_lock(), without a reference on `{cursor}`")
 
 

@@ -26,6 +26,7 @@ from reviewbot.facts.condlocks import conditional_keeps
 from reviewbot.facts.derive import derive
 from reviewbot.facts.extract import Definition, definitions, pointer_fields
 from reviewbot.facts.fieldlocks import FieldLockStats, lock_class, new_stats, scan_file
+from reviewbot.facts.iterators import rcu_iterators
 from reviewbot.facts.knowledge import Knowledge, load_knowledge
 from reviewbot.facts.opsfacts import OpsScan, scan_ops
 from reviewbot.facts.tables import FACTS_VERSION, SCHEMA, Facts, StoredFacts
@@ -118,6 +119,7 @@ def build_facts(tree: Path, rev: str, knowledge: Knowledge | None = None,
         say(f"read {len(defs)} function definitions in {time.monotonic() - start:.1f}s")
     facts = derive(defs, k, revision=commit, ops=ops)
     facts.rcu_fields = rcu_fields
+    facts.rcu_iters = rcu_iterators(defs)
     facts.field_locks, facts.irq_shared = locking.tables()
     # Object lock classes by the struct that holds the lock (the fields read on the way
     # are kept, so that the engine names a patch's locks the same way).
@@ -175,9 +177,9 @@ def save(path: Path, facts: Facts) -> None:
                                 ("ops_locks", facts.ops_locks), ("ops_context", facts.ops_context)):
                 con.executemany(f"INSERT INTO {table} VALUES (?, ?)",
                                 ((n, json.dumps(v)) for n, v in rows.items()))
-            con.execute("INSERT INTO meta VALUES (?, ?, ?, ?)",
+            con.execute("INSERT INTO meta VALUES (?, ?, ?, ?, ?)",
                         (facts.revision, facts.digest, json.dumps(facts.stats),
-                         json.dumps(facts.rcu_fields)))
+                         json.dumps(facts.rcu_fields), json.dumps(facts.rcu_iters)))
         con.close()
         os.replace(tmp, path)
     except BaseException:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 40  # 40: macro parameters read through their parentheses ((xa)->xa_lock), 39: lock_order also by object lock class ("request_queue->queue_lock",
+FACTS_VERSION = 41  # 41: rcu_iters (iterator macros wrapping RCU walks, facts/iterators.py), 40: macro parameters read through their parentheses ((xa)->xa_lock), 39: lock_order also by object lock class ("request_queue->queue_lock",
 # facts/fieldlocks.py), 38: ops_context table (facts/opscontext.py), 36, 37: preempt table narrowed, 34: allocators with optional gfp flags (kzalloc_obj()), 16: works table (lock rules), 17: acquires table (refcount rules),
 # 19: indirect and callbacks tables (entry context of callbacks), 20: field_locks and
 # irq_shared tables (facts/fieldlocks.py), cond_keeps (facts/condlocks.py), keeps from
@@ -57,6 +57,8 @@ class Facts:
     # the caller's locks is not known (facts/patch.py; empty for a base)
     partly: list[str] = field(default_factory=list)
     rcu_fields: list[str] = field(default_factory=list)  # pointer names __rcu wherever declared
+    # iterator macro -> the RCU list walk it expands to (facts/iterators.py)
+    rcu_iters: dict[str, str] = field(default_factory=dict)
     # name -> [path, "static" or "", "ev = kzalloc(sizeof(*ev), GFP_KERNEL)"]: an allocation
     # the body keeps, made with blocking flags that do not charge it to a memcg
     unaccounted: dict[str, list[str]] = field(default_factory=dict)
@@ -228,6 +230,11 @@ class Facts:
         """``mm->owner``-like: the name is declared ``__rcu`` and never as a plain pointer."""
         return name in self.rcu_fields
 
+    def rcu_iterator(self, name: str) -> str | None:
+        """The RCU list walk an iterator macro of the tree expands to
+        (``cpuset_for_each_child`` -> ``css_for_each_child``), else None."""
+        return self.rcu_iters.get(name)
+
     def overlay(self, top: Facts) -> Facts:
         """``top`` (a patch's own functions) consulted first, then these facts: a function
         ``top`` defines is judged by its new body only. Nothing is copied (a base has tens
@@ -290,6 +297,9 @@ class _Overlay(Facts):
 
     def is_rcu_field(self, name: str) -> bool:
         return self.under.is_rcu_field(name)
+
+    def rcu_iterator(self, name: str) -> str | None:
+        return self.under.rcu_iterator(name)
 
     def ops_lock(self, member: str) -> dict[str, list[str]]:
         return self.top.ops_lock(member) or self.under.ops_lock(member)
@@ -395,7 +405,7 @@ CREATE TABLE ops_sleeps (name TEXT PRIMARY KEY, chain TEXT NOT NULL) WITHOUT ROW
 CREATE TABLE ops_fields (name TEXT PRIMARY KEY, type TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE ops_locks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE ops_context (name TEXT PRIMARY KEY, context TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT);
+CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT, rcu_iters TEXT);
 """
 
 
@@ -404,10 +414,10 @@ class StoredFacts(Facts):
 
     def __init__(self, path: Path) -> None:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        revision, digest, stats, rcu = con.execute(
-            "SELECT revision, digest, stats, rcu_fields FROM meta").fetchone()
+        revision, digest, stats, rcu, iters = con.execute(
+            "SELECT revision, digest, stats, rcu_fields, rcu_iters FROM meta").fetchone()
         super().__init__(revision=revision, digest=digest, stats=json.loads(stats),
-                         rcu_fields=json.loads(rcu))
+                         rcu_fields=json.loads(rcu), rcu_iters=json.loads(iters))
         self.rcu_set = frozenset(self.rcu_fields)
         self.con = con
         self.lock = threading.Lock()  # one connection shared by a worker's threads

@@ -31,6 +31,9 @@ static inline void cgroup_lock(void)
 {
 \tmutex_lock(&cgroup_mutex);
 }
+
+#define kn_for_each_child(kn, pos, parent) \\
+\tcss_for_each_child((pos), &(parent)->css) if (((kn) = css_kn(pos)))
 """
 LOCAL = """\
 static int helper(void)
@@ -73,6 +76,8 @@ def test_facts_are_derived_once_then_read_from_the_cache(tree: Path, tmp_path: P
     assert isinstance(facts, StoredFacts)
     assert facts.sleep_chain("kernfs_walk_and_get") == ["kernfs_walk_and_get_ns", "down_read"]
     assert facts.locks_kept("cgroup_lock") == {"cgroup_mutex": ["mutex_lock"]}
+    assert facts.rcu_iterator("kn_for_each_child") == "css_for_each_child"  # (from the cache)
+    assert facts.rcu_iterator("cgroup_lock") is None
     assert said and "deriving" in said[0]
     # drivers/ is not read: cgroup code does not call into it.
     assert facts.sleep_chain("drv") is None

@@ -100,7 +100,7 @@ def test_the_tables_round_trip_through_the_cache(tmp_path: Path) -> None:
                         [(n, json.dumps(v)) for n, v in facts.indirect.items()])
         con.executemany("INSERT INTO callbacks VALUES (?, ?)",
                         [(n, json.dumps(v)) for n, v in facts.callbacks.items()])
-        con.execute("INSERT INTO meta VALUES ('r', 'd', '{}', '[]')")
+        con.execute("INSERT INTO meta VALUES ('r', 'd', '{}', '[]', '{}')")
     con.close()
     stored = StoredFacts(path)
     assert stored.callback_params("obj_print_all") == facts.callback_params("obj_print_all")

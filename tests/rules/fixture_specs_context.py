@@ -1123,3 +1123,25 @@ BASE_MEMBER_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + BASE_MEMBER_SPECS
+
+# --- a subsystem's wrapper of an RCU walk (facts/iterators.py) ----------------------------
+SIBLING_WALK = ("\t\tif (!css_tryget_online(&sibling->css))\n\t\t\tcontinue;\n\n\t\trcu_read_unlock();\n"
+                "\t\tupdate_cpumasks_hier(sibling, tmp, false);\n\t\trcu_read_lock();\n\t\tcss_put(&sibling->css);\n")
+WRAPPED_WALK_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "tree-sibling-walk-unpinned",
+        "cpuset: drop the reference in the sibling update walk",
+        "update_cpumasks_hier() does not free the sibling, so the walk needs no reference on it.",
+        ((CPUSET, SIBLING_WALK, "\t\trcu_read_unlock();\n\t\tupdate_cpumasks_hier(sibling, tmp, false);\n"
+          "\t\trcu_read_lock();\n"),),
+        {"rcu-unprotected": "bad-03"},
+    ),
+    Spec(
+        "tree-sibling-walk-pinned",
+        "cpuset: skip siblings that are going offline earlier",
+        "Do not update a sibling whose css can no longer be pinned; say why it is pinned.",
+        ((CPUSET, SIBLING_WALK, "\t\t/* pinned across the unlocked update */\n" + SIBLING_WALK),),
+        {"rcu-unprotected": "ok-02"},
+    ),
+)
+SPECS = SPECS + WRAPPED_WALK_SPECS
