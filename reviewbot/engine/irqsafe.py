@@ -2,8 +2,8 @@
 ``irq-unsafe`` check of the context walk, :mod:`context`).
 
 Two sources say a lock is shared with interrupt context. The facts' ``irq_locks``: a
-global lock an interrupt handler, hrtimer, timer, tasklet or RCU callback takes (directly
-or through what it calls). And the tree's majority (facts/fieldlocks.py, ``irq_shared``):
+global lock an interrupt handler, hrtimer, timer, tasklet, RCU callback or percpu_ref
+release takes (directly or through what it calls). And the tree's majority (facts/fieldlocks.py, ``irq_shared``):
 a lock, also a per-object one named by its struct type (``shmem_inode_info->lock``), that
 the tree takes with interrupts disabled wherever it takes it in process context; nobody
 writes ``spin_lock_irqsave()`` twenty times for a lock interrupts never take. Taking either

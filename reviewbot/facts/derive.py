@@ -285,9 +285,14 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
 
     # Global locks taken in interrupt context: by an interrupt entry point, or by a
     # function it calls unconditionally (per the lock summaries).
+    # percpu_ref release callbacks: "@release must not sleep - it may potentially be
+    # called from RCU callback context by percpu_ref_kill()" (include/linux/percpu-refcount.h).
+    ref_releases = {c.arg_list[1].strip() for d in defs for c in d.calls
+                    if c.name == "percpu_ref_init" and len(c.arg_list) > 2}
     for i, d in enumerate(defs):
         context = "hardirq" if _HARDIRQ_HEAD.search(d.head) else \
-            "softirq" if len(d.params) == 1 and _SOFTIRQ_PARAM.match(d.params[0]) else ""
+            "softirq" if (len(d.params) == 1 and _SOFTIRQ_PARAM.match(d.params[0])) \
+            or (d.name in ref_releases and len(d.params) == 1 and "percpu_ref" in d.params[0]) else ""
         if not context:
             continue
         taken = dict(summaries[i].takes)

@@ -275,3 +275,48 @@ def test_helpers_that_need_preemption_disabled_by_their_caller() -> None:
     assert facts.preempt_need("stat_maybe") is None  # decides by its context
     assert facts.preempt_need("stat_peek") is None  # a read is no update
     assert facts.preempt_need("stat_checked") == ["lockdep_assert_irqs_disabled"]
+
+
+IRQ_SOURCE = """\
+static void stats_timer_fn(struct timer_list *t)
+{
+\tspin_lock(&stats_lock);
+\tspin_unlock(&stats_lock);
+}
+
+static void objx_release(struct percpu_ref *ref)
+{
+\tunsigned long flags;
+
+\tspin_lock_irqsave(&objx_list_lock, flags);
+\tspin_unlock_irqrestore(&objx_list_lock, flags);
+}
+
+static void objx_kill_confirm(struct percpu_ref *ref)
+{
+\tspin_lock(&confirm_lock);
+\tspin_unlock(&confirm_lock);
+}
+
+int objx_init(struct objx *o)
+{
+\treturn percpu_ref_init(&o->refcnt, objx_release, 0, GFP_KERNEL);
+}
+
+static irqreturn_t dev_irq(int irq, void *data)
+{
+\tspin_lock(&dev_lock);
+\tspin_unlock(&dev_lock);
+\treturn IRQ_HANDLED;
+}
+"""
+
+
+def test_locks_taken_in_interrupt_context_name_that_context() -> None:
+    facts = derive(list(definitions(IRQ_SOURCE, "mm/objx.c")), load_knowledge())
+    assert facts.irq_context_of("stats_lock") == ["softirq", "stats_timer_fn", "spin_lock"]
+    assert facts.irq_context_of("dev_lock") == ["hardirq", "dev_irq", "spin_lock"]
+    # A percpu_ref release may run from an RCU callback (percpu_ref_kill()): softirq.
+    assert facts.irq_context_of("objx_list_lock") == ["softirq", "objx_release", "spin_lock_irqsave"]
+    # The same signature, not passed to percpu_ref_init(): process context.
+    assert facts.irq_context_of("confirm_lock") is None

@@ -1145,3 +1145,27 @@ WRAPPED_WALK_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + WRAPPED_WALK_SPECS
+
+# --- a lock a percpu_ref release takes: softirq context (facts/derive.py irq_locks) -------
+REPARENT_LOCK = "\tspin_lock_irq(&objcg_lock);\n\n\t/* 1) Ready to reparent active objcg. */\n"
+REPARENT_UNLOCK = "\tspin_unlock_irq(&objcg_lock);\n\n\tpercpu_ref_kill(&objcg->refcnt);\n"
+RELEASE_IRQ_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "reparent-objcgs-plain-lock",
+        "memcg: reparenting objcgs need not disable interrupts",
+        "The objcg list is only changed from process context.",
+        ((MEMCG, REPARENT_LOCK, "\tspin_lock(&objcg_lock);\n\n\t/* 1) Ready to reparent active objcg. */\n"),
+         (MEMCG, REPARENT_UNLOCK, "\tspin_unlock(&objcg_lock);\n\n\tpercpu_ref_kill(&objcg->refcnt);\n")),
+        {"irq-unsafe-lock": "bad-04-tree"},
+    ),
+    Spec(
+        "reparent-objcgs-bh-lock",
+        "memcg: reparenting objcgs only needs bottom halves off",
+        "The other taker of objcg_lock is obj_cgroup_release(), which runs from an RCU callback\n"
+        "at worst, in softirq.",
+        ((MEMCG, REPARENT_LOCK, "\tspin_lock_bh(&objcg_lock);\n\n\t/* 1) Ready to reparent active objcg. */\n"),
+         (MEMCG, REPARENT_UNLOCK, "\tspin_unlock_bh(&objcg_lock);\n\n\tpercpu_ref_kill(&objcg->refcnt);\n")),
+        {"irq-unsafe-lock": "ok-03-tree"},
+    ),
+)
+SPECS = SPECS + RELEASE_IRQ_SPECS
