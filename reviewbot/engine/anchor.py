@@ -19,15 +19,19 @@ everything when the lines are found more than once or not in order.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from reviewbot.diff import FileDiff
+from reviewbot.engine.callerctx import members_of
 from reviewbot.engine.cfunc import FunctionView, views_from_text
-from reviewbot.engine.entryctx import ENTRY_PREFIX, entry_reason
+from reviewbot.engine.entryctx import ENTRY_PREFIX, entry_hint, entry_reason
 from reviewbot.engine.lockconfig import LOCK_WORDS
 from reviewbot.engine.loose import normalized_lines
 from reviewbot.engine.rebuild import NamedViews
 from reviewbot.engine.refstate import Held, State
+from reviewbot.facts.knowledge import load_knowledge
+from reviewbot.facts.tables import EMPTY
 
 MEMO_KEY = "anchor"
 _LEAD = 3  # leading lines compared: a hunk's default context
@@ -65,7 +69,7 @@ def anchor_views(fd: FileDiff, views: list[FunctionView], base: NamedViews) -> N
         if len(named) > 1:
             continue  # two definitions (#ifdef alternatives): which one is unknown
         placed = _in_function(base, named[0], lead) if named else _in_file(base, lead)
-        if placed is not None and _locks_before(placed[0], placed[1]):
+        if placed is not None and (_locks_before(placed[0], placed[1]) or _entered_holding(placed[0])):
             view.memo[MEMO_KEY] = Anchor(placed[0], placed[1], removed)
 
 
@@ -77,6 +81,14 @@ def _locks_before(base: FunctionView, line: int) -> bool:
     end = next((row for row, ln in base.rows.items() if ln == line), base.node.end_point[0])
     text = "\n".join(base.text_lines[start:end])
     return any(word in text for word in LOCK_WORDS)
+
+
+def _entered_holding(base: FunctionView) -> bool:
+    """Whether the base function may hold something from its first line (read in its
+    file: every caller holds a lock, it implements an ops member, it asserts a lock, its
+    signature makes it a softirq callback): then it is walked even if it takes nothing."""
+    text = "\n".join(base.text_lines[base.node.start_point[0]:base.node.end_point[0] + 1])
+    return bool(members_of(base.text_lines).get(base.name)) or entry_hint(base, text, EMPTY, load_knowledge())
 
 
 def _leading(view: FunctionView) -> list[str]:
@@ -196,4 +208,13 @@ def _norm(text: str) -> str:
 
 def _removed(anchor: Anchor, h: Held) -> bool:
     text = anchor.base.row_text(h.line)
-    return bool(text) and _norm(text) in anchor.removed
+    if text and _norm(text) in anchor.removed:
+        return True
+    if not h.call.startswith(ENTRY_PREFIX):
+        return False
+    # Held on entry, by the callers or by contract: a patch that removes a lock or unlock
+    # of that lock in the file changes how it is held ("per memcg lru lock" replaced the
+    # callers' pgdat->lru_lock by lruvec locks), and the base's answer is stale.
+    expr = re.escape(h.key.rsplit("():", 1)[-1].lstrip("&").strip())
+    call = re.compile(rf"\w*(lock|unlock)\w*\s*\(\s*&?\s*{expr}\s*[,)]")
+    return bool(expr) and any(call.search(line) for line in anchor.removed)

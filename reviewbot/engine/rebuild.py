@@ -22,6 +22,7 @@ author's), and name the base they were read on.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -360,7 +361,10 @@ class NamedViews:
             for first, last in windows:
                 # Rows before the window are blank: line numbers stay those of the file.
                 snippet = "\n" * first + "\n".join(rows[first:last + 1])
-                out += [v for v in views_from_text(self.path, snippet) if v.name == name]
+                # Its source is the whole file: the ops initializers, callers and comments
+                # the rules read around a function (the same rows as the snippet's).
+                out += [dataclasses.replace(v, text_lines=rows)
+                        for v in views_from_text(self.path, snippet) if v.name == name]
             self._views[name] = out
         return self._views[name]
 

@@ -95,3 +95,56 @@ def test_a_hunk_whose_header_names_no_function_is_placed_by_its_lines_in_the_who
     # the function is the base's one whose lines hold the hunk's leading context.
     (detail,) = sleeps(INSIDE.replace("@@ void obj_update(struct obj *o, int v)", "@@ out_unlock:"))
     assert "spin_lock() at line 7 of the base's obj_update()" in detail
+
+
+# A static function whose every caller in the base file holds a spinlock.
+CALLED_BASE = """\
+static DEFINE_SPINLOCK(big_lock);
+
+static void obj_step(struct obj *o, int v)
+{
+\tstruct obj_stats *st = o->stats;
+
+\tst->seen++;
+\to->value = v;
+\tobj_note(o);
+\tobj_wake(o);
+}
+
+void obj_run(struct obj *o)
+{
+\tspin_lock(&big_lock);
+\tobj_step(o, 1);
+\tspin_unlock(&big_lock);
+}
+"""
+CALLED = INSIDE.replace("@@ -40,5 +40,7 @@ void obj_update(struct obj *o, int v)",
+                        "@@ -7,5 +7,7 @@ static void obj_step(struct obj *o, int v)") \
+    .replace(" \tspin_unlock(&o->lock);\n", " \tobj_wake(o);\n")
+
+
+def test_a_hunk_inside_a_function_its_callers_call_locked_is_entered_holding_their_lock() -> None:
+    # The base function is read in its file: what every caller holds is held there too.
+    (detail,) = sleeps(CALLED, CALLED_BASE)
+    assert "big_lock, held by every caller of obj_step() (obj_run()" in detail
+
+
+def test_a_callers_lock_whose_locking_the_patch_changes_is_not_assumed() -> None:
+    # The same patch also stops obj_run() from taking big_lock (the series moves the
+    # locking): the base's callers no longer say what the author's hold.
+    changed = CALLED + """\
+@@ -14,5 +16,4 @@ void obj_run(struct obj *o)
+ {
+-\tspin_lock(&big_lock);
+ \tobj_step(o, 1);
+ \tspin_unlock(&big_lock);
+ }
+"""
+    assert sleeps_all(changed, CALLED_BASE) == []
+
+
+def sleeps_all(patch: str, base: str) -> list[str]:
+    (fd,) = parse_diff(patch, MailSettings())
+    fc = build_file_context(fd, None, None, None, lambda path: base)
+    return [r.captures["detail"] for v in fc.post_views if v.name == "obj_step"
+            for r in run_context({"check": "sleep-in-atomic"}, v, EMPTY)]
