@@ -56,7 +56,7 @@ _GLOBAL = re.compile(r"&?\s*[A-Za-z_]\w*")
 _Sites = dict[str, list[tuple[int, int, frozenset[str], frozenset[str]]]]
 # Files scanned, keyed by the identity of their line list (kept alive by the entry).
 _CACHE: dict[int, tuple[list[str], _FileIndex]] = {}
-_CACHE_SIZE = 16
+_CACHE_SIZE = 32  # (a scan reads a post-image and a base per touched file)
 
 
 @dataclass(frozen=True)

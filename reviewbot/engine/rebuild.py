@@ -307,9 +307,11 @@ class NamedViews:
         self._brace_rows: Braces | None = None
 
     def rows(self) -> list[str]:
-        """The file's lines (split once, shared with the placement of its hunks)."""
+        """The file's lines (split once, shared with the placement of its hunks, and the
+        same list for every patch read on this base file: what is worked out once per
+        source, the callers' contexts of engine/callerctx.py, is then kept)."""
         if self._rows is None:
-            self._rows = _lines(self.text)
+            self._rows = _prepared(self.text)[0]
         return self._rows
 
     def braces(self) -> Braces:
@@ -317,9 +319,7 @@ class NamedViews:
 
     def _braces(self) -> Braces:
         if self._brace_rows is None:
-            if self._rows is None:
-                self._rows = _lines(self.text)
-            self._brace_rows = Braces(self.text, self._rows, _base_braces(self.text))
+            self._brace_rows = Braces(self.text, self.rows(), _base_braces(self.text))
         return self._brace_rows
 
     def all(self) -> list[FunctionView]:
@@ -334,9 +334,7 @@ class NamedViews:
     def _plan(self, name: str) -> tuple[list[tuple[int, int]], bool]:
         """The windows of a name's definitions, and whether a definition line had none."""
         if name not in self._plans:
-            if self._rows is None:
-                self._rows = _lines(self.text)
-            rows = self._rows
+            rows = self.rows()
             windows: list[tuple[int, int]] = []
             unsure = False
             for row in _definition_rows(self.text, name):
@@ -356,7 +354,7 @@ class NamedViews:
     def _windows_of(self, name: str) -> list[FunctionView]:
         if name not in self._views:
             windows, _ = self._plan(name)
-            rows = self._rows if self._rows is not None else _lines(self.text)
+            rows = self.rows()
             out: list[FunctionView] = []
             for first, last in windows:
                 # Rows before the window are blank: line numbers stay those of the file.
