@@ -90,6 +90,7 @@ def _enclosing_loop(node: Node, macros: re.Pattern[str]) -> tuple[Node, Node] | 
 
 
 _RCU_MARK = re.compile(rb"\brcu_read_(lock|unlock)\s*\(\s*\)")
+_EARLY_EXIT = re.compile(rb"\s*;\s*(return|goto|break|continue)\b")
 
 
 def _rcu_depth_before(view: FunctionView, node: Node) -> tuple[int, int]:
@@ -114,8 +115,10 @@ def _rcu_depth_at(view: FunctionView, offset: int) -> tuple[int, int]:
                 depth += 1
                 if depth == 1:
                     start = m.end()
-            else:
+            elif not _EARLY_EXIT.match(raw, m.end()):
                 depth = max(0, depth - 1)
+            # (An unlock right before a return or goto leaves the function, or jumps to
+            # an exit: the code after its block is still in the section.)
             ends.append(m.end())
             states.append((depth, start))
         marks = view.memo["rcu"] = (ends, states)

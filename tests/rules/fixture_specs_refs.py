@@ -186,6 +186,14 @@ RCU_GAP_SPECS: tuple[Spec, ...] = (
         {"css-get-after-rcu-unlock": "ok-01"},
     ),
     Spec(
+        "vpid-task-early-exit-unlock",
+        "pid: return early from find_get_task_by_vpid() when no task has the id",
+        "Leave the RCU section at once when the lookup fails.",
+        ((PID, VPID_GET, "\ttask = find_task_by_vpid(nr);\n\tif (!task) {\n\t\trcu_read_unlock();\n"
+          "\t\treturn NULL;\n\t}\n\tget_task_struct(task);\n\trcu_read_unlock();\n"),),
+        {"css-get-after-rcu-unlock": "ok-03"},
+    ),
+    Spec(
         "tree-oom-group-pinned-after-rcu",
         "memcg: take the oom group reference outside the RCU section",
         "The hierarchy walk needs RCU, the reference does not.",
