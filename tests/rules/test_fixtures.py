@@ -39,41 +39,27 @@ def test_fixture(fixture, rules_by_id: dict[str, Rule]) -> None:  # type: ignore
         assert result.passed, f"rule did not fire on {fixture.name}; notices: {result.notices}"
 
 
-TREE_COMPARABLE = [
-    fx for fx in FIXTURES
-    if fx.kind != "todo" and not fx.needs_tree
-]
+# Each fixture again in the other ways a patch is read, with the verdict it names: "tree"
+# (whole functions from a real git tree: fixtures read from hunks alone), and "base" (the
+# way list mail that did not apply is read: its hunks placed on the nearest base's files,
+# with that base's facts, engine/rebuild.py; whole-file context, callers, ops members and
+# kerneldoc, included: every fixture).
+OTHER_MODES = [pytest.param(fx, mode, id=f"{mode}:{fx.rule}/{fx.name}")
+               for mode in ("tree", "base") for fx in FIXTURES
+               if fx.kind != "todo" and (mode == "base" or not fx.needs_tree)]
 
 
 @pytest.mark.skipif(linux_source() is None, reason="needs the Linux 6.1 source (REVIEWBOT_LINUX_SRC)")
-@pytest.mark.parametrize("fixture", TREE_COMPARABLE, ids=[f"{f.rule}/{f.name}" for f in TREE_COMPARABLE])
-def test_fixture_same_verdict_with_tree(fixture, rules_by_id: dict[str, Rule]) -> None:  # type: ignore[no-untyped-def]
-    """With whole functions from a real git tree the verdict must not change (series-scope
-    rules grep the whole tree, so their ok fixtures may legitimately see more)."""
+@pytest.mark.parametrize(("fixture", "mode"), OTHER_MODES)
+def test_fixture_same_verdict_read_otherwise(fixture, mode: str, rules_by_id: dict[str, Rule]) -> None:  # type: ignore[no-untyped-def]
+    """Series-scope rules grep the whole tree in tree mode, so their ok fixtures may
+    legitimately see more there."""
     rule = rules_by_id[fixture.rule]
     if rule.scope == "series" and fixture.kind == "ok":
         pytest.skip("series-scope rules search the whole tree in tree mode")
-    result = run_fixture(rule, fixture, Settings(), linux=linux_source(), tree=True)
+    result = run_fixture(rule, fixture, Settings(), linux=linux_source(),
+                         tree=mode == "tree", on_base=mode == "base")
     if result.skipped:
         pytest.skip(result.skipped)
-    assert result.mode == "tree"
-    assert result.passed, [f"{f.severity} {f.line} {f.message}" for f in result.findings]
-
-
-BASE_COMPARABLE = [fx for fx in FIXTURES if fx.kind != "todo"]
-
-
-@pytest.mark.skipif(linux_source() is None, reason="needs the Linux 6.1 source (REVIEWBOT_LINUX_SRC)")
-@pytest.mark.parametrize("fixture", BASE_COMPARABLE, ids=[f"{f.rule}/{f.name}" for f in BASE_COMPARABLE])
-def test_fixture_same_verdict_on_base(fixture, rules_by_id: dict[str, Rule]) -> None:  # type: ignore[no-untyped-def]
-    """Read the way list mail that did not apply is read, its hunks placed on the nearest
-    base's files with that base's facts (engine/rebuild.py), the verdict must be the one
-    the fixture names: whole-file context (callers, ops members, kerneldoc) included."""
-    rule = rules_by_id[fixture.rule]
-    if rule.scope == "series" and fixture.kind == "ok":
-        pytest.skip("series-scope rules search the whole tree in tree mode")
-    result = run_fixture(rule, fixture, Settings(), linux=linux_source(), on_base=True)
-    if result.skipped:
-        pytest.skip(result.skipped)
-    assert result.mode == "base"
+    assert result.mode == mode
     assert result.passed, [f"{f.severity} {f.line} {f.message}" for f in result.findings]
