@@ -37,6 +37,10 @@ __all__ = ["Allocation", "allocations_of"]
 _ASSIGN = re.compile(r"^[ \t]*(?:(?:const\s+)?(?:struct\s+)?[A-Za-z_]\w*\s*\*+\s*)?"
                      r"([A-Za-z_][\w.>\[\]-]*?)\s*=\s*(?:\([^()]*\)\s*)?([A-Za-z_]\w*)\s*\(([^;]*?)\)\s*;",
                      re.MULTILINE)
+# Allocators that store the new memory through their first argument and return success:
+# `if (!zalloc_cpumask_var(&cs->effective_cpus, GFP_KERNEL))` (a real allocation with
+# CONFIG_CPUMASK_OFFSTACK, which distribution kernels set).
+_OUT_PARAM = re.compile(r"\b((?:z?alloc_cpumask_var)(?:_node)?)\s*\(\s*([^,;()]+),\s*([^;()]*(?:\([^()]*\)[^;()]*)*)\)")
 _SLAB = re.compile(r"kmem_cache_(?:z?alloc(?:_node|_lru)?)")
 _IDENT = re.compile(r"\b[A-Za-z_]\w*\b")
 
@@ -75,6 +79,16 @@ def allocations_of(view: FunctionView, k: Knowledge, facts: Facts) -> list[Alloc
         charged, how = _charge_of(call, args, slab, implicit, k, facts, flag_locals)
         i = max(j for j, s in enumerate(starts[:-1]) if s <= m.start(1))
         out.append(Allocation(lines[i], f"{target} = {call}({args[:120]})", charged, how, kept))
+    for m in _OUT_PARAM.finditer(body):
+        call, dest, args = m.group(1), m.group(2).strip(), " ".join(m.group(3).split())
+        local = re.fullmatch(r"&\s*([A-Za-z_]\w*)", dest)
+        # Through a pointer or into a field the memory outlives the call; a local mask
+        # only when the function stores or returns it.
+        kept = local is None or _kept(local.group(1), body, stores)
+        charged, how = _charge_of(call, args, False, False, k, facts, flag_locals)
+        i = max(j for j, s in enumerate(starts[:-1]) if s <= m.start(1))
+        out.append(Allocation(lines[i], f"{call}({dest}, {args[:120]})", charged, how, kept))
+    out.sort(key=lambda a: a.line)
     view.memo["allocations"] = out
     return out
 

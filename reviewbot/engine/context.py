@@ -92,7 +92,7 @@ CHECKS = ("sleep-in-atomic", "irq-nesting", "rt-nesting", "double-lock", "imbala
           "preempt-needed")
 # Held sections that keep the task on its CPU (what __this_cpu_*() needs): not a sleeping
 # lock, not an RCU read section (preemptible with PREEMPT_RCU).
-_PINS_CPU = frozenset({"spinlock", "raw_spinlock", "rwlock", "preempt", "irq", "bh"})
+_PINS_CPU = frozenset({"spinlock", "raw_spinlock", "rwlock", "preempt", "irq", "bh", "local_lock"})
 
 
 # Primitives that sleep only after leaving the section they are called in: the lock of

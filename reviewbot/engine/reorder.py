@@ -92,13 +92,13 @@ def _removed_releases(fc: FileContext, lines: frozenset[int], params: dict[str, 
     """(post-image line after which it was, object, call) of each release the patch removes
     inside the function."""
     out: list[tuple[int, str, str]] = []
-    for anchor, text in _removed_lines(fc, ctx):
+    for anchor, text in removed_lines(fc, ctx):
         if anchor in lines:
             out.extend((anchor, key, call) for key, call in _release_keys(text, params, ctx))
     return out
 
 
-def _removed_lines(fc: FileContext, ctx: PatchContext) -> list[tuple[int, str]]:
+def removed_lines(fc: FileContext, ctx: PatchContext) -> list[tuple[int, str]]:
     """(post-image line after which it was, text) of each line the file's hunks remove:
     once per file, not once per function and rule (each read every hunk line)."""
     key = f"removed-lines:{id(fc)}"  # the file context lives as long as the patch's

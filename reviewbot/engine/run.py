@@ -29,6 +29,7 @@ from reviewbot.engine.consumers import Consumers
 from reviewbot.engine.contextrun import run_context
 from reviewbot.engine.fieldstores import run_field_stores
 from reviewbot.engine.fingerprint import fingerprint, normalize_message
+from reviewbot.engine.getremoved import run_get_removed
 from reviewbot.engine.helpers import reference_helpers
 from reviewbot.engine.loader import Rule
 from reviewbot.engine.matchers import run_pattern
@@ -273,6 +274,8 @@ def _partial_consumers(rule: Rule, ctx: PatchContext) -> Consumers | dict[str, l
 def _function_hits(rule: Rule, view: FunctionView, ctx: PatchContext) -> list[RawFinding]:
     if rule.engine == "refcount" and rule.params.get("analysis") == "release-order":
         return run_release_order(rule.params, view, ctx)
+    if rule.engine == "refcount" and rule.params.get("analysis") == "get-removed":
+        return run_get_removed(rule.params, view, ctx)
     if rule.engine == "refcount":
         shared = shared_params(rule.params)
         key = f"helpers:{id(shared) if shared is not None else rule.id}"

@@ -71,7 +71,7 @@ _CALLSPEC: Spec = {
 
 _REFCOUNT: Spec = {
     "keys": {
-        "analysis": {"type": str, "choices": ("paths", "field-stores", "release-order")},
+        "analysis": {"type": str, "choices": ("paths", "field-stores", "release-order", "get-removed")},
         # Counted objects of reviewbot/data/kernel.yaml (css, task, mm, kref, ...), by name.
         "objects": {"list": {"type": str}},
         "report-objects": {"list": {"type": str}},  # report leaks of these objects only
@@ -166,7 +166,7 @@ _CONTEXT: Spec = {
                               "preempt-needed")},
         "max-chain": {"type": int},  # sleep-in-atomic: longest call chain to a sleeping primitive
         "kinds": {"list": {"type": str, "choices": ("spinlock", "raw_spinlock", "rwlock", "mutex",
-                                                    "rwsem", "rcu", "preempt", "irq", "bh", "scope")}},
+                                                    "rwsem", "rcu", "preempt", "irq", "bh", "local_lock", "scope")}},
         "not-functions": _REGEX,
     }
 }

@@ -245,3 +245,77 @@ CURRENT_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + CURRENT_SPECS
+
+# --- accounting-partial-conversion: allocators that store through their first argument ------
+CPUSET = "kernel/cgroup/cpuset.c"
+CPUMASKS_ALLOC = (
+    "\tif (!zalloc_cpumask_var(pmask1, GFP_KERNEL))\n\t\treturn -ENOMEM;\n\n"
+    "\tif (!zalloc_cpumask_var(pmask2, GFP_KERNEL))\n\t\tgoto free_one;\n\n"
+    "\tif (!zalloc_cpumask_var(pmask3, GFP_KERNEL))\n\t\tgoto free_two;\n"
+)
+OUT_PARAM_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "cpuset-masks-partly-accounted",
+        "cpuset: charge a cpuset's masks to the cgroup creating it",
+        "Every mkdir allocates the masks of a new cpuset; charge them to the creator.",
+        ((CPUSET, CPUMASKS_ALLOC,
+          CPUMASKS_ALLOC.replace("pmask1, GFP_KERNEL)", "pmask1, GFP_KERNEL_ACCOUNT)")
+          .replace("pmask2, GFP_KERNEL)", "pmask2, GFP_KERNEL_ACCOUNT)")),),
+        {"accounting-partial-conversion": "bad-06"},
+    ),
+    Spec(
+        "cpuset-masks-accounted",
+        "cpuset: charge a cpuset's masks to the cgroup creating it",
+        "Every mkdir allocates the masks of a new cpuset; charge all three to the creator.",
+        ((CPUSET, CPUMASKS_ALLOC, CPUMASKS_ALLOC.replace("GFP_KERNEL)", "GFP_KERNEL_ACCOUNT)")),),
+        {"accounting-partial-conversion": "ok-06"},
+    ),
+)
+SPECS = SPECS + OUT_PARAM_SPECS
+
+# --- charge-bypass-by-task-state --------------------------------------------------------------
+PIDS = "kernel/cgroup/pids.c"
+PIDS_CHARGE = "\tpids = css_pids(css);\n\terr = pids_try_charge(pids, 1);\n"
+RETRY_CHARGE = "\nretry:\n\tif (consume_stock(memcg, nr_pages))\n\t\treturn 0;\n"
+BYPASS_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "pids-fork-skips-kthreads",
+        "cgroup/pids: do not count kernel threads",
+        "Kernel threads forked by a kthreadd in a pids cgroup should not hit its limit.",
+        ((PIDS, PIDS_CHARGE,
+          "\tpids = css_pids(css);\n\tif (current->flags & PF_KTHREAD)\n\t\treturn 0;\n"
+          "\terr = pids_try_charge(pids, 1);\n"),),
+        {"charge-bypass-by-task-state": "bad-01"},
+    ),
+    Spec(
+        "memcg-charge-skips-dying",
+        "memcg: let dying tasks allocate freely",
+        "A task with a fatal signal pending is about to free its memory; do not make it\n"
+        "reclaim on its way out.",
+        ((MEMCG, RETRY_CHARGE,
+          "\nretry:\n\tif (fatal_signal_pending(current))\n\t\treturn 0;\n"
+          "\tif (consume_stock(memcg, nr_pages))\n\t\treturn 0;\n"),),
+        {"charge-bypass-by-task-state": "bad-02"},
+    ),
+    Spec(
+        "memcg-charge-forces-dying",
+        "memcg: let dying tasks allocate past the limit",
+        "A task with a fatal signal pending is about to free its memory; charge it past\n"
+        "the limit rather than make it reclaim on its way out.",
+        ((MEMCG, RETRY_CHARGE,
+          "\nretry:\n\tif (fatal_signal_pending(current))\n\t\tgoto force;\n"
+          "\tif (consume_stock(memcg, nr_pages))\n\t\treturn 0;\n"),),
+        {"charge-bypass-by-task-state": "ok-01"},
+    ),
+    Spec(
+        "pids-fork-fails-for-dying",
+        "cgroup/pids: do not charge a fork that is being killed",
+        "A fork whose parent has a fatal signal pending fails anyway; fail it before\n"
+        "touching the counter.",
+        ((PIDS, PIDS_CHARGE,
+          "\tpids = css_pids(css);\n\tif (fatal_signal_pending(current))\n\t\treturn -EINTR;\n"
+          "\terr = pids_try_charge(pids, 1);\n"),),
+        {"charge-bypass-by-task-state": "ok-02"},
+    ),
+)
+SPECS = SPECS + BYPASS_SPECS

@@ -222,3 +222,41 @@ FLUSH_SPECS: tuple[Spec, ...] = (
 )
 
 SPECS = SPECS + FLUSH_SPECS
+
+# A local_lock_t section (include/linux/local_lock.h): preemption or interrupts are off
+# without PREEMPT_RT, so nothing inside may sleep.
+ACTIVATE_BATCH = ("\t\tfbatch = this_cpu_ptr(&cpu_fbatches.activate);\n"
+                  "\t\tfolio_batch_add_and_move(fbatch, folio, folio_activate_fn);\n"
+                  "\t\tlocal_unlock(&cpu_fbatches.lock);\n")
+LOCAL_LOCK_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "activate-batch-drains-under-local-lock",
+        "mm/swap: drain every CPU once the activate batch fills",
+        "Activated folios linger on other CPUs' batches; drain them all when ours is full.",
+        (("mm/swap.c", ACTIVATE_BATCH,
+          "\t\tfbatch = this_cpu_ptr(&cpu_fbatches.activate);\n"
+          "\t\tif (!folio_batch_space(fbatch))\n\t\t\tlru_add_drain_all();\n"
+          "\t\tfolio_batch_add_and_move(fbatch, folio, folio_activate_fn);\n"
+          "\t\tlocal_unlock(&cpu_fbatches.lock);\n"),),
+        {"sleep-in-atomic": "bad-16-tree"},
+    ),
+    Spec(
+        "activate-batch-drains-after-local-lock",
+        "mm/swap: drain every CPU once the activate batch fills",
+        "Activated folios linger on other CPUs' batches; drain them all when ours is full,\n"
+        "outside the per-CPU section, since the drain waits for the other CPUs.",
+        (("mm/swap.c", ACTIVATE_BATCH,
+          "\t\tfbatch = this_cpu_ptr(&cpu_fbatches.activate);\n"
+          "\t\tif (!folio_batch_space(fbatch)) {\n"
+          "\t\t\tlocal_unlock(&cpu_fbatches.lock);\n"
+          "\t\t\tlru_add_drain_all();\n"
+          "\t\t\tlocal_lock(&cpu_fbatches.lock);\n"
+          "\t\t\tfbatch = this_cpu_ptr(&cpu_fbatches.activate);\n"
+          "\t\t}\n"
+          "\t\tfolio_batch_add_and_move(fbatch, folio, folio_activate_fn);\n"
+          "\t\tlocal_unlock(&cpu_fbatches.lock);\n"),),
+        {"sleep-in-atomic": "ok-13-tree"},
+    ),
+)
+
+SPECS = SPECS + LOCAL_LOCK_SPECS

@@ -210,3 +210,47 @@ RCU_GAP_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + RCU_GAP_SPECS
+
+# --- get-removed-put-kept: a get deleted, its put left behind ---------------------------------
+V1 = "kernel/cgroup/cgroup-v1.c"
+CPUSET = "kernel/cgroup/cpuset.c"
+TRANSFER_PIN = "\t\tif (task)\n\t\t\tget_task_struct(task);\n\t\tcss_task_iter_end(&it);\n"
+RESMASK_PIN = "\tcss_get(&cs->css);\n\tkernfs_break_active_protection(of->kn);\n"
+RESMASK_UNPIN = "\tkernfs_unbreak_active_protection(of->kn);\n\tcss_put(&cs->css);\n"
+GET_REMOVED_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "transfer-relies-on-iterator-pin",
+        "cgroup: drop the extra task reference in cgroup_transfer_tasks()",
+        "The css task iterator already pins the task it returns, so the extra reference\n"
+        "is redundant.",
+        ((V1, TRANSFER_PIN, "\t\tcss_task_iter_end(&it);\n"),),
+        {"get-removed-put-kept": "bad-01-tree"},
+    ),
+    Spec(
+        "resmask-write-relies-on-open-file",
+        "cpuset: the open file keeps the cpuset alive",
+        "An open cpuset file pins its css, so the write does not need its own reference\n"
+        "around the flush of the hotplug work.",
+        ((CPUSET, RESMASK_PIN, "\tkernfs_break_active_protection(of->kn);\n"),),
+        {"get-removed-put-kept": "bad-02-tree"},
+    ),
+    Spec(
+        "resmask-write-drops-pin-and-put",
+        "cpuset: the open file keeps the cpuset alive",
+        "An open cpuset file pins its css, so the write needs neither its own reference\n"
+        "nor the put that dropped it.",
+        ((CPUSET, RESMASK_PIN, "\tkernfs_break_active_protection(of->kn);\n"),
+         (CPUSET, RESMASK_UNPIN, "\tkernfs_unbreak_active_protection(of->kn);\n")),
+        {"get-removed-put-kept": "ok-01-tree"},
+    ),
+    Spec(
+        "transfer-pins-with-tryget",
+        "cgroup: skip tasks that are already being freed in cgroup_transfer_tasks()",
+        "Only migrate a task whose usage count is still positive.",
+        ((V1, TRANSFER_PIN,
+          "\t\tif (task && !refcount_inc_not_zero(&task->usage))\n\t\t\ttask = NULL;\n"
+          "\t\tcss_task_iter_end(&it);\n"),),
+        {"get-removed-put-kept": "ok-02-tree"},
+    ),
+)
+SPECS = SPECS + GET_REMOVED_SPECS
