@@ -159,12 +159,10 @@ class _FileIndex:
         self.text = text = blank_comments(raw) if raw else ""
         self.functions: list[_Function] = []
         line, counted = 1, 0
-        for name, static, start, body in function_bodies(text, params=False):
+        for name, static, start, end, asserted in _bodies(text):
             line += text.count("\n", counted, start)  # (bodies come in order)
             counted = start
-            asserted = frozenset(f"{ASSERTED} {normalize(m.group(1))}" for m in _ASSERT.finditer(body)) \
-                if "lockdep_assert_held" in body else frozenset()
-            self.functions.append(_Function(name, static, start, start + len(body), line, asserted))
+            self.functions.append(_Function(name, static, start, end, line, asserted))
         self.statics = {f.name for f in self.functions if f.static}
         self._starts = [f.start for f in self.functions]
         self._sites: _Sites = {}  # callee -> its call sites, for the callees asked about so far
@@ -251,6 +249,49 @@ class _FileIndex:
                     found.append(at)
                 at = text.find(name, at + size)
         return found
+
+
+# Function bodies of a stretch of source (see _bodies), by its text: a patch's post-image
+# shares all but a few stretches with its base file, which was read already.
+_Body = tuple[str, bool, int, int, frozenset[str]]
+_STRETCHES: dict[str, list[_Body]] = {}
+_STRETCH_CHARS = 16_000_000  # a bound on what the cache keeps (memcontrol.c is 250k)
+_stretch_chars = 0
+
+
+def _bodies(text: str) -> list[_Body]:
+    """(name, static, start, end, lockdep assertions) of each function body of a source
+    whose comments are blanked: function_bodies(), read stretch by stretch. A stretch ends
+    with a line that starts with ``}``; a body never holds such a line but its last, so
+    every body lies in one stretch, and the scan of a stretch finds what the scan of the
+    whole text finds there (tests/engine/test_callerctx.py compares them)."""
+    global _stretch_chars
+    out: list[_Body] = []
+    pos, size = 0, len(text)
+    while pos < size:
+        close = text.find("\n}", pos)
+        newline = text.find("\n", close + 2) if close >= 0 else -1
+        end = size if newline < 0 else newline + 1
+        stretch = text[pos:end]
+        found = _STRETCHES.get(stretch)
+        if found is None:
+            found = [(name, static, start, start + len(body), _asserted(body))
+                     for name, static, start, body in function_bodies(stretch, params=False)]
+            if _stretch_chars + len(stretch) > _STRETCH_CHARS:
+                _STRETCHES.clear()
+                _stretch_chars = 0
+            _STRETCHES[stretch] = found
+            _stretch_chars += len(stretch)
+        out.extend((name, static, pos + start, pos + stop, asserted)
+                   for name, static, start, stop, asserted in found)
+        pos = end
+    return out
+
+
+def _asserted(body: str) -> frozenset[str]:
+    if "lockdep_assert_held" not in body:
+        return frozenset()
+    return frozenset(f"{ASSERTED} {normalize(m.group(1))}" for m in _ASSERT.finditer(body))
 
 
 def _calls_held(text: str, f: _Function, statics: set[str], k: Knowledge

@@ -77,6 +77,7 @@ from reviewbot.engine.lockmatch import mismatched_releases
 from reviewbot.engine.lockneeds import required, requiring
 from reviewbot.engine.locknest import _at, _outer, double_lock, lock_order
 from reviewbot.engine.preemptneed import worth_a_look
+from reviewbot.engine.rebuild import PATCH_TEXT
 from reviewbot.engine.refcount import Analysis, Held, State
 from reviewbot.engine.refspec import normalize
 from reviewbot.facts.derive import MAX_DEPTH
@@ -142,6 +143,7 @@ class ContextAnalysis(Analysis):
         # Global locks taken by keyless primitives (cpus_read_lock(): cpu_hotplug_lock),
         # which the facts name when a callee asserts them (lockdep_assert_cpus_held()).
         self.global_taken: dict[str, int] = {}
+        patch_text: str = view.memo.get(PATCH_TEXT, "")
         for call in self.calls_of(view.node):
             name = self.name_of(call)
             found = k.lock_for(bare_name(name))
@@ -157,8 +159,10 @@ class ContextAnalysis(Analysis):
                 keys = [self.alias.find(normalize(c)) for raw in kept
                         if (c := caller_key(raw, args)) is not None]
             line = self.line(call) or 0
-            if view.shown and line not in view.shown:
-                continue  # the nearest base's code: the author's tree may lock differently
+            if view.shown and line not in view.shown and not (keys and all(key in patch_text for key in keys)):
+                # The nearest base's code: the author's tree may lock differently, unless
+                # the patch's own lines name that lock (it removes or moves its locking).
+                continue
             for key in keys:
                 self.taken.setdefault(key, line)
             if found is not None and found[1] == "acquire" and found[0].kind == "rcu":

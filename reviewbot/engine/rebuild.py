@@ -56,6 +56,10 @@ def _pre_image(hunk: Hunk) -> list[str]:
     return [ln.text for ln in hunk.lines if ln.kind in (" ", "-")]
 
 
+# Memo key of a rebuilt view: the text of every line of the file's hunks (context, added
+# and removed), what the author's tree is known to hold around the change.
+PATCH_TEXT = "patch-text"
+
 MAX_FUZZ = 2  # context lines that may differ at each end of a hunk, as GNU patch's default
 
 
@@ -256,6 +260,7 @@ def rebuilt_views(fd: FileDiff, base_text: str, result: Rebuilt | None = None,
     missed_lines = {ln.new_lineno for h in result.missed for ln in h.lines if ln.new_lineno}
     rows = result.lines
     braces = Braces(result.text, rows, result.brace_rows)
+    patch_text = "\n".join(ln.text for h in fd.hunks for ln in h.lines)
     touched: list[FunctionView] = []
     seen: set[tuple[int, int]] = set()
     for row in sorted(_hunk_rows(result)):
@@ -274,10 +279,11 @@ def rebuilt_views(fd: FileDiff, base_text: str, result: Rebuilt | None = None,
             mapped_rows = {r: line for r in range(start, end + 1) if (line := row_line(r)) is not None}
             if set(mapped_rows.values()) & missed_lines:
                 continue
-            touched.append(FunctionView(view.file, view.name, view.node, view.first_row, mapped_rows,
-                                        added, partial=False, parse_errors=view.parse_errors,
-                                        text_lines=rows,
-                                        shown=frozenset(result.line_text)))
+            rebuilt = FunctionView(view.file, view.name, view.node, view.first_row, mapped_rows,
+                                   added, partial=False, parse_errors=view.parse_errors,
+                                   text_lines=rows, shown=frozenset(result.line_text))
+            rebuilt.memo[PATCH_TEXT] = patch_text
+            touched.append(rebuilt)
     return touched, [], result
 
 

@@ -301,6 +301,7 @@ _GFP_ASSIGN = re.compile(r"^[ \t]*([A-Za-z_][\w.>\[\]-]*?)\s*=\s*(?:\([^()]*\)\s
 # their arguments.
 _VMALLOC_ASSIGN = re.compile(r"^[ \t]*([A-Za-z_][\w.>\[\]-]*?)\s*=\s*(?:\([^()]*\)\s*)?"
                              r"(vmalloc|vzalloc|vcalloc|vmalloc_node|vzalloc_node|vmalloc_user|vmalloc_32"
+                             r"|alloc_percpu|__alloc_percpu"
                              r"|kv?[mz]alloc_(?:objs?|flex))"
                              r"\s*\(([^;]*?)\)\s*;", re.MULTILINE)
 
@@ -313,7 +314,7 @@ def kept_allocation_matches(body: str, stores: tuple[str, ...] = ()) -> list[tup
     kstrndup(...); ... kfree(spec);``)."""
     matches = list(_GFP_ASSIGN.finditer(body)) if "GFP_" in body else []
     if "vmalloc" in body or "vzalloc" in body or "vcalloc" in body or "alloc_obj" in body \
-            or "alloc_flex" in body:
+            or "alloc_flex" in body or "alloc_percpu(" in body:
         seen = {m.start() for m in matches}  # `kzalloc_obj(*p, GFP_KERNEL)` matches both
         matches = sorted([*matches, *(m for m in _VMALLOC_ASSIGN.finditer(body)
                                       if m.start() not in seen)], key=lambda m: m.start())

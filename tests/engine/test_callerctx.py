@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from reviewbot.engine.callerctx import caller_context, caller_context_of
+from reviewbot.engine.callerctx import _asserted, _bodies, caller_context, caller_context_of
+from reviewbot.facts.extract import blank_comments, function_bodies
 from reviewbot.facts.knowledge import load_knowledge
 
 K = load_knowledge()
@@ -210,3 +211,50 @@ def test_one_function_asked_alone_gets_what_the_whole_file_scan_gives() -> None:
         assert alone == whole.get(name), name
     assert whole["middle"].items == ("spin_lock lock_a",)
     assert "leaf" not in whole and "escaped" not in whole
+
+
+STRETCHY = """\
+struct ops {
+	int (*fn)(void);
+};
+static const struct ops my_ops = {
+	.fn = first,
+};
+static int first(void)
+{
+	lockdep_assert_held(&cgroup_mutex);
+	if (x) {
+		return 1;
+	}
+	return 0;
+}
+}
+{
+	stray();
+}
+void second(struct cgroup *cgrp)
+{
+	first();
+}
+#define M(x) \\
+{ x; }
+static inline void
+third(int a,
+      int b)
+{
+	second(NULL);
+}"""
+
+
+def test_bodies_read_by_stretch_are_the_whole_texts() -> None:
+    # Struct and initializer ends, a stray "}" line followed by a "{" line, a multi-line
+    # signature, a last body without a line after it: each stretch ends with a "}" line.
+    text = blank_comments(STRETCHY)
+    whole = [(n, s, at, at + len(b), _asserted(b)) for n, s, at, b in function_bodies(text, params=False)]
+    assert [w[0] for w in whole] == ["first", "second", "third"]
+    assert _bodies(text) == whole
+    assert _bodies(text) == whole  # the second time from the stretches kept
+    edited = text.replace("\tsecond(NULL);", "\tsecond(NULL);\n\tfirst();")
+    assert _bodies(edited) == [(n, s, at, at + len(b), _asserted(b))
+                               for n, s, at, b in function_bodies(edited, params=False)]
+    assert _bodies(text)[0][4] == frozenset({"@assert cgroup_mutex"})

@@ -319,3 +319,28 @@ BYPASS_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + BYPASS_SPECS
+
+# --- accounting-partial-conversion: alloc_percpu() takes no flags and is never charged -------
+IOCOST = "block/blk-iocost.c"
+IOC_ALLOC = ("\tioc = kzalloc(sizeof(*ioc), GFP_KERNEL);\n\tif (!ioc)\n\t\treturn -ENOMEM;\n\n"
+             "\tioc->pcpu_stat = alloc_percpu(struct ioc_pcpu_stat);\n")
+PERCPU_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "iocost-init-percpu-unaccounted",
+        "blk-iocost: charge the controller's state to the task enabling it",
+        "Enabling io.cost on a device allocates its controller; charge it to the writer.",
+        ((IOCOST, IOC_ALLOC, IOC_ALLOC.replace("sizeof(*ioc), GFP_KERNEL)", "sizeof(*ioc), GFP_KERNEL_ACCOUNT)")),),
+        {"accounting-partial-conversion": "bad-07-tree"},
+    ),
+    Spec(
+        "iocost-init-percpu-accounted",
+        "blk-iocost: charge the controller's state to the task enabling it",
+        "Enabling io.cost on a device allocates its controller and its per-cpu stats;\n"
+        "charge both to the writer.",
+        ((IOCOST, IOC_ALLOC,
+          IOC_ALLOC.replace("sizeof(*ioc), GFP_KERNEL)", "sizeof(*ioc), GFP_KERNEL_ACCOUNT)")
+          .replace("alloc_percpu(struct ioc_pcpu_stat)", "alloc_percpu_gfp(struct ioc_pcpu_stat, GFP_KERNEL_ACCOUNT)")),),
+        {"accounting-partial-conversion": "ok-07-tree"},
+    ),
+)
+SPECS = SPECS + PERCPU_SPECS

@@ -260,3 +260,33 @@ LOCAL_LOCK_SPECS: tuple[Spec, ...] = (
 )
 
 SPECS = SPECS + LOCAL_LOCK_SPECS
+
+# --- lock-not-held on a function rebuilt on the nearest base: the patch's own lines name
+# the lock, so the base's other takes of it count as the author's (engine/context.py) ------
+FREEZER = "kernel/cgroup/freezer.c"
+FREEZE_REVISIT = ("\tspin_lock_irq(&css_set_lock);\n"
+                  "\tif (cgrp->nr_descendants == cgrp->freezer.nr_frozen_descendants)\n"
+                  "\t\tcgroup_update_frozen(cgrp);\n\tspin_unlock_irq(&css_set_lock);\n")
+FREEZE_FLAG = ("\tspin_lock_irq(&css_set_lock);\n\tif (freeze)\n\t\tset_bit(CGRP_FREEZE, &cgrp->flags);\n"
+               "\telse\n\t\tclear_bit(CGRP_FREEZE, &cgrp->flags);\n\tspin_unlock_irq(&css_set_lock);\n")
+REBUILT_LOCK_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "freeze-revisit-without-css-set-lock",
+        "cgroup: freezer: revisit the frozen state without css_set_lock",
+        "The counters compared here only change under cgroup_mutex, which the caller holds.",
+        ((FREEZER, FREEZE_REVISIT,
+          "\tif (cgrp->nr_descendants == cgrp->freezer.nr_frozen_descendants)\n"
+          "\t\tcgroup_update_frozen(cgrp);\n"),),
+        {"lock-not-held": "bad-05-tree"},
+    ),
+    Spec(
+        "freeze-flag-without-css-set-lock",
+        "cgroup: freezer: set CGRP_FREEZE without css_set_lock",
+        "set_bit() and clear_bit() are atomic; the lock around them protects nothing.",
+        ((FREEZER, FREEZE_FLAG,
+          "\tif (freeze)\n\t\tset_bit(CGRP_FREEZE, &cgrp->flags);\n"
+          "\telse\n\t\tclear_bit(CGRP_FREEZE, &cgrp->flags);\n"),),
+        {"lock-not-held": "ok-05-tree"},
+    ),
+)
+SPECS = SPECS + REBUILT_LOCK_SPECS
