@@ -298,23 +298,43 @@ def _calls_held(text: str, f: _Function, statics: set[str], k: Knowledge
                 ) -> list[tuple[str, int, frozenset[str], frozenset[str]]]:
     """Calls of static functions in one body, with the locks held around each and the
     locks released on some line before it."""
-    out: list[tuple[str, int, frozenset[str], frozenset[str]]] = []
-    body = text[f.start:f.end]
+    return [(name, f.first_line + row, held, released)
+            for name, row, held, released in _body_calls(text[f.start:f.end], k) if name in statics]
+
+
+# Calls of one body by its text (see _body_calls): a post-image's bodies are mostly its
+# base's, whose call sites were read already.
+_BodyCalls = list[tuple[str, int, frozenset[str], frozenset[str]]]
+_BODY_CALLS: dict[tuple[str, str], _BodyCalls] = {}
+_BODY_CALLS_SIZE = 20_000  # bodies kept (a scan reads a few thousand)
+
+
+def _body_calls(body: str, k: Knowledge) -> _BodyCalls:
+    """(callee, row in the body, held, released before) of each direct call of a body."""
+    key = (body, k.digest)  # (what counts as a lock is the knowledge's)
+    found = _BODY_CALLS.get(key)
+    if found is not None:
+        return found
+    found = []
     if not _LOCKISH.search(body):
         # Nothing is taken here (most bodies): every call site holds nothing.
-        at, counted = f.first_line, 0
+        row, counted = 0, 0
         for m in CALL.finditer(body):
-            if m.group(1) in statics and not body[max(0, m.start() - 2):m.start()].endswith(("->", ".")):
-                at += body.count("\n", counted, m.start())
+            if not body[max(0, m.start() - 2):m.start()].endswith(("->", ".")):
+                row += body.count("\n", counted, m.start())
                 counted = m.start()
-                out.append((m.group(1), at, frozenset(), frozenset()))
-        return out
-    for site in calls_with_holds(body, k):
-        if site.name in statics and not site.through_pointer:
-            args = args_at(site.line, site.match.end())
-            out.append((site.name, f.first_line + site.row,
-                        frozenset(f"{h.call} {_in_callee(h.key, args)}" for h in site.held), site.released))
-    return out
+                found.append((m.group(1), row, frozenset(), frozenset()))
+    else:
+        for site in calls_with_holds(body, k):
+            if not site.through_pointer:
+                args = args_at(site.line, site.match.end())
+                found.append((site.name, site.row,
+                              frozenset(f"{h.call} {_in_callee(h.key, args)}" for h in site.held),
+                              site.released))
+    if len(_BODY_CALLS) >= _BODY_CALLS_SIZE:
+        _BODY_CALLS.clear()
+    _BODY_CALLS[key] = found
+    return found
 
 
 def _closed(text: str, functions: list[_Function], sites: _Sites,

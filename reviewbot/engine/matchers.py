@@ -89,15 +89,21 @@ def _function_region(
 ) -> list[str]:
     if not fn_lines:
         return [ln.text for ln in _lines_of([hunk], kinds)]
-    # Lines of every hunk that overlaps the function (removed lines have no post-image
-    # number, so the hunk is the unit).
-    texts = [
-        ln.text
-        for h in fc.diff.hunks
-        if any(x.new_lineno in fn_lines for x in h.lines)
-        for ln in h.lines
-        if ln.kind in kinds
-    ]
+    # The lines of the hunks inside the function: a removed line (no post-image number)
+    # by the post-image lines around it. (Not whole hunks: a hunk that adds three
+    # functions would lend each the others' signatures and bodies.)
+    texts: list[str] = []
+    for h in fc.diff.hunks:
+        if not any(x.new_lineno in fn_lines for x in h.lines):
+            continue
+        before = h.new_start - 1
+        for ln in h.lines:
+            if ln.new_lineno:
+                before = ln.new_lineno
+            inside = ln.new_lineno in fn_lines if ln.new_lineno else \
+                (before in fn_lines or before + 1 in fn_lines)
+            if inside and ln.kind in kinds:
+                texts.append(ln.text)
     if fc.post_text is not None and kinds != ("-",):
         # The whole post-image function is known: use it, not only the hunks.
         post = fc.post_text.split("\n")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from reviewbot.config import Settings
 from reviewbot.diff import FileDiff, parse_diff
+from reviewbot.engine.cfunc import FunctionView
 from reviewbot.engine.closest import Placement, closest_base
 from reviewbot.engine.loader import Rule, default_rules_dir, load_rules
 from reviewbot.engine.postprocess import postprocess
@@ -238,6 +239,11 @@ def series_lines(
     return removed, added
 
 
+# Functions of a series' earlier patches kept for the facts of the later ones (oldest
+# dropped first: a series of hundreds of patches should not make each patch's facts slow).
+MAX_SERIES_VIEWS = 400
+
+
 def _wants_facts(rules: list[Rule]) -> bool:
     return any(r.engine in ("context", "refcount") for r in rules)
 
@@ -300,6 +306,7 @@ def rules_stage(
         # Only a file's first touch: later patches build on what the earlier ones left.
         return () if path in rebuilt or others is None else others(path)
 
+    earlier: dict[tuple[str, str], FunctionView] = {}  # (file, function) -> its latest view
     for n, patch in enumerate(patches):
         post_rev = state.patch_commits.get(patch.index) if use_tree else None
         base_rev = None
@@ -327,8 +334,17 @@ def rules_stage(
                 rebuilt[fc.diff.new_path] = fc.rebuilt_text
             if fc.read_on:
                 read_elsewhere[fc.path] = fc.read_on
-        ctx.facts = patch_facts(ctx.all_post_views(), facts)  # the patch's own functions on top
-        functions += len(ctx.all_post_views())
+        # The patch's own functions on top of the base's, and those the series' earlier
+        # patches added or changed (a helper patch 1 adds and patch 2 calls under a lock).
+        own = ctx.all_post_views()
+        mine = {(v.file, v.name) for v in own}
+        ctx.facts = patch_facts([v for k, v in earlier.items() if k not in mine] + own, facts)
+        for v in own:
+            if not v.partial or (v.file, v.name) not in earlier:
+                earlier[(v.file, v.name)] = v
+        while len(earlier) > MAX_SERIES_VIEWS:
+            earlier.pop(next(iter(earlier)))
+        functions += len(own)
         result = run_rules(rules, ctx, coccinelle=settings.rules.coccinelle)
         findings.extend(result.findings)
         skipped.extend(s for s in result.notices if s not in skipped)

@@ -139,3 +139,68 @@ def test_unusable_diff_fails_the_stage(tmp_path: Path) -> None:
     )
     outcome = rules_stage(series_of(mail), ReviewState(), Settings(), ReviewOptions(use_tree=False))
     assert outcome.status == "fail" and "'..'" in outcome.reason
+
+
+SERIES_1 = """\
+From: A <a@b>
+Subject: [PATCH 1/2] mm: x: add x_drain_sync()
+Message-ID: <series-1@b>
+Date: Thu, 1 Jan 2026 00:00:00 +0000
+
+A helper that drains and waits.
+
+Signed-off-by: A <a@b>
+---
+diff --git a/mm/x.c b/mm/x.c
+--- a/mm/x.c
++++ b/mm/x.c
+@@ -10,3 +10,10 @@ static int x_count(struct x *x)
+ \treturn x->n;
+ }
+@BLANK@
++static void x_drain_sync(struct x *x)
++{
++\tmutex_lock(&x->drain_mutex);
++\tx->n = 0;
++\tmutex_unlock(&x->drain_mutex);
++}
++
+""".replace("@BLANK@", " ")  # (a blank context line is one space)
+SERIES_2 = """\
+From: A <a@b>
+Subject: [PATCH 2/2] mm: x: drain before adding
+Message-ID: <series-2@b>
+In-Reply-To: <series-1@b>
+Date: Thu, 1 Jan 2026 00:00:01 +0000
+
+Use the new helper.
+
+Signed-off-by: A <a@b>
+---
+diff --git a/mm/x.c b/mm/x.c
+--- a/mm/x.c
++++ b/mm/x.c
+@@ -30,5 +30,6 @@ static void x_add(struct x *x, int n)
+ {
+ \tspin_lock(&x->lock);
++\tx_drain_sync(x);
+ \tx->n += n;
+ \tspin_unlock(&x->lock);
+ }
+"""
+
+
+def test_a_later_patch_knows_the_functions_of_the_earlier_ones(tmp_path: Path) -> None:
+    # Patch 1 adds a helper that sleeps; patch 2 calls it under a spinlock. Read alone,
+    # patch 2 calls a function no base has; read in its series, the helper is patch 1's.
+    (tmp_path / "0001.patch").write_text(SERIES_1)
+    (tmp_path / "0002.patch").write_text(SERIES_2)
+    series = read_series([tmp_path / "0001.patch", tmp_path / "0002.patch"], Settings()).series[0]
+    assert len(series.patches) == 2
+    outcome = rules_stage(series, ReviewState(), Settings(), ReviewOptions(use_tree=False))
+    sleeps = [f for f in outcome.findings if f.rule == "sleep-in-atomic"]
+    assert [(f.patch_index, f.function) for f in sleeps] == [(2, "x_add")]
+    assert "x_drain_sync() -> mutex_lock()" in sleeps[0].message
+    alone = read_series([tmp_path / "0002.patch"], Settings()).series[0]
+    outcome = rules_stage(alone, ReviewState(), Settings(), ReviewOptions(use_tree=False))
+    assert not [f for f in outcome.findings if f.rule == "sleep-in-atomic"]

@@ -344,3 +344,28 @@ PERCPU_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + PERCPU_SPECS
+
+# --- charge-current-for-other-owner: a function handed the memcg it charges -----------------
+SKMEM_CHARGE = "\tif (try_charge(memcg, gfp_mask, nr_pages) == 0) {\n\t\tmod_memcg_state(memcg, MEMCG_SOCK, nr_pages);\n"
+HANDED_MEMCG_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "skmem-charges-running-task",
+        "memcg: charge socket buffers to the task that runs the charge",
+        "Attribute socket memory to whoever is allocating it right now.",
+        ((MEMCG, SKMEM_CHARGE,
+          "\tstruct mem_cgroup *cur = get_mem_cgroup_from_mm(current->mm);\n\n"
+          "\tif (try_charge(cur, gfp_mask, nr_pages) == 0) {\n"
+          "\t\tmod_memcg_state(cur, MEMCG_SOCK, nr_pages);\n"),),
+        {"charge-current-for-other-owner": "bad-03"},
+    ),
+    Spec(
+        "skmem-falls-back-to-running-task",
+        "memcg: charge socket buffers of sockets without a memcg to the running task",
+        "A socket created before the memory controller was enabled has no memcg; charge\n"
+        "its buffers to the allocating task instead of not at all.",
+        ((MEMCG, SKMEM_CHARGE,
+          "\tif (!memcg)\n\t\tmemcg = get_mem_cgroup_from_mm(current->mm);\n\n" + SKMEM_CHARGE),),
+        {"charge-current-for-other-owner": "ok-03"},
+    ),
+)
+SPECS = SPECS + HANDED_MEMCG_SPECS
