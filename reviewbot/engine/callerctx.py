@@ -122,11 +122,8 @@ def members_of(text_lines: list[str]) -> dict[str, list[str]]:
     text = "\n".join(text_lines)
     out: dict[str, list[str]] = {}
     if len(text) <= _MAX_TEXT and "= {" in text:
-        scan = OpsScan()
-        scan.add_initializers("\n" + text, "")
-        for member, impls in scan.inits.items():
-            for fn, _ in impls:
-                out.setdefault(fn, []).append(member)
+        for fn, member in _initializers(text):
+            out.setdefault(fn, []).append(member)
     if len(text) <= _MAX_TEXT and "percpu_ref_init" in text:
         for m in _PERCPU_RELEASE.finditer(text):
             if not m.start() or not _WORD.match(text, m.start() - 1):
@@ -134,6 +131,41 @@ def members_of(text_lines: list[str]) -> dict[str, list[str]]:
     if len(_MEMBERS) >= _CACHE_SIZE:
         _MEMBERS.pop(next(iter(_MEMBERS)))
     _MEMBERS[id(text_lines)] = (text_lines, out)
+    return out
+
+
+_INITS: dict[str, list[tuple[str, str]]] = {}  # stretch -> (function, member), as _STRETCHES
+
+
+def _initializers(text: str) -> list[tuple[str, str]]:
+    """(function, "struct.member") of the designated initializers of a source (one with
+    a `= {` somewhere: OpsScan.add_initializers()'s quick test is the caller's), read
+    stretch by stretch (an initializer ends with its "};" line, as a body with its "}"):
+    a post-image shares all but a few stretches with its base file."""
+    out: list[tuple[str, str]] = []
+    for stretch in _stretches(text):
+        found = _INITS.get(stretch)
+        if found is None:
+            scan = OpsScan()
+            scan.scan_initializers("\n" + stretch, "")
+            found = [(fn, member) for member, impls in scan.inits.items() for fn, _ in impls]
+            if len(_INITS) >= 50_000:
+                _INITS.clear()
+            _INITS[stretch] = found
+        out.extend(found)
+    return out
+
+
+def _stretches(text: str) -> list[str]:
+    """The text cut after each line that starts with ``}``."""
+    out: list[str] = []
+    pos, size = 0, len(text)
+    while pos < size:
+        close = text.find("\n}", pos)
+        newline = text.find("\n", close + 2) if close >= 0 else -1
+        end = size if newline < 0 else newline + 1
+        out.append(text[pos:end])
+        pos = end
     return out
 
 

@@ -108,6 +108,10 @@ class OpsScan:
         element's braces); deeper levels are nested structures of other types."""
         if ".\t" not in text and "= {" not in text:
             return
+        self.scan_initializers(text, path)
+
+    def scan_initializers(self, text: str, path: str) -> None:
+        """add_initializers() without its quick test of the text."""
         for m in _INIT.finditer(text):
             owner, is_array = m.group(1), bool(m.group(3))
             depth = 1
