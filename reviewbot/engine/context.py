@@ -50,6 +50,7 @@ can tell a pre-existing problem by comparing the two.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -104,6 +105,27 @@ _DROPPED_TO_SLEEP = {
 }
 
 
+_LOCK_CALL_ARG = re.compile(r"\b(\w+)\s*\(\s*([^,;()]+)")
+_PATCH_LOCKS: dict[str, frozenset[str]] = {}
+
+
+def _patch_locks(patch_text: str, k: Knowledge) -> frozenset[str]:
+    """The locks (keys) that the lock calls on a patch's lines of a file take or release
+    (once per patch text)."""
+    found = _PATCH_LOCKS.get(patch_text)
+    if found is None:
+        keys = set()
+        for m in _LOCK_CALL_ARG.finditer(patch_text):
+            spec = k.lock_for(bare_name(m.group(1)))
+            if spec is not None and not spec[0].keyless:
+                keys.add(normalize(m.group(2)))
+        found = frozenset(keys)
+        if len(_PATCH_LOCKS) >= 1000:
+            _PATCH_LOCKS.clear()
+        _PATCH_LOCKS[patch_text] = found
+    return found
+
+
 class ContextAnalysis(Analysis):
     def __init__(self, params: dict[str, Any], view: FunctionView, facts: Facts, k: Knowledge) -> None:
         config, _, kinds = lock_config(k)
@@ -144,13 +166,10 @@ class ContextAnalysis(Analysis):
         # which the facts name when a callee asserts them (lockdep_assert_cpus_held()).
         self.global_taken: dict[str, int] = {}
         patch_text: str = view.memo.get(PATCH_TEXT, "")
+        takes: list[tuple[Node, tuple[LockSpec, str] | None, list[str]]] = []  # (call, lock, keys)
         for call in self.calls_of(view.node):
             name = self.name_of(call)
             found = k.lock_for(bare_name(name))
-            if view.partial and found is not None and found[1] == "release" and not found[0].keyless:
-                first = self._arg_key(call, 0)
-                if first not in self.taken:
-                    self.released_first.add(first)
             keys: list[str] = []
             if found is not None and found[1] == "acquire" and not found[0].keyless:
                 keys = [self._arg_key(call, 0)]
@@ -158,11 +177,22 @@ class ContextAnalysis(Analysis):
                 args = [node_text(a) for a in self.args_of(call)]
                 keys = [self.alias.find(normalize(c)) for raw in kept
                         if (c := caller_key(raw, args)) is not None]
+            takes.append((call, found, keys))
+        # A function rebuilt on the nearest base: its base lines lock as the author's tree
+        # does when the patch names no lock the function does not take (a patch written
+        # for cpuset_rwsem on a base with cpuset_mutex does), else only for the locks the
+        # patch's own lines name (it removes or moves their locking).
+        trusted = bool(view.shown) and _patch_locks(patch_text, k) <= {
+            key for call, _, ks in takes if (self.line(call) or 0) not in view.shown for key in ks}
+        for call, found, keys in takes:
+            if view.partial and found is not None and found[1] == "release" and not found[0].keyless:
+                first = self._arg_key(call, 0)
+                if first not in self.taken:
+                    self.released_first.add(first)
             line = self.line(call) or 0
-            if view.shown and line not in view.shown and not (keys and all(key in patch_text for key in keys)):
-                # The nearest base's code: the author's tree may lock differently, unless
-                # the patch's own lines name that lock (it removes or moves its locking).
-                continue
+            if view.shown and line not in view.shown and not trusted \
+                    and not (keys and all(key in patch_text for key in keys)):
+                continue  # the nearest base's code: the author's tree may lock differently
             for key in keys:
                 self.taken.setdefault(key, line)
             if found is not None and found[1] == "acquire" and found[0].kind == "rcu":

@@ -289,4 +289,15 @@ REBUILT_LOCK_SPECS: tuple[Spec, ...] = (
         {"lock-not-held": "ok-05-tree"},
     ),
 )
+FREEZE_WALK_END = "\t\tcgroup_freeze_task(task, freeze);\n\t}\n\tcss_task_iter_end(&it);\n"
+REBUILT_LOCK_SPECS += (
+    # The patch names no lock: the base's locking of the function is the author's.
+    Spec(
+        "freeze-walk-updates-state-unlocked",
+        "cgroup: freezer: update the frozen state right after the walk",
+        "The walk may have frozen the last running task; say so at once.",
+        ((FREEZER, FREEZE_WALK_END, FREEZE_WALK_END + "\tcgroup_update_frozen(cgrp);\n"),),
+        {"lock-not-held": "bad-06-tree"},
+    ),
+)
 SPECS = SPECS + REBUILT_LOCK_SPECS
