@@ -143,7 +143,7 @@ def _initializers(text: str) -> list[tuple[str, str]]:
     stretch by stretch (an initializer ends with its "};" line, as a body with its "}"):
     a post-image shares all but a few stretches with its base file."""
     out: list[tuple[str, str]] = []
-    for stretch in _stretches(text):
+    for _, stretch in _stretches(text):
         found = _INITS.get(stretch)
         if found is None:
             scan = OpsScan()
@@ -156,15 +156,15 @@ def _initializers(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def _stretches(text: str) -> list[str]:
-    """The text cut after each line that starts with ``}``."""
-    out: list[str] = []
+def _stretches(text: str) -> list[tuple[int, str]]:
+    """(offset, stretch) of the text cut after each line that starts with ``}``."""
+    out: list[tuple[int, str]] = []
     pos, size = 0, len(text)
     while pos < size:
         close = text.find("\n}", pos)
         newline = text.find("\n", close + 2) if close >= 0 else -1
         end = size if newline < 0 else newline + 1
-        out.append(text[pos:end])
+        out.append((pos, text[pos:end]))
         pos = end
     return out
 
@@ -299,12 +299,7 @@ def _bodies(text: str) -> list[_Body]:
     whole text finds there (tests/engine/test_callerctx.py compares them)."""
     global _stretch_chars
     out: list[_Body] = []
-    pos, size = 0, len(text)
-    while pos < size:
-        close = text.find("\n}", pos)
-        newline = text.find("\n", close + 2) if close >= 0 else -1
-        end = size if newline < 0 else newline + 1
-        stretch = text[pos:end]
+    for pos, stretch in _stretches(text):
         found = _STRETCHES.get(stretch)
         if found is None:
             found = [(name, static, start, start + len(body), _asserted(body))
@@ -316,7 +311,6 @@ def _bodies(text: str) -> list[_Body]:
             _stretch_chars += len(stretch)
         out.extend((name, static, pos + start, pos + stop, asserted)
                    for name, static, start, stop, asserted in found)
-        pos = end
     return out
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from reviewbot.engine.cfunc import FunctionView
 from reviewbot.engine.refspec import config_for, normalize
-from reviewbot.engine.reorder import fc_added, removed_lines
+from reviewbot.engine.reorder import fc_added, release_keys, removed_lines
 from reviewbot.engine.types import PatchContext, RawFinding
 from reviewbot.engine.uses import parameter_list
 from reviewbot.facts.extract import CALL, args_at
@@ -56,23 +56,9 @@ def _acquires(text: str, params: dict[str, Any], ctx: PatchContext) -> list[tupl
         for index, obj in ctx.facts.acquired_params(name).items():
             if index < len(args):
                 out.append((normalize(args[index]), obj, name))
-        if assigned is not None and assigned.end() <= at + 1 and ctx.facts.returned_ref(name):
-            out.append((normalize(assigned.group(1)), ctx.facts.returned_ref(name)[0], name))
-    return out
-
-
-def _releases(text: str, params: dict[str, Any], ctx: PatchContext) -> list[tuple[str, str, str]]:
-    """(object, pair, call) of each reference a line of code drops."""
-    config, _ = config_for(params)
-    out: list[tuple[str, str, str]] = []
-    for name, args, _ in _calls(text):
-        for matched in config.matching(name):
-            for spec in matched.release:
-                if spec.arg is not None and spec.arg < len(args):
-                    out.append((normalize(args[spec.arg]), matched.pair.name, name))
-        for index, obj in ctx.facts.released_params(name).items():
-            if index < len(args) and obj != "stored":
-                out.append((normalize(args[index]), obj, name))
+        returned = ctx.facts.returned_ref(name) if assigned is not None and assigned.end() <= at + 1 else []
+        if assigned is not None and returned:
+            out.append((normalize(assigned.group(1)), returned[0], name))
     return out
 
 
@@ -100,7 +86,7 @@ def run_get_removed(params: dict[str, Any], view: FunctionView, ctx: PatchContex
         if _replaced(key, added, post_text, params, ctx):
             continue
         kept = next(((n, rel) for n in sorted(lines) if n > anchor and n not in added
-                     for found, rpair, rel in _releases(post_text.get(n, ""), params, ctx)
+                     for found, rpair, rel in release_keys(post_text.get(n, ""), params, ctx)
                      if found == key and rpair == pair), None)
         if kept is None:
             continue

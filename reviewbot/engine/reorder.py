@@ -31,20 +31,20 @@ from reviewbot.facts.extract import CALL, args_at
 _STATEMENT = re.compile(r"^\s*(?![{}]\s*$)(?!/?\*)(?!//)\S")
 
 
-def _release_keys(text: str, params: dict[str, Any], ctx: PatchContext) -> list[tuple[str, str]]:
-    """(object, call) of each release a line of code makes."""
+def release_keys(text: str, params: dict[str, Any], ctx: PatchContext) -> list[tuple[str, str, str]]:
+    """(object, pair, call) of each release a line of code makes."""
     config, _ = config_for(params)
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str, str]] = []
     for m in CALL.finditer(text):
         name = m.group(1)
         args = args_at(text, m.end(), closed_only=True)
         for matched in config.matching(name):
             for spec in matched.release:
                 if spec.arg is not None and spec.arg < len(args):
-                    out.append((normalize(args[spec.arg]), name))
+                    out.append((normalize(args[spec.arg]), matched.pair.name, name))
         for index, obj in ctx.facts.released_params(name).items():
             if index < len(args) and obj != "stored":  # a store hands on, it does not free
-                out.append((normalize(args[index]), name))
+                out.append((normalize(args[index]), obj, name))
     return out
 
 
@@ -64,7 +64,7 @@ def run_release_order(params: dict[str, Any], view: FunctionView, ctx: PatchCont
     out: list[RawFinding] = []
     for old_at, key, call in removed:
         if any(k == key for n in fc_added(fc) if n in lines and n >= old_at
-               for k, _ in _release_keys(post_text.get(n, ""), params, ctx)):
+               for k, _, _ in release_keys(post_text.get(n, ""), params, ctx)):
             continue  # still released at (or after) its old place
         earlier = _new_release(fc, lines, post_text, key, old_at, params, ctx)
         if earlier is None:
@@ -94,7 +94,7 @@ def _removed_releases(fc: FileContext, lines: frozenset[int], params: dict[str, 
     out: list[tuple[int, str, str]] = []
     for anchor, text in removed_lines(fc, ctx):
         if anchor in lines:
-            out.extend((anchor, key, call) for key, call in _release_keys(text, params, ctx))
+            out.extend((anchor, key, call) for key, _, call in release_keys(text, params, ctx))
     return out
 
 
@@ -124,7 +124,7 @@ def _new_release(fc: FileContext, lines: frozenset[int], post_text: dict[int, st
         if n > old_at:
             break
         text = post_text.get(n, "")
-        for found, call in _release_keys(text, params, ctx):
+        for found, _, call in release_keys(text, params, ctx):
             if found != key:
                 continue
             if n in added:
