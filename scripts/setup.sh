@@ -35,7 +35,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# The distribution's interpreter (the python3 apt installs above), not one a version
+# manager (pyenv) puts first on PATH: Debian builds it with PGO and LTO, and the rules
+# stage runs about 15% faster on it than on a plain source build (bench/rules.py).
+# PYTHON=... picks another one; an existing .venv is kept as it is.
 PY=${PYTHON:-python3}
+if [ -z "${PYTHON:-}" ] && [ -x /usr/bin/python3 ]; then
+  PY=/usr/bin/python3
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   $PY -m venv .venv
