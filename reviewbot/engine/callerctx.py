@@ -97,8 +97,8 @@ def _index(text_lines: list[str], k: Knowledge) -> _FileIndex:
     hit = _CACHE.get(id(text_lines))
     if hit is not None and hit[0] is text_lines:
         return hit[1]
-    text = "\n".join(text_lines)
-    found = _FileIndex(text if len(text) <= _MAX_TEXT else "", k)
+    text, stretches = _source(text_lines)
+    found = _FileIndex(text if len(text) <= _MAX_TEXT else "", k, stretches)
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[id(text_lines)] = (text_lines, found)
@@ -119,10 +119,10 @@ def members_of(text_lines: list[str]) -> dict[str, list[str]]:
     hit = _MEMBERS.get(id(text_lines))
     if hit is not None and hit[0] is text_lines:
         return hit[1]
-    text = "\n".join(text_lines)
+    text, stretches = _source(text_lines)
     out: dict[str, list[str]] = {}
     if len(text) <= _MAX_TEXT and "= {" in text:
-        for fn, member in _initializers(text):
+        for fn, member in _initializers(stretches):
             out.setdefault(fn, []).append(member)
     if len(text) <= _MAX_TEXT and "percpu_ref_init" in text:
         for m in _PERCPU_RELEASE.finditer(text):
@@ -134,16 +134,33 @@ def members_of(text_lines: list[str]) -> dict[str, list[str]]:
     return out
 
 
+_SOURCES: dict[int, tuple[list[str], str, list[tuple[int, str]]]] = {}
+
+
+def _source(text_lines: list[str]) -> tuple[str, list[tuple[int, str]]]:
+    """A file's text and its stretches (:func:`_stretches`), once per line list: both the
+    ops members and the callers' contexts read them."""
+    hit = _SOURCES.get(id(text_lines))
+    if hit is not None and hit[0] is text_lines:
+        return hit[1], hit[2]
+    text = "\n".join(text_lines)
+    stretches = _stretches(text) if len(text) <= _MAX_TEXT else []
+    if len(_SOURCES) >= _CACHE_SIZE:
+        _SOURCES.pop(next(iter(_SOURCES)))
+    _SOURCES[id(text_lines)] = (text_lines, text, stretches)
+    return text, stretches
+
+
 _INITS: dict[str, list[tuple[str, str]]] = {}  # stretch -> (function, member), as _STRETCHES
 
 
-def _initializers(text: str) -> list[tuple[str, str]]:
+def _initializers(stretches: list[tuple[int, str]]) -> list[tuple[str, str]]:
     """(function, "struct.member") of the designated initializers of a source (one with
     a `= {` somewhere: OpsScan.add_initializers()'s quick test is the caller's), read
     stretch by stretch (an initializer ends with its "};" line, as a body with its "}"):
     a post-image shares all but a few stretches with its base file."""
     out: list[tuple[str, str]] = []
-    for _, stretch in _stretches(text):
+    for _, stretch in stretches:
         found = _INITS.get(stretch)
         if found is None:
             scan = OpsScan()
@@ -186,15 +203,9 @@ class _FileIndex:
     """A file's function bodies, found once; the caller contexts asked of it, each worked
     out over the callers (and their callers) of that function only."""
 
-    def __init__(self, raw: str, k: Knowledge) -> None:
+    def __init__(self, raw: str, k: Knowledge, stretches: list[tuple[int, str]] | None = None) -> None:
         self.k = k
-        self.text = text = blank_comments(raw) if raw else ""
-        self.functions: list[_Function] = []
-        line, counted = 1, 0
-        for name, static, start, end, asserted in _bodies(text):
-            line += text.count("\n", counted, start)  # (bodies come in order)
-            counted = start
-            self.functions.append(_Function(name, static, start, end, line, asserted))
+        self.text, self.functions = _read_source(raw, stretches) if raw else ("", [])
         self.statics = {f.name for f in self.functions if f.static}
         self._starts = [f.start for f in self.functions]
         self._sites: _Sites = {}  # callee -> its call sites, for the callees asked about so far
@@ -312,6 +323,60 @@ def _bodies(text: str) -> list[_Body]:
         out.extend((name, static, pos + start, pos + stop, asserted)
                    for name, static, start, stop, asserted in found)
     return out
+
+
+# A stretch of raw source (see _stretches) -> its text with comments blanked, its bodies
+# (name, static, start, end, assertions, newlines before the start) and its newlines.
+_Unit = tuple[str, list[tuple[str, bool, int, int, frozenset[str], int]], int]
+_UNITS: dict[str, _Unit] = {}
+_unit_chars = 0
+
+
+def _read_source(raw: str, stretches: list[tuple[int, str]] | None = None) -> tuple[str, list[_Function]]:
+    """A file's text with comments blanked, and its function bodies, as
+    :func:`_read_whole` gives them, read stretch by stretch of the raw source and each
+    stretch kept: a post-image shares all but a few stretches with its base file, read
+    already. Blanking a stretch alone gives what blanking the whole file gives there
+    unless a comment runs past the stretch's end, which leaves a "/*" in the blanked
+    stretch: such a file is read whole (tests/engine/test_callerctx.py compares them)."""
+    global _unit_chars
+    parts: list[str] = []
+    functions: list[_Function] = []
+    pos, line = 0, 1
+    for _, stretch in _stretches(raw) if stretches is None else stretches:
+        unit = _UNITS.get(stretch)
+        if unit is None:
+            blanked = blank_comments(stretch)
+            if "/*" in blanked:
+                return _read_whole(raw)
+            unit = (blanked, [(name, static, start, start + len(body), _asserted(body),
+                               blanked.count("\n", 0, start))
+                              for name, static, start, body in function_bodies(blanked, params=False)],
+                    blanked.count("\n"))
+            if _unit_chars + len(stretch) > _STRETCH_CHARS:
+                _UNITS.clear()
+                _unit_chars = 0
+            _UNITS[stretch] = unit
+            _unit_chars += len(stretch)
+        blanked, bodies, newlines = unit
+        functions.extend(_Function(name, static, pos + start, pos + end, line + before, asserted)
+                         for name, static, start, end, asserted, before in bodies)
+        parts.append(blanked)
+        pos += len(blanked)
+        line += newlines
+    return "".join(parts), functions
+
+
+def _read_whole(raw: str) -> tuple[str, list[_Function]]:
+    """The blanked text and the bodies of a whole file (bodies read by :func:`_bodies`)."""
+    text = blank_comments(raw)
+    functions: list[_Function] = []
+    line, counted = 1, 0
+    for name, static, start, end, asserted in _bodies(text):
+        line += text.count("\n", counted, start)  # (bodies come in order)
+        counted = start
+        functions.append(_Function(name, static, start, end, line, asserted))
+    return text, functions
 
 
 def _asserted(body: str) -> frozenset[str]:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from reviewbot.engine.callerctx import _asserted, _bodies, caller_context, caller_context_of
+from reviewbot.engine.callerctx import (
+    _asserted,
+    _bodies,
+    _read_source,
+    _read_whole,
+    _stretches,
+    caller_context,
+    caller_context_of,
+)
 from reviewbot.facts.extract import blank_comments, function_bodies
 from reviewbot.facts.knowledge import load_knowledge
 
@@ -258,3 +266,19 @@ def test_bodies_read_by_stretch_are_the_whole_texts() -> None:
     assert _bodies(edited) == [(n, s, at, at + len(b), _asserted(b))
                                for n, s, at, b in function_bodies(edited, params=False)]
     assert _bodies(text)[0][4] == frozenset({"@assert cgroup_mutex"})
+
+
+def test_source_read_by_stretch_is_the_whole_files() -> None:
+    # The blanked text and the bodies (with lines) read stretch by stretch, kept, equal
+    # the whole file's; an edit changes one stretch; a comment that runs past a "}" line
+    # ends a stretch inside it and the file is read whole (the same answer either way).
+    raw = "/* head */\n" + STRETCHY + "\n// tail\nstatic void last(void)\n{\n\tfirst(); /* x */\n}\n"
+    assert _read_source(raw) == _read_whole(raw)
+    assert [f.name for f in _read_source(raw)[1]] == ["first", "second", "third", "last"]
+    assert _read_source(raw) == _read_whole(raw)  # the second time from the stretches kept
+    edited = raw.replace("\tfirst(); /* x */", "\tsecond(NULL);\n\tfirst();")
+    assert _read_source(edited) == _read_whole(edited)
+    assert _read_source(edited)[1][-1].first_line == _read_whole(edited)[1][-1].first_line
+    across = raw.replace("/* head */", "/* head\n}\nstill the comment */")
+    assert "/*" in blank_comments(_stretches(across)[0][1])  # (the case it guards)
+    assert _read_source(across) == _read_whole(across)
