@@ -125,21 +125,59 @@ def _conditions_hold(
     function: str | None,
 ) -> tuple[bool, dict[str, str]]:
     captures: dict[str, str] = {}
+    # Every value a named group of an ``all`` condition took in its region (each match of
+    # each line), for later conditions that name the group as <<name>>.
+    seen: dict[str, list[str]] = {}
+    referred = any("<<" in c["regex"] for key in ("all", "any", "none") for c in params.get(key) or [])
     for cond in params.get("all") or []:
-        rx = re.compile(cond["regex"])
-        hit = next((m for t in _region(cond, fc, ctx, hunk, fn_lines, function) if (m := rx.search(t))), None)
+        region = _region(cond, fc, ctx, hunk, fn_lines, function)
+        rx = _with_captures(cond["regex"], seen)
+        if rx is None:
+            return False, {}
+        hit = next((m for t in region if (m := rx.search(t))), None)
         if hit is None:
             return False, {}
         captures.update({k: v for k, v in hit.groupdict().items() if v is not None})
-    anys = params.get("any") or []
+        if referred and rx.groupindex:
+            for t in region:
+                for m in rx.finditer(t):
+                    for k, v in m.groupdict().items():
+                        if v is not None and v not in seen.setdefault(k, []):
+                            seen[k].append(v)
+    anys = [(c, _with_captures(c["regex"], seen)) for c in params.get("any") or []]
     if anys and not any(
-        re.search(c["regex"], t) for c in anys for t in _region(c, fc, ctx, hunk, fn_lines, function)
+        rx is not None and rx.search(t) for c, rx in anys for t in _region(c, fc, ctx, hunk, fn_lines, function)
     ):
         return False, {}
     for cond in params.get("none") or []:
-        if any(re.search(cond["regex"], t) for t in _region(cond, fc, ctx, hunk, fn_lines, function)):
+        rx = _with_captures(cond["regex"], seen)
+        if rx is not None and any(rx.search(t) for t in _region(cond, fc, ctx, hunk, fn_lines, function)):
             return False, {}
     return True, captures
+
+
+_REFERENCE = re.compile(r"<<(\w+)>>")
+
+
+def _with_captures(regex: str, seen: dict[str, list[str]]) -> re.Pattern[str] | None:
+    """A condition's regex with each <<name>> replaced by the values an earlier ``all``
+    condition's group of that name took (as literal alternatives): "the parameter this
+    function tests for NULL is one of its owner parameters". None when a name took no
+    value: the condition cannot match."""
+    if "<<" not in regex:
+        return re.compile(regex)
+    missing = False
+
+    def values(m: re.Match[str]) -> str:
+        nonlocal missing
+        found = seen.get(m.group(1))
+        if not found:
+            missing = True
+            return ""
+        return "(?:" + "|".join(re.escape(v) for v in found) + ")"
+
+    expanded = _REFERENCE.sub(values, regex)
+    return None if missing else re.compile(expanded)
 
 
 def _norm(text: str) -> str:

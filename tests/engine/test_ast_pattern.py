@@ -92,3 +92,17 @@ def test_fingerprint_ignores_line_numbers_and_whitespace() -> None:
     c = fingerprint("r", "mm/x.c", "g", "taken at line 9, returns at line 27", ["css_get(x);"])
     assert a == b != c
     assert normalize_message("held at line 12") == normalize_message("held at line 1200")
+
+
+def test_pattern_condition_names_what_an_earlier_one_captured() -> None:
+    # charge-current-for-other-owner: a fallback to current under `if (!owner)` is one only
+    # when `owner` is one of the function's owner parameters (<<owner>>), not a local.
+    r = rule("charge-current-for-other-owner")
+    diff = ("--- a/mm/x.c\n+++ b/mm/x.c\n@@ -1,4 +1,6 @@ int f(struct folio *folio, struct mm_struct *mm)\n"
+            " int f(struct folio *folio, struct mm_struct *mm)\n {\n"
+            "+\tif (!{TESTED})\n+\t\tmemcg = get_mem_cgroup_from_mm(current->mm);\n"
+            " \treturn charge_memcg(folio, memcg, GFP_KERNEL);\n }\n")
+    local = patch_context(make_patch(diff.replace("{TESTED}", "memcg")), Settings())
+    assert [h.captures["how"] for _, h in run_pattern(r, local)] == ["get_mem_cgroup_from_mm(current->mm)"]
+    param = patch_context(make_patch(diff.replace("{TESTED}", "mm")), Settings())
+    assert run_pattern(r, param) == []

@@ -369,3 +369,31 @@ HANDED_MEMCG_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + HANDED_MEMCG_SPECS
+
+# --- charge-current-for-other-owner: a fallback to current when a lookup finds nothing -------
+KSM = "mm/ksm.c"
+KSM_COPY_CHARGE = ("\tnew_page = alloc_page_vma(GFP_HIGHUSER_MOVABLE, vma, address);\n\tif (new_page &&\n"
+                   "\t    mem_cgroup_charge(page_folio(new_page), vma->vm_mm, GFP_KERNEL)) {\n")
+KSM_COPY_MEMCG = ("\tnew_page = alloc_page_vma(GFP_HIGHUSER_MOVABLE, vma, address);\n"
+                  "\tmemcg = get_mem_cgroup_from_objcg(folio_objcg(folio));\n"
+                  "\tif (!memcg)\n\t\tmemcg = get_mem_cgroup_from_mm(@@FALLBACK@@);\n"
+                  "\tif (new_page && charge_memcg(page_folio(new_page), memcg, GFP_KERNEL)) {\n")
+FALLBACK_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "ksm-copy-falls-back-to-running-task",
+        "ksm: charge a page's copy to the original page's memcg",
+        "The copy of a KSM page belongs with the page it copies: charge it to that page's\n"
+        "memcg, and to the running task's when the page has none.",
+        ((KSM, KSM_COPY_CHARGE, KSM_COPY_MEMCG.replace("@@FALLBACK@@", "current->mm")),),
+        {"charge-current-for-other-owner": "bad-04-tree"},
+    ),
+    Spec(
+        "ksm-copy-falls-back-to-vma-mm",
+        "ksm: charge a page's copy to the original page's memcg",
+        "The copy of a KSM page belongs with the page it copies: charge it to that page's\n"
+        "memcg, and to the mm of the VMA it is mapped in when the page has none.",
+        ((KSM, KSM_COPY_CHARGE, KSM_COPY_MEMCG.replace("@@FALLBACK@@", "vma->vm_mm")),),
+        {"charge-current-for-other-owner": "ok-04-tree"},
+    ),
+)
+SPECS = SPECS + FALLBACK_SPECS
