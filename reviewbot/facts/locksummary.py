@@ -94,8 +94,9 @@ class LockSummary:
 
 
 def _note_order(out: LockSummary, held: dict[str, list[str]], strong: set[str], inner: str) -> None:
-    """Record that ``inner`` is taken inside each global lock held on every run here (both
-    taken unconditionally: an order the base certainly follows)."""
+    """Record that ``inner`` is taken inside each global lock held on every run here (the
+    outer one taken unconditionally, the inner one wherever it is taken after it, also
+    under a condition: an order the base follows whenever that code runs)."""
     if inner.startswith(("$", "<")):
         return
     out.order.update((outer, inner) for outer in held
@@ -136,15 +137,17 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
                     out.drops.setdefault(lock, [c.name, *via])
             for raw, via in callee.takes.items():
                 lock = substitute(raw, args, params)
-                if lock is not None and unconditional and lock not in held and lock not in out.drops \
-                        and len(via) <= LOCK_DEPTH:
-                    out.takes.setdefault(lock, [c.name, *via])
+                if lock is not None and lock not in held and lock not in out.drops and len(via) <= LOCK_DEPTH:
+                    if unconditional:
+                        out.takes.setdefault(lock, [c.name, *via])
                     _note_order(out, held, strong, lock)
             for raw, via in callee.keeps.items():
                 lock = substitute(raw, args, params)
                 if lock is None and raw.startswith("$") and (expr := caller_key(raw, args)) is not None:
                     unnamed_kept.add(normalize(expr))  # `xas_lock(&xas)`: its own lock
                 if lock is not None:
+                    if lock not in held:
+                        _note_order(out, held, strong, lock)  # a helper that takes it here
                     held[lock] = [c.name, *via]
                     first.setdefault(lock, held[lock])
                     ever.add(lock)
@@ -200,7 +203,10 @@ def lock_summary(d: Definition, k: Knowledge, summary_of: Callable[[str], LockSu
                 strong.add(key)
         if unconditional and not (spec.conditional or spec.shared) and key not in out.drops:
             out.takes.setdefault(key, [c.name])
-        if unconditional and not spec.conditional:
+        if not spec.conditional:
+            # Under a branch too: whenever it is taken there, it is taken inside what is
+            # held on every run (cgroup_attach_lock() takes cgroup_threadgroup_rwsem only
+            # `if (lock_threadgroup)`, always inside cpus_read_lock()).
             _note_order(out, held, strong, key)
     # A caller's lock dropped and taken again (cgroup_rstat_flush_locked() lets others in
     # now and then) is still the caller's at the end: neither dropped nor kept.

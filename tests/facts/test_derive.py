@@ -320,3 +320,37 @@ def test_locks_taken_in_interrupt_context_name_that_context() -> None:
     assert facts.irq_context_of("objx_list_lock") == ["softirq", "objx_release", "spin_lock_irqsave"]
     # The same signature, not passed to percpu_ref_init(): process context.
     assert facts.irq_context_of("confirm_lock") is None
+
+
+ORDERED = """\
+void attach_lock(bool threadgroup)
+{
+\tcpus_read_lock();
+\tif (threadgroup)
+\t\tpercpu_down_write(&tg_rwsem);
+}
+
+void write_start(void)
+{
+\tmutex_lock(&outer_mutex);
+\tattach_lock(true);
+}
+
+void maybe_nested(void)
+{
+\tif (cond)
+\t\tmutex_lock(&first_mutex);
+\tmutex_lock(&second_mutex);
+}
+"""
+
+
+def test_lock_order_counts_inner_locks_taken_under_a_condition_or_kept_by_a_helper() -> None:
+    f = facts_of(("kernel/x.c", ORDERED))
+    # Taken only `if (threadgroup)`, but always inside cpus_read_lock() when it is.
+    assert f.nested_in("cpu_hotplug_lock", "tg_rwsem") == "attach_lock"
+    assert f.nested_in("tg_rwsem", "cpu_hotplug_lock") is None
+    # A helper that returns holding cpu_hotplug_lock, called with outer_mutex held.
+    assert f.nested_in("outer_mutex", "cpu_hotplug_lock") == "write_start"
+    # The outer lock must be held on every run: a conditional one orders nothing.
+    assert f.nested_in("first_mutex", "second_mutex") is None

@@ -1169,3 +1169,31 @@ RELEASE_IRQ_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + RELEASE_IRQ_SPECS
+
+# --- lock-order-inversion: an order the base keeps with the inner lock under a condition ----
+CGROUP_V1 = "kernel/cgroup/cgroup-v1.c"
+ATTACH_ALL_LOCK = "\tcgroup_lock();\n\tcgroup_attach_lock(true);\n\tfor_each_root(root) {\n"
+ATTACH_ALL_UNLOCK = "\tcgroup_attach_unlock(true);\n\tcgroup_unlock();\n\n\treturn retval;\n"
+CONDITIONAL_ORDER_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "attach-all-threadgroup-before-hotplug",
+        "cgroup-v1: open-code the attach locking of cgroup_attach_task_all()",
+        "Take the locks cgroup_attach_lock() takes directly, the threadgroup rwsem first.",
+        ((CGROUP_V1, ATTACH_ALL_LOCK, "\tcgroup_lock();\n\tpercpu_down_write(&cgroup_threadgroup_rwsem);\n"
+          "\tcpus_read_lock();\n\tfor_each_root(root) {\n"),
+         (CGROUP_V1, ATTACH_ALL_UNLOCK, "\tcpus_read_unlock();\n\tpercpu_up_write(&cgroup_threadgroup_rwsem);\n"
+          "\tcgroup_unlock();\n\n\treturn retval;\n")),
+        {"lock-order-inversion": "bad-03-tree"},
+    ),
+    Spec(
+        "attach-all-hotplug-before-threadgroup",
+        "cgroup-v1: open-code the attach locking of cgroup_attach_task_all()",
+        "Take the locks cgroup_attach_lock() takes directly, in its order.",
+        ((CGROUP_V1, ATTACH_ALL_LOCK, "\tcgroup_lock();\n\tcpus_read_lock();\n"
+          "\tpercpu_down_write(&cgroup_threadgroup_rwsem);\n\tfor_each_root(root) {\n"),
+         (CGROUP_V1, ATTACH_ALL_UNLOCK, "\tpercpu_up_write(&cgroup_threadgroup_rwsem);\n\tcpus_read_unlock();\n"
+          "\tcgroup_unlock();\n\n\treturn retval;\n")),
+        {"lock-order-inversion": "ok-03-tree"},
+    ),
+)
+SPECS = SPECS + CONDITIONAL_ORDER_SPECS
