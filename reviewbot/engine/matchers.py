@@ -50,8 +50,15 @@ def _file_lines(ctx: PatchContext, fc: FileContext, kinds: tuple[str, ...]) -> l
 
 
 def _function_of(fc: FileContext, hunk: Hunk, line: Line) -> tuple[str | None, frozenset[int]]:
-    """Enclosing function name and its post-image line numbers (empty when unknown)."""
+    """Enclosing function name and its post-image line numbers (empty when unknown). A
+    removed line is in the function of the post-image line that follows it in its hunk
+    (or, at the hunk's end, the one before it)."""
     lineno = line.new_lineno
+    if lineno is None and line.kind == "-":
+        at = next((i for i, x in enumerate(hunk.lines) if x is line), -1)
+        after = [x.new_lineno for x in hunk.lines[at + 1:] if x.new_lineno is not None]
+        before = [x.new_lineno for x in hunk.lines[:max(at, 0)] if x.new_lineno is not None]
+        lineno = after[0] if after else before[-1] if before else None
     if lineno is not None:
         for view in fc.post_views:
             lines = view.lines()

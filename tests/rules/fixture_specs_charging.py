@@ -397,3 +397,45 @@ FALLBACK_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + FALLBACK_SPECS
+
+# --- interrupt-guard-removed: a test for interrupt context taken out before current is read --
+SK_ALLOC_GUARD = ("\trcu_read_lock();\n\t/* Don't associate the sock with unrelated interrupted task's cgroup. */\n"
+                  "\tif (in_interrupt()) {\n\t\tcgroup = &cgrp_dfl_root.cgrp;\n\t\tcgroup_get(cgroup);\n"
+                  "\t\tgoto out;\n\t}\n\n\twhile (true) {\n")
+ACTIVE_MEMCG_BODY = ("\tif (!in_task())\n\t\treturn this_cpu_read(int_active_memcg);\n"
+                     "\telse\n\t\treturn current->active_memcg;\n}\n")
+GUARD_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "sk-alloc-cgroup-in-softirq",
+        "cgroup: associate every new socket with its creator's cgroup",
+        "Sockets created in softirq (a TCP child socket) got the root cgroup; give them\n"
+        "the cgroup of the task that runs the code instead, like all the others.",
+        ((CGROUP, SK_ALLOC_GUARD, "\trcu_read_lock();\n\twhile (true) {\n"),),
+        {"interrupt-guard-removed": "bad-01-tree"},
+    ),
+    Spec(
+        "active-memcg-task-only",
+        "memcg: read the active memcg from the task",
+        "Simplify active_memcg(): the remote memcg is a property of the task.",
+        ((MEMCG, ACTIVE_MEMCG_BODY, "\treturn current->active_memcg;\n}\n"),),
+        {"interrupt-guard-removed": "bad-02"},
+    ),
+    Spec(
+        "sk-alloc-cgroup-reworded-guard",
+        "cgroup: test for task context in cgroup_sk_alloc()",
+        "in_task() also excludes NMI context, which in_interrupt() covers differently;\n"
+        "say what is meant.",
+        ((CGROUP, SK_ALLOC_GUARD, "\trcu_read_lock();\n\t/* Don't associate the sock with unrelated interrupted task's cgroup. */\n"
+          "\tif (!in_task()) {\n\t\tcgroup = &cgrp_dfl_root.cgrp;\n\t\tcgroup_get(cgroup);\n"
+          "\t\tgoto out;\n\t}\n\n\twhile (true) {\n"),),
+        {"interrupt-guard-removed": "ok-01"},
+    ),
+    Spec(
+        "active-memcg-guard-without-current",
+        "memcg: remote charging only from task context",
+        "Interrupt context has no remote memcg to charge: stop keeping a per-CPU one.",
+        ((MEMCG, ACTIVE_MEMCG_BODY, "\treturn in_task() ? current->active_memcg : NULL;\n}\n"),),
+        {"interrupt-guard-removed": "ok-02"},
+    ),
+)
+SPECS = SPECS + GUARD_SPECS
