@@ -68,7 +68,7 @@ from reviewbot.engine.cfunc import (
 from reviewbot.engine.cnodes import assigned_to, call_args, view_callees
 from reviewbot.engine.condlock import conditional_acquires, tested_call
 from reviewbot.engine.entryctx import asserted_on_rt, entry_holds, entry_reason, in_interrupt_entry
-from reviewbot.engine.fieldlock import function_types, unlocked_writes
+from reviewbot.engine.fieldlock import function_types, unlocked_lists, unlocked_writes
 from reviewbot.engine.flushwait import WAITS_FOR_WORK, flush_under_lock
 from reviewbot.engine.gfplocals import gfp_locals
 from reviewbot.engine.irqsafe import irq_unsafe
@@ -310,7 +310,10 @@ class ContextAnalysis(Analysis):
                 self.inspect(node.ast, state)
             if "field-unlocked" in self.checks:
                 unlocked_writes(self, node.ast, state)
+                unlocked_lists(self, node.ast, state, walk=False)
         if node.kind == "iter" and node.ast is not None:
+            if "field-unlocked" in self.checks:
+                unlocked_lists(self, node.ast, state, walk=True)
             if "rcu-unprotected" in self.checks:
                 rcu_walk(self, node.ast, state)
             if "walk-unlocked" in self.checks and state.held:

@@ -32,13 +32,24 @@ from tree_sitter import Node
 from reviewbot.engine.cfunc import node_text
 from reviewbot.engine.cnodes import view_text
 from reviewbot.engine.refstate import State
-from reviewbot.facts.fieldlocks import UNPUBLISHED, WRITE, object_key, private_objects, var_types
+from reviewbot.facts.fieldlocks import (
+    LIST_CHANGE,
+    LIST_PREFIX,
+    LIST_WALK,
+    UNPUBLISHED,
+    WRITE,
+    list_args,
+    list_uses,
+    object_key,
+    private_objects,
+    var_types,
+)
 from reviewbot.facts.tables import Facts
 
 if TYPE_CHECKING:
     from reviewbot.engine.context import ContextAnalysis
 
-__all__ = ["fact_fields_written", "function_types", "unlocked_writes"]
+__all__ = ["fact_fields_written", "function_types", "unlocked_lists", "unlocked_writes"]
 
 _CALLER_HOLDS = re.compile(r"_locked$|_nolock$|^__\w+_locked")
 
@@ -163,12 +174,54 @@ def unlocked_writes(a: ContextAnalysis, ast: Node, state: State) -> None:
                           (line, {"detail": detail, "call": lock, "field": field}, (line,)))
 
 
+def unlocked_lists(a: ContextAnalysis, ast: Node, state: State, walk: bool) -> None:
+    """Report a change (``list_add()``, ``list_del()``, ...) or, for ``walk``, the walk of
+    ``ast`` (a ``list_for_each_entry()``) of a list the tree links, unlinks and walks under
+    a lock not held here: the same judgement as a write of a field."""
+    if "list_" not in node_text(ast):
+        return
+    private = _exempt(a)
+    if private is None:
+        return
+    if walk:
+        calls = [ast] if LIST_WALK.match(a.name_of(ast) + "(") else []
+    else:
+        calls = [c for c in a.calls_of(ast) if LIST_CHANGE.match(a.name_of(c) + "(")]
+    if not calls:
+        return
+    types = function_types(a)
+    for call in calls:
+        line = a.line(call)
+        if line is None:
+            continue
+        for expr in list_args(", ".join(node_text(x) for x in a.args_of(call))):
+            root = re.match(r"\w+", expr)
+            key = object_key(expr, types)
+            if root is None or root.group(0) in private or key is None or "->" not in key:
+                continue
+            fact = a.facts.field_lock(LIST_PREFIX + key)
+            if not fact or _holds(a, state, fact[0], types):
+                continue
+            if not a.relevant(line, line) and not _locking_changed(a):
+                continue
+            lock, held, total, *examples = fact
+            shown = ", ".join(f"{e}()" for e in examples)
+            what = "walks" if walk else f"{a.name_of(call)}() changes"
+            detail = (f"line {line} {what} the list {expr} without {lock}, which {held} of the "
+                      f"{total} walks and changes of {key} in the kernel tree hold ({shown})")
+            a.hits.setdefault(("field-unlocked", line, LIST_PREFIX + key),
+                              (line, {"detail": detail, "call": lock, "field": key}, (line,)))
+
+
 def fact_fields_written(text: str, facts: Facts) -> bool:
     """Whether a function's text writes a field the facts know the lock of (a cheap test
     before walking a function that takes no lock)."""
     writes = [m.group(1) + m.group(2) for m in WRITE.finditer(text)] if "->" in text else []
-    if not writes:
+    lists = [expr for _, _, expr in list_uses(text)] if "->" in text else []
+    if not writes and not lists:
         return False
     types = var_types(text)  # (only for functions that write through a pointer)
     return any((key := object_key(w, types)) is not None and "->" in key and bool(facts.field_lock(key))
-               for w in writes)
+               for w in writes) or \
+        any((key := object_key(w, types)) is not None and "->" in key
+            and bool(facts.field_lock(LIST_PREFIX + key)) for w in lists)

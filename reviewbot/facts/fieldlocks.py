@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 
 from reviewbot.facts.knowledge import Knowledge, LockSpec
 
-__all__ = ["IRQ_CONTEXT_HEAD", "UNPUBLISHED", "WRITE", "FieldLockStats", "field_lock_tables",
-           "is_candidate", "lock_class", "new_stats", "object_key", "private_objects", "scan_file", "var_types"]
+__all__ = ["IRQ_CONTEXT_HEAD", "LIST_CHANGE", "LIST_PREFIX", "LIST_WALK", "UNPUBLISHED", "WRITE",
+           "FieldLockStats", "field_lock_tables", "is_candidate", "list_args", "list_uses", "lock_class", "new_stats",
+           "object_key", "private_objects", "scan_file", "var_types"]
 
 # A field is guarded by a lock when at least this share of at least MIN_SITES writes, in
 # at least MIN_FUNCTIONS functions holding it, hold it (rare exceptions are the bug or a
@@ -174,10 +175,73 @@ def _indent(body: str, pos: int) -> int:
     return n
 
 
+# A list of objects is data a lock protects as much as a field: its head (`&cgrp->cset_links`)
+# and the node fields it links (`&link->cset_link`) are named, like a field, by the struct
+# type of the pointer they are reached through, with this prefix ("list:cgroup->cset_links").
+LIST_PREFIX = "list:"
+# Calls that link or unlink entries (every `&x->field` argument is a head or a node of the
+# list), and plain walks of one (its `&x->field` argument is the head). RCU walks are not
+# counted: they need no lock; RCU changes are made under the list's lock.
+LIST_CHANGE = re.compile(
+    r"\b(?:h?list_(?:add|add_tail|move|move_tail|del|del_init|splice|splice_init|splice_tail|"
+    r"splice_tail_init|replace|replace_init|add_rcu|add_tail_rcu|del_rcu|del_init_rcu|add_head|"
+    r"add_head_rcu|add_before|add_behind|rotate_left|bulk_move_tail))\s*\(")
+LIST_WALK = re.compile(r"\b(?:h?list_for_each_entry(?:_safe)?(?:_continue|_reverse|_from)?(?:_safe)?|"
+                       r"h?list_for_each(?:_safe)?|list_for_each_prev(?:_safe)?)\s*\(")
+LIST_ARG = re.compile(r"&\s*([A-Za-z_]\w*(?:(?:->|\.)\w+)+)\s*$")
+
+
+def list_args(args: str) -> list[str]:
+    """The ``&x->field`` arguments of a list call, from the text between its parentheses
+    (split at top-level commas)."""
+    out: list[str] = []
+    depth, start = 0, 0
+    for i, ch in enumerate(args + ","):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            m = LIST_ARG.search(args[start:i].strip())
+            if m is not None:
+                out.append(m.group(1))
+            start = i + 1
+    return out
+
+
+def list_uses(text: str) -> list[tuple[int, str, str]]:
+    """(offset, "change" or "walk", ``x->field``) of each list head or node a text's list
+    calls name."""
+    out: list[tuple[int, str, str]] = []
+    if "list_" not in text:
+        return out
+    for rx, how in ((LIST_CHANGE, "change"), (LIST_WALK, "walk")):
+        for m in rx.finditer(text):
+            close = _closing(text, m.end() - 1)
+            if close is not None:
+                out += [(m.start(), how, arg) for arg in list_args(text[m.end():close])]
+    return out
+
+
+def _closing(text: str, open_at: int) -> int | None:
+    """The offset of the parenthesis closing the one at ``open_at`` (None within 400
+    characters: not a call this scan reads)."""
+    depth = 0
+    for i in range(open_at, min(len(text), open_at + 400)):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return None
+
+
 def _events(body: str) -> Iterator[tuple[int, str, str, str]]:
-    """(offset, "lock"|"write", call or "", expression) in body order."""
+    """(offset, "lock"|"write"|"list", call, "change"/"walk" or "", expression) in body order."""
     found = [(m.start(), "lock", m.group(1), m.group(2)) for m in _LOCK_CALL.finditer(body)]
     found += [(m.start(), "write", "", m.group(1) + m.group(2)) for m in WRITE.finditer(body)]
+    found += [(pos, "list", how, expr) for pos, how, expr in list_uses(body)]
     return iter(sorted(found))
 
 
@@ -205,16 +269,18 @@ def _scan_body(name: str, signature: str, body: str, stats: FieldLockStats) -> N
     in_irq = IRQ_CONTEXT_HEAD.search(signature) is not None
     held: dict[str, tuple[int, LockSpec]] = {}  # lock key -> (indent of its acquire, spec)
     for pos, what, call, expr in _events(body):
-        if what == "write":
+        if what in ("write", "list"):
             root = re.match(r"\w+", expr)
             if unpublished or root is None or root.group(0) in private:
                 continue
             key = object_key(expr, types)
             if key is None or "->" not in key:
                 continue
+            if what == "list":
+                key = LIST_PREFIX + key
             stats.writes[key][""] += 1
             for lock, (_, spec) in held.items():
-                if not spec.shared:
+                if not spec.shared or call == "walk":  # (a reader's lock is enough to walk)
                     stats.writes[key][lock] += 1
                     stats.writers[key][lock].add(name)
             continue

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 43  # 43: lock_order also where the inner lock is taken under a condition or by a helper that keeps it, 42: alloc_percpu()/__alloc_percpu() among the kept uncharged allocations, 41: rcu_iters (iterator macros wrapping RCU walks, facts/iterators.py), irq_locks of percpu_ref release callbacks, 40: macro parameters read through their parentheses ((xa)->xa_lock), 39: lock_order also by object lock class ("request_queue->queue_lock",
+FACTS_VERSION = 44  # 44: field_locks also of lists ("list:cgroup->cset_links": the lock held where the tree links, unlinks and walks them), 43: lock_order also where the inner lock is taken under a condition or by a helper that keeps it, 42: alloc_percpu()/__alloc_percpu() among the kept uncharged allocations, 41: rcu_iters (iterator macros wrapping RCU walks, facts/iterators.py), irq_locks of percpu_ref release callbacks, 40: macro parameters read through their parentheses ((xa)->xa_lock), 39: lock_order also by object lock class ("request_queue->queue_lock",
 # facts/fieldlocks.py), 38: ops_context table (facts/opscontext.py), 36, 37: preempt table narrowed, 34: allocators with optional gfp flags (kzalloc_obj()), 16: works table (lock rules), 17: acquires table (refcount rules),
 # 19: indirect and callbacks tables (entry context of callbacks), 20: field_locks and
 # irq_shared tables (facts/fieldlocks.py), cond_keeps (facts/condlocks.py), keeps from

@@ -156,3 +156,55 @@ SPECS: tuple[Spec, ...] = (
         {"lock-imbalance": "ok-04-tree"},
     ),
 )
+
+# --- field-write-unlocked: lists the tree links, unlinks and walks under a lock ---------------
+CGROUP_FREEZER = "kernel/cgroup/freezer.c"
+FREEZE_TASK = "static void cgroup_freeze_task(struct task_struct *task, bool freeze)\n{\n"
+FROZEN_COUNT = (
+    "/* How many tasks of a css_set are frozen. */\n"
+    "static int cset_frozen_tasks(struct css_set *cset)\n{\n\tstruct task_struct *task;\n\tint n = 0;\n\n"
+    "@@LOCK@@\tlist_for_each_entry(task, &cset->tasks, cg_list)\n\t\tif (task->frozen)\n\t\t\tn++;\n"
+    "@@UNLOCK@@\treturn n;\n}\n\n"
+)
+UNLINK = (
+    "/* Take a task that is leaving off its css_set's list. */\n"
+    "static void cset_unlink_task(struct task_struct *task)\n{\n"
+    "@@LOCK@@\tlist_del_init(&task->cg_list);\n@@UNLOCK@@}\n\n"
+)
+LIST_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "freezer-count-frozen-unlocked",
+        "cgroup/freezer: count the frozen tasks of a css_set",
+        "A helper for the freezer's statistics.",
+        ((CGROUP_FREEZER, FREEZE_TASK,
+          FROZEN_COUNT.replace("@@LOCK@@", "").replace("@@UNLOCK@@", "") + FREEZE_TASK),),
+        {"field-write-unlocked": "bad-04-tree"},
+    ),
+    Spec(
+        "freezer-count-frozen-locked",
+        "cgroup/freezer: count the frozen tasks of a css_set",
+        "A helper for the freezer's statistics, under css_set_lock like every walk of the list.",
+        ((CGROUP_FREEZER, FREEZE_TASK,
+          FROZEN_COUNT.replace("@@LOCK@@", "\tspin_lock_irq(&css_set_lock);\n")
+          .replace("@@UNLOCK@@", "\tspin_unlock_irq(&css_set_lock);\n") + FREEZE_TASK),),
+        {"field-write-unlocked": "ok-04-tree"},
+    ),
+    Spec(
+        "freezer-unlink-task-unlocked",
+        "cgroup/freezer: unlink a leaving task",
+        "A helper that takes a task off its css_set's task list.",
+        ((CGROUP_FREEZER, FREEZE_TASK,
+          UNLINK.replace("@@LOCK@@", "").replace("@@UNLOCK@@", "") + FREEZE_TASK),),
+        {"field-write-unlocked": "bad-05-tree"},
+    ),
+    Spec(
+        "freezer-unlink-task-asserts",
+        "cgroup/freezer: unlink a leaving task",
+        "A helper that takes a task off its css_set's task list; its callers hold css_set_lock.",
+        ((CGROUP_FREEZER, FREEZE_TASK,
+          UNLINK.replace("@@LOCK@@", "\tlockdep_assert_held(&css_set_lock);\n").replace("@@UNLOCK@@", "")
+          + FREEZE_TASK),),
+        {"field-write-unlocked": "ok-05-tree"},
+    ),
+)
+SPECS = SPECS + LIST_SPECS
