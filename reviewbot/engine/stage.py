@@ -30,6 +30,7 @@ from reviewbot.engine.run import build_file_context, run_rules
 from reviewbot.engine.types import PatchContext
 from reviewbot.errors import BadInputError, ReviewbotError
 from reviewbot.facts.build import facts_for
+from reviewbot.facts.fallback import Fallback
 from reviewbot.facts.patch import patch_facts
 from reviewbot.facts.tables import EMPTY, Facts
 from reviewbot.limits import run_bounded
@@ -88,11 +89,7 @@ def other_bases_reader(settings: Settings, options: ReviewOptions, placed: Place
     engine/run.py reads that file on the one that places them. Bases released after the
     mail are left out: they may hold the series and its fixes, code the author never saw.
     None with --base (the user chose the tree to read against) or no other candidate."""
-    if placed is None or options.base:
-        return None
-    score = dict(placed.scores)
-    ranked = sorted((ref for ref in score if ref != placed.base and ref not in placed.later),
-                    key=lambda ref: -score[ref])
+    ranked = _other_bases(options, placed)
     if not ranked:
         return None
     reader = blob_reader(options.tree or settings.path(settings.tree.path))
@@ -107,6 +104,39 @@ def other_bases_reader(settings: Settings, options: ReviewOptions, placed: Place
             if text is not None:
                 yield ref, text
     return read
+
+
+def _other_bases(options: ReviewOptions, placed: Placement | None) -> list[str]:
+    """The bases other than the nearest the series may have been written against, most
+    hunks found first: none released after the mail (they may hold the series and its
+    fixes, code the author never saw), none with --base (the user chose the tree)."""
+    if placed is None or options.base:
+        return []
+    score = dict(placed.scores)
+    return sorted((ref for ref in score if ref != placed.base and ref not in placed.later),
+                  key=lambda ref: -score[ref])
+
+
+def with_older_bases(facts: Facts, settings: Settings, options: ReviewOptions,
+                     placed: Placement | None) -> Facts:
+    """The nearest base's facts, asking the other bases the series may have been written
+    against about the functions it does not define (facts/fallback.py)."""
+    refs = _other_bases(options, placed)
+    if not refs or not facts.revision:
+        return facts
+    tree = options.tree or settings.path(settings.tree.path)
+    cache = settings.path(settings.rules.facts_dir)
+
+    def loader(ref: str) -> Callable[[], Facts | None]:
+        def load() -> Facts | None:
+            try:
+                commit = _commit(settings, options, ref)
+                return _facts_of(tree, commit, cache) if commit else None
+            except ReviewbotError as exc:
+                log.warning("kernel facts of %s unavailable: %s", ref, exc)
+                return None
+        return load
+    return Fallback(facts, [loader(ref) for ref in refs])
 
 
 # Per process: a worker or a scan reviews series after series on the same base, and each
@@ -273,6 +303,8 @@ def prepare(series: Series, state: ReviewState, settings: Settings,
     located = _commit(settings, options, placed.base) if placed else None
     facts, facts_note = base_facts(settings, state, options, located) \
         if _wants_facts(rules) else (EMPTY, "")
+    if placed is not None and not use_tree and facts is not EMPTY:
+        facts = with_older_bases(facts, settings, options, placed)
     return Prepared(rules_dir, rules, parsed, placed, facts, facts_note)
 
 

@@ -138,6 +138,7 @@ def build_facts(tree: Path, rev: str, knowledge: Knowledge | None = None,
     facts.ops_fields.update(used)
     facts.cond_keeps = conditional_keeps(locking.candidates, facts, k)
     facts.defined = []  # only a patch's overlay needs to say what it redefines
+    facts.names = sorted({d.name for d in defs})
     facts.stats["seconds"] = round(time.monotonic() - start, 1)
     return facts
 
@@ -163,6 +164,7 @@ def save(path: Path, facts: Facts) -> None:
             con.executemany("INSERT OR IGNORE INTO locals VALUES (?, ?)",
                             ((p, n) for p, names in facts.local_names.items() for n in names))
             con.executemany("INSERT INTO lock_order VALUES (?, ?)", facts.order.items())
+            con.executemany("INSERT OR IGNORE INTO names VALUES (?)", ((n,) for n in facts.names))
             # Every other table is name -> JSON value; names are this module's constants.
             for table, rows in (("locks", facts.locks), ("irq_locks", facts.irq_locks),
                                 ("requires", facts.requires), ("keeps", facts.keeps),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 44  # 44: field_locks also of lists ("list:cgroup->cset_links": the lock held where the tree links, unlinks and walks them), 43: lock_order also where the inner lock is taken under a condition or by a helper that keeps it, 42: alloc_percpu()/__alloc_percpu() among the kept uncharged allocations, 41: rcu_iters (iterator macros wrapping RCU walks, facts/iterators.py), irq_locks of percpu_ref release callbacks, 40: macro parameters read through their parentheses ((xa)->xa_lock), 39: lock_order also by object lock class ("request_queue->queue_lock",
+FACTS_VERSION = 45  # 45: names (every function and function-like macro a base defines), 44: field_locks also of lists ("list:cgroup->cset_links": the lock held where the tree links, unlinks and walks them), 43: lock_order also where the inner lock is taken under a condition or by a helper that keeps it, 42: alloc_percpu()/__alloc_percpu() among the kept uncharged allocations, 41: rcu_iters (iterator macros wrapping RCU walks, facts/iterators.py), irq_locks of percpu_ref release callbacks, 40: macro parameters read through their parentheses ((xa)->xa_lock), 39: lock_order also by object lock class ("request_queue->queue_lock",
 # facts/fieldlocks.py), 38: ops_context table (facts/opscontext.py), 36, 37: preempt table narrowed, 34: allocators with optional gfp flags (kzalloc_obj()), 16: works table (lock rules), 17: acquires table (refcount rules),
 # 19: indirect and callbacks tables (entry context of callbacks), 20: field_locks and
 # irq_shared tables (facts/fieldlocks.py), cond_keeps (facts/condlocks.py), keeps from
@@ -53,6 +53,9 @@ class Facts:
     acquires: dict[str, dict[str, str]] = field(default_factory=dict)  # get helpers, as releases
     stats: dict[str, Any] = field(default_factory=dict)
     defined: list[str] = field(default_factory=list)  # names these facts know the bodies of
+    # every function and function-like macro the base defines (facts/fallback.py asks
+    # whether a callee exists in it at all)
+    names: list[str] = field(default_factory=list)
     # names a patch changes but shows only in part (a hunk): what their new bodies do to
     # the caller's locks is not known (facts/patch.py; empty for a base)
     partly: list[str] = field(default_factory=list)
@@ -235,6 +238,10 @@ class Facts:
         (``cpuset_for_each_child`` -> ``css_for_each_child``), else None."""
         return self.rcu_iters.get(name)
 
+    def defines(self, name: str) -> bool:
+        """Whether the base defines a function (or function-like macro) of this name."""
+        return name in self.names  # (a base read from its cache asks SQLite: StoredFacts)
+
     def overlay(self, top: Facts) -> Facts:
         """``top`` (a patch's own functions) consulted first, then these facts: a function
         ``top`` defines is judged by its new body only. Nothing is copied (a base has tens
@@ -297,6 +304,9 @@ class _Overlay(Facts):
 
     def is_rcu_field(self, name: str) -> bool:
         return self.under.is_rcu_field(name)
+
+    def defines(self, name: str) -> bool:
+        return name in self.mine or self.under.defines(name)
 
     def rcu_iterator(self, name: str) -> str | None:
         return self.under.rcu_iterator(name)
@@ -405,6 +415,7 @@ CREATE TABLE ops_sleeps (name TEXT PRIMARY KEY, chain TEXT NOT NULL) WITHOUT ROW
 CREATE TABLE ops_fields (name TEXT PRIMARY KEY, type TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE ops_locks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE ops_context (name TEXT PRIMARY KEY, context TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE names (name TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT, rcu_iters TEXT);
 """
 
@@ -422,6 +433,13 @@ class StoredFacts(Facts):
         self.con = con
         self.lock = threading.Lock()  # one connection shared by a worker's threads
         self.memo: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def defines(self, name: str) -> bool:
+        key = ("SELECT name FROM names WHERE name = ?", (name,))
+        if key not in self.memo:
+            with self.lock:
+                self.memo[key] = self.con.execute(key[0], key[1]).fetchone() is not None
+        return bool(self.memo[key])
 
     def _one(self, table: str, sql: str, *args: str) -> Any:
         key = (sql, args)

@@ -81,6 +81,9 @@ def test_facts_are_derived_once_then_read_from_the_cache(tree: Path, tmp_path: P
     assert said and "deriving" in said[0]
     # drivers/ is not read: cgroup code does not call into it.
     assert facts.sleep_chain("drv") is None
+    # Every function the base defines, sleeping or not (facts/fallback.py asks).
+    assert facts.defines("kernfs_walk_and_get") and facts.defines("cgroup_lock")
+    assert not facts.defines("drv") and not facts.defines("no_such_function")
     said.clear()
     again = facts_for(tree, "HEAD", cache, say=said.append)
     assert again is not None and again.revision == facts.revision and not said
