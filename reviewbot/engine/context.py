@@ -173,7 +173,9 @@ class ContextAnalysis(Analysis):
             keys: list[str] = []
             if found is not None and found[1] == "acquire" and not found[0].keyless:
                 keys = [self._arg_key(call, 0)]
-            elif found is None and (kept := facts.locks_kept(name)):
+            elif found is None and ((kept := facts.locks_kept(name)) or (kept := facts.locks_kept_if(name))):
+                # (a helper that keeps a lock, or keeps it when it succeeds:
+                # `cgrp = cgroup_kn_lock_live(...)` takes cgroup_mutex)
                 args = [node_text(a) for a in self.args_of(call)]
                 keys = [self.alias.find(normalize(c)) for raw in kept
                         if (c := caller_key(raw, args)) is not None]

@@ -301,3 +301,26 @@ REBUILT_LOCK_SPECS += (
     ),
 )
 SPECS = SPECS + REBUILT_LOCK_SPECS
+
+# --- lock-not-held: the lock a helper keeps when it succeeds, removed ------------------------
+FREEZE_WRITE_LOCKED = ("\tcgrp = cgroup_kn_lock_live(of->kn, false);\n\tif (!cgrp)\n\t\treturn -ENOENT;\n\n"
+                       "\tcgroup_freeze(cgrp, freeze);\n\n\tcgroup_kn_unlock(of->kn);\n\n\treturn nbytes;\n")
+COND_KEEP_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "freeze-write-without-kn-lock",
+        "cgroup: freeze without the cgroup lock",
+        "cgroup_freeze() only flips per-cgroup state; the kernfs node keeps the cgroup alive.",
+        ((CGROUP, FREEZE_WRITE_LOCKED, "\tcgrp = of->kn->parent->priv;\n\n"
+          "\tcgroup_freeze(cgrp, freeze);\n\n\treturn nbytes;\n"),),
+        {"lock-not-held": "bad-07-tree"},
+    ),
+    Spec(
+        "freeze-write-with-cgroup-lock",
+        "cgroup: freeze under cgroup_lock()",
+        "Take cgroup_mutex directly: the cgroup's liveness is checked by the freezer itself.",
+        ((CGROUP, FREEZE_WRITE_LOCKED, "\tcgrp = of->kn->parent->priv;\n\n\tcgroup_lock();\n"
+          "\tcgroup_freeze(cgrp, freeze);\n\tcgroup_unlock();\n\n\treturn nbytes;\n"),),
+        {"lock-not-held": "ok-07-tree"},
+    ),
+)
+SPECS = SPECS + COND_KEEP_SPECS
