@@ -210,11 +210,14 @@ def function_shape(fn: Node, visit: Callable[[Node], None] | None = None,
             visit(n)
         kind = n.type
         if kind in ("init_declarator", "parameter_declaration", "declaration"):
-            decl = n.child_by_field_name("declarator")
-            while decl is not None and decl.type in ("pointer_declarator", "init_declarator"):
-                decl = decl.child_by_field_name("declarator")
-            if decl is not None and decl.type == "identifier":
-                names.add(node_text(decl))
+            # (every declarator of `struct cgroup *src_cgrp, *dst_cgrp;`, not the first only)
+            decls = n.children_by_field_name("declarator") if kind == "declaration" \
+                else [n.child_by_field_name("declarator")]
+            for decl in decls:
+                while decl is not None and decl.type in ("pointer_declarator", "init_declarator"):
+                    decl = decl.child_by_field_name("declarator")
+                if decl is not None and decl.type == "identifier":
+                    names.add(node_text(decl))
             if kind == "declaration":
                 for d in n.named_children:
                     if d.type == "identifier":

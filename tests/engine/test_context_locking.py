@@ -273,3 +273,42 @@ def test_a_local_copied_from_a_path_of_current_names_the_same_lock_as_the_path()
                          "\tsighand = o->sighand;\n\tspin_lock_irq(&sighand->siglock);\n\tdrop_it();", 1)
     (double,) = hits("double-lock", again, facts)
     assert "takes a lock already held" in double
+
+
+def test_a_conditional_lock_kept_in_the_second_of_two_declared_pointers_holds_on_success() -> None:
+    # `struct cgroup *src, *dst;` declares both: the result variable of a helper that keeps
+    # cgroup_mutex when it succeeds is a local, so the lock is held past `if (!dst)`.
+    helpers = """\
+struct cgroup *kn_lock_live(struct kernfs_node *kn)
+{
+\tmutex_lock(&cgroup_mutex);
+\tif (kn_dead(kn)) {
+\t\tmutex_unlock(&cgroup_mutex);
+\t\treturn NULL;
+\t}
+\treturn kn_cgroup(kn);
+}
+
+void needs_cgroup_mutex(struct cgroup *cgrp)
+{
+\tlockdep_assert_held(&cgroup_mutex);
+}
+"""
+    from reviewbot.facts.condlocks import conditional_keeps
+    from reviewbot.facts.fieldlocks import new_stats, scan_file
+    k = load_knowledge()
+    facts = derive(list(definitions(helpers, "kernel/cgroup/x.c")), k)
+    stats = new_stats(k)
+    scan_file(helpers, stats, "kernel/cgroup/x.c")
+    facts.cond_keeps = conditional_keeps(stats.candidates, facts, k)
+    assert facts.locks_kept_if("kn_lock_live")
+    src = ("static ssize_t write_it(struct kernfs_node *kn)\n{\n\tstruct cgroup *src_cgrp, *dst_cgrp;\n\n"
+           "\tdst_cgrp = kn_lock_live(kn);\n\tif (!dst_cgrp)\n\t\treturn -ENODEV;\n"
+           "\tneeds_cgroup_mutex(dst_cgrp);\n\tmutex_unlock(&cgroup_mutex);\n\treturn 0;\n}\n")
+    (view,) = views_from_text("kernel/cgroup/x.c", src)
+    assert run_context({"check": "lock-not-held"}, view, facts) == []
+    unlocked = src.replace("\tneeds_cgroup_mutex(dst_cgrp);\n\tmutex_unlock(&cgroup_mutex);\n",
+                           "\tmutex_unlock(&cgroup_mutex);\n\tneeds_cgroup_mutex(dst_cgrp);\n")
+    (view,) = views_from_text("kernel/cgroup/x.c", unlocked)
+    assert [f.captures["call"] for f in run_context({"check": "lock-not-held"}, view, facts)] == \
+        ["needs_cgroup_mutex"]
