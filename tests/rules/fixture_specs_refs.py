@@ -254,3 +254,28 @@ GET_REMOVED_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + GET_REMOVED_SPECS
+
+# --- refcount-imbalance: a css task iteration left without its css_task_iter_end() ---------
+NODEMASK_WALK = ("\t\tcpuset_change_task_nodemask(task, &newmems);\n\n\t\tmm = get_task_mm(task);\n"
+                 "\t\tif (!mm)\n\t\t\tcontinue;\n")
+ITER_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "nodemask-walk-returns-on-dying-task",
+        "cgroup/cpuset: stop rebinding at a dying task",
+        "Once a task is exiting the rest of the walk is racing with the exits; stop there.",
+        ((CPUSET, NODEMASK_WALK, NODEMASK_WALK.replace(
+            "\t\tcpuset_change_task_nodemask(task, &newmems);\n",
+            "\t\tif (task->flags & PF_EXITING)\n\t\t\treturn;\n\t\tcpuset_change_task_nodemask(task, &newmems);\n")),),
+        {"refcount-imbalance": "bad-13-tree"},
+    ),
+    Spec(
+        "nodemask-walk-breaks-on-dying-task",
+        "cgroup/cpuset: stop rebinding at a dying task",
+        "Once a task is exiting the rest of the walk is racing with the exits; stop there.",
+        ((CPUSET, NODEMASK_WALK, NODEMASK_WALK.replace(
+            "\t\tcpuset_change_task_nodemask(task, &newmems);\n",
+            "\t\tif (task->flags & PF_EXITING)\n\t\t\tbreak;\n\t\tcpuset_change_task_nodemask(task, &newmems);\n")),),
+        {"refcount-imbalance": "ok-13-tree"},
+    ),
+)
+SPECS = SPECS + ITER_SPECS
