@@ -439,3 +439,33 @@ GUARD_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + GUARD_SPECS
+
+# --- cgroup-charge-current-for-other-task: a controller counter of current's cgroup ---------
+PIDS_RELEASE = "\tstruct pids_cgroup *pids = css_pids(task_css(task, pids_cgrp_id));\n\n\tpids_uncharge(pids, 1);\n"
+OTHER_TASK_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "pids-release-uncharges-reaper",
+        "cgroup/pids: uncharge released tasks from the running cgroup",
+        "Look the pids cgroup up through the task running the release.",
+        ((PIDS, PIDS_RELEASE, PIDS_RELEASE.replace("task_css(task,", "task_css(current,")),),
+        {"cgroup-charge-current-for-other-task": "bad-01"},
+    ),
+    Spec(
+        "pids-release-uncharges-task",
+        "cgroup/pids: uncharge released tasks from their own cgroup",
+        "Look the pids cgroup up through the task being released, checked.",
+        ((PIDS, PIDS_RELEASE, PIDS_RELEASE.replace("task_css(task, pids_cgrp_id)",
+                                                   "task_css_check(task, pids_cgrp_id, true)")),),
+        {"cgroup-charge-current-for-other-task": "ok-01"},
+    ),
+    Spec(
+        "pids-cancel-fork-current-without-cset",
+        "cgroup/pids: cancel a fork's charge where it was made",
+        "Use current's cgroup only when the fork was not given a css_set.",
+        ((PIDS, "\tif (cset)\n\t\tcss = cset->subsys[pids_cgrp_id];\n\telse\n\t\tcss = task_css_check(current, pids_cgrp_id, true);\n\tpids = css_pids(css);\n\tpids_uncharge(pids, 1);\n",
+          "\tcss = cset ? cset->subsys[pids_cgrp_id] : task_css_check(current, pids_cgrp_id, true);\n"
+          "\tpids = css_pids(css);\n\tpids_uncharge(pids, 1);\n"),),
+        {"cgroup-charge-current-for-other-task": "ok-02"},
+    ),
+)
+SPECS = SPECS + OTHER_TASK_SPECS
