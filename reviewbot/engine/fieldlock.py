@@ -194,7 +194,7 @@ def unlocked_lists(a: ContextAnalysis, ast: Node, state: State, walk: bool) -> N
         line = a.line(call)
         if line is None:
             continue
-        for expr in list_args(", ".join(node_text(x) for x in a.args_of(call))):
+        for expr in list_args(node_text(x) for x in a.args_of(call)):
             root = re.match(r"\w+", expr)
             key = object_key(expr, types)
             if root is None or root.group(0) in private or key is None or "->" not in key:

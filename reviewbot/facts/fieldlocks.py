@@ -191,22 +191,25 @@ LIST_WALK = re.compile(r"\b(?:h?list_for_each_entry(?:_safe)?(?:_continue|_rever
 LIST_ARG = re.compile(r"&\s*([A-Za-z_]\w*(?:(?:->|\.)\w+)+)\s*$")
 
 
-def list_args(args: str) -> list[str]:
-    """The ``&x->field`` arguments of a list call, from the text between its parentheses
-    (split at top-level commas)."""
+def list_args(args: Iterable[str]) -> list[str]:
+    """The ``&x->field`` arguments among a list call's arguments."""
+    return [m.group(1) for a in args if (m := LIST_ARG.search(a.strip()))]
+
+
+def _split_args(args: str) -> list[str]:
+    """An argument list's items, split at top-level commas (facts/extract.py's split_top(),
+    which imports this module)."""
     out: list[str] = []
     depth, start = 0, 0
-    for i, ch in enumerate(args + ","):
+    for i, ch in enumerate(args):
         if ch in "([":
             depth += 1
         elif ch in ")]":
             depth -= 1
         elif ch == "," and depth == 0:
-            m = LIST_ARG.search(args[start:i].strip())
-            if m is not None:
-                out.append(m.group(1))
+            out.append(args[start:i])
             start = i + 1
-    return out
+    return out + [args[start:]]
 
 
 def list_uses(text: str) -> list[tuple[int, str, str]]:
@@ -219,7 +222,7 @@ def list_uses(text: str) -> list[tuple[int, str, str]]:
         for m in rx.finditer(text):
             close = _closing(text, m.end() - 1)
             if close is not None:
-                out += [(m.start(), how, arg) for arg in list_args(text[m.end():close])]
+                out += [(m.start(), how, arg) for arg in list_args(_split_args(text[m.end():close]))]
     return out
 
 
