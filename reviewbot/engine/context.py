@@ -85,6 +85,7 @@ from reviewbot.facts.derive import MAX_DEPTH
 from reviewbot.facts.knowledge import Knowledge, LockSpec
 from reviewbot.facts.locksummary import OTHER_KEY, SECTION_KEYS, caller_key
 from reviewbot.facts.opsfacts import chain_levels, is_dispatch, member_key, shown_chain
+from reviewbot.facts.rcuneeds import Need
 from reviewbot.facts.tables import Facts
 
 SECTION_KIND = {key: kind for kind, key in SECTION_KEYS.items()}  # "<irq>" -> "irq"
@@ -158,7 +159,8 @@ class ContextAnalysis(Analysis):
         self.requires: bool | None = None  # see lockneeds.requiring()
         # Locks the function takes somewhere (its own business): key -> first line.
         self.taken: dict[str, int] = {}
-        self.taken_kinds: set[str] = set()
+        self.taken_kinds: set[str] = set()  # the kinds of what it takes ("rcu", "spinlock")
+        self.rcu_needs: dict[int, Need | None] = {}  # call node -> listwalk.rcu_need_at()
         # Locks whose first operation in the text is a release: a fragment that starts
         # inside the function (a partial view) was entered holding them.
         self.released_first: set[str] = set()
@@ -197,9 +199,10 @@ class ContextAnalysis(Analysis):
                 continue  # the nearest base's code: the author's tree may lock differently
             for key in keys:
                 self.taken.setdefault(key, line)
-            if found is not None and found[1] == "acquire" and found[0].kind == "rcu":
-                self.taken.setdefault("rcu", line)
-                self.taken_kinds.add("rcu")
+            if found is not None and found[1] == "acquire":
+                self.taken_kinds.add(found[0].kind)
+                if found[0].kind == "rcu":
+                    self.taken.setdefault("rcu", line)
             if found is not None and found[1] == "acquire" and found[0].keyless and found[0].lock:
                 self.global_taken.setdefault(found[0].lock, line)  # cpus_read_lock()
         # Calls reached on some path with nothing held that keeps the task on its CPU

@@ -30,6 +30,7 @@ from reviewbot.engine.lockconfig import LOCK_HELPERS, LOCK_WORDS, bare_name, loc
 from reviewbot.engine.lockremoved import lock_removed_findings
 from reviewbot.engine.lockscope import shrunk_sections
 from reviewbot.engine.preemptneed import preempt_needed, worth_a_look
+from reviewbot.engine.rcuremoved import rcu_removed_findings
 from reviewbot.engine.refcount import Event
 from reviewbot.engine.refspec import Config, finds_call
 from reviewbot.engine.refstate import Held
@@ -59,6 +60,10 @@ def run_context(params: dict[str, Any], view: FunctionView, facts: Facts | None 
         removed = lock_removed_findings(view, facts, k, base, lambda v: _taken(v, facts, k))
         if removed:
             return removed + run_context(params, view, facts, k, memo)
+    if check == "rcu-unprotected" and base is not None and not view.partial:
+        gone = rcu_removed_findings(view, facts, base, lambda v: _taken_kinds(v, facts, k))
+        if gone:
+            return gone + run_context(params, view, facts, k, memo)
     if check == "scope-shrunk":
         # Only with the base function, and only when the patch removes a lock line.
         return shrunk_sections(view, facts, k, base) if base is not None and not view.partial else []
@@ -117,8 +122,14 @@ def _taken(view: FunctionView, facts: Facts, k: Knowledge) -> dict[str, int]:
     """The locks a function takes itself (key -> first line), directly or by a helper:
     every line of it, also those a rebuilt view has from the base (the comparison is with
     the base function, which counts them all)."""
+    return _taken_kinds(view, facts, k)[0]
+
+
+def _taken_kinds(view: FunctionView, facts: Facts, k: Knowledge) -> tuple[dict[str, int], set[str]]:
+    """:func:`_taken`, and the kinds of what the function takes ("rcu", "spinlock")."""
     whole = dataclasses.replace(view, shown=frozenset()) if view.shown else view
-    return ContextAnalysis({"checks": ["lock-not-held"]}, whole, facts, k).taken
+    a = ContextAnalysis({"checks": ["lock-not-held"]}, whole, facts, k)
+    return a.taken, a.taken_kinds
 
 
 def _walk(view: FunctionView, facts: Facts, k: Knowledge, cheap: bool, text: str

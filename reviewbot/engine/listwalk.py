@@ -28,11 +28,12 @@ from reviewbot.engine.cfunc import node_text
 from reviewbot.engine.entryctx import taken_by
 from reviewbot.engine.refstate import State
 from reviewbot.facts.iterators import RCU_ITERATORS
+from reviewbot.facts.rcuneeds import Need, call_need, describe_need
 
 if TYPE_CHECKING:
     from reviewbot.engine.context import ContextAnalysis
 
-__all__ = ["locked_walk", "rcu_reads", "rcu_walk"]
+__all__ = ["locked_walk", "rcu_need_at", "rcu_reads", "rcu_walk"]
 
 # Readers that need an RCU read-side section (the one-argument forms: the _check and
 # _protected forms name the lock that protects them instead).
@@ -76,6 +77,26 @@ def rcu_reads(a: ContextAnalysis, ast: Node, state: State) -> None:
             line = a.line(call) or 0
             _rcu_hit(a, line, name, f"{name}() at line {line} runs outside the "
                                     f"rcu_read_lock() section {a.view.name}() takes elsewhere")
+            continue
+        # A function whose body makes such a read for its caller (facts/rcuneeds.py:
+        # task_css() -> ... -> rcu_dereference_check()); nothing is held here, so none of
+        # the alternatives its lockdep condition accepts is either.
+        need = rcu_need_at(a, call, name)
+        if need is not None:
+            line = a.line(call) or 0
+            _rcu_hit(a, line, name, f"{name}() at line {line} reads an RCU-protected pointer "
+                                    f"({describe_need(name, need)}) outside the rcu_read_lock() "
+                                    f"section {a.view.name}() takes elsewhere")
+
+
+def rcu_need_at(a: ContextAnalysis, call: Node, name: str) -> Need | None:
+    """What a call needs of its caller's RCU read section, in the call's own terms (asked
+    once per call node: the walk meets a node once per path state)."""
+    key = id(call)
+    if key not in a.rcu_needs:
+        a.rcu_needs[key] = call_need(name, [node_text(x) for x in a.args_of(call)], (),
+                                     a.facts.rcu_need) if a.facts.rcu_need(name) else None
+    return a.rcu_needs[key]
 
 
 def rcu_walk(a: ContextAnalysis, ast: Node, state: State) -> None:

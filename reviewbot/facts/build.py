@@ -29,7 +29,8 @@ from reviewbot.facts.fieldlocks import FieldLockStats, lock_class, new_stats, sc
 from reviewbot.facts.iterators import rcu_iterators
 from reviewbot.facts.knowledge import Knowledge, load_knowledge
 from reviewbot.facts.opsfacts import OpsScan, scan_ops
-from reviewbot.facts.tables import FACTS_VERSION, SCHEMA, Facts, StoredFacts
+from reviewbot.facts.stored import SCHEMA, StoredFacts
+from reviewbot.facts.tables import FACTS_VERSION, Facts
 from reviewbot.gitcmd import git, git_popen
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,8 @@ def save(path: Path, facts: Facts) -> None:
                                 ("field_locks", facts.field_locks), ("irq_shared", facts.irq_shared),
                                 ("cond_keeps", facts.cond_keeps), ("slab_caches", facts.slab_caches),
                                 ("ops_sleeps", facts.ops_sleeps), ("ops_fields", facts.ops_fields),
-                                ("ops_locks", facts.ops_locks), ("ops_context", facts.ops_context)):
+                                ("ops_locks", facts.ops_locks), ("ops_context", facts.ops_context),
+                                ("rcu_needs", facts.rcu_needs)):
                 con.executemany(f"INSERT INTO {table} VALUES (?, ?)",
                                 ((n, json.dumps(v)) for n, v in rows.items()))
             con.execute("INSERT INTO meta VALUES (?, ?, ?, ?, ?)",

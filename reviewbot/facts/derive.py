@@ -38,6 +38,7 @@ from reviewbot.facts.locksummary import (
 from reviewbot.facts.opscontext import ops_context
 from reviewbot.facts.opsfacts import Dispatch, OpsScan, chain_levels, relevant_fields
 from reviewbot.facts.preemptfacts import preempt_needs
+from reviewbot.facts.rcuneeds import rcu_needs
 from reviewbot.facts.refs import _RELEASE_NAME, direct_acquires, direct_releases
 from reviewbot.facts.returnrefs import returned_references
 from reviewbot.facts.slabcaches import cache_charged, merge_caches
@@ -379,6 +380,7 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
                 break
     facts.works = work_functions(defs)
     facts.preempt = preempt_needs(defs)
+    facts.rcu_needs = rcu_needs(defs, graph.resolve, k.lock_for, base.rcu_need if base is not None else None)
     # Callbacks run under their caller's lock (facts/callbacks.py).
     indirect = indirect_calls(defs, k)
     facts.indirect = {defs[i].name: v for i, v in sorted(indirect.items())}
@@ -404,7 +406,7 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
     facts.stats = {"functions": len(defs), "may_sleep": len(chain), "take_locks": len(facts.locks),
                    "release_params": len(releases), "acquire_params": len(facts.acquires),
                    "return_refs": len(facts.returns), "unaccounted": len(facts.unaccounted),
-                   "preempt_needs": len(facts.preempt),
+                   "preempt_needs": len(facts.preempt), "rcu_needs": len(facts.rcu_needs),
                    "slab_caches": len(facts.slab_caches),
                    "ops_members": len(dispatch.implemented), "ops_sleep": len(ops_sleeps),
                    "ops_calls": sum(len(v) for v in dispatch.calls.values()),

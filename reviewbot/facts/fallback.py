@@ -78,6 +78,9 @@ class Fallback(Facts):
     def locks_required(self, name: str) -> dict[str, list[str]]:
         return self._for(name).locks_required(name)
 
+    def rcu_need(self, name: str) -> tuple[tuple[str, ...], list[str]] | None:
+        return self._for(name).rcu_need(name)
+
     def released_params(self, name: str) -> dict[int, str]:
         return self._for(name).released_params(name)
 

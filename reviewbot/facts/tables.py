@@ -8,15 +8,11 @@ say why: "kernfs_walk_and_get() may sleep: -> kernfs_walk_and_get_ns() -> down_r
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 # Format of the cached tables; bump when the derivation changes meaning.
-FACTS_VERSION = 45  # 45: names (every function and function-like macro a base defines), 44: field_locks also of lists ("list:cgroup->cset_links": the lock held where the tree links, unlinks and walks them), 43: lock_order also where the inner lock is taken under a condition or by a helper that keeps it, 42: alloc_percpu()/__alloc_percpu() among the kept uncharged allocations, 41: rcu_iters (iterator macros wrapping RCU walks, facts/iterators.py), irq_locks of percpu_ref release callbacks, 40: macro parameters read through their parentheses ((xa)->xa_lock), 39: lock_order also by object lock class ("request_queue->queue_lock",
+FACTS_VERSION = 46  # 46: rcu_needs (functions that read an RCU pointer their caller must keep alive, facts/rcuneeds.py), 45: names (every function and function-like macro a base defines), 44: field_locks also of lists ("list:cgroup->cset_links": the lock held where the tree links, unlinks and walks them), 43: lock_order also where the inner lock is taken under a condition or by a helper that keeps it, 42: alloc_percpu()/__alloc_percpu() among the kept uncharged allocations, 41: rcu_iters (iterator macros wrapping RCU walks, facts/iterators.py), irq_locks of percpu_ref release callbacks, 40: macro parameters read through their parentheses ((xa)->xa_lock), 39: lock_order also by object lock class ("request_queue->queue_lock",
 # facts/fieldlocks.py), 38: ops_context table (facts/opscontext.py), 36, 37: preempt table narrowed, 34: allocators with optional gfp flags (kzalloc_obj()), 16: works table (lock rules), 17: acquires table (refcount rules),
 # 19: indirect and callbacks tables (entry context of callbacks), 20: field_locks and
 # irq_shared tables (facts/fieldlocks.py), cond_keeps (facts/condlocks.py), keeps from
@@ -101,6 +97,9 @@ class Facts:
     # "cgroup_subsys.css_offline" -> [dispatcher, path, "@assert cgroup_mutex", ...]: what
     # every call through the member holds (facts/opscontext.py)
     ops_context: dict[str, list[str]] = field(default_factory=dict)
+    # name -> [alternatives to rcu_read_lock(), [callee, ..., rcu_dereference_check]]: it
+    # reads an RCU pointer its caller must keep alive (facts/rcuneeds.py)
+    rcu_needs: dict[str, list[Any]] = field(default_factory=dict)
 
     def ops_entry(self, member: str) -> list[str]:
         """[dispatcher, path, item...]: what every call of an ops member holds."""
@@ -238,6 +237,12 @@ class Facts:
         (``cpuset_for_each_child`` -> ``css_for_each_child``), else None."""
         return self.rcu_iters.get(name)
 
+    def rcu_need(self, name: str) -> tuple[tuple[str, ...], list[str]] | None:
+        """(alternatives, chain) when ``name`` needs its caller's RCU read section (or one
+        of the alternatives: "sched", a lock, "?N" the condition of argument N)."""
+        found = self.rcu_needs.get(name)
+        return (tuple(found[0]), list(found[1])) if found else None
+
     def defines(self, name: str) -> bool:
         """Whether the base defines a function (or function-like macro) of this name."""
         return name in self.names  # (a base read from its cache asks SQLite: StoredFacts)
@@ -310,6 +315,10 @@ class _Overlay(Facts):
 
     def rcu_iterator(self, name: str) -> str | None:
         return self.under.rcu_iterator(name)
+
+    def rcu_need(self, name: str) -> tuple[tuple[str, ...], list[str]] | None:
+        found: tuple[tuple[str, ...], list[str]] | None = self._ask("rcu_need", name)
+        return found
 
     def ops_lock(self, member: str) -> dict[str, list[str]]:
         return self.top.ops_lock(member) or self.under.ops_lock(member)
@@ -384,174 +393,6 @@ class _Overlay(Facts):
         # A callback of the patch's own caller first; else what the base passes it as.
         found: list[str] = self.top.callback_context(name) or self.under.callback_context(name)
         return found
-
-
-# The cache of a base's facts: SQLite, so that a review reads the few names it asks about
-# (a whole base is 30,000 entries; loading them all would cost a rules-only review more
-# than its rules do).
-SCHEMA = """
-CREATE TABLE sleeps (path TEXT NOT NULL, name TEXT NOT NULL, chain TEXT NOT NULL,
-                     PRIMARY KEY (path, name)) WITHOUT ROWID;
-CREATE TABLE locals (path TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (path, name)) WITHOUT ROWID;
-CREATE TABLE locks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE unlocks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE keeps (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE requires (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE lock_order (pair TEXT PRIMARY KEY, example TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE irq_locks (name TEXT PRIMARY KEY, context TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE releases (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE acquires (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE unaccounted (name TEXT PRIMARY KEY, alloc TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE works (name TEXT PRIMARY KEY, functions TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE indirect (name TEXT PRIMARY KEY, params TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE callbacks (name TEXT PRIMARY KEY, context TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE returns (name TEXT PRIMARY KEY, ref TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE preempt (name TEXT PRIMARY KEY, chain TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE field_locks (name TEXT PRIMARY KEY, lock TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE irq_shared (name TEXT PRIMARY KEY, sites TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE cond_keeps (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE slab_caches (name TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE ops_sleeps (name TEXT PRIMARY KEY, chain TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE ops_fields (name TEXT PRIMARY KEY, type TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE ops_locks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE ops_context (name TEXT PRIMARY KEY, context TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE names (name TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT, rcu_iters TEXT);
-"""
-
-
-class StoredFacts(Facts):
-    """A base's facts read on demand from their SQLite cache (answers are memoised)."""
-
-    def __init__(self, path: Path) -> None:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        revision, digest, stats, rcu, iters = con.execute(
-            "SELECT revision, digest, stats, rcu_fields, rcu_iters FROM meta").fetchone()
-        super().__init__(revision=revision, digest=digest, stats=json.loads(stats),
-                         rcu_fields=json.loads(rcu), rcu_iters=json.loads(iters))
-        self.rcu_set = frozenset(self.rcu_fields)
-        self.con = con
-        self.lock = threading.Lock()  # one connection shared by a worker's threads
-        self.memo: dict[tuple[str, tuple[str, ...]], Any] = {}
-
-    def defines(self, name: str) -> bool:
-        key = ("SELECT name FROM names WHERE name = ?", (name,))
-        if key not in self.memo:
-            with self.lock:
-                self.memo[key] = self.con.execute(key[0], key[1]).fetchone() is not None
-        return bool(self.memo[key])
-
-    def _one(self, table: str, sql: str, *args: str) -> Any:
-        key = (sql, args)
-        if key not in self.memo:
-            with self.lock:
-                row = self.con.execute(sql, args).fetchone()
-            self.memo[key] = json.loads(row[0]) if row else None
-        return self.memo[key]
-
-    def sleep_chain(self, name: str, path: str | None = None) -> list[str] | None:
-        if path is not None:
-            local = self._one("sleeps", "SELECT chain FROM sleeps WHERE path = ? AND name = ?", path, name)
-            if local is not None:
-                return list(local)
-            key = ("locals", (path, name))
-            if key not in self.memo:  # asked for every call the context walk meets
-                with self.lock:
-                    row = self.con.execute(
-                        "SELECT 1 FROM locals WHERE path = ? AND name = ?", (path, name)).fetchone()
-                self.memo[key] = row is not None
-            if self.memo[key]:
-                return None
-        found = self._one("sleeps", "SELECT chain FROM sleeps WHERE path = '' AND name = ?", name)
-        return list(found) if found is not None else None
-
-    def locks_taken(self, name: str) -> dict[str, list[str]]:
-        return dict(self._one("locks", "SELECT locks FROM locks WHERE name = ?", name) or {})
-
-    def is_rcu_field(self, name: str) -> bool:
-        return name in self.rcu_set
-
-    def unaccounted_alloc(self, name: str) -> list[str] | None:
-        found = self._one("unaccounted", "SELECT alloc FROM unaccounted WHERE name = ?", name)
-        return list(found) if found is not None else None
-
-    def preempt_table(self) -> dict[str, list[str]]:
-        # A few thousand rows, read whole once: asked about every call of a function with
-        # per-CPU work in it, where one query each would cost more than the answer.
-        if not self.preempt:
-            with self.lock:
-                rows = self.con.execute("SELECT name, chain FROM preempt").fetchall()
-            self.preempt = {n: json.loads(c) for n, c in rows} or {"": []}
-        return self.preempt
-
-    def slab_cache(self, name: str) -> str:
-        found = self._one("slab_caches", "SELECT kind FROM slab_caches WHERE name = ?", name)
-        return str(found[0]) if found else ""
-
-    def irq_context_of(self, lock: str) -> list[str] | None:
-        found = self._one("irq_locks", "SELECT context FROM irq_locks WHERE name = ?", lock)
-        return list(found) if found else None
-
-    def work_functions(self, member: str) -> list[list[str]]:
-        return list(self._one("works", "SELECT functions FROM works WHERE name = ?", member) or [])
-
-    def nested_in(self, outer: str, inner: str) -> str | None:
-        key = (f"{outer} {inner}",)
-        if ("order", key) not in self.memo:
-            with self.lock:
-                row = self.con.execute("SELECT example FROM lock_order WHERE pair = ?", key).fetchone()
-            self.memo[("order", key)] = row[0] if row else None
-        found = self.memo[("order", key)]
-        return str(found) if found else None
-
-    def locks_required(self, name: str) -> dict[str, list[str]]:
-        return dict(self._one("requires", "SELECT locks FROM requires WHERE name = ?", name) or {})
-
-    def callback_params(self, name: str) -> dict[str, list[str]]:
-        return dict(self._one("indirect", "SELECT params FROM indirect WHERE name = ?", name) or {})
-
-    def callback_context(self, name: str) -> list[str]:
-        return list(self._one("callbacks", "SELECT context FROM callbacks WHERE name = ?", name) or [])
-
-    def field_lock(self, name: str) -> list[str]:
-        return list(self._one("field_locks", "SELECT lock FROM field_locks WHERE name = ?", name) or [])
-
-    def irq_shared_lock(self, lock: str) -> list[str]:
-        return list(self._one("irq_shared", "SELECT sites FROM irq_shared WHERE name = ?", lock) or [])
-
-    def locks_kept_if(self, name: str) -> dict[str, list[str]]:
-        return dict(self._one("cond_keeps", "SELECT locks FROM cond_keeps WHERE name = ?", name) or {})
-
-    def locks_kept(self, name: str) -> dict[str, list[str]]:
-        return dict(self._one("keeps", "SELECT locks FROM keeps WHERE name = ?", name) or {})
-
-    def locks_released(self, name: str) -> dict[str, list[str]]:
-        return dict(self._one("unlocks", "SELECT locks FROM unlocks WHERE name = ?", name) or {})
-
-    def released_params(self, name: str) -> dict[int, str]:
-        found = self._one("releases", "SELECT params FROM releases WHERE name = ?", name) or {}
-        return {int(k): v for k, v in found.items()}
-
-    def returned_ref(self, name: str) -> list[str]:
-        return list(self._one("returns", "SELECT ref FROM returns WHERE name = ?", name) or [])
-
-    def ops_sleep(self, member: str) -> list[str] | None:
-        found = self._one("ops_sleeps", "SELECT chain FROM ops_sleeps WHERE name = ?", member)
-        return list(found) if found is not None else None
-
-    def ops_lock(self, member: str) -> dict[str, list[str]]:
-        return dict(self._one("ops_locks", "SELECT locks FROM ops_locks WHERE name = ?", member) or {})
-
-    def ops_entry(self, member: str) -> list[str]:
-        return list(self._one("ops_context", "SELECT context FROM ops_context WHERE name = ?", member) or [])
-
-    def field_type(self, owner: str, name: str) -> str | None:
-        found = self._one("ops_fields", "SELECT type FROM ops_fields WHERE name = ?", f"{owner}.{name}")
-        return str(found) if found is not None else None
-
-    def acquired_params(self, name: str) -> dict[int, str]:
-        found = self._one("acquires", "SELECT params FROM acquires WHERE name = ?", name) or {}
-        return {int(k): v for k, v in found.items()}
 
 
 EMPTY = Facts(revision="", digest="")

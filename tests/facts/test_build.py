@@ -10,7 +10,7 @@ import pytest
 from reviewbot.errors import InfraError
 from reviewbot.facts.build import cache_path, facts_for
 from reviewbot.facts.knowledge import load_knowledge
-from reviewbot.facts.tables import StoredFacts
+from reviewbot.facts.stored import StoredFacts
 
 KERNFS = """\
 struct kernfs_node *kernfs_walk_and_get_ns(struct kernfs_node *parent, const char *path)

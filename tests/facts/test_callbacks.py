@@ -15,7 +15,8 @@ from reviewbot.facts.derive import derive
 from reviewbot.facts.extract import definitions
 from reviewbot.facts.knowledge import load_knowledge
 from reviewbot.facts.patch import patch_facts
-from reviewbot.facts.tables import SCHEMA, Facts, StoredFacts
+from reviewbot.facts.stored import SCHEMA, StoredFacts
+from reviewbot.facts.tables import Facts
 
 ITER = """\
 void obj_print_all(struct seq_file *sf, struct obj_set *set,

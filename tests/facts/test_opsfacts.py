@@ -13,7 +13,8 @@ from reviewbot.facts.extract import calls_of, definitions
 from reviewbot.facts.knowledge import load_knowledge
 from reviewbot.facts.opsfacts import OpsScan, member_key, shown_chain
 from reviewbot.facts.patch import patch_facts
-from reviewbot.facts.tables import Facts, StoredFacts
+from reviewbot.facts.stored import StoredFacts
+from reviewbot.facts.tables import Facts
 
 HEADER = """\
 struct ns_ops {

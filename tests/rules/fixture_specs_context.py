@@ -1146,6 +1146,55 @@ WRAPPED_WALK_SPECS: tuple[Spec, ...] = (
 )
 SPECS = SPECS + WRAPPED_WALK_SPECS
 
+# --- an RCU read section removed around a read that needs it (facts/rcuneeds.py) ----------
+LEGACY_FREEZER = "kernel/cgroup/legacy_freezer.c"
+FREEZING_READ = ("\trcu_read_lock();\n\tret = task_freezer(task)->state & CGROUP_FREEZING;\n"
+                 "\trcu_read_unlock();\n")
+STATS_LOOKUP = ("\trcu_read_lock();\n\tcgrp = rcu_dereference(*(void __rcu __force **)&kn->priv);\n"
+                "\tif (!cgrp || !cgroup_tryget(cgrp)) {\n\t\trcu_read_unlock();\n\t\treturn -ENOENT;\n"
+                "\t}\n\trcu_read_unlock();\n")
+ATTACH_SRC = ("\t/* look up all src csets */\n\tspin_lock_irq(&css_set_lock);\n\trcu_read_lock();\n"
+              "\ttask = leader;\n")
+ATTACH_SRC_END = ("\t} while_each_thread(leader, task);\n\trcu_read_unlock();\n"
+                  "\tspin_unlock_irq(&css_set_lock);\n\n\t/* prepare dst csets and commit */\n")
+FORK_READ = ("\trcu_read_lock();\n\tcs = task_cs(task);\n\tsame_cs = (cs == task_cs(current));\n"
+             "\trcu_read_unlock();\n")
+RCU_REMOVED_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "freezing-test-without-rcu",
+        "cgroup/freezer: test the freezing state without RCU",
+        "The state is one word; reading it needs no read-side section.",
+        ((LEGACY_FREEZER, FREEZING_READ, "\tret = task_freezer(task)->state & CGROUP_FREEZING;\n"),),
+        {"rcu-unprotected": "bad-04-tree"},
+    ),
+    Spec(
+        "stats-cgroup-lookup-without-rcu",
+        "cgroup: look up the stats cgroup without the RCU dance",
+        "The dentry is pinned by the caller, so kn->priv cannot go away.",
+        ((CGROUP_V1, STATS_LOOKUP, "\tcgrp = rcu_dereference(*(void __rcu __force **)&kn->priv);\n"
+          "\tif (!cgrp || !cgroup_tryget(cgrp))\n\t\treturn -ENOENT;\n"),),
+        {"rcu-unprotected": "bad-05-tree"},
+    ),
+    Spec(
+        "attach-src-csets-under-css-set-lock",
+        "cgroup: look up the source csets under css_set_lock alone",
+        "css_set_lock already keeps task->cgroups stable; the RCU section adds nothing.",
+        ((CGROUP, ATTACH_SRC, "\t/* look up all src csets */\n\tspin_lock_irq(&css_set_lock);\n\ttask = leader;\n"),
+         (CGROUP, ATTACH_SRC_END, "\t} while_each_thread(leader, task);\n\tspin_unlock_irq(&css_set_lock);\n"
+          "\n\t/* prepare dst csets and commit */\n")),
+        {"rcu-unprotected": "ok-03-tree"},
+    ),
+    Spec(
+        "fork-cpuset-under-css-set-lock",
+        "cpuset: compare the fork's cpusets under css_set_lock",
+        "Keep both cpuset reads consistent with a concurrent migration.",
+        ((CPUSET, FORK_READ, "\tspin_lock_irq(&css_set_lock);\n\tcs = task_cs(task);\n"
+          "\tsame_cs = (cs == task_cs(current));\n\tspin_unlock_irq(&css_set_lock);\n"),),
+        {"rcu-unprotected": "ok-04-tree"},
+    ),
+)
+SPECS = SPECS + RCU_REMOVED_SPECS
+
 # --- a lock a percpu_ref release takes: softirq context (facts/derive.py irq_locks) -------
 REPARENT_LOCK = "\tspin_lock_irq(&objcg_lock);\n\n\t/* 1) Ready to reparent active objcg. */\n"
 REPARENT_UNLOCK = "\tspin_unlock_irq(&objcg_lock);\n\n\tpercpu_ref_kill(&objcg->refcnt);\n"
