@@ -161,6 +161,7 @@ class ContextAnalysis(Analysis):
         self.taken: dict[str, int] = {}
         self.taken_kinds: set[str] = set()  # the kinds of what it takes ("rcu", "spinlock")
         self.rcu_needs: dict[int, Need | None] = {}  # call node -> listwalk.rcu_need_at()
+        self.opens_rcu: bool | None = None  # see listwalk._opens_rcu()
         # Locks whose first operation in the text is a release: a fragment that starts
         # inside the function (a partial view) was entered holding them.
         self.released_first: set[str] = set()

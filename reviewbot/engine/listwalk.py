@@ -82,7 +82,7 @@ def rcu_reads(a: ContextAnalysis, ast: Node, state: State) -> None:
         # task_css() -> ... -> rcu_dereference_check()); nothing is held here, so none of
         # the alternatives its lockdep condition accepts is either.
         need = rcu_need_at(a, call, name)
-        if need is not None:
+        if need is not None and not _opens_rcu(a):
             line = a.line(call) or 0
             _rcu_hit(a, line, name, f"{name}() at line {line} reads an RCU-protected pointer "
                                     f"({describe_need(name, need)}) outside the rcu_read_lock() "
@@ -97,6 +97,15 @@ def rcu_need_at(a: ContextAnalysis, call: Node, name: str) -> Need | None:
         a.rcu_needs[key] = call_need(name, [node_text(x) for x in a.args_of(call)], (),
                                      a.facts.rcu_need) if a.facts.rcu_need(name) else None
     return a.rcu_needs[key]
+
+
+def _opens_rcu(a: ContextAnalysis) -> bool:
+    """Whether the function calls a helper that may return inside an RCU section it
+    opened (``mem_cgroup_trylock_pages()``): the walk does not hold that section, so reads
+    after such a call are not judged (asked once, on the first read)."""
+    if a.opens_rcu is None:
+        a.opens_rcu = any(a.facts.opens_rcu(a.name_of(c)) for c in a.calls_of(a.view.node))
+    return a.opens_rcu
 
 
 def rcu_walk(a: ContextAnalysis, ast: Node, state: State) -> None:

@@ -11,7 +11,8 @@ warns on the first run ("suspicious rcu_dereference_check() usage"); without it,
 css_set or memcg read may be freed under the reader.
 
 Not reported: a read whose lockdep condition accepts a lock the function takes now
-(``task_css()`` under ``css_set_lock``), or preemption disabled when the function holds
+(``task_css()`` under ``css_set_lock``) or asserts its caller holds
+(``lockdep_assert_held(&cgroup_mutex)`` before ``css_for_each_child()``), or preemption disabled when the function holds
 a spinlock or a preempt or interrupt section anywhere; a function the patch moves to
 another lock (a conversion); a view that shows only a hunk (the rest may still lock).
 """
@@ -24,6 +25,7 @@ from reviewbot.engine.cfunc import FunctionView, node_text
 from reviewbot.engine.cnodes import call_args, call_name, calls_in
 from reviewbot.engine.refspec import normalize
 from reviewbot.engine.types import RawFinding
+from reviewbot.facts.contracts import asserted_lock
 from reviewbot.facts.rcuneeds import SCHED, call_need, describe_need
 from reviewbot.facts.tables import Facts
 
@@ -41,15 +43,19 @@ def rcu_removed_findings(view: FunctionView, facts: Facts,
     """Reads in ``view`` that need the RCU read section ``view`` no longer takes and its
     base version (``base()``) took. ``taken`` gives what a function takes."""
     needing = []
+    asserted: set[str] = set()  # locks the function says its caller holds
     for call in calls_in(view.node):
         name = call_name(call)
+        held = asserted_lock(name, [node_text(a) for a in call_args(call)]) if name else None
+        if held is not None:
+            asserted.add(normalize(held[0]))
         if not name or not (name.startswith("rcu_dereference") or facts.rcu_need(name)):
             continue
         need = call_need(name, [node_text(a) for a in call_args(call)], (), facts.rcu_need)
         if need is not None:
             needing.append((view.line(call) or 0, name, need))
-    if not needing:
-        return []
+    if not needing or any(facts.opens_rcu(call_name(c) or "") for c in calls_in(view.node)):
+        return []  # (a helper that returns inside a section it opened: the section moved there)
     now, kinds = taken(view)
     if "rcu" in now:
         return []  # the path walk judges a function that still takes the section
@@ -61,7 +67,7 @@ def rcu_removed_findings(view: FunctionView, facts: Facts,
         return []  # no section before, or a new lock now (a conversion)
     out: list[RawFinding] = []
     for line, name, (alts, via) in needing:
-        if any(normalize(alt) in now for alt in alts if alt != SCHED) \
+        if any(normalize(alt) in now or normalize(alt) in asserted for alt in alts if alt != SCHED) \
                 or (SCHED in alts and kinds & NON_PREEMPTIBLE):
             continue
         detail = (f"{name}() at line {line} reads an RCU-protected pointer "

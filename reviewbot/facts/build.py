@@ -166,6 +166,7 @@ def save(path: Path, facts: Facts) -> None:
                             ((p, n) for p, names in facts.local_names.items() for n in names))
             con.executemany("INSERT INTO lock_order VALUES (?, ?)", facts.order.items())
             con.executemany("INSERT OR IGNORE INTO names VALUES (?)", ((n,) for n in facts.names))
+            con.executemany("INSERT OR IGNORE INTO rcu_opens VALUES (?)", ((n,) for n in facts.rcu_opens))
             # Every other table is name -> JSON value; names are this module's constants.
             for table, rows in (("locks", facts.locks), ("irq_locks", facts.irq_locks),
                                 ("requires", facts.requires), ("keeps", facts.keeps),

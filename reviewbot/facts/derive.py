@@ -38,7 +38,7 @@ from reviewbot.facts.locksummary import (
 from reviewbot.facts.opscontext import ops_context
 from reviewbot.facts.opsfacts import Dispatch, OpsScan, chain_levels, relevant_fields
 from reviewbot.facts.preemptfacts import preempt_needs
-from reviewbot.facts.rcuneeds import rcu_needs
+from reviewbot.facts.rcuneeds import rcu_needs, rcu_openers
 from reviewbot.facts.refs import _RELEASE_NAME, direct_acquires, direct_releases
 from reviewbot.facts.returnrefs import returned_references
 from reviewbot.facts.slabcaches import cache_charged, merge_caches
@@ -381,6 +381,7 @@ def derive(defs: Iterable[Definition], k: Knowledge, revision: str = "",
     facts.works = work_functions(defs)
     facts.preempt = preempt_needs(defs)
     facts.rcu_needs = rcu_needs(defs, graph.resolve, k.lock_for, base.rcu_need if base is not None else None)
+    facts.rcu_opens = rcu_openers(defs, graph.resolve)
     # Callbacks run under their caller's lock (facts/callbacks.py).
     indirect = indirect_calls(defs, k)
     facts.indirect = {defs[i].name: v for i, v in sorted(indirect.items())}

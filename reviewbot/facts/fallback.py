@@ -81,6 +81,9 @@ class Fallback(Facts):
     def rcu_need(self, name: str) -> tuple[tuple[str, ...], list[str]] | None:
         return self._for(name).rcu_need(name)
 
+    def opens_rcu(self, name: str) -> bool:
+        return self._for(name).opens_rcu(name)
+
     def released_params(self, name: str) -> dict[int, str]:
         return self._for(name).released_params(name)
 

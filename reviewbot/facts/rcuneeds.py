@@ -34,7 +34,8 @@ from reviewbot.facts.extract import Definition
 from reviewbot.facts.knowledge import LockSpec
 from reviewbot.facts.locksummary import _rooted, substitute
 
-__all__ = ["DEPTH", "SCHED", "Need", "call_need", "condition_alternatives", "describe_need", "rcu_needs"]
+__all__ = ["DEPTH", "SCHED", "Need", "call_need", "condition_alternatives", "describe_need", "rcu_needs",
+           "rcu_openers"]
 
 DEPTH = 4  # calls from a caller down to the read (task_css() is three)
 SCHED = "sched"
@@ -46,6 +47,7 @@ _HELD = re.compile(r"^(?:lockdep_is_held(?:_type)?)\s*\((&?[^(),]+)(?:,[^()]*)?\
 _SCHED_TERMS = re.compile(r"^(?:rcu_read_lock_(?:sched|any|bh)_held|irqs_disabled|"
                           r"lockdep_rtnl_is_held)\s*\(\s*\)$")
 _RCU_TERM = re.compile(r"^rcu_read_lock_held\s*\(\s*\)$")
+_ASSERTS = re.compile(r"^(?:RCU_LOCKDEP_WARN|WARN_ON(?:_ONCE)?|VM_WARN_ON(?:_ONCE)?|BUG_ON)$")
 _EXITING = re.compile(r"->\s*flags\s*&\s*PF_EXITING\b")
 
 
@@ -105,12 +107,48 @@ def condition_alternatives(cond: str, params: Sequence[str]) -> set[str] | None:
     return alts
 
 
+def _and_terms(cond: str) -> list[str]:
+    """The top-level ``&&`` terms of a condition."""
+    terms, depth, start = [], 0, 0
+    for i, ch in enumerate(cond):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "&" and depth == 0 and cond[i:i + 2] == "&&":
+            terms.append(cond[start:i])
+            start = i + 2
+    terms.append(cond[start:])
+    return [t for t in map(_strip, terms) if t]
+
+
+def _asserted(cond: str, params: Sequence[str]) -> set[str] | None:
+    """The alternatives of an assertion that fires when a condition holds:
+    ``!rcu_read_lock_held() && !lockdep_is_held(&cgroup_mutex)`` asserts RCU or
+    cgroup_mutex held. None: the condition asserts no RCU read section."""
+    inner = []
+    for term in _and_terms(cond):
+        if not term.startswith("!") or term.startswith("!="):
+            return None
+        inner.append(term[1:].strip())
+    if not any(_RCU_TERM.match(_strip(t)) for t in inner):
+        return None
+    return condition_alternatives(" || ".join(inner), params)
+
+
 def _primitive(name: str, args: Sequence[str], params: Sequence[str]) -> Need | None:
-    """The need of an RCU read primitive itself."""
+    """The need of an RCU read primitive itself, or of an assertion that states one
+    (``RCU_LOCKDEP_WARN(!rcu_read_lock_held() && !lockdep_is_held(&cgroup_mutex), ...)``,
+    ``WARN_ON_ONCE(!rcu_read_lock_held())``, ``lockdep_assert_in_rcu_read_lock()``)."""
     if name == "rcu_dereference" and len(args) == 1:
         return (), [name]
     if name == "rcu_dereference_check" and len(args) == 2:
         alts = condition_alternatives(args[1], params)
+        return (tuple(sorted(alts)), [name]) if alts is not None else None
+    if name == "lockdep_assert_in_rcu_read_lock":
+        return (), [name]
+    if _ASSERTS.match(name) and args:
+        alts = _asserted(args[0], params)
         return (tuple(sorted(alts)), [name]) if alts is not None else None
     return None
 
@@ -122,7 +160,7 @@ def call_need(name: str, args: Sequence[str], params: Sequence[str],
     alternatives become the argument expressions): a primitive's, or through ``known``
     a function's. None: nothing, or nothing the caller can be held to."""
     found = _primitive(name, args, params)
-    if found is not None or name.startswith("rcu_dereference"):
+    if found is not None or name.startswith("rcu_dereference") or _ASSERTS.match(name):
         return found
     callee = known(name)
     if callee is None:
@@ -152,7 +190,8 @@ def call_need(name: str, args: Sequence[str], params: Sequence[str],
 def describe_need(name: str, need: Need) -> str:
     """``task_css() -> task_css_check() -> ... -> rcu_dereference_check()``, and what
     else would do: "which also accepts cgroup_mutex, css_set_lock or preemption disabled"."""
-    chain = " -> ".join(f"{c}()" for c in (need[1] if need[1][:1] == [name] else [name, *need[1]]))
+    chain = " -> ".join(f"{c}(!rcu_read_lock_held())" if _ASSERTS.match(c) else f"{c}()"
+                        for c in (need[1] if need[1][:1] == [name] else [name, *need[1]]))
     others = [("preemption disabled" if alt == SCHED else alt) for alt in need[0]]
     if not others:
         return chain
@@ -232,3 +271,28 @@ def rcu_needs(defs: Sequence[Definition], resolve: Callable[[str, str], list[int
         if needs[i] is not None:
             out[d.name] = _merge_alternatives(out.get(d.name), needs[i])  # type: ignore[arg-type]
     return {name: [list(alts), via] for name, (alts, via) in sorted(out.items())}
+
+
+_LOCK = re.compile(r"^rcu_read_lock(?:_bh|_sched)?$")
+_UNLOCK = re.compile(r"^rcu_read_unlock(?:_bh|_sched)?$")
+
+
+def rcu_openers(defs: Sequence[Definition], resolve: Callable[[str, str], list[int]]) -> list[str]:
+    """Functions that may return inside an RCU read section they opened, for their
+    caller to close: ``rcu_read_lock()`` at the top level of the body and no
+    ``rcu_read_unlock()`` but after an early return (``mem_cgroup_trylock_pages()``
+    returns true holding it; ``folio_memcg_lock()`` returns holding it), and a wrapper
+    that calls one at its top level and closes nothing. Their callers' reads after the
+    call are covered."""
+    opens = [False] * len(defs)
+    for i, d in enumerate(defs):
+        # (an unlock "after a return" says the return sits between it and the lock only
+        # when no return came before the lock)
+        if any(_LOCK.match(c.name) and c.top_level and not c.after_return for c in d.calls):
+            opens[i] = all(c.after_return for c in d.calls if _UNLOCK.match(c.name))
+    direct = list(opens)
+    for i, d in enumerate(defs):
+        if not opens[i] and not any(_UNLOCK.match(c.name) for c in d.calls) and len(d.calls) <= 2:
+            opens[i] = any(c.top_level and any(direct[t] for t in resolve(c.name, d.path) if t != i)
+                           for c in d.calls)
+    return sorted({d.name for i, d in enumerate(defs) if opens[i]})

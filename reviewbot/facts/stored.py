@@ -44,6 +44,7 @@ CREATE TABLE ops_locks (name TEXT PRIMARY KEY, locks TEXT NOT NULL) WITHOUT ROWI
 CREATE TABLE ops_context (name TEXT PRIMARY KEY, context TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE names (name TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE rcu_needs (name TEXT PRIMARY KEY, need TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE rcu_opens (name TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE meta (revision TEXT, digest TEXT, stats TEXT, rcu_fields TEXT, rcu_iters TEXT);
 """
 
@@ -180,6 +181,13 @@ class StoredFacts(Facts):
     def rcu_need(self, name: str) -> tuple[tuple[str, ...], list[str]] | None:
         found = self._one("rcu_needs", "SELECT need FROM rcu_needs WHERE name = ?", name)
         return (tuple(found[0]), list(found[1])) if found else None
+
+    def opens_rcu(self, name: str) -> bool:
+        key = ("SELECT name FROM rcu_opens WHERE name = ?", (name,))
+        if key not in self.memo:
+            with self.lock:
+                self.memo[key] = self.con.execute(key[0], key[1]).fetchone() is not None
+        return bool(self.memo[key])
 
     def acquired_params(self, name: str) -> dict[int, str]:
         found = self._one("acquires", "SELECT params FROM acquires WHERE name = ?", name) or {}

@@ -100,6 +100,8 @@ class Facts:
     # name -> [alternatives to rcu_read_lock(), [callee, ..., rcu_dereference_check]]: it
     # reads an RCU pointer its caller must keep alive (facts/rcuneeds.py)
     rcu_needs: dict[str, list[Any]] = field(default_factory=dict)
+    # functions that may return inside an RCU read section they opened (facts/rcuneeds.py)
+    rcu_opens: list[str] = field(default_factory=list)
 
     def ops_entry(self, member: str) -> list[str]:
         """[dispatcher, path, item...]: what every call of an ops member holds."""
@@ -243,6 +245,10 @@ class Facts:
         found = self.rcu_needs.get(name)
         return (tuple(found[0]), list(found[1])) if found else None
 
+    def opens_rcu(self, name: str) -> bool:
+        """Whether ``name`` may return inside an RCU read section it opened."""
+        return name in self.rcu_opens
+
     def defines(self, name: str) -> bool:
         """Whether the base defines a function (or function-like macro) of this name."""
         return name in self.names  # (a base read from its cache asks SQLite: StoredFacts)
@@ -319,6 +325,9 @@ class _Overlay(Facts):
     def rcu_need(self, name: str) -> tuple[tuple[str, ...], list[str]] | None:
         found: tuple[tuple[str, ...], list[str]] | None = self._ask("rcu_need", name)
         return found
+
+    def opens_rcu(self, name: str) -> bool:
+        return bool(self._ask("opens_rcu", name))
 
     def ops_lock(self, member: str) -> dict[str, list[str]]:
         return self.top.ops_lock(member) or self.under.ops_lock(member)

@@ -11,6 +11,7 @@ from reviewbot.facts.rcuneeds import (
     condition_alternatives,
     describe_need,
     rcu_needs,
+    rcu_openers,
 )
 
 HEADER = """
@@ -77,6 +78,19 @@ struct owner *widget_next(struct widget *w)
 {
 	return rcu_dereference(w->next);
 }
+
+struct widget *widget_next_child(struct widget *pos, struct widget *parent)
+{
+	RCU_LOCKDEP_WARN(!rcu_read_lock_held() && !lockdep_is_held(&widget_mutex),
+			"widget_mutex or RCU read lock required");
+	return list_entry_rcu(pos->sibling.next, struct widget, sibling);
+}
+
+void widget_count(struct widget *w)
+{
+	WARN_ON_ONCE(!w->count);
+	w->count--;
+}
 """
 
 STUB = """
@@ -114,9 +128,11 @@ def test_needs_follow_calls_and_take_the_lockdep_definition() -> None:
     # a caller's early return does not hide the read on its main path
     assert needs["widget_owner_id"][1][:1] == ["widget_owner"]
     assert needs["widget_next"] == [[], ["rcu_dereference"]]
+    # an assertion states the contract too, with the lock it also accepts
+    assert needs["widget_next_child"] == [["widget_mutex"], ["RCU_LOCKDEP_WARN"]]
     # a body with its own section, a read under its own lock, a read under a condition,
     # a `true` condition and an unnameable one: no need for the caller
-    for name in ("widget_owner_id_locked", "widget_detach", "widget_owner_id_if",
+    for name in ("widget_owner_id_locked", "widget_detach", "widget_owner_id_if", "widget_count",
                  "widget_owner_is_root", "widget_gadget"):
         assert name not in needs, name
 
@@ -142,3 +158,63 @@ def test_call_site_terms_and_description() -> None:
     text = describe_need("widget_owner", (("widget_mutex", SCHED), ["widget_owner_check", "rcu_dereference_check"]))
     assert text == ("widget_owner() -> widget_owner_check() -> rcu_dereference_check(), which also "
                     "accepts widget_mutex or preemption disabled")
+
+
+OPENERS = """
+bool widget_trylock_owner(struct widget *w)
+{
+	rcu_read_lock();
+	if (!atomic_read(&w->moving))
+		return true;
+	rcu_read_unlock();
+	return false;
+}
+
+void widget_lock_owner(struct widget *w)
+{
+	rcu_read_lock();
+	spin_lock(&w->lock);
+}
+
+void widget_lock_owner_of(struct gadget *g)
+{
+	widget_lock_owner(g->widget);
+}
+
+int widget_read_owner(struct widget *w)
+{
+	int id;
+
+	if (!w)
+		return -1;
+	rcu_read_lock();
+	id = rcu_dereference(w->owner)->id;
+	rcu_read_unlock();
+	return id;
+}
+
+int widget_balanced(struct widget *w)
+{
+	int id = -1;
+
+	rcu_read_lock();
+	if (w->owner) {
+		id = 1;
+		rcu_read_unlock();
+		return id;
+	}
+	rcu_read_unlock();
+	return id;
+}
+"""
+
+
+def test_openers_return_inside_the_section_they_opened() -> None:
+    defs = list(definitions(OPENERS, "lib/widget.c"))
+    by_name: dict[str, list[int]] = {}
+    for i, d in enumerate(defs):
+        by_name.setdefault(d.name, []).append(i)
+    found = rcu_openers(defs, lambda name, path: by_name.get(name, []))
+    # a conditional opener, one that never closes, and a thin wrapper of one; not a body
+    # that returns early before its section, nor one that closes on every path
+    assert found == ["widget_lock_owner", "widget_lock_owner_of", "widget_trylock_owner"]

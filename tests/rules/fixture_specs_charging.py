@@ -469,3 +469,46 @@ OTHER_TASK_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + OTHER_TASK_SPECS
+
+# --- remote-charge-scope-removed: accounted allocations left without their remote memcg -----
+FANOTIFY = "fs/notify/fanotify/fanotify.c"
+INOTIFY_SCOPE = ("\t */\n\told_memcg = set_active_memcg(group->memcg);\n"
+                 "\tevent = kmalloc(alloc_len, GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL);\n"
+                 "\tset_active_memcg(old_memcg);\n")
+FANOTIFY_SCOPE = ("\t/* Whoever is interested in the event, pays for the allocation. */\n"
+                  "\told_memcg = set_active_memcg(group->memcg);\n\n\tif (fanotify_is_perm_event(mask)) {\n")
+FANOTIFY_RESTORE = "out:\n\tset_active_memcg(old_memcg);\n\treturn event;\n}\n"
+REMOTE_SCOPE_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "inotify-event-charged-to-writer",
+        "inotify: allocate events in the context that generates them",
+        "Switching the active memcg for every event costs more than it is worth.",
+        ((INOTIFY, INOTIFY_SCOPE, "\t */\n\tevent = kmalloc(alloc_len, GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL);\n"),),
+        {"remote-charge-scope-removed": "bad-01"},
+    ),
+    Spec(
+        "inotify-event-unaccounted",
+        "inotify: stop accounting event allocations",
+        "Events are bounded by max_queued_events; do not charge them to anyone.",
+        ((INOTIFY, INOTIFY_SCOPE, "\t */\n\tevent = kmalloc(alloc_len, GFP_KERNEL | __GFP_RETRY_MAYFAIL);\n"),),
+        {"remote-charge-scope-removed": "ok-01"},
+    ),
+    Spec(
+        "fanotify-event-charged-to-writer",
+        "fanotify: drop the remote memcg around event allocation",
+        "The allocation helpers already take the group's gfp flags.",
+        ((FANOTIFY, FANOTIFY_SCOPE, "\tif (fanotify_is_perm_event(mask)) {\n"),
+         (FANOTIFY, FANOTIFY_RESTORE, "out:\n\treturn event;\n}\n")),
+        {"remote-charge-scope-removed": "bad-02-tree"},
+    ),
+    Spec(
+        "fanotify-event-scope-commented",
+        "fanotify: explain who pays for events",
+        "Say why the group's memcg is charged, next to the scope that does it.",
+        ((FANOTIFY, FANOTIFY_SCOPE, "\t/*\n\t * Whoever is interested in the event pays for it: the listener's\n"
+          "\t * memcg, not the task that triggered the event.\n\t */\n"
+          "\told_memcg = set_active_memcg(group->memcg);\n\n\tif (fanotify_is_perm_event(mask)) {\n"),),
+        {"remote-charge-scope-removed": "ok-02-tree"},
+    ),
+)
+SPECS = SPECS + REMOTE_SCOPE_SPECS

@@ -1194,6 +1194,29 @@ RCU_REMOVED_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + RCU_REMOVED_SPECS
+RWSTAT = "block/blk-cgroup-rwstat.c"
+ONLINE_CHILDREN = ("\trcu_read_lock();\n\tcss_for_each_child(child, css) {\n\t\tif (child->flags & CSS_ONLINE) {\n"
+                   "\t\t\tret = true;\n\t\t\tbreak;\n\t\t}\n\t}\n\trcu_read_unlock();\n")
+RCU_WALK_REMOVED_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "rwstat-sum-under-queue-lock",
+        "blk-cgroup: sum the recursive rwstat under the queue lock alone",
+        "The caller holds the queue lock, which keeps every blkg of the queue alive.",
+        ((RWSTAT, "\tmemset(sum, 0, sizeof(*sum));\n\trcu_read_lock();\n", "\tmemset(sum, 0, sizeof(*sum));\n"),
+         (RWSTAT, "\t\t\tsum->cnt[i] += blkg_rwstat_read_counter(rwstat, i);\n\t}\n\trcu_read_unlock();\n",
+          "\t\t\tsum->cnt[i] += blkg_rwstat_read_counter(rwstat, i);\n\t}\n")),
+        {"rcu-unprotected": "bad-06-tree"},
+    ),
+    Spec(
+        "online-children-under-cgroup-mutex",
+        "cgroup: css_has_online_children() is called with cgroup_mutex held",
+        "Every caller holds cgroup_mutex; say so instead of taking the RCU read lock.",
+        ((CGROUP, ONLINE_CHILDREN, ONLINE_CHILDREN.replace("\trcu_read_lock();\n", "\tlockdep_assert_held(&cgroup_mutex);\n")
+          .replace("\trcu_read_unlock();\n", "")),),
+        {"rcu-unprotected": "ok-05-tree"},
+    ),
+)
+SPECS = SPECS + RCU_WALK_REMOVED_SPECS
 
 # --- a lock a percpu_ref release takes: softirq context (facts/derive.py irq_locks) -------
 REPARENT_LOCK = "\tspin_lock_irq(&objcg_lock);\n\n\t/* 1) Ready to reparent active objcg. */\n"
