@@ -90,6 +90,14 @@ def _cores(old: str, new: str) -> tuple[str, str]:
     return core_a, core_b
 
 
+def _passes(arg: str, core: str) -> bool:
+    """Whether an argument passes an expression: a number only as the whole argument (a
+    twin passing `1 << order` does not pass `1`), anything else as a part of it."""
+    if re.fullmatch(r"\d+[uUlL]*", core):
+        return arg == core
+    return core in arg
+
+
 def run_charge_pairs(params: dict[str, Any], ctx: PatchContext,
                      applies: Any) -> list[tuple[FileContext, RawFinding]]:
 
@@ -144,7 +152,7 @@ def _amount_changed(hunk: Hunk, kept: list[tuple[int, str, list[str]]]) -> list[
         partners = _partners(name)
         others = [(pl, pn, list(map(_norm, pa))) for pl, pn, pa in kept if pn in partners]
         # A twin that already passes the new expression (and not the old one in it).
-        if not others or any(new_core in arg and old_core not in arg for _, _, pa in others for arg in pa):
+        if not others or any(_passes(arg, new_core) and old_core not in arg for _, _, pa in others for arg in pa):
             continue
         stale = next(((pl, pn) for pl, pn, pa in others if any(old_core in arg for arg in pa)), None)
         if stale is None:

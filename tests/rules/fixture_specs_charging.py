@@ -512,3 +512,18 @@ REMOTE_SCOPE_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + REMOTE_SCOPE_SPECS
+
+# --- charge-uncharge-asymmetry: a page count made a literal while its twin keeps the count ---
+RELEASE_UNCHARGE = ("\tnr_pages = nr_bytes >> PAGE_SHIFT;\n\n\tif (nr_pages)\n"
+                    "\t\tobj_cgroup_uncharge_pages(objcg, nr_pages);\n")
+LITERAL_AMOUNT_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "objcg-release-uncharges-one-page",
+        "memcg: the leftover of a released objcg is at most one page",
+        "Byte leftovers of per-CPU stocks never add up to more than a page.",
+        ((MEMCG, RELEASE_UNCHARGE, "\tnr_pages = nr_bytes >> PAGE_SHIFT;\n\n\tif (nr_pages)\n"
+          "\t\tobj_cgroup_uncharge_pages(objcg, 1);\n"),),
+        {"charge-uncharge-asymmetry": "bad-03-tree"},
+    ),
+)
+SPECS = SPECS + LITERAL_AMOUNT_SPECS
