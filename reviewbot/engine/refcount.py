@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from tree_sitter import Node
 
 from reviewbot.engine import cfg
-from reviewbot.engine.cfunc import FREE_PREFIX, FunctionView
+from reviewbot.engine.cfunc import FREE_PREFIX, FunctionView, node_text
 from reviewbot.engine.cnodes import (
     identifiers_in,
 )
@@ -64,6 +64,7 @@ __all__ = ["Analysis", "Event", "Held", "State", "normalize"]
 log = logging.getLogger(__name__)
 
 EMBEDDED = ("kref", "percpu_ref")  # counted by a member inside the object
+ERROR_MARK = "=error "  # State.decided: ("=error ret", True) while ret holds an error code
 _ROOT = re.compile(r"->|\.")
 
 
@@ -106,6 +107,9 @@ class Analysis(RefOps):
         self.scoped: frozenset[str] = scoped
         self.returned: dict[str, str] = {}  # pair -> the call whose reference is returned
         self.failed_get: dict[tuple[str, str], str] = {}  # (object, pair) -> which tryget failed where
+        # Error codes assigned on a path are followed only where they matter: a function
+        # that stores references through a `T **` parameter (more path states otherwise).
+        self.tracks_errors = bool(self.out_params())
 
     def share_effects(self, other: Analysis) -> None:
         """Use ``other``'s memo of effects and conditions: an analysis of the same function
@@ -153,6 +157,15 @@ class Analysis(RefOps):
                 for h in [h for h in state.held if h.key.startswith((f"{arg}->", f"{arg}."))]:
                     dropped, _ = state.drop(h.key, h.pair)
                     state = state.with_held(dropped.held)
+            elif kind == "out":  # `*ptr = obj;`: the caller's, if the function succeeds
+                key, line = arg
+                dropped, held = state.drop(key)
+                if held is None:
+                    state = state.escape(key)
+                elif held.owned:
+                    state = dropped.add(Held(held.key, held.pair, held.line, held.call, False, line))
+            elif kind == "error-set" and self.tracks_errors:
+                state = state.with_decided(state.decided | {(ERROR_MARK + arg, True)})
             elif kind == "failed":  # the false branch of a tryget: nothing taken here
                 key, pair, line, call = arg
                 self.failed_get.setdefault((key, pair), f"{FAILED} {call}() failed at line {line}")
@@ -163,7 +176,9 @@ class Analysis(RefOps):
                 if held is not None:
                     self.handoffs.setdefault((key, line), (held, partial))
                     state = state.with_held(dropped.held)
-            elif kind == "assign" and state.released:
+            elif kind == "assign" and self.tracks_errors and (ERROR_MARK + arg, True) in state.decided:
+                state = state.with_decided(state.decided - {(ERROR_MARK + arg, True)})
+            if kind == "assign" and state.released:
                 # `c = next one`: what was released through the old c (`c->ref`) is not
                 # the new c's.
                 inner = (f"{arg}->", f"{arg}.")
@@ -227,6 +242,8 @@ class Analysis(RefOps):
                 state, dropped = state.drop(self.key(value))
                 if dropped is not None:
                     self.returned.setdefault(dropped.pair, dropped.call)
+            if any(h.out for h in state.held):
+                state = self._out_params_at_exit(state, value)
             self.exit(state, self.line(node.ast))
             return []
         if node.kind == "nop":
@@ -256,6 +273,24 @@ class Analysis(RefOps):
             st = state.with_decided(state.decided - {known} | {(known[0], not known[1])}) if known else state
             out += [(node.succ[1], self.apply(st, ops)) for ops in f_alts]
         return out
+
+    def _out_params_at_exit(self, state: State, value: Node | None) -> State:
+        """References stored through an out-parameter: the caller's at a successful return;
+        at a failing one (`return -ENOMEM;`, or `return ret;` on a path that set ret to an
+        error), still this function's, since callers do not take what an out-parameter
+        holds when the call fails."""
+        failing = self.exit_kind == "error" or (
+            value is not None and value.type == "identifier"
+            and (ERROR_MARK + self.alias.find(node_text(value)), True) in state.decided)
+        for h in [h for h in state.held if h.out]:
+            state, _ = state.drop(h.key, h.pair)
+            if failing and "leak" in self.c.report and h.key not in self.scoped:
+                why = (f"it was stored through an out-parameter at line {h.out}, which callers "
+                       f"do not take when the function fails")
+                self.event(Event("leak", Held(h.key, h.pair, h.line, h.call), h.key, h.pair, h.line,
+                                 self.line(value) if value is not None else None,
+                                 f"{state.via}; {why}" if state.via else why))
+        return state
 
     def repeated_condition(self, ast: Node | None) -> tuple[str, bool] | None:
         """(condition text, polarity) of a side-effect-free condition that the function

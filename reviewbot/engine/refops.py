@@ -49,6 +49,11 @@ _SPACES = re.compile(r"\s+")
 _MEMBER_OF = re.compile(r"^&\(?([A-Za-z_]\w*)(->|\.)")
 
 
+# A value that makes a function fail when returned (uses._ERROR_RETURN, without NULL/false:
+# `ret = NULL` is a pointer being reset, not an error code).
+_ERROR_VALUE = re.compile(r"^\(?\s*(-\s*E[A-Z0-9]+|ERR_PTR\s*\(.*|-\s*\d+)\s*\)?$", re.S)
+
+
 # What a call's name alone says, asked for every call of every analysis: answered once per
 # name (bounded: names come from the patches).
 @functools.lru_cache(maxsize=8192)
@@ -292,6 +297,9 @@ class RefOps(FunctionMemo):
             target = normalize(node_text(left))
             if left.type == "identifier" and node_text(n.children[1]) == "=":
                 ops.append(("assign", self.alias.find(target)))  # a new value: not released
+            if left.type == "identifier" and node_text(n.children[1]) == "=" \
+                    and _ERROR_VALUE.match(node_text(right).strip()):
+                ops.append(("error-set", target))  # `ret = -ENOMEM;`: returning it fails
             if self.c.transfer_store and (left.type != "identifier" or not self.is_local(target)) \
                     and not self._local_aggregate(left):
                 # `page->memcg_data = (unsigned long)objcg | FLAG` stores objcg too; the
@@ -299,8 +307,41 @@ class RefOps(FunctionMemo):
                 keys = {self.key(right)} | {self.alias.find(i) for i in stored_identifiers(right)}
                 # `fc->fs_private = &ctx->kfc`: container_of() gets ctx back from its member.
                 keys.update(self._container(right))
-                ops.extend(("transfer", k) for k in sorted(keys))
+                # `*ptr = h_cg;` through a `T **ptr` parameter hands the reference to the
+                # caller only if the function succeeds (refcount.Analysis: "out").
+                if self._out_param(left):
+                    ops.extend(("out", (k, self.line(n) or 0)) for k in sorted(keys))
+                else:
+                    ops.extend(("transfer", k) for k in sorted(keys))
         return ops
+
+    def _out_param(self, left: Node) -> bool:
+        """``*ptr`` (or ``ptr[0]``) of a parameter declared ``T **ptr``: the caller's variable."""
+        if left.type == "pointer_expression" or left.type == "subscript_expression" and node_text(left).endswith("[0]"):
+            inner = left.child_by_field_name("argument")
+        else:
+            return False
+        return inner is not None and inner.type == "identifier" and node_text(inner) in self.out_params()
+
+    def out_params(self) -> frozenset[str]:
+        """The function's ``T **name`` parameters (once per function)."""
+        found = self.view.memo.get("out-params")
+        if found is None:
+            names = set()
+            decl = self.view.node.child_by_field_name("declarator")
+            while decl is not None and decl.type not in ("function_declarator",):
+                decl = decl.child_by_field_name("declarator")
+            params = decl.child_by_field_name("parameters") if decl is not None else None
+            for p in params.named_children if params is not None else ():
+                d = p.child_by_field_name("declarator")
+                if d is not None and d.type == "pointer_declarator":
+                    inner = d.child_by_field_name("declarator")
+                    if inner is not None and inner.type == "pointer_declarator":
+                        name = inner.child_by_field_name("declarator")
+                        if name is not None and name.type == "identifier":
+                            names.add(node_text(name))
+            found = self.view.memo["out-params"] = frozenset(names)
+        return found
 
     def _local_aggregate(self, left: Node) -> bool:
         """``wo.wo_pid = pid``: a field of a struct on this function's stack is not a

@@ -22,6 +22,7 @@ class Held:
     line: int  # where it was acquired
     call: str
     owned: bool = True  # the function is responsible for releasing it (see _owned)
+    out: int = 0  # stored through an out-parameter at this line: the caller's if it succeeds
 
 
 @dataclass(frozen=True)

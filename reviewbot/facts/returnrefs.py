@@ -156,9 +156,31 @@ def _release_calls(k: Knowledge) -> list[tuple[str, re.Pattern[str], int]]:
     return cached
 
 
-def returned_reference(d: Definition, k: Knowledge, known: Known, releases_param: bool) -> list[str]:
+# `return container_of(css, struct rdma_cgroup, css);`, with or without `css ? ... : NULL`:
+# the object that embeds the parameter (the same reference, by another type).
+_CONTAINER = re.compile(r"^(?:(\w+)\s*\?\s*)?container_of\s*\(\s*\(?\s*(\w+)\s*\)?\s*,.*\)(?:\s*:\s*NULL)?$",
+                        re.DOTALL)
+
+
+def container_accessor(d: Definition) -> bool:
+    """Whether every value ``d`` returns is the object embedding its one parameter
+    (``css_rdmacg()``, ``mem_cgroup_from_css()``): a reference handed to it comes back
+    as a reference to the container."""
+    if len(d.param_names) != 1 or not d.returned or d.macro:
+        return False
+    for raw in d.returned:
+        m = _CONTAINER.match(_strip(raw))
+        if m is None or m.group(2) != d.param_names[0] or m.group(1) not in (None, d.param_names[0]):
+            return False
+    return True
+
+
+def returned_reference(d: Definition, k: Knowledge, known: Known, releases_param: bool,
+                       accessor: Callable[[str], bool] | None = None) -> list[str]:
     """[object, chain...] when every value ``d`` returns is a reference (or nothing a
-    caller could put) and at least one is; [] otherwise."""
+    caller could put) and at least one is; [] otherwise. ``accessor`` says which callees
+    are container accessors (``return css_rdmacg(task_get_css(current, id));`` returns
+    the css reference task_get_css() took)."""
     if not d.returned or d.macro or releases_param or _RELEASE_NAME.search(d.name):
         return []
     params = set(d.param_names)
@@ -175,6 +197,10 @@ def returned_reference(d: Definition, k: Knowledge, known: Known, releases_param
         if call is not None:
             ref = known(call.group(1))
             ref = [ref[0], call.group(1), *ref[1:]] if ref else []
+            inner = _CALL.match(_strip(call.group(2)))
+            if not ref and inner is not None and accessor is not None and accessor(call.group(1)):
+                ref = known(inner.group(1))
+                ref = [ref[0], call.group(1), inner.group(1), *ref[1:]] if ref else []
         elif _IDENT.match(expr):
             if expr in params:
                 return []  # a parameter handed back: the acquires table's get helpers
@@ -226,6 +252,13 @@ def returned_references(defs: Sequence[Definition], k: Knowledge,
     release_set = set(releasing)
     found: dict[int, list[str]] = {}
     candidates = [i for i, d in enumerate(defs) if d.returned]
+    accessors = {i for i in candidates if container_accessor(defs[i])}
+
+    def accessor_for(path: str) -> Callable[[str], bool]:
+        def accessor(name: str) -> bool:
+            targets = resolve(name, path)
+            return bool(targets) and all(t in accessors for t in targets)
+        return accessor
 
     def known_for(path: str) -> Known:
         def known(name: str) -> list[str]:
@@ -245,7 +278,7 @@ def returned_references(defs: Sequence[Definition], k: Knowledge,
             if i in found:
                 continue
             d = defs[i]
-            ref = returned_reference(d, k, known_for(d.path), i in release_set)
+            ref = returned_reference(d, k, known_for(d.path), i in release_set, accessor_for(d.path))
             if ref and len(ref) <= RETURN_DEPTH + 1:
                 found[i] = ref
                 grew = True

@@ -290,3 +290,65 @@ def test_an_embedded_counter_releases_the_object_a_lookup_returned() -> None:
            "\tkref_put(&c->kref, ctx_release);\n\treturn 0;"
     assert engine_hits(body, f) == []
     assert len(engine_hits(body.replace("\tkref_put(&c->kref, ctx_release);\n", ""), f)) == 1
+
+
+ACCESSOR_SOURCE = """\
+static inline struct widget_cgroup *css_widget(struct cgroup_subsys_state *css)
+{
+\treturn css ? container_of(css, struct widget_cgroup, css) : NULL;
+}
+
+static struct widget_cgroup *current_widget_cgroup(void)
+{
+\treturn css_widget(task_get_css(current, widget_cgrp_id));
+}
+
+static struct widget_cgroup *parent_widget(struct widget_cgroup *wc)
+{
+\treturn css_widget(wc->css.parent);
+}
+
+int widget_try_charge(struct widget_cgroup **out, int amount)
+{
+\tstruct widget_cgroup *wc = current_widget_cgroup();
+\tint ret = 0;
+
+\tif (!widget_has_room(wc, amount))
+\t\tret = -EAGAIN;
+\telse
+\t\twidget_add(wc, amount);
+\t*out = wc;
+\treturn ret;
+}
+
+int widget_try_charge_fixed(struct widget_cgroup **out, int amount)
+{
+\tstruct widget_cgroup *wc = current_widget_cgroup();
+
+\tif (!widget_has_room(wc, amount)) {
+\t\tcss_put(&wc->css);
+\t\treturn -EAGAIN;
+\t}
+\twidget_add(wc, amount);
+\t*out = wc;
+\treturn 0;
+}
+"""
+
+
+def test_a_container_accessor_passes_the_reference_on() -> None:
+    f = facts_of(ACCESSOR_SOURCE)
+    assert f.returned_ref("current_widget_cgroup")[:3] == ["css", "css_widget", "task_get_css"]
+    assert f.returned_ref("parent_widget") == []  # a field's container: borrowed
+
+
+def test_a_reference_stored_through_an_out_parameter_is_the_callers_only_on_success() -> None:
+    facts = facts_of(ACCESSOR_SOURCE)
+    views = {v.name: v for v in views_from_text("kernel/cgroup/widget.c", ACCESSOR_SOURCE)}
+    params: dict[str, Any] = {"objects": ["css"], "report": ["leak"]}
+    leaks = run_paths(params, views["widget_try_charge"], facts=facts)
+    lines = ACCESSOR_SOURCE.splitlines()
+    store, exit_line = lines.index("\t*out = wc;") + 1, lines.index("\treturn ret;") + 1
+    assert [f.line for f in leaks] == [exit_line]
+    assert f"out-parameter at line {store}" in leaks[0].captures["detail"]
+    assert run_paths(params, views["widget_try_charge_fixed"], facts=facts) == []

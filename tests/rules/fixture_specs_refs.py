@@ -279,3 +279,27 @@ ITER_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + ITER_SPECS
+
+# --- refcount-imbalance: a reference stored through an out-parameter on a failing path -------
+RDMA = "kernel/cgroup/rdma.c"
+RDMA_ERR = ("err:\n\tmutex_unlock(&rdmacg_mutex);\n\trdmacg_uncharge_hierarchy(cg, device, p, index);\n"
+            "\treturn ret;\n}\nEXPORT_SYMBOL(rdmacg_try_charge);\n")
+OUT_PARAM_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "rdma-charge-failure-reports-cgroup",
+        "cgroup/rdma: tell the caller which cgroup refused the charge",
+        "Drivers want to log the cgroup that hit its limit; hand it back on failure too, and "
+        "leave the partial charge to the caller's error handling.",
+        ((RDMA, RDMA_ERR, "err:\n\tmutex_unlock(&rdmacg_mutex);\n\t*rdmacg = cg;\n\treturn ret;\n}\n"
+          "EXPORT_SYMBOL(rdmacg_try_charge);\n"),),
+        {"refcount-imbalance": "bad-14-tree"},
+    ),
+    Spec(
+        "rdma-charge-failure-clears-out",
+        "cgroup/rdma: clear the caller's cgroup pointer on failure",
+        "Callers that print the cgroup on failure must not see a stale pointer.",
+        ((RDMA, RDMA_ERR, RDMA_ERR.replace("\treturn ret;\n", "\t*rdmacg = NULL;\n\treturn ret;\n")),),
+        {"refcount-imbalance": "ok-14-tree"},
+    ),
+)
+SPECS = SPECS + OUT_PARAM_SPECS
