@@ -527,3 +527,46 @@ LITERAL_AMOUNT_SPECS: tuple[Spec, ...] = (
     ),
 )
 SPECS = SPECS + LITERAL_AMOUNT_SPECS
+
+# --- owner-lookup-replaced-by-current: an object's cgroup swapped for current's ---------------
+PAGE_IO = "mm/page_io.c"
+HUGE_MEMORY = "mm/huge_memory.c"
+SWAP_BLKG = "\tmemcg = page_memcg(page);\n\tif (!memcg)\n\t\treturn;\n"
+DEFERRED_MEMCG = "\tstruct mem_cgroup *memcg = page_memcg(compound_head(page));\n#endif\n"
+OWNER_LOOKUP_SPECS: tuple[Spec, ...] = (
+    Spec(
+        "swap-io-associated-with-reclaimer",
+        "mm: associate swap-out I/O with the task doing the writeout",
+        "The page may be racing with uncharge; the running task's memcg is always there.",
+        ((PAGE_IO, SWAP_BLKG, "\tmemcg = mem_cgroup_from_task(current);\n\tif (!memcg)\n\t\treturn;\n"),),
+        {"owner-lookup-replaced-by-current": "bad-01"},
+    ),
+    Spec(
+        "deferred-split-memcg-from-folio",
+        "mm: thp: look up the deferred split memcg through the folio",
+        "Use the folio API for the head page's memcg.",
+        ((HUGE_MEMORY, DEFERRED_MEMCG,
+          "\tstruct mem_cgroup *memcg = folio_memcg(page_folio(page));\n#endif\n"),),
+        {"owner-lookup-replaced-by-current": "ok-01"},
+    ),
+    Spec(
+        "pids-cancel-fork-task-css",
+        "cgroup/pids: cancel a fork's charge in the child's cgroup",
+        "The child's css_set is what was charged; use the task, not current.",
+        ((PIDS, "\t\tcss = task_css_check(current, pids_cgrp_id, true);\n\tpids = css_pids(css);\n"
+          "\tpids_uncharge(pids, 1);\n",
+          "\t\tcss = task_css_check(task, pids_cgrp_id, true);\n\tpids = css_pids(css);\n"
+          "\tpids_uncharge(pids, 1);\n"),),
+        {"owner-lookup-replaced-by-current": "ok-02"},
+    ),
+)
+OWNER_LOOKUP_SPECS = OWNER_LOOKUP_SPECS + (
+    Spec(
+        "swap-io-falls-back-to-reclaimer",
+        "mm: associate swap-out I/O of uncharged pages with the writer",
+        "A page without a memcg still gets its I/O throttled: use the writer's cgroup then.",
+        ((PAGE_IO, SWAP_BLKG, "\tmemcg = page_memcg(page) ?: mem_cgroup_from_task(current);\n"),),
+        {"owner-lookup-replaced-by-current": "ok-03"},
+    ),
+)
+SPECS = SPECS + OWNER_LOOKUP_SPECS
