@@ -46,12 +46,15 @@ def rcu_removed_findings(view: FunctionView, facts: Facts,
     asserted: set[str] = set()  # locks the function says its caller holds
     for call in calls_in(view.node):
         name = call_name(call)
-        held = asserted_lock(name, [node_text(a) for a in call_args(call)]) if name else None
+        if not name:
+            continue
+        args = [node_text(a) for a in call_args(call)]
+        held = asserted_lock(name, args)
         if held is not None:
             asserted.add(normalize(held[0]))
-        if not name or not (name.startswith("rcu_dereference") or facts.rcu_need(name)):
+        if not (name.startswith("rcu_dereference") or facts.rcu_need(name)):
             continue
-        need = call_need(name, [node_text(a) for a in call_args(call)], (), facts.rcu_need)
+        need = call_need(name, args, (), facts.rcu_need)
         if need is not None:
             needing.append((view.line(call) or 0, name, need))
     if not needing or any(facts.opens_rcu(call_name(c) or "") for c in calls_in(view.node)):

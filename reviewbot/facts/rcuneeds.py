@@ -32,7 +32,8 @@ from collections.abc import Callable, Sequence
 from reviewbot.engine.refspec import normalize
 from reviewbot.facts.extract import Definition
 from reviewbot.facts.knowledge import LockSpec
-from reviewbot.facts.locksummary import _rooted, substitute
+from reviewbot.facts.locksummary import _rooted, caller_key, substitute
+from reviewbot.facts.returnrefs import balanced_parens
 
 __all__ = ["DEPTH", "SCHED", "Need", "call_need", "condition_alternatives", "describe_need", "rcu_needs",
            "rcu_openers"]
@@ -53,29 +54,20 @@ _EXITING = re.compile(r"->\s*flags\s*&\s*PF_EXITING\b")
 
 def _strip(term: str) -> str:
     term = term.strip()
-    while term.startswith("(") and term.endswith(")") and _balanced(term[1:-1]):
+    while term.startswith("(") and term.endswith(")") and balanced_parens(term[1:-1]):
         term = term[1:-1].strip()
     return term
 
 
-def _balanced(text: str) -> bool:
-    depth = 0
-    for ch in text:
-        depth += (ch == "(") - (ch == ")")
-        if depth < 0:
-            return False
-    return depth == 0
-
-
-def _or_terms(cond: str) -> list[str]:
-    """The top-level ``||`` terms of a condition."""
+def _terms(cond: str, op: str) -> list[str]:
+    """The top-level terms of a condition joined by ``op`` (``||`` or ``&&``)."""
     terms, depth, start = [], 0, 0
     for i, ch in enumerate(cond):
         if ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
-        elif ch == "|" and depth == 0 and cond[i:i + 2] == "||":
+        elif depth == 0 and cond.startswith(op, i) and i >= start:
             terms.append(cond[start:i])
             start = i + 2
     terms.append(cond[start:])
@@ -86,7 +78,7 @@ def condition_alternatives(cond: str, params: Sequence[str]) -> set[str] | None:
     """The contexts besides rcu_read_lock() a lockdep condition accepts (in ``params``'
     terms when given); None when one of its terms cannot be named (no requirement)."""
     alts: set[str] = set()
-    for term in _or_terms(cond):
+    for term in _terms(cond, "||"):
         if term in ("0", "false") or _RCU_TERM.match(term) or _EXITING.search(term):
             continue
         if _SCHED_TERMS.match(term):
@@ -107,27 +99,12 @@ def condition_alternatives(cond: str, params: Sequence[str]) -> set[str] | None:
     return alts
 
 
-def _and_terms(cond: str) -> list[str]:
-    """The top-level ``&&`` terms of a condition."""
-    terms, depth, start = [], 0, 0
-    for i, ch in enumerate(cond):
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "&" and depth == 0 and cond[i:i + 2] == "&&":
-            terms.append(cond[start:i])
-            start = i + 2
-    terms.append(cond[start:])
-    return [t for t in map(_strip, terms) if t]
-
-
 def _asserted(cond: str, params: Sequence[str]) -> set[str] | None:
     """The alternatives of an assertion that fires when a condition holds:
     ``!rcu_read_lock_held() && !lockdep_is_held(&cgroup_mutex)`` asserts RCU or
     cgroup_mutex held. None: the condition asserts no RCU read section."""
     inner = []
-    for term in _and_terms(cond):
+    for term in _terms(cond, "&&"):
         if not term.startswith("!") or term.startswith("!="):
             return None
         inner.append(term[1:].strip())
@@ -178,7 +155,7 @@ def call_need(name: str, args: Sequence[str], params: Sequence[str],
                 return None
             alts |= more
         elif alt.startswith("$"):
-            key = substitute(alt, args, tuple(params)) if params else _at_call(alt, args)
+            key = substitute(alt, args, tuple(params)) if params else caller_key(alt, args)
             if key is None:
                 return None
             alts.add(key)
@@ -197,13 +174,6 @@ def describe_need(name: str, need: Need) -> str:
         return chain
     listed = others[0] if len(others) == 1 else ", ".join(others[:-1]) + " or " + others[-1]
     return f"{chain}, which also accepts {listed}"
-
-
-def _at_call(key: str, args: Sequence[str]) -> str | None:
-    m = re.match(r"\$(\d+)(.*)$", key)
-    if not m or int(m.group(1)) >= len(args):
-        return None
-    return normalize(args[int(m.group(1))]) + m.group(2)
 
 
 def _merge_alternatives(a: Need | None, b: Need) -> Need:
